@@ -1,0 +1,54 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hamqtt/hamqtt/internal/brokertest"
+)
+
+func TestConnectPublishSubscribe(t *testing.T) {
+	bs := brokertest.StartN(t, 3)
+	sub := startCluster(t, fastConfig("sub", uris(bs)...))
+	var got collector
+	if err := sub.Subscribe(ctxT(t, 5*time.Second), "t/#", 1, got.add); err != nil {
+		t.Fatal(err)
+	}
+	waitLive(t, sub, 3)
+	pub := startCluster(t, fastConfig("pub", uris(bs)...))
+	for i := 0; i < 10; i++ {
+		if err := pub.Publish(ctxT(t, 5*time.Second), "t/x", 1, false, []byte(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 5*time.Second, "10 messages", func() bool { return got.count() == 10 })
+	for _, m := range got.all() {
+		if !strings.HasPrefix(m.Endpoint, "sub-") || m.Topic != "t/x" || m.QoS != 1 {
+			t.Fatalf("unexpected message %+v", m)
+		}
+	}
+}
+
+func TestConnectFailsNamingEveryEndpoint(t *testing.T) {
+	a, _ := brokertest.RefusedAddr()
+	b, _ := brokertest.RefusedAddr()
+	cfg := fastConfig("down", "tcp://"+a, "tcp://"+b)
+	cfg.TimeToWait = 700 * time.Millisecond
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	err = c.Connect(ctxT(t, 5*time.Second))
+	if !errors.Is(err, ErrNoEndpoints) {
+		t.Fatalf("want ErrNoEndpoints, got %v", err)
+	}
+	for _, want := range []string{"down-1", "down-2", a, b, "refused"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+}

@@ -1,0 +1,254 @@
+package core
+
+import (
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// PublisherType selects which live endpoint(s) a publish goes to.
+type PublisherType int
+
+const (
+	// Sticky publishes through one endpoint (the primary, if configured and live) until it fails.
+	Sticky PublisherType = iota
+	// RoundRobin spreads publishes over the live endpoints in turn.
+	RoundRobin
+	// Random picks a live endpoint at random for each publish.
+	Random
+	// All publishes every message to every live endpoint; it completes once each of them has
+	// acknowledged it or failed, and at least one acknowledged it.
+	All
+)
+
+var publisherTypeNames = [...]string{"STICKY", "ROUND_ROBIN", "RANDOM", "ALL"}
+
+func (p PublisherType) String() string {
+	if p >= 0 && int(p) < len(publisherTypeNames) {
+		return publisherTypeNames[p]
+	}
+	return fmt.Sprintf("PublisherType(%d)", int(p))
+}
+
+// ParsePublisherType accepts STICKY, ROUND_ROBIN, RANDOM and ALL, in any case.
+func ParsePublisherType(s string) (PublisherType, error) {
+	for i, n := range publisherTypeNames {
+		if strings.EqualFold(strings.TrimSpace(s), n) {
+			return PublisherType(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown publisher type %q: use STICKY, ROUND_ROBIN, RANDOM or ALL", s)
+}
+
+// EndpointConfig names one broker of a cluster.
+type EndpointConfig struct {
+	// Name identifies the endpoint in events, stats and PublishTo. Empty means "<cluster>-<n>".
+	Name string
+	// URI is tcp://, mqtt://, ssl://, mqtts://, ws:// or wss:// with an optional port.
+	URI string
+	// TopicBase routes publishes whose topic starts with it to this endpoint.
+	TopicBase string
+}
+
+// Will is the last-will message every connection of the cluster registers.
+type Will struct {
+	Topic    string
+	Payload  []byte
+	QoS      byte
+	Retained bool
+}
+
+// ConnectionConfig holds the MQTT session settings used for every endpoint of a cluster.
+type ConnectionConfig struct {
+	// ClientID is shared by all endpoints (they are different brokers). Empty generates
+	// "hamqtt-<cluster>-<random>".
+	ClientID string
+	Username string
+	Password string
+	// KeepAlive bounds how long a silently dead broker goes unnoticed (about 1.5x KeepAlive).
+	KeepAlive      time.Duration
+	ConnectTimeout time.Duration
+	// CleanSession false keeps the broker-side session (subscriptions, queued QoS 1/2 messages)
+	// across reconnects of the same endpoint.
+	CleanSession bool
+	Will         *Will
+	TLS          *tls.Config
+	// FileStoreDir, when set, keeps in-flight QoS 1/2 messages of each endpoint in files under
+	// this directory (one subdirectory per endpoint) instead of memory.
+	FileStoreDir string
+}
+
+// Config describes one virtual cluster. The zero value of each duration or count field means
+// "use the default" listed beside it.
+type Config struct {
+	Name        string
+	Description string
+	Endpoints   []EndpointConfig
+	Connection  ConnectionConfig
+
+	PublisherType PublisherType
+	// PrimaryServerURI is the endpoint a Sticky (or All) publisher prefers while it is live.
+	PrimaryServerURI string
+	// DefaultTopicBase + endpoint name is the topic base of endpoints that do not set one.
+	DefaultTopicBase string
+
+	// TimeToWait bounds Connect and every blocking Publish/Subscribe (default 10s).
+	TimeToWait time.Duration
+	// AckTimeout bounds how long one endpoint may take to acknowledge a publish before the
+	// endpoint is declared dead and the message is retried elsewhere (default 3s).
+	AckTimeout time.Duration
+	// ProbeDelay is the first reconnect delay of a dead endpoint (default 1s); it doubles on
+	// each failure up to MaxProbeDelay (default 30s), with full jitter.
+	ProbeDelay    time.Duration
+	MaxProbeDelay time.Duration
+	// ConnectRate caps connection attempts per second across the cluster (default 4, the
+	// auth-rate limit common on managed brokers; negative: unlimited). ConnectBurst is the
+	// bucket size (default: the rate rounded up).
+	ConnectRate  float64
+	ConnectBurst int
+	// WarmUp keeps a revived endpoint out of publisher selection until every subscriber had the
+	// chance to resubscribe there (default 2s). Set a negative value to disable.
+	WarmUp time.Duration
+	// FlapLimit drops within FlapWindow put an endpoint in quarantine for QuarantineTime
+	// (defaults 5, 60s, 60s). A negative FlapLimit disables quarantine.
+	FlapLimit      int
+	FlapWindow     time.Duration
+	QuarantineTime time.Duration
+
+	// LiveEndpointCount caps the live connections (-1 or 0: all endpoints).
+	LiveEndpointCount int
+	// InitialEndpointCount caps the connections of the first probe (-1 or 0: no cap).
+	InitialEndpointCount int
+	// SubscriberCount is how many live endpoints carry the subscriptions (-1 or 0: all live).
+	SubscriberCount int
+	// PublishOnly makes the cluster refuse subscriptions (padogrid's subscriberCount: 0).
+	PublishOnly bool
+	// FoS 0 delivers messages from every subscriber endpoint; 1-3 deliver only from the sticky
+	// subscriber (padogrid's failover service levels).
+	FoS int
+	// Dedup suppresses the copies of a message that arrive through several endpoints (All
+	// publishers, bridged brokers) so the application sees each publish once. A copy is matched
+	// by topic and payload and counted per endpoint, so a message really published twice is
+	// still delivered twice. DedupWindow is how long a delivered message is remembered
+	// (default 30s).
+	Dedup       bool
+	DedupWindow time.Duration
+
+	// DeliveryEvents reports the outcome of every PublishAsync as an EventDelivery.
+	DeliveryEvents bool
+
+	// Logger receives the cluster's log records (endpoint changes, failovers); nil discards them.
+	Logger *slog.Logger
+}
+
+// NoSubscriberLimit is the SubscriberCount and LiveEndpointCount value meaning "all live endpoints".
+const NoSubscriberLimit = -1
+
+const (
+	defaultTimeToWait     = 10 * time.Second
+	defaultAckTimeout     = 3 * time.Second
+	defaultProbeDelay     = time.Second
+	defaultMaxProbeDelay  = 30 * time.Second
+	defaultConnectRate    = 4.0
+	defaultWarmUp         = 2 * time.Second
+	defaultFlapLimit      = 5
+	defaultFlapWindow     = 60 * time.Second
+	defaultQuarantine     = 60 * time.Second
+	defaultKeepAlive      = 30 * time.Second
+	defaultConnectTimeout = 5 * time.Second
+	defaultDedupWindow    = 30 * time.Second
+)
+
+// withDefaults returns a copy of c with every unset field filled in, or an error naming the
+// first invalid field.
+func (c Config) withDefaults() (Config, error) {
+	if c.Name == "" {
+		c.Name = "cluster-default"
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.TimeToWait, defaultTimeToWait)
+	def(&c.AckTimeout, defaultAckTimeout)
+	def(&c.ProbeDelay, defaultProbeDelay)
+	def(&c.MaxProbeDelay, defaultMaxProbeDelay)
+	def(&c.WarmUp, defaultWarmUp)
+	def(&c.FlapWindow, defaultFlapWindow)
+	def(&c.QuarantineTime, defaultQuarantine)
+	def(&c.DedupWindow, defaultDedupWindow)
+	def(&c.Connection.KeepAlive, defaultKeepAlive)
+	def(&c.Connection.ConnectTimeout, defaultConnectTimeout)
+	if c.WarmUp < 0 {
+		c.WarmUp = 0
+	}
+	if c.MaxProbeDelay < c.ProbeDelay {
+		c.MaxProbeDelay = c.ProbeDelay
+	}
+	if c.ConnectRate == 0 {
+		c.ConnectRate = defaultConnectRate
+	}
+	if c.ConnectBurst <= 0 {
+		c.ConnectBurst = int(c.ConnectRate + 0.999)
+		if c.ConnectBurst < 1 {
+			c.ConnectBurst = 1
+		}
+	}
+	if c.FlapLimit == 0 {
+		c.FlapLimit = defaultFlapLimit
+	}
+	if c.LiveEndpointCount == 0 {
+		c.LiveEndpointCount = NoSubscriberLimit
+	}
+	if c.SubscriberCount == 0 {
+		c.SubscriberCount = NoSubscriberLimit
+	}
+	if c.InitialEndpointCount == 0 {
+		c.InitialEndpointCount = NoSubscriberLimit
+	}
+	if c.Connection.ClientID == "" {
+		var b [6]byte
+		_, _ = rand.Read(b[:])
+		c.Connection.ClientID = "hamqtt-" + c.Name + "-" + hex.EncodeToString(b[:])
+	}
+	switch {
+	case len(c.Endpoints) == 0:
+		return c, fmt.Errorf("cluster %q: no endpoints: give at least one broker URI such as tcp://127.0.0.1:1883", c.Name)
+	case c.PublisherType < Sticky || c.PublisherType > All:
+		return c, fmt.Errorf("cluster %q: %v is not a publisher type", c.Name, c.PublisherType)
+	case c.FoS < 0 || c.FoS > 3:
+		return c, fmt.Errorf("cluster %q: fos %d out of range: use 0, 1, 2 or 3", c.Name, c.FoS)
+	case c.SubscriberCount < -1:
+		return c, fmt.Errorf("cluster %q: subscriberCount %d: use -1 (all live endpoints) or a positive count", c.Name, c.SubscriberCount)
+	case c.TimeToWait < 0 || c.AckTimeout < 0 || c.ProbeDelay < 0:
+		return c, fmt.Errorf("cluster %q: negative timeToWait, ackTimeout or probeDelay", c.Name)
+	case c.Connection.Will != nil && c.Connection.Will.QoS > 2:
+		return c, fmt.Errorf("cluster %q: will QoS %d out of range 0..2", c.Name, c.Connection.Will.QoS)
+	}
+	// padogrid's FoS levels fix the connection and subscriber counts (FoS 3 leaves them to
+	// the configuration).
+	switch c.FoS {
+	case 0:
+		c.SubscriberCount = NoSubscriberLimit
+	case 1:
+		c.LiveEndpointCount, c.SubscriberCount = 2, 1
+	case 2:
+		c.LiveEndpointCount, c.SubscriberCount = 2, 2
+	}
+	if c.Connection.Will != nil {
+		if err := ValidateTopic(c.Connection.Will.Topic); err != nil {
+			return c, fmt.Errorf("cluster %q: will: %w", c.Name, err)
+		}
+	}
+	return c, nil
+}
+
+// ErrNoEndpoints is wrapped by the error a call returns when no endpoint of the cluster could
+// take it.
+var ErrNoEndpoints = errors.New("no live endpoint")

@@ -1,0 +1,196 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+)
+
+// EndpointState is where an endpoint stands in its cluster.
+type EndpointState int
+
+const (
+	// StateDead: not connected; the prober will try it when its backoff expires.
+	StateDead EndpointState = iota
+	// StateConnecting: a connection attempt (and subscription replay) is under way.
+	StateConnecting
+	// StateLive: connected and usable.
+	StateLive
+	// StateQuarantined: dropped too often; left alone until the quarantine ends.
+	StateQuarantined
+	// StateRemoved: removed from the cluster; never tried again.
+	StateRemoved
+)
+
+func (s EndpointState) String() string {
+	return [...]string{"dead", "connecting", "live", "quarantined", "removed"}[s]
+}
+
+// endpoint is one broker of a cluster. Fields after the mutex comment are guarded by the
+// cluster's mutex; counters are atomic so the publish path never takes a lock for them.
+type endpoint struct {
+	name      string
+	uri       brokerURI
+	topicBase string
+	index     int // stable small number, used by the de-duplicator
+
+	// guarded by Cluster.mu
+	state       EndpointState
+	conn        *connection // non-nil while connecting or live
+	liveSince   time.Time
+	subscriber  bool // carries the cluster's subscriptions
+	failures    int  // consecutive failed connects: the backoff exponent
+	nextProbe   time.Time
+	drops       []time.Time // recent live->dead transitions, for flap detection
+	quarantined time.Time   // end of quarantine
+	lastErr     error
+	firstRound  bool // this attempt belongs to the cluster's first probe: no warm-up needed
+
+	// read lock-free by the publish path
+	active    atomic.Pointer[connection] // the connection while live
+	warmUntil atomic.Int64               // unix nanos; not chosen as a publisher before this
+
+	published, acked, failed, failovers, connects, connectFailures, received atomic.Uint64
+}
+
+// connection is one paho client session to an endpoint. A new one is made for every connect,
+// so a token always belongs to exactly one TCP connection: an ack seen on it is an ack from
+// that broker, and a loss of it fails every publish still waiting on it.
+type connection struct {
+	ep       *endpoint
+	client   mqtt.Client
+	lost     chan struct{} // closed once the connection is gone, for whatever reason
+	lostOnce sync.Once
+	lostErr  error
+}
+
+func (cn *connection) markLost(err error) bool {
+	first := false
+	cn.lostOnce.Do(func() {
+		cn.lostErr = err
+		close(cn.lost)
+		first = true
+	})
+	return first
+}
+
+func (cn *connection) isLost() bool {
+	select {
+	case <-cn.lost:
+		return true
+	default:
+		return false
+	}
+}
+
+// dial opens a new paho connection to ep and waits for its CONNACK. Paho's own reconnect
+// logic is off: the prober decides when to try again, so backoff and rate limits hold.
+func (c *Cluster) dial(ep *endpoint) (*connection, error) {
+	cfg := c.cfg.Connection
+	cn := &connection{ep: ep, lost: make(chan struct{})}
+	o := mqtt.NewClientOptions().
+		AddBroker(ep.uri.pahoURI()).
+		SetClientID(cfg.ClientID).
+		SetProtocolVersion(4). // no silent 3.1 fallback: it would double every connect attempt
+		SetAutoReconnect(false).
+		SetConnectRetry(false).
+		SetCleanSession(cfg.CleanSession).
+		SetKeepAlive(cfg.KeepAlive).
+		SetPingTimeout(pingTimeout(cfg.KeepAlive)).
+		SetConnectTimeout(cfg.ConnectTimeout).
+		SetWriteTimeout(c.cfg.AckTimeout).
+		// Ordered delivery on paho's router goroutine is safe because the handler only
+		// enqueues and returns; user code never runs there (paho.mqtt.golang #473, #509).
+		SetOrderMatters(true).
+		SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { c.onIncoming(cn, m) }).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) { c.connectionLost(cn, err) })
+	if cfg.Username != "" {
+		o.SetUsername(cfg.Username)
+	}
+	if cfg.Password != "" {
+		o.SetPassword(cfg.Password)
+	}
+	if cfg.TLS != nil {
+		o.SetTLSConfig(cfg.TLS)
+	}
+	if w := cfg.Will; w != nil {
+		o.SetBinaryWill(w.Topic, w.Payload, w.QoS, w.Retained)
+	}
+	if cfg.FileStoreDir != "" {
+		o.SetStore(mqtt.NewFileStore(filepath.Join(cfg.FileStoreDir, ep.name)))
+	}
+	cn.client = mqtt.NewClient(o)
+	tok := cn.client.Connect()
+	// Token.Wait can hang (paho.mqtt.golang #613): always bound it.
+	if !tok.WaitTimeout(cfg.ConnectTimeout + time.Second) {
+		cn.markLost(errConnectTimeout)
+		go cn.client.Disconnect(0)
+		return nil, fmt.Errorf("no CONNACK within %v", cfg.ConnectTimeout)
+	}
+	if err := tok.Error(); err != nil {
+		cn.markLost(err)
+		return nil, err
+	}
+	return cn, nil
+}
+
+var errConnectTimeout = errors.New("connect timed out")
+
+// pingTimeout gives a silent broker at most half a keepalive to answer a PINGREQ, so a
+// partition is noticed within about 1.5 keepalive intervals.
+func pingTimeout(keepAlive time.Duration) time.Duration {
+	if t := keepAlive / 2; t > 0 && t < 10*time.Second {
+		return t
+	}
+	return 10 * time.Second
+}
+
+// backoff returns the delay before the next attempt after `failures` consecutive failures:
+// full jitter over an exponentially growing window (probeDelay * 2^failures, capped).
+func (c *Cluster) backoff(failures int) time.Duration {
+	window := c.cfg.ProbeDelay
+	for i := 0; i < failures && window < c.cfg.MaxProbeDelay; i++ {
+		window *= 2
+	}
+	if window > c.cfg.MaxProbeDelay {
+		window = c.cfg.MaxProbeDelay
+	}
+	if window <= 0 {
+		return 0
+	}
+	return rand.N(window + 1)
+}
+
+// rateLimiter is a token bucket shared by all connect attempts of a cluster, so that a
+// cluster never exceeds the auth rate a load balancer allows, whatever its backoffs say.
+type rateLimiter struct {
+	rate, burst, tokens float64
+	last                time.Time
+}
+
+// take consumes a token if one is available and otherwise says how long to wait for one.
+func (r *rateLimiter) take(now time.Time) (ok bool, wait time.Duration) {
+	if r.rate <= 0 {
+		return true, 0
+	}
+	if !r.last.IsZero() {
+		r.tokens += now.Sub(r.last).Seconds() * r.rate
+	} else {
+		r.tokens = r.burst
+	}
+	if r.tokens > r.burst {
+		r.tokens = r.burst
+	}
+	r.last = now
+	if r.tokens >= 1 {
+		r.tokens--
+		return true, 0
+	}
+	return false, time.Duration((1 - r.tokens) / r.rate * float64(time.Second))
+}

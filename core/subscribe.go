@@ -1,0 +1,506 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"slices"
+	"sync"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+)
+
+// MessageHandler receives messages in push mode, on the cluster's dispatcher goroutine.
+type MessageHandler func(Message)
+
+type subscription struct {
+	filter  string
+	qos     byte
+	handler MessageHandler
+}
+
+// registry holds the subscriptions every subscriber endpoint must carry, in the order they
+// were made, so they can be replayed on an endpoint that comes (back) up.
+type registry struct {
+	order []string
+	byKey map[string]subscription
+}
+
+func newRegistry() *registry { return &registry{byKey: map[string]subscription{}} }
+
+func (r *registry) put(s subscription) {
+	if _, ok := r.byKey[s.filter]; !ok {
+		r.order = append(r.order, s.filter)
+	}
+	r.byKey[s.filter] = s
+}
+
+func (r *registry) remove(filter string) {
+	if _, ok := r.byKey[filter]; ok {
+		delete(r.byKey, filter)
+		r.order = slices.DeleteFunc(r.order, func(f string) bool { return f == filter })
+	}
+}
+
+func (r *registry) snapshot() []subscription {
+	out := make([]subscription, len(r.order))
+	for i, f := range r.order {
+		out[i] = r.byKey[f]
+	}
+	return out
+}
+
+// Subscribe registers filter at qos on every live subscriber endpoint and on every endpoint
+// that comes up later. handler, if not nil, receives the matching messages (push mode);
+// otherwise they go to Handlers.OnMessage or to Poll. Subscribing to a filter again replaces
+// its QoS and handler. It returns once every subscriber endpoint acknowledged, or with an
+// error when the broker refused the filter or no subscriber endpoint was live within
+// TimeToWait (the subscription stays registered and is made when one comes up).
+func (c *Cluster) Subscribe(ctx context.Context, filter string, qos byte, handler MessageHandler) error {
+	return c.SubscribeMultiple(ctx, map[string]byte{filter: qos}, handler)
+}
+
+// SubscribeMultiple is Subscribe for several filters in one SUBSCRIBE packet per endpoint.
+func (c *Cluster) SubscribeMultiple(ctx context.Context, filters map[string]byte, handler MessageHandler) error {
+	if len(filters) == 0 {
+		return errors.New("subscribe: no filter given")
+	}
+	subs := make([]subscription, 0, len(filters))
+	for f, q := range filters {
+		if err := ValidateFilter(f); err != nil {
+			return fmt.Errorf("subscribe: %w", err)
+		}
+		if err := ValidateQoS(int(q)); err != nil {
+			return fmt.Errorf("subscribe %q: %w", f, err)
+		}
+		subs = append(subs, subscription{filter: f, qos: q, handler: handler})
+	}
+	slices.SortFunc(subs, func(a, b subscription) int { return compareStrings(a.filter, b.filter) })
+	if c.cfg.PublishOnly {
+		return fmt.Errorf("cluster %q is publish-only (subscriberCount: 0): subscribe through a cluster that has subscribers", c.cfg.Name)
+	}
+	if handler != nil {
+		c.startDispatcher()
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	for _, s := range subs {
+		c.subs.put(s)
+	}
+	c.mu.Unlock()
+	return c.applyToSubscribers(ctx, func(cn *connection, deadline time.Time) error {
+		return c.subscribeOn(cn, subs, deadline)
+	})
+}
+
+// Unsubscribe removes the filters from the registry and from every subscriber endpoint.
+func (c *Cluster) Unsubscribe(ctx context.Context, filters ...string) error {
+	if len(filters) == 0 {
+		return errors.New("unsubscribe: no filter given")
+	}
+	for _, f := range filters {
+		if err := ValidateFilter(f); err != nil {
+			return fmt.Errorf("unsubscribe: %w", err)
+		}
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	for _, f := range filters {
+		c.subs.remove(f)
+	}
+	c.mu.Unlock()
+	return c.applyToSubscribers(ctx, func(cn *connection, deadline time.Time) error {
+		return waitToken(cn, cn.client.Unsubscribe(filters...), deadline)
+	})
+}
+
+// applyToSubscribers runs op on every subscriber connection in parallel. An endpoint whose
+// connection fails during op is moved to the dead list; the registry replays the change when
+// it comes back, so only a refusal by a live broker is reported.
+func (c *Cluster) applyToSubscribers(ctx context.Context, op func(*connection, time.Time) error) error {
+	deadline := time.Now().Add(c.cfg.TimeToWait)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	for {
+		c.mu.Lock()
+		var conns []*connection
+		for _, ep := range c.endpoints {
+			if ep.subscriber && ep.conn != nil {
+				conns = append(conns, ep.conn)
+			}
+		}
+		changed := c.changed
+		c.mu.Unlock()
+		if len(conns) > 0 {
+			errs := make([]error, len(conns))
+			var wg sync.WaitGroup
+			for i, cn := range conns {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					errs[i] = op(cn, deadline)
+				}()
+			}
+			wg.Wait()
+			var refused []error
+			for i, err := range errs {
+				var r *refusedError
+				switch {
+				case err == nil:
+				case errors.As(err, &r):
+					refused = append(refused, fmt.Errorf("%s: %w", conns[i].ep.name, err))
+				default:
+					c.endpointFailed(conns[i], err)
+				}
+			}
+			return errors.Join(refused...)
+		}
+		ctx2, cancel := context.WithDeadline(ctx, deadline)
+		ok := c.waitChange(ctx2, changed, -1)
+		cancel()
+		if !ok {
+			return c.unreachableError(ctx2.Err())
+		}
+		select {
+		case <-c.stop:
+			return ErrClosed
+		default:
+		}
+	}
+}
+
+// refusedError is a SUBACK failure code: the broker is fine but will not take the filter.
+type refusedError struct{ filters []string }
+
+func (e *refusedError) Error() string {
+	return fmt.Sprintf("broker refused subscription to %q (check its ACL)", e.filters)
+}
+
+// subscribeOn sends subs in one SUBSCRIBE and checks the granted codes.
+func (c *Cluster) subscribeOn(cn *connection, subs []subscription, deadline time.Time) error {
+	if len(subs) == 0 {
+		return nil
+	}
+	filters := make(map[string]byte, len(subs))
+	for _, s := range subs {
+		filters[s.filter] = s.qos
+	}
+	tok := cn.client.SubscribeMultiple(filters, nil)
+	if err := waitToken(cn, tok, deadline); err != nil {
+		return err
+	}
+	var refused []string
+	for f, code := range tok.(*mqtt.SubscribeToken).Result() {
+		if code == 0x80 {
+			refused = append(refused, f)
+		}
+	}
+	if len(refused) > 0 {
+		slices.Sort(refused)
+		return &refusedError{refused}
+	}
+	return nil
+}
+
+// waitToken waits for a paho token, the loss of its connection, or the deadline.
+func waitToken(cn *connection, tok mqtt.Token, deadline time.Time) error {
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-tok.Done():
+		return tok.Error()
+	case <-cn.lost:
+		return fmt.Errorf("connection lost: %w", cn.lostErr)
+	case <-t.C:
+		return fmt.Errorf("no acknowledgement from %s before the deadline", cn.ep.name)
+	}
+}
+
+// wantsSubscriberLocked reports whether a newly connected endpoint should carry subscriptions.
+func (c *Cluster) wantsSubscriberLocked() bool {
+	if c.cfg.PublishOnly {
+		return false
+	}
+	if c.cfg.SubscriberCount < 0 {
+		return true
+	}
+	n := 0
+	for _, ep := range c.endpoints {
+		if ep.subscriber && ep.conn != nil {
+			n++
+		}
+	}
+	return n < c.cfg.SubscriberCount
+}
+
+// balanceSubscribersLocked promotes live endpoints to subscribers until SubscriberCount is
+// met (after a subscriber died) and picks the sticky subscriber for FoS >= 1.
+func (c *Cluster) balanceSubscribersLocked() {
+	if c.closed {
+		return
+	}
+	for _, ep := range *c.live.Load() {
+		if ep.subscriber || !c.wantsSubscriberLocked() {
+			continue
+		}
+		ep.subscriber = true
+		cn, replay := ep.conn, c.subs.snapshot()
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			if err := c.subscribeOn(cn, replay, time.Now().Add(c.cfg.TimeToWait)); err != nil {
+				c.endpointFailed(cn, fmt.Errorf("replaying subscriptions: %w", err))
+			}
+		}()
+	}
+	if cur := c.stickySub.Load(); cur == nil || !cur.subscriber || cur.state != StateLive {
+		c.stickySub.Store(nil)
+		for _, ep := range *c.live.Load() { // longest-live first
+			if ep.subscriber {
+				c.stickySub.Store(ep)
+				break
+			}
+		}
+	}
+}
+
+// onIncoming runs on paho's router goroutine for every PUBLISH received. It must not block:
+// it filters and enqueues, and paho acknowledges the message when it returns.
+func (c *Cluster) onIncoming(cn *connection, m mqtt.Message) {
+	ep := cn.ep
+	ep.received.Add(1)
+	if c.dedup != nil {
+		if !c.dedup.admit(ep.index, m.Topic(), m.Payload()) {
+			return
+		}
+	} else if c.cfg.FoS > 0 && c.stickySub.Load() != ep {
+		// padogrid FoS 1-3: only the sticky subscriber delivers.
+		return
+	}
+	c.events.push(Event{Kind: EventMessage, Endpoint: ep.name, Time: time.Now(), Message: &Message{
+		Topic: m.Topic(), Payload: m.Payload(), QoS: m.Qos(), Retained: m.Retained(),
+		Duplicate: m.Duplicate(), Endpoint: ep.name,
+	}})
+}
+
+// deduplicator suppresses the extra copies of a message that arrive through several
+// endpoints. It counts, per (topic, payload) key, how many copies each endpoint delivered; a
+// copy is new when its endpoint has now seen the key more often than the application has.
+// So one publish sent through three brokers is delivered once, and the same payload really
+// published twice is delivered twice. Keys are forgotten after the window; a copy arriving
+// later than that is delivered again (a duplicate, never a loss).
+type deduplicator struct {
+	mu     sync.Mutex
+	seed   maphash.Seed
+	window time.Duration
+	byKey  map[uint64]*dedupEntry
+	fifo   []dedupExpiry
+	head   int
+}
+
+type dedupEntry struct {
+	delivered int
+	seen      []int // per endpoint index
+}
+
+type dedupExpiry struct {
+	key uint64
+	at  time.Time
+}
+
+func newDeduplicator(window time.Duration) *deduplicator {
+	return &deduplicator{seed: maphash.MakeSeed(), window: window, byKey: map[uint64]*dedupEntry{}}
+}
+
+func (d *deduplicator) admit(endpoint int, topic string, payload []byte) bool {
+	var h maphash.Hash
+	h.SetSeed(d.seed)
+	h.WriteString(topic)
+	h.WriteByte(0)
+	h.Write(payload)
+	key := h.Sum64()
+	now := time.Now()
+
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for d.head < len(d.fifo) && now.Sub(d.fifo[d.head].at) > d.window {
+		delete(d.byKey, d.fifo[d.head].key)
+		d.head++
+	}
+	if d.head > 1024 && d.head*2 > len(d.fifo) {
+		d.fifo = append(d.fifo[:0], d.fifo[d.head:]...)
+		d.head = 0
+	}
+	e := d.byKey[key]
+	if e == nil {
+		e = &dedupEntry{}
+		d.byKey[key] = e
+		d.fifo = append(d.fifo, dedupExpiry{key, now})
+	}
+	for len(e.seen) <= endpoint {
+		e.seen = append(e.seen, 0)
+	}
+	e.seen[endpoint]++
+	if e.seen[endpoint] > e.delivered {
+		e.delivered++
+		return true
+	}
+	return false
+}
+
+// Handlers receive a cluster's events in push mode. Each runs on the cluster's single
+// dispatcher goroutine, in event order, never under a lock; a handler may publish and
+// subscribe, but must not call Close. A nil field ignores that kind of event.
+type Handlers struct {
+	OnMessage      MessageHandler // messages that no per-subscription handler took
+	OnEndpointUp   func(endpoint string)
+	OnEndpointDown func(endpoint string, reason error)
+	OnDelivery     func(Delivery)
+	OnError        func(error)
+}
+
+// SetHandlers switches the cluster to push mode (if not already) and installs h. Events
+// queued before are delivered to h.
+func (c *Cluster) SetHandlers(h Handlers) {
+	c.handlers.Store(&h)
+	c.startDispatcher()
+}
+
+func (c *Cluster) startDispatcher() {
+	c.dispatch.Do(func() {
+		c.pushMode.Store(true)
+		c.dispatchWG.Add(1)
+		go c.dispatchLoop()
+	})
+}
+
+// ErrPushMode is returned by Poll when handlers receive the events instead.
+var ErrPushMode = errors.New("hamqtt: events go to handlers (SetHandlers or a subscription handler was set); Poll is unavailable")
+
+// Poll moves up to len(dst) queued events into dst, waiting up to timeout (negative: until an
+// event comes or the cluster closes; zero: not at all). It returns how many it moved;
+// ErrClosed once the cluster is closed and the queue empty.
+func (c *Cluster) Poll(dst []Event, timeout time.Duration) (int, error) {
+	if c.pushMode.Load() {
+		return 0, ErrPushMode
+	}
+	if n := c.events.drain(dst); n > 0 {
+		return n, nil
+	}
+	if timeout != 0 {
+		c.events.wait(timeout, nil)
+	}
+	n := c.events.drain(dst)
+	if n == 0 && c.isClosed() {
+		return 0, ErrClosed
+	}
+	return n, nil
+}
+
+// EventFD returns a file descriptor that is readable while events wait to be polled, for
+// epoll, asyncio or libuv loops. Read nothing from it: Poll keeps it in step. It is closed by
+// Close.
+func (c *Cluster) EventFD() (int, error) {
+	if c.pushMode.Load() {
+		return -1, ErrPushMode
+	}
+	return c.events.fd()
+}
+
+func (c *Cluster) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
+func (c *Cluster) dispatchLoop() {
+	defer c.dispatchWG.Done()
+	batch := make([]Event, 256)
+	for {
+		n := c.events.drain(batch)
+		if n == 0 {
+			if c.isClosed() && c.events.len() == 0 {
+				return
+			}
+			c.events.wait(-1, c.stop)
+			if c.isClosed() && c.events.len() == 0 {
+				return
+			}
+			continue
+		}
+		for i := range batch[:n] {
+			c.deliver(&batch[i])
+			batch[i] = Event{}
+		}
+	}
+}
+
+func (c *Cluster) deliver(e *Event) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error("event handler panicked", "event", e.Kind.String(), "panic", r)
+		}
+	}()
+	h := c.handlers.Load()
+	if h == nil {
+		h = &Handlers{}
+	}
+	switch e.Kind {
+	case EventMessage:
+		if !c.deliverToSubscriptions(e.Message) && h.OnMessage != nil {
+			h.OnMessage(*e.Message)
+		}
+	case EventEndpointUp:
+		if h.OnEndpointUp != nil {
+			h.OnEndpointUp(e.Endpoint)
+		}
+	case EventEndpointDown:
+		if h.OnEndpointDown != nil {
+			h.OnEndpointDown(e.Endpoint, e.Err)
+		}
+	case EventDelivery:
+		if h.OnDelivery != nil {
+			h.OnDelivery(*e.Delivery)
+		}
+	case EventError:
+		if h.OnError != nil {
+			h.OnError(e.Err)
+		}
+	}
+}
+
+// deliverToSubscriptions calls the handler of every subscription whose filter matches, and
+// reports whether there was one.
+func (c *Cluster) deliverToSubscriptions(m *Message) bool {
+	c.mu.Lock()
+	var hs []MessageHandler
+	for _, f := range c.subs.order {
+		if s := c.subs.byKey[f]; s.handler != nil && TopicMatches(f, m.Topic) {
+			hs = append(hs, s.handler)
+		}
+	}
+	c.mu.Unlock()
+	for _, h := range hs {
+		h(*m)
+	}
+	return len(hs) > 0
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
