@@ -23,7 +23,7 @@ type Cluster struct {
 	mu        sync.Mutex
 	endpoints []*endpoint
 	nextIndex int
-	subs      *registry
+	subs      *subscriptionSet
 	started   bool // Connect was called
 	firstDone bool // the first probe round has been launched
 	closed    bool
@@ -59,7 +59,7 @@ func New(cfg Config) (*Cluster, error) {
 	c := &Cluster{
 		cfg:     cfg,
 		log:     cfg.Logger,
-		subs:    newRegistry(),
+		subs:    newSubscriptionSet(),
 		changed: make(chan struct{}),
 		events:  newEventQueue(),
 		kick:    make(chan struct{}, 1),

@@ -21,30 +21,30 @@ type subscription struct {
 	handler MessageHandler
 }
 
-// registry holds the subscriptions every subscriber endpoint must carry, in the order they
+// subscriptionSet holds the subscriptions every subscriber endpoint must carry, in the order they
 // were made, so they can be replayed on an endpoint that comes (back) up.
-type registry struct {
+type subscriptionSet struct {
 	order []string
 	byKey map[string]subscription
 }
 
-func newRegistry() *registry { return &registry{byKey: map[string]subscription{}} }
+func newSubscriptionSet() *subscriptionSet { return &subscriptionSet{byKey: map[string]subscription{}} }
 
-func (r *registry) put(s subscription) {
+func (r *subscriptionSet) put(s subscription) {
 	if _, ok := r.byKey[s.filter]; !ok {
 		r.order = append(r.order, s.filter)
 	}
 	r.byKey[s.filter] = s
 }
 
-func (r *registry) remove(filter string) {
+func (r *subscriptionSet) remove(filter string) {
 	if _, ok := r.byKey[filter]; ok {
 		delete(r.byKey, filter)
 		r.order = slices.DeleteFunc(r.order, func(f string) bool { return f == filter })
 	}
 }
 
-func (r *registry) snapshot() []subscription {
+func (r *subscriptionSet) snapshot() []subscription {
 	out := make([]subscription, len(r.order))
 	for i, f := range r.order {
 		out[i] = r.byKey[f]
@@ -98,7 +98,7 @@ func (c *Cluster) SubscribeMultiple(ctx context.Context, filters map[string]byte
 	})
 }
 
-// Unsubscribe removes the filters from the registry and from every subscriber endpoint.
+// Unsubscribe removes the filters from the subscription set and from every subscriber endpoint.
 func (c *Cluster) Unsubscribe(ctx context.Context, filters ...string) error {
 	if len(filters) == 0 {
 		return errors.New("unsubscribe: no filter given")
@@ -123,7 +123,7 @@ func (c *Cluster) Unsubscribe(ctx context.Context, filters ...string) error {
 }
 
 // applyToSubscribers runs op on every subscriber connection in parallel. An endpoint whose
-// connection fails during op is moved to the dead list; the registry replays the change when
+// connection fails during op is moved to the dead list; the subscription set replays the change when
 // it comes back, so only a refusal by a live broker is reported.
 func (c *Cluster) applyToSubscribers(ctx context.Context, op func(*connection, time.Time) error) error {
 	deadline := time.Now().Add(c.cfg.TimeToWait)
