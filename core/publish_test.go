@@ -1,0 +1,193 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hamqtt/hamqtt/internal/brokertest"
+)
+
+// TestPublisherPolicies checks how each publisher type spreads messages over three brokers,
+// as counted by plain clients subscribed to each broker directly.
+func TestPublisherPolicies(t *testing.T) {
+	const n = 90
+	bs := brokertest.StartN(t, 3)
+	for _, tc := range []struct {
+		typ     PublisherType
+		primary int // index of the primary broker, -1 for none
+		check   func(t *testing.T, per []int)
+	}{
+		{Sticky, -1, func(t *testing.T, per []int) {
+			if max(per[0], per[1], per[2]) != n || per[0]+per[1]+per[2] != n {
+				t.Errorf("sticky should use exactly one broker, got %v", per)
+			}
+		}},
+		{Sticky, 2, func(t *testing.T, per []int) {
+			if per[2] != n {
+				t.Errorf("sticky with primary broker 3 should use it only, got %v", per)
+			}
+		}},
+		{RoundRobin, -1, func(t *testing.T, per []int) {
+			if per[0] != n/3 || per[1] != n/3 || per[2] != n/3 {
+				t.Errorf("round robin should split evenly, got %v", per)
+			}
+		}},
+		{Random, -1, func(t *testing.T, per []int) {
+			for _, k := range per {
+				if k < n/10 || per[0]+per[1]+per[2] != n {
+					t.Errorf("random should use every broker, got %v", per)
+				}
+			}
+		}},
+		{All, -1, func(t *testing.T, per []int) {
+			if per[0] != n || per[1] != n || per[2] != n {
+				t.Errorf("all should reach every broker with every message, got %v", per)
+			}
+		}},
+	} {
+		t.Run(fmt.Sprintf("%v/primary=%d", tc.typ, tc.primary), func(t *testing.T) {
+			topic := fmt.Sprintf("policy/%v/%d", tc.typ, tc.primary)
+			ks := make([]*counter, 3)
+			for i, b := range bs {
+				ks[i] = newCounter(t, b.URI(), topic)
+			}
+			cfg := fastConfig("p", uris(bs)...)
+			cfg.PublisherType = tc.typ
+			if tc.primary >= 0 {
+				cfg.PrimaryServerURI = bs[tc.primary].URI()
+			}
+			c := startCluster(t, cfg)
+			waitLive(t, c, 3)
+			for i := 0; i < n; i++ {
+				if err := c.Publish(ctxT(t, 5*time.Second), topic, 1, false, []byte(fmt.Sprint(i))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want := n
+			if tc.typ == All {
+				want = 3 * n
+			}
+			waitFor(t, 5*time.Second, "all copies counted", func() bool {
+				return ks[0].total()+ks[1].total()+ks[2].total() >= want
+			})
+			tc.check(t, []int{ks[0].total(), ks[1].total(), ks[2].total()})
+		})
+	}
+}
+
+func TestPublishToNamedEndpoint(t *testing.T) {
+	bs := brokertest.StartN(t, 3)
+	ks := []*counter{newCounter(t, bs[0].URI(), "named"), newCounter(t, bs[1].URI(), "named"), newCounter(t, bs[2].URI(), "named")}
+	cfg := fastConfig("n", uris(bs)...)
+	cfg.Endpoints[1].Name = "special"
+	c := startCluster(t, cfg)
+	waitLive(t, c, 3)
+	for i := 0; i < 5; i++ {
+		if err := c.PublishTo(ctxT(t, 5*time.Second), "special", "named", 1, false, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 5*time.Second, "5 messages on the named broker", func() bool { return ks[1].total() == 5 })
+	if ks[0].total()+ks[2].total() != 0 {
+		t.Fatalf("named publish leaked to other brokers: %d %d", ks[0].total(), ks[2].total())
+	}
+	err := c.PublishTo(ctxT(t, 5*time.Second), "nope", "named", 1, false, []byte("x"))
+	if err == nil || !strings.Contains(err.Error(), `"nope" not found`) || !strings.Contains(err.Error(), "special") {
+		t.Fatalf("unknown endpoint: want a not-found error listing the names, got %v", err)
+	}
+	bs[1].Kill()
+	waitFor(t, 5*time.Second, "special to die", func() bool { return c.LiveCount() == 2 })
+	err = c.PublishTo(ctxT(t, 5*time.Second), "special", "named", 1, false, []byte("x"))
+	if err == nil || !strings.Contains(err.Error(), "not live") {
+		t.Fatalf("dead endpoint: want a not-live error, got %v", err)
+	}
+}
+
+func TestPublishFailsClearlyWhenAllBrokersDown(t *testing.T) {
+	bs := brokertest.StartN(t, 2)
+	cfg := fastConfig("gone", uris(bs)...)
+	cfg.TimeToWait = 800 * time.Millisecond
+	c := startCluster(t, cfg)
+	for _, b := range bs {
+		b.Kill()
+	}
+	waitFor(t, 5*time.Second, "every endpoint dead", func() bool { return c.LiveCount() == 0 })
+	for _, qos := range []byte{0, 1} {
+		start := time.Now()
+		err := c.Publish(ctxT(t, 5*time.Second), "x", qos, false, []byte("x"))
+		if !errors.Is(err, ErrNoEndpoints) {
+			t.Fatalf("QoS %d: want ErrNoEndpoints, got %v", qos, err)
+		}
+		for _, want := range []string{"gone-1", "gone-2", bs[0].Addr(), bs[1].Addr()} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not name %q", err, want)
+			}
+		}
+		if el := time.Since(start); el < 700*time.Millisecond {
+			t.Errorf("gave up after %v, before timeToWait", el)
+		}
+	}
+	tok := c.PublishAsync("x", 1, false, []byte("x"))
+	if err := tok.Err(); !errors.Is(err, ErrNoEndpoints) {
+		t.Fatalf("async: want ErrNoEndpoints, got %v", err)
+	}
+}
+
+func TestPublishRejectsBadInput(t *testing.T) {
+	b := brokertest.Start(t)
+	c := startCluster(t, fastConfig("bad", b.URI()))
+	for _, tc := range []struct {
+		topic string
+		qos   byte
+		want  string
+	}{
+		{"", 0, "empty topic"},
+		{"a/+/b", 0, "wildcard"},
+		{"a/#", 1, "wildcard"},
+		{"bad\xff", 0, "UTF-8"},
+		{"ok", 3, "QoS 3 out of range"},
+	} {
+		err := c.Publish(ctxT(t, time.Second), tc.topic, tc.qos, false, nil)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Publish(%q, %d): want error containing %q, got %v", tc.topic, tc.qos, tc.want, err)
+		}
+	}
+	if err := c.Subscribe(ctxT(t, time.Second), "a/#/b", 0, nil); err == nil || !strings.Contains(err.Error(), "last level") {
+		t.Errorf("Subscribe(a/#/b): got %v", err)
+	}
+	if err := c.Subscribe(ctxT(t, time.Second), "a/b+", 0, nil); err == nil || !strings.Contains(err.Error(), "whole level") {
+		t.Errorf("Subscribe(a/b+): got %v", err)
+	}
+}
+
+// TestWarmUpKeepsRevivedBrokerOutOfFailover: a broker that has just come back may not carry
+// other clients' subscriptions yet, so failover must prefer one that has been live longer.
+func TestWarmUpKeepsRevivedBrokerOutOfFailover(t *testing.T) {
+	bs := brokertest.StartN(t, 3)
+	ks := []*counter{newCounter(t, bs[0].URI(), "warm"), nil, nil}
+	cfg := fastConfig("w", uris(bs)...)
+	cfg.PrimaryServerURI = bs[0].URI()
+	cfg.WarmUp = 5 * time.Second
+	c := startCluster(t, cfg)
+	waitLive(t, c, 3)
+	bs[2].Kill()
+	waitFor(t, 5*time.Second, "w-3 dead", func() bool { return c.LiveCount() == 2 })
+	if err := bs[2].Restart(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "w-3 live again", func() bool { return c.LiveCount() == 3 })
+	ks[1], ks[2] = newCounter(t, bs[1].URI(), "warm"), newCounter(t, bs[2].URI(), "warm")
+	bs[0].Kill()
+	for i := 0; i < 20; i++ {
+		if err := c.Publish(ctxT(t, 5*time.Second), "warm", 1, false, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 5*time.Second, "20 messages", func() bool { return ks[1].total()+ks[2].total() == 20 })
+	if ks[2].total() != 0 {
+		t.Fatalf("failover chose the warming broker: w-2 got %d, w-3 got %d", ks[1].total(), ks[2].total())
+	}
+}
