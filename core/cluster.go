@@ -108,9 +108,14 @@ func (c *Cluster) addEndpointLocked(ec EndpointConfig) (*endpoint, error) {
 			return nil, fmt.Errorf("cluster %q: broker %s is already endpoint %q", c.cfg.Name, u, ep.name)
 		}
 	}
+	// As in padogrid, a topic base names a whole topic level: "test/special" routes
+	// "test/special/x" but not "test/specialty".
 	base := ec.TopicBase
 	if base == "" && c.cfg.DefaultTopicBase != "" {
 		base = c.cfg.DefaultTopicBase + name
+	}
+	if base != "" && !strings.HasSuffix(base, "/") {
+		base += "/"
 	}
 	ep := &endpoint{name: name, uri: u, topicBase: base, index: c.nextIndex}
 	c.nextIndex++

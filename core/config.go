@@ -73,11 +73,12 @@ type ConnectionConfig struct {
 	// KeepAlive bounds how long a silently dead broker goes unnoticed (about 1.5x KeepAlive).
 	KeepAlive      time.Duration
 	ConnectTimeout time.Duration
-	// CleanSession false keeps the broker-side session (subscriptions, queued QoS 1/2 messages)
-	// across reconnects of the same endpoint.
-	CleanSession bool
-	Will         *Will
-	TLS          *tls.Config
+	// PersistentSession asks each broker to keep the session (subscriptions, queued QoS 1/2
+	// messages) across reconnects of the same endpoint: MQTT's clean session flag off. Use it
+	// with a fixed ClientID.
+	PersistentSession bool
+	Will              *Will
+	TLS               *tls.Config
 	// FileStoreDir, when set, keeps in-flight QoS 1/2 messages of each endpoint in files under
 	// this directory (one subdirectory per endpoint) instead of memory.
 	FileStoreDir string

@@ -100,7 +100,7 @@ func (c *Cluster) dial(ep *endpoint) (*connection, error) {
 		SetProtocolVersion(4). // no silent 3.1 fallback: it would double every connect attempt
 		SetAutoReconnect(false).
 		SetConnectRetry(false).
-		SetCleanSession(cfg.CleanSession).
+		SetCleanSession(!cfg.PersistentSession).
 		SetKeepAlive(cfg.KeepAlive).
 		SetPingTimeout(pingTimeout(cfg.KeepAlive)).
 		SetConnectTimeout(cfg.ConnectTimeout).

@@ -1,0 +1,238 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+)
+
+// Clusters is a registry of named clusters with a default cluster: padogrid's HaClusters.
+// It creates the clusters of a configuration file and any created later by name. Every method
+// is safe for concurrent use.
+type Clusters struct {
+	fc *FileConfig
+
+	mu       sync.Mutex
+	clusters map[string]*Cluster
+	order    []string // creation order
+	closed   bool
+	done     chan struct{} // closed when Close has finished
+}
+
+// NewClusters creates (without connecting) every enabled cluster of fc. A nil fc means
+// LoadDefaultConfig(LoadOptions{}): the file named by HAMQTT_CONFIG, else the built-in
+// default. On error nothing is left running.
+func NewClusters(fc *FileConfig) (*Clusters, error) {
+	if fc == nil {
+		var err error
+		if fc, err = LoadDefaultConfig(LoadOptions{}); err != nil {
+			return nil, err
+		}
+	}
+	cp := *fc // the registry reads its own copy: the caller may change fc afterwards
+	cp.Clusters = append([]Config(nil), fc.Clusters...)
+	cp.Settings = make(map[string]ClusterSettings, len(fc.Settings))
+	for k, v := range fc.Settings {
+		cp.Settings[k] = v
+	}
+	fc = &cp
+	r := &Clusters{fc: fc, clusters: map[string]*Cluster{}, done: make(chan struct{})}
+	for _, cfg := range fc.Clusters {
+		set, ok := fc.Settings[cfg.Name]
+		if ok && !set.Enabled {
+			continue
+		}
+		if r.clusters[cfg.Name] != nil {
+			r.Close()
+			return nil, fmt.Errorf("%s: cluster %q is defined twice: give each cluster its own name", fc.Source, cfg.Name)
+		}
+		c, err := New(cfg)
+		if err != nil {
+			r.Close()
+			where := fc.Source
+			if set.Line > 0 {
+				where = fmt.Sprintf("%s:%d", fc.Source, set.Line)
+			}
+			return nil, fmt.Errorf("%s: %w", where, err)
+		}
+		r.clusters[cfg.Name] = c
+		r.order = append(r.order, cfg.Name)
+	}
+	return r, nil
+}
+
+// Get returns the named cluster (the default cluster for ""). It creates nothing: an unknown
+// or disabled name is an error that lists the known clusters.
+func (r *Clusters) Get(name string) (*Cluster, error) {
+	if name == "" {
+		name = r.DefaultName()
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, fmt.Errorf("cluster %q: %w", name, ErrClosed)
+	}
+	if c := r.clusters[name]; c != nil {
+		return c, nil
+	}
+	if err := r.disabledLocked(name); err != nil {
+		return nil, err
+	}
+	known := "none"
+	if len(r.order) > 0 {
+		known = strings.Join(r.order, ", ")
+	}
+	return nil, fmt.Errorf("cluster %q not found (clusters: %s): define it in the configuration or use GetOrCreate", name, known)
+}
+
+func (r *Clusters) disabledLocked(name string) error {
+	if set, ok := r.fc.Settings[name]; ok && !set.Enabled {
+		return fmt.Errorf("cluster %q is disabled (%s:%d sets enabled: false): enable it in the configuration", name, r.fc.Source, set.Line)
+	}
+	return nil
+}
+
+// Default returns the default cluster (the file's defaultCluster, else "cluster-default"),
+// creating it on tcp://localhost:1883-1885 if the file does not define it. It returns nil
+// once the registry is closed (or when a hand-made FileConfig disables the default cluster).
+func (r *Clusters) Default() *Cluster {
+	c, err := r.GetOrCreate(r.DefaultName())
+	if err != nil {
+		return nil
+	}
+	return c
+}
+
+// DefaultName is the name of the default cluster.
+func (r *Clusters) DefaultName() string {
+	if r.fc.DefaultCluster != "" {
+		return r.fc.DefaultCluster
+	}
+	return DefaultClusterName
+}
+
+// GetOrCreate returns the named cluster, creating it if the registry has none of that name.
+// A new cluster has the file's defaults (probeDelay, persistence) and the brokers in uris
+// (comma-separated lists and ranges allowed; none means tcp://localhost:1883-1885). It is not
+// connected: call Connect. uris are ignored when the cluster exists.
+func (r *Clusters) GetOrCreate(name string, uris ...string) (*Cluster, error) {
+	if name == "" {
+		name = r.DefaultName()
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, fmt.Errorf("cluster %q: %w", name, ErrClosed)
+	}
+	if c := r.clusters[name]; c != nil {
+		return c, nil
+	}
+	if err := r.disabledLocked(name); err != nil {
+		return nil, err
+	}
+	list := uris
+	if len(strings.Join(list, "")) == 0 {
+		list = []string{DefaultServerURIs}
+	}
+	expanded, err := ExpandURIs(list...)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %q: %w", name, err)
+	}
+	if len(expanded) == 0 {
+		return nil, fmt.Errorf("cluster %q: no broker URI given: give at least one, e.g. tcp://127.0.0.1:1883", name)
+	}
+	cfg := Config{
+		Name:          name,
+		ProbeDelay:    r.fc.ProbeDelay,
+		MaxProbeDelay: r.fc.MaxProbeDelay,
+		Connection:    ConnectionConfig{},
+	}
+	if r.fc.PersistenceDir != "" {
+		cfg.Connection.FileStoreDir = filepath.Join(r.fc.PersistenceDir, name)
+	}
+	for _, u := range expanded {
+		cfg.Endpoints = append(cfg.Endpoints, EndpointConfig{URI: u})
+	}
+	c, err := New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	r.clusters[name] = c
+	r.order = append(r.order, name)
+	return c, nil
+}
+
+// Names lists the clusters in the registry: the file's, in file order, then those created
+// later, in creation order.
+func (r *Clusters) Names() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.order...)
+}
+
+// ConnectAll connects, in parallel, every cluster of the file whose autoConnect is true
+// (the default); it connects nothing when the file's top-level enabled is false. It returns
+// once each has connected or failed; the error joins the failures, each naming its cluster.
+// A cluster that failed keeps probing its brokers in the background until Close.
+func (r *Clusters) ConnectAll(ctx context.Context) error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return ErrClosed
+	}
+	var todo []*Cluster
+	if r.fc.Enabled {
+		for _, cfg := range r.fc.Clusters {
+			set, ok := r.fc.Settings[cfg.Name]
+			if c := r.clusters[cfg.Name]; c != nil && (!ok || set.AutoConnect) {
+				todo = append(todo, c)
+			}
+		}
+	}
+	r.mu.Unlock()
+	errs := make([]error, len(todo))
+	var wg sync.WaitGroup
+	for i, c := range todo {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := c.Connect(ctx); err != nil {
+				errs[i] = fmt.Errorf("cluster %q: %w", c.Name(), err)
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// Close closes every cluster of the registry and waits until they are closed. It is
+// idempotent: a second call waits for the first to finish. Afterwards Get and GetOrCreate
+// fail with ErrClosed. It must not be called from a cluster's handler.
+func (r *Clusters) Close() error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		<-r.done
+		return nil
+	}
+	r.closed = true
+	list := make([]*Cluster, 0, len(r.order))
+	for _, n := range r.order {
+		list = append(list, r.clusters[n])
+	}
+	r.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, c := range list {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.Close()
+		}()
+	}
+	wg.Wait()
+	close(r.done)
+	return nil
+}

@@ -1,0 +1,1569 @@
+package core
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// The configuration file: padogrid's mqttv5-client.yaml schema plus hamqtt's extensions.
+// docs/configuration.md is the user documentation of every key.
+
+const (
+	// DefaultClusterName is the cluster name used when a file or a call names none.
+	DefaultClusterName = "cluster-default"
+	// DefaultServerURIs are the brokers of a cluster whose configuration lists none.
+	DefaultServerURIs = "tcp://localhost:1883-1885"
+	// ConfigEnv is the environment variable naming the configuration file LoadDefaultConfig
+	// reads.
+	ConfigEnv = "HAMQTT_CONFIG"
+	// BuiltinConfigSource is the FileConfig.Source of the built-in default configuration.
+	BuiltinConfigSource = "<built-in default>"
+)
+
+// builtinConfig is the configuration used when neither a path nor HAMQTT_CONFIG is given.
+const builtinConfig = `defaultCluster: ` + DefaultClusterName + `
+clusters:
+  - name: ` + DefaultClusterName + `
+    connections:
+      - connection:
+          serverURIs: [` + DefaultServerURIs + `]
+`
+
+// LoadOptions controls how a configuration file is read.
+type LoadOptions struct {
+	// Strict turns unknown keys into errors (otherwise they are warnings).
+	Strict bool
+	// Getenv looks up the variables of ${env:NAME} and ${NAME} substitutions and, in
+	// LoadDefaultConfig, HAMQTT_CONFIG. Nil means os.LookupEnv.
+	Getenv func(name string) (value string, ok bool)
+}
+
+// FileConfig is a loaded configuration file. Loading starts and connects nothing; NewClusters
+// creates the clusters it describes.
+type FileConfig struct {
+	// Source is the file the configuration came from (BuiltinConfigSource for the default).
+	Source string
+	// Enabled is the top-level enabled key (default true). When false, Clusters.ConnectAll
+	// connects nothing; clusters are still created and can be connected one by one.
+	Enabled bool
+	// DefaultCluster names the cluster Clusters.Default returns (default "cluster-default").
+	DefaultCluster string
+	// Tag describes this process (informational; default "cluster-tag").
+	Tag string
+	// ProbeDelay and MaxProbeDelay are the top-level prober settings; they are already copied
+	// into every cluster of Clusters and are kept here for clusters created later with
+	// Clusters.GetOrCreate. Zero means the engine's default.
+	ProbeDelay    time.Duration
+	MaxProbeDelay time.Duration
+	// PersistenceDir is the directory of the top-level file persistence ("" when messages
+	// are kept in memory); a cluster's files go to PersistenceDir/<cluster>.
+	PersistenceDir string
+	// Clusters are the configured clusters in file order, disabled ones included, fully
+	// translated: endpoints expanded and defaults of the file format applied.
+	Clusters []Config
+	// Settings holds, by cluster name, what the file says about each cluster beyond its
+	// Config.
+	Settings map[string]ClusterSettings
+	// Plugins are the plugin definitions, disabled ones included.
+	Plugins []PluginConfig
+	// Warnings lists what was accepted but ignored or looks wrong, each as "file:line: text".
+	Warnings []string
+}
+
+// ClusterSettings is what the configuration says about a cluster beyond its Config.
+type ClusterSettings struct {
+	// Enabled false keeps the cluster out of the Clusters registry (default true).
+	Enabled bool
+	// AutoConnect false leaves the cluster to an explicit Connect instead of
+	// Clusters.ConnectAll (default true).
+	AutoConnect bool
+	// LiveEndpointPoolEnabled is padogrid's connection sharing between clusters (default true).
+	LiveEndpointPoolEnabled bool
+	// PluginNames name the plugins attached to the cluster.
+	PluginNames []string
+	// Bridges forward messages between this cluster and others.
+	Bridges Bridges
+	// Line is where the cluster is defined in the file.
+	Line int
+}
+
+// Bridges are a cluster's client-side bridges.
+type Bridges struct {
+	// In forwards messages this cluster receives to another cluster.
+	In []Bridge
+	// Out forwards messages published through this cluster to another cluster as well.
+	Out []Bridge
+}
+
+// Bridge is one bridge between two clusters.
+type Bridge struct {
+	// Cluster is the target cluster, never the bridge's own.
+	Cluster string
+	// TopicFilters select the messages that are forwarded.
+	TopicFilters []string
+	// QoS is the subscription QoS of an in-bridge and the QoS of forwarded messages whose own
+	// QoS is unknown (default 1).
+	QoS byte
+	// Line is where the bridge is defined in the file.
+	Line int
+}
+
+// PluginContext says where a plugin lives: attached to clusters, or to the application.
+type PluginContext string
+
+const (
+	// PluginCluster plugins are attached to the clusters that list them in pluginNames.
+	PluginCluster PluginContext = "CLUSTER"
+	// PluginApp plugins belong to the application and to no cluster.
+	PluginApp PluginContext = "APP"
+)
+
+// PluginConfig is one entry of the top-level plugins list.
+type PluginConfig struct {
+	Name        string
+	Description string
+	// Enabled false keeps the plugin from being created (default true).
+	Enabled bool
+	Context PluginContext
+	// ClassName is the Java class of a padogrid plugin, kept for reference: hamqtt plugins are
+	// registered in code under Name.
+	ClassName  string
+	Properties map[string]string
+	// Subscriptions are made on every cluster the plugin is attached to.
+	Subscriptions []PluginSubscription
+	Line          int
+}
+
+// PluginSubscription is a set of topic filters a plugin subscribes to.
+type PluginSubscription struct {
+	TopicFilters []string
+	QoS          byte
+}
+
+// Cluster returns the configuration and settings of the named cluster.
+func (fc *FileConfig) Cluster(name string) (Config, ClusterSettings, bool) {
+	for _, c := range fc.Clusters {
+		if c.Name == name {
+			return c, fc.Settings[name], true
+		}
+	}
+	return Config{}, ClusterSettings{}, false
+}
+
+// ConfigError is one error in a configuration file. Its text is "file:line: key: what is
+// wrong and what to do". LoadConfigFile and ParseConfig return all errors of a file joined
+// (errors.Join); errors.As finds the first one.
+type ConfigError struct {
+	File string
+	Line int    // 0 when unknown
+	Key  string // the key path, e.g. clusters[1].fos; empty for syntax errors
+	Msg  string
+}
+
+func (e *ConfigError) Error() string {
+	s := e.File
+	if e.Line > 0 {
+		s += ":" + strconv.Itoa(e.Line)
+	}
+	if e.Key != "" {
+		s += ": " + e.Key
+	}
+	return s + ": " + e.Msg
+}
+
+// LoadConfigFile reads and translates the configuration file at path.
+func LoadConfigFile(path string, opts LoadOptions) (*FileConfig, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the configuration file: %w", err)
+	}
+	return ParseConfig(data, path, opts)
+}
+
+// LoadDefaultConfig loads the file named by the HAMQTT_CONFIG environment variable or,
+// when it is unset or empty, the built-in default: one cluster "cluster-default" on
+// tcp://localhost:1883-1885.
+func LoadDefaultConfig(opts LoadOptions) (*FileConfig, error) {
+	getenv := opts.Getenv
+	if getenv == nil {
+		getenv = os.LookupEnv
+	}
+	if p, ok := getenv(ConfigEnv); ok && strings.TrimSpace(p) != "" {
+		fc, err := LoadConfigFile(strings.TrimSpace(p), opts)
+		if err != nil && errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%w (named by %s)", err, ConfigEnv)
+		}
+		return fc, err
+	}
+	return ParseConfig([]byte(builtinConfig), BuiltinConfigSource, opts)
+}
+
+// ParseConfig translates YAML text in padogrid's mqttv5-client.yaml format (with hamqtt's
+// extensions). source names the text in errors and warnings. The error, if any, joins one
+// *ConfigError per problem found.
+func ParseConfig(yamlText []byte, source string, opts LoadOptions) (*FileConfig, error) {
+	if source == "" {
+		source = "<config>"
+	}
+	l := &loader{src: source, opts: opts, getenv: opts.Getenv}
+	if l.getenv == nil {
+		l.getenv = os.LookupEnv
+	}
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(yamlText))
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		return nil, l.syntaxError(yamlText, err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, &ConfigError{File: source, Line: extra.Line, Msg: "a second YAML document (---): put everything in one document"}
+	}
+	var root *yaml.Node
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {
+		root = doc.Content[0]
+	}
+	fc := l.load(root)
+	if len(l.errs) > 0 {
+		return nil, errors.Join(l.errs...)
+	}
+	fc.Warnings = l.warnings
+	return fc, nil
+}
+
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// syntaxError turns a yaml.v3 parse error into a ConfigError. yaml.v3 reports the line where
+// the enclosing block starts rather than the offending line, so the line is found as the
+// shortest prefix of the text that fails with the same message.
+func (l *loader) syntaxError(text []byte, err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line := 0
+	if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		msg = m[2]
+	}
+	if lines := bytes.SplitAfter(text, []byte("\n")); len(lines) <= 5000 {
+		var prefix []byte
+		for i, ln := range lines {
+			prefix = append(prefix, ln...)
+			var n yaml.Node
+			perr := yaml.Unmarshal(prefix, &n)
+			if perr == nil {
+				continue
+			}
+			pmsg := strings.TrimPrefix(perr.Error(), "yaml: ")
+			if m := yamlLineRE.FindStringSubmatch(perr.Error()); m != nil {
+				pmsg = m[2]
+			}
+			if pmsg == msg {
+				line = i + 1
+				break
+			}
+		}
+		if line > 0 && line <= len(lines) && bytes.ContainsRune(lines[line-1], '\t') {
+			msg += " (the line holds a tab: YAML indents with spaces)"
+		}
+	}
+	return &ConfigError{File: l.src, Line: line, Msg: "malformed YAML: " + msg + ": fix the syntax (indentation, colons, quotes)"}
+}
+
+// ---------------------------------------------------------------------------------------
+// Node walking
+
+type loader struct {
+	src      string
+	opts     LoadOptions
+	getenv   func(string) (string, bool)
+	warnings []string
+	errs     []error
+}
+
+type yamlField struct {
+	key  string
+	k, v *yaml.Node
+}
+
+func (l *loader) fail(n *yaml.Node, key, format string, a ...any) {
+	line := 0
+	if n != nil {
+		line = n.Line
+	}
+	l.errs = append(l.errs, &ConfigError{File: l.src, Line: line, Key: key, Msg: fmt.Sprintf(format, a...)})
+}
+
+func (l *loader) warn(n *yaml.Node, format string, a ...any) {
+	line := 0
+	if n != nil {
+		line = n.Line
+	}
+	l.warnings = append(l.warnings, fmt.Sprintf("%s:%d: %s", l.src, line, fmt.Sprintf(format, a...)))
+}
+
+func yamlResolve(n *yaml.Node) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	return n
+}
+
+func yamlNull(n *yaml.Node) bool {
+	n = yamlResolve(n)
+	return n == nil || (n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null")
+}
+
+// isEmpty: null, an empty list or an empty mapping.
+func yamlEmpty(n *yaml.Node) bool {
+	n = yamlResolve(n)
+	return yamlNull(n) || ((n.Kind == yaml.SequenceNode || n.Kind == yaml.MappingNode) && len(n.Content) == 0)
+}
+
+func yamlDescribe(n *yaml.Node) string {
+	switch yamlResolve(n).Kind {
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.MappingNode:
+		return "a mapping"
+	default:
+		return fmt.Sprintf("%q", n.Value)
+	}
+}
+
+func keyPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func keyIndex(path string, i int) string { return fmt.Sprintf("%s[%d]", path, i) }
+
+// fields returns the key/value pairs of a mapping (merge keys and aliases resolved). A null
+// node is an empty mapping; any other node is an error.
+func (l *loader) fields(n *yaml.Node, path string) []yamlField {
+	n = yamlResolve(n)
+	if yamlNull(n) {
+		return nil
+	}
+	if n.Kind != yaml.MappingNode {
+		l.fail(n, path, "expected a mapping (key: value lines), found %s", yamlDescribe(n))
+		return nil
+	}
+	var out []yamlField
+	seen := map[string]int{}
+	var merged []yamlField
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], yamlResolve(n.Content[i+1])
+		if k.Kind != yaml.ScalarNode {
+			l.fail(k, path, "a key must be a plain name, found %s", yamlDescribe(k))
+			continue
+		}
+		if k.ShortTag() == "!!merge" {
+			srcs := []*yaml.Node{v}
+			if v.Kind == yaml.SequenceNode {
+				srcs = v.Content
+			}
+			for _, s := range srcs {
+				merged = append(merged, l.fields(s, path)...)
+			}
+			continue
+		}
+		if first, dup := seen[k.Value]; dup {
+			l.fail(k, keyPath(path, k.Value), "given twice (first on line %d): keep one", first)
+			continue
+		}
+		seen[k.Value] = k.Line
+		out = append(out, yamlField{key: k.Value, k: k, v: v})
+	}
+	for _, e := range merged {
+		if _, ok := seen[e.key]; !ok {
+			seen[e.key] = e.k.Line
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// items returns the elements of a list. A null node is an empty list.
+func (l *loader) items(n *yaml.Node, path string) []*yaml.Node {
+	n = yamlResolve(n)
+	if yamlNull(n) {
+		return nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		l.fail(n, path, "expected a list, found %s", yamlDescribe(n))
+		return nil
+	}
+	out := make([]*yaml.Node, len(n.Content))
+	for i, c := range n.Content {
+		out[i] = yamlResolve(c)
+	}
+	return out
+}
+
+// other handles a key the caller does not translate: Java-only keys (with the reason) are
+// accepted with a warning when set; anything else is unknown.
+func (l *loader) other(e yamlField, path string, javaOnly map[string]string) {
+	p := keyPath(path, e.key)
+	if why, ok := javaOnly[e.key]; ok {
+		if !yamlEmpty(e.v) {
+			l.warn(e.k, "key %s is ignored (Java-only: %s)", p, why)
+		}
+		return
+	}
+	if l.opts.Strict {
+		l.fail(e.k, p, "unknown key: check its spelling and case against docs/configuration.md, or remove it")
+		return
+	}
+	l.warn(e.k, "unknown key %s (ignored)", p)
+}
+
+var varRE = regexp.MustCompile(`\$\$\{|\$\{([^}]*)\}`)
+
+// expand substitutes ${env:NAME} and ${NAME} (both read the environment; Go has no Java
+// system properties) in s; $${ is a literal ${.
+func (l *loader) expand(n *yaml.Node, path, s string) (string, bool) {
+	if !strings.Contains(s, "${") {
+		return s, true
+	}
+	ok := true
+	out := varRE.ReplaceAllStringFunc(s, func(m string) string {
+		if m == "$${" {
+			return "${"
+		}
+		inner := m[2 : len(m)-1]
+		name := strings.TrimSpace(strings.TrimPrefix(inner, "env:"))
+		if name == "" {
+			l.fail(n, path, "%s names no variable: write ${env:NAME}", m)
+			ok = false
+			return ""
+		}
+		v, set := l.getenv(name)
+		if !set {
+			l.fail(n, path, "environment variable %s is not set (used by %s): set it, or write $${ for a literal ${", name, m)
+			ok = false
+			return ""
+		}
+		return v
+	})
+	return out, ok
+}
+
+// str returns the substituted text of a scalar; set is false for null and after an error.
+func (l *loader) str(n *yaml.Node, path string) (s string, set bool) {
+	n = yamlResolve(n)
+	if yamlNull(n) {
+		return "", false
+	}
+	if n.Kind != yaml.ScalarNode {
+		l.fail(n, path, "expected a single value, found %s", yamlDescribe(n))
+		return "", false
+	}
+	return l.expand(n, path, n.Value)
+}
+
+func (l *loader) integer(n *yaml.Node, path string) (int, bool) {
+	s, ok := l.str(n, path)
+	if !ok {
+		return 0, false
+	}
+	v, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil {
+		l.fail(n, path, "%q is not a whole number", s)
+		return 0, false
+	}
+	return v, true
+}
+
+func (l *loader) float(n *yaml.Node, path string) (float64, bool) {
+	s, ok := l.str(n, path)
+	if !ok {
+		return 0, false
+	}
+	v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil {
+		l.fail(n, path, "%q is not a number", s)
+		return 0, false
+	}
+	return v, true
+}
+
+func (l *loader) boolean(n *yaml.Node, path string) (bool, bool) {
+	s, ok := l.str(n, path)
+	if !ok {
+		return false, false
+	}
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "true", "yes", "on":
+		return true, true
+	case "false", "no", "off":
+		return false, true
+	}
+	l.fail(n, path, "%q is not true or false", s)
+	return false, false
+}
+
+// duration reads a whole number in unit (milliseconds or seconds, as padogrid writes them) or
+// a Go duration string such as "1500ms" or "2s". Negative values are errors unless allowed.
+func (l *loader) duration(n *yaml.Node, path string, unit time.Duration, allowNegative bool) (time.Duration, bool) {
+	s, ok := l.str(n, path)
+	if !ok {
+		return 0, false
+	}
+	s = strings.TrimSpace(s)
+	var d time.Duration
+	if v, err := strconv.ParseInt(s, 10, 64); err == nil {
+		d = time.Duration(v) * unit
+	} else if d, err = time.ParseDuration(s); err != nil {
+		u := "milliseconds"
+		if unit == time.Second {
+			u = "seconds"
+		}
+		l.fail(n, path, "%q is not a duration: give a whole number of %s or a value with a unit such as 500ms or 2s", s, u)
+		return 0, false
+	}
+	if d < 0 && !allowNegative {
+		l.fail(n, path, "%s is negative: give a positive duration (or leave it out for the default)", s)
+		return 0, false
+	}
+	return d, true
+}
+
+// strList reads a list of strings; a single value counts as a one-element list.
+func (l *loader) strList(n *yaml.Node, path string) (vals []string, nodes []*yaml.Node) {
+	n = yamlResolve(n)
+	if yamlNull(n) {
+		return nil, nil
+	}
+	elems := []*yaml.Node{n}
+	if n.Kind == yaml.SequenceNode {
+		elems = n.Content
+	}
+	for i, e := range elems {
+		p := path
+		if n.Kind == yaml.SequenceNode {
+			p = keyIndex(path, i)
+		}
+		if s, ok := l.str(e, p); ok {
+			vals = append(vals, s)
+			nodes = append(nodes, yamlResolve(e))
+		}
+	}
+	return vals, nodes
+}
+
+// qos reads a QoS where padogrid treats an invalid or missing value as the default 1:
+// negative values mean the default; values above 2 are errors.
+func (l *loader) qos(n *yaml.Node, path string) byte {
+	q, ok := l.integer(n, path)
+	switch {
+	case !ok || q < 0:
+		return 1
+	case q > 2:
+		l.fail(n, path, "QoS %d out of range: use 0, 1 or 2", q)
+		return 1
+	}
+	return byte(q)
+}
+
+// ---------------------------------------------------------------------------------------
+// Translation
+
+// Keys of padogrid's schema hamqtt accepts and ignores, with the reason.
+var (
+	javaOnlyConnection = map[string]string{
+		"automaticReconnect":         "hamqtt's prober reconnects; see probeDelay and maxProbeDelay",
+		"automaticReconnectMaxDelay": "hamqtt's prober reconnects; see maxProbeDelay",
+		"automaticReconnectMinDelay": "hamqtt's prober reconnects; see probeDelay",
+		"maxReconnectDelay":          "hamqtt's prober reconnects; see maxProbeDelay",
+		"executorServiceTimeout":     "Paho Java's executor",
+		"customWebSocketHeaders":     "Paho Java's WebSocket headers",
+		"httpHeaders":                "Paho Java's WebSocket headers",
+		"socketFactory":              "a Java socket factory; use tls",
+		"sslClientProps":             "Java SSL properties; use tls",
+		"sslHostnameVerifier":        "a Java class; use httpsHostnameVerificationEnabled",
+		"mqttVersion":                "hamqtt speaks MQTT 3.1.1",
+		"maxInflight":                "Paho Java's in-flight window",
+		"sessionExpiryInterval":      "an MQTT 5 option; hamqtt speaks MQTT 3.1.1",
+		"receiveMaximum":             "an MQTT 5 option; hamqtt speaks MQTT 3.1.1",
+		"maximumPacketSize":          "an MQTT 5 option; hamqtt speaks MQTT 3.1.1",
+		"topicAliasMaximum":          "an MQTT 5 option; hamqtt speaks MQTT 3.1.1",
+		"requestProblemInfo":         "an MQTT 5 option; hamqtt speaks MQTT 3.1.1",
+		"requestResponseInfo":        "an MQTT 5 option; hamqtt speaks MQTT 3.1.1",
+		"sendReasonMessages":         "an MQTT 5 option; hamqtt speaks MQTT 3.1.1",
+		"useSubscriptionIdentifiers": "an MQTT 5 option; hamqtt speaks MQTT 3.1.1",
+		"userProperties":             "an MQTT 5 option; hamqtt speaks MQTT 3.1.1",
+		"willMessageProperties":      "MQTT 5 will properties; hamqtt speaks MQTT 3.1.1",
+		"authData":                   "MQTT 5 enhanced authentication; hamqtt speaks MQTT 3.1.1",
+		"authMethod":                 "MQTT 5 enhanced authentication; hamqtt speaks MQTT 3.1.1",
+	}
+	javaOnlyWillMessage = map[string]string{
+		"id":         "Paho Java's message id",
+		"mutable":    "Paho Java internals",
+		"duplicate":  "set by the protocol",
+		"properties": "MQTT 5 message properties; hamqtt speaks MQTT 3.1.1",
+	}
+)
+
+// load translates the root mapping of a file.
+func (l *loader) load(root *yaml.Node) *FileConfig {
+	fc := &FileConfig{
+		Source:         l.src,
+		Enabled:        true,
+		DefaultCluster: DefaultClusterName,
+		Tag:            "cluster-tag",
+		Settings:       map[string]ClusterSettings{},
+	}
+	if root != nil && yamlResolve(root).Kind != yaml.MappingNode && !yamlNull(root) {
+		l.fail(root, "", "the top level must be a mapping with keys such as clusters: (see docs/configuration.md)")
+		return fc
+	}
+	var clustersNode, defaultNode *yaml.Node
+	global := persistSpec{}
+	for _, e := range l.fields(root, "") {
+		switch e.key {
+		case "enabled":
+			if v, ok := l.boolean(e.v, e.key); ok {
+				fc.Enabled = v
+			}
+		case "defaultCluster":
+			if v, ok := l.str(e.v, e.key); ok {
+				fc.DefaultCluster = strings.TrimSpace(v)
+				defaultNode = e.v
+			}
+		case "tag":
+			if v, ok := l.str(e.v, e.key); ok {
+				fc.Tag = v
+			}
+		case "probeDelay":
+			fc.ProbeDelay, _ = l.duration(e.v, e.key, time.Millisecond, false)
+		case "maxProbeDelay":
+			fc.MaxProbeDelay, _ = l.duration(e.v, e.key, time.Millisecond, false)
+		case "persistence":
+			global = l.persistence(e.v, e.key)
+		case "plugins":
+			fc.Plugins = l.plugins(e.v, e.key)
+		case "clusters":
+			clustersNode = e.v
+		default:
+			l.other(e, "", nil)
+		}
+	}
+	if !fc.Enabled {
+		l.warn(root, "enabled is false: ConnectAll connects no cluster; connect them one by one")
+	}
+	fc.PersistenceDir = global.dir
+
+	seen := map[string]int{}
+	var bridgeChecks []func()
+	for i, cn := range l.items(clustersNode, "clusters") {
+		path := keyIndex("clusters", i)
+		cfg, set, check := l.cluster(cn, path, fc, global)
+		if first, dup := seen[cfg.Name]; dup {
+			l.fail(cn, keyPath(path, "name"), "cluster %q is defined twice (first on line %d): give each cluster its own name", cfg.Name, first)
+			continue
+		}
+		seen[cfg.Name] = cn.Line
+		fc.Clusters = append(fc.Clusters, cfg)
+		fc.Settings[cfg.Name] = set
+		bridgeChecks = append(bridgeChecks, check)
+	}
+	for _, check := range bridgeChecks {
+		check()
+	}
+
+	plugins := map[string]bool{}
+	for _, p := range fc.Plugins {
+		plugins[p.Name] = true
+	}
+	for _, c := range fc.Clusters {
+		for _, pn := range fc.Settings[c.Name].PluginNames {
+			if !plugins[pn] {
+				l.warnLine(fc.Settings[c.Name].Line, "cluster %s: pluginNames: plugin %q is not defined under plugins (it must be registered in code)", c.Name, pn)
+			}
+		}
+	}
+
+	if set, ok := fc.Settings[fc.DefaultCluster]; !ok {
+		n := defaultNode
+		if n == nil {
+			n = root
+		}
+		if len(fc.Clusters) > 0 || defaultNode != nil {
+			l.warn(n, "defaultCluster %q is not defined under clusters: it is created on %s when first used", fc.DefaultCluster, DefaultServerURIs)
+		}
+	} else if !set.Enabled {
+		n := defaultNode
+		if n == nil {
+			n = root
+		}
+		l.fail(n, "defaultCluster", "cluster %q is disabled (enabled: false on line %d): enable it or choose another default cluster", fc.DefaultCluster, set.Line)
+	}
+	return fc
+}
+
+func (l *loader) warnLine(line int, format string, a ...any) {
+	l.warn(&yaml.Node{Line: line}, format, a...)
+}
+
+type persistSpec struct {
+	file bool
+	dir  string
+}
+
+// persistence translates padogrid's {className, properties} into memory or a file store.
+func (l *loader) persistence(n *yaml.Node, path string) persistSpec {
+	var class string
+	var classNode *yaml.Node
+	props := map[string]string{}
+	for _, e := range l.fields(n, path) {
+		switch e.key {
+		case "className":
+			class, _ = l.str(e.v, keyPath(path, e.key))
+			class = strings.TrimSpace(class)
+			classNode = e.k
+		case "properties":
+			props = l.properties(e.v, keyPath(path, e.key))
+		default:
+			l.other(e, path, nil)
+		}
+	}
+	short := class[strings.LastIndexByte(class, '.')+1:]
+	switch short {
+	case "", "MemoryPersistence":
+		return persistSpec{}
+	case "MqttDefaultFilePersistence":
+		dir := props["path"]
+		if dir == "" {
+			dir = "."
+		}
+		return persistSpec{file: true, dir: dir}
+	}
+	l.warn(classNode, "key %s.className is ignored (Java-only: %s is a Java class; messages in flight are kept in memory)", path, class)
+	return persistSpec{}
+}
+
+// properties translates a list of {key, value} into a map.
+func (l *loader) properties(n *yaml.Node, path string) map[string]string {
+	out := map[string]string{}
+	for i, it := range l.items(n, path) {
+		p := keyIndex(path, i)
+		var k, v string
+		var hasKey bool
+		for _, e := range l.fields(it, p) {
+			switch e.key {
+			case "key":
+				k, hasKey = l.str(e.v, keyPath(p, e.key))
+			case "value":
+				v, _ = l.str(e.v, keyPath(p, e.key))
+			default:
+				l.other(e, p, nil)
+			}
+		}
+		if !hasKey {
+			if !yamlEmpty(it) {
+				l.fail(it, p, "a property needs a key: write - key: NAME")
+			}
+			continue
+		}
+		out[k] = v
+	}
+	return out
+}
+
+func (l *loader) plugins(n *yaml.Node, path string) []PluginConfig {
+	var out []PluginConfig
+	seen := map[string]int{}
+	for i, it := range l.items(n, path) {
+		p := keyIndex(path, i)
+		pc := PluginConfig{Enabled: true, Context: PluginCluster, Line: it.Line}
+		for _, e := range l.fields(it, p) {
+			kp := keyPath(p, e.key)
+			switch e.key {
+			case "name":
+				pc.Name, _ = l.str(e.v, kp)
+				pc.Name = strings.TrimSpace(pc.Name)
+			case "description":
+				pc.Description, _ = l.str(e.v, kp)
+			case "enabled":
+				if v, ok := l.boolean(e.v, kp); ok {
+					pc.Enabled = v
+				}
+			case "context":
+				if v, ok := l.str(e.v, kp); ok {
+					switch PluginContext(strings.ToUpper(strings.TrimSpace(v))) {
+					case PluginCluster:
+						pc.Context = PluginCluster
+					case PluginApp:
+						pc.Context = PluginApp
+					default:
+						l.fail(e.v, kp, "%q is not a plugin context: use CLUSTER or APP", v)
+					}
+				}
+			case "className":
+				pc.ClassName, _ = l.str(e.v, kp)
+			case "properties":
+				pc.Properties = l.properties(e.v, kp)
+			case "subscriptions":
+				for j, sn := range l.items(e.v, kp) {
+					sp := keyIndex(kp, j)
+					s := PluginSubscription{QoS: 1}
+					for _, se := range l.fields(sn, sp) {
+						switch se.key {
+						case "topicFilters":
+							s.TopicFilters = l.filters(se.v, keyPath(sp, se.key))
+						case "qos":
+							s.QoS = l.qos(se.v, keyPath(sp, se.key))
+						default:
+							l.other(se, sp, nil)
+						}
+					}
+					if len(s.TopicFilters) > 0 {
+						pc.Subscriptions = append(pc.Subscriptions, s)
+					}
+				}
+			default:
+				l.other(e, p, nil)
+			}
+		}
+		if pc.Name == "" {
+			l.warn(it, "%s has no name: the plugin is ignored", p)
+			continue
+		}
+		if first, dup := seen[pc.Name]; dup {
+			l.fail(it, keyPath(p, "name"), "plugin %q is defined twice (first on line %d): give each plugin its own name", pc.Name, first)
+			continue
+		}
+		seen[pc.Name] = it.Line
+		out = append(out, pc)
+	}
+	return out
+}
+
+// filters reads and validates a list of topic filters.
+func (l *loader) filters(n *yaml.Node, path string) []string {
+	vals, nodes := l.strList(n, path)
+	var out []string
+	for i, f := range vals {
+		if err := ValidateFilter(f); err != nil {
+			l.fail(nodes[i], path, "%v", err)
+			continue
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// connEntry is one element of a cluster's connections list.
+type connEntry struct {
+	uris     []string // canonical, expanded
+	hasURIs  bool
+	settings connSettings
+	tls      *tls.Config
+	line     int
+}
+
+// connSettings are the comparable connection options of a connections entry.
+type connSettings struct {
+	Username, Password        string
+	KeepAlive, ConnectTimeout time.Duration
+	CleanSession              bool
+	HasWill                   bool
+	WillTopic, WillPayload    string
+	WillQoS                   byte
+	WillRetained              bool
+	TLS                       tlsSettings
+}
+
+type tlsSettings struct {
+	Version                             string
+	CAFile, CertFile, KeyFile, Password string
+	InsecureSkipVerify                  bool
+	NoHostnameVerification              bool
+}
+
+// cluster translates one element of clusters. check validates its bridges once every
+// cluster is known.
+func (l *loader) cluster(n *yaml.Node, path string, fc *FileConfig, global persistSpec) (Config, ClusterSettings, func()) {
+	cfg := Config{
+		Name:          DefaultClusterName,
+		ProbeDelay:    fc.ProbeDelay,
+		MaxProbeDelay: fc.MaxProbeDelay,
+		Connection:    ConnectionConfig{},
+	}
+	set := ClusterSettings{Enabled: true, AutoConnect: true, LiveEndpointPoolEnabled: true, Line: n.Line}
+	if yamlResolve(n).Kind != yaml.MappingNode {
+		l.fail(n, path, "expected a cluster (a mapping with name:, connections: ...), found %s", yamlDescribe(n))
+		return cfg, set, func() {}
+	}
+	per := global
+	fos, liveCount, subCount := 0, -1, -1
+	var liveNode, subNode *yaml.Node
+	var endpointsNode, connectionsNode, primaryNode, bridgesNode *yaml.Node
+	var clientID string
+	for _, e := range l.fields(n, path) {
+		kp := keyPath(path, e.key)
+		switch e.key {
+		case "name":
+			if v, ok := l.str(e.v, kp); ok {
+				cfg.Name = strings.TrimSpace(v)
+				if cfg.Name == "" {
+					l.fail(e.v, kp, "empty cluster name: give the cluster a name")
+				}
+			}
+		case "description":
+			cfg.Description, _ = l.str(e.v, kp)
+		case "enabled":
+			if v, ok := l.boolean(e.v, kp); ok {
+				set.Enabled = v
+			}
+		case "autoConnect":
+			if v, ok := l.boolean(e.v, kp); ok {
+				set.AutoConnect = v
+			}
+		case "liveEndpointPoolEnabled":
+			if v, ok := l.boolean(e.v, kp); ok {
+				set.LiveEndpointPoolEnabled = v
+			}
+		case "timeToWait":
+			cfg.TimeToWait, _ = l.duration(e.v, kp, time.Millisecond, false)
+		case "fos":
+			if v, ok := l.integer(e.v, kp); ok {
+				if v < 0 || v > 3 {
+					l.fail(e.v, kp, "%d out of range: use 0, 1, 2 or 3", v)
+				} else {
+					fos = v
+				}
+			}
+		case "initialEndpointCount":
+			if v, ok := l.integer(e.v, kp); ok {
+				cfg.InitialEndpointCount = max(v, -1)
+			}
+		case "liveEndpointCount":
+			if v, ok := l.integer(e.v, kp); ok {
+				liveCount, liveNode = max(v, -1), e.v
+			}
+		case "subscriberCount":
+			if v, ok := l.integer(e.v, kp); ok {
+				subCount, subNode = max(v, -1), e.v
+			}
+		case "publisherType":
+			if v, ok := l.str(e.v, kp); ok {
+				pt, err := ParsePublisherType(v)
+				if err != nil {
+					l.fail(e.v, kp, "%v", err)
+				}
+				cfg.PublisherType = pt
+			}
+		case "primaryServerURI":
+			primaryNode = e.v
+		case "defaultTopicBase":
+			cfg.DefaultTopicBase, _ = l.str(e.v, kp)
+		case "endpoints":
+			endpointsNode = e.v
+		case "pluginNames", "pluginName":
+			names, _ := l.strList(e.v, kp)
+			if e.key == "pluginName" && len(names) > 0 {
+				l.warn(e.k, "key %s is padogrid's obsolete spelling: it is read as pluginNames: [%s]", kp, strings.Join(names, ", "))
+			}
+			for _, nm := range names {
+				if nm = strings.TrimSpace(nm); nm != "" {
+					set.PluginNames = append(set.PluginNames, nm)
+				}
+			}
+		case "bridges":
+			bridgesNode = e.v
+		case "persistence":
+			per = l.persistence(e.v, kp)
+		case "connections":
+			connectionsNode = e.v
+		// hamqtt extensions
+		case "probeDelay":
+			cfg.ProbeDelay, _ = l.duration(e.v, kp, time.Millisecond, false)
+		case "maxProbeDelay":
+			cfg.MaxProbeDelay, _ = l.duration(e.v, kp, time.Millisecond, false)
+		case "ackTimeout":
+			cfg.AckTimeout, _ = l.duration(e.v, kp, time.Millisecond, false)
+		case "warmUp":
+			if d, ok := l.duration(e.v, kp, time.Millisecond, true); ok {
+				cfg.WarmUp = d
+				if d == 0 {
+					cfg.WarmUp = -1 // an explicit 0 disables the warm-up
+				}
+			}
+		case "connectRate":
+			cfg.ConnectRate, _ = l.float(e.v, kp)
+		case "connectBurst":
+			if v, ok := l.integer(e.v, kp); ok {
+				if v < 0 {
+					l.fail(e.v, kp, "%d is negative: give a positive count (or leave it out for the default)", v)
+				}
+				cfg.ConnectBurst = v
+			}
+		case "flapLimit":
+			if v, ok := l.integer(e.v, kp); ok {
+				cfg.FlapLimit = v
+			}
+		case "flapWindow":
+			cfg.FlapWindow, _ = l.duration(e.v, kp, time.Millisecond, false)
+		case "quarantineTime":
+			cfg.QuarantineTime, _ = l.duration(e.v, kp, time.Millisecond, false)
+		case "dedup":
+			cfg.Dedup, _ = l.boolean(e.v, kp)
+		case "dedupWindow":
+			cfg.DedupWindow, _ = l.duration(e.v, kp, time.Millisecond, false)
+		case "clientId":
+			clientID, _ = l.str(e.v, kp)
+		default:
+			l.other(e, path, nil)
+		}
+	}
+
+	// FoS: padogrid fixes the counts for levels 0-2 and honours them only at level 3.
+	cfg.FoS = fos
+	fixed := map[int][2]int{0: {-1, -1}, 1: {2, 1}, 2: {2, 2}}
+	if f, ok := fixed[fos]; ok {
+		if liveNode != nil && liveCount != f[0] && liveCount != -1 {
+			l.warn(liveNode, "%s.liveEndpointCount %d is ignored: fos %d fixes it to %d (use fos: 3 to choose)", path, liveCount, fos, f[0])
+		}
+		if subNode != nil && subCount != f[1] && subCount != -1 {
+			l.warn(subNode, "%s.subscriberCount %d is ignored: fos %d fixes it to %d (use fos: 3 to choose)", path, subCount, fos, f[1])
+		}
+		cfg.LiveEndpointCount, cfg.SubscriberCount = f[0], f[1]
+	} else {
+		cfg.LiveEndpointCount, cfg.SubscriberCount = liveCount, subCount
+		if subCount == 0 {
+			cfg.PublishOnly = true
+			cfg.SubscriberCount = -1
+		}
+	}
+
+	// Connections and endpoints.
+	var conns []connEntry
+	for i, cn := range l.items(connectionsNode, keyPath(path, "connections")) {
+		conns = append(conns, l.connection(cn, keyIndex(keyPath(path, "connections"), i)))
+	}
+	if len(conns) > 0 {
+		s := conns[0].settings
+		cc := &cfg.Connection
+		cc.Username, cc.Password = s.Username, s.Password
+		cc.KeepAlive, cc.ConnectTimeout = s.KeepAlive, s.ConnectTimeout
+		cc.PersistentSession = !s.CleanSession
+		if s.HasWill {
+			cc.Will = &Will{Topic: s.WillTopic, Payload: []byte(s.WillPayload), QoS: s.WillQoS, Retained: s.WillRetained}
+		}
+		cc.TLS = conns[0].tls
+	}
+	cfg.Connection.ClientID = clientID
+	if per.file {
+		cfg.Connection.FileStoreDir = filepath.Join(per.dir, cfg.Name)
+	}
+
+	l.endpoints(&cfg, n, path, conns, endpointsNode, primaryNode)
+
+	// Whatever else the engine checks, reported at the cluster's line.
+	if len(l.errs) == 0 {
+		if _, err := cfg.withDefaults(); err != nil {
+			l.fail(n, path, "%v", err)
+		}
+	}
+
+	// Bridges are checked once every cluster is known.
+	check := func() {}
+	if bridgesNode != nil {
+		bp := keyPath(path, "bridges")
+		var inN, outN *yaml.Node
+		for _, e := range l.fields(bridgesNode, bp) {
+			switch e.key {
+			case "in":
+				inN = e.v
+			case "out":
+				outN = e.v
+			default:
+				l.other(e, bp, nil)
+			}
+		}
+		var inPaths, outPaths []string
+		set.Bridges.In, inPaths = l.bridges(inN, keyPath(bp, "in"))
+		set.Bridges.Out, outPaths = l.bridges(outN, keyPath(bp, "out"))
+		self := cfg.Name
+		bs := append(append([]Bridge(nil), set.Bridges.In...), set.Bridges.Out...)
+		ps := append(inPaths, outPaths...)
+		check = func() {
+			for i, b := range bs {
+				l.checkBridge(fc, self, b, ps[i])
+			}
+		}
+	}
+	return cfg, set, check
+}
+
+// endpoints assembles a cluster's endpoints: the serverURIs of every connections entry, then
+// the endpoints[] brokers not listed there, then primaryServerURI; endpoints[] names and topic
+// bases are matched by URI. Without any broker the cluster gets DefaultServerURIs.
+func (l *loader) endpoints(cfg *Config, n *yaml.Node, path string, conns []connEntry, endpointsNode, primaryNode *yaml.Node) {
+	var uris []string
+	seenURI := map[string]bool{}
+	addURI := func(u string) {
+		if !seenURI[u] {
+			seenURI[u] = true
+			uris = append(uris, u)
+		}
+	}
+	haveURIs := false
+	for i, c := range conns {
+		if i > 0 && c.settings != conns[0].settings {
+			l.fail(&yaml.Node{Line: c.line}, keyIndex(keyPath(path, "connections"), i),
+				"connection options differ from connections[0] (line %d): hamqtt applies one set of options (credentials, TLS, will, timers) to every endpoint of a cluster: give these brokers a cluster of their own", conns[0].line)
+		}
+		haveURIs = haveURIs || c.hasURIs
+		for _, u := range c.uris {
+			addURI(u)
+		}
+	}
+	// endpoints[]: names and topic bases by URI; URIs not listed yet are added.
+	type namedEndpoint struct {
+		name, base string
+		node       *yaml.Node
+	}
+	byURI := map[string]namedEndpoint{}
+	var extra []string
+	names := map[string]bool{}
+	for i, en := range l.items(endpointsNode, keyPath(path, "endpoints")) {
+		p := keyIndex(keyPath(path, "endpoints"), i)
+		var nm, ep, base string
+		var epNode *yaml.Node
+		for _, e := range l.fields(en, p) {
+			switch e.key {
+			case "name":
+				nm, _ = l.str(e.v, keyPath(p, e.key))
+				nm = strings.TrimSpace(nm)
+			case "endpoint":
+				ep, _ = l.str(e.v, keyPath(p, e.key))
+				ep = strings.TrimSpace(ep)
+				epNode = e.v
+			case "topicBase":
+				base, _ = l.str(e.v, keyPath(p, e.key))
+			default:
+				l.other(e, p, nil)
+			}
+		}
+		if ep == "" {
+			if nm != "" || base != "" {
+				l.fail(en, keyPath(p, "endpoint"), "missing: give the broker URI this entry names, e.g. endpoint: tcp://host:1883")
+			}
+			continue // padogrid's template entry (all null)
+		}
+		u, ok := l.singleURI(epNode, keyPath(p, "endpoint"), ep)
+		if !ok {
+			continue
+		}
+		if prev, dup := byURI[u]; dup {
+			l.fail(en, keyPath(p, "endpoint"), "%s is already named by the entry on line %d: name each broker once", u, prev.node.Line)
+			continue
+		}
+		if nm != "" && names[nm] {
+			l.fail(en, keyPath(p, "name"), "endpoint name %q is used twice in cluster %q: give each endpoint its own name", nm, cfg.Name)
+			continue
+		}
+		names[nm] = true
+		byURI[u] = namedEndpoint{nm, base, en}
+		if !seenURI[u] {
+			extra = append(extra, u)
+		}
+	}
+	if !haveURIs && len(extra) == 0 {
+		def, _ := ExpandURIs(DefaultServerURIs)
+		for _, u := range def {
+			addURI(u)
+		}
+	}
+	for _, u := range extra {
+		addURI(u)
+	}
+	if primaryNode != nil {
+		if v, ok := l.str(primaryNode, keyPath(path, "primaryServerURI")); ok && strings.TrimSpace(v) != "" {
+			v = strings.TrimSpace(v)
+			if !strings.Contains(v, "://") && names[v] {
+				cfg.PrimaryServerURI = v // an endpoint name
+			} else if u, ok := l.singleURI(primaryNode, keyPath(path, "primaryServerURI"), v); ok {
+				cfg.PrimaryServerURI = u
+				addURI(u)
+			}
+		}
+	}
+	taken := map[string]int{}
+	for i, u := range uris {
+		ec := EndpointConfig{URI: u}
+		if nb, ok := byURI[u]; ok {
+			ec.Name, ec.TopicBase = nb.name, nb.base
+		}
+		cfg.Endpoints = append(cfg.Endpoints, ec)
+		name := ec.Name
+		if name == "" {
+			name = fmt.Sprintf("%s-%d", cfg.Name, i+1) // as the engine names it
+		}
+		if j, dup := taken[name]; dup {
+			line := n.Line
+			if nb, ok := byURI[u]; ok {
+				line = nb.node.Line
+			} else if nb, ok := byURI[uris[j]]; ok {
+				line = nb.node.Line
+			}
+			l.fail(&yaml.Node{Line: line}, keyPath(path, "endpoints"), "endpoint name %q would name both %s and %s: choose a name that is not the default <cluster>-<n> of another endpoint", name, uris[j], u)
+		}
+		taken[name] = i
+	}
+
+}
+
+func (l *loader) checkBridge(fc *FileConfig, self string, b Bridge, path string) {
+	at := &yaml.Node{Line: b.Line}
+	if b.Cluster == self {
+		l.fail(at, keyPath(path, "cluster"), "a bridge from cluster %q to itself would loop: name another cluster", self)
+		return
+	}
+	st, ok := fc.Settings[b.Cluster]
+	if !ok {
+		var known []string
+		for _, c := range fc.Clusters {
+			known = append(known, c.Name)
+		}
+		l.fail(at, keyPath(path, "cluster"), "unknown cluster %q: name one of the clusters in this file (%s)", b.Cluster, strings.Join(known, ", "))
+		return
+	}
+	if !st.Enabled {
+		l.warn(at, "%s: bridge target %q is disabled: the bridge forwards nothing", path, b.Cluster)
+	}
+}
+
+func (l *loader) bridges(n *yaml.Node, path string) (out []Bridge, paths []string) {
+	for i, it := range l.items(n, path) {
+		p := keyIndex(path, i)
+		b := Bridge{QoS: 1, Line: it.Line}
+		for _, e := range l.fields(it, p) {
+			switch e.key {
+			case "cluster":
+				b.Cluster, _ = l.str(e.v, keyPath(p, e.key))
+				b.Cluster = strings.TrimSpace(b.Cluster)
+				b.Line = e.v.Line
+			case "topicFilters":
+				b.TopicFilters = l.filters(e.v, keyPath(p, e.key))
+			case "qos":
+				b.QoS = l.qos(e.v, keyPath(p, e.key))
+			default:
+				l.other(e, p, nil)
+			}
+		}
+		if b.Cluster == "" {
+			l.warn(it, "%s names no cluster: the bridge is ignored", p)
+			continue
+		}
+		if len(b.TopicFilters) == 0 {
+			l.warn(it, "%s has no topicFilters: it forwards nothing", p)
+		}
+		out = append(out, b)
+		paths = append(paths, p)
+	}
+	return out, paths
+}
+
+// singleURI canonicalizes a URI that must name exactly one broker.
+func (l *loader) singleURI(n *yaml.Node, path, s string) (string, bool) {
+	us, err := ExpandURIs(s)
+	if err != nil {
+		l.fail(n, path, "%v", err)
+		return "", false
+	}
+	if len(us) != 1 || strings.Contains(s, ",") {
+		l.fail(n, path, "%q names %d brokers: give exactly one broker URI here (no ranges or lists)", s, len(us))
+		return "", false
+	}
+	return us[0], true
+}
+
+// connection translates one element of connections: {tls, connection}.
+func (l *loader) connection(n *yaml.Node, path string) connEntry {
+	ce := connEntry{line: n.Line, settings: connSettings{CleanSession: true, TLS: tlsSettings{}}}
+	var tlsNode *yaml.Node
+	var tlsPath string
+	for _, e := range l.fields(n, path) {
+		switch e.key {
+		case "tls":
+			tlsNode, tlsPath = e.v, keyPath(path, e.key)
+		case "connection":
+			l.connectionOptions(e.v, keyPath(path, e.key), &ce)
+		default:
+			l.other(e, path, nil)
+		}
+	}
+	if tlsNode != nil {
+		ce.tls = l.tlsConfig(tlsNode, tlsPath, &ce.settings.TLS)
+	}
+	if ce.tls == nil && ce.settings.TLS.NoHostnameVerification {
+		ts := tlsSettings{NoHostnameVerification: true}
+		ce.tls = buildTLS(nil, nil, ts)
+	}
+	return ce
+}
+
+func (l *loader) connectionOptions(n *yaml.Node, path string, ce *connEntry) {
+	s := &ce.settings
+	var willTopicNode, willMsgNode *yaml.Node
+	for _, e := range l.fields(n, path) {
+		kp := keyPath(path, e.key)
+		switch e.key {
+		case "serverURIs":
+			vals, nodes := l.strList(e.v, kp)
+			for i, v := range vals {
+				us, err := ExpandURIs(v)
+				if err != nil {
+					p := kp
+					if yamlResolve(e.v).Kind == yaml.SequenceNode {
+						p = keyIndex(kp, i)
+					}
+					l.fail(nodes[i], p, "%v", err)
+					continue
+				}
+				if len(us) > 0 {
+					ce.hasURIs = true
+				}
+				ce.uris = append(ce.uris, us...)
+			}
+		case "userName":
+			s.Username, _ = l.str(e.v, kp)
+		case "password":
+			if yamlResolve(e.v).ShortTag() == "!!binary" {
+				s.Password, _ = l.binary(e.v, kp)
+			} else {
+				s.Password, _ = l.str(e.v, kp)
+			}
+		case "keepAliveInterval":
+			if d, ok := l.duration(e.v, kp, time.Second, false); ok {
+				if d == 0 {
+					l.warn(e.v, "%s: 0 (no keep-alive) is not supported: the default is used so that dead brokers are noticed", kp)
+				}
+				s.KeepAlive = d
+			}
+		case "connectionTimeout":
+			if d, ok := l.duration(e.v, kp, time.Second, false); ok {
+				if d == 0 {
+					l.warn(e.v, "%s: 0 (wait forever) is not supported: the default is used", kp)
+				}
+				s.ConnectTimeout = d
+			}
+		case "cleanStart", "cleanSession":
+			if v, ok := l.boolean(e.v, kp); ok {
+				s.CleanSession = v
+			}
+		case "httpsHostnameVerificationEnabled":
+			if v, ok := l.boolean(e.v, kp); ok {
+				s.TLS.NoHostnameVerification = !v
+			}
+		case "willDestination":
+			if v, ok := l.str(e.v, kp); ok {
+				s.WillTopic, s.HasWill, willTopicNode = v, true, e.v
+			}
+		case "willMessage":
+			willMsgNode = e.v
+			l.willMessage(e.v, kp, s)
+		default:
+			l.other(e, path, javaOnlyConnection)
+		}
+	}
+	if s.HasWill {
+		if err := ValidateTopic(s.WillTopic); err != nil {
+			l.fail(willTopicNode, keyPath(path, "willDestination"), "%v", err)
+		}
+	} else if willMsgNode != nil && !yamlEmpty(willMsgNode) {
+		l.fail(willMsgNode, keyPath(path, "willMessage"), "a will message needs a topic: add willDestination: TOPIC")
+	}
+}
+
+func (l *loader) binary(n *yaml.Node, path string) (string, bool) {
+	b, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(n.Value), ""))
+	if err != nil {
+		l.fail(n, path, "invalid !!binary value: %v", err)
+		return "", false
+	}
+	return string(b), true
+}
+
+// willMessage reads padogrid's willMessage: a payload, or Paho's MqttMessage {payload, qos,
+// retained} (default QoS 1, as Paho Java's MqttMessage).
+func (l *loader) willMessage(n *yaml.Node, path string, s *connSettings) {
+	n = yamlResolve(n)
+	s.WillQoS = 1
+	if yamlNull(n) {
+		return
+	}
+	readPayload := func(v *yaml.Node, p string) {
+		if yamlResolve(v).ShortTag() == "!!binary" {
+			s.WillPayload, _ = l.binary(yamlResolve(v), p)
+		} else {
+			s.WillPayload, _ = l.str(v, p)
+		}
+	}
+	if n.Kind != yaml.MappingNode {
+		readPayload(n, path)
+		return
+	}
+	for _, e := range l.fields(n, path) {
+		kp := keyPath(path, e.key)
+		switch e.key {
+		case "payload":
+			readPayload(e.v, kp)
+		case "qos":
+			if q, ok := l.integer(e.v, kp); ok {
+				if q < 0 || q > 2 {
+					l.fail(e.v, kp, "QoS %d out of range: use 0, 1 or 2", q)
+				} else {
+					s.WillQoS = byte(q)
+				}
+			}
+		case "retained":
+			s.WillRetained, _ = l.boolean(e.v, kp)
+		default:
+			l.other(e, path, javaOnlyWillMessage)
+		}
+	}
+}
+
+// tlsConfig translates connections[].tls. It returns nil when the entry sets no file and no
+// verification option (padogrid's template entry), as padogrid ignores such an entry.
+func (l *loader) tlsConfig(n *yaml.Node, path string, ts *tlsSettings) *tls.Config {
+	nodes := map[string]*yaml.Node{}
+	for _, e := range l.fields(n, path) {
+		kp := keyPath(path, e.key)
+		switch e.key {
+		case "tlsVersion":
+			ts.Version, _ = l.str(e.v, kp)
+		case "cafile":
+			ts.CAFile, _ = l.str(e.v, kp)
+		case "certfile":
+			ts.CertFile, _ = l.str(e.v, kp)
+		case "keyfile":
+			ts.KeyFile, _ = l.str(e.v, kp)
+		case "password":
+			ts.Password, _ = l.str(e.v, kp)
+		case "insecureSkipVerify":
+			ts.InsecureSkipVerify, _ = l.boolean(e.v, kp)
+		default:
+			l.other(e, path, nil)
+			continue
+		}
+		nodes[e.key] = e.v
+	}
+	version := uint16(0)
+	if ts.Version != "" {
+		switch strings.ToUpper(strings.TrimSpace(ts.Version)) {
+		case "TLSV1", "TLSV1.0":
+			version = tls.VersionTLS10
+		case "TLSV1.1":
+			version = tls.VersionTLS11
+		case "TLSV1.2", "TLS":
+			version = tls.VersionTLS12
+		case "TLSV1.3":
+			version = tls.VersionTLS13
+		default:
+			l.fail(nodes["tlsVersion"], keyPath(path, "tlsVersion"), "%q is not a TLS version: use TLSv1.2 or TLSv1.3", ts.Version)
+		}
+	}
+	if ts.CAFile == "" && ts.CertFile == "" && ts.KeyFile == "" && !ts.InsecureSkipVerify {
+		return nil
+	}
+	var roots *x509.CertPool
+	if ts.CAFile != "" {
+		pemData, err := os.ReadFile(ts.CAFile)
+		switch {
+		case err != nil:
+			l.fail(nodes["cafile"], keyPath(path, "cafile"), "cannot read the CA file: %v: fix the path (relative paths are relative to the working directory)", err)
+		default:
+			roots = x509.NewCertPool()
+			if !roots.AppendCertsFromPEM(pemData) {
+				l.fail(nodes["cafile"], keyPath(path, "cafile"), "%s holds no PEM certificate: give a file with -----BEGIN CERTIFICATE----- blocks", ts.CAFile)
+			}
+		}
+	}
+	var certs []tls.Certificate
+	switch {
+	case ts.CertFile != "" && ts.KeyFile == "":
+		l.fail(nodes["certfile"], keyPath(path, "keyfile"), "missing: a client certificate needs its private key file")
+	case ts.CertFile == "" && ts.KeyFile != "":
+		l.fail(nodes["keyfile"], keyPath(path, "certfile"), "missing: a private key needs its client certificate file")
+	case ts.CertFile != "":
+		certPEM, err := os.ReadFile(ts.CertFile)
+		if err != nil {
+			l.fail(nodes["certfile"], keyPath(path, "certfile"), "cannot read the certificate file: %v: fix the path", err)
+			break
+		}
+		keyPEM, err := os.ReadFile(ts.KeyFile)
+		if err != nil {
+			l.fail(nodes["keyfile"], keyPath(path, "keyfile"), "cannot read the key file: %v: fix the path", err)
+			break
+		}
+		if encryptedPEM(keyPEM) {
+			l.fail(nodes["keyfile"], keyPath(path, "keyfile"), "%s is an encrypted private key, which hamqtt cannot read: decrypt it (openssl pkey -in %s -out key.pem) and protect the file instead", ts.KeyFile, ts.KeyFile)
+			break
+		}
+		cert, err := tls.X509KeyPair(certPEM, keyPEM)
+		if err != nil {
+			l.fail(nodes["certfile"], keyPath(path, "certfile"), "certificate %s and key %s do not form a key pair: %v", ts.CertFile, ts.KeyFile, err)
+			break
+		}
+		certs = []tls.Certificate{cert}
+	}
+	cfg := buildTLS(roots, certs, *ts)
+	cfg.MinVersion = version // 0: Go's default (TLS 1.2)
+	return cfg
+}
+
+func encryptedPEM(data []byte) bool {
+	for {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			return false
+		}
+		if b.Type == "ENCRYPTED PRIVATE KEY" || strings.Contains(b.Headers["Proc-Type"], "ENCRYPTED") {
+			return true
+		}
+	}
+}
+
+// buildTLS makes the client TLS configuration. Without hostname verification the chain is
+// still verified against roots (nil: the system pool).
+func buildTLS(roots *x509.CertPool, certs []tls.Certificate, ts tlsSettings) *tls.Config {
+	cfg := &tls.Config{RootCAs: roots, Certificates: certs}
+	switch {
+	case ts.InsecureSkipVerify:
+		cfg.InsecureSkipVerify = true
+	case ts.NoHostnameVerification:
+		cfg.InsecureSkipVerify = true // replaced by VerifyConnection below
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return errors.New("tls: the broker sent no certificate")
+			}
+			opts := x509.VerifyOptions{Roots: roots, Intermediates: x509.NewCertPool()}
+			for _, c := range cs.PeerCertificates[1:] {
+				opts.Intermediates.AddCert(c)
+			}
+			_, err := cs.PeerCertificates[0].Verify(opts)
+			return err
+		}
+	}
+	return cfg
+}

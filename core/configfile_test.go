@@ -1,0 +1,1219 @@
+package core
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/big"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hamqtt/hamqtt/internal/brokertest"
+)
+
+// The padogrid configuration files in testdata/padogrid are verbatim copies of
+// ../shared/padogrid-configs (see the README there); each must load unchanged.
+
+// goldenCluster is what one cluster of a padogrid file must translate into.
+type goldenCluster struct {
+	name string
+	// endpoints as the engine names them: "name uri", in configuration order.
+	endpoints []string
+	fos       int
+	live, sub int // LiveEndpointCount, SubscriberCount after the FoS rules
+	initial   int
+	publisher PublisherType
+	pubOnly   bool
+	primary   string
+	topicBase string // DefaultTopicBase
+	ttw       time.Duration
+	probe     time.Duration
+	store     string // Connection.FileStoreDir
+	pool      bool   // LiveEndpointPoolEnabled
+	plugins   []string
+	in, out   []Bridge
+}
+
+type goldenFile struct {
+	defaultCluster string
+	clusters       []goldenCluster
+	plugins        []PluginConfig
+	warnings       []string // exact warnings, without the "file:" prefix
+}
+
+// eps lists the endpoints <cluster>-<n> on host:lo..hi, as the engine names them.
+func cfgEps(cluster, host string, lo, hi int) []string {
+	var out []string
+	for p := lo; p <= hi; p++ {
+		out = append(out, fmt.Sprintf("%s-%d tcp://%s:%d", cluster, p-lo+1, host, p))
+	}
+	return out
+}
+
+// plain is a cluster with padogrid's defaults over the given endpoints.
+func cfgPlain(name string, endpoints []string) goldenCluster {
+	return goldenCluster{name: name, endpoints: endpoints, live: -1, sub: -1, pool: true}
+}
+
+func cfgWith(c goldenCluster, f func(*goldenCluster)) goldenCluster {
+	f(&c)
+	return c
+}
+
+func goldenFiles() map[string]goldenFile {
+	local3 := func(c string) []string { return cfgEps(c, "localhost", 1883, 1885) }
+	ent3 := func(c string) []string { return cfgEps(c, "localhost", 32001, 32003) }
+	ref := "clusters[0].connections[0].connection."
+	refWarn := func(lines [8]int) []string {
+		return []string{
+			fmt.Sprintf("%d: key %sautomaticReconnect is ignored (Java-only: hamqtt's prober reconnects; see probeDelay and maxProbeDelay)", lines[0], ref),
+			fmt.Sprintf("%d: key %sautomaticReconnectMaxDelay is ignored (Java-only: hamqtt's prober reconnects; see maxProbeDelay)", lines[1], ref),
+			fmt.Sprintf("%d: key %sautomaticReconnectMinDelay is ignored (Java-only: hamqtt's prober reconnects; see probeDelay)", lines[2], ref),
+			fmt.Sprintf("%d: key %sexecutorServiceTimeout is ignored (Java-only: Paho Java's executor)", lines[3], ref),
+			fmt.Sprintf("%d: key %smaxReconnectDelay is ignored (Java-only: hamqtt's prober reconnects; see maxProbeDelay)", lines[4], ref),
+			fmt.Sprintf("%d: key %ssendReasonMessages is ignored (Java-only: an MQTT 5 option; hamqtt speaks MQTT 3.1.1)", lines[5], ref),
+			fmt.Sprintf("%d: key %suseSubscriptionIdentifiers is ignored (Java-only: an MQTT 5 option; hamqtt speaks MQTT 3.1.1)", lines[6], ref),
+			fmt.Sprintf("%d: key %swillMessageProperties is ignored (Java-only: MQTT 5 will properties; hamqtt speaks MQTT 3.1.1)", lines[7], ref),
+		}
+	}
+	return map[string]goldenFile{
+		"default-mqttv5-client.yaml": {
+			defaultCluster: "cluster-default",
+			clusters: []goldenCluster{cfgWith(cfgPlain("cluster-default", local3("cluster-default")), func(c *goldenCluster) {
+				c.ttw, c.probe = 5*time.Second, 5*time.Second
+				c.initial = -1
+			})},
+			warnings: append(append([]string{"98: plugins[0] has no name: the plugin is ignored"},
+				refWarn([8]int{344, 345, 346, 350, 353, 359, 401, 411})...),
+				"274: clusters[0].bridges.in[0] names no cluster: the bridge is ignored",
+				"302: clusters[0].bridges.out[0] names no cluster: the bridge is ignored"),
+		},
+		"mqttv5-client.yaml": {
+			defaultCluster: "mycluster",
+			clusters: []goldenCluster{cfgWith(cfgPlain("mycluster", local3("mycluster")), func(c *goldenCluster) {
+				c.probe = 5 * time.Second
+			})},
+			warnings: refWarn([8]int{18, 19, 20, 24, 27, 33, 40, 45}),
+		},
+		"mqttv5-bridge-publisher.yaml": {
+			defaultCluster: "bridge-publisher-edge",
+			clusters: []goldenCluster{
+				cfgWith(cfgPlain("bridge-publisher-edge", local3("bridge-publisher-edge")), func(c *goldenCluster) {
+					c.out = []Bridge{{Cluster: "bridge-publisher-enterprise", TopicFilters: []string{"test/#"}, QoS: 1, Line: 14}}
+				}),
+				cfgPlain("bridge-publisher-enterprise", ent3("bridge-publisher-enterprise")),
+			},
+		},
+		"mqttv5-bridge-subscriber.yaml": {
+			defaultCluster: "bridge-subscriber-edge",
+			clusters: []goldenCluster{
+				cfgWith(cfgPlain("bridge-subscriber-edge", local3("bridge-subscriber-edge")), func(c *goldenCluster) {
+					c.in = []Bridge{{Cluster: "bridge-subscriber-enterprise", TopicFilters: []string{"test/#"}, QoS: 0, Line: 14}}
+				}),
+				cfgPlain("bridge-subscriber-enterprise", ent3("bridge-subscriber-enterprise")),
+			},
+		},
+		"mqttv5-connector.yaml": {
+			defaultCluster: "connector",
+			clusters: []goldenCluster{
+				cfgWith(cfgPlain("connector", local3("connector")), func(c *goldenCluster) {
+					c.publisher, c.plugins = RoundRobin, []string{"plugin-connector"}
+				}),
+				cfgWith(cfgPlain("connector2", local3("connector2")), func(c *goldenCluster) {
+					c.publisher, c.plugins = RoundRobin, []string{"plugin-connector"}
+				}),
+			},
+			plugins: []PluginConfig{
+				{Name: "plugin-app", Description: "A test plugin app for validating the API.", Enabled: true, Context: PluginApp,
+					ClassName:  "padogrid.mqtt.test.client.cluster.junit.plugins.TestAppPlugin",
+					Properties: map[string]string{"mykey": "testing"}, Line: 4},
+				{Name: "plugin-connector", Description: "A test connector that prints messages.", Enabled: true, Context: PluginCluster,
+					ClassName:     "padogrid.mqtt.test.client.cluster.junit.plugins.TestConnector",
+					Properties:    map[string]string{"endpoint": "localhost:9009"},
+					Subscriptions: []PluginSubscription{{TopicFilters: []string{"test/#"}, QoS: 2}}, Line: 13},
+			},
+			warnings: []string{
+				"27: key clusters[0].pluginName is padogrid's obsolete spelling: it is read as pluginNames: [plugin-connector]",
+				"33: key clusters[1].pluginName is padogrid's obsolete spelling: it is read as pluginNames: [plugin-connector]",
+			},
+		},
+		"mqttv5-endpoints.yaml": {
+			defaultCluster: "endpoints-test",
+			clusters: []goldenCluster{cfgWith(cfgPlain("endpoints-test", []string{
+				"endpoints-test-1 tcp://localhost:1883",
+				"edge-2 tcp://localhost:1884",
+				"endpoints-test-3 tcp://localhost:1885",
+			}), func(c *goldenCluster) { c.topicBase = "test/edge" })},
+		},
+		"mqttv5-fos.yaml": {
+			defaultCluster: "proxy1",
+			clusters: func() []goldenCluster {
+				fos := func(name string, fos, live, sub int) goldenCluster {
+					return cfgWith(cfgPlain(name, local3(name)), func(c *goldenCluster) {
+						c.fos, c.live, c.sub = fos, live, sub
+						c.probe = 5 * time.Second
+						c.store = filepath.Join("persist", name)
+					})
+				}
+				return []goldenCluster{
+					fos("proxy1", 1, 2, 1), fos("proxy2", 2, 2, 2), fos("proxy3", 3, -1, -1),
+					fos("custom1", 3, 2, 1), fos("custom2", 3, 2, 2), fos("custom3", 3, 3, 3),
+				}
+			}(),
+		},
+		"mqttv5-multi-publishers.yaml": {
+			defaultCluster: "multi-publishers-01",
+			clusters: []goldenCluster{
+				cfgPlain("multi-publishers-01", local3("multi-publishers-01")),
+				cfgPlain("multi-publishers-02", ent3("multi-publishers-02")),
+			},
+		},
+		"mqttv5-multi-subscribers.yaml": {
+			defaultCluster: "multi-subscribers-01",
+			clusters: []goldenCluster{
+				cfgPlain("multi-subscribers-01", local3("multi-subscribers-01")),
+				cfgPlain("multi-subscribers-02", ent3("multi-subscribers-02")),
+			},
+		},
+		"mqttv5-persistence.yaml": {
+			defaultCluster: "publisher",
+			// MemoryPersistence: its path property is ignored, as in padogrid
+			clusters: []goldenCluster{cfgWith(cfgPlain("publisher", local3("publisher")), func(c *goldenCluster) { c.publisher = RoundRobin })},
+		},
+		"mqttv5-publisher-all.yaml": {
+			defaultCluster: "publisher-all",
+			clusters:       []goldenCluster{cfgWith(cfgPlain("publisher-all", local3("publisher-all")), func(c *goldenCluster) { c.publisher = All })},
+		},
+		"mqttv5-publisher-many.yaml": {
+			defaultCluster: "publisher-many",
+			clusters: []goldenCluster{cfgWith(cfgPlain("publisher-many", cfgEps("publisher-many", "localhost", 1883, 1889)), func(c *goldenCluster) {
+				c.publisher, c.initial, c.probe = RoundRobin, 3, 15*time.Second
+			})},
+		},
+		"mqttv5-publisher-shared.yaml": {
+			defaultCluster: "publisher",
+			clusters: []goldenCluster{
+				cfgWith(cfgPlain("publisher", local3("publisher")), func(c *goldenCluster) { c.publisher = RoundRobin }),
+				cfgPlain("publisher1", []string{"publisher1-1 tcp://localhost:1883"}),
+				cfgWith(cfgPlain("publisher2", []string{"publisher2-1 tcp://localhost:1884"}), func(c *goldenCluster) { c.pool = false }),
+			},
+		},
+		"mqttv5-publisher.yaml": {
+			defaultCluster: "publisher",
+			clusters:       []goldenCluster{cfgWith(cfgPlain("publisher", local3("publisher")), func(c *goldenCluster) { c.publisher = RoundRobin })},
+		},
+		"mqttv5-retained.yaml": {
+			defaultCluster: "cluster-default",
+			clusters: []goldenCluster{cfgWith(cfgPlain("cluster-default", local3("cluster-default")), func(c *goldenCluster) {
+				c.publisher, c.probe, c.store = RoundRobin, 5*time.Second, filepath.Join("persist", "cluster-default")
+			})},
+		},
+		"mqttv5-subscriber.yaml": {
+			defaultCluster: "subscriber",
+			clusters: []goldenCluster{cfgWith(cfgPlain("subscriber", local3("subscriber")), func(c *goldenCluster) {
+				c.primary = "tcp://localhost:1883"
+			})},
+		},
+		"mqttv5-virtual.yaml": {
+			defaultCluster: "cluster-default",
+			clusters: []goldenCluster{
+				cfgWith(cfgPlain("mqtt-test", []string{ // the second broker.emqx.io:1883 is a duplicate
+					"mqtt-test-1 tcp://test.mosquitto.org:1883",
+					"mqtt-test-2 ws://test.mosquitto.org:8080",
+					"mqtt-test-3 tcp://broker.emqx.io:1883",
+					"mqtt-test-4 tcp://broker.hivemq.com:1883",
+					"mqtt-test-5 ws://broker.hivemq.com:8000",
+					"mqtt-test-6 tcp://mqtt.flespi.io:1883",
+					"mqtt-test-7 ws://broker.emqx.io:8083",
+				}), func(c *goldenCluster) { c.ttw = 2 * time.Second }),
+				cfgWith(cfgPlain("mylocal", local3("mylocal")), func(c *goldenCluster) { c.ttw = 2 * time.Second }),
+				cfgWith(cfgPlain("enterprise", []string{
+					"enterprise-1 tcp://10.1.2.1:1883",
+					"enterprise-2 tcp://10.1.2.2:1883",
+					"enterprise-3 tcp://10.1.2.3:1883",
+					"enterprise-4 tcp://10.1.2.4:1883",
+					"enterprise-5 tcp://10.1.2.5:1883",
+				}), func(c *goldenCluster) { c.ttw = 2 * time.Second }),
+			},
+			warnings: []string{`1: defaultCluster "cluster-default" is not defined under clusters: it is created on tcp://localhost:1883-1885 when first used`},
+		},
+		"archetypes/mqttv5-archetype1.yaml": {
+			defaultCluster: "edge",
+			clusters:       []goldenCluster{cfgPlain("edge", cfgEps("edge", "localhost", 1883, 1892))},
+		},
+		"archetypes/mqttv5-archetype2.yaml": {
+			defaultCluster: "edge",
+			clusters: []goldenCluster{cfgWith(cfgPlain("edge", cfgEps("edge", "localhost", 1883, 1892)), func(c *goldenCluster) {
+				c.fos, c.publisher, c.sub = 3, All, 2
+			})},
+		},
+		"archetypes/mqttv5-archetype3.yaml": {
+			defaultCluster: "archetype3",
+			clusters: []goldenCluster{cfgWith(cfgPlain("archetype3", []string{
+				"archetype3-1 tcp://localhost:1883",
+				"archetype3-2 tcp://localhost:1884",
+				"special-node tcp://localhost:1885", // archetype3-3 no longer exists
+				"archetype3-4 tcp://localhost:1886",
+				"archetype3-5 tcp://localhost:1887",
+				"archetype3-6 tcp://localhost:1888",
+				"archetype3-7 tcp://localhost:1889",
+				"archetype3-8 tcp://localhost:1890",
+				"archetype3-9 tcp://localhost:1891",
+				"archetype3-10 tcp://localhost:1892",
+			}), func(c *goldenCluster) { c.topicBase = "test/" })},
+		},
+		"archetypes/mqttv5-archetype4.yaml": {
+			defaultCluster: "edge",
+			clusters: []goldenCluster{
+				cfgWith(cfgPlain("edge", cfgEps("edge", "localhost", 1883, 1892)), func(c *goldenCluster) {
+					// qos -1 is padogrid's "invalid": the default 1
+					c.in = []Bridge{{Cluster: "enterprise", TopicFilters: []string{"test/#"}, QoS: 1, Line: 9}}
+				}),
+				cfgPlain("enterprise", cfgEps("enterprise", "localhost", 32001, 32010)),
+			},
+		},
+		"archetypes/mqttv5-archetype5.yaml": {
+			defaultCluster: "edge",
+			clusters: []goldenCluster{
+				cfgWith(cfgPlain("edge", cfgEps("edge", "localhost", 1883, 1892)), func(c *goldenCluster) {
+					c.out = []Bridge{{Cluster: "enterprise", TopicFilters: []string{"test/#"}, QoS: 2, Line: 9}}
+				}),
+				cfgPlain("enterprise", cfgEps("enterprise", "localhost", 32001, 32010)),
+			},
+		},
+		"archetypes/mqttv5-archetype6.yaml": {
+			defaultCluster: "sticky",
+			clusters: []goldenCluster{cfgWith(cfgPlain("sticky", []string{
+				"sticky-1 tcp://localhost:31001",
+				"sticky-2 tcp://localhost:31002",
+			}), func(c *goldenCluster) { c.fos, c.live, c.sub = 2, 2, 2 })},
+		},
+		"archetypes/mqttv5-archetype7.yaml": {
+			defaultCluster: "subscriber",
+			clusters: []goldenCluster{
+				cfgWith(cfgPlain("publisher", cfgEps("publisher", "localhost", 31001, 31010)), func(c *goldenCluster) {
+					c.fos, c.publisher, c.pubOnly = 3, RoundRobin, true
+				}),
+				cfgPlain("subscriber", []string{
+					"subscriber-1 tcp://localhost:31001",
+					"subscriber-2 tcp://localhost:31003",
+					"subscriber-3 tcp://localhost:31005",
+					"subscriber-4 tcp://localhost:31007",
+					"subscriber-5 tcp://localhost:31009",
+				}),
+			},
+		},
+		"archetypes/mqttv5-archetype8.yaml": {
+			defaultCluster: "edge",
+			clusters:       []goldenCluster{cfgWith(cfgPlain("edge", cfgEps("edge", "localhost", 1883, 1892)), func(c *goldenCluster) { c.publisher = All })},
+		},
+		"archetypes/mqttv5-archetype9.yaml": {
+			defaultCluster: "edge",
+			clusters: []goldenCluster{cfgWith(cfgPlain("edge", cfgEps("edge", "localhost", 1883, 1892)), func(c *goldenCluster) {
+				c.plugins = []string{"hazelcast"}
+			})},
+			plugins: []PluginConfig{{
+				Name: "hazelcast", Description: "Stream JSON messages to Hazelcast", Enabled: true, Context: PluginCluster,
+				ClassName: "padogrid.mqtt.connectors.HazelcastJsonConnector",
+				Properties: map[string]string{
+					"clusterName": "dev", "endpoints": "localhost:5701,localhost:5702", "dsType": "MAP", "keyType": "UUID",
+				},
+				Subscriptions: []PluginSubscription{{TopicFilters: []string{"edge/#"}, QoS: 1}},
+				Line:          4,
+			}},
+		},
+	}
+}
+
+// engineEndpoints creates (without connecting) the cluster and lists its endpoints as the
+// engine named them: "name uri".
+func cfgEndpoints(t *testing.T, cfg Config) []string {
+	t.Helper()
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatalf("cluster %s: New: %v", cfg.Name, err)
+	}
+	defer c.Close()
+	var out []string
+	for _, s := range c.Stats() {
+		out = append(out, s.Name+" "+s.URI)
+	}
+	return out
+}
+
+func TestConfigPadogridGolden(t *testing.T) {
+	golden := goldenFiles()
+	// every file of testdata/padogrid must have an expectation
+	var files []string
+	err := filepath.WalkDir("testdata/padogrid", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".yaml") {
+			rel, _ := filepath.Rel("testdata/padogrid", p)
+			files = append(files, filepath.ToSlash(rel))
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 26 {
+		t.Errorf("testdata/padogrid holds %d yaml files, want the 26 of padogrid-configs", len(files))
+	}
+	for _, f := range files {
+		if _, ok := golden[f]; !ok {
+			t.Errorf("%s has no golden expectation", f)
+		}
+	}
+	for name, want := range golden {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join("testdata/padogrid", name)
+			fc, err := LoadConfigFile(path, LoadOptions{Getenv: cfgNoEnv})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fc.Source != path || !fc.Enabled || fc.DefaultCluster != want.defaultCluster {
+				t.Errorf("source %q enabled %v defaultCluster %q, want %q true %q", fc.Source, fc.Enabled, fc.DefaultCluster, path, want.defaultCluster)
+			}
+			var gotWarn []string
+			for _, w := range fc.Warnings {
+				gotWarn = append(gotWarn, strings.TrimPrefix(w, path+":"))
+			}
+			if !slices.Equal(gotWarn, want.warnings) {
+				t.Errorf("warnings:\n got %q\nwant %q", gotWarn, want.warnings)
+			}
+			if !reflect.DeepEqual(fc.Plugins, want.plugins) {
+				t.Errorf("plugins:\n got %+v\nwant %+v", fc.Plugins, want.plugins)
+			}
+			if len(fc.Clusters) != len(want.clusters) {
+				t.Fatalf("%d clusters, want %d", len(fc.Clusters), len(want.clusters))
+			}
+			for i, w := range want.clusters {
+				c := fc.Clusters[i]
+				set := fc.Settings[c.Name]
+				if c.Name != w.name {
+					t.Errorf("cluster %d is %q, want %q", i, c.Name, w.name)
+					continue
+				}
+				if got := cfgEndpoints(t, c); !slices.Equal(got, w.endpoints) {
+					t.Errorf("%s endpoints:\n got %q\nwant %q", c.Name, got, w.endpoints)
+				}
+				got := goldenCluster{
+					name: c.Name, endpoints: w.endpoints, fos: c.FoS, live: c.LiveEndpointCount, sub: c.SubscriberCount,
+					initial: c.InitialEndpointCount, publisher: c.PublisherType, pubOnly: c.PublishOnly,
+					primary: c.PrimaryServerURI, topicBase: c.DefaultTopicBase, ttw: c.TimeToWait, probe: c.ProbeDelay,
+					store: c.Connection.FileStoreDir, pool: set.LiveEndpointPoolEnabled, plugins: set.PluginNames,
+					in: set.Bridges.In, out: set.Bridges.Out,
+				}
+				if !reflect.DeepEqual(got, w) {
+					t.Errorf("%s:\n got %+v\nwant %+v", c.Name, got, w)
+				}
+				if !set.Enabled || !set.AutoConnect || set.Line == 0 {
+					t.Errorf("%s: settings %+v: want enabled, autoConnect and a line", c.Name, set)
+				}
+				cc := c.Connection
+				if cc.PersistentSession || cc.TLS != nil || cc.Will != nil || cc.Username != "" || cc.Password != "" || cc.ClientID != "" {
+					t.Errorf("%s: connection %+v: want padogrid's defaults (clean start, no TLS, will or credentials)", c.Name, cc)
+				}
+			}
+		})
+	}
+	// the commented reference files spell out Paho Java's defaults
+	fc, err := LoadConfigFile("testdata/padogrid/default-mqttv5-client.yaml", LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cc := fc.Clusters[0].Connection; cc.KeepAlive != 60*time.Second || cc.ConnectTimeout != 30*time.Second || fc.Tag != "cluster-tag" {
+		t.Errorf("keepAlive %v connectTimeout %v tag %q, want 60s 30s cluster-tag", cc.KeepAlive, cc.ConnectTimeout, fc.Tag)
+	}
+	if fc, _ := LoadConfigFile("testdata/padogrid/mqttv5-fos.yaml", LoadOptions{}); fc.Tag != "mytag" || fc.PersistenceDir != "persist" {
+		t.Errorf("tag %q persistence %q, want mytag persist", fc.Tag, fc.PersistenceDir)
+	}
+}
+
+// Strict mode only turns unknown keys into errors: every padogrid file still loads.
+func TestConfigPadogridStrict(t *testing.T) {
+	for name := range goldenFiles() {
+		if _, err := LoadConfigFile(filepath.Join("testdata/padogrid", name), LoadOptions{Strict: true}); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+func cfgNoEnv(string) (string, bool) { return "", false }
+
+func cfgEnvOf(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+// parseOne parses text and returns its only cluster.
+func cfgParseOne(t *testing.T, text string, opts LoadOptions) (Config, *FileConfig) {
+	t.Helper()
+	fc, err := ParseConfig([]byte(text), "test.yaml", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fc.Clusters) != 1 {
+		t.Fatalf("%d clusters, want 1", len(fc.Clusters))
+	}
+	return fc.Clusters[0], fc
+}
+
+func cfgURIs(c Config) []string {
+	var out []string
+	for _, e := range c.Endpoints {
+		out = append(out, e.URI)
+	}
+	return out
+}
+
+func TestConfigURIGrammar(t *testing.T) {
+	cases := []struct {
+		uris string // the flow list of serverURIs
+		want []string
+	}{
+		{`[tcp://h:1883-1885]`, []string{"tcp://h:1883", "tcp://h:1884", "tcp://h:1885"}},
+		{`[tcp://10.0.0.5-7:1883]`, []string{"tcp://10.0.0.5:1883", "tcp://10.0.0.6:1883", "tcp://10.0.0.7:1883"}},
+		{`[tcp://10.0.0.5-6:1883-1884]`, []string{ // the octet is the outer loop
+			"tcp://10.0.0.5:1883", "tcp://10.0.0.5:1884", "tcp://10.0.0.6:1883", "tcp://10.0.0.6:1884"}},
+		{`["tcp://[::1]:1883", "tcp://[fe80::1]"]`, []string{"tcp://[::1]:1883", "tcp://[fe80::1]:1883"}},
+		{`[tcp://h, ssl://h, mqtts://h2, host3:1900]`, []string{"tcp://h:1883", "ssl://h:8883", "mqtts://h2:8883", "tcp://host3:1900"}},
+		{`[tcp://h:1883, tcp://h:1883-1884, tcp://h:1884]`, []string{"tcp://h:1883", "tcp://h:1884"}}, // duplicates ignored
+		{`["tcp://a:1883,tcp://b:1883", tcp://c:1883]`, []string{"tcp://a:1883", "tcp://b:1883", "tcp://c:1883"}},
+		{`tcp://h:1883-1884`, []string{"tcp://h:1883", "tcp://h:1884"}}, // a single string
+		{`[tcp://p-1.newco.com:1883-1884]`, []string{"tcp://p-1.newco.com:1883", "tcp://p-1.newco.com:1884"}},
+	}
+	for _, tc := range cases {
+		c, _ := cfgParseOne(t, "clusters:\n  - name: g\n    connections:\n      - connection:\n          serverURIs: "+tc.uris+"\n", LoadOptions{})
+		if got := cfgURIs(c); !slices.Equal(got, tc.want) {
+			t.Errorf("serverURIs %s:\n got %q\nwant %q", tc.uris, got, tc.want)
+		}
+	}
+	bad := []struct{ uris, key, msg string }{
+		{`[tcp://h:1883, tcp://h:1885-1883]`, "serverURIs[1]", `"1885-1883" out of range`},
+		{`[tcp://h:0-2]`, "serverURIs[0]", "out of range"},
+		{`[tcp://10.0.0.250-256:1883]`, "serverURIs[0]", "host octet"},
+		{`[tcp://myhost.5-7:1883]`, "serverURIs[0]", "only allowed in the last octet"},
+		{`[foo://h:1883]`, "serverURIs[0]", "unknown scheme"},
+		{`["tcp://::1:1883"]`, "serverURIs[0]", "must be written in brackets"},
+		{`[tcp://h:12x]`, "serverURIs[0]", "not a number"},
+	}
+	for _, tc := range bad {
+		text := "clusters:\n  - name: g\n    connections:\n      - connection:\n          serverURIs: " + tc.uris + "\n"
+		_, err := ParseConfig([]byte(text), "bad.yaml", LoadOptions{})
+		want := "bad.yaml:5: clusters[0].connections[0].connection." + tc.key + ": "
+		if err == nil || !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("serverURIs %s: error %v, want %q... %q", tc.uris, err, want, tc.msg)
+		}
+	}
+	// the line of an element in a block list
+	text := "clusters:\n  - name: g\n    connections:\n      - connection:\n          serverURIs:\n            - tcp://h:1883\n            - tcp://h:1-70000\n"
+	_, err := ParseConfig([]byte(text), "bad.yaml", LoadOptions{})
+	if err == nil || !strings.HasPrefix(err.Error(), "bad.yaml:7: clusters[0].connections[0].connection.serverURIs[1]: ") {
+		t.Errorf("got %v", err)
+	}
+}
+
+func TestConfigEndpointsAndPrimary(t *testing.T) {
+	text := `
+clusters:
+  - name: c
+    primaryServerURI: tcp://localhost:1890
+    defaultTopicBase: base/
+    endpoints:
+      - name: extra
+        endpoint: tcp://other:1999
+      - name: second
+        endpoint: localhost:1884
+        topicBase: t/second
+    connections:
+      - connection:
+          serverURIs: [tcp://localhost:1883-1885]
+`
+	c, _ := cfgParseOne(t, text, LoadOptions{})
+	want := []string{
+		"c-1 tcp://localhost:1883", "second tcp://localhost:1884", "c-3 tcp://localhost:1885",
+		"extra tcp://other:1999", "c-5 tcp://localhost:1890",
+	}
+	if got := cfgEndpoints(t, c); !slices.Equal(got, want) {
+		t.Errorf("endpoints\n got %q\nwant %q", got, want)
+	}
+	if c.PrimaryServerURI != "tcp://localhost:1890" || c.Endpoints[1].TopicBase != "t/second" || c.DefaultTopicBase != "base/" {
+		t.Errorf("primary %q topic base %q default %q", c.PrimaryServerURI, c.Endpoints[1].TopicBase, c.DefaultTopicBase)
+	}
+	// endpoints only: no default brokers are added
+	c, _ = cfgParseOne(t, "clusters:\n  - name: c\n    endpoints:\n      - {name: one, endpoint: tcp://h:1}\n", LoadOptions{})
+	if got := cfgEndpoints(t, c); !slices.Equal(got, []string{"one tcp://h:1"}) {
+		t.Errorf("got %q", got)
+	}
+	// a primary given by endpoint name
+	c, _ = cfgParseOne(t, "clusters:\n  - name: c\n    primaryServerURI: one\n    endpoints:\n      - {name: one, endpoint: tcp://h:1}\n", LoadOptions{})
+	if c.PrimaryServerURI != "one" || len(c.Endpoints) != 1 {
+		t.Errorf("primary %q endpoints %v", c.PrimaryServerURI, c.Endpoints)
+	}
+	// no brokers at all: padogrid's default
+	c, _ = cfgParseOne(t, "clusters:\n  - name: c\n", LoadOptions{})
+	if got := cfgURIs(c); !slices.Equal(got, []string{"tcp://localhost:1883", "tcp://localhost:1884", "tcp://localhost:1885"}) {
+		t.Errorf("got %q", got)
+	}
+}
+
+func TestConfigEnvSubstitution(t *testing.T) {
+	text := `
+defaultCluster: ${env:CLUSTER}
+clusters:
+  - name: ${env:CLUSTER}
+    description: "cost: $${env:NOT_SUBSTITUTED} and ${env:EMPTY}."
+    timeToWait: ${TTW}
+    publisherType: ${env:PT}
+    connections:
+      - connection:
+          serverURIs: ["${env:HOSTS}", "tcp://${env:HOST}:${env:PORTS}"]
+          userName: ${env:MQTT_USER}
+          password: ${env:MQTT_PASSWORD}
+          willDestination: status/${cluster.name}
+          willMessage: gone
+`
+	env := map[string]string{
+		"CLUSTER": "prod", "EMPTY": "", "TTW": "2500", "PT": "round_robin", "HOSTS": "tcp://10.0.0.5-6:1883,tcp://[::1]:1884",
+		"HOST": "broker", "PORTS": "2000-2001", "MQTT_USER": "alice", "MQTT_PASSWORD": "s3cr}t ${x}", "cluster.name": "prod",
+	}
+	c, fc := cfgParseOne(t, text, LoadOptions{Getenv: cfgEnvOf(env)})
+	if fc.DefaultCluster != "prod" || c.Name != "prod" {
+		t.Errorf("default %q name %q", fc.DefaultCluster, c.Name)
+	}
+	if c.Description != "cost: ${env:NOT_SUBSTITUTED} and ." {
+		t.Errorf("description %q", c.Description)
+	}
+	if c.TimeToWait != 2500*time.Millisecond || c.PublisherType != RoundRobin {
+		t.Errorf("timeToWait %v publisherType %v", c.TimeToWait, c.PublisherType)
+	}
+	if got, want := cfgURIs(c), []string{"tcp://10.0.0.5:1883", "tcp://10.0.0.6:1883", "tcp://[::1]:1884", "tcp://broker:2000", "tcp://broker:2001"}; !slices.Equal(got, want) {
+		t.Errorf("uris %q want %q", got, want)
+	}
+	cc := c.Connection
+	if cc.Username != "alice" || cc.Password != "s3cr}t ${x}" {
+		t.Errorf("credentials %q %q", cc.Username, cc.Password)
+	}
+	if cc.Will == nil || cc.Will.Topic != "status/prod" || string(cc.Will.Payload) != "gone" || cc.Will.QoS != 1 || cc.Will.Retained {
+		t.Errorf("will %+v", cc.Will)
+	}
+
+	// an undefined variable names file, line, key and variable
+	_, err := ParseConfig([]byte(text), "env.yaml", LoadOptions{Getenv: cfgEnvOf(map[string]string{
+		"CLUSTER": "prod", "EMPTY": "", "TTW": "1", "PT": "ALL", "HOSTS": "h", "HOST": "h", "PORTS": "1", "MQTT_USER": "u", "cluster.name": "x",
+	})})
+	want := "env.yaml:12: clusters[0].connections[0].connection.password: environment variable MQTT_PASSWORD is not set (used by ${env:MQTT_PASSWORD})"
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("got %v\nwant %s", err, want)
+	}
+	// the real environment by default
+	t.Setenv("HAMQTT_TEST_PW", "from-env")
+	c, _ = cfgParseOne(t, "clusters:\n  - name: c\n    connections:\n      - connection:\n          password: ${env:HAMQTT_TEST_PW}\n", LoadOptions{})
+	if c.Connection.Password != "from-env" {
+		t.Errorf("password %q", c.Connection.Password)
+	}
+}
+
+func TestConfigBadFiles(t *testing.T) {
+	cases := []struct {
+		name, text string
+		strict     bool
+		want       []string // exact error lines
+	}{
+		{"malformed YAML", "clusters:\n  - name: a\n   fos: 1\n", false,
+			[]string{"bad.yaml:3: malformed YAML: did not find expected '-' indicator: fix the syntax (indentation, colons, quotes)"}},
+		{"tab", "clusters:\n\t- name: a\n", false,
+			[]string{"bad.yaml:2: malformed YAML: found character that cannot start any token (the line holds a tab: YAML indents with spaces): fix the syntax (indentation, colons, quotes)"}},
+		{"unknown key strict", "clusters:\n  - name: a\n    fso: 1\n", true,
+			[]string{"bad.yaml:3: clusters[0].fso: unknown key: check its spelling and case against docs/configuration.md, or remove it"}},
+		{"bad fos", "clusters:\n  - name: a\n\n    fos: 4\n", false,
+			[]string{"bad.yaml:4: clusters[0].fos: 4 out of range: use 0, 1, 2 or 3"}},
+		{"fos not a number", "clusters:\n  - name: a\n    fos: two\n", false,
+			[]string{`bad.yaml:3: clusters[0].fos: "two" is not a whole number`}},
+		{"bad range", "clusters:\n  - name: a\n    connections:\n      - connection:\n          serverURIs: [tcp://h:1885-1883]\n", false,
+			[]string{`bad.yaml:5: clusters[0].connections[0].connection.serverURIs[0]: broker URI "tcp://h:1885-1883": port "1885-1883" out of range: need 1 <= N <= M <= 65535 (expected scheme://host:port, e.g. tcp://127.0.0.1:1883 or tcp://10.0.0.5-7:1883-1885)`}},
+		{"unknown bridge target", "clusters:\n  - name: a\n    bridges:\n      out:\n        - cluster: nowhere\n          topicFilters: [t/#]\n  - name: b\n", false,
+			[]string{`bad.yaml:5: clusters[0].bridges.out[0].cluster: unknown cluster "nowhere": name one of the clusters in this file (a, b)`}},
+		{"bridge to itself", "clusters:\n  - name: a\n    bridges:\n      in:\n        - {cluster: a, topicFilters: [t/#]}\n", false,
+			[]string{`bad.yaml:5: clusters[0].bridges.in[0].cluster: a bridge from cluster "a" to itself would loop: name another cluster`}},
+		{"bad bridge filter and qos", "clusters:\n  - name: a\n    bridges:\n      in:\n        - cluster: b\n          topicFilters: [t/#/x]\n          qos: 3\n  - name: b\n", false,
+			[]string{
+				"bad.yaml:6: clusters[0].bridges.in[0].topicFilters: " + ValidateFilter("t/#/x").Error(),
+				"bad.yaml:7: clusters[0].bridges.in[0].qos: QoS 3 out of range: use 0, 1 or 2",
+			}},
+		{"missing env var", "clusters:\n  - name: a\n    connections:\n      - connection:\n          userName: ${env:NO_SUCH_USER}\n", false,
+			[]string{"bad.yaml:5: clusters[0].connections[0].connection.userName: environment variable NO_SUCH_USER is not set (used by ${env:NO_SUCH_USER}): set it, or write $${ for a literal ${"}},
+		{"duplicate cluster", "clusters:\n  - name: a\n  - name: b\n  - name: a\n", false,
+			[]string{`bad.yaml:4: clusters[2].name: cluster "a" is defined twice (first on line 2): give each cluster its own name`}},
+		{"bad publisherType", "clusters:\n  - name: a\n    publisherType: STICKYY\n", false,
+			[]string{`bad.yaml:3: clusters[0].publisherType: unknown publisher type "STICKYY": use STICKY, ROUND_ROBIN, RANDOM or ALL`}},
+		{"duplicate key", "clusters:\n  - name: a\n    fos: 1\n    fos: 2\n", false,
+			[]string{"bad.yaml:4: clusters[0].fos: given twice (first on line 3): keep one"}},
+		{"endpoint range", "clusters:\n  - name: a\n    endpoints:\n      - name: x\n        endpoint: tcp://h:1-2\n", false,
+			[]string{`bad.yaml:5: clusters[0].endpoints[0].endpoint: "tcp://h:1-2" names 2 brokers: give exactly one broker URI here (no ranges or lists)`}},
+		{"endpoint name collides with a default name", "clusters:\n  - name: a\n    endpoints:\n      - {name: a-2, endpoint: tcp://h:1}\n    connections:\n      - connection: {serverURIs: [tcp://h:1-2]}\n", false,
+			[]string{`bad.yaml:4: clusters[0].endpoints: endpoint name "a-2" would name both tcp://h:1 and tcp://h:2: choose a name that is not the default <cluster>-<n> of another endpoint`}},
+		{"connections differ", "clusters:\n  - name: a\n    connections:\n      - connection: {serverURIs: [tcp://h:1], userName: u1}\n      - connection: {serverURIs: [tcp://h:2], userName: u2}\n", false,
+			[]string{"bad.yaml:5: clusters[0].connections[1]: connection options differ from connections[0] (line 4): hamqtt applies one set of options (credentials, TLS, will, timers) to every endpoint of a cluster: give these brokers a cluster of their own"}},
+		{"negative timeToWait", "clusters:\n  - name: a\n    timeToWait: -5\n", false,
+			[]string{"bad.yaml:3: clusters[0].timeToWait: -5 is negative: give a positive duration (or leave it out for the default)"}},
+		{"will qos", "clusters:\n  - name: a\n    connections:\n      - connection:\n          willDestination: w\n          willMessage: {payload: x, qos: 7}\n", false,
+			[]string{"bad.yaml:6: clusters[0].connections[0].connection.willMessage.qos: QoS 7 out of range: use 0, 1 or 2"}},
+		{"will without topic", "clusters:\n  - name: a\n    connections:\n      - connection:\n          willMessage: bye\n", false,
+			[]string{"bad.yaml:5: clusters[0].connections[0].connection.willMessage: a will message needs a topic: add willDestination: TOPIC"}},
+		{"disabled default", "defaultCluster: a\nclusters:\n  - name: a\n    enabled: false\n", false,
+			[]string{`bad.yaml:1: defaultCluster: cluster "a" is disabled (enabled: false on line 3): enable it or choose another default cluster`}},
+		{"not a list", "clusters:\n  name: a\n", false,
+			[]string{"bad.yaml:2: clusters: expected a list, found a mapping"}},
+		{"several errors at once", "probeDelay: soon\nclusters:\n  - name: a\n    fos: 9\n    subscriberCount: x\n", false,
+			[]string{
+				`bad.yaml:1: probeDelay: "soon" is not a duration: give a whole number of milliseconds or a value with a unit such as 500ms or 2s`,
+				"bad.yaml:4: clusters[0].fos: 9 out of range: use 0, 1, 2 or 3",
+				`bad.yaml:5: clusters[0].subscriberCount: "x" is not a whole number`,
+			}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			fc, err := ParseConfig([]byte(tc.text), "bad.yaml", LoadOptions{Strict: tc.strict, Getenv: cfgNoEnv})
+			if err == nil {
+				t.Fatalf("no error; loaded %+v", fc)
+			}
+			if fc != nil {
+				t.Errorf("a FileConfig came back with the error")
+			}
+			if got := strings.Split(err.Error(), "\n"); !slices.Equal(got, tc.want) {
+				t.Errorf("error:\n got %q\nwant %q", got, tc.want)
+			}
+			var ce *ConfigError
+			if !errors.As(err, &ce) || ce.File != "bad.yaml" || ce.Line == 0 {
+				t.Errorf("errors.As(*ConfigError) = %+v", ce)
+			}
+		})
+	}
+}
+
+func TestConfigWarnings(t *testing.T) {
+	text := `
+clusters:
+  - name: a
+    fos: 1
+    subscriberCount: 3
+    colour: blue
+    persistence:
+      className: com.acme.MyPersistence
+    bridges:
+      out:
+        - cluster: b
+    connections:
+      - connection:
+          sessionExpiryInterval: 60
+          customWebSocketHeaders: null
+          keepAliveInterval: 0
+  - name: b
+    enabled: false
+`
+	fc, err := ParseConfig([]byte(text), "w.yaml", LoadOptions{Strict: false})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"w.yaml:8: key clusters[0].persistence.className is ignored (Java-only: com.acme.MyPersistence is a Java class; messages in flight are kept in memory)",
+		"w.yaml:14: key clusters[0].connections[0].connection.sessionExpiryInterval is ignored (Java-only: an MQTT 5 option; hamqtt speaks MQTT 3.1.1)",
+		"w.yaml:16: clusters[0].connections[0].connection.keepAliveInterval: 0 (no keep-alive) is not supported: the default is used so that dead brokers are noticed",
+		"w.yaml:6: unknown key clusters[0].colour (ignored)",
+		"w.yaml:5: clusters[0].subscriberCount 3 is ignored: fos 1 fixes it to 1 (use fos: 3 to choose)",
+		"w.yaml:11: clusters[0].bridges.out[0] has no topicFilters: it forwards nothing",
+		`w.yaml:11: clusters[0].bridges.out[0]: bridge target "b" is disabled: the bridge forwards nothing`,
+		`w.yaml:2: defaultCluster "cluster-default" is not defined under clusters: it is created on tcp://localhost:1883-1885 when first used`,
+	}
+	slices.Sort(want)
+	got := slices.Clone(fc.Warnings)
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("warnings:\n got %q\nwant %q", got, want)
+	}
+	if c := fc.Clusters[0]; c.LiveEndpointCount != 2 || c.SubscriberCount != 1 || c.Connection.FileStoreDir != "" {
+		t.Errorf("fos 1 counts %d/%d store %q", c.LiveEndpointCount, c.SubscriberCount, c.Connection.FileStoreDir)
+	}
+	// strict mode: the unknown key is an error, the Java-only keys stay warnings
+	_, err = ParseConfig([]byte(text), "w.yaml", LoadOptions{Strict: true})
+	if err == nil || err.Error() != "w.yaml:6: clusters[0].colour: unknown key: check its spelling and case against docs/configuration.md, or remove it" {
+		t.Errorf("strict: %v", err)
+	}
+}
+
+func TestConfigExtensionsAndConnection(t *testing.T) {
+	text := `
+probeDelay: 250
+maxProbeDelay: 8s
+persistence:
+  className: MqttDefaultFilePersistence
+clusters:
+  - name: ext
+    clientId: gw-7
+    ackTimeout: 1500
+    maxProbeDelay: 4000
+    connectRate: 2.5
+    connectBurst: 3
+    warmUp: 0
+    flapLimit: -1
+    flapWindow: 30s
+    quarantineTime: 2m
+    dedup: true
+    dedupWindow: 10000
+    fos: 3
+    liveEndpointCount: 4
+    subscriberCount: 0
+    initialEndpointCount: -7
+    autoConnect: false
+    persistence:
+      className: org.eclipse.paho.mqttv5.client.persist.MqttDefaultFilePersistence
+      properties:
+        - {key: path, value: /var/lib/hamqtt}
+    connections:
+      - connection:
+          serverURIs: [tcp://h:1883]
+          userName: bob
+          password: !!binary cGFzcw==
+          keepAliveInterval: 15
+          connectionTimeout: 3
+          cleanStart: false
+          willDestination: gw/7/status
+          willMessage:
+            payload: offline
+            qos: 2
+            retained: true
+            id: 4
+  - name: inherit
+    probeDelay: 100ms
+`
+	fc, err := ParseConfig([]byte(text), "ext.yaml", LoadOptions{Strict: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := fc.Clusters[0]
+	want := Config{
+		Name: "ext", Endpoints: []EndpointConfig{{URI: "tcp://h:1883"}},
+		Connection: ConnectionConfig{
+			ClientID: "gw-7", Username: "bob", Password: "pass", KeepAlive: 15 * time.Second, ConnectTimeout: 3 * time.Second,
+			Will:         &Will{Topic: "gw/7/status", Payload: []byte("offline"), QoS: 2, Retained: true},
+			FileStoreDir: filepath.Join("/var/lib/hamqtt", "ext"), PersistentSession: true,
+		},
+		AckTimeout: 1500 * time.Millisecond, ProbeDelay: 250 * time.Millisecond, MaxProbeDelay: 4 * time.Second,
+		ConnectRate: 2.5, ConnectBurst: 3, WarmUp: -1, FlapLimit: -1, FlapWindow: 30 * time.Second, QuarantineTime: 2 * time.Minute,
+		Dedup: true, DedupWindow: 10 * time.Second,
+		FoS: 3, LiveEndpointCount: 4, SubscriberCount: -1, PublishOnly: true, InitialEndpointCount: -1,
+	}
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("got  %+v\nwant %+v", c, want)
+	}
+	if fc.Settings["ext"].AutoConnect {
+		t.Error("autoConnect: false was not read")
+	}
+	in := fc.Clusters[1]
+	if in.ProbeDelay != 100*time.Millisecond || in.MaxProbeDelay != 8*time.Second || in.Connection.FileStoreDir != filepath.Join(".", "inherit") {
+		t.Errorf("inherit: probe %v max %v store %q", in.ProbeDelay, in.MaxProbeDelay, in.Connection.FileStoreDir)
+	}
+	if fc.ProbeDelay != 250*time.Millisecond || fc.PersistenceDir != "." {
+		t.Errorf("file: probe %v persistence %q", fc.ProbeDelay, fc.PersistenceDir)
+	}
+	wantWarn := []string{
+		"ext.yaml:41: key clusters[0].connections[0].connection.willMessage.id is ignored (Java-only: Paho Java's message id)",
+		`ext.yaml:2: defaultCluster "cluster-default" is not defined under clusters: it is created on tcp://localhost:1883-1885 when first used`,
+	}
+	if !slices.Equal(fc.Warnings, wantWarn) {
+		t.Errorf("warnings %q", fc.Warnings)
+	}
+}
+
+// writeTestCert writes a self-signed certificate and its key (PEM) into dir.
+func cfgWriteCert(t *testing.T, dir string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "hamqtt test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
+func TestConfigTLS(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := cfgWriteCert(t, dir)
+	text := fmt.Sprintf(`
+clusters:
+  - name: s
+    connections:
+      - tls:
+          tlsVersion: TLSv1.3
+          cafile: %s
+          certfile: %s
+          keyfile: %s
+        connection:
+          serverURIs: [ssl://h]
+`, cert, cert, key)
+	c, _ := cfgParseOne(t, text, LoadOptions{Strict: true})
+	tc := c.Connection.TLS
+	if tc == nil || tc.RootCAs == nil || len(tc.Certificates) != 1 || tc.MinVersion != tls.VersionTLS13 || tc.InsecureSkipVerify {
+		t.Fatalf("tls %+v", tc)
+	}
+	if got := cfgURIs(c); !slices.Equal(got, []string{"ssl://h:8883"}) {
+		t.Errorf("uris %q", got)
+	}
+
+	// hostname verification off: the chain is still verified
+	c, _ = cfgParseOne(t, fmt.Sprintf("clusters:\n  - name: s\n    connections:\n      - tls: {cafile: %s}\n        connection:\n          httpsHostnameVerificationEnabled: false\n", cert), LoadOptions{})
+	if tc := c.Connection.TLS; tc == nil || !tc.InsecureSkipVerify || tc.VerifyConnection == nil {
+		t.Errorf("tls %+v", tc)
+	}
+	c, _ = cfgParseOne(t, "clusters:\n  - name: s\n    connections:\n      - tls: {insecureSkipVerify: true}\n", LoadOptions{Strict: true})
+	if tc := c.Connection.TLS; tc == nil || !tc.InsecureSkipVerify || tc.VerifyConnection != nil {
+		t.Errorf("tls %+v", tc)
+	}
+
+	// padogrid's template entry (all null) means no TLS settings
+	c, _ = cfgParseOne(t, "clusters:\n  - name: s\n    connections:\n      - tls: {tlsVersion: TLSv1.2, cafile: null, certfile: null, keyfile: null, password: null}\n", LoadOptions{})
+	if c.Connection.TLS != nil {
+		t.Errorf("tls %+v, want nil", c.Connection.TLS)
+	}
+
+	encKey := filepath.Join(dir, "enc.pem")
+	if err := os.WriteFile(encKey, pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: []byte{1, 2, 3}}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing.pem")
+	bad := []struct{ tls, want string }{
+		{"cafile: " + missing, "bad.yaml:6: clusters[0].connections[0].tls.cafile: cannot read the CA file: open " + missing + ": no such file or directory: fix the path (relative paths are relative to the working directory)"},
+		{"cafile: " + key, "bad.yaml:6: clusters[0].connections[0].tls.cafile: " + key + " holds no PEM certificate: give a file with -----BEGIN CERTIFICATE----- blocks"},
+		{"certfile: " + cert, "bad.yaml:6: clusters[0].connections[0].tls.keyfile: missing: a client certificate needs its private key file"},
+		{"certfile: " + cert + "\n          keyfile: " + missing, "bad.yaml:7: clusters[0].connections[0].tls.keyfile: cannot read the key file: open " + missing + ": no such file or directory: fix the path"},
+		{"certfile: " + cert + "\n          keyfile: " + encKey + "\n          password: pw", "bad.yaml:7: clusters[0].connections[0].tls.keyfile: " + encKey + " is an encrypted private key, which hamqtt cannot read: decrypt it (openssl pkey -in " + encKey + " -out key.pem) and protect the file instead"},
+		{"tlsVersion: SSLv3", `bad.yaml:6: clusters[0].connections[0].tls.tlsVersion: "SSLv3" is not a TLS version: use TLSv1.2 or TLSv1.3`},
+	}
+	for _, b := range bad {
+		text := "clusters:\n  - name: s\n    connections:\n      - connection: {serverURIs: [ssl://h]}\n        tls:\n          " + b.tls + "\n"
+		_, err := ParseConfig([]byte(text), "bad.yaml", LoadOptions{})
+		if err == nil || err.Error() != b.want {
+			t.Errorf("tls %q:\n got %v\nwant %s", b.tls, err, b.want)
+		}
+	}
+}
+
+func TestConfigDefaultSources(t *testing.T) {
+	// the built-in default when HAMQTT_CONFIG is unset or empty
+	for _, env := range []map[string]string{{}, {"HAMQTT_CONFIG": " "}} {
+		fc, err := LoadDefaultConfig(LoadOptions{Getenv: cfgEnvOf(env)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fc.Source != BuiltinConfigSource || fc.DefaultCluster != "cluster-default" || len(fc.Clusters) != 1 || len(fc.Warnings) != 0 {
+			t.Fatalf("built-in default: %+v", fc)
+		}
+		c := fc.Clusters[0]
+		want := []string{"cluster-default-1 tcp://localhost:1883", "cluster-default-2 tcp://localhost:1884", "cluster-default-3 tcp://localhost:1885"}
+		if got := cfgEndpoints(t, c); !slices.Equal(got, want) {
+			t.Errorf("built-in endpoints %q", got)
+		}
+	}
+	// HAMQTT_CONFIG names the file
+	path := filepath.Join("testdata", "padogrid", "archetypes", "mqttv5-archetype6.yaml")
+	fc, err := LoadDefaultConfig(LoadOptions{Getenv: cfgEnvOf(map[string]string{"HAMQTT_CONFIG": path})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fc.Source != path || fc.DefaultCluster != "sticky" || fc.Clusters[0].Name != "sticky" || len(fc.Clusters[0].Endpoints) != 2 {
+		t.Errorf("HAMQTT_CONFIG: %+v", fc)
+	}
+	// the real environment when Getenv is nil
+	t.Setenv("HAMQTT_CONFIG", path)
+	if fc, err := LoadDefaultConfig(LoadOptions{}); err != nil || fc.Source != path {
+		t.Errorf("HAMQTT_CONFIG from the environment: %v %v", fc, err)
+	}
+	// a missing file is an error that says where its name came from
+	_, err = LoadDefaultConfig(LoadOptions{Getenv: cfgEnvOf(map[string]string{"HAMQTT_CONFIG": "/nonexistent/hamqtt.yaml"})})
+	if err == nil || !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "/nonexistent/hamqtt.yaml") || !strings.Contains(err.Error(), "HAMQTT_CONFIG") {
+		t.Errorf("missing HAMQTT_CONFIG file: %v", err)
+	}
+	// an empty file: no clusters, the defaults of every top-level key
+	fc, err = ParseConfig(nil, "", LoadOptions{})
+	if err != nil || fc.Source != "<config>" || !fc.Enabled || fc.DefaultCluster != "cluster-default" || fc.Tag != "cluster-tag" || len(fc.Clusters) != 0 {
+		t.Errorf("empty: %+v %v", fc, err)
+	}
+}
+
+// ---------------------------------------------------------------------------------------
+// The Clusters registry
+
+func cfgTestCtx(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func cfgWaitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestClustersRegistry(t *testing.T) {
+	text := `
+defaultCluster: main
+probeDelay: 300
+clusters:
+  - name: main
+    connections: [{connection: {serverURIs: [tcp://127.0.0.1:1]}}]
+  - name: off
+    enabled: false
+  - name: lazy
+    autoConnect: false
+`
+	fc, err := ParseConfig([]byte(text), "reg.yaml", LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewClusters(fc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	if got := r.Names(); !slices.Equal(got, []string{"main", "lazy"}) {
+		t.Errorf("names %q", got)
+	}
+	main, err := r.Get("main")
+	if err != nil || main.Name() != "main" {
+		t.Fatalf("Get(main): %v", err)
+	}
+	if c, _ := r.Get(""); c != main {
+		t.Error(`Get("") is not the default cluster`)
+	}
+	if r.Default() != main || r.DefaultName() != "main" {
+		t.Error("Default is not main")
+	}
+	if _, err := r.Get("nope"); err == nil || err.Error() != `cluster "nope" not found (clusters: main, lazy): define it in the configuration or use GetOrCreate` {
+		t.Errorf("Get(nope): %v", err)
+	}
+	for _, get := range []func(string) (*Cluster, error){r.Get, func(n string) (*Cluster, error) { return r.GetOrCreate(n) }} {
+		if _, err := get("off"); err == nil || err.Error() != `cluster "off" is disabled (reg.yaml:7 sets enabled: false): enable it in the configuration` {
+			t.Errorf("disabled: %v", err)
+		}
+	}
+
+	c, err := r.GetOrCreate("new", "tcp://127.0.0.1:2-3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfgClusterEndpoints(c); !slices.Equal(got, []string{"new-1 tcp://127.0.0.1:2", "new-2 tcp://127.0.0.1:3"}) {
+		t.Errorf("new endpoints %q", got)
+	}
+	if cfg := c.Config(); cfg.ProbeDelay != 300*time.Millisecond || cfg.Connection.PersistentSession {
+		t.Errorf("new cluster does not have the file's defaults: %+v", cfg)
+	}
+	if again, err := r.GetOrCreate("new", "tcp://elsewhere:1"); err != nil || again != c {
+		t.Errorf("GetOrCreate of an existing cluster: %v", err)
+	}
+	if got, _ := r.GetOrCreate("dflt"); got == nil || !slices.Equal(cfgClusterEndpoints(got), []string{
+		"dflt-1 tcp://localhost:1883", "dflt-2 tcp://localhost:1884", "dflt-3 tcp://localhost:1885"}) {
+		t.Errorf("default brokers of a new cluster: %v", got)
+	}
+	if _, err := r.GetOrCreate("bad", "foo://x"); err == nil || !strings.Contains(err.Error(), `unknown scheme "foo"`) {
+		t.Errorf("bad URI: %v", err)
+	}
+	// concurrent GetOrCreate of one name makes one cluster
+	var wg sync.WaitGroup
+	got := make([]*Cluster, 8)
+	for i := range got {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got[i], _ = r.GetOrCreate("race", "tcp://127.0.0.1:4")
+		}()
+	}
+	wg.Wait()
+	for _, c := range got {
+		if c == nil || c != got[0] {
+			t.Fatal("concurrent GetOrCreate made different clusters")
+		}
+	}
+	if names := r.Names(); !slices.Equal(names, []string{"main", "lazy", "new", "dflt", "race"}) {
+		t.Errorf("names %q", names)
+	}
+
+	// Close is idempotent, concurrent callers wait, and everything is closed afterwards
+	for i := 0; i < 3; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); r.Close() }()
+	}
+	wg.Wait()
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := main.Connect(cfgTestCtx(t, time.Second)); !errors.Is(err, ErrClosed) {
+		t.Errorf("cluster not closed: %v", err)
+	}
+	if _, err := r.Get("main"); !errors.Is(err, ErrClosed) {
+		t.Errorf("Get after Close: %v", err)
+	}
+	if _, err := r.GetOrCreate("later"); !errors.Is(err, ErrClosed) {
+		t.Errorf("GetOrCreate after Close: %v", err)
+	}
+	if r.Default() != nil || !errors.Is(r.ConnectAll(cfgTestCtx(t, time.Second)), ErrClosed) {
+		t.Error("Default or ConnectAll after Close")
+	}
+}
+
+func cfgClusterEndpoints(c *Cluster) []string {
+	var out []string
+	for _, s := range c.Stats() {
+		out = append(out, s.Name+" "+s.URI)
+	}
+	return out
+}
+
+func TestClustersDefaults(t *testing.T) {
+	// nil: HAMQTT_CONFIG, else the built-in default
+	t.Setenv("HAMQTT_CONFIG", "")
+	r, err := NewClusters(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if got := r.Names(); !slices.Equal(got, []string{"cluster-default"}) {
+		t.Errorf("names %q", got)
+	}
+	// a default cluster the file does not define is created on first use
+	fc, err := ParseConfig([]byte("clusters:\n  - name: a\n    connections: [{connection: {serverURIs: [tcp://127.0.0.1:1]}}]\n"), "d.yaml", LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := NewClusters(fc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Close()
+	d := r2.Default()
+	if d == nil || d.Name() != "cluster-default" || len(d.Stats()) != 3 || d.LiveCount() != 0 {
+		t.Fatalf("default cluster %v", d)
+	}
+	if r2.Default() != d {
+		t.Error("Default made a second cluster")
+	}
+	// top-level enabled: false: ConnectAll connects nothing (the broker here refuses, so a
+	// connect attempt would fail)
+	fc.Enabled = false
+	r3, err := NewClusters(fc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r3.Close()
+	if err := r3.ConnectAll(cfgTestCtx(t, 5*time.Second)); err != nil {
+		t.Errorf("ConnectAll with enabled: false: %v", err)
+	}
+	// an invalid hand-made configuration fails with the cluster's line; nothing is left open
+	bad := &FileConfig{Source: "hand.go", Enabled: true, Clusters: []Config{{Name: "ok", Endpoints: []EndpointConfig{{URI: "tcp://h:1"}}}, {Name: "empty"}},
+		Settings: map[string]ClusterSettings{"empty": {Enabled: true, Line: 42}}}
+	if _, err := NewClusters(bad); err == nil || !strings.HasPrefix(err.Error(), "hand.go:42: ") || !strings.Contains(err.Error(), "no endpoints") {
+		t.Errorf("invalid FileConfig: %v", err)
+	}
+}
+
+func TestClustersConnectAll(t *testing.T) {
+	bs := brokertest.StartN(t, 2)
+	refused, err := brokertest.RefusedAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := fmt.Sprintf(`
+defaultCluster: both
+clusters:
+  - name: both
+    timeToWait: 5000
+    probeDelay: 50
+    connectRate: 50
+    warmUp: 100ms
+    connections:
+      - connection: {serverURIs: [%s, %s], keepAliveInterval: 2, connectionTimeout: 2}
+  - name: lazy
+    autoConnect: false
+    connections:
+      - connection: {serverURIs: [%s]}
+  - name: down
+    timeToWait: 300
+    probeDelay: 50
+    connections:
+      - connection: {serverURIs: [tcp://%s], connectionTimeout: 1}
+`, bs[0].URI(), bs[1].URI(), bs[0].URI(), refused)
+	fc, err := ParseConfig([]byte(text), "live.yaml", LoadOptions{Strict: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewClusters(fc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	err = r.ConnectAll(cfgTestCtx(t, 10*time.Second))
+	if err == nil || !errors.Is(err, ErrNoEndpoints) || !strings.HasPrefix(err.Error(), `cluster "down": `) || strings.Contains(err.Error(), `"both"`) {
+		t.Fatalf("ConnectAll: %v", err)
+	}
+	both, _ := r.Get("both")
+	cfgWaitFor(t, "both brokers live", func() bool { return both.LiveCount() == 2 })
+	lazy, _ := r.Get("lazy")
+	if st := lazy.Stats(); lazy.LiveCount() != 0 || st[0].Connects != 0 {
+		t.Errorf("autoConnect: false was connected: %+v", st)
+	}
+	// a cluster created later, by name, connects on demand and works
+	extra, err := r.GetOrCreate("extra", bs[1].URI())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := extra.Connect(cfgTestCtx(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Default().Publish(cfgTestCtx(t, 5*time.Second), "reg/t", 1, false, []byte("x")); err != nil {
+		t.Errorf("publish through the default cluster: %v", err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if both.LiveCount() != 0 || extra.LiveCount() != 0 {
+		t.Error("clusters still live after Close")
+	}
+}
