@@ -368,9 +368,8 @@ func (c *Cluster) connectEndpoint(ep *endpoint) {
 		}
 		c.mu.Unlock()
 		if len(replay) > 0 {
-			err = c.subscribeOn(cn, replay, time.Now().Add(c.cfg.TimeToWait))
+			err = c.replay(cn, replay)
 			if err != nil {
-				err = fmt.Errorf("replaying subscriptions: %w", err)
 				cn.markLost(err)
 				cn.client.Disconnect(0)
 			}
@@ -420,6 +419,23 @@ func (c *Cluster) connectEndpoint(ep *endpoint) {
 	c.log.Info("endpoint up", "endpoint", ep.name, "uri", ep.uri.String(), "subscriber", ep.subscriber)
 	c.events.push(Event{Kind: EventEndpointUp, Endpoint: ep.name, Time: now})
 	c.notifyLocked()
+}
+
+// replay makes the registered subscriptions on a connection that just became a subscriber. A
+// filter the broker refuses (an ACL) is reported as an EventError and does not fail the
+// endpoint, which would only make it flap.
+func (c *Cluster) replay(cn *connection, subs []subscription) error {
+	err := c.subscribeOn(cn, subs, time.Now().Add(c.cfg.TimeToWait))
+	var refused *refusedError
+	if errors.As(err, &refused) {
+		c.events.push(Event{Kind: EventError, Endpoint: cn.ep.name, Time: time.Now(),
+			Err: fmt.Errorf("%s: replaying subscriptions: %w", cn.ep.name, err)})
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("replaying subscriptions: %w", err)
+	}
+	return nil
 }
 
 // afterWarmUp re-evaluates the Sticky publisher's choice once ep may be used, so a primary

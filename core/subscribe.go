@@ -257,8 +257,8 @@ func (c *Cluster) balanceSubscribersLocked() {
 		c.wg.Add(1)
 		go func() {
 			defer c.wg.Done()
-			if err := c.subscribeOn(cn, replay, time.Now().Add(c.cfg.TimeToWait)); err != nil {
-				c.endpointFailed(cn, fmt.Errorf("replaying subscriptions: %w", err))
+			if err := c.replay(cn, replay); err != nil {
+				c.endpointFailed(cn, err)
 			}
 		}()
 	}

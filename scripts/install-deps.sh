@@ -7,6 +7,11 @@ need_apt=()
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 
 have mosquitto || need_apt+=(mosquitto)
+have cmake || need_apt+=(cmake)
+have pkg-config || need_apt+=(pkg-config)
+have valgrind || need_apt+=(valgrind)
+have gcc || need_apt+=(gcc)
+have g++ || need_apt+=(g++)
 
 if ((${#need_apt[@]})); then
   SUDO=""

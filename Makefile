@@ -1,0 +1,35 @@
+# hamqtt: the front door. `make demo` shows a virtual cluster surviving broker kills;
+# `make test` runs every test suite against real Mosquitto brokers.
+GO        ?= go
+GOFLAGS   ?=
+export GOFLAGS
+
+.PHONY: all build deps test test-go demo clean vet
+
+all: build
+
+deps:
+	./scripts/install-deps.sh
+
+build:
+	$(GO) build ./...
+
+vet:
+	$(GO) vet ./...
+
+# Go tests run with the race detector; every package checks for leaked goroutines.
+test-go: deps
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+test: test-go
+
+demo: deps
+	$(GO) run ./cmd/hamqtt demo
+
+clean:
+	rm -rf build bin
+
+# Language-specific parts (the C library, the CLI, the bindings, benchmarks) add their targets
+# and hook into `test` here.
+-include mk/*.mk

@@ -1,0 +1,185 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hamqtt/hamqtt/internal/brokertest"
+)
+
+// TestPollAndEventFD: in pull mode every event waits in the queue, the event fd is readable
+// exactly while something is queued, and Poll drains in batches.
+func TestPollAndEventFD(t *testing.T) {
+	bs := brokertest.StartN(t, 2)
+	cfg := fastConfig("poll", uris(bs)...)
+	cfg.DeliveryEvents = true
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fd, err := c.EventFD()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if readable(t, fd, 0) {
+		t.Fatal("event fd readable before anything happened")
+	}
+	if err := c.Connect(ctxT(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Subscribe(ctxT(t, 5*time.Second), "poll/#", 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitLive(t, c, 2)
+	for i := 0; i < 5; i++ {
+		if err := c.Publish(ctxT(t, 5*time.Second), "poll/x", 1, false, []byte(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tok := c.PublishAsync("poll/async", 1, false, []byte("a"))
+	if err := tok.Err(); err != nil {
+		t.Fatal(err)
+	}
+	counts := map[EventKind]int{}
+	var delivery *Delivery
+	batch := make([]Event, 3) // smaller than the queue: several batches
+	deadline := time.Now().Add(5 * time.Second)
+	for counts[EventMessage] < 6 || counts[EventDelivery] < 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("events so far: %v", counts)
+		}
+		if !readable(t, fd, time.Second) {
+			continue
+		}
+		n, err := c.Poll(batch, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range batch[:n] {
+			counts[e.Kind]++
+			if e.Kind == EventDelivery {
+				delivery = e.Delivery
+			}
+			if e.Kind == EventMessage && e.Message.Endpoint == "" {
+				t.Fatal("message without its endpoint")
+			}
+		}
+	}
+	if counts[EventEndpointUp] != 2 || counts[EventMessage] != 6 {
+		t.Fatalf("want 2 endpoint-up and 6 messages, got %v", counts)
+	}
+	if delivery.ID != tok.ID() || delivery.Err != nil || len(delivery.Endpoints) != 1 {
+		t.Fatalf("delivery %+v does not match token %d", delivery, tok.ID())
+	}
+	if readable(t, fd, 0) {
+		t.Fatal("event fd still readable with an empty queue")
+	}
+	bs[0].Kill()
+	if !readable(t, fd, 5*time.Second) {
+		t.Fatal("no wake-up for the endpoint-down event")
+	}
+	n, _ := c.Poll(batch, time.Second)
+	if n != 1 || batch[0].Kind != EventEndpointDown || batch[0].Endpoint != "poll-1" || batch[0].Err == nil {
+		t.Fatalf("want one endpoint-down event with a reason for poll-1, got %+v", batch[:n])
+	}
+	c.SetHandlers(Handlers{})
+	if _, err := c.Poll(batch, 0); !errors.Is(err, ErrPushMode) {
+		t.Fatalf("Poll in push mode: %v", err)
+	}
+}
+
+func readable(t *testing.T, fd int, timeout time.Duration) bool {
+	t.Helper()
+	var set syscall.FdSet
+	set.Bits[fd/64] |= 1 << (uint(fd) % 64)
+	tv := syscall.NsecToTimeval(timeout.Nanoseconds())
+	n, err := syscall.Select(fd+1, &set, nil, nil, &tv)
+	if err != nil && err != syscall.EINTR {
+		t.Fatal(err)
+	}
+	return n > 0
+}
+
+// TestAllDoesNotResendToAckedEndpoints: with the All publisher, a broker that stops
+// answering costs an ack timeout, never a second copy on the brokers that acknowledged.
+func TestAllDoesNotResendToAckedEndpoints(t *testing.T) {
+	bs := brokertest.StartN(t, 3)
+	px := brokertest.StartProxy(t, bs[2].Addr())
+	ks := []*counter{newCounter(t, bs[0].URI(), "all"), newCounter(t, bs[1].URI(), "all")}
+	cfg := fastConfig("all", bs[0].URI(), bs[1].URI(), px.URI())
+	cfg.PublisherType = All
+	cfg.AckTimeout = 500 * time.Millisecond
+	c := startCluster(t, cfg)
+	waitLive(t, c, 3)
+	px.SetMode(brokertest.Blackhole)
+	tok := c.PublishAsync("all", 1, false, []byte("once"))
+	if err := tok.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if eps := tok.Endpoints(); len(eps) != 2 {
+		t.Fatalf("acknowledged by %v, want all-1 and all-2", eps)
+	}
+	waitFor(t, 5*time.Second, "the copies", func() bool { return ks[0].total() == 1 && ks[1].total() == 1 })
+	time.Sleep(300 * time.Millisecond) // a re-send would come now
+	if ks[0].total() != 1 || ks[1].total() != 1 {
+		t.Fatalf("copies per broker %d/%d, want 1/1", ks[0].total(), ks[1].total())
+	}
+	if c.LiveCount() != 2 {
+		t.Fatalf("the silent broker should be dead after its ack timeout: live %v", c.LiveEndpoints())
+	}
+}
+
+// TestHandlersRunOffTheNetworkPath: a handler may publish (paho #473) and may block for a
+// while without stalling the connection (a PINGRESP still gets through, nothing is dropped).
+func TestHandlersRunOffTheNetworkPath(t *testing.T) {
+	b := brokertest.Start(t)
+	cfg := fastConfig("h", b.URI())
+	cfg.Connection.KeepAlive = time.Second
+	c := startCluster(t, cfg)
+	var echoes collector
+	if err := c.Subscribe(ctxT(t, 5*time.Second), "echo", 1, echoes.add); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Subscribe(ctxT(t, 5*time.Second), "ping", 1, func(m Message) {
+		if err := c.Publish(ctxT(t, 5*time.Second), "echo", 1, false, m.Payload); err != nil {
+			t.Errorf("publish from handler: %v", err)
+		}
+		if string(m.Payload) == "0" {
+			time.Sleep(2500 * time.Millisecond) // longer than the keepalive
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		if err := c.Publish(ctxT(t, 5*time.Second), "ping", 1, false, []byte(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 10*time.Second, "20 echoes", func() bool { return echoes.count() == 20 })
+	if s := c.Stats()[0]; s.Connects != 1 {
+		t.Fatalf("the connection dropped while a handler blocked: %+v", s)
+	}
+}
+
+func TestCloseIsIdempotentAndFailsLaterCalls(t *testing.T) {
+	b := brokertest.Start(t)
+	c := startCluster(t, fastConfig("close", b.URI()))
+	c.Close()
+	c.Close()
+	if err := c.Publish(ctxT(t, time.Second), "x", 0, false, nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("publish after close: %v", err)
+	}
+	if err := c.PublishAsync("x", 1, false, nil).Err(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("async publish after close: %v", err)
+	}
+	if err := c.Subscribe(ctxT(t, time.Second), "x", 0, nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("subscribe after close: %v", err)
+	}
+	if err := c.Connect(ctxT(t, time.Second)); !errors.Is(err, ErrClosed) {
+		t.Fatalf("connect after close: %v", err)
+	}
+}
