@@ -39,6 +39,10 @@ type Cluster struct {
 	rr            atomic.Uint64
 	nextPublishID atomic.Uint64
 	dedup         *deduplicator
+	subsSnap      atomic.Pointer[subsSnapshot]
+	inBridges     atomic.Pointer[[]*bridge]
+	outBridges    atomic.Pointer[[]*bridge]
+	hooks         atomic.Pointer[[]Hooks]
 
 	events     *eventQueue
 	dispatch   sync.Once // starts the push-mode dispatcher
@@ -74,6 +78,7 @@ func New(cfg Config) (*Cluster, error) {
 		c.dedup = newDeduplicator(cfg.DedupWindow)
 	}
 	c.live.Store(&[]*endpoint{})
+	c.subsSnap.Store(&subsSnapshot{})
 	for _, ec := range cfg.Endpoints {
 		if _, err := c.addEndpointLocked(ec); err != nil {
 			return nil, err

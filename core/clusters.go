@@ -20,6 +20,7 @@ type Clusters struct {
 	order    []string // creation order
 	closed   bool
 	done     chan struct{} // closed when Close has finished
+	warnings []string
 }
 
 // NewClusters creates (without connecting) every enabled cluster of fc. A nil fc means
@@ -61,7 +62,58 @@ func NewClusters(fc *FileConfig) (*Clusters, error) {
 		r.clusters[cfg.Name] = c
 		r.order = append(r.order, cfg.Name)
 	}
+	if err := r.wire(); err != nil {
+		r.Close()
+		return nil, err
+	}
 	return r, nil
+}
+
+// wire attaches the bridges and plugins the configuration names, once every cluster exists.
+func (r *Clusters) wire() error {
+	for _, name := range r.order {
+		c, set := r.clusters[name], r.fc.Settings[name]
+		for _, p := range set.PluginNames {
+			h, ok := LookupPlugin(p)
+			if !ok {
+				r.warnings = append(r.warnings, fmt.Sprintf("%s: cluster %q: plugin %q is not registered in this process (RegisterPlugin); the cluster runs without it", r.fc.Source, name, p))
+				continue
+			}
+			if err := c.AddHooks(h); err != nil {
+				return err
+			}
+		}
+		for _, group := range []struct {
+			in      bool
+			bridges []Bridge
+		}{{true, set.Bridges.In}, {false, set.Bridges.Out}} {
+			for _, b := range group.bridges {
+				target := r.clusters[b.Cluster]
+				if target == nil {
+					r.warnings = append(r.warnings, fmt.Sprintf("%s:%d: bridge from %q to %q: the target cluster is disabled; the bridge is not started", r.fc.Source, b.Line, name, b.Cluster))
+					continue
+				}
+				var err error
+				if group.in {
+					err = c.AddInBridge(target, b.TopicFilters, b.QoS)
+				} else {
+					err = c.AddOutBridge(target, b.TopicFilters, b.QoS)
+				}
+				if err != nil {
+					return fmt.Errorf("%s:%d: %w", r.fc.Source, b.Line, err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// Warnings lists what the registry could not set up as configured (plugins not registered in
+// this process, bridges to disabled clusters), in addition to FileConfig.Warnings.
+func (r *Clusters) Warnings() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.warnings...)
 }
 
 // Get returns the named cluster (the default cluster for ""). It creates nothing: an unknown

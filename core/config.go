@@ -240,7 +240,10 @@ func (c Config) withDefaults() (Config, error) {
 	case 1:
 		c.LiveEndpointCount, c.SubscriberCount = 2, 1
 	case 2:
+		// Two subscribers, delivered once each: the de-duplicator is what lets FoS 2 switch
+		// subscribers on failure without losing what the new one delivered meanwhile.
 		c.LiveEndpointCount, c.SubscriberCount = 2, 2
+		c.Dedup = true
 	}
 	if c.Connection.Will != nil {
 		if err := ValidateTopic(c.Connection.Will.Topic); err != nil {

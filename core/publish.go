@@ -19,6 +19,8 @@ type publishReq struct {
 	retained bool
 	payload  []byte
 	target   *endpoint // PublishTo or topic-base routing: this endpoint or nothing
+	bridged  bool      // forwarded by a bridge: not forwarded again by out-bridges
+	dropped  bool      // a BeforePublish hook dropped it
 }
 
 // Publish sends a message through the cluster and blocks until it is delivered: for QoS 1
@@ -67,7 +69,10 @@ func (c *Cluster) newRequest(topic string, qos byte, retained bool, payload []by
 		return publishReq{}, fmt.Errorf("publish %q: payload of %d bytes exceeds the MQTT limit of %d", topic, len(payload), MaxPayloadSize-len(topic))
 	}
 	req := publishReq{topic: topic, qos: qos, retained: retained, payload: payload}
-	req.target = c.routeByTopicBase(topic)
+	if err := c.runBeforePublish(&req); err != nil {
+		return publishReq{}, err
+	}
+	req.target = c.routeByTopicBase(req.topic)
 	return req, nil
 }
 
@@ -163,7 +168,7 @@ func (c *Cluster) PublishAsync(topic string, qos byte, retained bool, payload []
 	// Hand the message to paho on the caller's goroutine so consecutive calls keep their order;
 	// only the wait for the acknowledgement (and any failover) runs in the background.
 	var first *inflight
-	if c.cfg.PublisherType != All || req.target != nil {
+	if !req.dropped && (c.cfg.PublisherType != All || req.target != nil) {
 		if ep := c.pick(req); ep != nil {
 			first = c.send(ep, req)
 		}
@@ -247,6 +252,16 @@ func (c *Cluster) confirm(f *inflight, deadline time.Time) error {
 // publish delivers req, starting from an already-sent attempt if there is one, failing over
 // until an endpoint takes it or the deadline passes. It returns the endpoints that took it.
 func (c *Cluster) publish(ctx context.Context, req publishReq, first *inflight) ([]string, error) {
+	if req.dropped {
+		return nil, nil
+	}
+	eps, err := c.deliver1(ctx, req, first)
+	c.afterPublish(req, eps, err)
+	return eps, err
+}
+
+// deliver1 is publish without the hooks and bridges that follow a delivery.
+func (c *Cluster) deliver1(ctx context.Context, req publishReq, first *inflight) ([]string, error) {
 	deadline := time.Now().Add(c.cfg.TimeToWait)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d

@@ -19,6 +19,8 @@ type subscription struct {
 	filter  string
 	qos     byte
 	handler MessageHandler
+	// internal subscriptions serve an in-bridge only: their messages do not reach the application.
+	internal bool
 }
 
 // subscriptionSet holds the subscriptions every subscriber endpoint must carry, in the order they
@@ -92,6 +94,7 @@ func (c *Cluster) SubscribeMultiple(ctx context.Context, filters map[string]byte
 	for _, s := range subs {
 		c.subs.put(s)
 	}
+	c.refreshSubsLocked()
 	c.mu.Unlock()
 	return c.applyToSubscribers(ctx, func(cn *connection, deadline time.Time) error {
 		return c.subscribeOn(cn, subs, deadline)
@@ -116,6 +119,7 @@ func (c *Cluster) Unsubscribe(ctx context.Context, filters ...string) error {
 	for _, f := range filters {
 		c.subs.remove(f)
 	}
+	c.refreshSubsLocked()
 	c.mu.Unlock()
 	return c.applyToSubscribers(ctx, func(cn *connection, deadline time.Time) error {
 		return waitToken(cn, cn.client.Unsubscribe(filters...), deadline)
@@ -286,10 +290,48 @@ func (c *Cluster) onIncoming(cn *connection, m mqtt.Message) {
 		// padogrid FoS 1-3: only the sticky subscriber delivers.
 		return
 	}
-	c.events.push(Event{Kind: EventMessage, Endpoint: ep.name, Time: time.Now(), Message: &Message{
-		Topic: m.Topic(), Payload: m.Payload(), QoS: m.Qos(), Retained: m.Retained(),
-		Duplicate: m.Duplicate(), Endpoint: ep.name,
-	}})
+	msg := &Message{Topic: m.Topic(), Payload: m.Payload(), QoS: m.Qos(), Retained: m.Retained(),
+		Duplicate: m.Duplicate(), Endpoint: ep.name}
+	if c.inBridges.Load() != nil {
+		c.tapIncoming(msg)
+	}
+	snap := c.subsSnap.Load()
+	if snap.internal && !snap.wantedByApp(msg.Topic) {
+		return
+	}
+	if snap.connectors != nil {
+		for _, b := range snap.connectors {
+			b.queue.push(Event{Kind: EventMessage, Message: msg})
+		}
+	}
+	c.events.push(Event{Kind: EventMessage, Endpoint: ep.name, Time: time.Now(), Message: msg})
+}
+
+// subsSnapshot is what the receive path needs to know about the subscriptions, read lock-free.
+type subsSnapshot struct {
+	subs       []subscription
+	internal   bool      // some subscription serves only an in-bridge
+	handlers   bool      // some subscription has its own handler
+	connectors []*bridge // message connectors of the cluster's hooks
+}
+
+// wantedByApp reports whether an application subscription matches topic.
+func (s *subsSnapshot) wantedByApp(topic string) bool {
+	for _, sub := range s.subs {
+		if !sub.internal && TopicMatches(sub.filter, topic) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Cluster) refreshSubsLocked() {
+	snap := &subsSnapshot{subs: c.subs.snapshot(), connectors: c.subsSnap.Load().connectors}
+	for _, s := range snap.subs {
+		snap.internal = snap.internal || s.internal
+		snap.handlers = snap.handlers || s.handler != nil
+	}
+	c.subsSnap.Store(snap)
 }
 
 // deduplicator suppresses the extra copies of a message that arrive through several
@@ -481,18 +523,18 @@ func (c *Cluster) deliver(e *Event) {
 // deliverToSubscriptions calls the handler of every subscription whose filter matches, and
 // reports whether there was one.
 func (c *Cluster) deliverToSubscriptions(m *Message) bool {
-	c.mu.Lock()
-	var hs []MessageHandler
-	for _, f := range c.subs.order {
-		if s := c.subs.byKey[f]; s.handler != nil && TopicMatches(f, m.Topic) {
-			hs = append(hs, s.handler)
+	snap := c.subsSnap.Load()
+	if !snap.handlers {
+		return false
+	}
+	took := false
+	for _, s := range snap.subs {
+		if s.handler != nil && TopicMatches(s.filter, m.Topic) {
+			s.handler(*m)
+			took = true
 		}
 	}
-	c.mu.Unlock()
-	for _, h := range hs {
-		h(*m)
-	}
-	return len(hs) > 0
+	return took
 }
 
 func compareStrings(a, b string) int {
