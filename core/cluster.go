@@ -285,8 +285,11 @@ func (c *Cluster) probeOnce(now time.Time) time.Duration {
 			}
 		}
 	}
-	if !c.firstDone && c.cfg.InitialEndpointCount > 0 && (capacity < 0 || capacity > c.cfg.InitialEndpointCount) {
+	initialCap := !c.firstDone && c.cfg.InitialEndpointCount > 0 && (capacity < 0 || capacity > c.cfg.InitialEndpointCount)
+	if initialCap {
+		// The first probe connects only this many; the next round brings up the rest.
 		capacity = c.cfg.InitialEndpointCount
+		soon(now.Add(c.cfg.ProbeDelay))
 	}
 	// The primary endpoint is tried first so a Sticky publisher gets it back as soon as possible.
 	order := c.endpoints
@@ -421,6 +424,7 @@ func (c *Cluster) connectEndpoint(ep *endpoint) {
 	ep.firstRound = false
 	ep.active.Store(cn)
 	c.rebuildLiveLocked()
+	c.balanceSubscribersLocked()
 	c.log.Info("endpoint up", "endpoint", ep.name, "uri", ep.uri.String(), "subscriber", ep.subscriber)
 	c.events.push(Event{Kind: EventEndpointUp, Endpoint: ep.name, Time: now})
 	c.notifyLocked()
