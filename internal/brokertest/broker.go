@@ -35,7 +35,8 @@ var errPortBusy = errors.New("mosquitto could not bind its port")
 // Options configures a broker started by New or Start.
 type Options struct {
 	// ExtraConfig is appended to the generated mosquitto.conf, so it can add
-	// listeners or a bridge "connection" section.
+	// listeners or a bridge "connection" section. It must not silence the
+	// log file: readiness is detected from mosquitto's "running" line.
 	ExtraConfig string
 	// Dir holds mosquitto.conf, mosquitto.log and any persistence files.
 	// Empty means a new temporary directory that Close removes; a given Dir
@@ -306,7 +307,7 @@ func (b *Broker) launch(deadline time.Time) error {
 	if err != nil {
 		return fmt.Errorf("brokertest: %w", err)
 	}
-	logStart := int(st.Size()) // earlier runs' lines must not count as ready
+	logStart := int(st.Size())
 	cmd := exec.Command(b.bin, "-c", conf)
 	cmd.Dir, cmd.Stdout, cmd.Stderr = b.dir, out, out
 	cmd.SysProcAttr = sysProcAttr()
@@ -320,10 +321,14 @@ func (b *Broker) launch(deadline time.Time) error {
 	}()
 	b.proc.Store(p)
 
+	logged := func(s string) bool { // only this run's lines count
+		log := b.Log()
+		return len(log) >= logStart && strings.Contains(log[logStart:], s)
+	}
 	for {
 		if p.exited() {
 			why := errors.New("mosquitto exited during startup")
-			if log := b.Log(); len(log) >= logStart && strings.Contains(log[logStart:], "Address already in use") {
+			if logged("Address already in use") {
 				why = errPortBusy
 			}
 			return fmt.Errorf("brokertest: port %d: %w (%s); log tail:\n%s", b.port, why, cmd.ProcessState, tail(b.Log(), 20))
@@ -332,7 +337,7 @@ func (b *Broker) launch(deadline time.Time) error {
 		// the port while ours fails to bind it; mosquitto logs "running" only
 		// once all its listeners are bound.
 		var err error = errors.New(`no "running" line in the log yet`)
-		if log := b.Log(); len(log) >= logStart && strings.Contains(log[logStart:], " running") {
+		if logged(" running") {
 			var c net.Conn
 			if c, err = net.DialTimeout("tcp", b.Addr(), 200*time.Millisecond); err == nil {
 				return c.Close()

@@ -44,7 +44,7 @@ func dial(t *testing.T, addr string) net.Conn {
 	return c
 }
 
-// exchange writes req and reads len(want) bytes, returning what came back
+// exchange writes req and reads n bytes, returning what came back
 // (or the error) within timeout.
 func exchange(c net.Conn, req []byte, n int, timeout time.Duration) ([]byte, error) {
 	if err := c.SetDeadline(time.Now().Add(timeout)); err != nil {
@@ -276,7 +276,7 @@ func TestBrokerOptions(t *testing.T) {
 }
 
 func TestBrokerStartupErrors(t *testing.T) {
-	_, err := New(Options{ExtraConfig: "bogus_option 1"})
+	err := newErr(Options{ExtraConfig: "bogus_option 1"})
 	if err == nil || !strings.Contains(err.Error(), "bogus_option") {
 		t.Fatalf("bad config: got %v, want an error quoting the log", err)
 	}
@@ -288,7 +288,7 @@ func TestBrokerStartupErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	_, err = New(Options{Port: ln.Addr().(*net.TCPAddr).Port})
+	err = newErr(Options{Port: ln.Addr().(*net.TCPAddr).Port})
 	if err == nil || !strings.Contains(err.Error(), "Address already in use") {
 		t.Fatalf("busy port: got %v, want the bind error", err)
 	}
@@ -297,9 +297,18 @@ func TestBrokerStartupErrors(t *testing.T) {
 	if _, err := MosquittoPath(); err == nil || !strings.Contains(err.Error(), "HAMQTT_MOSQUITTO") {
 		t.Fatalf("MosquittoPath with a bad override: %v", err)
 	}
-	if _, err := New(Options{}); err == nil {
+	if err := newErr(Options{}); err == nil {
 		t.Fatal("New with a bad mosquitto path succeeded")
 	}
+}
+
+// newErr returns New's error, closing the broker if New wrongly succeeded.
+func newErr(opts Options) error {
+	b, err := New(opts)
+	if err == nil {
+		b.Close()
+	}
+	return err
 }
 
 func TestStartN(t *testing.T) {
@@ -372,6 +381,17 @@ func TestProxyBlackholeHidesClose(t *testing.T) {
 	}
 }
 
+func TestProxyHealDeliversClose(t *testing.T) {
+	b := Start(t)
+	p := StartProxy(t, b.Addr())
+	c := mqttConnect(t, p.Addr())
+	p.SetMode(Blackhole)
+	c.Close()
+	waitFor(t, func() bool { return p.Active() == 0 }, "client close noticed")
+	p.SetMode(Pass)
+	waitFor(t, func() bool { return strings.Contains(b.Log(), "Client bt closed its connection") }, "the broker to see the close")
+}
+
 func TestProxyReset(t *testing.T) {
 	b := Start(t)
 	p := StartProxy(t, b.Addr())
@@ -426,6 +446,7 @@ func TestProxyDelay(t *testing.T) {
 	if _, err := c.Write(pingreq); err != nil {
 		t.Fatal(err)
 	}
+	waitFor(t, func() bool { return p.held.Load() == 1 }, "the ping to be held")
 	closeWithin(t, p, ioTimeout)
 	assertDropped(t, c)
 }

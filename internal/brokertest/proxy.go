@@ -21,7 +21,8 @@ const (
 	// Blackhole keeps every socket open, existing and new, but discards all
 	// bytes both ways: a silent partition that only keepalives can detect.
 	// New connections are not dialled through to the target, so the broker
-	// does not see them; they are closed when the mode changes. Bytes dropped
+	// does not see them; they are closed when the mode changes, as are
+	// connections whose other side closed during the partition. Bytes dropped
 	// mid-packet corrupt a stream that outlives the partition, as they would
 	// behind a real middlebox that lost state.
 	Blackhole
@@ -59,6 +60,7 @@ type Proxy struct {
 	cancel context.CancelFunc
 	mode   atomic.Int32 // read lock-free by the pumps; written under mu
 	delay  atomic.Int64
+	held   atomic.Int32 // chunks waiting out a Delay; lets tests sync on it
 	wg     sync.WaitGroup
 
 	mu      sync.Mutex
@@ -126,7 +128,9 @@ func (p *Proxy) SetMode(m Mode) {
 		switch {
 		case m == Reset:
 			p.shut(l, true, true, true)
-		case old == Blackhole && m != Blackhole && l.up == nil:
+		case old == Blackhole && m != Blackhole && (l.clientDone || l.upDone):
+			// Healing delivers the closes the partition held back; a
+			// connection made during it (no upstream) never got through.
 			p.shut(l, true, true, false)
 		}
 	}
@@ -183,7 +187,7 @@ func (p *Proxy) Close() error {
 	p.mu.Lock()
 	if !p.closed {
 		p.closed = true
-		_ = p.cancel
+		p.cancel()
 		if p.ln != nil {
 			p.ln.Close()
 			p.ln = nil
@@ -300,6 +304,8 @@ func (p *Proxy) forward(dst net.Conn, b []byte) bool {
 	case Delay:
 		t := time.NewTimer(time.Duration(p.delay.Load()))
 		defer t.Stop()
+		p.held.Add(1)
+		defer p.held.Add(-1)
 		select {
 		case <-t.C:
 		case <-p.ctx.Done():
