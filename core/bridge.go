@@ -85,6 +85,10 @@ func (c *Cluster) AddInBridge(target *Cluster, filters []string, qos byte) error
 		subs[f] = qos
 	}
 	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return ErrClosed
+	}
 	c.inBridges.Store(appendCopy(c.inBridges.Load(), b))
 	for _, f := range filters {
 		if _, taken := c.subs.byKey[f]; !taken {
@@ -92,8 +96,8 @@ func (c *Cluster) AddInBridge(target *Cluster, filters []string, qos byte) error
 		}
 	}
 	c.refreshSubsLocked()
+	c.startBridgeLocked(b)
 	c.mu.Unlock()
-	c.startBridge(b)
 	if c.LiveCount() == 0 {
 		return nil // replayed when the endpoints come up
 	}
@@ -114,9 +118,12 @@ func (c *Cluster) AddOutBridge(target *Cluster, filters []string, qos byte) erro
 		return err
 	}
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
 	c.outBridges.Store(appendCopy(c.outBridges.Load(), b))
-	c.mu.Unlock()
-	c.startBridge(b)
+	c.startBridgeLocked(b)
 	return nil
 }
 
@@ -154,7 +161,8 @@ func (c *Cluster) subscriptionsFor(filters []string) []subscription {
 	return out
 }
 
-func (c *Cluster) startBridge(b *bridge) {
+// startBridgeLocked starts b's forwarding goroutine; c.mu is held and c is not closed.
+func (c *Cluster) startBridgeLocked(b *bridge) {
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()

@@ -480,8 +480,7 @@ func (c *Cluster) endpointFailed(cn *connection, reason error) {
 	ep := cn.ep
 	c.mu.Lock()
 	if ep.conn != cn {
-		c.mu.Unlock()
-		go cn.client.Disconnect(0)
+		c.disconnectLater(cn)
 		return
 	}
 	wasLive := ep.state == StateLive
@@ -523,9 +522,21 @@ func (c *Cluster) endpointFailed(cn *connection, reason error) {
 		c.events.push(Event{Kind: EventEndpointDown, Endpoint: ep.name, Err: reason, Time: now})
 	}
 	c.notifyLocked()
-	c.mu.Unlock()
+	c.disconnectLater(cn)
 	c.kickProber()
+}
+
+// disconnectLater closes cn's paho client off the caller's goroutine (a publisher failing
+// over should not wait for it) and unlocks c.mu. Once the cluster is closed nothing may be
+// added to its wait group, so the client is closed right here instead.
+func (c *Cluster) disconnectLater(cn *connection) {
+	if c.closed {
+		c.mu.Unlock()
+		cn.client.Disconnect(0)
+		return
+	}
 	c.wg.Add(1)
+	c.mu.Unlock()
 	go func() {
 		defer c.wg.Done()
 		cn.client.Disconnect(0)

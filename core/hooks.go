@@ -67,11 +67,11 @@ func RegisteredPlugins() []string {
 
 // AddHooks attaches h to the cluster.
 func (c *Cluster) AddHooks(h Hooks) error {
-	if c.isClosed() {
-		return ErrClosed
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
 	c.hooks.Store(appendCopy(c.hooks.Load(), h))
 	if h.OnMessage != nil {
 		b := &bridge{source: c, deliver: func(m *Message) { h.OnMessage(*m) }, queue: newEventQueue()}
@@ -79,7 +79,7 @@ func (c *Cluster) AddHooks(h Hooks) error {
 		snap := *old
 		snap.connectors = append(append([]*bridge(nil), old.connectors...), b)
 		c.subsSnap.Store(&snap)
-		c.startBridge(b)
+		c.startBridgeLocked(b)
 	}
 	return nil
 }

@@ -1,0 +1,531 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hamqtt/hamqtt/core"
+)
+
+const pubSynopsis = `hamqtt pub [cluster flags] [-name ENDPOINT] -t TOPIC (-m MESSAGE | -f FILE | -l | -count N) [flags]`
+
+const pubHelp = clusterFlagsHelp + `
+
+Messages:
+  -m MESSAGE              one message (with -count: the payload of every message; {seq} becomes 1..N)
+  -f FILE, -l             one message per line of FILE (-f - or -l: standard input); blank lines are skipped
+  -count N [-rate R]      load mode: N messages, R per second (0: as fast as the window allows), with a
+                          progress line on stderr
+
+Examples:
+  hamqtt pub -endpoints tcp://127.0.0.1:1883-1885 -t sensors/t1 -m 21.5 -q 1
+  hamqtt pub -config etc/mqttv5-client.yaml -cluster edge -name edge-2 -t cmd/reboot -m now
+  tail -f events.log | hamqtt pub -t logs/app -l -q 1
+  hamqtt pub -t load/test -count 100000 -rate 5000 -q 1 -m 'msg {seq}'`
+
+// pubOptions are pub's parsed flags.
+type pubOptions struct {
+	cluster   clusterFlags
+	topic     string
+	message   string
+	file      string
+	stdin     bool
+	qos       int
+	retain    bool
+	name      string
+	pubType   string
+	count     int
+	rate      float64
+	size      int
+	inflight  int
+	quiet     bool
+	hasMsg    bool
+	loadMode  bool
+	progress  bool
+	stderrTTY bool
+}
+
+func runPub(ctx context.Context, e *env, args []string) error {
+	var o pubOptions
+	fs := newFlagSet(e, "pub", pubSynopsis, pubHelp)
+	o.cluster.register(fs)
+	fs.StringVar(&o.topic, "t", "", "`topic` to publish to (required)")
+	fs.StringVar(&o.message, "m", "", "`message` payload")
+	fs.StringVar(&o.file, "f", "", "publish each line of `file` as a message (- for standard input)")
+	fs.BoolVar(&o.stdin, "l", false, "publish each line of standard input as a message (same as -f -)")
+	fs.IntVar(&o.qos, "q", 0, "`QoS` 0, 1 or 2")
+	fs.IntVar(&o.qos, "qos", 0, "`QoS` 0, 1 or 2 (same as -q)")
+	fs.BoolVar(&o.retain, "r", false, "retain the message")
+	fs.BoolVar(&o.retain, "retain", false, "retain the message (same as -r)")
+	fs.StringVar(&o.name, "name", "", "publish to this `endpoint` only, with no failover")
+	fs.StringVar(&o.pubType, "type", "", "publisher `type` STICKY, ROUND_ROBIN, RANDOM or ALL (overrides the config)")
+	fs.IntVar(&o.count, "count", 0, "load mode: publish `N` messages")
+	fs.Float64Var(&o.rate, "rate", 0, "send `R` messages per second (load mode, -f, -l; 0: unpaced)")
+	fs.IntVar(&o.size, "size", 0, "load mode: pad each payload with '.' to at least `N` bytes")
+	fs.IntVar(&o.inflight, "inflight", 1000, "at most `N` messages waiting for their acknowledgement at once")
+	fs.BoolVar(&o.quiet, "quiet", false, "print nothing but errors")
+	rest, err := parseFlags(e, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return usagef(fs, "unexpected argument %q: pass the message with -m", rest[0])
+	}
+	if err := o.validate(fs); err != nil {
+		return err
+	}
+	o.cluster.quiet = o.quiet
+	cfg, warnings, err := o.cluster.resolve(fs, e.stderr)
+	if err != nil {
+		return err
+	}
+	printWarnings(e, "pub", warnings, o.quiet)
+	if o.pubType != "" {
+		if cfg.PublisherType, err = core.ParsePublisherType(o.pubType); err != nil {
+			return usagef(fs, "-type: %v", err)
+		}
+	}
+	o.stderrTTY = isTerminal(e.stderrFile)
+
+	var src messageSource
+	switch {
+	case o.file != "" || o.stdin:
+		r, closeFn, err := openLines(e, o.file, o.stdin)
+		if err != nil {
+			return err
+		}
+		defer closeFn()
+		src = newLineSource(r)
+	default:
+		src = newCountSource(o.message, o.count, o.size)
+	}
+
+	cl, err := core.New(cfg)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	if o.name != "" && !slices.ContainsFunc(cl.Stats(), func(s core.EndpointStats) bool { return s.Name == o.name }) {
+		return fmt.Errorf("-name %q: cluster %q has no such endpoint (endpoints: %s)", o.name, cl.Name(), strings.Join(endpointNames(cl), ", "))
+	}
+	if err := cl.Connect(ctx); err != nil {
+		if ctx.Err() != nil {
+			return errors.New("interrupted before any endpoint was live; nothing was published")
+		}
+		return err
+	}
+	if o.name != "" {
+		if err := waitLive(ctx, cl, o.name, cl.Config().TimeToWait); err != nil {
+			return err
+		}
+	}
+	return publishAll(ctx, e, cl, &o, src)
+}
+
+// validate checks the flags that need no cluster.
+func (o *pubOptions) validate(fs *flag.FlagSet) error {
+	o.hasMsg = flagWasSet(fs, "m")
+	if o.topic == "" {
+		return usagef(fs, "-t TOPIC is required: the topic to publish to, e.g. -t sensors/t1")
+	}
+	if err := core.ValidateTopic(o.topic); err != nil {
+		return usagef(fs, "-t: %v", err)
+	}
+	if err := core.ValidateQoS(o.qos); err != nil {
+		return usagef(fs, "-q %d: %v", o.qos, err)
+	}
+	if o.stdin && o.file != "" && o.file != "-" {
+		return usagef(fs, "-l and -f %s exclude each other: -l reads standard input", o.file)
+	}
+	fromLines := o.stdin || o.file != ""
+	switch {
+	case o.count < 0:
+		return usagef(fs, "-count %d: give a positive number of messages", o.count)
+	case o.rate < 0:
+		return usagef(fs, "-rate %v: give messages per second, or 0 for unpaced", o.rate)
+	case o.size < 0:
+		return usagef(fs, "-size %d: give a payload size in bytes", o.size)
+	case o.inflight < 1:
+		return usagef(fs, "-inflight %d: at least 1 message must be allowed in flight", o.inflight)
+	case fromLines && o.hasMsg:
+		return usagef(fs, "-m and -f/-l exclude each other: give one message with -m or lines with -f/-l")
+	case fromLines && o.count > 0:
+		return usagef(fs, "-count and -f/-l exclude each other: lines are published as they are read")
+	case !fromLines && !o.hasMsg && o.count == 0:
+		return usagef(fs, "no message: give -m MESSAGE, -f FILE, -l (standard input lines) or -count N (load mode)")
+	case o.rate > 0 && o.count == 0 && !fromLines:
+		return usagef(fs, "-rate needs -count N (load mode) or -f/-l")
+	}
+	if o.count == 0 {
+		o.count = 1
+	}
+	o.loadMode = o.count > 1 || o.rate > 0
+	o.progress = (o.loadMode || fromLines) && !o.quiet
+	if !o.hasMsg && o.count > 1 {
+		o.message = "hamqtt load {seq}"
+	}
+	return nil
+}
+
+// waitLive waits until the named endpoint is live.
+func waitLive(ctx context.Context, cl *core.Cluster, name string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !slices.Contains(cl.LiveEndpoints(), name) {
+		select {
+		case <-ctx.Done():
+			for _, s := range cl.Stats() {
+				if s.Name == name {
+					why := s.State.String()
+					if s.LastError != "" {
+						why += ": " + s.LastError
+					}
+					return fmt.Errorf("endpoint %q (%s) is not live after %v (%s); -name publishes to that endpoint only: drop -name to use the whole cluster",
+						name, s.URI, timeout, why)
+				}
+			}
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+	return nil
+}
+
+func endpointNames(cl *core.Cluster) []string {
+	var names []string
+	for _, s := range cl.Stats() {
+		names = append(names, s.Name)
+	}
+	return names
+}
+
+// messageSource yields the payloads to publish; label names a message in errors.
+type messageSource interface {
+	next() (payload []byte, label string, ok bool, err error)
+	total() int // 0 when unknown
+}
+
+// countSource yields count copies of a template, {seq} replaced by the sequence number.
+type countSource struct {
+	tmpl    string
+	hasSeq  bool
+	count   int
+	size    int
+	seq     int
+	fixed   []byte
+	scratch []byte
+}
+
+func newCountSource(tmpl string, count, size int) *countSource {
+	s := &countSource{tmpl: tmpl, hasSeq: strings.Contains(tmpl, "{seq}"), count: count, size: size}
+	if !s.hasSeq {
+		s.fixed = pad([]byte(tmpl), size)
+	}
+	return s
+}
+
+func (s *countSource) total() int { return s.count }
+
+func (s *countSource) next() ([]byte, string, bool, error) {
+	if s.seq >= s.count {
+		return nil, "", false, nil
+	}
+	s.seq++
+	label := "message " + strconv.Itoa(s.seq)
+	if !s.hasSeq {
+		return s.fixed, label, true, nil
+	}
+	p := []byte(strings.ReplaceAll(s.tmpl, "{seq}", strconv.Itoa(s.seq)))
+	return pad(p, s.size), label, true, nil
+}
+
+func pad(p []byte, size int) []byte {
+	for len(p) < size {
+		p = append(p, '.')
+	}
+	return p
+}
+
+// lineSource yields the non-blank lines of a reader.
+type lineSource struct {
+	r    *bufio.Reader
+	line int
+}
+
+func newLineSource(r io.Reader) *lineSource { return &lineSource{r: bufio.NewReaderSize(r, 64<<10)} }
+
+func (s *lineSource) total() int { return 0 }
+
+func (s *lineSource) next() ([]byte, string, bool, error) {
+	for {
+		b, err := s.r.ReadBytes('\n')
+		if len(b) == 0 && err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil, "", false, nil
+			}
+			return nil, "", false, fmt.Errorf("reading line %d: %w", s.line+1, err)
+		}
+		s.line++
+		b = []byte(strings.TrimRight(string(b), "\r\n"))
+		if len(b) == 0 {
+			continue
+		}
+		return b, "line " + strconv.Itoa(s.line), true, nil
+	}
+}
+
+// openLines opens the source of -f/-l.
+func openLines(e *env, file string, stdin bool) (io.Reader, func(), error) {
+	if stdin || file == "-" {
+		return e.stdin, func() {}, nil
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, nil, fmt.Errorf("-f: %w", err)
+	}
+	return f, func() { f.Close() }, nil
+}
+
+// pending is a message handed to the cluster and not yet known delivered.
+type pending struct {
+	label string
+	tok   *core.Token // nil when the outcome is already known (PublishTo)
+	err   error
+	via   []string
+}
+
+// pubCounters are the load-mode counters shown in the progress line.
+type pubCounters struct {
+	sent, acked, failed atomic.Int64
+}
+
+// publishAll publishes every message of src through cl with at most o.inflight awaiting their
+// acknowledgement, stops at the first failure, and reports progress on stderr.
+func publishAll(ctx context.Context, e *env, cl *core.Cluster, o *pubOptions, src messageSource) error {
+	var c pubCounters
+	start := time.Now()
+	window := make(chan pending, o.inflight)
+	var firstErr error
+	var firstOnce sync.Once
+	failed := make(chan struct{})
+	fail := func(err error) {
+		firstOnce.Do(func() {
+			firstErr = err
+			close(failed)
+		})
+	}
+	var lastEndpoints []string
+	collected := make(chan struct{})
+	go func() { // collects outcomes in publish order
+		defer close(collected)
+		for p := range window {
+			err := p.err
+			if err == nil {
+				lastEndpoints = p.via
+			}
+			if p.tok != nil {
+				err = p.tok.Err()
+				lastEndpoints = p.tok.Endpoints()
+			}
+			if err != nil {
+				c.failed.Add(1)
+				fail(fmt.Errorf("%s: %w", p.label, err))
+				continue
+			}
+			c.acked.Add(1)
+		}
+	}()
+
+	stopProgress := func() {}
+	if o.progress {
+		stopProgress = startProgress(e, o.stderrTTY, &c, src.total(), start)
+	}
+
+	var sendErr error
+	qos := byte(o.qos)
+	pace := newPacer(o.rate, start)
+send:
+	for {
+		if err := pace.wait(ctx, c.sent.Load()); err != nil {
+			sendErr = err
+			break
+		}
+		payload, label, ok, err := src.next()
+		if err != nil {
+			sendErr = err
+			break
+		}
+		if !ok {
+			break
+		}
+		var p pending
+		if o.name != "" {
+			p = pending{label: label, err: cl.PublishTo(ctx, o.name, o.topic, qos, o.retain, payload), via: []string{o.name}}
+		} else {
+			p = pending{label: label, tok: cl.PublishAsync(o.topic, qos, o.retain, payload)}
+		}
+		c.sent.Add(1)
+		select {
+		case window <- p:
+		case <-failed:
+			window <- p // room is guaranteed soon: the collector keeps draining
+			break send
+		case <-ctx.Done():
+			window <- p
+			sendErr = ctx.Err()
+			break send
+		}
+		select {
+		case <-failed:
+			break send
+		default:
+		}
+	}
+	close(window)
+	<-collected
+	stopProgress()
+
+	elapsed := time.Since(start)
+	if o.progress || (!o.quiet && firstErr == nil && sendErr == nil) {
+		report(e, o, &c, elapsed, lastEndpoints)
+	}
+	switch {
+	case firstErr != nil:
+		return firstErr
+	case sendErr != nil && errors.Is(sendErr, context.Canceled):
+		return fmt.Errorf("interrupted after %d of %s messages", c.acked.Load(), totalText(src.total()))
+	case sendErr != nil:
+		return sendErr
+	}
+	return nil
+}
+
+func totalText(n int) string {
+	if n == 0 {
+		return "the"
+	}
+	return strconv.Itoa(n)
+}
+
+// report prints what was published.
+func report(e *env, o *pubOptions, c *pubCounters, elapsed time.Duration, endpoints []string) {
+	if !o.progress {
+		via := strings.Join(endpoints, ", ")
+		if via == "" {
+			via = "?"
+		}
+		fmt.Fprintf(e.stderr, "published to %q (qos %d%s) via %s\n", o.topic, o.qos, retainedText(o.retain), via)
+		return
+	}
+	fmt.Fprintf(e.stderr, "published %d messages to %q in %v (%.0f msg/s): %d acknowledged, %d failed\n",
+		c.sent.Load(), o.topic, elapsed.Round(time.Millisecond), float64(c.acked.Load())/max(elapsed.Seconds(), 1e-9),
+		c.acked.Load(), c.failed.Load())
+}
+
+func retainedText(r bool) string {
+	if r {
+		return ", retained"
+	}
+	return ""
+}
+
+// pacer spaces sends to a rate.
+type pacer struct {
+	rate  float64
+	start time.Time
+}
+
+func newPacer(rate float64, start time.Time) *pacer { return &pacer{rate: rate, start: start} }
+
+// wait blocks until message number sent+1 is due.
+func (p *pacer) wait(ctx context.Context, sent int64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if p.rate <= 0 {
+		return nil
+	}
+	due := p.start.Add(time.Duration(float64(sent) / p.rate * float64(time.Second)))
+	d := time.Until(due)
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// startProgress shows a progress line on stderr: rewritten in place on a terminal, a new line
+// every second otherwise. The returned function stops it.
+func startProgress(e *env, tty bool, c *pubCounters, total int, start time.Time) func() {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		every := time.Second
+		if tty {
+			every = 200 * time.Millisecond
+		}
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				if tty {
+					fmt.Fprint(e.stderr, "\r\x1b[K")
+				}
+				return
+			case <-t.C:
+				line := progressLine(c, total, time.Since(start))
+				if tty {
+					fmt.Fprintf(e.stderr, "\r\x1b[K%s", line)
+				} else {
+					fmt.Fprintln(e.stderr, line)
+				}
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}
+
+func progressLine(c *pubCounters, total int, elapsed time.Duration) string {
+	sent := c.sent.Load()
+	of := ""
+	if total > 0 {
+		of = fmt.Sprintf("/%d (%.0f%%)", total, 100*float64(sent)/float64(total))
+	}
+	return fmt.Sprintf("sent %d%s  acked %d  failed %d  %.0f msg/s  %v",
+		sent, of, c.acked.Load(), c.failed.Load(), float64(c.acked.Load())/max(elapsed.Seconds(), 1e-9), elapsed.Round(100*time.Millisecond))
+}
+
+// printWarnings prints config warnings on stderr.
+func printWarnings(e *env, cmd string, warnings []string, quiet bool) {
+	if quiet {
+		return
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(e.stderr, "hamqtt %s: warning: %s\n", cmd, w)
+	}
+}

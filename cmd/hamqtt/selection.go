@@ -1,0 +1,203 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hamqtt/hamqtt/core"
+)
+
+// adHocClusterName names the cluster built from -endpoints unless -cluster names it.
+const adHocClusterName = core.DefaultClusterName
+
+// clusterFlags are the flags that choose and tune the virtual cluster a command works on.
+type clusterFlags struct {
+	configPath  string
+	clusterName string
+	endpoints   string
+	fos         int
+	clientID    string
+	username    string
+	password    string
+	timeout     time.Duration
+	verbose     bool
+	quiet       bool // set by the command's own -quiet: log errors only
+}
+
+const clusterFlagsHelp = `Choosing the cluster:
+  -config FILE            clusters come from FILE; -cluster picks one (default: the file's defaultCluster)
+  -cluster NAME           without -config: NAME in $HAMQTT_CONFIG; with -endpoints: the name of that cluster
+  -endpoints LIST         comma-separated broker URIs with ranges, e.g. tcp://127.0.0.1:1883-1885 or
+                          tcp://10.0.0.5-7:1883; NAME=URI names an endpoint (a=tcp://h:1883,b=tcp://h:1884)
+  nothing                 $HAMQTT_CONFIG's default cluster, else cluster-default on ` + core.DefaultServerURIs
+
+func (cf *clusterFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&cf.configPath, "config", "", "YAML config `file` defining the virtual clusters (padogrid mqttv5-client.yaml format)")
+	fs.StringVar(&cf.clusterName, "cluster", "", "cluster `name`: from -config (or $HAMQTT_CONFIG), or the name given to -endpoints")
+	fs.StringVar(&cf.endpoints, "endpoints", "", "comma-separated broker `URIs` with ranges, e.g. tcp://127.0.0.1:1883-1885 (not with -config)")
+	fs.IntVar(&cf.fos, "fos", 0, "failover service `level` 0-3 (overrides the config; 0: every live endpoint subscribes)")
+	fs.StringVar(&cf.clientID, "client-id", "", "MQTT client `id` shared by all endpoints (default: generated)")
+	fs.StringVar(&cf.username, "username", "", "MQTT user `name` (overrides the config)")
+	fs.StringVar(&cf.password, "password", "", "MQTT `password` (overrides the config)")
+	fs.DurationVar(&cf.timeout, "timeout", 0, "how long to wait for a live endpoint and for each acknowledgement (default: the config's timeToWait, 10s)")
+	fs.BoolVar(&cf.verbose, "v", false, "log endpoint changes and failovers to stderr")
+}
+
+// resolve returns the configuration of the cluster the flags select, and warnings to print.
+func (cf *clusterFlags) resolve(fs *flag.FlagSet, logTo io.Writer) (core.Config, []string, error) {
+	var cfg core.Config
+	var warnings []string
+	switch {
+	case cf.endpoints != "" && cf.configPath != "":
+		return cfg, nil, usagef(fs, "-endpoints and -config exclude each other: give the brokers either in the config file or on the command line")
+	case cf.endpoints != "":
+		eps, err := parseEndpointList(cf.endpoints)
+		if err != nil {
+			return cfg, nil, usagef(fs, "-endpoints: %v", err)
+		}
+		cfg = core.Config{Name: cf.clusterName, Endpoints: eps}
+		if cfg.Name == "" {
+			cfg.Name = adHocClusterName
+		}
+	default:
+		set, err := loadClusterConfigs(cf.configPath)
+		if err != nil {
+			return cfg, nil, err
+		}
+		warnings = set.warnings
+		if cfg, err = set.pick(cf.clusterName); err != nil {
+			return cfg, warnings, err
+		}
+	}
+	if err := cf.apply(fs, &cfg, logTo); err != nil {
+		return cfg, warnings, err
+	}
+	return cfg, warnings, nil
+}
+
+// apply puts the command-line overrides into cfg.
+func (cf *clusterFlags) apply(fs *flag.FlagSet, cfg *core.Config, logTo io.Writer) error {
+	if flagWasSet(fs, "fos") {
+		if cf.fos < 0 || cf.fos > 3 {
+			return usagef(fs, "-fos %d: use 0, 1, 2 or 3", cf.fos)
+		}
+		cfg.FoS = cf.fos
+	}
+	if cf.timeout < 0 {
+		return usagef(fs, "-timeout %v: must be positive, e.g. -timeout 5s", cf.timeout)
+	}
+	if cf.timeout > 0 {
+		cfg.TimeToWait = cf.timeout
+	}
+	if cf.clientID != "" {
+		cfg.Connection.ClientID = cf.clientID
+	}
+	if cf.username != "" {
+		cfg.Connection.Username = cf.username
+	}
+	if cf.password != "" {
+		cfg.Connection.Password = cf.password
+	}
+	level := slog.LevelWarn
+	switch {
+	case cf.verbose:
+		level = slog.LevelInfo
+	case cf.quiet:
+		level = slog.LevelError
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(logTo, &slog.HandlerOptions{Level: level}))
+	return nil
+}
+
+// cliLogger logs the cluster's warnings (an endpoint going down) to w, and with verbose its
+// informational records as well.
+func cliLogger(w io.Writer, verbose bool) *slog.Logger {
+	level := slog.LevelWarn
+	if verbose {
+		level = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// parseEndpointList parses -endpoints: comma-separated URIs with ranges, each optionally
+// prefixed by NAME= (then it must name exactly one broker).
+func parseEndpointList(list string) ([]core.EndpointConfig, error) {
+	var eps []core.EndpointConfig
+	seen := map[string]bool{}
+	for _, item := range strings.Split(list, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		name := ""
+		if n, uri, ok := strings.Cut(item, "="); ok && n != "" && !strings.ContainsAny(n, ":/[") {
+			name, item = n, uri
+		}
+		uris, err := core.ExpandURIs(item)
+		if err != nil {
+			return nil, err
+		}
+		if name != "" && len(uris) != 1 {
+			return nil, fmt.Errorf("%s=%s names %d brokers: a named endpoint must be exactly one broker", name, item, len(uris))
+		}
+		for _, u := range uris {
+			if seen[u] {
+				continue
+			}
+			seen[u] = true
+			eps = append(eps, core.EndpointConfig{Name: name, URI: u})
+		}
+	}
+	if len(eps) == 0 {
+		return nil, fmt.Errorf("no broker URI in %q: give e.g. tcp://127.0.0.1:1883-1885", list)
+	}
+	return eps, nil
+}
+
+// clusterSet is a loaded config: its enabled clusters, the name of its default cluster and
+// the warnings loading produced.
+type clusterSet struct {
+	source      string // file name, for messages
+	file        *core.FileConfig
+	clusters    []core.Config
+	disabled    []string
+	defaultName string
+	warnings    []string
+}
+
+func (s *clusterSet) names() string {
+	var names []string
+	for _, c := range s.clusters {
+		names = append(names, c.Name)
+	}
+	return listOrNone(names)
+}
+
+// pick returns the named cluster, or the default one for "".
+func (s *clusterSet) pick(name string) (core.Config, error) {
+	want := name
+	if want == "" {
+		want = s.defaultName
+	}
+	if i := slices.IndexFunc(s.clusters, func(c core.Config) bool { return c.Name == want }); i >= 0 {
+		return s.clusters[i], nil
+	}
+	if slices.Contains(s.disabled, want) {
+		return core.Config{}, fmt.Errorf("cluster %q is disabled in %s (enabled: false): enable it or choose another with -cluster", want, s.source)
+	}
+	if name == "" {
+		// As padogrid and core.Clusters.Default do: an undefined default cluster is created
+		// on the default brokers (the loader already warned about it).
+		eps, err := parseEndpointList(core.DefaultServerURIs)
+		if err != nil {
+			return core.Config{}, err
+		}
+		return core.Config{Name: want, Endpoints: eps, ProbeDelay: s.file.ProbeDelay, MaxProbeDelay: s.file.MaxProbeDelay}, nil
+	}
+	return core.Config{}, fmt.Errorf("-cluster %q: no such cluster in %s (clusters: %s)", name, s.source, s.names())
+}
