@@ -13,6 +13,7 @@ deps:
 
 build:
 	$(GO) build ./...
+	$(MAKE) c-build
 
 vet:
 	$(GO) vet ./...
@@ -22,7 +23,8 @@ test-go: deps
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 15m ./...
 
-test: test-go
+# Every suite: Go (engine, CLI with the 10s demo, C ABI from pthreads), then the C library.
+test: test-go c-test
 
 demo: deps
 	$(GO) run ./cmd/hamqtt demo

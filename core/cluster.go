@@ -22,6 +22,8 @@ type Cluster struct {
 
 	mu        sync.Mutex
 	endpoints []*endpoint
+	byName    map[string]*endpoint // endpoints not removed
+	byURI     map[brokerURI]*endpoint
 	nextIndex int
 	subs      *subscriptionSet
 	started   bool // Connect was called
@@ -102,16 +104,14 @@ func (c *Cluster) addEndpointLocked(ec EndpointConfig) (*endpoint, error) {
 	if name == "" {
 		name = fmt.Sprintf("%s-%d", c.cfg.Name, c.nextIndex+1)
 	}
-	for _, ep := range c.endpoints {
-		if ep.state == StateRemoved {
-			continue
-		}
-		if ep.name == name {
-			return nil, fmt.Errorf("cluster %q: endpoint name %q is used twice", c.cfg.Name, name)
-		}
-		if ep.uri == u {
-			return nil, fmt.Errorf("cluster %q: broker %s is already endpoint %q", c.cfg.Name, u, ep.name)
-		}
+	if c.byName == nil {
+		c.byName, c.byURI = map[string]*endpoint{}, map[brokerURI]*endpoint{}
+	}
+	if _, dup := c.byName[name]; dup {
+		return nil, fmt.Errorf("cluster %q: endpoint name %q is used twice", c.cfg.Name, name)
+	}
+	if other := c.byURI[u]; other != nil {
+		return nil, fmt.Errorf("cluster %q: broker %s is already endpoint %q", c.cfg.Name, u, other.name)
 	}
 	// As in padogrid, a topic base names a whole topic level: "test/special" routes
 	// "test/special/x" but not "test/specialty".
@@ -123,6 +123,7 @@ func (c *Cluster) addEndpointLocked(ec EndpointConfig) (*endpoint, error) {
 		base += "/"
 	}
 	ep := &endpoint{name: name, uri: u, topicBase: base, index: c.nextIndex}
+	c.byName[name], c.byURI[u] = ep, ep
 	c.nextIndex++
 	c.endpoints = append(c.endpoints, ep)
 	return ep, nil
@@ -569,6 +570,9 @@ func (c *Cluster) changedChan() chan struct{} {
 	return c.changed
 }
 
+// Closed reports whether Close has been called.
+func (c *Cluster) Closed() bool { return c.isClosed() }
+
 // LiveCount is the number of live endpoints.
 func (c *Cluster) LiveCount() int { return len(*c.live.Load()) }
 
@@ -664,17 +668,14 @@ func (c *Cluster) AddEndpoint(ec EndpointConfig) (name string, err error) {
 // brings it back. Publishes in flight on it fail over.
 func (c *Cluster) RemoveEndpoint(name string) error {
 	c.mu.Lock()
-	var ep *endpoint
-	for _, e := range c.endpoints {
-		if e.name == name && e.state != StateRemoved {
-			ep = e
-		}
-	}
+	ep := c.byName[name]
 	if ep == nil {
 		c.mu.Unlock()
-		return fmt.Errorf("cluster %q: no endpoint named %q (endpoints: %s)", c.cfg.Name, name, strings.Join(c.namesLocked(), ", "))
+		return fmt.Errorf("cluster %q: endpoint %q %w (endpoints: %s)", c.cfg.Name, name, ErrEndpointNotFound, strings.Join(c.namesLocked(), ", "))
 	}
 	cn := ep.conn
+	delete(c.byName, ep.name)
+	delete(c.byURI, ep.uri)
 	ep.state = StateRemoved
 	ep.active.Store(nil)
 	ep.conn = nil
@@ -711,12 +712,10 @@ func (c *Cluster) namesLocked() []string {
 func (c *Cluster) endpointByName(name string) (*endpoint, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, ep := range c.endpoints {
-		if ep.name == name && ep.state != StateRemoved {
-			return ep, nil
-		}
+	if ep := c.byName[name]; ep != nil {
+		return ep, nil
 	}
-	return nil, fmt.Errorf("cluster %q: endpoint %q not found (endpoints: %s)", c.cfg.Name, name, strings.Join(c.namesLocked(), ", "))
+	return nil, fmt.Errorf("cluster %q: endpoint %q %w (endpoints: %s)", c.cfg.Name, name, ErrEndpointNotFound, strings.Join(c.namesLocked(), ", "))
 }
 
 // Close disconnects every endpoint, stops the prober and the event dispatcher, fails the

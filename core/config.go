@@ -144,6 +144,8 @@ type Config struct {
 	DeliveryEvents bool
 
 	// Logger receives the cluster's log records (endpoint changes, failovers); nil discards them.
+	// Records may be emitted while the cluster holds its lock: the handler must not call back
+	// into the cluster (queue the record if it must run user code).
 	Logger *slog.Logger
 }
 
@@ -256,3 +258,13 @@ func (c Config) withDefaults() (Config, error) {
 // ErrNoEndpoints is wrapped by the error a call returns when no endpoint of the cluster could
 // take it.
 var ErrNoEndpoints = errors.New("no live endpoint")
+
+// ErrEndpointNotFound is wrapped by the error for an endpoint name the cluster does not have.
+var ErrEndpointNotFound = errors.New("not found")
+
+// ErrSubscriptionRefused is wrapped by the error for a filter a broker refused (SUBACK 0x80,
+// usually its ACL).
+var ErrSubscriptionRefused = errors.New("subscription refused by the broker")
+
+// ErrPublishOnly is wrapped by the error for subscribing through a publish-only cluster.
+var ErrPublishOnly = errors.New("publish-only cluster")

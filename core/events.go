@@ -214,6 +214,12 @@ func (q *eventQueue) close() {
 	}
 }
 
+func (q *eventQueue) isClosed() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.closed
+}
+
 func (q *eventQueue) release() {
 	q.mu.Lock()
 	defer q.mu.Unlock()

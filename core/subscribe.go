@@ -57,7 +57,7 @@ func (r *subscriptionSet) snapshot() []subscription {
 // Subscribe registers filter at qos on every live subscriber endpoint and on every endpoint
 // that comes up later. handler, if not nil, receives the matching messages (push mode);
 // otherwise they go to Handlers.OnMessage or to Poll. Subscribing to a filter again replaces
-// its QoS and handler. It returns once every subscriber endpoint acknowledged, or with an
+// its QoS and handler. Before Connect it only registers the subscription and returns nil. It returns once every subscriber endpoint acknowledged, or with an
 // error when the broker refused the filter or no subscriber endpoint was live within
 // TimeToWait (the subscription stays registered and is made when one comes up).
 func (c *Cluster) Subscribe(ctx context.Context, filter string, qos byte, handler MessageHandler) error {
@@ -81,7 +81,7 @@ func (c *Cluster) SubscribeMultiple(ctx context.Context, filters map[string]byte
 	}
 	slices.SortFunc(subs, func(a, b subscription) int { return compareStrings(a.filter, b.filter) })
 	if c.cfg.PublishOnly {
-		return fmt.Errorf("cluster %q is publish-only (subscriberCount: 0): subscribe through a cluster that has subscribers", c.cfg.Name)
+		return fmt.Errorf("cluster %q is publish-only (subscriberCount: 0): subscribe through a cluster that has subscribers: %w", c.cfg.Name, ErrPublishOnly)
 	}
 	if handler != nil {
 		c.startDispatcher()
@@ -95,7 +95,11 @@ func (c *Cluster) SubscribeMultiple(ctx context.Context, filters map[string]byte
 		c.subs.put(s)
 	}
 	c.refreshSubsLocked()
+	started := c.started
 	c.mu.Unlock()
+	if !started {
+		return nil // made on every endpoint as it comes up
+	}
 	return c.applyToSubscribers(ctx, func(cn *connection, deadline time.Time) error {
 		return c.subscribeOn(cn, subs, deadline)
 	})
@@ -188,6 +192,8 @@ type refusedError struct{ filters []string }
 func (e *refusedError) Error() string {
 	return fmt.Sprintf("broker refused subscription to %q (check its ACL)", e.filters)
 }
+
+func (e *refusedError) Is(target error) bool { return target == ErrSubscriptionRefused }
 
 // subscribeOn sends subs in one SUBSCRIBE and checks the granted codes.
 func (c *Cluster) subscribeOn(cn *connection, subs []subscription, deadline time.Time) error {
@@ -430,7 +436,7 @@ var ErrPushMode = errors.New("hamqtt: events go to handlers (SetHandlers or a su
 
 // Poll moves up to len(dst) queued events into dst, waiting up to timeout (negative: until an
 // event comes or the cluster closes; zero: not at all). It returns how many it moved;
-// ErrClosed once the cluster is closed and the queue empty.
+// ErrClosed once Close has finished (every pending publish has reported) and the queue is empty.
 func (c *Cluster) Poll(dst []Event, timeout time.Duration) (int, error) {
 	if c.pushMode.Load() {
 		return 0, ErrPushMode
@@ -442,7 +448,7 @@ func (c *Cluster) Poll(dst []Event, timeout time.Duration) (int, error) {
 		c.events.wait(timeout, nil)
 	}
 	n := c.events.drain(dst)
-	if n == 0 && c.isClosed() {
+	if n == 0 && c.events.isClosed() {
 		return 0, ErrClosed
 	}
 	return n, nil

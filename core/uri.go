@@ -12,6 +12,10 @@ var defaultPorts = map[string]int{
 	"tcp": 1883, "mqtt": 1883, "ssl": 8883, "tls": 8883, "mqtts": 8883, "ws": 80, "wss": 443,
 }
 
+// MaxExpandedURIs bounds how many brokers a URI list may expand to: a whole /24 with ten ports
+// each, far beyond any real cluster, but small enough that a typo cannot exhaust memory.
+const MaxExpandedURIs = 4096
+
 // brokerURI is one broker address after range expansion.
 type brokerURI struct {
 	Scheme string // as written by the user, lower case
@@ -47,6 +51,8 @@ func (u brokerURI) pahoURI() string {
 //	host:1883                   no scheme means tcp://
 //
 // Schemes are tcp, mqtt, ssl, tls, mqtts, ws and wss; a missing port is the scheme's default.
+//
+// A list may name at most MaxExpandedURIs brokers.
 func ExpandURIs(list ...string) ([]string, error) {
 	var out []string
 	seen := map[string]bool{}
@@ -65,6 +71,9 @@ func ExpandURIs(list ...string) ([]string, error) {
 					seen[c] = true
 					out = append(out, c)
 				}
+			}
+			if len(out) > MaxExpandedURIs {
+				return nil, fmt.Errorf("broker URI %q: the list names more than %d brokers: narrow the ranges", s, MaxExpandedURIs)
 			}
 		}
 	}
@@ -135,7 +144,10 @@ func expandURI(s string) ([]brokerURI, error) {
 		}
 	}
 	hosts := []string{host}
-	if i := strings.LastIndexByte(host, '.'); i > 0 && strings.Contains(host[i+1:], "-") {
+	// A range only where the host is an IPv4 address with "N-M" as its last octet; hyphens
+	// elsewhere belong to host names.
+	if i := strings.LastIndexByte(host, '.'); i > 0 && strings.Contains(host[i+1:], "-") &&
+		strings.Trim(host[i+1:], "0123456789-") == "" {
 		prefix := host[:i]
 		if net.ParseIP(prefix+".0").To4() == nil {
 			return nil, bad("a host range is only allowed in the last octet of an IPv4 address")
@@ -148,6 +160,9 @@ func expandURI(s string) ([]brokerURI, error) {
 		for o := lo; o <= hi; o++ {
 			hosts = append(hosts, prefix+"."+strconv.Itoa(o))
 		}
+	}
+	if len(hosts)*len(ports) > MaxExpandedURIs {
+		return nil, bad(fmt.Sprintf("names %d brokers, more than the %d a cluster may have: narrow the ranges", len(hosts)*len(ports), MaxExpandedURIs))
 	}
 	var out []brokerURI
 	for _, h := range hosts {
