@@ -1,0 +1,149 @@
+//go:build cabitest
+
+/* Test-only C shim (build tag cabitest): drives the exported C ABI the way a C host does, from
+ * pthreads, so `go test -race -tags cabitest ./capi` sees the library's Go code under real
+ * foreign-thread use, and `go test -fuzz FuzzCABI` feeds arbitrary input through it. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "hamqtt.h"
+#include "cabitest_shim.h"
+
+static char shim_err[512];
+#define SHIM_FAIL(...) do { snprintf(shim_err, sizeof shim_err, __VA_ARGS__); return shim_err; } while (0)
+
+const char *hqtest_last(void) { return shim_err; }
+
+static void shim_sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+struct shim_state {
+    hamqtt_client c;
+    int per_thread;
+    atomic_int received, delivered, failed, busy_ok;
+};
+
+static void shim_on_msg(void *user, hamqtt_client c, const hamqtt_message *m) {
+    struct shim_state *s = (struct shim_state *)user;
+    (void)m;
+    /* closing the own client from its callback must be refused, not deadlock */
+    if (hamqtt_close(c) == HAMQTT_ERR_BUSY) atomic_fetch_add(&s->busy_ok, 1);
+    atomic_fetch_add(&s->received, 1); /* last: the test reads busy_ok once this is complete */
+}
+
+static void shim_on_delivery(void *user, hamqtt_client c, const hamqtt_delivery *d) {
+    struct shim_state *s = (struct shim_state *)user;
+    (void)c;
+    if (d->status != HAMQTT_OK) atomic_fetch_add(&s->failed, 1);
+    atomic_fetch_add(&s->delivered, 1);
+}
+
+static void *shim_publisher(void *arg) {
+    struct shim_state *s = (struct shim_state *)arg;
+    char **names;
+    size_t n;
+    int i;
+    for (i = 0; i < s->per_thread; i++) {
+        int rc = (i % 2) ? hamqtt_publish(s->c, "race/t", "x", 1, 1, 0)
+                         : hamqtt_publish_async(s->c, "race/t", "y", 1, 1, 0, shim_on_delivery, s, NULL);
+        if (rc != HAMQTT_OK) atomic_fetch_add(&s->failed, 1);
+        if (i % 20 == 0) {
+            if (hamqtt_live_endpoints(s->c, &names, &n) == HAMQTT_OK) hamqtt_free(names);
+            if (hamqtt_publish(s->c, "race/#", "x", 1, 0, 0) != HAMQTT_ERR_TOPIC) atomic_fetch_add(&s->failed, 1);
+            if (hamqtt_publish(0, "race/t", "x", 1, 0, 0) != HAMQTT_ERR_HANDLE) atomic_fetch_add(&s->failed, 1);
+        }
+    }
+    return NULL;
+}
+
+const char *hqtest_threads(const char *uris, int threads, int per_thread) {
+    static struct shim_state s;
+    pthread_t th[16];
+    hamqtt_endpoint_stats *st;
+    size_t n;
+    int i, want, waited = 0;
+    memset(&s, 0, sizeof s);
+    if (threads > 16) threads = 16;
+    s.per_thread = per_thread;
+    if (hamqtt_client_new(uris, NULL, &s.c) != HAMQTT_OK) SHIM_FAIL("client_new: %s", hamqtt_last_error());
+    if (hamqtt_connect(s.c) != HAMQTT_OK) SHIM_FAIL("connect: %s", hamqtt_last_error());
+    if (hamqtt_subscribe(s.c, "race/t", 1, shim_on_msg, &s) != HAMQTT_OK) SHIM_FAIL("subscribe: %s", hamqtt_last_error());
+    for (i = 0; i < threads; i++)
+        if (pthread_create(&th[i], NULL, shim_publisher, &s) != 0) SHIM_FAIL("pthread_create");
+    for (i = 0; i < threads; i++) pthread_join(th[i], NULL);
+    want = threads * per_thread;
+    while ((atomic_load(&s.received) < want || atomic_load(&s.delivered) < want / 2) && waited < 20000) {
+        shim_sleep_ms(10);
+        waited += 10;
+    }
+    if (atomic_load(&s.received) < want) SHIM_FAIL("received %d of %d", atomic_load(&s.received), want);
+    if (atomic_load(&s.delivered) < want / 2) SHIM_FAIL("delivered %d of %d", atomic_load(&s.delivered), want / 2);
+    if (atomic_load(&s.failed) != 0) SHIM_FAIL("%d calls failed", atomic_load(&s.failed));
+    if (atomic_load(&s.busy_ok) != atomic_load(&s.received)) SHIM_FAIL("close from a callback was not refused");
+    if (hamqtt_stats(s.c, &st, &n) != HAMQTT_OK) SHIM_FAIL("stats: %s", hamqtt_last_error());
+    hamqtt_free(st);
+    if (hamqtt_close(s.c) != HAMQTT_OK) SHIM_FAIL("close: %s", hamqtt_last_error());
+    if (hamqtt_close(s.c) != HAMQTT_ERR_HANDLE) SHIM_FAIL("double close was not refused");
+    return NULL;
+}
+
+/* hqtest_fuzz interprets data as a script of API calls on an unconnected client, with topics,
+ * filters, QoS values, handles and YAML taken from the input. Nothing may crash, every call
+ * must return a known status, and every failure must leave a last_error. */
+static int known_status(int rc) { return (rc <= 0 && rc >= HAMQTT_ERR_NOT_INITIALIZED) || rc == HAMQTT_ERR_INTERNAL; }
+
+const char *hqtest_fuzz(const unsigned char *data, size_t len) {
+    hamqtt_client c = 0, stale;
+    hamqtt_event ev[8];
+    char str[256];
+    size_t pos = 0, n, k;
+    int rc, step;
+    if (hamqtt_client_new("tcp://127.0.0.1:1", NULL, &c) != HAMQTT_OK) SHIM_FAIL("client_new: %s", hamqtt_last_error());
+    stale = c + 1000;
+    for (step = 0; pos < len && step < 64; step++) {
+        unsigned op = data[pos++];
+        size_t sl = pos < len ? data[pos++] % sizeof str : 0;
+        int q = pos < len ? (int)(signed char)data[pos++] : 0;
+        if (sl > len - pos) sl = len - pos;
+        memcpy(str, data + pos, sl);
+        str[sl] = 0; /* the C string ends at the first NUL, like a C caller's would */
+        pos += sl;
+        switch (op % 12) {
+        case 0: rc = hamqtt_publish(c, str, data, len, q, 0); break;
+        case 1: rc = hamqtt_publish_async(c, str, str, sl, q, q & 1, NULL, NULL, NULL); break;
+        case 2: rc = hamqtt_subscribe(c, str, q, NULL, NULL); break;
+        case 3: rc = hamqtt_unsubscribe(c, str); break;
+        case 4: rc = hamqtt_publish_to(c, str, str, NULL, 0, q, 0); break;
+        case 5: rc = hamqtt_add_endpoint(c, str, (q & 1) ? str : NULL, NULL); break;
+        case 6: rc = hamqtt_remove_endpoint(c, str); break;
+        case 7: rc = hamqtt_poll(c, ev, (size_t)(q & 7), 0, &n); break;
+        case 8: rc = hamqtt_publish(stale, str, NULL, 0, 0, 0); break;
+        case 9:
+            rc = hamqtt_init_yaml(str, sl);
+            if (rc == HAMQTT_OK) rc = hamqtt_shutdown();
+            break;
+        case 10: {
+            hamqtt_client other = 0;
+            rc = hamqtt_client_new(str, NULL, &other);
+            if (rc == HAMQTT_OK && hamqtt_close(other) != HAMQTT_OK) SHIM_FAIL("close of a new client failed");
+            if (rc == HAMQTT_OK && hamqtt_close(other) != HAMQTT_ERR_HANDLE) SHIM_FAIL("double close accepted");
+            break;
+        }
+        default: {
+            char **names;
+            rc = hamqtt_dead_endpoints(c, &names, &k);
+            if (rc == HAMQTT_OK) hamqtt_free(names);
+        }
+        }
+        if (!known_status(rc)) SHIM_FAIL("step %d op %u: unknown status %d", step, op % 12, rc);
+        if (rc == HAMQTT_ERR_INTERNAL) SHIM_FAIL("step %d op %u: internal error: %s", step, op % 12, hamqtt_last_error());
+        if (rc != HAMQTT_OK && hamqtt_last_error()[0] == 0) SHIM_FAIL("step %d: status %d without last_error", step, rc);
+    }
+    if (hamqtt_close(c) != HAMQTT_OK) SHIM_FAIL("close: %s", hamqtt_last_error());
+    return NULL;
+}

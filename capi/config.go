@@ -1,0 +1,192 @@
+package main
+
+/*
+#include "capi.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+	"sync"
+	"unsafe"
+
+	"github.com/hamqtt/hamqtt/core"
+)
+
+// The loaded configuration (hamqtt_init_file / hamqtt_init_yaml): core's Clusters registry of
+// its clusters, and the C client of each cluster, made on first request.
+var registry struct {
+	mu      sync.Mutex
+	fc      *core.FileConfig
+	reg     *core.Clusters
+	sinks   map[string]*logSink // the log sink each configured cluster was created with
+	clients map[string]*client
+	used    map[string]bool // a client wrapped the registry's cluster once (closed with it)
+}
+
+func loadConfig(fc *core.FileConfig, err error) C.int {
+	if err != nil {
+		code := errConfig
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
+			code = errIO
+		}
+		return fail(code, err)
+	}
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	if registry.reg != nil {
+		return fail(errState, newErr(errState, "a configuration (%s) is already loaded: call hamqtt_shutdown first", registry.fc.Source))
+	}
+	// Every cluster reports asynchronous publishes as events and logs through the C sink.
+	sinks := map[string]*logSink{}
+	for i, cfg := range fc.Clusters {
+		logs := newLogSink()
+		sinks[cfg.Name] = logs
+		fc.Clusters[i] = prepareConfig(cfg, logs)
+	}
+	reg, err := core.NewClusters(fc)
+	if err != nil {
+		return fail(errConfig, err)
+	}
+	registry.fc, registry.reg, registry.sinks = fc, reg, sinks
+	registry.clients = map[string]*client{}
+	registry.used = map[string]bool{}
+	return statusOK
+}
+
+//export hamqtt_init_file
+func hamqtt_init_file(path *C.hqcapi_cchar) (rc C.int) {
+	defer guard(&rc)
+	p, err := gostr(path, "hamqtt_init_file: path")
+	if err != nil {
+		return fail(errInvalid, err)
+	}
+	return loadConfig(core.LoadConfigFile(p, core.LoadOptions{}))
+}
+
+//export hamqtt_init_yaml
+func hamqtt_init_yaml(yaml *C.hqcapi_cchar, n C.size_t) (rc C.int) {
+	defer guard(&rc)
+	if yaml == nil {
+		return fail(errInvalid, newErr(errInvalid, "hamqtt_init_yaml: yaml is NULL"))
+	}
+	if n > 64<<20 {
+		return fail(errInvalid, newErr(errInvalid, "hamqtt_init_yaml: %d bytes of YAML is more than the 64 MiB a configuration may have", uint64(n)))
+	}
+	text := C.GoBytes(unsafe.Pointer(yaml), C.int(n))
+	return loadConfig(core.ParseConfig(text, "<hamqtt_init_yaml>", core.LoadOptions{}))
+}
+
+//export hamqtt_shutdown
+func hamqtt_shutdown() (rc C.int) {
+	defer guard(&rc)
+	registry.mu.Lock()
+	clients := make([]*client, 0, len(registry.clients))
+	for _, cl := range registry.clients {
+		if cl.inCallback() {
+			registry.mu.Unlock()
+			return fail(errBusy, newErr(errBusy, "hamqtt_shutdown: called from a callback of %s, which it would wait for", cl))
+		}
+		clients = append(clients, cl)
+	}
+	reg := registry.reg
+	registry.fc, registry.reg, registry.sinks, registry.clients, registry.used = nil, nil, nil, nil, nil
+	registry.mu.Unlock()
+	for _, cl := range clients {
+		if unregister(cl.id) {
+			cl.close()
+		}
+	}
+	if reg != nil {
+		reg.Close()
+	}
+	return statusOK
+}
+
+//export hamqtt_cluster_client
+func hamqtt_cluster_client(name *C.hqcapi_cchar, out *C.hamqtt_client) (rc C.int) {
+	defer guard(&rc)
+	if out == nil {
+		return fail(errInvalid, newErr(errInvalid, "hamqtt_cluster_client: out is NULL"))
+	}
+	*out = 0
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	reg := registry.reg
+	if reg == nil {
+		return fail(errNotInitialized, newErr(errNotInitialized, "hamqtt_cluster_client: no configuration loaded: call hamqtt_init_file or hamqtt_init_yaml first"))
+	}
+	n := optstr(name)
+	if n == "" {
+		n = reg.DefaultName()
+	}
+	if cl := registry.clients[n]; cl != nil {
+		*out = C.hamqtt_client(cl.id)
+		return statusOK
+	}
+	var c *core.Cluster
+	var err error
+	if n == reg.DefaultName() {
+		// padogrid's default cluster exists even when the file does not define it.
+		if c = reg.Default(); c == nil {
+			err = newErr(errNotFound, "hamqtt_cluster_client: the default cluster %q is disabled or closed", n)
+		}
+	} else {
+		c, err = reg.Get(n)
+	}
+	if err != nil {
+		return fail(errNotFound, fmt.Errorf("hamqtt_cluster_client: %s: %w", registry.fc.Source, err))
+	}
+	logs := registry.sinks[n]
+	if logs == nil || registry.used[n] {
+		// Not made from the file (the implicit default cluster) or closed by an earlier
+		// hamqtt_close: a cluster of our own with the same configuration.
+		logs = newLogSink()
+		if c, err = core.New(prepareConfig(c.Config(), logs)); err != nil {
+			return fail(errConfig, fmt.Errorf("hamqtt_cluster_client: %w", err))
+		}
+	}
+	cl := newClient(c.Config(), c, logs, true)
+	registry.clients[n] = cl
+	registry.used[n] = true
+	*out = C.hamqtt_client(cl.id)
+	return statusOK
+}
+
+// forgetRegistryClient drops a closed client from the registry so the next
+// hamqtt_cluster_client makes a new one.
+func forgetRegistryClient(cl *client) {
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	if registry.clients[cl.name] == cl {
+		delete(registry.clients, cl.name)
+	}
+}
+
+//export hamqtt_cluster_names
+func hamqtt_cluster_names(names ***C.char, count *C.size_t) (rc C.int) {
+	defer guard(&rc)
+	if names != nil {
+		*names = nil
+	}
+	if count != nil {
+		*count = 0
+	}
+	if names == nil {
+		return fail(errInvalid, newErr(errInvalid, "hamqtt_cluster_names: names is NULL"))
+	}
+	registry.mu.Lock()
+	reg := registry.reg
+	registry.mu.Unlock()
+	if reg == nil {
+		return fail(errNotInitialized, newErr(errNotInitialized, "hamqtt_cluster_names: no configuration loaded: call hamqtt_init_file or hamqtt_init_yaml first"))
+	}
+	list := reg.Names()
+	if i := slices.Index(list, reg.DefaultName()); i > 0 {
+		list = append([]string{list[i]}, slices.Delete(list, i, i+1)...)
+	}
+	return returnList("hamqtt_cluster_names", list, names, count)
+}

@@ -1,0 +1,138 @@
+package main
+
+/*
+#include "capi.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"unsafe"
+
+	"github.com/hamqtt/hamqtt/core"
+)
+
+// Status codes; they mirror enum hamqtt_status in include/hamqtt.h.
+const (
+	statusOK          = 0
+	errInvalid        = -1
+	errHandle         = -2
+	errTopic          = -3
+	errQoS            = -4
+	errPayload        = -5
+	errConfig         = -6
+	errNoEndpoint     = -7
+	errClosed         = -8
+	errNotFound       = -9
+	errBusy           = -10
+	errMode           = -11
+	errState          = -12
+	errRefused        = -13
+	errIO             = -14
+	errNotInitialized = -15
+	errInternal       = -99
+)
+
+// statusText is what hamqtt_strerror returns: static C strings, allocated once and never freed.
+var statusText = map[int]*C.char{}
+
+func init() {
+	for code, s := range map[int]string{
+		statusOK:          "success",
+		errInvalid:        "invalid argument",
+		errHandle:         "invalid, stale or closed client handle",
+		errTopic:          "invalid topic or filter",
+		errQoS:            "QoS out of range (use 0, 1 or 2)",
+		errPayload:        "payload too large",
+		errConfig:         "invalid configuration",
+		errNoEndpoint:     "no endpoint could take the request",
+		errClosed:         "client closed",
+		errNotFound:       "not found",
+		errBusy:           "not allowed from this callback or while another thread is using it",
+		errMode:           "wrong event mode (poll on a push-mode client)",
+		errState:          "wrong state",
+		errRefused:        "refused by the broker",
+		errIO:             "I/O error",
+		errNotInitialized: "no configuration loaded",
+		errInternal:       "internal error",
+	} {
+		statusText[code] = cString(s)
+	}
+	statusText[1] = cString("unknown status code")
+}
+
+// apiError carries a status code with its detail text.
+type apiError struct {
+	code int
+	msg  string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func newErr(code int, format string, args ...any) *apiError {
+	return &apiError{code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+// fail records err as the calling thread's last error and returns its status code. A plain
+// error is classified by classify with def as the fallback code.
+func fail(def int, err error) C.int {
+	code := def
+	var ae *apiError
+	if errors.As(err, &ae) {
+		code = ae.code
+	} else {
+		code = classify(err, def)
+	}
+	setLastError(err.Error())
+	return C.int(code)
+}
+
+func setLastError(msg string) {
+	if msg == "" {
+		msg = "unknown error"
+	}
+	C.hqcapi_set_error((*C.char)(unsafe.Pointer(unsafe.StringData(msg))), C.size_t(len(msg)))
+}
+
+// classify maps an error from core to a status code.
+func classify(err error, def int) int {
+	switch {
+	case err == nil:
+		return statusOK
+	case errors.Is(err, core.ErrClosed):
+		return errClosed
+	case errors.Is(err, core.ErrPushMode):
+		return errMode
+	case errors.Is(err, core.ErrNoEndpoints):
+		return errNoEndpoint
+	case errors.Is(err, core.ErrSubscriptionRefused):
+		return errRefused
+	case errors.Is(err, core.ErrEndpointNotFound):
+		return errNotFound
+	case errors.Is(err, core.ErrPublishOnly):
+		return errState
+	}
+	return def
+}
+
+// guard turns a panic in an exported function into errInternal. Use as
+// `defer guard(&rc)` with a named result.
+func guard(rc *C.int) {
+	if r := recover(); r != nil {
+		*rc = C.int(errInternal)
+		setLastError(fmt.Sprintf("internal error (please report): panic: %v", r))
+		if os.Getenv("HAMQTT_DEBUG") != "" {
+			fmt.Fprintf(os.Stderr, "hamqtt: recovered panic: %v\n%s", r, debug.Stack())
+		}
+	}
+}
+
+// guardVoid is guard for exports without a status result.
+func guardVoid() {
+	if r := recover(); r != nil {
+		setLastError(fmt.Sprintf("internal error (please report): panic: %v", r))
+	}
+}

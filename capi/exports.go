@@ -1,0 +1,772 @@
+package main
+
+/*
+#include "capi.h"
+*/
+import "C"
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+	"unsafe"
+
+	"github.com/hamqtt/hamqtt/core"
+)
+
+// Every export recovers panics (guard) and records the detail of a failure for
+// hamqtt_last_error (fail). Pointers from C are only read during the call; strings are copied
+// into Go memory (C.GoString) before use.
+
+var versionText = cString(version)
+
+// version must match HAMQTT_VERSION_STRING in include/hamqtt.h (tests/c checks it).
+const version = "0.1.0"
+
+//export hamqtt_version
+func hamqtt_version() *C.hqcapi_cchar {
+	defer guardVoid()
+	return (*C.hqcapi_cchar)(versionText)
+}
+
+//export hamqtt_strerror
+func hamqtt_strerror(status C.int) (s *C.hqcapi_cchar) {
+	defer guardVoid()
+	if t, ok := statusText[int(status)]; ok {
+		return (*C.hqcapi_cchar)(t)
+	}
+	return (*C.hqcapi_cchar)(statusText[1])
+}
+
+//export hamqtt_last_error
+func hamqtt_last_error() *C.hqcapi_cchar {
+	defer guardVoid()
+	return (*C.hqcapi_cchar)(C.hqcapi_get_error())
+}
+
+//export hamqtt_free
+func hamqtt_free(p unsafe.Pointer) {
+	defer guardVoid()
+	if p != nil {
+		C.free(p)
+	}
+}
+
+// gostr copies a C string; what names the argument in the error for NULL.
+func gostr(p *C.hqcapi_cchar, what string) (string, error) {
+	if p == nil {
+		return "", newErr(errInvalid, "%s is NULL", what)
+	}
+	return C.GoString((*C.char)(unsafe.Pointer(p))), nil
+}
+
+// optstr copies a C string that may be NULL.
+func optstr(p *C.hqcapi_cchar) string {
+	if p == nil {
+		return ""
+	}
+	return C.GoString((*C.char)(unsafe.Pointer(p)))
+}
+
+func clientOf(h C.hamqtt_client) (*client, error) { return lookup(uint64(h)) }
+
+// ---------------------------------------------------------------------------------------------
+// Clients
+
+//export hamqtt_client_new
+func hamqtt_client_new(endpoints *C.hqcapi_cchar, opts *C.hqcapi_coptions, out *C.hamqtt_client) (rc C.int) {
+	defer guard(&rc)
+	if out == nil {
+		return fail(errInvalid, newErr(errInvalid, "hamqtt_client_new: out is NULL"))
+	}
+	*out = 0
+	spec, err := gostr(endpoints, "hamqtt_client_new: endpoints")
+	if err != nil {
+		return fail(errInvalid, err)
+	}
+	cfg := core.Config{}
+	if opts != nil {
+		if cfg, err = convertOptions(opts); err != nil {
+			return fail(errConfig, err)
+		}
+	}
+	if err := checkBrokerCount("hamqtt_client_new", spec); err != nil {
+		return fail(errConfig, err)
+	}
+	uris, err := core.ExpandURIs(spec)
+	if err != nil {
+		return fail(errConfig, fmt.Errorf("hamqtt_client_new: endpoints %q: %w", spec, err))
+	}
+	if len(uris) == 0 {
+		return fail(errConfig, newErr(errConfig, "hamqtt_client_new: endpoints %q names no broker: give at least one URI such as tcp://127.0.0.1:1883", spec))
+	}
+	for _, u := range uris {
+		cfg.Endpoints = append(cfg.Endpoints, core.EndpointConfig{URI: u})
+	}
+	logs := newLogSink()
+	cfg = prepareConfig(cfg, logs)
+	c, err := core.New(cfg)
+	if err != nil {
+		return fail(errConfig, err)
+	}
+	cl := newClient(c.Config(), c, logs, false)
+	*out = C.hamqtt_client(cl.id)
+	return statusOK
+}
+
+// optionsV1Size is sizeof(hamqtt_options) of the first version; fields are only appended.
+const optionsV1Size = C.sizeof_hamqtt_options
+
+func convertOptions(o *C.hqcapi_coptions) (core.Config, error) {
+	var cfg core.Config
+	if uintptr(o.struct_size) < uintptr(optionsV1Size) {
+		return cfg, newErr(errInvalid, "hamqtt_options.struct_size is %d, want at least %d: initialise it with HAMQTT_OPTIONS_INIT", o.struct_size, optionsV1Size)
+	}
+	ms := func(name string, v C.int, allowNegative bool) (time.Duration, error) {
+		if v < 0 && !allowNegative {
+			return 0, newErr(errConfig, "hamqtt_options.%s is %d: use 0 for the default or a positive number of milliseconds", name, v)
+		}
+		return time.Duration(v) * time.Millisecond, nil
+	}
+	var err error
+	set := func(dst *time.Duration, name string, v C.int, neg bool) {
+		if err == nil {
+			*dst, err = ms(name, v, neg)
+		}
+	}
+	cfg.Name = optstr(o.name)
+	cfg.Connection.ClientID = optstr(o.client_id)
+	cfg.Connection.Username = optstr(o.username)
+	cfg.Connection.Password = optstr(o.password)
+	cfg.PublisherType = core.PublisherType(o.publisher_type)
+	cfg.PrimaryServerURI = optstr(o.primary_server_uri)
+	cfg.DefaultTopicBase = optstr(o.default_topic_base)
+	cfg.Connection.PersistentSession = o.persistent_session != 0
+	set(&cfg.Connection.KeepAlive, "keep_alive_ms", o.keep_alive_ms, false)
+	set(&cfg.Connection.ConnectTimeout, "connect_timeout_ms", o.connect_timeout_ms, false)
+	set(&cfg.TimeToWait, "time_to_wait_ms", o.time_to_wait_ms, false)
+	set(&cfg.AckTimeout, "ack_timeout_ms", o.ack_timeout_ms, false)
+	set(&cfg.ProbeDelay, "probe_delay_ms", o.probe_delay_ms, false)
+	set(&cfg.MaxProbeDelay, "max_probe_delay_ms", o.max_probe_delay_ms, false)
+	set(&cfg.WarmUp, "warm_up_ms", o.warm_up_ms, true)
+	set(&cfg.FlapWindow, "flap_window_ms", o.flap_window_ms, false)
+	set(&cfg.QuarantineTime, "quarantine_ms", o.quarantine_ms, false)
+	set(&cfg.DedupWindow, "dedup_window_ms", o.dedup_window_ms, false)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.ConnectRate = float64(o.connect_rate)
+	cfg.ConnectBurst = int(o.connect_burst)
+	cfg.FlapLimit = int(o.flap_limit)
+	cfg.LiveEndpointCount = int(o.live_endpoint_count)
+	cfg.InitialEndpointCount = int(o.initial_endpoint_count)
+	cfg.SubscriberCount = int(o.subscriber_count)
+	cfg.PublishOnly = o.publish_only != 0
+	cfg.FoS = int(o.fos)
+	cfg.Dedup = o.dedup != 0
+	if o.will_topic != nil {
+		if o.will_qos < 0 || o.will_qos > 2 {
+			return cfg, newErr(errConfig, "hamqtt_options.will_qos is %d: use 0, 1 or 2", o.will_qos)
+		}
+		if o.will_payload == nil && o.will_payload_len > 0 {
+			return cfg, newErr(errInvalid, "hamqtt_options.will_payload is NULL but will_payload_len is %d", o.will_payload_len)
+		}
+		if o.will_payload_len > core.MaxPayloadSize {
+			return cfg, newErr(errPayload, "hamqtt_options.will_payload_len %d exceeds the MQTT limit of %d", o.will_payload_len, core.MaxPayloadSize)
+		}
+		cfg.Connection.Will = &core.Will{
+			Topic:    optstr(o.will_topic),
+			Payload:  C.GoBytes(unsafe.Pointer(o.will_payload), C.int(o.will_payload_len)),
+			QoS:      byte(o.will_qos),
+			Retained: o.will_retain != 0,
+		}
+	}
+	cfg.Connection.FileStoreDir = optstr(o.file_store_dir)
+	if o.tls_ca_file != nil || o.tls_cert_file != nil || o.tls_key_file != nil || o.tls_insecure != 0 {
+		t, err := buildTLS(optstr(o.tls_ca_file), optstr(o.tls_cert_file), optstr(o.tls_key_file), o.tls_insecure != 0)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Connection.TLS = t
+	}
+	return cfg, nil
+}
+
+func buildTLS(caFile, certFile, keyFile string, insecure bool) (*tls.Config, error) {
+	t := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: insecure} //nolint:gosec // the caller asked for it
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, newErr(errConfig, "hamqtt_options.tls_ca_file: %v", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, newErr(errConfig, "hamqtt_options.tls_ca_file %s: no PEM certificate in it", caFile)
+		}
+		t.RootCAs = pool
+	}
+	if (certFile == "") != (keyFile == "") {
+		return nil, newErr(errConfig, "hamqtt_options: give both tls_cert_file and tls_key_file, or neither")
+	}
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, newErr(errConfig, "hamqtt_options.tls_cert_file/tls_key_file: %v", err)
+		}
+		t.Certificates = []tls.Certificate{cert}
+	}
+	return t, nil
+}
+
+//export hamqtt_connect
+func hamqtt_connect(h C.hamqtt_client) (rc C.int) {
+	defer guard(&rc)
+	cl, err := clientOf(h)
+	if err != nil {
+		return fail(errHandle, err)
+	}
+	if err := cl.connect(); err != nil {
+		return fail(errNoEndpoint, fmt.Errorf("hamqtt_connect: %w", err))
+	}
+	return statusOK
+}
+
+//export hamqtt_disconnect
+func hamqtt_disconnect(h C.hamqtt_client) (rc C.int) {
+	defer guard(&rc)
+	cl, err := clientOf(h)
+	if err != nil {
+		return fail(errHandle, err)
+	}
+	if cl.inCallback() {
+		return fail(errBusy, newErr(errBusy, "hamqtt_disconnect: called from a callback of %s, which it would wait for; return from the callback first (e.g. signal another thread)", cl))
+	}
+	cl.disconnect(false)
+	return statusOK
+}
+
+//export hamqtt_close
+func hamqtt_close(h C.hamqtt_client) (rc C.int) {
+	defer guard(&rc)
+	cl, err := clientOf(h)
+	if err != nil {
+		return fail(errHandle, err)
+	}
+	if cl.inCallback() {
+		return fail(errBusy, newErr(errBusy, "hamqtt_close: called from a callback of %s, which it would wait for; the client stays open: close it after the callback returned (e.g. from another thread)", cl))
+	}
+	return closeClient(cl)
+}
+
+func closeClient(cl *client) C.int {
+	if !unregister(cl.id) {
+		return fail(errHandle, newErr(errHandle, "client handle %d is closed (closed twice)", cl.id))
+	}
+	if cl.registry {
+		forgetRegistryClient(cl)
+	}
+	cl.close()
+	return statusOK
+}
+
+//export hamqtt_client_name
+func hamqtt_client_name(h C.hamqtt_client, name **C.char) (rc C.int) {
+	defer guard(&rc)
+	if name == nil {
+		return fail(errInvalid, newErr(errInvalid, "hamqtt_client_name: name is NULL"))
+	}
+	*name = nil
+	cl, err := clientOf(h)
+	if err != nil {
+		return fail(errHandle, err)
+	}
+	*name = cString(cl.name)
+	return statusOK
+}
+
+// ---------------------------------------------------------------------------------------------
+// Publishing
+
+// publishArgs validates and copies the arguments every publish takes.
+func publishArgs(fn string, topic *C.hqcapi_cchar, payload *C.hqcapi_cvoid, n C.size_t, qos C.int) (string, []byte, byte, error) {
+	t, err := gostr(topic, fn+": topic")
+	if err != nil {
+		return "", nil, 0, err
+	}
+	if err := core.ValidateTopic(t); err != nil {
+		return "", nil, 0, newErr(errTopic, "%s: %v", fn, err)
+	}
+	if err := core.ValidateQoS(int(qos)); err != nil {
+		return "", nil, 0, newErr(errQoS, "%s %q: %v", fn, t, err)
+	}
+	if payload == nil && n > 0 {
+		return "", nil, 0, newErr(errInvalid, "%s %q: payload is NULL but len is %d", fn, t, n)
+	}
+	if limit := uint64(core.MaxPayloadSize - len(t)); uint64(n) > limit {
+		return "", nil, 0, newErr(errPayload, "%s %q: payload of %d bytes exceeds the MQTT limit of %d bytes", fn, t, uint64(n), limit)
+	}
+	var p []byte
+	if n > 0 {
+		// A copy: the engine may still hold the bytes after the call (a failover re-send).
+		p = C.GoBytes(unsafe.Pointer(payload), C.int(n))
+	}
+	return t, p, byte(qos), nil
+}
+
+// started returns the instance for a call that needs a connected client.
+func (cl *client) started(fn string) (*instance, error) {
+	inst, state := cl.current()
+	switch state {
+	case stateNew, stateDisconnected:
+		return nil, newErr(errState, "%s: %s is not connected: call hamqtt_connect first", fn, cl)
+	case stateClosed:
+		return nil, newErr(errClosed, "%s: %s is closed", fn, cl)
+	}
+	return inst, nil
+}
+
+//export hamqtt_publish
+func hamqtt_publish(h C.hamqtt_client, topic *C.hqcapi_cchar, payload *C.hqcapi_cvoid, n C.size_t, qos C.int, retain C.int) (rc C.int) {
+	defer guard(&rc)
+	cl, err := clientOf(h)
+	if err != nil {
+		return fail(errHandle, err)
+	}
+	t, p, q, err := publishArgs("hamqtt_publish", topic, payload, n, qos)
+	if err != nil {
+		return fail(errInvalid, err)
+	}
+	inst, err := cl.started("hamqtt_publish")
+	if err != nil {
+		return fail(errState, err)
+	}
+	if err := inst.c.Publish(context.Background(), t, q, retain != 0, p); err != nil {
+		return fail(errNoEndpoint, err)
+	}
+	return statusOK
+}
+
+//export hamqtt_publish_async
+func hamqtt_publish_async(h C.hamqtt_client, topic *C.hqcapi_cchar, payload *C.hqcapi_cvoid, n C.size_t, qos C.int,
+	retain C.int, cb C.hamqtt_delivery_cb, user unsafe.Pointer, id *C.uint64_t) (rc C.int) {
+	defer guard(&rc)
+	if id != nil {
+		*id = 0
+	}
+	cl, err := clientOf(h)
+	if err != nil {
+		return fail(errHandle, err)
+	}
+	t, p, q, err := publishArgs("hamqtt_publish_async", topic, payload, n, qos)
+	if err != nil {
+		return fail(errInvalid, err)
+	}
+	inst, err := cl.started("hamqtt_publish_async")
+	if err != nil {
+		return fail(errState, err)
+	}
+	var reg *asyncReg
+	if cb != nil || user != nil {
+		reg = &asyncReg{cb: cb, user: user}
+	}
+	if cb != nil {
+		cl.enablePush()
+	}
+	pid := cl.publishAsync(inst.c, t, q, retain != 0, p, reg)
+	if id != nil {
+		*id = C.uint64_t(pid)
+	}
+	return statusOK
+}
+
+//export hamqtt_publish_to
+func hamqtt_publish_to(h C.hamqtt_client, endpoint *C.hqcapi_cchar, topic *C.hqcapi_cchar, payload *C.hqcapi_cvoid,
+	n C.size_t, qos C.int, retain C.int) (rc C.int) {
+	defer guard(&rc)
+	cl, err := clientOf(h)
+	if err != nil {
+		return fail(errHandle, err)
+	}
+	ep, err := gostr(endpoint, "hamqtt_publish_to: endpoint")
+	if err != nil {
+		return fail(errInvalid, err)
+	}
+	t, p, q, err := publishArgs("hamqtt_publish_to", topic, payload, n, qos)
+	if err != nil {
+		return fail(errInvalid, err)
+	}
+	inst, err := cl.started("hamqtt_publish_to")
+	if err != nil {
+		return fail(errState, err)
+	}
+	if err := inst.c.PublishTo(context.Background(), ep, t, q, retain != 0, p); err != nil {
+		return fail(errNoEndpoint, err)
+	}
+	return statusOK
+}
+
+// ---------------------------------------------------------------------------------------------
+// Subscribing
+
+func filterArg(fn string, filter *C.hqcapi_cchar) (string, error) {
+	f, err := gostr(filter, fn+": filter")
+	if err != nil {
+		return "", err
+	}
+	if err := core.ValidateFilter(f); err != nil {
+		return "", newErr(errTopic, "%s: %v", fn, err)
+	}
+	return f, nil
+}
+
+//export hamqtt_subscribe
+func hamqtt_subscribe(h C.hamqtt_client, filter *C.hqcapi_cchar, qos C.int, cb C.hamqtt_message_cb, user unsafe.Pointer) (rc C.int) {
+	defer guard(&rc)
+	cl, err := clientOf(h)
+	if err != nil {
+		return fail(errHandle, err)
+	}
+	f, err := filterArg("hamqtt_subscribe", filter)
+	if err != nil {
+		return fail(errInvalid, err)
+	}
+	if err := core.ValidateQoS(int(qos)); err != nil {
+		return fail(errQoS, fmt.Errorf("hamqtt_subscribe %q: %w", f, err))
+	}
+	if err := cl.subscribe(f, byte(qos), cb, user); err != nil {
+		return fail(errNoEndpoint, err)
+	}
+	return statusOK
+}
+
+//export hamqtt_unsubscribe
+func hamqtt_unsubscribe(h C.hamqtt_client, filter *C.hqcapi_cchar) (rc C.int) {
+	defer guard(&rc)
+	cl, err := clientOf(h)
+	if err != nil {
+		return fail(errHandle, err)
+	}
+	f, err := filterArg("hamqtt_unsubscribe", filter)
+	if err != nil {
+		return fail(errInvalid, err)
+	}
+	if err := cl.unsubscribe(f); err != nil {
+		return fail(errNoEndpoint, err)
+	}
+	return statusOK
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events
+
+//export hamqtt_set_callbacks
+func hamqtt_set_callbacks(h C.hamqtt_client, cbs *C.hqcapi_ccallbacks) (rc C.int) {
+	defer guard(&rc)
+	cl, err := clientOf(h)
+	if err != nil {
+		return fail(errHandle, err)
+	}
+	if cbs == nil {
+		cl.cbs.Store(nil)
+		cl.enablePush()
+		return statusOK
+	}
+	if uintptr(cbs.struct_size) < uintptr(C.sizeof_hamqtt_callbacks) {
+		return fail(errInvalid, newErr(errInvalid, "hamqtt_callbacks.struct_size is %d, want at least %d: initialise it with HAMQTT_CALLBACKS_INIT", cbs.struct_size, C.sizeof_hamqtt_callbacks))
+	}
+	cl.cbs.Store(&callbacks{
+		user:       cbs.user,
+		onMessage:  cbs.on_message,
+		onUp:       cbs.on_endpoint_up,
+		onDown:     cbs.on_endpoint_down,
+		onDelivery: cbs.on_delivery,
+		onError:    cbs.on_error,
+	})
+	cl.enablePush()
+	return statusOK
+}
+
+//export hamqtt_set_log_callback
+func hamqtt_set_log_callback(h C.hamqtt_client, level C.int, cb C.hamqtt_log_cb, user unsafe.Pointer) (rc C.int) {
+	defer guard(&rc)
+	cl, err := clientOf(h)
+	if err != nil {
+		return fail(errHandle, err)
+	}
+	cl.logs.set(int(level), cb, user)
+	if cb != nil {
+		cl.mu.Lock()
+		if !cl.logs.started && cl.state != stateClosed {
+			cl.logs.started = true
+			cl.dispatchers.Add(1)
+			go cl.logs.run(&cl.dispatchers)
+		}
+		cl.mu.Unlock()
+	}
+	return statusOK
+}
+
+//export hamqtt_poll
+func hamqtt_poll(h C.hamqtt_client, events *C.hamqtt_event, max C.size_t, timeoutMs C.int, count *C.size_t) (rc C.int) {
+	defer guard(&rc)
+	if count != nil {
+		*count = 0
+	}
+	cl, err := clientOf(h)
+	if err != nil {
+		return fail(errHandle, err)
+	}
+	if events == nil || count == nil || max == 0 {
+		return fail(errInvalid, newErr(errInvalid, "hamqtt_poll: events and count must not be NULL and max_events not 0 (events=%p count=%p max_events=%d)", events, count, uint64(max)))
+	}
+	if cl.push.Load() {
+		return fail(errMode, newErr(errMode, "hamqtt_poll: %s is in push mode (callbacks are installed): events go to the callbacks", cl))
+	}
+	if !cl.pollMu.TryLock() {
+		return fail(errBusy, newErr(errBusy, "hamqtt_poll: another thread is polling %s", cl))
+	}
+	defer cl.pollMu.Unlock()
+	timeout := time.Duration(timeoutMs) * time.Millisecond
+	if timeoutMs < 0 {
+		timeout = -1
+	}
+	out := unsafe.Slice(events, int(min(uint64(max), maxBatch)))
+	n, err := cl.pollEvents(out, timeout)
+	if err != nil {
+		return fail(errClosed, err)
+	}
+	*count = C.size_t(n)
+	return statusOK
+}
+
+//export hamqtt_event_fd
+func hamqtt_event_fd(h C.hamqtt_client, fd *C.int) (rc C.int) {
+	defer guard(&rc)
+	if fd != nil {
+		*fd = -1
+	}
+	cl, err := clientOf(h)
+	if err != nil {
+		return fail(errHandle, err)
+	}
+	if fd == nil {
+		return fail(errInvalid, newErr(errInvalid, "hamqtt_event_fd: fd is NULL"))
+	}
+	if cl.push.Load() {
+		return fail(errMode, newErr(errMode, "hamqtt_event_fd: %s is in push mode (callbacks are installed)", cl))
+	}
+	inst, state := cl.current()
+	if state == stateClosed || inst.isClosed() {
+		return fail(errClosed, newErr(errClosed, "hamqtt_event_fd: %s is disconnected", cl))
+	}
+	f, err := inst.c.EventFD()
+	if err != nil {
+		return fail(errIO, err)
+	}
+	*fd = C.int(f)
+	return statusOK
+}
+
+// ---------------------------------------------------------------------------------------------
+// Endpoints
+
+// cStringList returns names as one C block: a NULL-terminated pointer array followed by the
+// strings, freed with a single hamqtt_free.
+func cStringList(names []string) **C.char {
+	ptrSize := unsafe.Sizeof((*C.char)(nil))
+	size := uintptr(len(names)+1) * ptrSize
+	for _, s := range names {
+		size += uintptr(len(s)) + 1
+	}
+	mem := C.malloc(C.size_t(size))
+	if mem == nil {
+		return nil
+	}
+	ptrs := unsafe.Slice((**C.char)(mem), len(names)+1)
+	bytes := unsafe.Slice((*byte)(mem), size)
+	off := uintptr(len(names)+1) * ptrSize
+	for i, s := range names {
+		ptrs[i] = (*C.char)(unsafe.Pointer(&bytes[off]))
+		off += uintptr(copy(bytes[off:], s))
+		bytes[off] = 0
+		off++
+	}
+	ptrs[len(names)] = nil
+	C.hqcapi_mark_defined(mem, C.size_t(size))
+	return (**C.char)(mem)
+}
+
+func returnList(fn string, names []string, out ***C.char, count *C.size_t) C.int {
+	list := cStringList(names)
+	if list == nil {
+		return fail(errInternal, newErr(errInternal, "%s: out of memory", fn))
+	}
+	*out = list
+	if count != nil {
+		*count = C.size_t(len(names))
+	}
+	return statusOK
+}
+
+func endpointList(fn string, h C.hamqtt_client, out ***C.char, count *C.size_t, live bool) C.int {
+	if out != nil {
+		*out = nil
+	}
+	if count != nil {
+		*count = 0
+	}
+	cl, err := clientOf(h)
+	if err != nil {
+		return fail(errHandle, err)
+	}
+	if out == nil {
+		return fail(errInvalid, newErr(errInvalid, "%s: names is NULL", fn))
+	}
+	inst, _ := cl.current()
+	var names []string
+	switch {
+	case inst.isClosed() && live:
+	case inst.isClosed():
+		cl.mu.Lock()
+		for _, ec := range cl.endpoints {
+			names = append(names, ec.Name)
+		}
+		cl.mu.Unlock()
+	case live:
+		names = inst.c.LiveEndpoints()
+	default:
+		names = inst.c.DeadEndpoints()
+	}
+	return returnList(fn, names, out, count)
+}
+
+//export hamqtt_live_endpoints
+func hamqtt_live_endpoints(h C.hamqtt_client, names ***C.char, count *C.size_t) (rc C.int) {
+	defer guard(&rc)
+	return endpointList("hamqtt_live_endpoints", h, names, count, true)
+}
+
+//export hamqtt_dead_endpoints
+func hamqtt_dead_endpoints(h C.hamqtt_client, names ***C.char, count *C.size_t) (rc C.int) {
+	defer guard(&rc)
+	return endpointList("hamqtt_dead_endpoints", h, names, count, false)
+}
+
+//export hamqtt_stats
+func hamqtt_stats(h C.hamqtt_client, stats **C.hamqtt_endpoint_stats, count *C.size_t) (rc C.int) {
+	defer guard(&rc)
+	if stats != nil {
+		*stats = nil
+	}
+	if count != nil {
+		*count = 0
+	}
+	cl, err := clientOf(h)
+	if err != nil {
+		return fail(errHandle, err)
+	}
+	if stats == nil || count == nil {
+		return fail(errInvalid, newErr(errInvalid, "hamqtt_stats: stats and count must not be NULL"))
+	}
+	inst, _ := cl.current()
+	all := inst.c.Stats()
+	recSize := unsafe.Sizeof(C.hamqtt_endpoint_stats{})
+	size := uintptr(len(all))*recSize + 1
+	for _, s := range all {
+		size += uintptr(len(s.Name)+len(s.URI)+len(s.LastError)) + 3
+	}
+	mem := C.malloc(C.size_t(size))
+	if mem == nil {
+		return fail(errInternal, newErr(errInternal, "hamqtt_stats: out of memory"))
+	}
+	bytes := unsafe.Slice((*byte)(mem), size)
+	clear(bytes)
+	recs := unsafe.Slice((*C.hamqtt_endpoint_stats)(mem), len(all))
+	off := uintptr(len(all)) * recSize
+	str := func(s string) *C.char {
+		p := (*C.char)(unsafe.Pointer(&bytes[off]))
+		off += uintptr(copy(bytes[off:], s)) + 1
+		return p
+	}
+	for i, s := range all {
+		r := &recs[i]
+		r.name = str(s.Name)
+		r.uri = str(s.URI)
+		r.state = C.int(s.State)
+		r.subscriber = cbool(s.Subscriber)
+		if !s.LiveSince.IsZero() {
+			r.live_since_unix_ns = C.int64_t(s.LiveSince.UnixNano())
+		}
+		r.published = C.uint64_t(s.Published)
+		r.acked = C.uint64_t(s.Acked)
+		r.failed = C.uint64_t(s.Failed)
+		r.failovers = C.uint64_t(s.Failovers)
+		r.connects = C.uint64_t(s.Connects)
+		r.connect_failures = C.uint64_t(s.ConnectFailures)
+		r.received = C.uint64_t(s.Received)
+		r.last_error = str(s.LastError)
+	}
+	C.hqcapi_mark_defined(mem, C.size_t(size))
+	*stats = (*C.hamqtt_endpoint_stats)(mem)
+	*count = C.size_t(len(all))
+	return statusOK
+}
+
+//export hamqtt_add_endpoint
+func hamqtt_add_endpoint(h C.hamqtt_client, uri *C.hqcapi_cchar, name *C.hqcapi_cchar, assigned **C.char) (rc C.int) {
+	defer guard(&rc)
+	if assigned != nil {
+		*assigned = nil
+	}
+	cl, err := clientOf(h)
+	if err != nil {
+		return fail(errHandle, err)
+	}
+	spec, err := gostr(uri, "hamqtt_add_endpoint: uri")
+	if err != nil {
+		return fail(errInvalid, err)
+	}
+	if err := checkBrokerCount("hamqtt_add_endpoint", spec); err != nil {
+		return fail(errConfig, err)
+	}
+	uris, err := core.ExpandURIs(spec)
+	if err != nil {
+		return fail(errConfig, fmt.Errorf("hamqtt_add_endpoint: %w", err))
+	}
+	if len(uris) == 0 {
+		return fail(errConfig, newErr(errConfig, "hamqtt_add_endpoint: %q names no broker", spec))
+	}
+	n := optstr(name)
+	if n != "" && len(uris) > 1 {
+		return fail(errInvalid, newErr(errInvalid, "hamqtt_add_endpoint: name %q given for %d brokers (%s): name only a single broker", n, len(uris), strings.Join(uris, ", ")))
+	}
+	names, err := cl.addEndpoints(uris, n)
+	if err != nil {
+		return fail(errConfig, fmt.Errorf("hamqtt_add_endpoint: %w", err))
+	}
+	if assigned != nil {
+		*assigned = cString(strings.Join(names, ","))
+	}
+	return statusOK
+}
+
+//export hamqtt_remove_endpoint
+func hamqtt_remove_endpoint(h C.hamqtt_client, name *C.hqcapi_cchar) (rc C.int) {
+	defer guard(&rc)
+	cl, err := clientOf(h)
+	if err != nil {
+		return fail(errHandle, err)
+	}
+	n, err := gostr(name, "hamqtt_remove_endpoint: name")
+	if err != nil {
+		return fail(errInvalid, err)
+	}
+	if err := cl.removeEndpoint(n); err != nil {
+		return fail(errNotFound, fmt.Errorf("hamqtt_remove_endpoint: %w", err))
+	}
+	return statusOK
+}

@@ -1,0 +1,121 @@
+/* C half of the capi package: thread-local state and the callback trampolines. Helpers are
+ * named hqcapi_* so the linker version script (hamqtt_* only) keeps them private. */
+#include <pthread.h>
+#include "capi.h"
+
+/* Memory the library hands to C is filled by Go code from Go memory, whose state valgrind's
+ * memcheck cannot follow (Go switches and reuses goroutine stacks), so it would flag the
+ * host's use of perfectly defined bytes. Client requests tell it they are defined; outside
+ * valgrind they cost a few instructions. */
+#if defined(__has_include)
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#define HQ_DEFINED(p, n) VALGRIND_MAKE_MEM_DEFINED((p), (n))
+#endif
+#endif
+#ifndef HQ_DEFINED
+#define HQ_DEFINED(p, n) ((void)(p), (void)(n))
+#endif
+
+void hqcapi_mark_defined(const void *p, size_t n) {
+    if (p != NULL && n > 0) HQ_DEFINED(p, n);
+}
+
+static void mark_str(const char *s) {
+    if (s != NULL) HQ_DEFINED(s, strlen(s) + 1);
+}
+
+/* The last error is kept under a pthread key so its string is freed when the thread exits. */
+static pthread_key_t err_key;
+static pthread_once_t err_once = PTHREAD_ONCE_INIT;
+
+static void err_make_key(void) { (void)pthread_key_create(&err_key, free); }
+
+void hqcapi_set_error(const char *msg, size_t len) {
+    char *s, *old;
+    (void)pthread_once(&err_once, err_make_key);
+    s = (char *)malloc(len + 1);
+    if (s == NULL) return; /* keep the previous text rather than lose the thread's state */
+    memcpy(s, msg, len);
+    s[len] = 0;
+    HQ_DEFINED(s, len + 1);
+    old = (char *)pthread_getspecific(err_key);
+    (void)pthread_setspecific(err_key, s);
+    free(old);
+}
+
+const char *hqcapi_get_error(void) {
+    const char *s;
+    (void)pthread_once(&err_once, err_make_key);
+    s = (const char *)pthread_getspecific(err_key);
+    return s ? s : "";
+}
+
+static _Thread_local hamqtt_client cb_client;
+
+hamqtt_client hqcapi_callback_client(void) { return cb_client; }
+
+void hqcapi_call_message(hamqtt_message_cb cb, void *user, hamqtt_client c, const char *topic, size_t topic_len,
+                         const void *payload, size_t payload_len, int qos, int retained, int dup,
+                         const char *endpoint) {
+    hamqtt_message m;
+    hamqtt_client prev = cb_client;
+    m.topic = topic;
+    m.topic_len = topic_len;
+    m.payload = payload_len ? payload : NULL;
+    m.payload_len = payload_len;
+    m.qos = qos;
+    m.retained = retained;
+    m.duplicate = dup;
+    m.endpoint = endpoint;
+    if (topic != NULL) HQ_DEFINED(topic, topic_len + 1);
+    if (payload_len) HQ_DEFINED(payload, payload_len);
+    mark_str(endpoint);
+    cb_client = c;
+    cb(user, c, &m);
+    cb_client = prev;
+}
+
+void hqcapi_call_endpoint(hamqtt_endpoint_cb cb, void *user, hamqtt_client c, const char *endpoint,
+                          const char *reason) {
+    hamqtt_client prev = cb_client;
+    mark_str(endpoint);
+    mark_str(reason);
+    cb_client = c;
+    cb(user, c, endpoint, reason);
+    cb_client = prev;
+}
+
+void hqcapi_call_delivery(hamqtt_delivery_cb cb, void *user, hamqtt_client c, uint64_t id, const char *topic,
+                          int status, const char *error, const char *endpoints, void *duser) {
+    hamqtt_delivery d;
+    hamqtt_client prev = cb_client;
+    d.id = id;
+    d.topic = topic;
+    d.status = status;
+    d.error = error;
+    d.endpoints = endpoints;
+    d.user = duser;
+    mark_str(topic);
+    mark_str(error);
+    mark_str(endpoints);
+    cb_client = c;
+    cb(user, c, &d);
+    cb_client = prev;
+}
+
+void hqcapi_call_error(hamqtt_error_cb cb, void *user, hamqtt_client c, int status, const char *error) {
+    hamqtt_client prev = cb_client;
+    mark_str(error);
+    cb_client = c;
+    cb(user, c, status, error);
+    cb_client = prev;
+}
+
+void hqcapi_call_log(hamqtt_log_cb cb, void *user, hamqtt_client c, int level, const char *line) {
+    hamqtt_client prev = cb_client;
+    mark_str(line);
+    cb_client = c;
+    cb(user, c, level, line);
+    cb_client = prev;
+}

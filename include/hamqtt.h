@@ -1,0 +1,534 @@
+/*
+ * hamqtt.h - the C API of hamqtt, an HA MQTT client that clusters independent
+ * brokers from the client side (a "virtual cluster").
+ *
+ * Link with -lhamqtt (pkg-config: hamqtt; CMake: find_package(hamqtt) and the
+ * target hamqtt::hamqtt). The library is the hamqtt Go engine built with
+ * `go build -buildmode=c-shared`; this header is the whole public interface.
+ *
+ * CONVENTIONS
+ *
+ *   Status codes  Every function that can fail returns an int: HAMQTT_OK (0)
+ *                 on success, a negative HAMQTT_ERR_* code on failure.
+ *                 hamqtt_strerror(code) gives static text for a code and
+ *                 hamqtt_last_error() the detail of the calling thread's last
+ *                 failure ("publish: topic \"a/+\" contains a wildcard ...").
+ *
+ *   Handles       A client is an opaque 64-bit integer (hamqtt_client). 0 is
+ *                 never a valid handle and ids are never reused, so a stale or
+ *                 double-closed handle returns HAMQTT_ERR_HANDLE instead of
+ *                 touching freed memory.
+ *
+ *   Memory        Inputs (strings, payloads, option structs) are copied or only
+ *                 read during the call; the caller keeps ownership. Whatever the
+ *                 library returns that must be freed is freed with
+ *                 hamqtt_free() (never free(): the allocator may differ). Data
+ *                 handed to a callback is valid only during the callback: copy
+ *                 what you keep. Strings are UTF-8 and NUL-terminated; topics
+ *                 and filters must be valid UTF-8 (MQTT 3.1.1 section 1.5.3).
+ *
+ *   Threads       Every function may be called from any thread, concurrently,
+ *                 unless its comment says otherwise.
+ *
+ *   Events        Events (messages, endpoint up/down, delivery outcomes of
+ *                 asynchronous publishes, errors) reach the application in one
+ *                 of two ways per client:
+ *                 - pull (the initial mode): hamqtt_poll() drains a batch of
+ *                   events on the caller's thread; hamqtt_event_fd() gives a
+ *                   descriptor that is readable while events wait, for epoll,
+ *                   poll(2), asyncio or libuv loops;
+ *                 - push: callbacks called on a library thread (one per client,
+ *                   so one client's callbacks never run concurrently and arrive
+ *                   in event order), never while the library holds a lock, so a
+ *                   callback may call any hamqtt function except closing or
+ *                   disconnecting its own client (HAMQTT_ERR_BUSY).
+ *                 A client switches to push mode, for good, the first time a
+ *                 callback is installed: hamqtt_set_callbacks(),
+ *                 hamqtt_subscribe() with a callback, or hamqtt_publish_async()
+ *                 with a callback. In push mode hamqtt_poll() and
+ *                 hamqtt_event_fd() return HAMQTT_ERR_MODE. The log callback
+ *                 (hamqtt_set_log_callback) does not change the mode. In pull
+ *                 mode, poll regularly: events queue without bound until polled
+ *                 (a slow consumer never slows the network down).
+ *
+ * PROCESS CONSTRAINTS (they come from the Go runtime inside the library)
+ *
+ *   - One Go runtime per process: do not load another Go c-shared library
+ *     (or a package built on one) into the same process, and do not load this
+ *     library into a Go program.
+ *   - Never dlclose() the library: it cannot be unloaded (it is marked
+ *     NODELETE, so dlclose is a no-op anyway).
+ *   - No use after fork() without exec: a child of fork() must not call any
+ *     hamqtt function (it would hang); fork+exec, posix_spawn and calls made
+ *     before the library was loaded are fine.
+ *   - Signals: the library installs handlers for SIGSEGV, SIGBUS, SIGFPE,
+ *     SIGPIPE and SIGURG when it is loaded and forwards signals raised in
+ *     non-Go code to the handlers installed before it. Any handler the host
+ *     installs afterwards must use SA_ONSTACK (sigaction), or the process may
+ *     crash when the signal lands on a library thread. The library never takes
+ *     other signals for itself and never calls exit().
+ *   - The library starts threads of its own when loaded; glibc only.
+ */
+#ifndef HAMQTT_H
+#define HAMQTT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HAMQTT_VERSION_MAJOR 0
+#define HAMQTT_VERSION_MINOR 1
+#define HAMQTT_VERSION_PATCH 0
+#define HAMQTT_VERSION_STRING "0.1.0"
+
+/* ------------------------------------------------------------------------ */
+/* Status codes                                                              */
+/* ------------------------------------------------------------------------ */
+
+enum hamqtt_status {
+    HAMQTT_OK = 0,
+    HAMQTT_ERR_INVALID = -1,       /* bad argument: NULL pointer, bad value  */
+    HAMQTT_ERR_HANDLE = -2,        /* unknown, stale or closed client handle */
+    HAMQTT_ERR_TOPIC = -3,         /* invalid topic or filter                */
+    HAMQTT_ERR_QOS = -4,           /* QoS not 0, 1 or 2                      */
+    HAMQTT_ERR_PAYLOAD = -5,       /* payload larger than MQTT allows        */
+    HAMQTT_ERR_CONFIG = -6,        /* bad configuration, URI or option       */
+    HAMQTT_ERR_NO_ENDPOINT = -7,   /* no endpoint could take it in time      */
+    HAMQTT_ERR_CLOSED = -8,        /* client closed/disconnected meanwhile   */
+    HAMQTT_ERR_NOT_FOUND = -9,     /* no such cluster or endpoint            */
+    HAMQTT_ERR_BUSY = -10,         /* not allowed from this callback/thread  */
+    HAMQTT_ERR_MODE = -11,         /* pull call on a push-mode client        */
+    HAMQTT_ERR_STATE = -12,        /* wrong state (not connected, ...)       */
+    HAMQTT_ERR_REFUSED = -13,      /* a broker refused the subscription      */
+    HAMQTT_ERR_IO = -14,           /* file or system error                   */
+    HAMQTT_ERR_NOT_INITIALIZED = -15, /* no configuration loaded            */
+    HAMQTT_ERR_INTERNAL = -99      /* a bug: an internal panic was caught    */
+};
+
+/* ------------------------------------------------------------------------ */
+/* Types                                                                     */
+/* ------------------------------------------------------------------------ */
+
+/* A client of one virtual cluster. 0 is never valid. */
+typedef uint64_t hamqtt_client;
+
+/* Publisher policies (hamqtt_options.publisher_type). */
+enum hamqtt_publisher_type {
+    HAMQTT_PUBLISHER_STICKY = 0,      /* one endpoint until it fails (default) */
+    HAMQTT_PUBLISHER_ROUND_ROBIN = 1, /* the live endpoints in turn           */
+    HAMQTT_PUBLISHER_RANDOM = 2,      /* a random live endpoint per message    */
+    HAMQTT_PUBLISHER_ALL = 3          /* every live endpoint                   */
+};
+
+/* Log levels (the numbers of Python's logging module). */
+enum hamqtt_log_level {
+    HAMQTT_LOG_DEBUG = 10,
+    HAMQTT_LOG_INFO = 20,
+    HAMQTT_LOG_WARN = 30,
+    HAMQTT_LOG_ERROR = 40,
+    HAMQTT_LOG_OFF = 100
+};
+
+/* Endpoint states (hamqtt_endpoint_stats.state). */
+enum hamqtt_endpoint_state {
+    HAMQTT_ENDPOINT_DEAD = 0,
+    HAMQTT_ENDPOINT_CONNECTING = 1,
+    HAMQTT_ENDPOINT_LIVE = 2,
+    HAMQTT_ENDPOINT_QUARANTINED = 3,
+    HAMQTT_ENDPOINT_REMOVED = 4
+};
+
+/* Event kinds (hamqtt_event.kind). */
+enum hamqtt_event_kind {
+    HAMQTT_EVENT_MESSAGE = 1,       /* .message holds a received message      */
+    HAMQTT_EVENT_ENDPOINT_UP = 2,   /* .endpoint connected                    */
+    HAMQTT_EVENT_ENDPOINT_DOWN = 3, /* .endpoint moved to the dead list; .error */
+    HAMQTT_EVENT_DELIVERY = 4,      /* .delivery: an async publish completed  */
+    HAMQTT_EVENT_ERROR = 5          /* .error: a failure that belongs to no call */
+};
+
+/*
+ * Options for hamqtt_client_new(). Initialise with HAMQTT_OPTIONS_INIT (or
+ * memset 0 and set struct_size) and set only what you need: every zero or
+ * NULL field means "the default" given beside it. Durations are milliseconds.
+ * Fields are only ever appended; the library reads no field beyond
+ * struct_size, so a program built against an older header keeps working.
+ */
+typedef struct hamqtt_options {
+    uint32_t struct_size;           /* sizeof(hamqtt_options)                 */
+    const char *name;               /* cluster name ("cluster-default"); endpoints are named <name>-1, <name>-2, ... */
+    const char *client_id;          /* MQTT client id (generated)            */
+    const char *username;           /* NULL: none                             */
+    const char *password;           /* NULL: none                             */
+    int publisher_type;             /* enum hamqtt_publisher_type (STICKY)    */
+    const char *primary_server_uri; /* preferred endpoint (URI or name)       */
+    const char *default_topic_base; /* routes "<base><endpoint name>..." topics */
+    int persistent_session;         /* non-zero: brokers keep the session (MQTT clean session off; use a fixed client_id); 0: clean session */
+    int keep_alive_ms;              /* 30000                                  */
+    int connect_timeout_ms;         /* 5000                                   */
+    int time_to_wait_ms;            /* bound of connect/publish/subscribe (10000) */
+    int ack_timeout_ms;             /* per-endpoint ack wait before failover (3000) */
+    int probe_delay_ms;             /* first reconnect delay (1000)           */
+    int max_probe_delay_ms;         /* backoff cap (30000)                    */
+    double connect_rate;            /* connects/s over the cluster (4; <0: unlimited) */
+    int connect_burst;              /* rate limiter bucket (rate rounded up)  */
+    int warm_up_ms;                 /* revived endpoint kept from publishing (2000; <0: off) */
+    int flap_limit;                 /* drops within flap_window -> quarantine (5; <0: off) */
+    int flap_window_ms;             /* 60000                                  */
+    int quarantine_ms;              /* 60000                                  */
+    int live_endpoint_count;        /* cap on live connections (0/-1: all)    */
+    int initial_endpoint_count;     /* cap on the first probe (0/-1: none)    */
+    int subscriber_count;           /* endpoints carrying subscriptions (0/-1: all) */
+    int publish_only;               /* non-zero: refuse subscriptions         */
+    int fos;                        /* failover service level 0..3 (0)       */
+    int dedup;                      /* non-zero: drop copies from several endpoints */
+    int dedup_window_ms;            /* 30000                                  */
+    const char *will_topic;         /* NULL: no last will                     */
+    const void *will_payload;       /* may be NULL when will_payload_len is 0 */
+    size_t will_payload_len;
+    int will_qos;
+    int will_retain;
+    const char *file_store_dir;     /* NULL: in-flight messages kept in memory */
+    const char *tls_ca_file;        /* PEM CA bundle for ssl:// and wss://    */
+    const char *tls_cert_file;      /* PEM client certificate                 */
+    const char *tls_key_file;       /* PEM client key                         */
+    int tls_insecure;               /* non-zero: skip server verification     */
+} hamqtt_options;
+
+#define HAMQTT_OPTIONS_INIT { (uint32_t)sizeof(hamqtt_options), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0.0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+
+/* A received message. All pointers are valid only during the callback (push)
+ * or until the next hamqtt_poll() on the client (pull). */
+typedef struct hamqtt_message {
+    const char *topic;      /* NUL-terminated                                */
+    size_t topic_len;
+    const void *payload;    /* not NUL-terminated; NULL when payload_len is 0 */
+    size_t payload_len;
+    int qos;
+    int retained;
+    int duplicate;          /* the MQTT DUP flag                             */
+    const char *endpoint;   /* name of the endpoint it arrived through       */
+} hamqtt_message;
+
+/* The outcome of an asynchronous publish. Same lifetime as hamqtt_message. */
+typedef struct hamqtt_delivery {
+    uint64_t id;            /* the id hamqtt_publish_async() returned        */
+    const char *topic;
+    int status;             /* HAMQTT_OK when delivered, else a HAMQTT_ERR_* */
+    const char *error;      /* why it failed; NULL when delivered            */
+    const char *endpoints;  /* comma-separated endpoints that took it ("" if none) */
+    void *user;             /* the user pointer given to hamqtt_publish_async() */
+} hamqtt_delivery;
+
+/* One event drained by hamqtt_poll(). Pointers stay valid until the next
+ * hamqtt_poll(), hamqtt_disconnect() or hamqtt_close() on the client. */
+typedef struct hamqtt_event {
+    int kind;                 /* enum hamqtt_event_kind                       */
+    int status;               /* ENDPOINT_DOWN, ERROR, DELIVERY: error code or 0 */
+    const char *endpoint;     /* MESSAGE, ENDPOINT_UP/DOWN: endpoint name; else NULL */
+    const char *error;        /* ENDPOINT_DOWN, ERROR, failed DELIVERY: reason; else NULL */
+    int64_t time_unix_ns;     /* when it happened                             */
+    hamqtt_message message;   /* kind MESSAGE; zeroed otherwise               */
+    hamqtt_delivery delivery; /* kind DELIVERY; zeroed otherwise              */
+} hamqtt_event;
+
+/* A snapshot of one endpoint, from hamqtt_stats(). */
+typedef struct hamqtt_endpoint_stats {
+    const char *name;
+    const char *uri;
+    int state;                  /* enum hamqtt_endpoint_state               */
+    int subscriber;             /* carries the cluster's subscriptions      */
+    int64_t live_since_unix_ns; /* 0 unless live                            */
+    uint64_t published;         /* publish attempts sent to it              */
+    uint64_t acked;             /* of those, acknowledged (QoS 0: written)  */
+    uint64_t failed;            /* of those, not completed here             */
+    uint64_t failovers;         /* of the failed, moved on to another endpoint */
+    uint64_t connects;          /* connection attempts                      */
+    uint64_t connect_failures;
+    uint64_t received;          /* messages received through it             */
+    const char *last_error;     /* "" when none                             */
+} hamqtt_endpoint_stats;
+
+/* Push callbacks. `user` is the pointer registered with the callback. They run
+ * on the client's library thread (see "Events" above), one at a time per
+ * client, never under a library lock. Pointer arguments are valid only during
+ * the call. A callback may call hamqtt functions, including publishing
+ * (blocking or not) and subscribing, but hamqtt_close()/hamqtt_disconnect() of
+ * its own client return HAMQTT_ERR_BUSY. A callback should return promptly:
+ * the client's events wait meanwhile (nothing is lost; they queue). */
+typedef void (*hamqtt_message_cb)(void *user, hamqtt_client client, const hamqtt_message *msg);
+/* reason is NULL for an endpoint coming up, the cause for one going down. */
+typedef void (*hamqtt_endpoint_cb)(void *user, hamqtt_client client, const char *endpoint, const char *reason);
+typedef void (*hamqtt_delivery_cb)(void *user, hamqtt_client client, const hamqtt_delivery *delivery);
+typedef void (*hamqtt_error_cb)(void *user, hamqtt_client client, int status, const char *error);
+/* Log lines arrive on a separate library thread and may run concurrently
+ * with the other callbacks of the client. */
+typedef void (*hamqtt_log_cb)(void *user, hamqtt_client client, int level, const char *line);
+
+/* The client-wide callbacks of hamqtt_set_callbacks(). Any may be NULL
+ * (events of that kind are then dropped). Initialise with
+ * HAMQTT_CALLBACKS_INIT. */
+typedef struct hamqtt_callbacks {
+    uint32_t struct_size;            /* sizeof(hamqtt_callbacks)              */
+    void *user;                      /* passed to every callback below        */
+    hamqtt_message_cb on_message;    /* messages no subscription callback took */
+    hamqtt_endpoint_cb on_endpoint_up;
+    hamqtt_endpoint_cb on_endpoint_down; /* a failover: the endpoint died    */
+    hamqtt_delivery_cb on_delivery;  /* async publishes given no own callback */
+    hamqtt_error_cb on_error;
+} hamqtt_callbacks;
+
+#define HAMQTT_CALLBACKS_INIT { (uint32_t)sizeof(hamqtt_callbacks), 0, 0, 0, 0, 0, 0 }
+
+/* ------------------------------------------------------------------------ */
+/* Library                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* The library's version, "MAJOR.MINOR.PATCH" (compare HAMQTT_VERSION_STRING).
+ * Returns static text: do not free. Never fails. Any thread. */
+const char *hamqtt_version(void);
+
+/* Static English text for a status code (also for unknown codes). Do not free.
+ * Never fails. Any thread. */
+const char *hamqtt_strerror(int status);
+
+/* The detail of the last failure of a hamqtt call on the calling thread, or ""
+ * if none failed yet. Successful calls do not reset it: read it right after a
+ * call returned an error. The string belongs to the library and stays valid
+ * until the next failing hamqtt call on the same thread. Any thread. */
+const char *hamqtt_last_error(void);
+
+/* Frees memory the library returned (lists, stats, names). NULL is a no-op.
+ * Never pass memory from another allocator. Any thread. */
+void hamqtt_free(void *ptr);
+
+/* ------------------------------------------------------------------------ */
+/* Configuration file (padogrid-compatible YAML) and its clusters            */
+/* ------------------------------------------------------------------------ */
+
+/* Loads the YAML configuration at `path` and creates a client for every
+ * cluster it defines (not yet connected; see hamqtt_cluster_client()). At most
+ * one configuration is loaded at a time: call hamqtt_shutdown() before loading
+ * another (HAMQTT_ERR_STATE otherwise).
+ * Returns HAMQTT_OK, HAMQTT_ERR_INVALID (path NULL), HAMQTT_ERR_IO (cannot
+ * read the file), HAMQTT_ERR_CONFIG (invalid YAML or values; last_error gives
+ * the line), HAMQTT_ERR_STATE. */
+int hamqtt_init_file(const char *path);
+
+/* Like hamqtt_init_file(), from YAML text: `len` bytes at `yaml` (need not be
+ * NUL-terminated). The text is copied. */
+int hamqtt_init_yaml(const char *yaml, size_t len);
+
+/* Closes every client of the loaded configuration (as hamqtt_close() does,
+ * waiting for their callbacks) and forgets the configuration. Clients made
+ * with hamqtt_client_new() are not affected. Calling it when nothing is
+ * loaded returns HAMQTT_OK. Returns HAMQTT_ERR_BUSY when called from a
+ * callback of one of those clients. */
+int hamqtt_shutdown(void);
+
+/* The client of the named cluster of the loaded configuration, or of its
+ * default cluster when `name` is NULL (as in padogrid, the default cluster
+ * exists even when the file does not define it: it is then made on
+ * tcp://localhost:1883-1885). The same handle is returned on every
+ * call until it is closed; a later call after hamqtt_close() returns a new
+ * handle on a fresh cluster. The client is not connected: call
+ * hamqtt_connect(). Returns HAMQTT_OK, HAMQTT_ERR_INVALID (out NULL),
+ * HAMQTT_ERR_NOT_INITIALIZED, HAMQTT_ERR_NOT_FOUND (last_error lists the
+ * names). */
+int hamqtt_cluster_client(const char *name, hamqtt_client *out);
+
+/* The names of the clusters of the loaded configuration, default first.
+ * *names receives a NULL-terminated array of strings and *count its length
+ * (count may be NULL); free the array with one hamqtt_free(*names). */
+int hamqtt_cluster_names(char ***names, size_t *count);
+
+/* ------------------------------------------------------------------------ */
+/* Clients                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* Creates a client of a virtual cluster made of the brokers in `endpoints`: a
+ * comma-separated list of URIs with optional ranges, for example
+ * "tcp://10.0.0.5-7:1883,ssl://b.example:8883" or "localhost:1883-1885"
+ * (schemes tcp, mqtt, ssl, tls, mqtts, ws, wss; no scheme means tcp), at
+ * most 1024 brokers once expanded.
+ * `opts` may be NULL for all defaults. The client is not connected.
+ * On success *out holds a new handle; close it with hamqtt_close().
+ * Returns HAMQTT_OK, HAMQTT_ERR_INVALID (NULL endpoints/out, bad struct_size),
+ * HAMQTT_ERR_CONFIG (bad URI, range or option; last_error says which). */
+int hamqtt_client_new(const char *endpoints, const hamqtt_options *opts, hamqtt_client *out);
+
+/* Starts the client: probes every endpoint and returns once at least one is
+ * live (and the first round of attempts settled), or fails after
+ * time_to_wait_ms with HAMQTT_ERR_NO_ENDPOINT (last_error names every
+ * endpoint and why it failed); the client keeps probing in the background
+ * either way. Subscriptions made before (or before a disconnect) are
+ * replayed. Connecting a connected client does nothing. Blocks the caller.
+ * Returns HAMQTT_OK, HAMQTT_ERR_HANDLE, HAMQTT_ERR_NO_ENDPOINT,
+ * HAMQTT_ERR_CLOSED (closed meanwhile), HAMQTT_ERR_CONFIG. */
+int hamqtt_connect(hamqtt_client client);
+
+/* Disconnects every endpoint and stops probing. Asynchronous publishes still
+ * pending complete with HAMQTT_ERR_CLOSED; their delivery events are still
+ * delivered (push: before this returns; pull: by the next hamqtt_poll()).
+ * The handle stays valid: hamqtt_connect() starts again with the same
+ * subscriptions; statistics start from zero. The event fd is closed: ask for
+ * it again after reconnecting. Waits for in-flight callbacks.
+ * Returns HAMQTT_OK (also when not connected), HAMQTT_ERR_HANDLE,
+ * HAMQTT_ERR_BUSY (called from one of this client's callbacks). */
+int hamqtt_disconnect(hamqtt_client client);
+
+/* Disconnects (as above) and releases the client. When it returns, none of
+ * the client's callbacks is running or will run again, and the handle is
+ * invalid (HAMQTT_ERR_HANDLE from then on, including a second close).
+ * Returns HAMQTT_OK, HAMQTT_ERR_HANDLE, HAMQTT_ERR_BUSY (called from one of
+ * this client's own callbacks: it would wait for itself; the client stays
+ * open). */
+int hamqtt_close(hamqtt_client client);
+
+/* The cluster's name. *name is allocated: free with hamqtt_free(). */
+int hamqtt_client_name(hamqtt_client client, char **name);
+
+/* ------------------------------------------------------------------------ */
+/* Publishing                                                                */
+/* ------------------------------------------------------------------------ */
+
+/* Publishes `len` bytes at `payload` (NULL allowed when len is 0) to `topic`
+ * and blocks until delivered: QoS 1 and 2 until a broker acknowledged it,
+ * QoS 0 until it was written to one. An endpoint that fails meanwhile is
+ * moved to the dead list and the message goes to the next live endpoint; the
+ * call fails only when no endpoint took it within time_to_wait_ms.
+ * Returns HAMQTT_OK, HAMQTT_ERR_HANDLE, HAMQTT_ERR_INVALID (NULL topic, NULL
+ * payload with len > 0), HAMQTT_ERR_TOPIC (empty, wildcard, invalid UTF-8,
+ * too long), HAMQTT_ERR_QOS, HAMQTT_ERR_PAYLOAD, HAMQTT_ERR_STATE (not
+ * connected), HAMQTT_ERR_NO_ENDPOINT, HAMQTT_ERR_CLOSED. */
+int hamqtt_publish(hamqtt_client client, const char *topic, const void *payload, size_t len, int qos, int retain);
+
+/* Starts a publish with the rules of hamqtt_publish() and returns at once;
+ * messages published from one thread are sent in order. The payload is
+ * copied. On HAMQTT_OK, *id (may be NULL) receives the publish id and exactly
+ * one outcome is reported later, with that id and `user`:
+ *   - to `cb` when it is not NULL (this switches the client to push mode),
+ *     on the client's library thread;
+ *   - otherwise to hamqtt_callbacks.on_delivery (push mode) or as a
+ *     HAMQTT_EVENT_DELIVERY from hamqtt_poll() (pull mode).
+ * On any other return nothing is reported later. Returns the codes of
+ * hamqtt_publish() except HAMQTT_ERR_NO_ENDPOINT/HAMQTT_ERR_CLOSED, which are
+ * reported in the delivery outcome. */
+int hamqtt_publish_async(hamqtt_client client, const char *topic, const void *payload, size_t len, int qos,
+                         int retain, hamqtt_delivery_cb cb, void *user, uint64_t *id);
+
+/* Publishes through the named endpoint only, without failover; blocks like
+ * hamqtt_publish(). Returns its codes, and HAMQTT_ERR_NOT_FOUND (no such
+ * endpoint), HAMQTT_ERR_NO_ENDPOINT (the endpoint is not live or failed). */
+int hamqtt_publish_to(hamqtt_client client, const char *endpoint, const char *topic, const void *payload,
+                      size_t len, int qos, int retain);
+
+/* ------------------------------------------------------------------------ */
+/* Subscribing                                                               */
+/* ------------------------------------------------------------------------ */
+
+/* Subscribes `filter` (wildcards + and # allowed, # last) at `qos` on every
+ * live subscriber endpoint, and on every endpoint that comes up later. With a
+ * non-NULL `cb` (this switches the client to push mode) the matching messages
+ * go to cb(user, ...); otherwise to on_message (push) or hamqtt_poll() (pull).
+ * A message matching several subscriptions with callbacks goes to each.
+ * Subscribing the same filter again replaces its QoS and callback. Before
+ * hamqtt_connect() the subscription is only registered (made at connect) and
+ * HAMQTT_OK is returned at once; otherwise blocks until every subscriber
+ * endpoint acknowledged. Returns HAMQTT_OK, HAMQTT_ERR_HANDLE,
+ * HAMQTT_ERR_INVALID (NULL filter), HAMQTT_ERR_TOPIC (empty, '#' not last,
+ * misplaced wildcard, invalid UTF-8), HAMQTT_ERR_QOS, HAMQTT_ERR_REFUSED (a
+ * broker refused it), HAMQTT_ERR_NO_ENDPOINT (no subscriber endpoint live in
+ * time; the subscription stays registered and is made when one comes up),
+ * HAMQTT_ERR_STATE (publish-only cluster), HAMQTT_ERR_CLOSED. */
+int hamqtt_subscribe(hamqtt_client client, const char *filter, int qos, hamqtt_message_cb cb, void *user);
+
+/* Removes `filter` (exactly as subscribed) from the client and from every
+ * subscriber endpoint. Called outside a callback, its callback is not
+ * running and will not run again once this returns. Returns HAMQTT_OK,
+ * HAMQTT_ERR_HANDLE, HAMQTT_ERR_INVALID, HAMQTT_ERR_TOPIC,
+ * HAMQTT_ERR_NOT_FOUND (not subscribed), HAMQTT_ERR_NO_ENDPOINT,
+ * HAMQTT_ERR_CLOSED. */
+int hamqtt_unsubscribe(hamqtt_client client, const char *filter);
+
+/* ------------------------------------------------------------------------ */
+/* Events                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* Installs the client-wide push callbacks (copied) and switches the client to
+ * push mode. May be called again to replace them; `cbs` NULL clears them
+ * (the client stays in push mode). Events queued before are delivered to
+ * the new callbacks. Returns HAMQTT_OK, HAMQTT_ERR_HANDLE, HAMQTT_ERR_INVALID
+ * (struct_size too small). */
+int hamqtt_set_callbacks(hamqtt_client client, const hamqtt_callbacks *cbs);
+
+/* Sends the client's log lines at `min_level` and above (enum
+ * hamqtt_log_level) to cb(user, client, level, line) on a library thread of
+ * their own (lines may come concurrently with other callbacks). cb NULL turns
+ * logging off. Does not change the event mode. Lines are dropped rather than
+ * ever slowing the client down when the callback falls behind. Returns
+ * HAMQTT_OK, HAMQTT_ERR_HANDLE. */
+int hamqtt_set_log_callback(hamqtt_client client, int min_level, hamqtt_log_cb cb, void *user);
+
+/* Pull delivery: moves up to `max_events` queued events into `events`
+ * (caller-allocated), on the calling thread, waiting up to `timeout_ms` for
+ * the first (0: do not wait; negative: until an event comes or the client is
+ * disconnected). *count (required) receives how many were stored. The
+ * strings and payloads the events point to belong to the library and stay
+ * valid until the next hamqtt_poll(), hamqtt_disconnect() or hamqtt_close()
+ * on the client. Only one thread may poll a client at a time.
+ * Returns HAMQTT_OK (also with *count 0 on timeout), HAMQTT_ERR_HANDLE,
+ * HAMQTT_ERR_INVALID (NULL events/count, max_events 0), HAMQTT_ERR_MODE
+ * (push mode), HAMQTT_ERR_BUSY (another thread is polling this client),
+ * HAMQTT_ERR_CLOSED (disconnected and every event drained). */
+int hamqtt_poll(hamqtt_client client, hamqtt_event *events, size_t max_events, int timeout_ms, size_t *count);
+
+/* A file descriptor that is readable while events wait for hamqtt_poll(), to
+ * wake an epoll/poll/select, asyncio or libuv loop. Do not read from it or
+ * close it: hamqtt_poll() keeps it in step, and hamqtt_disconnect() and
+ * hamqtt_close() close it (it reads EOF then). Valid while connected; ask
+ * again after a reconnect. Returns HAMQTT_OK, HAMQTT_ERR_HANDLE,
+ * HAMQTT_ERR_INVALID, HAMQTT_ERR_MODE (push mode), HAMQTT_ERR_CLOSED,
+ * HAMQTT_ERR_IO. */
+int hamqtt_event_fd(hamqtt_client client, int *fd);
+
+/* ------------------------------------------------------------------------ */
+/* Endpoints                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/* The names of the live endpoints, longest-live first. *names receives a
+ * NULL-terminated array of strings, *count (may be NULL) its length; free
+ * the whole array with one hamqtt_free(*names). */
+int hamqtt_live_endpoints(hamqtt_client client, char ***names, size_t *count);
+
+/* The names of the endpoints that are not live (dead, connecting,
+ * quarantined), in configuration order. Same ownership as above. */
+int hamqtt_dead_endpoints(hamqtt_client client, char ***names, size_t *count);
+
+/* A snapshot of every endpoint, in configuration order. *stats receives an
+ * array of *count entries (strings included in the same block): free with
+ * one hamqtt_free(*stats). */
+int hamqtt_stats(hamqtt_client client, hamqtt_endpoint_stats **stats, size_t *count);
+
+/* Adds the broker(s) at `uri` (a URI, list or range as in hamqtt_client_new)
+ * to the cluster at runtime; a connected client connects them at once.
+ * `name` (NULL: "<cluster>-<n>") is allowed only when `uri` names one broker.
+ * *assigned (may be NULL) receives the comma-separated names given: free
+ * with hamqtt_free(). Returns HAMQTT_OK, HAMQTT_ERR_HANDLE,
+ * HAMQTT_ERR_INVALID, HAMQTT_ERR_CONFIG (bad URI, duplicate name or broker),
+ * HAMQTT_ERR_CLOSED. */
+int hamqtt_add_endpoint(hamqtt_client client, const char *uri, const char *name, char **assigned);
+
+/* Disconnects the named endpoint and removes it for good; publishes in
+ * flight on it fail over. Returns HAMQTT_OK, HAMQTT_ERR_HANDLE,
+ * HAMQTT_ERR_INVALID, HAMQTT_ERR_NOT_FOUND. */
+int hamqtt_remove_endpoint(hamqtt_client client, const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* HAMQTT_H */

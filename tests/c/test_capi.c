@@ -1,0 +1,1102 @@
+/* Tests of the C API (include/hamqtt.h) against real Mosquitto brokers started through
+ * internal/cmd/brokerctl. Run one case with `test_capi NAME`, every case with `test_capi all`;
+ * ctest runs each case as its own test. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hamqtt.h"
+#include "testutil.h"
+
+/* ------------------------------------------------------------------------------------------ */
+/* helpers                                                                                    */
+
+/* Polls c until pred(event) holds for an event or timeout; returns the number of events seen. */
+typedef int (*event_pred)(const hamqtt_event *e, void *arg);
+
+static int poll_until(hamqtt_client c, event_pred pred, void *arg, int timeout_ms) {
+    hamqtt_event evs[32];
+    int64_t deadline = now_ms() + (int64_t)timeout_ms * test_scale();
+    int seen = 0;
+    while (now_ms() < deadline) {
+        size_t n = 0, i;
+        CHECK_OK(hamqtt_poll(c, evs, 32, 50, &n));
+        for (i = 0; i < n; i++) {
+            seen++;
+            if (pred(&evs[i], arg)) return seen;
+        }
+    }
+    FAILF("no matching event within %d ms (%d events seen)", timeout_ms, seen);
+    return seen;
+}
+
+static int is_message_on(const hamqtt_event *e, void *topic) {
+    return e->kind == HAMQTT_EVENT_MESSAGE && strcmp(e->message.topic, (const char *)topic) == 0;
+}
+
+static void wait_counter(atomic_int *v, int want, int timeout_ms, const char *what) {
+    int64_t deadline = now_ms() + (int64_t)timeout_ms * test_scale();
+    while (atomic_load(v) < want) {
+        if (now_ms() > deadline) FAILF("%s: %d after %d ms, want %d", what, atomic_load(v), timeout_ms, want);
+        sleep_ms(5);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* version, strerror, last_error, free                                                        */
+
+static void test_version(void) {
+    int codes[] = {HAMQTT_OK, HAMQTT_ERR_INVALID, HAMQTT_ERR_HANDLE, HAMQTT_ERR_TOPIC, HAMQTT_ERR_QOS,
+                   HAMQTT_ERR_PAYLOAD, HAMQTT_ERR_CONFIG, HAMQTT_ERR_NO_ENDPOINT, HAMQTT_ERR_CLOSED,
+                   HAMQTT_ERR_NOT_FOUND, HAMQTT_ERR_BUSY, HAMQTT_ERR_MODE, HAMQTT_ERR_STATE,
+                   HAMQTT_ERR_REFUSED, HAMQTT_ERR_IO, HAMQTT_ERR_NOT_INITIALIZED, HAMQTT_ERR_INTERNAL};
+    size_t i;
+    CHECK(strcmp(hamqtt_version(), HAMQTT_VERSION_STRING) == 0);
+    CHECK(strcmp(hamqtt_last_error(), "") == 0);
+    for (i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+        const char *s = hamqtt_strerror(codes[i]);
+        CHECK(s != NULL && *s != 0);
+        CHECK(strcmp(s, "unknown status code") != 0);
+        CHECK(hamqtt_strerror(codes[i]) == s); /* static text */
+    }
+    CHECK(strcmp(hamqtt_strerror(12345), "unknown status code") == 0);
+    CHECK(strcmp(hamqtt_strerror(-1000), "unknown status code") == 0);
+    hamqtt_free(NULL);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* bad input: every function, no broker needed                                                 */
+
+static void test_bad_input(void) {
+    hamqtt_client c = 0, closed = 0;
+    hamqtt_options o = HAMQTT_OPTIONS_INIT;
+    hamqtt_event ev[4];
+    size_t n = 99;
+    int fd = 0;
+    char **names = NULL;
+    char *s = NULL;
+    hamqtt_endpoint_stats *st = NULL;
+    uint64_t id = 7;
+    static char big[16];
+    const char bad_utf8[] = {'a', '/', (char)0xff, (char)0xfe, 0};
+    hamqtt_callbacks cbs = HAMQTT_CALLBACKS_INIT;
+
+    /* client_new */
+    CHECK_ERR(hamqtt_client_new(NULL, NULL, &c), HAMQTT_ERR_INVALID, "endpoints is NULL");
+    CHECK_ERR(hamqtt_client_new("tcp://127.0.0.1:1883", NULL, NULL), HAMQTT_ERR_INVALID, "out is NULL");
+    CHECK_ERR(hamqtt_client_new("", NULL, &c), HAMQTT_ERR_CONFIG, "names no broker");
+    CHECK(c == 0);
+    CHECK_ERR(hamqtt_client_new("tcp://127.0.0.1:99999", NULL, &c), HAMQTT_ERR_CONFIG, "99999");
+    CHECK_ERR(hamqtt_client_new("tcp://127.0.0.1:1890-1880", NULL, &c), HAMQTT_ERR_CONFIG, "1890-1880");
+    CHECK_ERR(hamqtt_client_new("gopher://127.0.0.1:1883", NULL, &c), HAMQTT_ERR_CONFIG, "gopher");
+    CHECK_ERR(hamqtt_client_new("tcp://10.0.0.1-254:1-65535", NULL, &c), HAMQTT_ERR_CONFIG, "more than 1024 brokers");
+    o.struct_size = 4;
+    CHECK_ERR(hamqtt_client_new("tcp://127.0.0.1:1883", &o, &c), HAMQTT_ERR_INVALID, "HAMQTT_OPTIONS_INIT");
+    o.struct_size = sizeof o;
+    o.time_to_wait_ms = -5;
+    CHECK_ERR(hamqtt_client_new("tcp://127.0.0.1:1883", &o, &c), HAMQTT_ERR_CONFIG, "time_to_wait_ms");
+    o.time_to_wait_ms = 0;
+    o.publisher_type = 9;
+    CHECK_ERR(hamqtt_client_new("tcp://127.0.0.1:1883", &o, &c), HAMQTT_ERR_CONFIG, "publisher type");
+    o.publisher_type = 0;
+    o.fos = 4;
+    CHECK_ERR(hamqtt_client_new("tcp://127.0.0.1:1883", &o, &c), HAMQTT_ERR_CONFIG, "fos 4");
+    o.fos = 0;
+    o.will_topic = "will/+";
+    CHECK_ERR(hamqtt_client_new("tcp://127.0.0.1:1883", &o, &c), HAMQTT_ERR_CONFIG, "wildcard");
+    o.will_topic = "will";
+    o.will_qos = 3;
+    CHECK_ERR(hamqtt_client_new("tcp://127.0.0.1:1883", &o, &c), HAMQTT_ERR_CONFIG, "will_qos");
+    o.will_qos = 1;
+    o.tls_cert_file = "/nonexistent.pem";
+    CHECK_ERR(hamqtt_client_new("tcp://127.0.0.1:1883", &o, &c), HAMQTT_ERR_CONFIG, "tls_key_file");
+    o.tls_cert_file = NULL;
+    o.tls_ca_file = "/nonexistent/ca.pem";
+    CHECK_ERR(hamqtt_client_new("ssl://127.0.0.1:8883", &o, &c), HAMQTT_ERR_CONFIG, "tls_ca_file");
+    o.tls_ca_file = NULL;
+    CHECK(c == 0);
+
+    /* a valid client that is never connected (the port refuses) */
+    CHECK_OK(hamqtt_client_new("tcp://127.0.0.1:1", &o, &c));
+    CHECK(c != 0);
+
+    /* handles: 0, never issued, closed; double close */
+    CHECK_ERR(hamqtt_connect(0), HAMQTT_ERR_HANDLE, "handle 0");
+    CHECK_ERR(hamqtt_connect(c + 1000), HAMQTT_ERR_HANDLE, "never issued");
+    CHECK_OK(hamqtt_client_new("tcp://127.0.0.1:2", NULL, &closed));
+    CHECK_OK(hamqtt_close(closed));
+    CHECK_ERR(hamqtt_close(closed), HAMQTT_ERR_HANDLE, "closed");
+    CHECK_ERR(hamqtt_connect(closed), HAMQTT_ERR_HANDLE, "closed");
+    CHECK_ERR(hamqtt_disconnect(closed), HAMQTT_ERR_HANDLE, "closed");
+    CHECK_ERR(hamqtt_publish(closed, "t", "x", 1, 0, 0), HAMQTT_ERR_HANDLE, "closed");
+    CHECK_ERR(hamqtt_publish_async(closed, "t", "x", 1, 0, 0, NULL, NULL, &id), HAMQTT_ERR_HANDLE, "closed");
+    CHECK(id == 0);
+    CHECK_ERR(hamqtt_publish_to(closed, "e", "t", "x", 1, 0, 0), HAMQTT_ERR_HANDLE, "closed");
+    CHECK_ERR(hamqtt_subscribe(closed, "t", 0, NULL, NULL), HAMQTT_ERR_HANDLE, "closed");
+    CHECK_ERR(hamqtt_unsubscribe(closed, "t"), HAMQTT_ERR_HANDLE, "closed");
+    CHECK_ERR(hamqtt_set_callbacks(closed, &cbs), HAMQTT_ERR_HANDLE, "closed");
+    CHECK_ERR(hamqtt_set_log_callback(closed, HAMQTT_LOG_INFO, NULL, NULL), HAMQTT_ERR_HANDLE, "closed");
+    CHECK_ERR(hamqtt_poll(closed, ev, 4, 0, &n), HAMQTT_ERR_HANDLE, "closed");
+    CHECK(n == 0);
+    CHECK_ERR(hamqtt_event_fd(closed, &fd), HAMQTT_ERR_HANDLE, "closed");
+    CHECK(fd == -1);
+    CHECK_ERR(hamqtt_live_endpoints(closed, &names, &n), HAMQTT_ERR_HANDLE, "closed");
+    CHECK_ERR(hamqtt_dead_endpoints(closed, &names, &n), HAMQTT_ERR_HANDLE, "closed");
+    CHECK_ERR(hamqtt_stats(closed, &st, &n), HAMQTT_ERR_HANDLE, "closed");
+    CHECK_ERR(hamqtt_add_endpoint(closed, "tcp://127.0.0.1:3", NULL, &s), HAMQTT_ERR_HANDLE, "closed");
+    CHECK_ERR(hamqtt_remove_endpoint(closed, "x"), HAMQTT_ERR_HANDLE, "closed");
+    CHECK_ERR(hamqtt_client_name(closed, &s), HAMQTT_ERR_HANDLE, "closed");
+    CHECK(names == NULL && st == NULL && s == NULL);
+
+    /* publish: topics, QoS, payloads, state */
+    CHECK_ERR(hamqtt_publish(c, NULL, "x", 1, 0, 0), HAMQTT_ERR_INVALID, "topic is NULL");
+    CHECK_ERR(hamqtt_publish(c, "", "x", 1, 0, 0), HAMQTT_ERR_TOPIC, "empty topic");
+    CHECK_ERR(hamqtt_publish(c, "a/+/b", "x", 1, 0, 0), HAMQTT_ERR_TOPIC, "wildcard");
+    CHECK_ERR(hamqtt_publish(c, "a/#", "x", 1, 0, 0), HAMQTT_ERR_TOPIC, "wildcard");
+    CHECK_ERR(hamqtt_publish(c, bad_utf8, "x", 1, 0, 0), HAMQTT_ERR_TOPIC, "UTF-8");
+    CHECK_ERR(hamqtt_publish(c, "t", "x", 1, -1, 0), HAMQTT_ERR_QOS, "QoS -1");
+    CHECK_ERR(hamqtt_publish(c, "t", "x", 1, 3, 0), HAMQTT_ERR_QOS, "QoS 3");
+    CHECK_ERR(hamqtt_publish(c, "t", NULL, 5, 0, 0), HAMQTT_ERR_INVALID, "payload is NULL");
+    /* an oversized length is refused before the buffer is read */
+    CHECK_ERR(hamqtt_publish(c, "t", big, (size_t)268435455, 1, 0), HAMQTT_ERR_PAYLOAD, "exceeds");
+    CHECK_ERR(hamqtt_publish(c, "t", big, (size_t)-1, 1, 0), HAMQTT_ERR_PAYLOAD, "exceeds");
+    CHECK_ERR(hamqtt_publish(c, "t", "x", 1, 1, 0), HAMQTT_ERR_STATE, "hamqtt_connect");
+    CHECK_ERR(hamqtt_publish_async(c, "a/#", "x", 1, 0, 0, NULL, NULL, &id), HAMQTT_ERR_TOPIC, "wildcard");
+    CHECK_ERR(hamqtt_publish_async(c, "t", "x", 1, 7, 0, NULL, NULL, &id), HAMQTT_ERR_QOS, "QoS 7");
+    CHECK_ERR(hamqtt_publish_async(c, "t", "x", 1, 1, 0, NULL, NULL, NULL), HAMQTT_ERR_STATE, "not connected");
+    CHECK_ERR(hamqtt_publish_to(c, NULL, "t", "x", 1, 0, 0), HAMQTT_ERR_INVALID, "endpoint is NULL");
+    CHECK_ERR(hamqtt_publish_to(c, "x", "t/#", "x", 1, 0, 0), HAMQTT_ERR_TOPIC, "wildcard");
+    CHECK_ERR(hamqtt_publish_to(c, "x", "t", "x", 1, 0, 0), HAMQTT_ERR_STATE, "not connected");
+
+    /* subscribe / unsubscribe */
+    CHECK_ERR(hamqtt_subscribe(c, NULL, 0, NULL, NULL), HAMQTT_ERR_INVALID, "filter is NULL");
+    CHECK_ERR(hamqtt_subscribe(c, "", 0, NULL, NULL), HAMQTT_ERR_TOPIC, "empty filter");
+    CHECK_ERR(hamqtt_subscribe(c, "a/#/b", 0, NULL, NULL), HAMQTT_ERR_TOPIC, "'#' must be the last level");
+    CHECK_ERR(hamqtt_subscribe(c, "a/b#", 0, NULL, NULL), HAMQTT_ERR_TOPIC, "whole level");
+    CHECK_ERR(hamqtt_subscribe(c, "a/+x", 0, NULL, NULL), HAMQTT_ERR_TOPIC, "whole level");
+    CHECK_ERR(hamqtt_subscribe(c, bad_utf8, 0, NULL, NULL), HAMQTT_ERR_TOPIC, "UTF-8");
+    CHECK_ERR(hamqtt_subscribe(c, "a/#", -1, NULL, NULL), HAMQTT_ERR_QOS, "QoS -1");
+    CHECK_ERR(hamqtt_subscribe(c, "a/#", 3, NULL, NULL), HAMQTT_ERR_QOS, "QoS 3");
+    CHECK_ERR(hamqtt_unsubscribe(c, NULL), HAMQTT_ERR_INVALID, "filter is NULL");
+    CHECK_ERR(hamqtt_unsubscribe(c, "a/#/b"), HAMQTT_ERR_TOPIC, "last level");
+    CHECK_ERR(hamqtt_unsubscribe(c, "never/subscribed"), HAMQTT_ERR_NOT_FOUND, "not subscribed");
+    /* before connect a subscription is only registered */
+    CHECK_OK(hamqtt_subscribe(c, "a/+/c", 1, NULL, NULL));
+    CHECK_OK(hamqtt_unsubscribe(c, "a/+/c"));
+
+    /* events */
+    CHECK_ERR(hamqtt_poll(c, NULL, 4, 0, &n), HAMQTT_ERR_INVALID, "must not be NULL");
+    CHECK_ERR(hamqtt_poll(c, ev, 4, 0, NULL), HAMQTT_ERR_INVALID, "must not be NULL");
+    CHECK_ERR(hamqtt_poll(c, ev, 0, 0, &n), HAMQTT_ERR_INVALID, "max_events");
+    CHECK_OK(hamqtt_poll(c, ev, 4, 0, &n));
+    CHECK(n == 0);
+    CHECK_ERR(hamqtt_event_fd(c, NULL), HAMQTT_ERR_INVALID, "fd is NULL");
+    cbs.struct_size = 3;
+    CHECK_ERR(hamqtt_set_callbacks(c, &cbs), HAMQTT_ERR_INVALID, "HAMQTT_CALLBACKS_INIT");
+
+    /* endpoints */
+    CHECK_ERR(hamqtt_live_endpoints(c, NULL, &n), HAMQTT_ERR_INVALID, "names is NULL");
+    CHECK_ERR(hamqtt_dead_endpoints(c, NULL, NULL), HAMQTT_ERR_INVALID, "names is NULL");
+    CHECK_ERR(hamqtt_stats(c, NULL, &n), HAMQTT_ERR_INVALID, "must not be NULL");
+    CHECK_ERR(hamqtt_stats(c, &st, NULL), HAMQTT_ERR_INVALID, "must not be NULL");
+    CHECK_ERR(hamqtt_add_endpoint(c, NULL, NULL, NULL), HAMQTT_ERR_INVALID, "uri is NULL");
+    CHECK_ERR(hamqtt_add_endpoint(c, "tcp://127.0.0.1:70000", NULL, NULL), HAMQTT_ERR_CONFIG, "70000");
+    CHECK_ERR(hamqtt_add_endpoint(c, "tcp://127.0.0.1:5-6", "one", NULL), HAMQTT_ERR_INVALID, "single broker");
+    CHECK_ERR(hamqtt_add_endpoint(c, "tcp://127.0.0.1:1-2000", NULL, NULL), HAMQTT_ERR_CONFIG, "more than 1024");
+    CHECK_ERR(hamqtt_add_endpoint(c, "tcp://127.0.0.1:1", NULL, NULL), HAMQTT_ERR_CONFIG, "already");
+    CHECK_ERR(hamqtt_remove_endpoint(c, NULL), HAMQTT_ERR_INVALID, "name is NULL");
+    CHECK_ERR(hamqtt_remove_endpoint(c, "no-such-endpoint"), HAMQTT_ERR_NOT_FOUND, "no-such-endpoint");
+    CHECK_ERR(hamqtt_client_name(c, NULL), HAMQTT_ERR_INVALID, "name is NULL");
+
+    /* configuration */
+    CHECK_ERR(hamqtt_init_file(NULL), HAMQTT_ERR_INVALID, "path is NULL");
+    CHECK_ERR(hamqtt_init_file("/nonexistent/hamqtt.yaml"), HAMQTT_ERR_IO, "/nonexistent/hamqtt.yaml");
+    CHECK_ERR(hamqtt_init_yaml(NULL, 3), HAMQTT_ERR_INVALID, "yaml is NULL");
+    {
+        const char *bad = "clusters:\n  - name: a\n    fos: 9\n";
+        CHECK_ERR(hamqtt_init_yaml(bad, strlen(bad)), HAMQTT_ERR_CONFIG, ":3");
+        bad = "clusters: [\n";
+        CHECK_ERR(hamqtt_init_yaml(bad, strlen(bad)), HAMQTT_ERR_CONFIG, "<hamqtt_init_yaml>");
+    }
+    CHECK_ERR(hamqtt_cluster_client(NULL, &closed), HAMQTT_ERR_NOT_INITIALIZED, "hamqtt_init_file");
+    CHECK(closed == 0);
+    CHECK_ERR(hamqtt_cluster_client(NULL, NULL), HAMQTT_ERR_INVALID, "out is NULL");
+    CHECK_ERR(hamqtt_cluster_names(&names, &n), HAMQTT_ERR_NOT_INITIALIZED, "no configuration");
+    CHECK_ERR(hamqtt_cluster_names(NULL, &n), HAMQTT_ERR_INVALID, "names is NULL");
+    CHECK_OK(hamqtt_shutdown());
+
+    CHECK_OK(hamqtt_close(c));
+    CHECK_ERR(hamqtt_close(c), HAMQTT_ERR_HANDLE, "closed");
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* pull delivery: poll, event fd, async publish with a user pointer, lists, stats              */
+
+static int is_delivery(const hamqtt_event *e, void *arg) {
+    uint64_t want = *(uint64_t *)arg;
+    if (e->kind != HAMQTT_EVENT_DELIVERY || e->delivery.id != want) return 0;
+    CHECK(e->delivery.status == HAMQTT_OK);
+    CHECK(e->delivery.error == NULL);
+    CHECK(strcmp(e->delivery.topic, "pull/async") == 0);
+    CHECK(e->delivery.user == (void *)0x1234);
+    CHECK(strlen(e->delivery.endpoints) > 0);
+    return 1;
+}
+
+static void test_pull(void) {
+    brokers b;
+    hamqtt_client c;
+    hamqtt_event evs[16];
+    size_t n = 0, i;
+    int fd = -1, got = 0;
+    struct pollfd pfd;
+    static const unsigned char payload[] = {'h', 0, 'i', 0xff};
+    uint64_t id = 0;
+    char **names = NULL;
+    hamqtt_endpoint_stats *st = NULL;
+    char *name = NULL;
+    int64_t deadline;
+
+    brokers_start(&b, 1);
+    c = test_client(brokers_uris(&b, 1), "pull", HAMQTT_PUBLISHER_STICKY, 0);
+    CHECK_OK(hamqtt_client_name(c, &name));
+    CHECK(strcmp(name, "pull") == 0);
+    hamqtt_free(name);
+    CHECK_OK(hamqtt_subscribe(c, "pull/#", 2, NULL, NULL)); /* before connect: replayed */
+    CHECK_OK(hamqtt_connect(c));
+    CHECK_OK(hamqtt_connect(c)); /* no-op */
+    CHECK_OK(hamqtt_event_fd(c, &fd));
+    CHECK(fd >= 0);
+
+    CHECK_OK(hamqtt_publish(c, "pull/bin", payload, sizeof payload, 1, 0));
+    /* the fd wakes a poll(2) loop */
+    pfd.fd = fd;
+    pfd.events = POLLIN;
+    CHECK(poll(&pfd, 1, 5000) == 1);
+    deadline = now_ms() + 5000 * test_scale();
+    while (!got && now_ms() < deadline) {
+        CHECK_OK(hamqtt_poll(c, evs, 16, 100, &n));
+        for (i = 0; i < n; i++) {
+            if (evs[i].kind == HAMQTT_EVENT_ENDPOINT_UP) {
+                CHECK(strcmp(evs[i].endpoint, "pull-1") == 0);
+                CHECK(evs[i].time_unix_ns > 0);
+            }
+            if (evs[i].kind == HAMQTT_EVENT_MESSAGE) {
+                const hamqtt_message *m = &evs[i].message;
+                CHECK(strcmp(m->topic, "pull/bin") == 0);
+                CHECK(m->topic_len == 8);
+                CHECK(m->payload_len == sizeof payload);
+                CHECK(memcmp(m->payload, payload, sizeof payload) == 0);
+                CHECK(m->qos == 1);
+                CHECK(m->retained == 0);
+                CHECK(strcmp(m->endpoint, "pull-1") == 0);
+                CHECK(strcmp(evs[i].endpoint, "pull-1") == 0);
+                got = 1;
+            }
+        }
+    }
+    CHECK(got);
+    /* drained: the fd is no longer readable */
+    CHECK_OK(hamqtt_poll(c, evs, 16, 0, &n));
+    CHECK(poll(&pfd, 1, 0) == 0);
+
+    /* empty payload, QoS 0 and 2, retained */
+    CHECK_OK(hamqtt_publish(c, "pull/empty", NULL, 0, 0, 0));
+    poll_until(c, is_message_on, (void *)"pull/empty", 5000);
+    CHECK_OK(hamqtt_publish(c, "pull/two", "2", 1, 2, 0));
+    poll_until(c, is_message_on, (void *)"pull/two", 5000);
+
+    /* async publish: the outcome comes back from hamqtt_poll with the id and user pointer */
+    CHECK_OK(hamqtt_publish_async(c, "pull/async", "a", 1, 1, 0, NULL, (void *)0x1234, &id));
+    CHECK(id != 0);
+    poll_until(c, is_delivery, &id, 5000);
+
+    /* publish_to a named endpoint; unknown endpoint */
+    CHECK_OK(hamqtt_publish_to(c, "pull-1", "pull/to", "t", 1, 1, 0));
+    poll_until(c, is_message_on, (void *)"pull/to", 5000);
+    CHECK_ERR(hamqtt_publish_to(c, "pull-9", "pull/to", "t", 1, 1, 0), HAMQTT_ERR_NOT_FOUND, "pull-9");
+
+    /* lists and stats */
+    CHECK_OK(hamqtt_live_endpoints(c, &names, &n));
+    CHECK(n == 1 && strcmp(names[0], "pull-1") == 0 && names[1] == NULL);
+    hamqtt_free(names);
+    CHECK_OK(hamqtt_dead_endpoints(c, &names, NULL));
+    CHECK(names[0] == NULL);
+    hamqtt_free(names);
+    CHECK_OK(hamqtt_stats(c, &st, &n));
+    CHECK(n == 1);
+    CHECK(strcmp(st[0].name, "pull-1") == 0);
+    CHECK(strncmp(st[0].uri, "tcp://127.0.0.1:", 16) == 0);
+    CHECK(st[0].state == HAMQTT_ENDPOINT_LIVE);
+    CHECK(st[0].subscriber == 1);
+    CHECK(st[0].live_since_unix_ns > 0);
+    CHECK(st[0].published >= 5 && st[0].acked >= 5);
+    CHECK(st[0].received >= 4);
+    CHECK(st[0].connects == 1);
+    CHECK(strcmp(st[0].last_error, "") == 0);
+    hamqtt_free(st);
+
+    /* unsubscribe: no more messages */
+    CHECK_OK(hamqtt_unsubscribe(c, "pull/#"));
+    CHECK_OK(hamqtt_publish(c, "pull/after", "x", 1, 1, 0));
+    sleep_ms(200);
+    CHECK_OK(hamqtt_poll(c, evs, 16, 0, &n));
+    for (i = 0; i < n; i++) CHECK(evs[i].kind != HAMQTT_EVENT_MESSAGE);
+
+    CHECK_OK(hamqtt_close(c));
+    brokers_quit(&b);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* push callbacks                                                                              */
+
+struct push_state {
+    atomic_int sub_msgs, fallback_msgs, up, deliveries, own_deliveries, errors;
+    atomic_int wrong;
+    pthread_t main_thread;
+    hamqtt_client client;
+    uint64_t async_id;
+};
+
+static void on_sub_msg(void *user, hamqtt_client c, const hamqtt_message *m) {
+    struct push_state *s = (struct push_state *)user;
+    if (c != s->client || strncmp(m->topic, "push/sub/", 9) != 0 || m->payload_len != 3 ||
+        memcmp(m->payload, "abc", 3) != 0 || pthread_equal(pthread_self(), s->main_thread))
+        atomic_fetch_add(&s->wrong, 1);
+    atomic_fetch_add(&s->sub_msgs, 1);
+}
+
+static void on_fallback(void *user, hamqtt_client c, const hamqtt_message *m) {
+    struct push_state *s = (struct push_state *)user;
+    (void)c;
+    if (strcmp(m->topic, "push/other") != 0) atomic_fetch_add(&s->wrong, 1);
+    atomic_fetch_add(&s->fallback_msgs, 1);
+}
+
+static void on_up(void *user, hamqtt_client c, const char *endpoint, const char *reason) {
+    struct push_state *s = (struct push_state *)user;
+    (void)c;
+    if (reason != NULL || strcmp(endpoint, "push-1") != 0) atomic_fetch_add(&s->wrong, 1);
+    atomic_fetch_add(&s->up, 1);
+}
+
+static void on_delivery_all(void *user, hamqtt_client c, const hamqtt_delivery *d) {
+    struct push_state *s = (struct push_state *)user;
+    (void)c;
+    if (d->status != HAMQTT_OK || d->user != NULL) atomic_fetch_add(&s->wrong, 1);
+    atomic_fetch_add(&s->deliveries, 1);
+}
+
+static void on_own_delivery(void *user, hamqtt_client c, const hamqtt_delivery *d) {
+    struct push_state *s = (struct push_state *)user;
+    (void)c;
+    if (d->status != HAMQTT_OK || d->user != user || strcmp(d->topic, "push/other") != 0 ||
+        strcmp(d->endpoints, "push-1") != 0)
+        atomic_fetch_add(&s->wrong, 1);
+    atomic_fetch_add(&s->own_deliveries, 1);
+}
+
+static void test_push(void) {
+    brokers b;
+    static struct push_state s;
+    hamqtt_callbacks cbs = HAMQTT_CALLBACKS_INIT;
+    hamqtt_event ev[2];
+    size_t n;
+    int fd;
+    uint64_t id = 0;
+    int i;
+
+    brokers_start(&b, 1);
+    s.main_thread = pthread_self();
+    s.client = test_client(brokers_uris(&b, 1), "push", HAMQTT_PUBLISHER_STICKY, 0);
+    cbs.user = &s;
+    cbs.on_message = on_fallback;
+    cbs.on_endpoint_up = on_up;
+    cbs.on_delivery = on_delivery_all;
+    CHECK_OK(hamqtt_set_callbacks(s.client, &cbs));
+    CHECK_ERR(hamqtt_poll(s.client, ev, 2, 0, &n), HAMQTT_ERR_MODE, "push mode");
+    CHECK_ERR(hamqtt_event_fd(s.client, &fd), HAMQTT_ERR_MODE, "push mode");
+    CHECK_OK(hamqtt_connect(s.client));
+    CHECK_OK(hamqtt_subscribe(s.client, "push/sub/+", 1, on_sub_msg, &s));
+    CHECK_OK(hamqtt_subscribe(s.client, "push/other", 1, NULL, NULL));
+    wait_counter(&s.up, 1, 5000, "endpoint up");
+    for (i = 0; i < 10; i++) CHECK_OK(hamqtt_publish(s.client, "push/sub/x", "abc", 3, 1, 0));
+    CHECK_OK(hamqtt_publish(s.client, "push/other", "o", 1, 1, 0));
+    wait_counter(&s.sub_msgs, 10, 5000, "subscription callback");
+    wait_counter(&s.fallback_msgs, 1, 5000, "on_message");
+    /* async: the client-wide on_delivery, then a per-call callback */
+    for (i = 0; i < 5; i++) CHECK_OK(hamqtt_publish_async(s.client, "push/sub/y", "abc", 3, 1, 0, NULL, NULL, NULL));
+    wait_counter(&s.deliveries, 5, 5000, "on_delivery");
+    CHECK_OK(hamqtt_publish_async(s.client, "push/other", "o", 1, 1, 0, on_own_delivery, &s, &id));
+    CHECK(id != 0);
+    wait_counter(&s.own_deliveries, 1, 5000, "per-publish delivery callback");
+    wait_counter(&s.sub_msgs, 15, 5000, "subscription callback");
+    /* unsubscribing waits for a running callback; afterwards none is called */
+    CHECK_OK(hamqtt_unsubscribe(s.client, "push/sub/+"));
+    i = atomic_load(&s.sub_msgs);
+    CHECK_OK(hamqtt_publish(s.client, "push/sub/z", "abc", 3, 1, 0));
+    sleep_ms(200);
+    CHECK(atomic_load(&s.sub_msgs) == i);
+    CHECK(atomic_load(&s.deliveries) == 5); /* the per-call callback took its own */
+    CHECK_OK(hamqtt_close(s.client));
+    CHECK(atomic_load(&s.wrong) == 0);
+    brokers_quit(&b);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* re-entrancy: close and disconnect from inside own callback, publish from a callback         */
+
+struct reentry {
+    hamqtt_client c;
+    atomic_int close_rc, disconnect_rc, shutdown_ok, done, log_close_rc, log_lines;
+    char close_err[512];
+};
+
+static void on_msg_close(void *user, hamqtt_client c, const hamqtt_message *m) {
+    struct reentry *r = (struct reentry *)user;
+    (void)m;
+    if (atomic_load(&r->done)) return;
+    atomic_store(&r->close_rc, hamqtt_close(c));
+    snprintf(r->close_err, sizeof r->close_err, "%s", hamqtt_last_error());
+    atomic_store(&r->disconnect_rc, hamqtt_disconnect(c));
+    /* other calls still work from the callback */
+    if (hamqtt_publish(c, "reentry/echo", "e", 1, 1, 0) == HAMQTT_OK) atomic_store(&r->shutdown_ok, 1);
+    atomic_store(&r->done, 1);
+}
+
+static void on_log_close(void *user, hamqtt_client c, int level, const char *line) {
+    struct reentry *r = (struct reentry *)user;
+    (void)level;
+    if (line == NULL || *line == 0) return;
+    atomic_fetch_add(&r->log_lines, 1);
+    atomic_store(&r->log_close_rc, hamqtt_close(c));
+}
+
+static void test_close_in_callback(void) {
+    brokers b;
+    static struct reentry r;
+    int64_t t0;
+    brokers_start(&b, 1);
+    r.c = test_client(brokers_uris(&b, 1), "reentry", HAMQTT_PUBLISHER_STICKY, 0);
+    atomic_store(&r.log_close_rc, 1);
+    CHECK_OK(hamqtt_set_log_callback(r.c, HAMQTT_LOG_DEBUG, on_log_close, &r));
+    CHECK_OK(hamqtt_subscribe(r.c, "reentry/go", 1, on_msg_close, &r));
+    CHECK_OK(hamqtt_connect(r.c));
+    CHECK_OK(hamqtt_publish(r.c, "reentry/go", "x", 1, 1, 0));
+    t0 = now_ms();
+    while (!atomic_load(&r.done)) {
+        CHECK(now_ms() - t0 < 5000 * test_scale()); /* a deadlock would stop here */
+        sleep_ms(5);
+    }
+    CHECK(atomic_load(&r.close_rc) == HAMQTT_ERR_BUSY);
+    CHECK(strstr(r.close_err, "callback") != NULL);
+    CHECK(atomic_load(&r.disconnect_rc) == HAMQTT_ERR_BUSY);
+    CHECK(atomic_load(&r.shutdown_ok) == 1);
+    wait_counter(&r.log_lines, 1, 5000, "log lines");
+    CHECK(atomic_load(&r.log_close_rc) == HAMQTT_ERR_BUSY);
+    /* the client is still open and usable */
+    CHECK_OK(hamqtt_publish(r.c, "reentry/after", "x", 1, 1, 0));
+    CHECK_OK(hamqtt_set_log_callback(r.c, HAMQTT_LOG_OFF, NULL, NULL));
+    CHECK_OK(hamqtt_close(r.c));
+    brokers_quit(&b);
+}
+
+struct echo {
+    hamqtt_client c;
+    atomic_int requests, replies, async_done, failed;
+};
+
+static void on_async_in_cb(void *user, hamqtt_client c, const hamqtt_delivery *d) {
+    struct echo *e = (struct echo *)user;
+    (void)c;
+    if (d->status != HAMQTT_OK) atomic_fetch_add(&e->failed, 1);
+    atomic_fetch_add(&e->async_done, 1);
+}
+
+static void on_request(void *user, hamqtt_client c, const hamqtt_message *m) {
+    struct echo *e = (struct echo *)user;
+    char topic[64];
+    atomic_fetch_add(&e->requests, 1);
+    snprintf(topic, sizeof topic, "echo/reply/%.*s", (int)(m->topic_len - 13), m->topic + 13);
+    /* a blocking QoS 1 publish from inside a message callback */
+    if (hamqtt_publish(c, topic, m->payload, m->payload_len, 1, 0) != HAMQTT_OK) atomic_fetch_add(&e->failed, 1);
+    if (hamqtt_publish_async(c, "echo/async", "a", 1, 1, 0, on_async_in_cb, e, NULL) != HAMQTT_OK)
+        atomic_fetch_add(&e->failed, 1);
+}
+
+static void on_reply(void *user, hamqtt_client c, const hamqtt_message *m) {
+    struct echo *e = (struct echo *)user;
+    (void)c;
+    (void)m;
+    atomic_fetch_add(&e->replies, 1);
+}
+
+static void test_publish_in_callback(void) {
+    brokers b;
+    static struct echo e;
+    int i;
+    char topic[64];
+    brokers_start(&b, 1);
+    e.c = test_client(brokers_uris(&b, 1), "echo", HAMQTT_PUBLISHER_STICKY, 0);
+    CHECK_OK(hamqtt_connect(e.c));
+    CHECK_OK(hamqtt_subscribe(e.c, "echo/request/+", 1, on_request, &e));
+    CHECK_OK(hamqtt_subscribe(e.c, "echo/reply/+", 1, on_reply, &e));
+    for (i = 0; i < 50; i++) {
+        snprintf(topic, sizeof topic, "echo/request/%d", i);
+        CHECK_OK(hamqtt_publish(e.c, topic, "ping", 4, 1, 0));
+    }
+    wait_counter(&e.replies, 50, 10000, "replies published from callbacks");
+    wait_counter(&e.async_done, 50, 10000, "async publishes from callbacks");
+    CHECK(atomic_load(&e.failed) == 0);
+    CHECK_OK(hamqtt_close(e.c));
+    brokers_quit(&b);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* several C threads publishing at once while callbacks run                                    */
+
+#define THREADS 4
+#define PER_THREAD 300
+
+struct mt {
+    hamqtt_client c;
+    atomic_int received, delivered, failed;
+    atomic_int seen[THREADS * PER_THREAD];
+};
+
+static void mt_on_msg(void *user, hamqtt_client c, const hamqtt_message *m) {
+    struct mt *s = (struct mt *)user;
+    char buf[32];
+    int k;
+    (void)c;
+    if (m->payload_len >= sizeof buf) return;
+    memcpy(buf, m->payload, m->payload_len);
+    buf[m->payload_len] = 0;
+    k = atoi(buf);
+    if (k >= 0 && k < THREADS * PER_THREAD) atomic_fetch_add(&s->seen[k], 1);
+    atomic_fetch_add(&s->received, 1);
+}
+
+static void mt_on_delivery(void *user, hamqtt_client c, const hamqtt_delivery *d) {
+    struct mt *s = (struct mt *)user;
+    (void)c;
+    if (d->status != HAMQTT_OK) atomic_fetch_add(&s->failed, 1);
+    atomic_fetch_add(&s->delivered, 1);
+}
+
+static struct mt mt_state;
+struct mt_arg {
+    int index;
+};
+
+static void *mt_publisher(void *arg) {
+    int t = ((struct mt_arg *)arg)->index, i;
+    char buf[32];
+    for (i = 0; i < PER_THREAD; i++) {
+        int k = t * PER_THREAD + i, rc;
+        int n = snprintf(buf, sizeof buf, "%d", k);
+        if (i % 2 == 0)
+            rc = hamqtt_publish(mt_state.c, "mt/data", buf, (size_t)n, 1, 0);
+        else
+            rc = hamqtt_publish_async(mt_state.c, "mt/data", buf, (size_t)n, 1, 0, mt_on_delivery, &mt_state, NULL);
+        if (rc != HAMQTT_OK) {
+            fprintf(stderr, "thread %d publish %d: %s\n", t, i, hamqtt_last_error());
+            atomic_fetch_add(&mt_state.failed, 1);
+        }
+        /* bad input from many threads: last_error is per thread */
+        if (i % 50 == 0) {
+            char want[32];
+            snprintf(want, sizeof want, "QoS %d", 10 + t);
+            if (hamqtt_publish(mt_state.c, "mt/x", "x", 1, 10 + t, 0) != HAMQTT_ERR_QOS ||
+                strstr(hamqtt_last_error(), want) == NULL)
+                atomic_fetch_add(&mt_state.failed, 1);
+        }
+    }
+    return NULL;
+}
+
+static void test_threads(void) {
+    brokers b;
+    pthread_t th[THREADS];
+    struct mt_arg args[THREADS];
+    int i;
+    brokers_start(&b, 1);
+    mt_state.c = test_client(brokers_uris(&b, 1), "mt", HAMQTT_PUBLISHER_STICKY, 0);
+    CHECK_OK(hamqtt_connect(mt_state.c));
+    CHECK_OK(hamqtt_subscribe(mt_state.c, "mt/data", 1, mt_on_msg, &mt_state));
+    for (i = 0; i < THREADS; i++) {
+        args[i].index = i;
+        CHECK(pthread_create(&th[i], NULL, mt_publisher, &args[i]) == 0);
+    }
+    for (i = 0; i < THREADS; i++) pthread_join(th[i], NULL);
+    wait_counter(&mt_state.delivered, THREADS * PER_THREAD / 2, 20000, "async deliveries");
+    wait_counter(&mt_state.received, THREADS * PER_THREAD, 20000, "messages received");
+    CHECK(atomic_load(&mt_state.failed) == 0);
+    for (i = 0; i < THREADS * PER_THREAD; i++)
+        if (atomic_load(&mt_state.seen[i]) < 1) FAILF("message %d never arrived", i);
+    CHECK_OK(hamqtt_close(mt_state.c));
+    brokers_quit(&b);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* failover: a broker SIGKILLed during a QoS 1 stream, nothing lost                            */
+
+#define FO_MESSAGES 3000
+
+struct fo {
+    atomic_int got[FO_MESSAGES];
+    atomic_int downs, ups;
+    atomic_int received;
+};
+
+static void fo_on_msg(void *user, hamqtt_client c, const hamqtt_message *m) {
+    struct fo *s = (struct fo *)user;
+    char buf[16];
+    int k;
+    (void)c;
+    if (m->payload_len == 0 || m->payload_len >= sizeof buf) return;
+    memcpy(buf, m->payload, m->payload_len);
+    buf[m->payload_len] = 0;
+    k = atoi(buf);
+    if (k >= 0 && k < FO_MESSAGES) atomic_fetch_add(&s->got[k], 1);
+    atomic_fetch_add(&s->received, 1);
+}
+
+static void fo_on_down(void *user, hamqtt_client c, const char *endpoint, const char *reason) {
+    struct fo *s = (struct fo *)user;
+    (void)c;
+    fprintf(stderr, "failover: %s down: %s\n", endpoint, reason ? reason : "?");
+    atomic_fetch_add(&s->downs, 1);
+}
+
+static void test_failover(void) {
+    brokers b;
+    static struct fo s;
+    hamqtt_client sub, pub;
+    hamqtt_callbacks pcb = HAMQTT_CALLBACKS_INIT;
+    hamqtt_endpoint_stats *st = NULL;
+    size_t n, i;
+    int k, acked = 0, lost = 0, dups = 0;
+    uint64_t failovers = 0;
+    int64_t deadline;
+
+    brokers_start(&b, 3);
+    /* the recommended configuration: an ALL publisher and a de-duplicating subscriber */
+    sub = test_client(brokers_uris(&b, 3), "fosub", HAMQTT_PUBLISHER_STICKY, 1);
+    CHECK_OK(hamqtt_connect(sub));
+    CHECK_OK(hamqtt_subscribe(sub, "fo/stream", 1, fo_on_msg, &s));
+    wait_live(sub, 3, 10000);
+    pub = test_client(brokers_uris(&b, 3), "fopub", HAMQTT_PUBLISHER_ALL, 0);
+    pcb.user = &s;
+    pcb.on_endpoint_down = fo_on_down;
+    CHECK_OK(hamqtt_set_callbacks(pub, &pcb));
+    CHECK_OK(hamqtt_connect(pub));
+    wait_live(pub, 3, 10000);
+
+    for (k = 0; k < FO_MESSAGES; k++) {
+        char buf[16];
+        int len = snprintf(buf, sizeof buf, "%d", k);
+        if (k == FO_MESSAGES / 3) brokers_kill(&b, 0);
+        if (k == 2 * FO_MESSAGES / 3) brokers_restart(&b, 0);
+        if (hamqtt_publish(pub, "fo/stream", buf, (size_t)len, 1, 0) == HAMQTT_OK)
+            acked++;
+        else
+            fprintf(stderr, "publish %d: %s\n", k, hamqtt_last_error());
+    }
+    CHECK(acked == FO_MESSAGES);
+    deadline = now_ms() + 10000 * test_scale();
+    for (;;) {
+        lost = 0;
+        for (k = 0; k < FO_MESSAGES; k++)
+            if (atomic_load(&s.got[k]) == 0) lost++;
+        if (lost == 0 || now_ms() > deadline) break;
+        sleep_ms(20);
+    }
+    for (k = 0; k < FO_MESSAGES; k++)
+        if (atomic_load(&s.got[k]) > 1) dups += atomic_load(&s.got[k]) - 1;
+    CHECK_OK(hamqtt_stats(pub, &st, &n));
+    for (i = 0; i < n; i++) failovers += st[i].failed;
+    hamqtt_free(st);
+    fprintf(stderr, "failover: sent=%d acked=%d lost=%d duplicates=%d endpoint-downs=%d failed-attempts=%llu\n",
+            FO_MESSAGES, acked, lost, dups, atomic_load(&s.downs), (unsigned long long)failovers);
+    CHECK(atomic_load(&s.downs) >= 1);
+    CHECK(lost == 0);
+    CHECK(dups == 0);
+    CHECK_OK(hamqtt_close(pub));
+    CHECK_OK(hamqtt_close(sub));
+    brokers_quit(&b);
+}
+
+/* A sticky publisher: the broker it publishes through is SIGKILLed mid-stream. Every publish
+ * still succeeds (the one in flight fails over), and every message published from the kill on
+ * reaches a subscriber on both brokers. Messages the killed broker had acknowledged but not
+ * yet forwarded to the subscriber die with it (its socket is reset): a sticky publisher cannot
+ * prevent that, which is why the test above uses the recommended ALL + dedup configuration. */
+#define ST_MESSAGES 1000
+#define ST_KILL_AT 300
+static void test_failover_sticky(void) {
+    brokers b;
+    static struct fo s;
+    hamqtt_client sub, pub;
+    hamqtt_endpoint_stats *st = NULL;
+    size_t n, i;
+    int k, victim = -1, lost_before = 0, lost_after = 0;
+    int64_t deadline;
+
+    brokers_start(&b, 2);
+    sub = test_client(brokers_uris(&b, 2), "stsub", HAMQTT_PUBLISHER_STICKY, 1);
+    CHECK_OK(hamqtt_connect(sub));
+    CHECK_OK(hamqtt_subscribe(sub, "st/stream", 1, fo_on_msg, &s));
+    wait_live(sub, 2, 10000);
+    pub = test_client(brokers_uris(&b, 2), "stpub", HAMQTT_PUBLISHER_STICKY, 0);
+    CHECK_OK(hamqtt_connect(pub));
+    wait_live(pub, 2, 10000);
+    for (k = 0; k < ST_MESSAGES; k++) {
+        char buf[16];
+        int len = snprintf(buf, sizeof buf, "%d", k);
+        if (k == ST_KILL_AT) {
+            /* kill the broker the sticky publisher uses */
+            CHECK_OK(hamqtt_stats(pub, &st, &n));
+            for (i = 0; i < n; i++)
+                if (st[i].acked > 0) victim = (int)i;
+            hamqtt_free(st);
+            CHECK(victim >= 0);
+            brokers_kill(&b, victim);
+        }
+        CHECK_OK(hamqtt_publish(pub, "st/stream", buf, (size_t)len, 1, 0));
+    }
+    deadline = now_ms() + 10000 * test_scale();
+    do {
+        lost_after = 0;
+        for (k = ST_KILL_AT; k < ST_MESSAGES; k++)
+            if (atomic_load(&s.got[k]) == 0) lost_after++;
+        if (lost_after) sleep_ms(20);
+    } while (lost_after && now_ms() < deadline);
+    for (k = 0; k < ST_KILL_AT; k++)
+        if (atomic_load(&s.got[k]) == 0) lost_before++;
+    CHECK_OK(hamqtt_stats(pub, &st, &n));
+    CHECK(st[victim].state != HAMQTT_ENDPOINT_LIVE);
+    CHECK(strlen(st[victim].last_error) > 0);
+    CHECK(st[1 - victim].acked > 0);
+    hamqtt_free(st);
+    fprintf(stderr, "sticky failover: victim=%d; of the messages acked by the victim before the kill %d never "
+                    "left it; lost after the kill: %d\n", victim, lost_before, lost_after);
+    CHECK(lost_after == 0);
+    CHECK_OK(hamqtt_close(pub));
+    CHECK_OK(hamqtt_close(sub));
+    brokers_quit(&b);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* disconnect / reconnect, endpoints at runtime, no endpoint                                   */
+
+static int any_event(const hamqtt_event *e, void *arg) {
+    (void)e;
+    (void)arg;
+    return 1;
+}
+
+static int is_delivery_closed(const hamqtt_event *e, void *arg) {
+    (void)arg;
+    return e->kind == HAMQTT_EVENT_DELIVERY && e->delivery.status != HAMQTT_OK;
+}
+
+static void test_reconnect(void) {
+    brokers b;
+    hamqtt_client c;
+    hamqtt_event evs[8];
+    size_t n;
+    int fd, rc, i;
+    char **names;
+    brokers_start(&b, 1);
+    c = test_client(brokers_uris(&b, 1), "re", HAMQTT_PUBLISHER_STICKY, 0);
+    CHECK_OK(hamqtt_connect(c));
+    CHECK_OK(hamqtt_subscribe(c, "re/+", 1, NULL, NULL));
+    CHECK_OK(hamqtt_publish(c, "re/one", "1", 1, 1, 0));
+    poll_until(c, is_message_on, (void *)"re/one", 5000);
+    CHECK_OK(hamqtt_disconnect(c));
+    CHECK_OK(hamqtt_disconnect(c)); /* idempotent */
+    CHECK_ERR(hamqtt_publish(c, "re/x", "x", 1, 1, 0), HAMQTT_ERR_STATE, "not connected");
+    CHECK_ERR(hamqtt_event_fd(c, &fd), HAMQTT_ERR_CLOSED, "disconnected");
+    /* drained events, then CLOSED */
+    for (i = 0; i < 100; i++) {
+        rc = hamqtt_poll(c, evs, 8, 0, &n);
+        if (rc == HAMQTT_ERR_CLOSED) break;
+        CHECK_OK(rc);
+    }
+    CHECK(rc == HAMQTT_ERR_CLOSED);
+    CHECK_OK(hamqtt_dead_endpoints(c, &names, &n));
+    CHECK(n == 1 && strcmp(names[0], "re-1") == 0);
+    hamqtt_free(names);
+    /* reconnect: the subscription is replayed */
+    CHECK_OK(hamqtt_connect(c));
+    CHECK_OK(hamqtt_event_fd(c, &fd));
+    CHECK_OK(hamqtt_publish(c, "re/two", "2", 1, 1, 0));
+    poll_until(c, is_message_on, (void *)"re/two", 5000);
+
+    /* async publishes pending at disconnect report an error (broker stopped: nothing acks) */
+    brokers_kill(&b, 0);
+    sleep_ms(100);
+    CHECK_OK(hamqtt_publish_async(c, "re/pending", "p", 1, 1, 0, NULL, NULL, NULL));
+    CHECK_OK(hamqtt_disconnect(c));
+    poll_until(c, is_delivery_closed, NULL, 2000);
+    CHECK_OK(hamqtt_close(c));
+    (void)any_event;
+    brokers_quit(&b);
+}
+
+static void test_endpoints(void) {
+    brokers b;
+    hamqtt_client c;
+    char *assigned = NULL;
+    char **names;
+    size_t n;
+    char uri[64];
+    brokers_start(&b, 2);
+    c = test_client(brokers_uris(&b, 1), "ep", HAMQTT_PUBLISHER_STICKY, 0);
+    CHECK_OK(hamqtt_connect(c));
+    snprintf(uri, sizeof uri, "tcp://127.0.0.1:%d", b.ports[1]);
+    CHECK_OK(hamqtt_add_endpoint(c, uri, "second", &assigned));
+    CHECK(strcmp(assigned, "second") == 0);
+    hamqtt_free(assigned);
+    CHECK_ERR(hamqtt_add_endpoint(c, uri, NULL, NULL), HAMQTT_ERR_CONFIG, "already");
+    wait_live(c, 2, 5000);
+    CHECK_OK(hamqtt_publish_to(c, "second", "ep/t", "x", 1, 1, 0));
+    CHECK_OK(hamqtt_remove_endpoint(c, "ep-1"));
+    CHECK_ERR(hamqtt_remove_endpoint(c, "ep-1"), HAMQTT_ERR_NOT_FOUND, "ep-1");
+    CHECK_OK(hamqtt_live_endpoints(c, &names, &n));
+    CHECK(n == 1 && strcmp(names[0], "second") == 0);
+    hamqtt_free(names);
+    CHECK_OK(hamqtt_publish(c, "ep/t", "x", 1, 1, 0));
+    /* a dead endpoint takes no publish_to */
+    brokers_kill(&b, 1);
+    sleep_ms(300);
+    CHECK_ERR(hamqtt_publish_to(c, "second", "ep/t", "x", 1, 1, 0), HAMQTT_ERR_NO_ENDPOINT, "second");
+    /* disconnected: endpoints are recorded and used at the next connect */
+    CHECK_OK(hamqtt_disconnect(c));
+    brokers_restart(&b, 1);
+    snprintf(uri, sizeof uri, "tcp://127.0.0.1:%d", b.ports[0]);
+    CHECK_OK(hamqtt_add_endpoint(c, uri, NULL, &assigned));
+    CHECK(strcmp(assigned, "ep-3") == 0);
+    hamqtt_free(assigned);
+    CHECK_OK(hamqtt_connect(c));
+    wait_live(c, 2, 5000);
+    CHECK_OK(hamqtt_publish_to(c, "ep-3", "ep/t", "x", 1, 1, 0));
+    CHECK_OK(hamqtt_close(c));
+    brokers_quit(&b);
+}
+
+static void test_no_endpoint(void) {
+    hamqtt_options o = HAMQTT_OPTIONS_INIT;
+    hamqtt_client c;
+    int64_t t0;
+    o.name = "none";
+    o.time_to_wait_ms = 500;
+    o.probe_delay_ms = 50;
+    CHECK_OK(hamqtt_client_new("tcp://127.0.0.1:1", &o, &c));
+    t0 = now_ms();
+    CHECK_ERR(hamqtt_connect(c), HAMQTT_ERR_NO_ENDPOINT, "none-1");
+    CHECK(now_ms() - t0 < 3000 * test_scale());
+    CHECK_ERR(hamqtt_publish(c, "t", "x", 1, 1, 0), HAMQTT_ERR_NO_ENDPOINT, "no live endpoint");
+    CHECK_ERR(hamqtt_subscribe(c, "t", 1, NULL, NULL), HAMQTT_ERR_NO_ENDPOINT, "no live endpoint");
+    CHECK_OK(hamqtt_close(c));
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* configuration                                                                               */
+
+static atomic_int cfg_up;
+static void cfg_on_up(void *user, hamqtt_client c, const char *endpoint, const char *reason) {
+    (void)user;
+    (void)c;
+    (void)endpoint;
+    (void)reason;
+    atomic_fetch_add(&cfg_up, 1);
+}
+
+static void test_config(void) {
+    brokers b;
+    char yaml[1024], path[] = "/tmp/hamqtt-test-XXXXXX";
+    hamqtt_client a = 0, a2 = 0, other = 0, d = 0;
+    char **names;
+    size_t n;
+    int fd;
+    hamqtt_callbacks cbs = HAMQTT_CALLBACKS_INIT;
+    brokers_start(&b, 2);
+    snprintf(yaml, sizeof yaml,
+             "defaultCluster: edge\n"
+             "clusters:\n"
+             "  - name: edge\n"
+             "    connections:\n"
+             "      - connection:\n"
+             "          serverURIs: [tcp://127.0.0.1:%d]\n"
+             "  - name: core\n"
+             "    publisherType: ROUND_ROBIN\n"
+             "    connections:\n"
+             "      - connection:\n"
+             "          serverURIs: [tcp://127.0.0.1:%d]\n",
+             b.ports[0], b.ports[1]);
+    CHECK_OK(hamqtt_init_yaml(yaml, strlen(yaml)));
+    CHECK_ERR(hamqtt_init_yaml(yaml, strlen(yaml)), HAMQTT_ERR_STATE, "hamqtt_shutdown");
+    CHECK_OK(hamqtt_cluster_names(&names, &n));
+    CHECK(n == 2 && strcmp(names[0], "edge") == 0 && strcmp(names[1], "core") == 0 && names[2] == NULL);
+    hamqtt_free(names);
+    CHECK_OK(hamqtt_cluster_client(NULL, &a));
+    CHECK_OK(hamqtt_cluster_client("edge", &a2));
+    CHECK(a == a2 && a != 0);
+    CHECK_OK(hamqtt_cluster_client("core", &other));
+    CHECK(other != a);
+    CHECK_ERR(hamqtt_cluster_client("nope", &d), HAMQTT_ERR_NOT_FOUND, "edge, core");
+    cbs.on_endpoint_up = cfg_on_up;
+    CHECK_OK(hamqtt_set_callbacks(other, &cbs));
+    CHECK_OK(hamqtt_connect(a));
+    CHECK_OK(hamqtt_connect(other));
+    CHECK_OK(hamqtt_subscribe(a, "cfg/#", 1, NULL, NULL));
+    CHECK_OK(hamqtt_publish(a, "cfg/a", "x", 1, 1, 0));
+    poll_until(a, is_message_on, (void *)"cfg/a", 5000);
+    CHECK_OK(hamqtt_publish(other, "cfg/b", "x", 1, 1, 0));
+    wait_counter(&cfg_up, 1, 5000, "endpoint up on a config cluster");
+    CHECK_OK(hamqtt_event_fd(a, &fd));
+    /* closing a config client: a new call makes a new one */
+    CHECK_OK(hamqtt_close(other));
+    CHECK_OK(hamqtt_cluster_client("core", &d));
+    CHECK(d != other);
+    /* shutdown closes every config client */
+    CHECK_OK(hamqtt_shutdown());
+    CHECK_ERR(hamqtt_publish(a, "cfg/a", "x", 1, 1, 0), HAMQTT_ERR_HANDLE, "closed");
+    CHECK_ERR(hamqtt_close(d), HAMQTT_ERR_HANDLE, "closed");
+    CHECK_ERR(hamqtt_cluster_client(NULL, &a), HAMQTT_ERR_NOT_INITIALIZED, "no configuration");
+    CHECK_OK(hamqtt_shutdown());
+
+    /* from a file */
+    {
+        int tfd = mkstemp(path);
+        FILE *f;
+        CHECK(tfd >= 0);
+        f = fdopen(tfd, "w");
+        fputs(yaml, f);
+        fclose(f);
+    }
+    CHECK_OK(hamqtt_init_file(path));
+    CHECK_OK(hamqtt_cluster_client("core", &a));
+    CHECK_OK(hamqtt_connect(a));
+    CHECK_OK(hamqtt_publish(a, "cfg/file", "x", 1, 1, 0));
+    CHECK_OK(hamqtt_shutdown());
+    unlink(path);
+    brokers_quit(&b);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* log lines                                                                                   */
+
+static atomic_int log_lines, log_up;
+static void on_log(void *user, hamqtt_client c, int level, const char *line) {
+    (void)user;
+    (void)c;
+    if (level < HAMQTT_LOG_DEBUG || level > HAMQTT_LOG_ERROR) return;
+    atomic_fetch_add(&log_lines, 1);
+    if (strstr(line, "endpoint up") != NULL && strstr(line, "endpoint=log-1") != NULL) atomic_fetch_add(&log_up, 1);
+}
+
+static void test_log(void) {
+    brokers b;
+    hamqtt_client c;
+    brokers_start(&b, 1);
+    c = test_client(brokers_uris(&b, 1), "log", HAMQTT_PUBLISHER_STICKY, 0);
+    CHECK_OK(hamqtt_set_log_callback(c, HAMQTT_LOG_INFO, on_log, NULL));
+    CHECK_OK(hamqtt_connect(c));
+    wait_counter(&log_up, 1, 5000, "an 'endpoint up' log line");
+    /* logging does not switch to push mode */
+    {
+        hamqtt_event ev[4];
+        size_t n;
+        CHECK_OK(hamqtt_poll(c, ev, 4, 0, &n));
+    }
+    CHECK_OK(hamqtt_close(c));
+    brokers_quit(&b);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+struct test_case {
+    const char *name;
+    void (*fn)(void);
+    int quick; /* part of "quick" (the valgrind and cgocheck2 runs) */
+};
+
+static const struct test_case cases[] = {
+    {"version", test_version, 1},
+    {"bad_input", test_bad_input, 1},
+    {"pull", test_pull, 1},
+    {"push", test_push, 1},
+    {"close_in_callback", test_close_in_callback, 1},
+    {"publish_in_callback", test_publish_in_callback, 1},
+    {"threads", test_threads, 1},
+    {"failover", test_failover, 0},
+    {"failover_sticky", test_failover_sticky, 1},
+    {"reconnect", test_reconnect, 1},
+    {"endpoints", test_endpoints, 1},
+    {"no_endpoint", test_no_endpoint, 1},
+    {"config", test_config, 1},
+    {"log", test_log, 1},
+};
+
+/* With HAMQTT_EXPECT_LIB set (the cgocheck2 run), the libhamqtt mapped into the process must
+ * come from that path. */
+static void check_loaded_library(void) {
+    const char *want = getenv("HAMQTT_EXPECT_LIB");
+    char line[4096];
+    int found = 0;
+    FILE *maps;
+    if (want == NULL || *want == 0) return;
+    hamqtt_version(); /* make sure it is loaded */
+    maps = fopen("/proc/self/maps", "r");
+    CHECK(maps != NULL);
+    while (fgets(line, sizeof line, maps) != NULL) {
+        if (strstr(line, "libhamqtt") == NULL) continue;
+        if (strstr(line, want) == NULL) FAILF("libhamqtt loaded from the wrong place: %s(want %s)", line, want);
+        found = 1;
+    }
+    fclose(maps);
+    CHECK(found);
+    fprintf(stderr, "library: %s\n", want);
+}
+
+int main(int argc, char **argv) {
+    size_t i;
+    int ran = 0, a;
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s all|quick|list|CASE...\n", argv[0]);
+        return 2;
+    }
+    check_loaded_library();
+    for (a = 1; a < argc; a++) {
+        for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            if (strcmp(argv[a], "list") == 0) {
+                printf("%s\n", cases[i].name);
+                ran++;
+                continue;
+            }
+            if (strcmp(argv[a], "all") == 0 || (strcmp(argv[a], "quick") == 0 && cases[i].quick) ||
+                strcmp(argv[a], cases[i].name) == 0) {
+                int64_t t0 = now_ms();
+                fprintf(stderr, "=== %s\n", cases[i].name);
+                cases[i].fn();
+                fprintf(stderr, "--- ok %s (%lld ms)\n", cases[i].name, (long long)(now_ms() - t0));
+                ran++;
+            }
+        }
+    }
+    if (ran == 0) {
+        fprintf(stderr, "no test case matches\n");
+        return 2;
+    }
+    return 0;
+}
