@@ -8,6 +8,7 @@ package core
 // in ../shared/padogrid-configs/README.md says a user observes.
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -24,8 +25,8 @@ import (
 
 // brokerMap replaces one broker address of an archetype's YAML.
 type brokerMap struct {
-	from string               // a URI or a range exactly as the file writes it
-	to   []*brokertest.Broker // the test brokers standing in for it; none drops the lines naming it
+	from string   // a URI or a range exactly as the file writes it
+	to   []string // the URIs of the test brokers standing in for it; none drops the lines naming it
 }
 
 var (
@@ -61,7 +62,7 @@ func archetypeConfig(t *testing.T, n int, maps ...brokerMap) *FileConfig {
 			text = strings.Join(kept, "")
 			continue
 		}
-		text = strings.ReplaceAll(text, m.from, strings.Join(uris(m.to), ","))
+		text = strings.ReplaceAll(text, m.from, strings.Join(m.to, ","))
 	}
 	if strings.Contains(text, "localhost") {
 		t.Fatalf("%s: a broker address was not rewritten:\n%s", path, text)
@@ -204,8 +205,10 @@ func mosquittoPair(t *testing.T) (a, b *brokertest.Broker) {
 	b = brokertest.Start(t)
 	a = brokertest.Start(t, brokertest.Options{ExtraConfig: fmt.Sprintf(
 		"connection pair-%d\naddress %s\ntopic # both 1\ncleansession true\nrestart_timeout 1\n", b.Port(), b.Addr())})
-	ka := newCounter(t, a.URI(), "bridgecheck/#")
-	kb := newCounter(t, b.URI(), "bridgecheck/#")
+	// Each checker listens only for what the other side publishes: a client's own publish
+	// would come back to it without any bridge.
+	ka := newCounter(t, a.URI(), "bridgecheck/to-a")
+	kb := newCounter(t, b.URI(), "bridgecheck/to-b")
 	i := 0
 	waitFor(t, 10*time.Second, "the Mosquitto bridge "+a.Addr()+" <-> "+b.Addr(), func() bool {
 		i++
@@ -226,7 +229,7 @@ func mosquittoPair(t *testing.T) (a, b *brokertest.Broker) {
 // virtual cluster gets each message exactly once.
 func TestArchetype1FanOut(t *testing.T) {
 	bs := brokertest.StartN(t, 4)
-	fc := archetypeConfig(t, 1, brokerMap{"tcp://localhost:1883-1892", bs})
+	fc := archetypeConfig(t, 1, brokerMap{"tcp://localhost:1883-1892", uris(bs)})
 	if c := fc.Clusters[0]; c.Name != "edge" || c.PublisherType != Sticky || len(c.Endpoints) != 4 {
 		t.Fatalf("archetype 1 loaded as %+v", c)
 	}
@@ -304,9 +307,19 @@ func TestArchetype1FanOut(t *testing.T) {
 // TestArchetype2FanIn: fos 3, ALL, subscriberCount 2. A publish reaches every broker; the
 // subscriber has two subscriber endpoints but delivers each message once, from its sticky
 // subscriber; stop that broker and the next message arrives through the other subscriber.
+//
+// "tutorial" is the tutorial's run on loopback. "startup-subscriber" is the same archetype with
+// the subscriber's links 150ms long (a fault proxy in Delay mode in front of each broker) and
+// its subscription made at start-up, before the cluster connected, as a drop-in paho program
+// does: the second subscriber must then still be the one the next message arrives through.
 func TestArchetype2FanIn(t *testing.T) {
+	t.Run("tutorial", func(t *testing.T) { archetype2(t, false) })
+	t.Run("startup-subscriber", func(t *testing.T) { archetype2(t, true) })
+}
+
+func archetype2(t *testing.T, slowLinks bool) {
 	bs := brokertest.StartN(t, 4)
-	fc := archetypeConfig(t, 2, brokerMap{"tcp://localhost:1883-1892", bs})
+	fc := archetypeConfig(t, 2, brokerMap{"tcp://localhost:1883-1892", uris(bs)})
 	if c := fc.Clusters[0]; c.FoS != 3 || c.PublisherType != All || c.SubscriberCount != 2 || c.PublishOnly {
 		t.Fatalf("archetype 2 loaded as %+v", c)
 	}
@@ -314,10 +327,43 @@ func TestArchetype2FanIn(t *testing.T) {
 	for i, b := range bs {
 		raw[i] = newCounter(t, b.URI(), "test/#")
 	}
-	sub := startRegistry(t, fc).Default()
+	var sub *Cluster
 	var got collector
-	if err := sub.Subscribe(ctxT(t, 5*time.Second), "test/#", 1, got.add); err != nil {
-		t.Fatal(err)
+	if !slowLinks {
+		sub = startRegistry(t, fc).Default()
+		if err := sub.Subscribe(ctxT(t, 5*time.Second), "test/#", 1, got.add); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		// The publisher keeps direct links; the subscriber's go through the proxies.
+		proxies := make([]*brokertest.Proxy, len(bs))
+		proxyURIs := make([]string, len(bs))
+		for i, b := range bs {
+			proxies[i] = brokertest.StartProxy(t, b.Addr())
+			proxies[i].SetDelay(150 * time.Millisecond)
+			proxies[i].SetMode(brokertest.Delay)
+			proxyURIs[i] = proxies[i].URI()
+		}
+		r, err := NewClusters(archetypeConfig(t, 2, brokerMap{"tcp://localhost:1883-1892", proxyURIs}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() })
+		sub = r.Default()
+		// Subscribed before connecting: the subscription is registered and made on each
+		// subscriber endpoint as it connects.
+		if err := sub.Subscribe(ctxT(t, 5*time.Second), "test/#", 1, got.add); err != nil {
+			t.Fatalf("subscribing before connecting: %v", err)
+		}
+		if err := r.ConnectAll(ctxT(t, 10*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		// Endpoint i is broker i behind its proxy: the kill below finds the broker by index.
+		for i, s := range sub.Stats() {
+			if s.URI != proxies[i].URI() {
+				t.Fatalf("subscriber endpoint %s is %s, want proxy %s", s.Name, s.URI, proxies[i].URI())
+			}
+		}
 	}
 	waitFor(t, 10*time.Second, "4 live endpoints, 2 of them subscribers", func() bool {
 		live, subs := liveShape(sub)
@@ -372,7 +418,17 @@ func TestArchetype2FanIn(t *testing.T) {
 	}
 
 	// Stop the sticky subscriber's broker.
-	if err := brokerOf(t, sub, stickyName, bs).Kill(); err != nil {
+	order := func() string {
+		var out []string
+		for _, s := range sub.Stats() {
+			if s.State == StateLive {
+				out = append(out, fmt.Sprintf("%s(subscriber=%v, live since %s)", s.Name, s.Subscriber, s.LiveSince.Format("15:04:05.000")))
+			}
+		}
+		return strings.Join(out, ", ")
+	}
+	before := order()
+	if err := bs[slices.IndexFunc(sub.Stats(), func(s EndpointStats) bool { return s.Name == stickyName })].Kill(); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "the subscriber to drop the stopped broker and replenish to 2 subscribers", func() bool {
@@ -380,12 +436,31 @@ func TestArchetype2FanIn(t *testing.T) {
 		return statsOf(sub)[stickyName].State != StateLive && live == len(bs)-1 && subs == 2
 	})
 	if cur := sub.stickySub.Load(); cur == nil || cur.name != other {
-		t.Fatalf("sticky subscriber after the failure: %v, want the other subscriber %s", cur, other)
+		name := "none"
+		if cur != nil {
+			name = cur.name
+		}
+		t.Errorf("after %s failed the sticky subscriber is %s, want the other subscriber %s, the one already subscribed "+
+			"(live endpoints before the failure: %s)", stickyName, name, other, before)
 	}
-	if err := pub.Publish(ctxT(t, 5*time.Second), "test/a2", 1, false, []byte("a2-after")); err != nil {
+	if err := pub.Publish(ctxT(t, 5*time.Second), "test/a2", 1, false, []byte("a2-next")); err != nil {
 		t.Fatal(err)
 	}
-	want = append(want, "a2-after")
+	want = append(want, "a2-next")
+	deadline := time.Now().Add(5 * time.Second)
+	for got.count() < len(want) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got.count() < len(want) {
+		var rcv []string
+		for _, s := range sub.Stats() {
+			if s.State == StateLive {
+				rcv = append(rcv, fmt.Sprintf("%s received %d (subscriber=%v)", s.Name, s.Received, s.Subscriber))
+			}
+		}
+		t.Fatalf("the next message after the failure was lost: the subscriber never delivered it, although it reached a live subscriber endpoint (%s)",
+			strings.Join(rcv, ", "))
+	}
 	expectExactly(t, "subscriber after the failure", &got, want, 1)
 	if m := got.all()[len(want)-1]; m.Endpoint != other {
 		t.Fatalf("the next message came from %s, want the other subscriber %s", m.Endpoint, other)
@@ -399,8 +474,8 @@ func TestArchetype2FanIn(t *testing.T) {
 func TestArchetype3TargetedEndpoints(t *testing.T) {
 	bs := brokertest.StartN(t, 4)
 	fc := archetypeConfig(t, 3,
-		brokerMap{"tcp://localhost:1883-1892", bs},
-		brokerMap{"tcp://localhost:1885", bs[2:3]})
+		brokerMap{"tcp://localhost:1883-1892", uris(bs)},
+		brokerMap{"tcp://localhost:1885", uris(bs[2:3])})
 	raw := make([]*counter, len(bs))
 	for i, b := range bs {
 		raw[i] = newCounter(t, b.URI(), "test/#")
@@ -452,7 +527,7 @@ func TestArchetype3TargetedEndpoints(t *testing.T) {
 	}
 	for _, name := range []string{"archetype3-3", "no-such-node"} {
 		err := pub.PublishTo(ctx, name, "test/lost", 1, false, []byte("a3-"+name))
-		if err == nil || !strings.Contains(err.Error(), "not found") || !strings.Contains(err.Error(), name) {
+		if !errors.Is(err, ErrEndpointNotFound) || !strings.Contains(err.Error(), "not found") || !strings.Contains(err.Error(), name) {
 			t.Fatalf("publishing to unknown endpoint %q: %v, want a \"not found\" error naming it", name, err)
 		}
 	}
@@ -488,8 +563,8 @@ func TestArchetype3TargetedEndpoints(t *testing.T) {
 func TestArchetype4IncomingBridge(t *testing.T) {
 	edgeBs, entBs := brokertest.StartN(t, 2), brokertest.StartN(t, 2)
 	fc := archetypeConfig(t, 4,
-		brokerMap{"tcp://localhost:1883-1892", edgeBs},
-		brokerMap{"tcp://localhost:32001-32010", entBs})
+		brokerMap{"tcp://localhost:1883-1892", uris(edgeBs)},
+		brokerMap{"tcp://localhost:32001-32010", uris(entBs)})
 	if _, set, ok := fc.Cluster("edge"); !ok || len(set.Bridges.In) != 1 || set.Bridges.In[0].Cluster != "enterprise" ||
 		!slices.Equal(set.Bridges.In[0].TopicFilters, []string{"test/#"}) || set.Bridges.In[0].QoS != 1 {
 		t.Fatalf("edge's bridges: %+v", set.Bridges)
@@ -542,8 +617,8 @@ func TestArchetype4IncomingBridge(t *testing.T) {
 func TestArchetype5OutgoingBridge(t *testing.T) {
 	edgeBs, entBs := brokertest.StartN(t, 2), brokertest.StartN(t, 2)
 	fc := archetypeConfig(t, 5,
-		brokerMap{"tcp://localhost:1883-1892", edgeBs},
-		brokerMap{"tcp://localhost:32001-32010", entBs})
+		brokerMap{"tcp://localhost:1883-1892", uris(edgeBs)},
+		brokerMap{"tcp://localhost:32001-32010", uris(entBs)})
 	if _, set, ok := fc.Cluster("edge"); !ok || len(set.Bridges.Out) != 1 || set.Bridges.Out[0].Cluster != "enterprise" || set.Bridges.Out[0].QoS != 2 {
 		t.Fatalf("edge's bridges: %+v", set.Bridges)
 	}
@@ -592,10 +667,11 @@ func TestArchetype5OutgoingBridge(t *testing.T) {
 func TestArchetype6StickyOverBridgedPair(t *testing.T) {
 	a, b := mosquittoPair(t)
 	bs := []*brokertest.Broker{a, b}
-	fc := archetypeConfig(t, 6, brokerMap{"tcp://localhost:31001-31002", bs})
+	fc := archetypeConfig(t, 6, brokerMap{"tcp://localhost:31001-31002", uris(bs)})
 	if c := fc.Clusters[0]; c.Name != "sticky" || c.FoS != 2 || len(c.Endpoints) != 2 {
 		t.Fatalf("archetype 6 loaded as %+v", c)
 	}
+	raw := []*counter{newCounter(t, a.URI(), "test/#"), newCounter(t, b.URI(), "test/#")}
 	sub := startRegistry(t, fc).Default()
 	var got collector
 	if err := sub.Subscribe(ctxT(t, 5*time.Second), "test/#", 1, got.add); err != nil {
@@ -619,11 +695,15 @@ func TestArchetype6StickyOverBridgedPair(t *testing.T) {
 	expectExactly(t, "subscriber", &got, want, 1)
 	// Both brokers carried every message to the subscriber: the single delivery is the
 	// client's doing, not the absence of copies.
+	for i, k := range raw {
+		waitFor(t, 5*time.Second, fmt.Sprintf("broker %d (a plain client on it) got every message", i), func() bool { return k.total() >= len(want) })
+	}
 	for _, ep := range []string{"sticky-1", "sticky-2"} {
 		waitFor(t, 5*time.Second, ep+" received every copy", func() bool { return statsOf(sub)[ep].Received >= uint64(len(want)) })
 	}
-	if st := statsOf(sub); st["sticky-1"].Received != uint64(len(want)) || st["sticky-2"].Received != uint64(len(want)) {
-		t.Fatalf("each endpoint must receive each message once through the pair; received: %d, %d", st["sticky-1"].Received, st["sticky-2"].Received)
+	if st := statsOf(sub); st["sticky-1"].Received != uint64(len(want)) || st["sticky-2"].Received != uint64(len(want)) || raw[0].total() != len(want) || raw[1].total() != len(want) {
+		t.Fatalf("each broker must carry each message once through the pair; the subscriber's endpoints received %d and %d, plain clients on the brokers %d and %d",
+			st["sticky-1"].Received, st["sticky-2"].Received, raw[0].total(), raw[1].total())
 	}
 
 	cur := sub.stickySub.Load()
@@ -670,10 +750,10 @@ func TestArchetype7ManyBridgedPairs(t *testing.T) {
 		partner[a.URI()], partner[b.URI()] = a, a
 	}
 	fc := archetypeConfig(t, 7,
-		brokerMap{"tcp://localhost:31001-31010", all},
-		brokerMap{"tcp://localhost:31001", odd[0:1]},
-		brokerMap{"tcp://localhost:31003", odd[1:2]},
-		brokerMap{"tcp://localhost:31005", odd[2:3]},
+		brokerMap{"tcp://localhost:31001-31010", uris(all)},
+		brokerMap{"tcp://localhost:31001", uris(odd[0:1])},
+		brokerMap{"tcp://localhost:31003", uris(odd[1:2])},
+		brokerMap{"tcp://localhost:31005", uris(odd[2:3])},
 		brokerMap{"tcp://localhost:31007", nil},
 		brokerMap{"tcp://localhost:31009", nil})
 	pc, _, _ := fc.Cluster("publisher")
@@ -696,7 +776,7 @@ func TestArchetype7ManyBridgedPairs(t *testing.T) {
 
 	pub := getCluster(t, startRegistry(t, fc), "publisher")
 	err := pub.Subscribe(ctxT(t, 5*time.Second), "test/#", 1, nil)
-	if err == nil || !strings.Contains(err.Error(), "publish-only") {
+	if !errors.Is(err, ErrPublishOnly) || !strings.Contains(err.Error(), "publish-only") {
 		t.Fatalf("subscribing on the publish-only cluster: %v, want a publish-only error", err)
 	}
 	waitFor(t, 10*time.Second, "the publisher on every broker", func() bool { return pub.LiveCount() == len(all) })
@@ -743,7 +823,7 @@ func TestArchetype7ManyBridgedPairs(t *testing.T) {
 // one copy of each message per broker.
 func TestArchetype8Butterfly(t *testing.T) {
 	bs := brokertest.StartN(t, 4)
-	fc := archetypeConfig(t, 8, brokerMap{"tcp://localhost:1883-1892", bs})
+	fc := archetypeConfig(t, 8, brokerMap{"tcp://localhost:1883-1892", uris(bs)})
 	if c := fc.Clusters[0]; c.PublisherType != All || c.FoS != 0 || c.Dedup {
 		t.Fatalf("archetype 8 loaded as %+v", c)
 	}

@@ -390,7 +390,7 @@ func (c *Cluster) connectEndpoint(ep *endpoint) {
 		ep.connectFailures.Add(1)
 		ep.lastErr = err
 		ep.conn = nil
-		ep.subscriber = false
+		ep.subscriber, ep.subReady = false, false
 		if ep.state == StateConnecting {
 			ep.state = StateDead
 			ep.nextProbe = time.Now().Add(c.backoff(ep.failures))
@@ -412,6 +412,7 @@ func (c *Cluster) connectEndpoint(ep *endpoint) {
 	}
 	now := time.Now()
 	ep.state = StateLive
+	ep.subReady = ep.subscriber // the replay, if any, was acknowledged before this point
 	ep.lastErr = nil
 	ep.liveSince = now
 	ep.warmUntil.Store(now.UnixNano())
@@ -488,7 +489,7 @@ func (c *Cluster) endpointFailed(cn *connection, reason error) {
 	now := time.Now()
 	ep.active.Store(nil)
 	ep.conn = nil
-	ep.subscriber = false
+	ep.subscriber, ep.subReady = false, false
 	ep.lastErr = reason
 	if ep.state == StateLive || ep.state == StateConnecting {
 		ep.state = StateDead
@@ -679,7 +680,7 @@ func (c *Cluster) RemoveEndpoint(name string) error {
 	ep.state = StateRemoved
 	ep.active.Store(nil)
 	ep.conn = nil
-	ep.subscriber = false
+	ep.subscriber, ep.subReady = false, false
 	c.rebuildLiveLocked()
 	if c.sticky.Load() == ep {
 		c.sticky.Store(nil)

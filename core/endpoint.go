@@ -45,6 +45,7 @@ type endpoint struct {
 	conn        *connection // non-nil while connecting or live
 	liveSince   time.Time
 	subscriber  bool // carries the cluster's subscriptions
+	subReady    bool // ... and they are in place on the broker (replay acknowledged)
 	failures    int  // consecutive failed connects: the backoff exponent
 	nextProbe   time.Time
 	drops       []time.Time // recent live->dead transitions, for flap detection

@@ -262,20 +262,29 @@ func (c *Cluster) balanceSubscribersLocked() {
 		if ep.subscriber || !c.wantsSubscriberLocked() {
 			continue
 		}
-		ep.subscriber = true
+		ep.subscriber, ep.subReady = true, false
 		cn, replay := ep.conn, c.subs.snapshot()
 		c.wg.Add(1)
 		go func() {
 			defer c.wg.Done()
 			if err := c.replay(cn, replay); err != nil {
 				c.endpointFailed(cn, err)
+				return
+			}
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if ep.conn == cn && ep.subscriber {
+				ep.subReady = true
+				c.balanceSubscribersLocked()
 			}
 		}()
 	}
-	if cur := c.stickySub.Load(); cur == nil || !cur.subscriber || cur.state != StateLive {
+	// The sticky subscriber (FoS >= 1) must already carry the subscriptions: choosing one whose
+	// replay is still in flight would discard what the others deliver meanwhile.
+	if cur := c.stickySub.Load(); cur == nil || !cur.subReady || cur.state != StateLive {
 		c.stickySub.Store(nil)
 		for _, ep := range *c.live.Load() { // longest-live first
-			if ep.subscriber {
+			if ep.subReady {
 				c.stickySub.Store(ep)
 				break
 			}
