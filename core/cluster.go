@@ -45,6 +45,7 @@ type Cluster struct {
 	inBridges     atomic.Pointer[[]*bridge]
 	outBridges    atomic.Pointer[[]*bridge]
 	hooks         atomic.Pointer[[]Hooks]
+	topicBases    atomic.Pointer[[]*endpoint] // endpoints with a topic base, for lock-free routing
 
 	events     *eventQueue
 	dispatch   sync.Once // starts the push-mode dispatcher
@@ -125,6 +126,9 @@ func (c *Cluster) addEndpointLocked(ec EndpointConfig) (*endpoint, error) {
 	ep := &endpoint{name: name, uri: u, topicBase: base, index: c.nextIndex}
 	c.byName[name], c.byURI[u] = ep, ep
 	c.nextIndex++
+	if base != "" {
+		c.topicBases.Store(appendCopy(c.topicBases.Load(), ep))
+	}
 	c.endpoints = append(c.endpoints, ep)
 	return ep, nil
 }
@@ -677,6 +681,10 @@ func (c *Cluster) RemoveEndpoint(name string) error {
 	cn := ep.conn
 	delete(c.byName, ep.name)
 	delete(c.byURI, ep.uri)
+	if ep.topicBase != "" {
+		kept := slices.DeleteFunc(slices.Clone(deref(c.topicBases.Load())), func(e *endpoint) bool { return e == ep })
+		c.topicBases.Store(&kept)
+	}
 	ep.state = StateRemoved
 	ep.active.Store(nil)
 	ep.conn = nil

@@ -78,35 +78,13 @@ func (c *Cluster) newRequest(topic string, qos byte, retained bool, payload []by
 
 // routeByTopicBase returns the endpoint whose topic base is the longest prefix of topic.
 func (c *Cluster) routeByTopicBase(topic string) *endpoint {
-	if c.cfg.DefaultTopicBase == "" && !c.anyTopicBase() {
-		return nil
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	var best *endpoint
-	for _, ep := range c.endpoints {
-		if ep.state != StateRemoved && ep.topicBase != "" && strings.HasPrefix(topic, ep.topicBase) &&
-			(best == nil || len(ep.topicBase) > len(best.topicBase)) {
+	for _, ep := range deref(c.topicBases.Load()) {
+		if strings.HasPrefix(topic, ep.topicBase) && (best == nil || len(ep.topicBase) > len(best.topicBase)) {
 			best = ep
 		}
 	}
 	return best
-}
-
-func (c *Cluster) anyTopicBase() bool {
-	for _, ec := range c.cfg.Endpoints {
-		if ec.TopicBase != "" {
-			return true
-		}
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, ep := range c.endpoints {
-		if ep.topicBase != "" {
-			return true
-		}
-	}
-	return false
 }
 
 // Token tracks an asynchronous publish.
