@@ -46,6 +46,8 @@ type Cluster struct {
 	outBridges    atomic.Pointer[[]*bridge]
 	hooks         atomic.Pointer[[]Hooks]
 	topicBases    atomic.Pointer[[]*endpoint] // endpoints with a topic base, for lock-free routing
+	sendQ         sendQueue                   // PublishAsync's pipeline
+	startPipeline sync.Once
 
 	events     *eventQueue
 	dispatch   sync.Once // starts the push-mode dispatcher
@@ -72,6 +74,7 @@ func New(cfg Config) (*Cluster, error) {
 		kick:    make(chan struct{}, 1),
 		stop:    make(chan struct{}),
 	}
+	c.sendQ.wake = make(chan struct{}, 1)
 	if c.log == nil {
 		c.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -763,6 +766,7 @@ func (c *Cluster) Close() error {
 	}
 	wg.Wait()
 	c.wg.Wait()
+	c.failQueued()
 	c.events.close()
 	c.dispatchWG.Wait()
 	c.events.release()

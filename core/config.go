@@ -140,6 +140,10 @@ type Config struct {
 	Dedup       bool
 	DedupWindow time.Duration
 
+	// MaxInflight caps the asynchronous publishes waiting for their acknowledgement (default
+	// 4096; paho has 65535 message ids per connection).
+	MaxInflight int
+
 	// DeliveryEvents reports the outcome of every PublishAsync as an EventDelivery.
 	DeliveryEvents bool
 
@@ -193,6 +197,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxProbeDelay < c.ProbeDelay {
 		c.MaxProbeDelay = c.ProbeDelay
+	}
+	if c.MaxInflight <= 0 {
+		c.MaxInflight = 4096
 	}
 	if c.ConnectRate == 0 {
 		c.ConnectRate = defaultConnectRate

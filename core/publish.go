@@ -123,9 +123,12 @@ func (t *Token) Wait(ctx context.Context) error {
 	}
 }
 
-// PublishAsync starts a publish with the same delivery rules as Publish and returns at once.
-// Messages published from one goroutine are sent in order. The outcome is reported by the
-// Token and, when Config.DeliveryEvents is set, as an EventDelivery.
+// PublishAsync starts a publish with the same delivery rules as Publish and returns at once,
+// without waiting for the network: the message joins the cluster's send queue, which one
+// goroutine hands to paho in order, so messages published through one cluster keep their
+// order (failover aside). At most MaxInflight asynchronous publishes wait for their
+// acknowledgement at a time; the queue in front of them is unbounded. The outcome is reported
+// by the Token and, when Config.DeliveryEvents is set, as an EventDelivery.
 func (c *Cluster) PublishAsync(topic string, qos byte, retained bool, payload []byte) *Token {
 	t := &Token{id: c.nextPublishID.Add(1), done: make(chan struct{})}
 	req, err := c.newRequest(topic, qos, retained, payload)
@@ -133,30 +136,150 @@ func (c *Cluster) PublishAsync(topic string, qos byte, retained bool, payload []
 		c.complete(t, topic, nil, err)
 		return t
 	}
-	c.mu.Lock()
-	closed := c.closed
-	if !closed {
-		c.wg.Add(1)
-	}
-	c.mu.Unlock()
-	if closed {
+	p := &asyncPub{t: t, req: req, deadline: time.Now().Add(c.cfg.TimeToWait)}
+	c.sendQ.mu.Lock()
+	if c.sendQ.closed {
+		c.sendQ.mu.Unlock()
 		c.complete(t, topic, nil, ErrClosed)
 		return t
 	}
-	// Hand the message to paho on the caller's goroutine so consecutive calls keep their order;
-	// only the wait for the acknowledgement (and any failover) runs in the background.
-	var first *inflight
-	if !req.dropped && (c.cfg.PublisherType != All || req.target != nil) {
-		if ep := c.pick(req); ep != nil {
-			first = c.send(ep, req)
+	c.sendQ.items = append(c.sendQ.items, p)
+	c.sendQ.mu.Unlock()
+	c.startPipeline.Do(c.runPipeline)
+	select {
+	case c.sendQ.wake <- struct{}{}:
+	default:
+	}
+	return t
+}
+
+// asyncPub is one asynchronous publish on its way through the pipeline.
+type asyncPub struct {
+	t        *Token
+	req      publishReq
+	fs       []*inflight // one per endpoint it was handed to (several with All)
+	deadline time.Time
+}
+
+// sendQueue is the FIFO between PublishAsync and the sender goroutine.
+type sendQueue struct {
+	mu     sync.Mutex
+	items  []*asyncPub
+	closed bool
+	wake   chan struct{}
+}
+
+// runPipeline starts the two goroutines of the asynchronous path: the sender hands messages
+// to paho in order; the confirmer waits for their acknowledgements in the same order (acks
+// come back in order on one connection, so waiting on the oldest costs nothing) and sends a
+// failed message on to the slow path, where it fails over like a blocking Publish.
+func (c *Cluster) runPipeline() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	sent := make(chan *asyncPub, c.cfg.MaxInflight)
+	c.wg.Add(2)
+	go c.sender(sent)
+	go c.confirmer(sent)
+}
+
+func (c *Cluster) sender(sent chan<- *asyncPub) {
+	defer c.wg.Done()
+	defer close(sent)
+	var batch []*asyncPub
+	for {
+		c.sendQ.mu.Lock()
+		batch, c.sendQ.items = c.sendQ.items, batch[:0]
+		c.sendQ.mu.Unlock()
+		if len(batch) == 0 {
+			select {
+			case <-c.sendQ.wake:
+				continue
+			case <-c.stop:
+				c.failQueued()
+				return
+			}
+		}
+		for i, p := range batch {
+			batch[i] = nil
+			if p.req.dropped {
+				c.complete(p.t, p.req.topic, nil, nil)
+				continue
+			}
+			if c.cfg.PublisherType == All && p.req.target == nil {
+				for _, ep := range *c.live.Load() {
+					if f := c.send(ep, p.req); f != nil {
+						p.fs = append(p.fs, f)
+					}
+				}
+			} else if ep := c.pick(p.req); ep != nil {
+				if f := c.send(ep, p.req); f != nil {
+					p.fs = append(p.fs, f)
+				}
+			}
+			if len(p.fs) == 0 {
+				c.slowPath(p)
+				continue
+			}
+			select {
+			case sent <- p: // blocks while MaxInflight publishes await their acks
+			case <-c.stop:
+				c.slowPath(p) // fails with ErrClosed
+			}
 		}
 	}
+}
+
+// failQueued completes every publish still queued once the cluster is closing.
+func (c *Cluster) failQueued() {
+	c.sendQ.mu.Lock()
+	items := c.sendQ.items
+	c.sendQ.items, c.sendQ.closed = nil, true
+	c.sendQ.mu.Unlock()
+	for _, p := range items {
+		c.complete(p.t, p.req.topic, nil, ErrClosed)
+	}
+}
+
+func (c *Cluster) confirmer(sent <-chan *asyncPub) {
+	defer c.wg.Done()
+	for p := range sent {
+		var eps []string
+		for _, f := range p.fs {
+			if c.confirm(f, p.deadline) == nil {
+				eps = append(eps, f.ep.name)
+			}
+		}
+		if len(eps) == 0 {
+			// Every endpoint failed (and is now dead): fail over like a blocking Publish.
+			c.slowPath(p)
+			continue
+		}
+		c.afterPublish(p.req, eps, nil)
+		c.complete(p.t, p.req.topic, eps, nil)
+	}
+}
+
+// slowPath finishes p like a blocking Publish (waiting for an endpoint, failing over), on a
+// goroutine of its own so the pipeline keeps moving.
+func (c *Cluster) slowPath(p *asyncPub) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		c.complete(p.t, p.req.topic, nil, ErrClosed)
+		return
+	}
+	c.wg.Add(1)
+	c.mu.Unlock()
 	go func() {
 		defer c.wg.Done()
-		eps, err := c.publish(context.Background(), req, first)
-		c.complete(t, topic, eps, err)
+		ctx, cancel := context.WithDeadline(context.Background(), p.deadline)
+		defer cancel()
+		eps, err := c.publish(ctx, p.req, nil)
+		c.complete(p.t, p.req.topic, eps, err)
 	}()
-	return t
 }
 
 func (c *Cluster) complete(t *Token, topic string, eps []string, err error) {

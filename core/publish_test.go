@@ -3,9 +3,12 @@ package core
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/hamqtt/hamqtt/internal/brokertest"
 )
@@ -189,5 +192,56 @@ func TestWarmUpKeepsRevivedBrokerOutOfFailover(t *testing.T) {
 	waitFor(t, 5*time.Second, "20 messages", func() bool { return ks[1].total()+ks[2].total() == 20 })
 	if ks[2].total() != 0 {
 		t.Fatalf("failover chose the warming broker: w-2 got %d, w-3 got %d", ks[1].total(), ks[2].total())
+	}
+}
+
+// TestPublishAsyncKeepsOrder: asynchronous publishes leave in the order they were made, for
+// one endpoint and for All, and every token reports.
+func TestPublishAsyncKeepsOrder(t *testing.T) {
+	bs := brokertest.StartN(t, 2)
+	for _, typ := range []PublisherType{Sticky, All} {
+		t.Run(typ.String(), func(t *testing.T) {
+			topic := "order/" + typ.String()
+			ks := []*counter{newCounter(t, bs[0].URI(), topic), newCounter(t, bs[1].URI(), topic)}
+			order := make(chan string, 4000)
+			for _, k := range ks {
+				k.cli.Subscribe(topic, 1, func(_ mqtt.Client, m mqtt.Message) { order <- string(m.Payload()) })
+			}
+			cfg := fastConfig("o", uris(bs)...)
+			cfg.PublisherType = typ
+			c := startCluster(t, cfg)
+			waitLive(t, c, 2)
+			const n = 1000
+			toks := make([]*Token, n)
+			for i := range toks {
+				toks[i] = c.PublishAsync(topic, 1, false, []byte(strconv.Itoa(i)))
+			}
+			for i, tok := range toks {
+				if err := tok.Wait(ctxT(t, 10*time.Second)); err != nil {
+					t.Fatalf("publish %d: %v", i, err)
+				}
+			}
+			copies := 1
+			if typ == All {
+				copies = 2
+			}
+			// With two brokers the copies interleave. If each broker's stream is in order, the
+			// first arrivals are in order, and so are the second arrivals.
+			next, seen := map[int]int{}, map[int]int{}
+			for k := 0; k < n*copies; k++ {
+				select {
+				case p := <-order:
+					seq, _ := strconv.Atoi(p)
+					nth := seen[seq]
+					if seq != next[nth] {
+						t.Fatalf("copy %d of message %d arrived when %d was due", nth+1, seq, next[nth])
+					}
+					seen[seq]++
+					next[nth]++
+				case <-time.After(5 * time.Second):
+					t.Fatalf("only %d of %d copies arrived", k, n*copies)
+				}
+			}
+		})
 	}
 }
