@@ -1,0 +1,389 @@
+"""One libhamqtt client handle, wrapped for Python (internal).
+
+:class:`NativeClient` owns a ``hamqtt_client`` handle in pull mode: events are drained with
+``hamqtt_poll`` (ctypes releases the GIL during the call) and returned as plain tuples. Both
+the paho-compatible :mod:`hamqtt.client` and the native :class:`hamqtt.HaMqttClient` build on it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import struct
+import threading
+import weakref
+from ctypes import byref, c_int, c_size_t, c_uint64, c_void_p
+from dataclasses import dataclass
+from typing import Any, Callable, List, Optional, Tuple
+
+from . import _lib
+
+log = logging.getLogger("hamqtt")
+engine_log = logging.getLogger("hamqtt.engine")
+
+_unpack_events = struct.Struct(_lib.EVENT_FORMAT)
+_registry_lock = threading.Lock()
+_cluster_clients: "dict[int, weakref.ref[NativeClient]]" = {}
+_string_at = ctypes.string_at
+
+# A drained event, as a tuple (fast to build, cheap to dispatch):
+# (kind, status, endpoint, error, time_ns, topic, payload, qos, retained, duplicate,
+#  delivery_id, delivery_endpoints)
+RawEvent = Tuple[
+    int, int, Optional[str], Optional[str], int, Optional[str], bytes, int, bool, bool, int, str
+]
+
+
+@dataclass(frozen=True)
+class EndpointStats:
+    """A snapshot of one endpoint of a cluster (``hamqtt_stats``)."""
+
+    name: str
+    uri: str
+    state: str
+    """``"dead"``, ``"connecting"``, ``"live"``, ``"quarantined"`` or ``"removed"``."""
+    subscriber: bool
+    live_since_ns: int
+    published: int
+    acked: int
+    failed: int
+    failovers: int
+    connects: int
+    connect_failures: int
+    received: int
+    last_error: str
+
+
+def _cstr(value: Optional[str], what: str) -> Optional[bytes]:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str, not {type(value).__name__}")
+    if "\x00" in value:
+        raise ValueError(f"{what} must not contain NUL characters: {value!r}")
+    return value.encode("utf-8")
+
+
+class NativeClient:
+    """A libhamqtt client handle in pull mode. Thread-safe except :meth:`poll` (one poller)."""
+
+    def __init__(self, handle: int, name: str, owned: bool = True) -> None:
+        self._h = handle
+        self.name = name
+        self._owned = owned
+        self._closed = False
+        self._events = (_lib.Event * 512)()
+        self._events_addr = ctypes.addressof(self._events)
+        self._count = c_size_t(0)
+        self._log_cb: Any = None
+        self._efd = -1  # our dup of the current event fd
+        self._owner: Optional["weakref.ref[Any]"] = None
+        self._pub_id = c_uint64(0)
+        self._pub_id_ref = byref(self._pub_id)
+        self._publish_async_fn = _lib.lib().hamqtt_publish_async
+        _lib.register_closer(self)
+
+    # -- construction ---------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, endpoints: str, opts: Optional[_lib.Options]) -> "NativeClient":
+        """``hamqtt_client_new``."""
+        L = _lib.lib()
+        out = c_uint64(0)
+        spec = _cstr(endpoints, "endpoints")
+        _lib.check(L.hamqtt_client_new(spec, byref(opts) if opts is not None else None, byref(out)))
+        nc = cls(out.value, "")
+        nc.name = nc._fetch_name()
+        return nc
+
+    @classmethod
+    def from_cluster(cls, name: Optional[str]) -> "NativeClient":
+        """``hamqtt_cluster_client``: the client of a cluster of the loaded configuration.
+
+        The library returns the same handle until it is closed, and so does this: one
+        NativeClient object per handle.
+        """
+        L = _lib.lib()
+        out = c_uint64(0)
+        _lib.check(L.hamqtt_cluster_client(_cstr(name, "cluster name"), byref(out)))
+        with _registry_lock:
+            ref = _cluster_clients.get(out.value)
+            nc = ref() if ref is not None else None
+            if nc is not None and not nc.closed:
+                return nc
+            nc = cls(out.value, "")
+            nc.name = nc._fetch_name()
+            _cluster_clients[out.value] = weakref.ref(nc)
+            return nc
+
+    def _fetch_name(self) -> str:
+        p = c_void_p()
+        _lib.check(_lib.lib().hamqtt_client_name(self._h, byref(p)))
+        return _lib.take_string(p)
+
+    def claim(self, owner: Any, what: str) -> None:
+        """Record the one Python object that drains this handle's events (a cluster handle
+        of the configuration is shared: two pollers would take each other's events)."""
+        cur = self._owner() if self._owner is not None else None
+        if cur is not None and cur is not owner:
+            raise RuntimeError(
+                f"cluster {self.name!r} is already used by {cur!r}: use that object, or close it first ({what})"
+            )
+        self._owner = weakref.ref(owner)
+
+    @property
+    def handle(self) -> int:
+        """The raw ``hamqtt_client`` handle."""
+        return self._h
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called."""
+        return self._closed
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def connect(self) -> None:
+        """``hamqtt_connect`` (blocks until one endpoint is live or time_to_wait passed)."""
+        self.close_event_fd()
+        _lib.check(_lib.lib().hamqtt_connect(self._h))
+
+    def disconnect(self) -> None:
+        """``hamqtt_disconnect``."""
+        if self._closed or _lib.forked():
+            return
+        _lib.check(_lib.lib().hamqtt_disconnect(self._h))
+
+    def close(self) -> None:
+        """``hamqtt_close``; idempotent; a no-op in a fork() child."""
+        if self._closed:
+            return
+        self._closed = True
+        if _lib.forked():
+            return
+        rc = _lib.lib().hamqtt_close(self._h)
+        if rc not in (_lib.OK, _lib.ERR_HANDLE):
+            self._closed = False
+            raise _lib.error_for(rc)
+        self.close_event_fd()
+        self._log_cb = None
+
+    def _close_at_exit(self) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            if not self._closed and not _lib.forked() and not _lib.exiting():
+                self.close()
+        except Exception:  # noqa: BLE001 - never raise from a finalizer
+            pass
+
+    # -- publish / subscribe --------------------------------------------------------------
+
+    def publish(self, topic: bytes, payload: bytes, qos: int, retain: bool) -> None:
+        """``hamqtt_publish`` (blocking)."""
+        _lib.check(_lib.lib().hamqtt_publish(self._h, topic, payload, len(payload), qos, int(retain)))
+
+    def publish_to(self, endpoint: bytes, topic: bytes, payload: bytes, qos: int, retain: bool) -> None:
+        """``hamqtt_publish_to`` (blocking, one endpoint, no failover)."""
+        _lib.check(
+            _lib.lib().hamqtt_publish_to(self._h, endpoint, topic, payload, len(payload), qos, int(retain))
+        )
+
+    def publish_async(self, topic: bytes, payload: bytes, qos: int, retain: bool) -> Tuple[int, int]:
+        """``hamqtt_publish_async`` in pull mode: returns (status, id)."""
+        if _lib._forked:
+            raise RuntimeError(_lib.FORK_MESSAGE)
+        out = self._pub_id
+        rc = self._publish_async_fn(self._h, topic, payload, len(payload), qos, retain, None, None, self._pub_id_ref)
+        return rc, out.value
+
+    def subscribe(self, filt: bytes, qos: int) -> None:
+        """``hamqtt_subscribe`` without a callback (messages come from :meth:`poll`)."""
+        _lib.check(_lib.lib().hamqtt_subscribe(self._h, filt, qos, None, None))
+
+    def unsubscribe(self, filt: bytes) -> None:
+        """``hamqtt_unsubscribe``."""
+        _lib.check(_lib.lib().hamqtt_unsubscribe(self._h, filt))
+
+    # -- events ---------------------------------------------------------------------------
+
+    def poll(self, timeout_ms: int, max_events: int = 512) -> Tuple[int, List[RawEvent]]:
+        """``hamqtt_poll``: returns (status, events). Only one thread may poll at a time."""
+        n = self._count
+        rc = _lib.lib().hamqtt_poll(self._h, self._events_addr, min(max_events, 512), timeout_ms, byref(n))
+        if rc != _lib.OK or n.value == 0:
+            return rc, []
+        count = n.value
+        raw = _string_at(self._events_addr, count * _lib.EVENT_SIZE)
+        out: List[RawEvent] = []
+        append = out.append
+        sa = _string_at
+        for (kind, status, ep, err, tns, mtopic, mtlen, mpay, mplen, qos, ret, dup, _mep,
+             did, _dtopic, _dstatus, derr, deps, _duser) in _unpack_events.iter_unpack(raw):
+            if kind == 1:  # EVENT_MESSAGE
+                append((
+                    kind, 0, sa(ep).decode("utf-8", "replace") if ep else None, None, tns,
+                    sa(mtopic, mtlen).decode("utf-8", "replace"),
+                    sa(mpay, mplen) if mplen else b"", qos, bool(ret), bool(dup), 0, "",
+                ))
+            else:
+                append((
+                    kind, status,
+                    sa(ep).decode("utf-8", "replace") if ep else None,
+                    sa(err).decode("utf-8", "replace") if err else None,
+                    tns, None, b"", 0, False, False, did,
+                    sa(deps).decode("utf-8", "replace") if deps else "",
+                ))
+        return rc, out
+
+    def event_fd(self) -> int:
+        """A dup of ``hamqtt_event_fd`` (owned by us; -1 when disconnected)."""
+        if self._efd >= 0:
+            return self._efd
+        fd = c_int(-1)
+        rc = _lib.lib().hamqtt_event_fd(self._h, byref(fd))
+        if rc != _lib.OK:
+            return -1
+        self._efd = os.dup(fd.value)
+        os.set_blocking(self._efd, False)
+        return self._efd
+
+    def close_event_fd(self) -> None:
+        """Forget (close) our dup of the event fd."""
+        if self._efd >= 0:
+            try:
+                os.close(self._efd)
+            except OSError:
+                pass
+            self._efd = -1
+
+    def set_log_handler(self, level: int, handler: Optional[Callable[[int, str], None]]) -> None:
+        """Route the engine's log lines at ``level`` and above to ``handler(level, line)``.
+
+        Lines arrive on a library thread. ``None`` turns them off.
+        """
+        L = _lib.lib()
+        if handler is None:
+            _lib.check(L.hamqtt_set_log_callback(self._h, _lib.LOG_OFF, _lib.LOG_CB(), None))
+            return
+
+        def trampoline(_user: Any, _client: int, lvl: int, line: bytes) -> None:
+            try:
+                handler(lvl, line.decode("utf-8", "replace") if line else "")
+            except Exception:  # noqa: BLE001 - never let an exception into the library thread
+                pass
+
+        cb = _lib.LOG_CB(trampoline)
+        _lib.check(L.hamqtt_set_log_callback(self._h, level, cb, None))
+        self._log_cb = cb  # keep alive while the library may call it
+
+    # -- endpoints ------------------------------------------------------------------------
+
+    def _names(self, fn: Any) -> List[str]:
+        arr = ctypes.POINTER(c_void_p)()
+        count = c_size_t(0)
+        _lib.check(fn(self._h, byref(arr), byref(count)))
+        return _lib.take_string_list(arr, count.value)
+
+    def live_endpoints(self) -> List[str]:
+        """Names of the live endpoints, longest-live first."""
+        return self._names(_lib.lib().hamqtt_live_endpoints)
+
+    def dead_endpoints(self) -> List[str]:
+        """Names of the endpoints that are not live, in configuration order."""
+        return self._names(_lib.lib().hamqtt_dead_endpoints)
+
+    def stats(self) -> List[EndpointStats]:
+        """A snapshot of every endpoint."""
+        L = _lib.lib()
+        arr = ctypes.POINTER(_lib.EndpointStatsStruct)()
+        count = c_size_t(0)
+        _lib.check(L.hamqtt_stats(self._h, byref(arr), byref(count)))
+        try:
+            out = []
+            for i in range(count.value):
+                s = arr[i]
+                out.append(EndpointStats(
+                    name=(s.name or b"").decode(), uri=(s.uri or b"").decode(),
+                    state=_lib.ENDPOINT_STATES.get(s.state, str(s.state)),
+                    subscriber=bool(s.subscriber), live_since_ns=s.live_since_unix_ns,
+                    published=s.published, acked=s.acked, failed=s.failed, failovers=s.failovers,
+                    connects=s.connects, connect_failures=s.connect_failures, received=s.received,
+                    last_error=(s.last_error or b"").decode("utf-8", "replace"),
+                ))
+            return out
+        finally:
+            L.hamqtt_free(ctypes.cast(arr, c_void_p))
+
+    def add_endpoint(self, uri: str, name: Optional[str]) -> List[str]:
+        """``hamqtt_add_endpoint``: returns the names given."""
+        p = c_void_p()
+        _lib.check(_lib.lib().hamqtt_add_endpoint(self._h, _cstr(uri, "uri"), _cstr(name, "name"), byref(p)))
+        names = _lib.take_string(p)
+        return [n for n in names.split(",") if n]
+
+    def remove_endpoint(self, name: str) -> None:
+        """``hamqtt_remove_endpoint``."""
+        _lib.check(_lib.lib().hamqtt_remove_endpoint(self._h, _cstr(name, "endpoint name")))
+
+
+def wait_readable(fds: List[int], timeout: Optional[float]) -> List[int]:
+    """select() on ``fds`` (the GIL is released while waiting)."""
+    import select
+
+    try:
+        r, _, _ = select.select([f for f in fds if f >= 0], [], [], timeout)
+    except (OSError, ValueError):
+        return []
+    return r
+
+
+class Waker:
+    """A self-pipe that wakes a thread waiting in :func:`wait_readable`."""
+
+    def __init__(self) -> None:
+        self.r, self.w = os.pipe()
+        os.set_blocking(self.r, False)
+        os.set_blocking(self.w, False)
+        self._lock = threading.Lock()
+        self._pending = False
+
+    def wake(self) -> None:
+        """Make :attr:`r` readable (idempotent until :meth:`clear`)."""
+        with self._lock:
+            if self._pending or self.w < 0:
+                return
+            self._pending = True
+            try:
+                os.write(self.w, b"x")
+            except OSError:
+                pass
+
+    def clear(self) -> None:
+        """Consume the wake-up."""
+        with self._lock:
+            if not self._pending:
+                return
+            self._pending = False
+            try:
+                os.read(self.r, 64)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        """Close both ends."""
+        with self._lock:
+            for fd in (self.r, self.w):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            self.r = self.w = -1
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001
+            pass

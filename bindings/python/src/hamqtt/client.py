@@ -1,0 +1,2065 @@
+"""A drop-in for ``paho.mqtt.client`` (paho-mqtt 2.x) on a virtual cluster of brokers.
+
+Change one line::
+
+    import paho.mqtt.client as mqtt   ->   import hamqtt.client as mqtt
+
+and the same program runs on libhamqtt: ``connect(host, port, keepalive)`` accepts one broker
+as before, a host list (``"a:1883,b:1884"``) or a URI with ranges
+(``"tcp://10.0.0.5-7:1883-1885"``), and ``Client(..., cluster="name")`` binds to a cluster of the
+configuration file (``HAMQTT_CONFIG`` or :meth:`hamqtt.HaClusters.initialize`).
+
+How the virtual cluster maps onto paho's single connection:
+
+* the client is *connected* while at least one endpoint is live: ``on_connect`` fires when the
+  first endpoint comes up, ``on_disconnect`` (``MQTT_ERR_CONN_LOST``) when the last one goes
+  down, and the engine reconnects by itself (``reconnect_on_failure``);
+* publishes fail over between endpoints; QoS > 0 messages that no endpoint took are kept and
+  re-sent once an endpoint is back (as paho keeps them until it reconnects);
+* subscriptions are made on every live endpoint and replayed when an endpoint comes back.
+
+Everything runs on the engine's MQTT 3.1.1 clients. What cannot be offered raises
+:class:`NotImplementedError` naming it (MQTT 5, properties, ``manual_ack``, proxies, ...).
+Differences from paho-mqtt are listed in the package README.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import math
+import threading
+import time
+import warnings
+import weakref
+from typing import (
+    Any,
+    Callable,
+    Deque,
+    Dict,
+    Iterator,
+    List,
+    Literal,
+    NamedTuple,
+    Optional,
+    Tuple,
+    Union,
+)
+
+from . import _lib
+from ._native import NativeClient, Waker, wait_readable
+from .enums import (
+    CallbackAPIVersion,
+    ConnackCode,
+    LogLevel,
+    MessageState,
+    MessageType,
+    MQTTErrorCode,
+    MQTTProtocolVersion,
+    PahoClientMode,
+)
+from .options import ClusterOptions, Will
+from .packettypes import PacketTypes
+from .reasoncodes import Properties, ReasonCode, ReasonCodes, require_no_properties
+
+__all__ = [
+    "Client", "MQTTMessage", "MQTTMessageInfo", "ConnectFlags", "DisconnectFlags",
+    "CallbackAPIVersion", "MQTTErrorCode", "MQTTProtocolVersion", "ReasonCode", "Properties",
+    "topic_matches_sub", "error_string", "connack_string", "MQTTException", "NotSupportedError",
+    "WebsocketConnectionError",
+]
+
+_log = logging.getLogger("hamqtt.client")
+
+# ---------------------------------------------------------------------------------------------
+# Constants (same names and values as paho.mqtt.client)
+
+CONNECT = MessageType.CONNECT
+CONNACK = MessageType.CONNACK
+PUBLISH = MessageType.PUBLISH
+PUBACK = MessageType.PUBACK
+PUBREC = MessageType.PUBREC
+PUBREL = MessageType.PUBREL
+PUBCOMP = MessageType.PUBCOMP
+SUBSCRIBE = MessageType.SUBSCRIBE
+SUBACK = MessageType.SUBACK
+UNSUBSCRIBE = MessageType.UNSUBSCRIBE
+UNSUBACK = MessageType.UNSUBACK
+PINGREQ = MessageType.PINGREQ
+PINGRESP = MessageType.PINGRESP
+DISCONNECT = MessageType.DISCONNECT
+AUTH = MessageType.AUTH
+
+MQTT_LOG_INFO = LogLevel.MQTT_LOG_INFO
+MQTT_LOG_NOTICE = LogLevel.MQTT_LOG_NOTICE
+MQTT_LOG_WARNING = LogLevel.MQTT_LOG_WARNING
+MQTT_LOG_ERR = LogLevel.MQTT_LOG_ERR
+MQTT_LOG_DEBUG = LogLevel.MQTT_LOG_DEBUG
+LOGGING_LEVEL = {
+    LogLevel.MQTT_LOG_DEBUG: logging.DEBUG,
+    LogLevel.MQTT_LOG_INFO: logging.INFO,
+    LogLevel.MQTT_LOG_NOTICE: logging.INFO,
+    LogLevel.MQTT_LOG_WARNING: logging.WARNING,
+    LogLevel.MQTT_LOG_ERR: logging.ERROR,
+}
+
+CONNACK_ACCEPTED = ConnackCode.CONNACK_ACCEPTED
+CONNACK_REFUSED_PROTOCOL_VERSION = ConnackCode.CONNACK_REFUSED_PROTOCOL_VERSION
+CONNACK_REFUSED_IDENTIFIER_REJECTED = ConnackCode.CONNACK_REFUSED_IDENTIFIER_REJECTED
+CONNACK_REFUSED_SERVER_UNAVAILABLE = ConnackCode.CONNACK_REFUSED_SERVER_UNAVAILABLE
+CONNACK_REFUSED_BAD_USERNAME_PASSWORD = ConnackCode.CONNACK_REFUSED_BAD_USERNAME_PASSWORD
+CONNACK_REFUSED_NOT_AUTHORIZED = ConnackCode.CONNACK_REFUSED_NOT_AUTHORIZED
+
+mqtt_ms_invalid = MessageState.MQTT_MS_INVALID
+mqtt_ms_publish = MessageState.MQTT_MS_PUBLISH
+mqtt_ms_wait_for_puback = MessageState.MQTT_MS_WAIT_FOR_PUBACK
+mqtt_ms_wait_for_pubrec = MessageState.MQTT_MS_WAIT_FOR_PUBREC
+mqtt_ms_resend_pubrel = MessageState.MQTT_MS_RESEND_PUBREL
+mqtt_ms_wait_for_pubrel = MessageState.MQTT_MS_WAIT_FOR_PUBREL
+mqtt_ms_resend_pubcomp = MessageState.MQTT_MS_RESEND_PUBCOMP
+mqtt_ms_wait_for_pubcomp = MessageState.MQTT_MS_WAIT_FOR_PUBCOMP
+mqtt_ms_send_pubrec = MessageState.MQTT_MS_SEND_PUBREC
+mqtt_ms_queued = MessageState.MQTT_MS_QUEUED
+
+MQTT_ERR_AGAIN = MQTTErrorCode.MQTT_ERR_AGAIN
+MQTT_ERR_SUCCESS = MQTTErrorCode.MQTT_ERR_SUCCESS
+MQTT_ERR_NOMEM = MQTTErrorCode.MQTT_ERR_NOMEM
+MQTT_ERR_PROTOCOL = MQTTErrorCode.MQTT_ERR_PROTOCOL
+MQTT_ERR_INVAL = MQTTErrorCode.MQTT_ERR_INVAL
+MQTT_ERR_NO_CONN = MQTTErrorCode.MQTT_ERR_NO_CONN
+MQTT_ERR_CONN_REFUSED = MQTTErrorCode.MQTT_ERR_CONN_REFUSED
+MQTT_ERR_NOT_FOUND = MQTTErrorCode.MQTT_ERR_NOT_FOUND
+MQTT_ERR_CONN_LOST = MQTTErrorCode.MQTT_ERR_CONN_LOST
+MQTT_ERR_TLS = MQTTErrorCode.MQTT_ERR_TLS
+MQTT_ERR_PAYLOAD_SIZE = MQTTErrorCode.MQTT_ERR_PAYLOAD_SIZE
+MQTT_ERR_NOT_SUPPORTED = MQTTErrorCode.MQTT_ERR_NOT_SUPPORTED
+MQTT_ERR_AUTH = MQTTErrorCode.MQTT_ERR_AUTH
+MQTT_ERR_ACL_DENIED = MQTTErrorCode.MQTT_ERR_ACL_DENIED
+MQTT_ERR_UNKNOWN = MQTTErrorCode.MQTT_ERR_UNKNOWN
+MQTT_ERR_ERRNO = MQTTErrorCode.MQTT_ERR_ERRNO
+MQTT_ERR_QUEUE_SIZE = MQTTErrorCode.MQTT_ERR_QUEUE_SIZE
+MQTT_ERR_KEEPALIVE = MQTTErrorCode.MQTT_ERR_KEEPALIVE
+
+MQTTv31 = MQTTProtocolVersion.MQTTv31
+MQTTv311 = MQTTProtocolVersion.MQTTv311
+MQTTv5 = MQTTProtocolVersion.MQTTv5
+
+MQTT_CLIENT = PahoClientMode.MQTT_CLIENT
+MQTT_BRIDGE = PahoClientMode.MQTT_BRIDGE
+
+MQTT_CLEAN_START_FIRST_ONLY: "CleanStartOption" = 3
+
+PayloadType = Union[str, bytes, bytearray, int, float, None]
+CleanStartOption = Union[bool, Literal[3]]
+
+_MAX_PAYLOAD = 268435455
+
+
+class MQTTException(Exception):
+    """Raised by the helpers (as paho.mqtt.MQTTException)."""
+
+
+class NotSupportedError(NotImplementedError):
+    """A paho-mqtt feature that hamqtt cannot offer (the message names it)."""
+
+
+class WebsocketConnectionError(ConnectionError):
+    """Kept for API compatibility; hamqtt reports websocket failures as connection errors."""
+
+
+def _unsupported(what: str, why: str = "") -> NotSupportedError:
+    return NotSupportedError(f"hamqtt.client: {what} is not supported{': ' + why if why else ''}")
+
+
+class ConnectFlags(NamedTuple):
+    """Passed to a VERSION2 ``on_connect``."""
+
+    session_present: bool
+    """Whether the broker still had the session. hamqtt cannot read the broker's flag yet:
+    it is False (exact for clean sessions; see the README for persistent sessions)."""
+
+
+class DisconnectFlags(NamedTuple):
+    """Passed to a VERSION2 ``on_disconnect``."""
+
+    is_disconnect_packet_from_server: bool
+
+
+# ---------------------------------------------------------------------------------------------
+# Module functions
+
+
+def error_string(mqtt_errno: Union[MQTTErrorCode, int]) -> str:
+    """The text of an ``MQTT_ERR_*`` code."""
+    return _ERROR_STRINGS.get(int(mqtt_errno), "Unknown error.")
+
+
+_ERROR_STRINGS = {
+    0: "No error.",
+    1: "Out of memory.",
+    2: "A network protocol error occurred when communicating with the broker.",
+    3: "Invalid function arguments provided.",
+    4: "The client is not currently connected.",
+    5: "The connection was refused.",
+    6: "Message not found (internal error).",
+    7: "The connection was lost.",
+    8: "A TLS error occurred.",
+    9: "Payload too large.",
+    10: "This feature is not supported.",
+    11: "Authorisation failed.",
+    12: "Access denied by ACL.",
+    13: "Unknown error.",
+    14: "Error defined by errno.",
+    15: "Message queue full.",
+    16: "Client or broker did not communicate in the keepalive interval.",
+}
+
+
+def connack_string(connack_code: Union[int, ReasonCode]) -> str:
+    """The text of a CONNACK result code (or the name of a ReasonCode)."""
+    if isinstance(connack_code, ReasonCode):
+        return str(connack_code)
+    return {
+        0: "Connection Accepted.",
+        1: "Connection Refused: unacceptable protocol version.",
+        2: "Connection Refused: identifier rejected.",
+        3: "Connection Refused: broker unavailable.",
+        4: "Connection Refused: bad user name or password.",
+        5: "Connection Refused: not authorised.",
+    }.get(int(connack_code), "Connection Refused: unknown reason.")
+
+
+def convert_connack_rc_to_reason_code(connack_code: ConnackCode) -> ReasonCode:
+    """The MQTT 5 reason code of an MQTT 3.1.1 CONNACK result."""
+    names = {0: "Success", 1: "Unsupported protocol version", 2: "Client identifier not valid",
+             3: "Server unavailable", 4: "Bad user name or password", 5: "Not authorized"}
+    return ReasonCode(PacketTypes.CONNACK, names.get(int(connack_code), "Unspecified error"))
+
+
+def convert_disconnect_error_code_to_reason_code(rc: MQTTErrorCode) -> ReasonCode:
+    """The reason code passed to a VERSION2 ``on_disconnect`` for an ``MQTT_ERR_*`` code."""
+    if rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
+        return ReasonCode(PacketTypes.DISCONNECT, "Success")
+    if rc == MQTTErrorCode.MQTT_ERR_KEEPALIVE:
+        return ReasonCode(PacketTypes.DISCONNECT, "Keep alive timeout")
+    if rc == MQTTErrorCode.MQTT_ERR_PROTOCOL:
+        return ReasonCode(PacketTypes.DISCONNECT, "Protocol error")
+    return ReasonCode(PacketTypes.DISCONNECT, "Unspecified error")
+
+
+def topic_matches_sub(sub: str, topic: str) -> bool:
+    """Whether ``topic`` matches the subscription filter ``sub``.
+
+    ``"foo/bar"`` matches ``"foo/#"`` and ``"+/bar"``; ``"non/matching"`` does not match
+    ``"non/+/+"``. Topics starting with ``$`` are not matched by a wildcard in the first level.
+    """
+    s = sub.split("/")
+    t = topic.split("/")
+    if topic.startswith("$") and s[0] in ("+", "#"):
+        return False
+    n = len(t)
+    for i, part in enumerate(s):
+        if part == "#":
+            return i == len(s) - 1
+        if i >= n:
+            return False
+        if part != "+" and part != t[i]:
+            return False
+    return len(s) == n
+
+
+def _validate_filter(sub: Any, what: str = "topic filter") -> str:
+    if isinstance(sub, bytes):
+        sub = sub.decode("utf-8")
+    if not isinstance(sub, str):
+        raise TypeError(f"{what} must be a str, not {type(sub).__name__}")
+    if len(sub) == 0:
+        raise ValueError("Invalid topic.")
+    raw = sub.encode("utf-8")
+    if (len(raw) > 65535 or any(("+" in p or "#" in p) for p in sub.split("/") if len(p) > 1)
+            or "#/" in sub or "\x00" in sub):
+        raise ValueError(f"Invalid subscription filter: {sub!r}")
+    return sub
+
+
+def _validate_qos(qos: Any) -> int:
+    if isinstance(qos, bool) or not isinstance(qos, int):
+        raise TypeError(f"qos must be an int (0, 1 or 2), not {type(qos).__name__}")
+    if qos < 0 or qos > 2:
+        raise ValueError("Invalid QoS level.")
+    return int(qos)
+
+
+def _encode_payload(payload: Any) -> bytes:
+    if isinstance(payload, str):
+        return payload.encode("utf-8")
+    if isinstance(payload, bool):
+        return str(payload).encode("ascii")
+    if isinstance(payload, (int, float)):
+        return str(payload).encode("ascii")
+    if payload is None:
+        return b""
+    if isinstance(payload, (bytes, bytearray, memoryview)):
+        return bytes(payload)
+    raise TypeError("payload must be a string, bytearray, int, float or None.")
+
+
+# ---------------------------------------------------------------------------------------------
+# Messages
+
+
+class MQTTMessageInfo:
+    """Returned by :meth:`Client.publish`: ``rc``, ``mid``, unpacks as ``(rc, mid)``."""
+
+    __slots__ = ("_client", "_done", "_event", "_iterpos", "_published", "_error", "mid", "rc")
+
+    def __init__(self, mid: int) -> None:
+        self.mid = mid
+        """The message id."""
+        self.rc: MQTTErrorCode = MQTTErrorCode.MQTT_ERR_SUCCESS
+        """The status; may change until the message is published."""
+        self._published = False
+        self._done = False
+        self._event: Optional[threading.Event] = None  # made only when someone waits
+        self._iterpos = 0
+        self._error = ""
+        self._client: Optional["weakref.ref[Client]"] = None
+
+    def __str__(self) -> str:
+        return str((self.rc, self.mid))
+
+    def __repr__(self) -> str:
+        return f"MQTTMessageInfo(rc={int(self.rc)}, mid={self.mid}, published={self._published})"
+
+    def __iter__(self) -> Iterator[Union[MQTTErrorCode, int]]:
+        self._iterpos = 0
+        return self
+
+    def __next__(self) -> Union[MQTTErrorCode, int]:
+        return self.next()
+
+    def next(self) -> Union[MQTTErrorCode, int]:
+        """Iteration: rc, then mid."""
+        if self._iterpos == 0:
+            self._iterpos = 1
+            return self.rc
+        if self._iterpos == 1:
+            self._iterpos = 2
+            return self.mid
+        raise StopIteration
+
+    def __getitem__(self, index: int) -> Union[MQTTErrorCode, int]:
+        if index == 0:
+            return self.rc
+        if index == 1:
+            return self.mid
+        raise IndexError("index out of range")
+
+    def _set_as_published(self) -> None:
+        self._published = True
+        self._finish()
+
+    def _set_failed(self, rc: MQTTErrorCode, detail: str) -> None:
+        self.rc = rc
+        self._error = detail
+        self._finish()
+
+    def _finish(self) -> None:
+        # The waiter stores its event before it checks _done; we set _done before we read the
+        # event: one of the two always sees the other.
+        self._done = True
+        ev = self._event
+        if ev is not None:
+            ev.set()
+
+    def _raise_if_failed(self) -> None:
+        if self.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
+            raise ValueError("Message is not queued due to ERR_QUEUE_SIZE")
+        if self.rc > 0:
+            extra = f" ({self._error})" if self._error else ""
+            raise RuntimeError(f"Message publish failed: {error_string(self.rc)}{extra}")
+
+    def wait_for_publish(self, timeout: Optional[float] = None) -> None:
+        """Block until the message is published or ``timeout`` seconds pass (None: no limit).
+
+        Called on the client's loop thread (inside a callback), it drains the client's events
+        itself instead of waiting for the loop it blocks.
+
+        :raises ValueError: the message was not queued (``MQTT_ERR_QUEUE_SIZE``).
+        :raises RuntimeError: the message was not published for another reason.
+        """
+        if timeout is not None and (not isinstance(timeout, (int, float)) or isinstance(timeout, bool)):
+            raise TypeError(f"timeout must be a number of seconds or None, not {type(timeout).__name__}")
+        self._raise_if_failed()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        client = self._client() if self._client is not None else None
+        if self._event is None:
+            self._event = threading.Event()
+        while not self._done:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                break
+            step = 0.1 if left is None else min(left, 0.1)
+            if client is not None and client._may_pump_here():
+                client._pump(step)
+            else:
+                self._event.wait(step)
+        self._raise_if_failed()
+
+    def is_published(self) -> bool:
+        """True once the message was published (acknowledged for QoS 1/2, written for QoS 0).
+
+        :raises ValueError: the message was not queued (``MQTT_ERR_QUEUE_SIZE``).
+        :raises RuntimeError: the message was not published for another reason.
+        """
+        self._raise_if_failed()
+        return self._published
+
+
+class MQTTMessage:
+    """A received message, passed to ``on_message``."""
+
+    __slots__ = ("_topic", "dup", "info", "mid", "payload", "properties", "qos", "retain", "state",
+                 "timestamp", "endpoint")
+
+    def __init__(self, mid: int = 0, topic: bytes = b"") -> None:
+        self.timestamp = 0.0
+        self.state = mqtt_ms_invalid
+        self.dup = False
+        self.mid = mid
+        """The message id (0: libhamqtt does not expose packet ids)."""
+        self._topic: Union[bytes, str] = topic
+        self.payload: bytes = b""
+        """The payload (bytes)."""
+        self.qos = 0
+        self.retain = False
+        self.info = MQTTMessageInfo(mid)
+        self.properties: Optional[Properties] = None
+        self.endpoint: Optional[str] = None
+        """hamqtt extension: the name of the endpoint (broker) the message came through."""
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, MQTTMessage):
+            return self.mid == other.mid
+        return False
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    __hash__ = object.__hash__
+
+    @property
+    def topic(self) -> str:
+        """The topic the message was published on."""
+        t = self._topic
+        return t if isinstance(t, str) else t.decode("utf-8")
+
+    @topic.setter
+    def topic(self, value: Union[bytes, str]) -> None:
+        self._topic = value
+
+    def __repr__(self) -> str:
+        return f"MQTTMessage(topic={self.topic!r}, payload={self.payload!r}, qos={self.qos}, retain={self.retain})"
+
+
+def _new_message(topic: str, payload: bytes, qos: int, retain: bool, dup: bool, endpoint: Optional[str]) -> MQTTMessage:
+    m = MQTTMessage.__new__(MQTTMessage)
+    m.timestamp = time.monotonic()
+    m.state = mqtt_ms_invalid
+    m.dup = dup
+    m.mid = 0
+    m._topic = topic
+    m.payload = payload
+    m.qos = qos
+    m.retain = retain
+    m.info = _INFO_PLACEHOLDER
+    m.properties = None
+    m.endpoint = endpoint
+    return m
+
+
+_INFO_PLACEHOLDER = MQTTMessageInfo(0)
+
+
+class _Out:
+    """An outgoing message not yet confirmed."""
+
+    __slots__ = ("info", "payload", "qos", "retain", "topic")
+
+    def __init__(self, topic: bytes, payload: bytes, qos: int, retain: bool, info: MQTTMessageInfo) -> None:
+        self.topic = topic
+        self.payload = payload
+        self.qos = qos
+        self.retain = retain
+        self.info = info
+
+
+class _State:
+    NEW = "new"
+    CONNECT_ASYNC = "connect_async"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    CONNECTION_LOST = "connection_lost"
+    DISCONNECTING = "disconnecting"
+    DISCONNECTED = "disconnected"
+
+
+_ENGINE_LOG_LEVELS = {
+    _lib.LOG_DEBUG: MQTT_LOG_DEBUG, _lib.LOG_INFO: MQTT_LOG_INFO,
+    _lib.LOG_WARN: MQTT_LOG_WARNING, _lib.LOG_ERROR: MQTT_LOG_ERR,
+}
+
+
+class _EventSocket:
+    """What :meth:`Client.socket` returns: the engine's event descriptor, readable while events wait."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    def fileno(self) -> int:
+        """The descriptor to watch for reading (never read or write it yourself)."""
+        return self._fd
+
+
+# ---------------------------------------------------------------------------------------------
+# The client
+
+
+class Client:
+    """An MQTT client of a virtual cluster, with the API of ``paho.mqtt.client.Client`` 2.x.
+
+    :param callback_api_version: ``CallbackAPIVersion.VERSION2`` (or the deprecated VERSION1).
+    :param client_id: MQTT client id ("" lets the engine generate one).
+    :param clean_session: False asks the brokers to keep the session (needs a client id).
+    :param userdata: passed to every callback.
+    :param protocol: ``MQTTv311`` (MQTT 5 and 3.1 are not available: NotSupportedError).
+    :param transport: ``"tcp"`` or ``"websockets"``.
+    :param reconnect_on_failure: reconnect after the last endpoint was lost (default True).
+    :param manual_ack: must be False (NotSupportedError otherwise).
+    :param cluster: hamqtt extension: bind to this cluster of the loaded configuration file
+        (``HAMQTT_CONFIG`` or :meth:`hamqtt.HaClusters.initialize`); ``connect()`` then needs no host.
+    :param ha_options: hamqtt extension: :class:`hamqtt.ClusterOptions` (or a dict of its
+        fields) for the cluster built by ``connect()``: publisher type, dedup, timeouts, ...
+    """
+
+    suppress_exceptions: bool
+
+    def __init__(
+        self,
+        callback_api_version: CallbackAPIVersion = CallbackAPIVersion.VERSION1,
+        client_id: Optional[str] = "",
+        clean_session: Optional[bool] = None,
+        userdata: Any = None,
+        protocol: MQTTProtocolVersion = MQTTv311,
+        transport: Literal["tcp", "websockets", "unix"] = "tcp",
+        reconnect_on_failure: bool = True,
+        manual_ack: bool = False,
+        *,
+        cluster: Optional[str] = None,
+        ha_options: Union[ClusterOptions, Dict[str, Any], None] = None,
+    ) -> None:
+        if isinstance(callback_api_version, str):
+            raise TypeError(
+                "Unsupported callback API version: version 2.0 added a callback_api_version, "
+                "see docs/migrations.rst for details (pass CallbackAPIVersion.VERSION2 first)"
+            )
+        if callback_api_version not in CallbackAPIVersion:
+            raise ValueError(f"Unsupported callback API version {callback_api_version!r}: use CallbackAPIVersion.VERSION2")
+        if callback_api_version == CallbackAPIVersion.VERSION1:
+            warnings.warn("Callback API version 1 is deprecated, update to latest version",
+                          category=DeprecationWarning, stacklevel=2)
+        if protocol == MQTTv5:
+            raise _unsupported("protocol=MQTTv5 (MQTT 5)", "the engine speaks MQTT 3.1.1; use MQTTv311")
+        if protocol == MQTTv31:
+            raise _unsupported("protocol=MQTTv31 (MQTT 3.1)", "the engine speaks MQTT 3.1.1; use MQTTv311")
+        if protocol != MQTTv311:
+            raise ValueError(f"unknown protocol {protocol!r}: use MQTTv311")
+        if not isinstance(transport, str):
+            raise TypeError(f"transport must be a str, not {type(transport).__name__}")
+        transport = transport.lower()  # type: ignore[assignment]
+        if transport == "unix":
+            raise _unsupported('transport="unix"', "brokers are reached over tcp or websockets")
+        if transport not in ("tcp", "websockets"):
+            raise ValueError(f'transport must be "websockets", "tcp" or "unix", not {transport}')
+        if manual_ack:
+            raise _unsupported("manual_ack=True", "the engine acknowledges a message once it is queued for on_message")
+        if clean_session is None:
+            clean_session = True
+        if not isinstance(clean_session, bool):
+            raise TypeError(f"clean_session must be a bool or None, not {type(clean_session).__name__}")
+        if client_id is None:
+            client_id = ""
+        if isinstance(client_id, bytes):
+            client_id = client_id.decode("utf-8")
+        if not isinstance(client_id, str):
+            raise TypeError(f"client_id must be a str, not {type(client_id).__name__}")
+        if not clean_session and client_id == "":
+            raise ValueError("A client id must be provided if clean session is False.")
+        if cluster is not None and not isinstance(cluster, str):
+            raise TypeError(f"cluster must be a str (a cluster name), not {type(cluster).__name__}")
+        if cluster is not None and ha_options is not None:
+            raise ValueError("Client(cluster=...) takes its options from the configuration file: drop ha_options")
+        self._ha_options = ClusterOptions.from_any(ha_options)
+        self._ha_options.to_struct()  # validate early
+
+        self._callback_api_version = callback_api_version
+        self._client_id = client_id
+        self._clean_session = clean_session
+        self._userdata = userdata
+        self._protocol = protocol
+        self._transport: str = transport
+        self._reconnect_on_failure = reconnect_on_failure
+        self._cluster = cluster
+
+        self._host = ""
+        self._port = 1883
+        self._keepalive = 60
+        self._connect_timeout = 5.0
+        self._username: Optional[str] = None
+        self._password: Optional[str] = None
+        self._will: Optional[Will] = None
+        self._tls: Optional[Dict[str, Any]] = None
+        self._tls_insecure = False
+        self._ws_path = "/mqtt"
+        self._reconnect_min_delay: float = 1
+        self._reconnect_max_delay: float = 120
+        self._max_inflight_messages = 20
+        self._max_queued_messages = 0
+        self._logger: Optional[logging.Logger] = None
+        self.suppress_exceptions = True
+
+        self._on_log: Optional[Callable[..., Any]] = None
+        self._on_pre_connect: Optional[Callable[..., Any]] = None
+        self._on_connect: Optional[Callable[..., Any]] = None
+        self._on_connect_fail: Optional[Callable[..., Any]] = None
+        self._on_subscribe: Optional[Callable[..., Any]] = None
+        self._on_message: Optional[Callable[..., Any]] = None
+        self._on_publish: Optional[Callable[..., Any]] = None
+        self._on_unsubscribe: Optional[Callable[..., Any]] = None
+        self._on_disconnect: Optional[Callable[..., Any]] = None
+        self._on_message_filtered: Dict[str, Callable[..., Any]] = {}
+
+        # runtime state
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
+        self._native: Optional[NativeClient] = None
+        self._native_key: Optional[Tuple[Any, ...]] = None
+        self._state = _State.NEW
+        self._engine_started = False
+        self._drain_until_closed = False
+        self._disconnect_returned = False
+        self._live: "set[str]" = set()
+        self._last_mid = 0
+        self._pending: Dict[int, _Out] = {}
+        self._queue: Deque[_Out] = collections.deque()
+        self._inflight = 0
+        self._backlog: Deque[Any] = collections.deque()
+        self._after_connect: List[Tuple[Callable[..., Any], Tuple[Any, ...]]] = []
+        self._engine_logs: Deque[Tuple[int, str]] = collections.deque(maxlen=2000)
+        self._waker = Waker()
+        self._poll_lock = threading.Lock()
+        self._thread: Optional[threading.Thread] = None
+        self._thread_terminate = False
+        self._loop_thread_id: Optional[int] = None
+        self._tls_state = threading.local()
+        self._exit_loop = False
+        _lib.register_closer(self)
+
+    # -- properties -----------------------------------------------------------------------
+
+    @property
+    def host(self) -> str:
+        """The host (or host list) given to connect()."""
+        return self._host
+
+    @host.setter
+    def host(self, value: str) -> None:
+        self._check_not_connected("host")
+        if not isinstance(value, str) or not value:
+            raise ValueError("Invalid host.")
+        self._host = value
+
+    @property
+    def port(self) -> int:
+        """The default port of hosts given without one."""
+        return self._port
+
+    @port.setter
+    def port(self, value: int) -> None:
+        self._check_not_connected("port")
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0 or value > 65535:
+            raise ValueError("Invalid port number.")
+        self._port = value
+
+    @property
+    def keepalive(self) -> int:
+        """MQTT keep-alive in seconds."""
+        return self._keepalive
+
+    @keepalive.setter
+    def keepalive(self, value: int) -> None:
+        self._check_not_connected("keepalive")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ValueError("Keepalive must be >=0.")
+        self._keepalive = int(value)
+
+    @property
+    def transport(self) -> str:
+        """"tcp" or "websockets"."""
+        return self._transport
+
+    @transport.setter
+    def transport(self, value: str) -> None:
+        self._check_not_connected("transport")
+        if value not in ("tcp", "websockets"):
+            raise ValueError(f'transport must be "websockets" or "tcp", not {value}')
+        self._transport = value
+
+    @property
+    def protocol(self) -> MQTTProtocolVersion:
+        """Always MQTTv311."""
+        return self._protocol
+
+    @property
+    def connect_timeout(self) -> float:
+        """Per-broker connection timeout in seconds (default 5)."""
+        return self._connect_timeout
+
+    @connect_timeout.setter
+    def connect_timeout(self, value: float) -> None:
+        self._check_not_connected("connect_timeout")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise ValueError("timeout must be a positive number")
+        self._connect_timeout = float(value)
+
+    @property
+    def username(self) -> Optional[str]:
+        """The user name, or None."""
+        return self._username
+
+    @username.setter
+    def username(self, value: Optional[str]) -> None:
+        self._check_not_connected("username")
+        self.username_pw_set(value, self._password)
+
+    @property
+    def password(self) -> Optional[str]:
+        """The password, or None."""
+        return self._password
+
+    @password.setter
+    def password(self, value: Optional[str]) -> None:
+        self._check_not_connected("password")
+        if self._username is None:
+            raise RuntimeError("set a username before a password (username_pw_set)")
+        self.username_pw_set(self._username, value)
+
+    @property
+    def max_inflight_messages(self) -> int:
+        """QoS > 0 messages part way through their flow at once (default 20; 0: no limit)."""
+        return self._max_inflight_messages
+
+    @max_inflight_messages.setter
+    def max_inflight_messages(self, value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError("max_inflight_messages must be an int >= 0")
+        with self._lock:
+            self._max_inflight_messages = value
+            self._flush_queue()
+
+    @property
+    def max_queued_messages(self) -> int:
+        """Outgoing QoS > 0 messages kept at most (0: no limit)."""
+        return self._max_queued_messages
+
+    @max_queued_messages.setter
+    def max_queued_messages(self, value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError("max_queued_messages must be an int >= 0")
+        self._max_queued_messages = value
+
+    @property
+    def will_topic(self) -> Optional[str]:
+        """The will topic, or None."""
+        return self._will.topic if self._will else None
+
+    @property
+    def will_payload(self) -> Optional[bytes]:
+        """The will payload, or None."""
+        return self._will.payload if self._will else None
+
+    @property
+    def logger(self) -> Optional[logging.Logger]:
+        """The logging.Logger used by enable_logger(), or None."""
+        return self._logger
+
+    @logger.setter
+    def logger(self, value: Optional[logging.Logger]) -> None:
+        self._logger = value
+        self._update_engine_log()
+
+    @property
+    def callback_api_version(self) -> CallbackAPIVersion:
+        """The callback API version (read-only)."""
+        return self._callback_api_version
+
+    @property
+    def cluster_name(self) -> Optional[str]:
+        """hamqtt extension: the name of the virtual cluster (None before connect)."""
+        return self._native.name if self._native is not None else self._cluster
+
+    @property
+    def live_endpoints(self) -> List[str]:
+        """hamqtt extension: the names of the live endpoints."""
+        nc = self._native
+        return nc.live_endpoints() if nc is not None and not nc.closed else []
+
+    @property
+    def dead_endpoints(self) -> List[str]:
+        """hamqtt extension: the names of the endpoints that are not live."""
+        nc = self._native
+        return nc.dead_endpoints() if nc is not None and not nc.closed else []
+
+    def _check_not_connected(self, what: str) -> None:
+        if self._state in (_State.CONNECTING, _State.CONNECTED):
+            raise RuntimeError(f"updating {what} is only allowed before connect() or after disconnect()")
+
+    # -- callbacks (properties + decorators) ----------------------------------------------
+
+    def _cb_property(name: str, doc: str) -> Any:  # type: ignore[misc]  # noqa: N805
+        attr = "_" + name
+
+        def getter(self: "Client") -> Optional[Callable[..., Any]]:
+            return getattr(self, attr)  # type: ignore[no-any-return]
+
+        def setter(self: "Client", func: Optional[Callable[..., Any]]) -> None:
+            if func is not None and not callable(func):
+                raise TypeError(f"{name} must be callable or None, not {type(func).__name__}")
+            with self._lock:
+                setattr(self, attr, func)
+            if name == "on_log":
+                self._update_engine_log()
+
+        return property(getter, setter, doc=doc)
+
+    on_log = _cb_property("on_log", "on_log(client, userdata, level, buf): log lines (level MQTT_LOG_*).")
+    on_pre_connect = _cb_property("on_pre_connect", "on_pre_connect(client, userdata): before connecting.")
+    on_connect = _cb_property(
+        "on_connect",
+        "VERSION2: on_connect(client, userdata, flags, reason_code, properties); "
+        "VERSION1: on_connect(client, userdata, flags, rc). Called when the first endpoint of the "
+        "cluster is live (again).",
+    )
+    on_connect_fail = _cb_property("on_connect_fail", "on_connect_fail(client, userdata): a loop connection attempt failed.")
+    on_subscribe = _cb_property(
+        "on_subscribe",
+        "VERSION2: on_subscribe(client, userdata, mid, reason_code_list, properties); "
+        "VERSION1: on_subscribe(client, userdata, mid, granted_qos).",
+    )
+    on_message = _cb_property("on_message", "on_message(client, userdata, message): messages no topic callback took.")
+    on_publish = _cb_property(
+        "on_publish",
+        "VERSION2: on_publish(client, userdata, mid, reason_code, properties); VERSION1: on_publish(client, userdata, mid).",
+    )
+    on_unsubscribe = _cb_property(
+        "on_unsubscribe",
+        "VERSION2: on_unsubscribe(client, userdata, mid, reason_code_list, properties); "
+        "VERSION1: on_unsubscribe(client, userdata, mid).",
+    )
+    on_disconnect = _cb_property(
+        "on_disconnect",
+        "VERSION2: on_disconnect(client, userdata, disconnect_flags, reason_code, properties); "
+        "VERSION1: on_disconnect(client, userdata, rc). Called after disconnect() and when the last "
+        "endpoint was lost.",
+    )
+    del _cb_property
+
+    def _decorator(self, attr: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        def deco(func: Callable[..., Any]) -> Callable[..., Any]:
+            setattr(self, attr, func)
+            return func
+        return deco
+
+    def log_callback(self) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator form of :attr:`on_log`."""
+        return self._decorator("on_log")
+
+    def pre_connect_callback(self) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator form of :attr:`on_pre_connect`."""
+        return self._decorator("on_pre_connect")
+
+    def connect_callback(self) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator form of :attr:`on_connect`."""
+        return self._decorator("on_connect")
+
+    def connect_fail_callback(self) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator form of :attr:`on_connect_fail`."""
+        return self._decorator("on_connect_fail")
+
+    def subscribe_callback(self) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator form of :attr:`on_subscribe`."""
+        return self._decorator("on_subscribe")
+
+    def message_callback(self) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator form of :attr:`on_message`."""
+        return self._decorator("on_message")
+
+    def publish_callback(self) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator form of :attr:`on_publish`."""
+        return self._decorator("on_publish")
+
+    def unsubscribe_callback(self) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator form of :attr:`on_unsubscribe`."""
+        return self._decorator("on_unsubscribe")
+
+    def disconnect_callback(self) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator form of :attr:`on_disconnect`."""
+        return self._decorator("on_disconnect")
+
+    def topic_callback(self, sub: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator form of :meth:`message_callback_add`."""
+        def deco(func: Callable[..., Any]) -> Callable[..., Any]:
+            self.message_callback_add(sub, func)
+            return func
+        return deco
+
+    def message_callback_add(self, sub: str, callback: Callable[..., Any]) -> None:
+        """Call ``callback(client, userdata, message)`` for messages matching filter ``sub``
+        (instead of ``on_message``)."""
+        if callback is None or not callable(callback):
+            raise ValueError("sub and callback must both be defined.")
+        sub = _validate_filter(sub, "sub")
+        with self._lock:
+            self._on_message_filtered[sub] = callback
+
+    def message_callback_remove(self, sub: str) -> None:
+        """Remove the topic-specific callback of ``sub``."""
+        if sub is None:
+            raise ValueError("sub must defined.")
+        with self._lock:
+            self._on_message_filtered.pop(sub, None)
+
+    # Socket callbacks exist in paho for external event loops. hamqtt has no socket of its own:
+    # setting them raises instead of silently never calling them.
+    def _no_socket_cb(name: str) -> Any:  # type: ignore[misc]  # noqa: N805
+        def getter(self: "Client") -> None:
+            return None
+
+        def setter(self: "Client", func: Any) -> None:
+            if func is not None:
+                raise _unsupported(
+                    name, "hamqtt has no MQTT socket; for an external event loop watch "
+                    "client.socket() (the engine's event descriptor) and call loop_read()",
+                )
+
+        return property(getter, setter)
+
+    on_socket_open = _no_socket_cb("on_socket_open")
+    on_socket_close = _no_socket_cb("on_socket_close")
+    on_socket_register_write = _no_socket_cb("on_socket_register_write")
+    on_socket_unregister_write = _no_socket_cb("on_socket_unregister_write")
+    del _no_socket_cb
+
+    # -- settings ---------------------------------------------------------------------------
+
+    def user_data_set(self, userdata: Any) -> None:
+        """Set the ``userdata`` passed to callbacks."""
+        self._userdata = userdata
+
+    def user_data_get(self) -> Any:
+        """The ``userdata`` passed to callbacks."""
+        return self._userdata
+
+    def _no_cluster_setting(self, what: str) -> None:
+        if self._cluster is not None:
+            raise _unsupported(f"{what} on Client(cluster={self._cluster!r})",
+                               "set it in the cluster's entry of the configuration file")
+
+    def username_pw_set(self, username: Optional[str], password: Optional[str] = None) -> None:
+        """Set the user name and password used with every broker (before connect)."""
+        self._no_cluster_setting("username_pw_set()")
+        if username is not None and not isinstance(username, str):
+            raise TypeError(f"username must be a str or None, not {type(username).__name__}")
+        if isinstance(password, bytes):
+            password = password.decode("utf-8")
+        if password is not None and not isinstance(password, str):
+            raise TypeError(f"password must be a str, bytes or None, not {type(password).__name__}")
+        self._username = username
+        self._password = None if username is None else password
+
+    def will_set(self, topic: str, payload: PayloadType = None, qos: int = 0, retain: bool = False,
+                 properties: Optional[Properties] = None) -> None:
+        """Set the last will every broker connection registers (before connect)."""
+        self._no_cluster_setting("will_set()")
+        if topic is None or (isinstance(topic, str) and len(topic) == 0):
+            raise ValueError("Invalid topic.")
+        if not isinstance(topic, str):
+            raise TypeError(f"topic must be a str, not {type(topic).__name__}")
+        if "+" in topic or "#" in topic:
+            raise ValueError("Publish topic cannot contain wildcards.")
+        qos = _validate_qos(qos)
+        require_no_properties(properties, "will_set()")
+        self._will = Will(topic=topic, payload=_encode_payload(payload), qos=qos, retain=bool(retain))
+
+    def will_clear(self) -> None:
+        """Remove the will."""
+        self._will = None
+
+    def tls_set(self, ca_certs: Optional[str] = None, certfile: Optional[str] = None,
+                keyfile: Optional[str] = None, cert_reqs: Optional[Any] = None,
+                tls_version: Optional[Any] = None, ciphers: Optional[str] = None,
+                keyfile_password: Optional[Any] = None, alpn_protocols: Optional[List[str]] = None) -> None:
+        """Use TLS (ssl:// or wss://) with these PEM files (before connect).
+
+        ``cert_reqs=ssl.CERT_NONE`` disables verification. ``ciphers``, ``keyfile_password``,
+        ``alpn_protocols`` and a ``tls_version`` other than the TLS client default cannot be
+        passed to the engine: they raise NotSupportedError.
+        """
+        import ssl
+
+        self._no_cluster_setting("tls_set()")
+        if self._tls is not None:
+            raise ValueError("SSL/TLS has already been configured.")
+        for name, value in (("ciphers", ciphers), ("keyfile_password", keyfile_password),
+                            ("alpn_protocols", alpn_protocols)):
+            if value is not None:
+                raise _unsupported(f"tls_set({name}=...)", "the engine uses Go's TLS defaults (TLS 1.2+)")
+        if tls_version not in (None, getattr(ssl, "PROTOCOL_TLS_CLIENT", None), getattr(ssl, "PROTOCOL_TLS", None)):
+            raise _unsupported(f"tls_set(tls_version={tls_version!r})", "the engine negotiates TLS 1.2 or newer")
+        for name, value in (("ca_certs", ca_certs), ("certfile", certfile), ("keyfile", keyfile)):
+            if value is not None and not isinstance(value, str):
+                raise TypeError(f"{name} must be a path (str), not {type(value).__name__}")
+        if (certfile is None) != (keyfile is None) and not (certfile is not None and keyfile is None):
+            raise ValueError("keyfile given without certfile")
+        if certfile is not None and keyfile is None:
+            keyfile = certfile  # paho/OpenSSL: the key may be in the certificate file
+        insecure = cert_reqs == ssl.CERT_NONE
+        self._tls = {"ca": ca_certs, "cert": certfile, "key": keyfile}
+        if insecure:
+            self._tls_insecure = True
+
+    def tls_set_context(self, context: Any = None) -> None:
+        """Not supported: an ``ssl.SSLContext`` cannot be handed to the engine (use tls_set)."""
+        raise _unsupported("tls_set_context()", "pass the PEM files to tls_set() instead")
+
+    def tls_insecure_set(self, value: bool) -> None:
+        """Skip server certificate verification (True) or not (False)."""
+        self._no_cluster_setting("tls_insecure_set()")
+        if self._tls is None:
+            raise ValueError("Must configure SSL context before using tls_insecure_set.")
+        self._tls_insecure = bool(value)
+
+    def ws_set_options(self, path: str = "/mqtt", headers: Any = None) -> None:
+        """Set the websocket path; extra headers are not supported (NotSupportedError)."""
+        if headers is not None:
+            raise _unsupported("ws_set_options(headers=...)", "the engine sends no extra websocket headers")
+        if not isinstance(path, str):
+            raise TypeError("path must be a str")
+        self._ws_path = path if path.startswith("/") else "/" + path
+
+    def proxy_set(self, **proxy_args: Any) -> None:
+        """Not supported: the engine connects to brokers directly."""
+        raise _unsupported("proxy_set()", "the engine connects to brokers directly")
+
+    def enable_bridge_mode(self) -> None:
+        """Not supported (a bridge-mode CONNECT is not offered by the engine)."""
+        raise _unsupported("enable_bridge_mode()")
+
+    def manual_ack_set(self, on: bool) -> None:
+        """Only False is supported."""
+        if on:
+            raise _unsupported("manual_ack", "the engine acknowledges a message once it is queued for on_message")
+
+    def ack(self, mid: int, qos: int) -> MQTTErrorCode:
+        """Not supported (manual acknowledgement)."""
+        raise _unsupported("ack()", "manual acknowledgement is not offered")
+
+    def reconnect_delay_set(self, min_delay: float = 1, max_delay: float = 120) -> None:
+        """Reconnect backoff: the first delay and the cap, in seconds (engine probe delays)."""
+        for name, v in (("min_delay", min_delay), ("max_delay", max_delay)):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0 or math.isinf(v):
+                raise ValueError(f"{name} must be a positive number of seconds, not {v!r}")
+        if max_delay < min_delay:
+            raise ValueError("max_delay must be >= min_delay")
+        self._no_cluster_setting("reconnect_delay_set()")
+        self._reconnect_min_delay = min_delay
+        self._reconnect_max_delay = max_delay
+
+    def max_inflight_messages_set(self, inflight: int) -> None:
+        """At most this many QoS > 0 messages in flight at once (default 20; 0: unlimited)."""
+        self.max_inflight_messages = inflight
+
+    def max_queued_messages_set(self, queue_size: int) -> "Client":
+        """At most this many outgoing QoS > 0 messages kept (0: unlimited)."""
+        if not isinstance(queue_size, int) or isinstance(queue_size, bool):
+            raise TypeError("queue_size should be an int")
+        self.max_queued_messages = queue_size
+        return self
+
+    def enable_logger(self, logger: Optional[logging.Logger] = None) -> None:
+        """Send log lines to ``logger`` (default: the ``hamqtt.client`` logger)."""
+        if logger is None:
+            if self._logger is not None:
+                return
+            logger = logging.getLogger(__name__)
+        self.logger = logger
+
+    def disable_logger(self) -> None:
+        """Stop sending log lines to the logger."""
+        self.logger = None
+
+    def reinitialise(self, client_id: str = "", clean_session: bool = True, userdata: Any = None) -> None:
+        """Reset the client as if newly constructed (closing its cluster)."""
+        self._close_native()
+        self.__init__(self._callback_api_version, client_id, clean_session, userdata,  # type: ignore[misc]
+                      self._protocol, self._transport, self._reconnect_on_failure)
+
+    # -- logging ----------------------------------------------------------------------------
+
+    def _easy_log(self, level: LogLevel, fmt: str, *args: Any) -> None:
+        on_log = self._on_log
+        if on_log is not None:
+            try:
+                on_log(self, self._userdata, level, fmt % args if args else fmt)
+            except Exception:  # noqa: BLE001 - as paho: never recurse on a failing on_log
+                pass
+        if self._logger is not None:
+            self._logger.log(LOGGING_LEVEL[level], fmt, *args)
+
+    def _update_engine_log(self) -> None:
+        nc = self._native
+        if nc is None or nc.closed or _lib.forked():
+            return
+        if self._on_log is None and self._logger is None:
+            nc.set_log_handler(_lib.LOG_OFF, None)
+            return
+        level = _lib.LOG_DEBUG if self._on_log is not None else max(_lib.LOG_DEBUG, self._logger.getEffectiveLevel() if self._logger else _lib.LOG_INFO)
+        logs = self._engine_logs
+        nc.set_log_handler(level, lambda lvl, line: logs.append((lvl, line)))
+
+    def _flush_engine_logs(self) -> None:
+        logs = self._engine_logs
+        while logs:
+            try:
+                lvl, line = logs.popleft()
+            except IndexError:
+                break
+            self._easy_log(_ENGINE_LOG_LEVELS.get(lvl, MQTT_LOG_DEBUG), "%s", line)
+
+    # -- connecting -------------------------------------------------------------------------
+
+    def connect(self, host: Optional[str] = None, port: int = 1883, keepalive: int = 60, bind_address: str = "",
+                bind_port: int = 0, clean_start: CleanStartOption = MQTT_CLEAN_START_FIRST_ONLY,
+                properties: Optional[Properties] = None) -> MQTTErrorCode:
+        """Connect to the virtual cluster and return once one broker is connected.
+
+        ``host`` is a broker ("localhost"), a list ("a:1883,b:1884"; ``port`` is the default
+        port of entries without one) or a URI with ranges ("tcp://10.0.0.5-7:1883-1885").
+        With ``Client(cluster=...)`` no host is needed.
+
+        :raises ConnectionRefusedError: no broker could be connected (nothing keeps trying).
+        """
+        if clean_start != MQTT_CLEAN_START_FIRST_ONLY:
+            raise ValueError("Clean start only applies to MQTT V5")
+        if properties:
+            raise ValueError("Properties only apply to MQTT V5")
+        self.connect_async(host, port, keepalive, bind_address, bind_port, clean_start, properties)
+        return self.reconnect()
+
+    def connect_async(self, host: Optional[str] = None, port: int = 1883, keepalive: int = 60,
+                      bind_address: str = "", bind_port: int = 0,
+                      clean_start: CleanStartOption = MQTT_CLEAN_START_FIRST_ONLY,
+                      properties: Optional[Properties] = None) -> None:
+        """Record where to connect; the loop (loop_start/loop_forever) connects."""
+        if bind_address or bind_port:
+            if bind_port < 0:
+                raise ValueError("Invalid bind port number.")
+            raise _unsupported("bind_address/bind_port", "the engine chooses the local address")
+        if clean_start != MQTT_CLEAN_START_FIRST_ONLY:
+            raise ValueError("Clean start only applies to MQTT V5")
+        require_no_properties(properties, "connect()")
+        if self._cluster is not None:
+            if host:
+                _log.warning("Client(cluster=%r): host %r ignored, the brokers come from the configuration file",
+                             self._cluster, host)
+            host = self._cluster
+        else:
+            if host is None or not isinstance(host, str) or len(host.strip()) == 0:
+                if host is not None and not isinstance(host, str):
+                    raise TypeError(f"host must be a str, not {type(host).__name__}")
+                raise ValueError("Invalid host.")
+            if isinstance(port, bool) or not isinstance(port, int) or port <= 0 or port > 65535:
+                raise ValueError("Invalid port number.")
+        if isinstance(keepalive, bool) or not isinstance(keepalive, (int, float)) or keepalive < 0:
+            raise ValueError("Keepalive must be >=0.")
+        with self._lock:
+            if self._state in (_State.CONNECTED, _State.CONNECTING, _State.CONNECTION_LOST) or self._engine_started:
+                self._stop_engine()
+            self._host = host
+            self._port = port
+            self._keepalive = int(keepalive)
+            self._state = _State.CONNECT_ASYNC
+
+    def connect_srv(self, domain: Optional[str] = None, keepalive: int = 60, bind_address: str = "",
+                    bind_port: int = 0, clean_start: CleanStartOption = MQTT_CLEAN_START_FIRST_ONLY,
+                    properties: Optional[Properties] = None) -> MQTTErrorCode:
+        """Not supported: give the brokers as a host list or URI range to connect()."""
+        raise _unsupported("connect_srv()", "pass the brokers to connect() as a list or URI range")
+
+    def _endpoints(self) -> str:
+        items = []
+        for raw in self._host.split(","):
+            item = raw.strip()
+            if not item:
+                continue
+            if "://" not in item:
+                has_port = (item.startswith("[") and "]:" in item) or (not item.startswith("[") and item.count(":") == 1)
+                if not has_port:
+                    item = f"{item}:{self._port}"
+                if self._transport == "websockets":
+                    item = ("wss://" if self._tls is not None else "ws://") + item + self._ws_path
+                else:
+                    item = ("ssl://" if self._tls is not None else "tcp://") + item
+            items.append(item)
+        if not items:
+            raise ValueError("Invalid host.")
+        return ",".join(items)
+
+    def _options(self) -> ClusterOptions:
+        o = ClusterOptions.from_any(self._ha_options)
+        if self._client_id:
+            o.client_id = self._client_id
+        o.persistent_session = not self._clean_session
+        if self._username is not None:
+            o.username = self._username
+            o.password = self._password
+        o.keep_alive = self._keepalive if self._keepalive > 0 else None
+        o.connect_timeout = self._connect_timeout
+        o.probe_delay = self._reconnect_min_delay
+        o.max_probe_delay = self._reconnect_max_delay
+        if self._will is not None:
+            o.will = self._will
+        if self._tls is not None:
+            o.tls_ca_file = self._tls["ca"]
+            o.tls_cert_file = self._tls["cert"]
+            o.tls_key_file = self._tls["key"]
+            o.tls_insecure = self._tls_insecure
+        return o
+
+    def _ensure_native(self) -> NativeClient:
+        if self._cluster is not None:
+            key: Tuple[Any, ...] = ("cluster", self._cluster)
+        else:
+            if not self._host:
+                raise ValueError("Invalid host.")
+            key = ("endpoints", self._endpoints(), repr(self._options()))
+        nc = self._native
+        if nc is not None and not nc.closed and self._native_key == key:
+            return nc
+        self._close_native()
+        if self._cluster is not None:
+            from . import ha
+
+            ha.HaClusters._ensure_initialized()
+            nc = NativeClient.from_cluster(self._cluster)
+            nc.claim(self, "hamqtt.client.Client(cluster=...)")
+        else:
+            opts = self._options().to_struct()
+            nc = NativeClient.create(key[1], opts.struct)
+        self._native = nc
+        self._native_key = key
+        self._update_engine_log()
+        return nc
+
+    def _close_native(self) -> None:
+        nc = self._native
+        self._native = None
+        self._native_key = None
+        self._engine_started = False
+        with self._lock:
+            # Messages the old cluster still had: QoS > 0 ones are kept for the next
+            # connection (as paho keeps them), QoS 0 ones are lost.
+            outs = [self._pending[k] for k in sorted(self._pending)]
+            self._pending.clear()
+            self._inflight = 0
+            self._queue.extendleft(reversed([o for o in outs if o.qos]))
+            for o in outs:
+                if not o.qos:
+                    o.info._set_failed(MQTT_ERR_CONN_LOST, "the connection was replaced")
+        if nc is not None:
+            try:
+                nc.close()
+            except _lib.HamqttError:
+                _log.debug("closing the native client failed", exc_info=True)
+
+    def reconnect(self) -> MQTTErrorCode:
+        """Connect again (after connect()/connect_async() or a disconnect()).
+
+        :raises ConnectionRefusedError: no broker could be connected.
+        """
+        if not self._host:
+            raise ValueError("Invalid host.")
+        self._connect_engine(raise_on_failure=True)
+        return MQTT_ERR_SUCCESS
+
+    def _connect_engine(self, raise_on_failure: bool) -> bool:
+        with self._lock:
+            if self._engine_started:
+                self._stop_engine()
+            nc = self._ensure_native()
+            self._state = _State.CONNECTING
+            self._drain_until_closed = False
+            self._disconnect_returned = False
+            self._exit_loop = False
+            self._live = set()
+            self._after_connect = []
+            self._engine_started = True
+        on_pre = self._on_pre_connect
+        if on_pre is not None:
+            self._call("on_pre_connect", on_pre, self, self._userdata)
+        self._easy_log(MQTT_LOG_DEBUG, "Connecting to %s", nc.name if self._cluster else self._host)
+        err = self._connect_fail_fast(nc)
+        if err is not None:
+            with self._lock:
+                self._engine_started = False
+                self._state = _State.CONNECT_ASYNC
+            self._easy_log(MQTT_LOG_ERR, "Connection failed: %s", err)
+            if raise_on_failure:
+                raise ConnectionRefusedError(f"hamqtt: no broker of {self._host!r} could be connected: {err}")
+            return False
+        # Queued messages go out once the first endpoint is reported up (as paho sends them
+        # after the CONNACK), so a subscription made right after connect() comes first.
+        self._waker.wake()
+        return True
+
+    def _connect_fail_fast(self, nc: NativeClient) -> Optional[str]:
+        """hamqtt_connect, given up as soon as every endpoint failed its first attempt.
+
+        hamqtt_connect waits time_to_wait (10 s) for a broker to come up, which suits a cluster
+        but not paho's connect(), which fails at once when the broker refuses. A helper thread
+        watches the endpoint statistics and disconnects once every endpoint has failed.
+        """
+        result: List[Optional[BaseException]] = []
+
+        def run() -> None:
+            try:
+                nc.connect()
+                result.append(None)
+            except BaseException as exc:  # noqa: BLE001
+                result.append(exc)
+
+        t = threading.Thread(target=run, name="hamqtt-connect", daemon=True)
+        t.start()
+        t.join(0.05)
+        gave_up = ""
+        while t.is_alive():
+            try:
+                stats = nc.stats()
+            except _lib.HamqttError:
+                stats = []
+            if stats and all(s.state != "live" and s.connect_failures > 0 for s in stats):
+                gave_up = "; ".join(f"{s.name} ({s.uri}): {s.last_error or 'failed'}" for s in stats)
+                try:
+                    nc.disconnect()
+                except _lib.HamqttError:
+                    pass
+                t.join()
+                break
+            t.join(0.02)
+        exc = result[0] if result else None
+        if exc is None and not gave_up:
+            return None
+        if not gave_up:
+            try:
+                nc.disconnect()
+            except _lib.HamqttError:
+                pass
+        if isinstance(exc, _lib.HamqttError) and not gave_up:
+            return exc.detail
+        return gave_up or str(exc)
+
+    def _stop_engine(self) -> None:
+        """Disconnect the engine (lock held); pending outcomes are drained later."""
+        nc = self._native
+        self._engine_started = False
+        self._live = set()
+        if nc is not None and not nc.closed:
+            try:
+                nc.disconnect()
+            except _lib.HamqttError:
+                pass
+
+    def disconnect(self, reasoncode: Optional[ReasonCode] = None,
+                   properties: Optional[Properties] = None) -> MQTTErrorCode:
+        """Disconnect from every broker (after the messages in flight completed, for at most
+        the engine's time_to_wait); ``on_disconnect`` follows from the loop."""
+        if reasoncode is not None and int(reasoncode) != 0:
+            raise _unsupported("disconnect(reasoncode=...)", "MQTT 3.1.1 DISCONNECT carries no reason code")
+        require_no_properties(properties, "disconnect()")
+        with self._lock:
+            if not self._engine_started:
+                self._state = _State.DISCONNECTED
+                self._exit_loop = True
+                self._waker.wake()
+                return MQTT_ERR_NO_CONN
+            self._state = _State.DISCONNECTING
+        self._flush_pending(self._time_to_wait())
+        with self._lock:
+            self._drain_until_closed = True
+            self._disconnect_returned = False
+            self._stop_engine()
+            self._disconnect_returned = True
+            if self._clean_session and self._native is not None and self._cluster is None:
+                # A clean session forgets its subscriptions; so does the engine's registry.
+                self._native_key = None
+        self._waker.wake()
+        if not self._loop_running_elsewhere() and not self._in_callback():
+            self._drain_after_disconnect()
+        return MQTT_ERR_SUCCESS
+
+    def _time_to_wait(self) -> float:
+        return self._ha_options.time_to_wait or 10.0
+
+    def _flush_pending(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if not self._pending:
+                    return
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                if self._loop_running_elsewhere():
+                    self._cond.wait(min(left, 0.1))
+                    continue
+            self._pump(min(left, 0.1))
+
+    def _drain_after_disconnect(self) -> None:
+        deadline = time.monotonic() + 5
+        while self._drain_until_closed and time.monotonic() < deadline:
+            self._loop_step(0.05)
+
+    def is_connected(self) -> bool:
+        """True while at least one broker of the cluster is connected."""
+        return self._state == _State.CONNECTED
+
+    # -- publishing -------------------------------------------------------------------------
+
+    def _mid_generate(self) -> int:
+        self._last_mid += 1
+        if self._last_mid == 65536:
+            self._last_mid = 1
+        return self._last_mid
+
+    def publish(self, topic: str, payload: PayloadType = None, qos: int = 0, retain: bool = False,
+                properties: Optional[Properties] = None) -> MQTTMessageInfo:
+        """Publish a message through the cluster (failing over between brokers).
+
+        Returns an :class:`MQTTMessageInfo`; ``rc`` is ``MQTT_ERR_NO_CONN`` for a QoS 0 message
+        while no broker is connected (dropped, as paho does). QoS > 0 messages are kept and sent
+        once a broker is connected.
+
+        :raises ValueError: bad topic (empty, wildcard), QoS or a payload that is too large.
+        :raises TypeError: topic, payload or qos of the wrong type.
+        """
+        if topic is None or (isinstance(topic, (str, bytes)) and len(topic) == 0):
+            raise ValueError("Invalid topic.")
+        if isinstance(topic, bytes):
+            topic = topic.decode("utf-8")
+        if not isinstance(topic, str):
+            raise TypeError(f"topic must be a str, not {type(topic).__name__}")
+        if "+" in topic or "#" in topic:
+            raise ValueError("Publish topic cannot contain wildcards.")
+        if "\x00" in topic:
+            raise ValueError("Publish topic cannot contain NUL characters.")
+        tb = topic.encode("utf-8")
+        if len(tb) > 65535:
+            raise ValueError("Publish topic is too long.")
+        if qos.__class__ is not int:
+            qos = _validate_qos(qos)
+        elif qos < 0 or qos > 2:
+            raise ValueError("Invalid QoS level.")
+        data = payload if payload.__class__ is bytes else _encode_payload(payload)
+        if len(data) > _MAX_PAYLOAD:
+            raise ValueError("Payload too large.")
+        if properties is not None:
+            require_no_properties(properties, "publish()")
+        retain = bool(retain)
+        with self._lock:
+            info = MQTTMessageInfo(self._mid_generate())
+            info._client = self._selfref()
+            out = _Out(tb, data, qos, retain, info)
+            if qos == 0:
+                if not self._engine_started or self._state == _State.CONNECTION_LOST:
+                    info.rc = MQTT_ERR_NO_CONN
+                    return info
+                rc = self._send(out)
+                if rc != _lib.OK:
+                    info.rc = MQTT_ERR_NO_CONN
+                return info
+            if self._max_queued_messages and len(self._pending) + len(self._queue) >= self._max_queued_messages:
+                info.rc = MQTT_ERR_QUEUE_SIZE
+                return info
+            if not self._engine_started:
+                info.rc = MQTT_ERR_NO_CONN  # as paho: kept and sent once connected
+                self._queue.append(out)
+                return info
+            if self._queue or (self._max_inflight_messages and self._inflight >= self._max_inflight_messages):
+                self._queue.append(out)
+                return info
+            if self._send(out) != _lib.OK:
+                self._queue.append(out)
+            return info
+
+    def _selfref(self) -> "weakref.ref[Client]":
+        ref = getattr(self, "_weakself", None)
+        if ref is None:
+            ref = weakref.ref(self)
+            self._weakself = ref
+        return ref
+
+    def _send(self, out: _Out) -> int:
+        """Hand a message to the engine (lock held)."""
+        nc = self._native
+        if nc is None:
+            return _lib.ERR_STATE
+        rc, pid = nc.publish_async(out.topic, out.payload, out.qos, out.retain)
+        if rc == _lib.OK:
+            self._pending[pid] = out
+            if out.qos:
+                self._inflight += 1
+            return rc
+        if rc in (_lib.ERR_TOPIC, _lib.ERR_QOS, _lib.ERR_PAYLOAD, _lib.ERR_INVALID):
+            raise _lib.error_for(rc)
+        return rc
+
+    def _flush_queue(self) -> None:
+        """Send queued QoS > 0 messages while the in-flight window allows (lock held)."""
+        q = self._queue
+        while q and self._engine_started and (
+            not self._max_inflight_messages or self._inflight < self._max_inflight_messages
+        ):
+            out = q.popleft()
+            if self._send(out) != _lib.OK:
+                q.appendleft(out)
+                break
+
+    # -- subscribing ------------------------------------------------------------------------
+
+    def subscribe(self, topic: Union[str, Tuple[str, int], List[Tuple[str, int]]], qos: int = 0,
+                  options: Any = None, properties: Optional[Properties] = None) -> Tuple[MQTTErrorCode, Optional[int]]:
+        """Subscribe on every live broker (and on each broker that comes up later).
+
+        Forms: ``subscribe("a/b", 1)``, ``subscribe(("a/b", 1))``,
+        ``subscribe([("a/b", 1), ("c/#", 0)])``. Returns ``(rc, mid)``; ``on_subscribe`` follows
+        from the loop. MQTT 5 ``options``/``properties`` raise NotSupportedError.
+
+        :raises ValueError: bad filter or QoS, empty list.
+        :raises TypeError: a topic of the wrong type.
+        """
+        if options is not None:
+            raise _unsupported("subscribe(options=...) (MQTT 5 subscribe options)")
+        require_no_properties(properties, "subscribe()")
+        pairs: List[Tuple[str, int]] = []
+        if isinstance(topic, tuple):
+            if len(topic) != 2:
+                raise ValueError("a subscription tuple must be (topic, qos)")
+            topic, qos = topic
+        if isinstance(topic, (str, bytes)):
+            pairs.append((_validate_filter(topic), _validate_qos(qos)))
+        elif isinstance(topic, list):
+            if len(topic) == 0:
+                raise ValueError("Empty topic list")
+            for item in topic:
+                if not isinstance(item, tuple) or len(item) != 2:
+                    raise ValueError("each list item must be a (topic, qos) tuple")
+                t, q = item
+                if not isinstance(q, int) or isinstance(q, bool) or q < 0 or q > 2:
+                    raise ValueError("Invalid QoS level.")
+                pairs.append((_validate_filter(t), q))
+        elif topic is None:
+            raise ValueError("No topic specified, or incorrect topic type.")
+        else:
+            raise TypeError(f"topic must be a str, a (topic, qos) tuple or a list of them, not {type(topic).__name__}")
+        with self._lock:
+            nc = self._native
+            if nc is None or not self._engine_started or self._state == _State.CONNECTION_LOST:
+                return (MQTT_ERR_NO_CONN, None)
+            mid = self._mid_generate()
+        granted: List[int] = []
+        for t, q in pairs:
+            try:
+                nc.subscribe(t.encode("utf-8"), q)
+                granted.append(q)
+            except _lib.NoEndpointError as exc:
+                if exc.code == _lib.ERR_REFUSED:
+                    self._easy_log(MQTT_LOG_ERR, "Subscription to %s refused: %s", t, exc.detail)
+                    granted.append(0x80)
+                else:
+                    self._easy_log(MQTT_LOG_WARNING, "Subscription to %s registered, no broker acknowledged it yet: %s", t, exc.detail)
+                    granted.append(q)
+            except _lib.ClosedError:
+                return (MQTT_ERR_NO_CONN, None)
+        self._easy_log(MQTT_LOG_DEBUG, "Sending SUBSCRIBE (m%d) %s", mid, pairs)
+        self._defer(self._fire_subscribe, mid, granted)
+        return (MQTT_ERR_SUCCESS, mid)
+
+    def unsubscribe(self, topic: Union[str, List[str]], properties: Optional[Properties] = None) -> Tuple[MQTTErrorCode, Optional[int]]:
+        """Unsubscribe from one filter or a list of them. Returns ``(rc, mid)``."""
+        require_no_properties(properties, "unsubscribe()")
+        if topic is None:
+            raise ValueError("Invalid topic.")
+        if isinstance(topic, (str, bytes)):
+            topics = [_validate_filter(topic)]
+        elif isinstance(topic, list):
+            if not topic:
+                raise ValueError("Empty topic list")
+            topics = [_validate_filter(t) for t in topic]
+        else:
+            raise TypeError(f"topic must be a str or a list of str, not {type(topic).__name__}")
+        with self._lock:
+            nc = self._native
+            if nc is None or not self._engine_started or self._state == _State.CONNECTION_LOST:
+                return (MQTT_ERR_NO_CONN, None)
+            mid = self._mid_generate()
+        for t in topics:
+            try:
+                nc.unsubscribe(t.encode("utf-8"))
+            except _lib.NotFoundError:
+                pass
+            except _lib.NoEndpointError as exc:
+                self._easy_log(MQTT_LOG_WARNING, "Unsubscribe from %s: %s", t, exc.detail)
+            except _lib.ClosedError:
+                return (MQTT_ERR_NO_CONN, None)
+        self._defer(self._fire_unsubscribe, mid)
+        return (MQTT_ERR_SUCCESS, mid)
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def _in_callback(self) -> bool:
+        return getattr(self._tls_state, "depth", 0) > 0
+
+    def _loop_running_elsewhere(self) -> bool:
+        tid = self._loop_thread_id
+        return tid is not None and tid != threading.get_ident()
+
+    def _may_pump_here(self) -> bool:
+        """True when this thread may drain events itself (it is the loop, or no loop runs)."""
+        return not self._loop_running_elsewhere()
+
+    def _defer(self, fn: Callable[..., Any], *args: Any) -> None:
+        with self._lock:
+            if self._state == _State.CONNECTING:
+                # As paho: acknowledgements of requests made before the CONNACK was processed
+                # come after on_connect.
+                self._after_connect.append((fn, args))
+                return
+            self._backlog.append((fn, args))
+        if self._loop_running_elsewhere():
+            self._waker.wake()
+
+    def _pump(self, timeout: float) -> int:
+        """Drain events into state and the callback backlog, without running callbacks."""
+        nc = self._native
+        if nc is None or not (self._engine_started or self._drain_until_closed):
+            if timeout > 0:
+                wait_readable([self._waker.r], timeout)
+                self._waker.clear()
+            return _lib.ERR_STATE
+        if not self._poll_lock.acquire(timeout=max(timeout, 0)):
+            return _lib.ERR_BUSY
+        try:
+            rc, evs = nc.poll(0)
+            if rc == _lib.OK and not evs and timeout > 0:
+                fd = nc.event_fd() if not nc.closed else -1
+                wait_readable([fd, self._waker.r], timeout)
+                self._waker.clear()
+                rc, evs = nc.poll(0)
+            if evs:
+                self._ingest(evs)
+            if rc == _lib.ERR_CLOSED:
+                self._on_engine_closed()
+            elif rc == _lib.ERR_BUSY:
+                time.sleep(0.001)
+            return rc
+        finally:
+            self._poll_lock.release()
+
+    def _ingest(self, evs: List[Any]) -> None:
+        backlog = self._backlog
+        with self._lock:
+            for ev in evs:
+                kind = ev[0]
+                if kind == 1:
+                    backlog.append(_new_message(ev[5], ev[6], ev[7], ev[8], ev[9], ev[2]))
+                elif kind == 4:
+                    self._on_delivery(ev[10], ev[1], ev[3])
+                elif kind == 2:
+                    ep = ev[2]
+                    if not self._engine_started:
+                        continue
+                    was = bool(self._live)
+                    self._live.add(ep)
+                    backlog.append((self._easy_log, (MQTT_LOG_INFO, "Endpoint %s is up", ep)))
+                    if not was:
+                        self._state = _State.CONNECTED
+                        backlog.append((self._fire_connect, ()))
+                        self._flush_queue()
+                elif kind == 3:
+                    ep = ev[2]
+                    backlog.append((self._easy_log, (MQTT_LOG_WARNING, "Endpoint %s is down: %s", ep, ev[3])))
+                    if ep in self._live:
+                        self._live.discard(ep)
+                        if not self._live and self._state == _State.CONNECTED and self._engine_started:
+                            self._state = _State.CONNECTION_LOST
+                            backlog.append((self._fire_disconnect, (MQTT_ERR_CONN_LOST,)))
+                            if not self._reconnect_on_failure:
+                                self._stop_engine()
+                                self._drain_until_closed = True
+                                self._disconnect_returned = True
+                                self._exit_loop = True
+                elif kind == 5:
+                    backlog.append((self._easy_log, (MQTT_LOG_ERR, "%s", ev[3] or "engine error")))
+            self._cond.notify_all()
+
+    def _on_delivery(self, pid: int, status: int, error: Optional[str]) -> None:
+        out = self._pending.pop(pid, None)
+        if out is None:
+            return
+        if out.qos:
+            self._inflight -= 1
+        info = out.info
+        if status == _lib.OK:
+            if self._on_publish is not None and not self._in_callback():
+                # As paho: on_publish runs before the message counts as published.
+                self._backlog.append((self._fire_publish, (info.mid, info)))
+            else:
+                info._set_as_published()
+                if self._on_publish is not None:
+                    self._backlog.append((self._fire_publish, (info.mid,)))
+        elif out.qos and status in (_lib.ERR_NO_ENDPOINT, _lib.ERR_CLOSED):
+            # As paho keeps QoS > 0 messages until it reconnects: send again later.
+            self._queue.appendleft(out)
+            self._backlog.append((self._easy_log, (MQTT_LOG_WARNING, "Message %d kept for resending: %s", info.mid, error)))
+        else:
+            rc = MQTT_ERR_CONN_LOST if status == _lib.ERR_CLOSED else MQTT_ERR_NO_CONN
+            if status not in (_lib.ERR_CLOSED, _lib.ERR_NO_ENDPOINT):
+                rc = MQTT_ERR_UNKNOWN
+            info._set_failed(rc, error or "")
+            self._backlog.append((self._easy_log, (MQTT_LOG_ERR, "Message %d not published: %s", info.mid, error)))
+        self._flush_queue()
+
+    def _on_engine_closed(self) -> None:
+        with self._lock:
+            if not self._drain_until_closed or not self._disconnect_returned:
+                return
+            self._drain_until_closed = False
+            if self._native is not None:
+                self._native.close_event_fd()
+            if self._state == _State.DISCONNECTING:
+                self._state = _State.DISCONNECTED
+                self._backlog.append((self._fire_disconnect, (MQTT_ERR_SUCCESS,)))
+            self._cond.notify_all()
+
+    def _dispatch(self) -> None:
+        """Run the queued callbacks (on the loop's thread)."""
+        if self._engine_logs:
+            self._flush_engine_logs()
+        backlog = self._backlog
+        if not backlog:
+            return
+        st = self._tls_state
+        st.depth = getattr(st, "depth", 0) + 1
+        try:
+            handle = self._handle_on_message
+            while backlog:
+                try:
+                    item = backlog.popleft()
+                except IndexError:
+                    break
+                if item.__class__ is MQTTMessage:
+                    handle(item)
+                else:
+                    fn, args = item
+                    fn(*args)
+        finally:
+            st.depth -= 1
+
+    def _call(self, name: str, fn: Callable[..., Any], *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception as err:
+            self._easy_log(MQTT_LOG_ERR, "Caught exception in %s: %s", name, err)
+            _log.error("exception in callback %s", name, exc_info=True)
+            if not self.suppress_exceptions:
+                raise
+
+    def _handle_on_message(self, message: MQTTMessage) -> None:
+        filtered = self._on_message_filtered
+        matched = False
+        if filtered:
+            topic = message.topic
+            for sub, cb in list(filtered.items()):
+                if topic_matches_sub(sub, topic):
+                    matched = True
+                    self._call(f"user defined callback function {getattr(cb, '__name__', cb)}", cb, self, self._userdata, message)
+        if not matched:
+            on_message = self._on_message
+            if on_message is not None:
+                try:
+                    on_message(self, self._userdata, message)
+                except Exception as err:
+                    self._easy_log(MQTT_LOG_ERR, "Caught exception in on_message: %s", err)
+                    _log.error("exception in callback on_message", exc_info=True)
+                    if not self.suppress_exceptions:
+                        raise
+
+    def _fire_connect(self) -> None:
+        if self._state != _State.CONNECTED:
+            return
+        self._easy_log(MQTT_LOG_DEBUG, "Received CONNACK (0, 0)")
+        cb = self._on_connect
+        if cb is not None:
+            if self._callback_api_version == CallbackAPIVersion.VERSION1:
+                self._call("on_connect", cb, self, self._userdata, {"session present": 0}, CONNACK_ACCEPTED)
+            else:
+                self._call("on_connect", cb, self, self._userdata, ConnectFlags(session_present=False),
+                           ReasonCode(PacketTypes.CONNACK, "Success"), Properties(PacketTypes.CONNACK))
+        with self._lock:
+            after, self._after_connect = self._after_connect, []
+        for fn, args in after:
+            fn(*args)
+
+    def _fire_disconnect(self, rc: MQTTErrorCode) -> None:
+        cb = self._on_disconnect
+        if cb is None:
+            return
+        if self._callback_api_version == CallbackAPIVersion.VERSION1:
+            self._call("on_disconnect", cb, self, self._userdata, rc)
+        else:
+            self._call("on_disconnect", cb, self, self._userdata, DisconnectFlags(False),
+                       convert_disconnect_error_code_to_reason_code(rc), Properties(PacketTypes.DISCONNECT))
+
+    def _fire_publish(self, mid: int, info: Optional[MQTTMessageInfo] = None) -> None:
+        cb = self._on_publish
+        try:
+            if cb is None:
+                return
+            if self._callback_api_version == CallbackAPIVersion.VERSION1:
+                self._call("on_publish", cb, self, self._userdata, mid)
+            else:
+                self._call("on_publish", cb, self, self._userdata, mid, ReasonCode(PacketTypes.PUBACK, "Success"),
+                           Properties(PacketTypes.PUBACK))
+        finally:
+            if info is not None:
+                info._set_as_published()
+
+    def _fire_subscribe(self, mid: int, granted: List[int]) -> None:
+        self._easy_log(MQTT_LOG_DEBUG, "Received SUBACK")
+        cb = self._on_subscribe
+        if cb is None:
+            return
+        if self._callback_api_version == CallbackAPIVersion.VERSION1:
+            self._call("on_subscribe", cb, self, self._userdata, mid, tuple(granted))
+        else:
+            codes = [ReasonCode(PacketTypes.SUBACK, identifier=g) for g in granted]
+            self._call("on_subscribe", cb, self, self._userdata, mid, codes, Properties(PacketTypes.SUBACK))
+
+    def _fire_unsubscribe(self, mid: int) -> None:
+        self._easy_log(MQTT_LOG_DEBUG, "Received UNSUBACK (Mid: %d)", mid)
+        cb = self._on_unsubscribe
+        if cb is None:
+            return
+        if self._callback_api_version == CallbackAPIVersion.VERSION1:
+            self._call("on_unsubscribe", cb, self, self._userdata, mid)
+        else:
+            self._call("on_unsubscribe", cb, self, self._userdata, mid, [], Properties(PacketTypes.UNSUBACK))
+
+    def _loop_step(self, timeout: float) -> MQTTErrorCode:
+        self._dispatch()
+        if self._native is None or not (self._engine_started or self._drain_until_closed):
+            if self._backlog:
+                self._dispatch()
+                return MQTT_ERR_SUCCESS
+            if timeout > 0:
+                wait_readable([self._waker.r], timeout)
+                self._waker.clear()
+            self._dispatch()
+            return MQTT_ERR_NO_CONN
+        rc = self._pump(0 if self._backlog else timeout)
+        self._dispatch()
+        if rc == _lib.ERR_CLOSED and self._drain_until_closed:
+            time.sleep(0.005)  # the disconnect has not returned yet: its last events follow
+        return MQTT_ERR_SUCCESS
+
+    def loop(self, timeout: float = 1.0) -> MQTTErrorCode:
+        """Process events for up to ``timeout`` seconds (callbacks run on this thread)."""
+        if timeout < 0.0:
+            raise ValueError("Invalid timeout.")
+        if self._loop_running_elsewhere():
+            raise RuntimeError("loop() called while another thread runs the loop (loop_start/loop_forever)")
+        prev = self._loop_thread_id
+        self._loop_thread_id = threading.get_ident()
+        try:
+            return self._loop_step(timeout)
+        finally:
+            self._loop_thread_id = prev
+
+    def _should_exit(self) -> bool:
+        if self._drain_until_closed or self._backlog:
+            return False
+        return self._exit_loop or self._state in (_State.DISCONNECTING, _State.DISCONNECTED)
+
+    def loop_forever(self, timeout: float = 1.0, retry_first_connection: bool = False) -> MQTTErrorCode:
+        """Process events until disconnect() (callbacks run on this thread).
+
+        :raises ConnectionRefusedError: the first connection failed (unless
+            ``retry_first_connection``).
+        """
+        if timeout < 0.0:
+            raise ValueError("Invalid timeout.")
+        if self._loop_running_elsewhere():
+            raise RuntimeError("loop_forever() called while another thread runs the loop")
+        prev = self._loop_thread_id
+        self._loop_thread_id = threading.get_ident()
+        delay = float(self._reconnect_min_delay)
+        try:
+            while not self._thread_terminate and self._state == _State.CONNECT_ASYNC:
+                try:
+                    self._connect_engine(raise_on_failure=True)
+                except OSError:
+                    self._call_connect_fail()
+                    if not retry_first_connection:
+                        raise
+                    if self._sleep_or_terminate(delay):
+                        break
+                    delay = min(delay * 2, float(self._reconnect_max_delay))
+            rc = MQTT_ERR_SUCCESS
+            terminate_since = 0.0
+            while True:
+                rc = self._loop_step(timeout)
+                if self._thread_terminate:
+                    # As paho: let the messages in flight complete first (bounded).
+                    now = time.monotonic()
+                    terminate_since = terminate_since or now
+                    with self._lock:
+                        if not self._pending or now - terminate_since > self._time_to_wait():
+                            break
+                if self._should_exit():
+                    break
+                if self._state == _State.CONNECT_ASYNC and not self._engine_started:
+                    # reconnect() inside a callback failed: retry as paho does.
+                    if self._sleep_or_terminate(delay):
+                        break
+                    delay = min(delay * 2, float(self._reconnect_max_delay))
+                    try:
+                        self._connect_engine(raise_on_failure=True)
+                        delay = float(self._reconnect_min_delay)
+                    except OSError:
+                        self._call_connect_fail()
+            self._dispatch()
+            return rc
+        finally:
+            self._loop_thread_id = prev
+
+    def _sleep_or_terminate(self, delay: float) -> bool:
+        end = time.monotonic() + delay
+        while time.monotonic() < end:
+            if self._thread_terminate:
+                return True
+            wait_readable([self._waker.r], min(0.2, end - time.monotonic()))
+            self._waker.clear()
+        return self._thread_terminate
+
+    def _call_connect_fail(self) -> None:
+        cb = self._on_connect_fail
+        if cb is not None:
+            try:
+                cb(self, self._userdata)
+            except Exception as err:  # noqa: BLE001 - as paho: logged, never raised
+                self._easy_log(MQTT_LOG_ERR, "Caught exception in on_connect_fail: %s", err)
+
+    def _thread_main(self) -> None:
+        try:
+            self.loop_forever(retry_first_connection=True)
+        except Exception:  # noqa: BLE001
+            _log.error("hamqtt loop thread ended by an exception", exc_info=True)
+        finally:
+            self._thread = None
+
+    def loop_start(self) -> MQTTErrorCode:
+        """Run the loop on a daemon thread (callbacks run there)."""
+        if self._thread is not None:
+            return MQTT_ERR_INVAL
+        _lib.check_fork()
+        self._thread_terminate = False
+        self._thread = threading.Thread(target=self._thread_main, name=f"hamqtt-client-{self._client_id}", daemon=True)
+        self._thread.start()
+        return MQTT_ERR_SUCCESS
+
+    def loop_stop(self) -> MQTTErrorCode:
+        """Stop the loop thread started by loop_start() and wait for it."""
+        t = self._thread
+        if t is None:
+            return MQTT_ERR_INVAL
+        self._thread_terminate = True
+        self._waker.wake()
+        if threading.current_thread() is not t:
+            t.join()
+        self._thread_terminate = False
+        return MQTT_ERR_SUCCESS
+
+    # External event loops: the engine has no MQTT socket to hand out; socket() returns its
+    # event descriptor, readable while events wait, and loop_read() processes them.
+
+    def socket(self) -> Optional[_EventSocket]:
+        """The engine's event descriptor (``fileno()``) while connected, else None."""
+        nc = self._native
+        if nc is None or not self._engine_started:
+            return None
+        fd = nc.event_fd()
+        return _EventSocket(fd) if fd >= 0 else None
+
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        """Process the events that wait (callbacks run on this thread)."""
+        if self._native is None or not (self._engine_started or self._drain_until_closed):
+            return MQTT_ERR_NO_CONN
+        return self._loop_step(0)
+
+    def loop_write(self) -> MQTTErrorCode:
+        """Nothing to do: the engine writes by itself."""
+        return MQTT_ERR_SUCCESS if self._native is not None else MQTT_ERR_NO_CONN
+
+    def want_write(self) -> bool:
+        """Always False (the engine writes by itself)."""
+        return False
+
+    def loop_misc(self) -> MQTTErrorCode:
+        """Run callbacks that are due."""
+        self._dispatch()
+        return MQTT_ERR_SUCCESS if self._native is not None else MQTT_ERR_NO_CONN
+
+    # -- shutdown ---------------------------------------------------------------------------
+
+    def _close_at_exit(self) -> None:
+        self._thread_terminate = True
+        self._waker.wake()
+        self._close_native()
+        t = self._thread
+        if t is not None and t is not threading.current_thread():
+            t.join(2)
+
+    def __del__(self) -> None:
+        try:
+            if not _lib.forked() and not _lib.exiting():
+                nc = self.__dict__.get("_native")
+                if nc is not None:
+                    nc.close()
+            w = self.__dict__.get("_waker")
+            if w is not None:
+                w.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+__all__ += ["ReasonCodes", "MQTTMessage", "ClusterOptions"]

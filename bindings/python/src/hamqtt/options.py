@@ -1,0 +1,249 @@
+"""Cluster options: every setting of ``hamqtt_options`` with Pythonic names and units.
+
+Durations are seconds (``float``); ``None`` means "the engine's default" (given in each field's
+comment). Used by :class:`hamqtt.HaMqttClient` and by ``hamqtt.client.Client(ha_options=...)``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import enum
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any, List, Mapping, Optional, Union
+
+from . import _lib
+
+__all__ = ["PublisherType", "Will", "ClusterOptions"]
+
+
+class PublisherType(enum.IntEnum):
+    """Which live endpoint(s) a publish goes to."""
+
+    STICKY = _lib.PUBLISHER_STICKY
+    """One endpoint (the primary, if set and live) until it fails. The default."""
+    ROUND_ROBIN = _lib.PUBLISHER_ROUND_ROBIN
+    """The live endpoints in turn."""
+    RANDOM = _lib.PUBLISHER_RANDOM
+    """A random live endpoint per message."""
+    ALL = _lib.PUBLISHER_ALL
+    """Every live endpoint; done once each acknowledged or failed and at least one acknowledged."""
+
+
+@dataclass
+class Will:
+    """The last-will message every connection of the cluster registers."""
+
+    topic: str
+    payload: bytes = b""
+    qos: int = 0
+    retain: bool = False
+
+
+def _seconds_to_ms(name: str, value: Optional[float], allow_negative: bool = False) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"ClusterOptions.{name} must be a number of seconds, not {type(value).__name__}")
+    if math.isnan(value) or math.isinf(value):
+        raise ValueError(f"ClusterOptions.{name} must be a finite number of seconds, not {value}")
+    if value < 0:
+        if allow_negative:
+            return -1
+        raise ValueError(f"ClusterOptions.{name} is {value}: use a positive number of seconds (or None for the default)")
+    ms = int(round(value * 1000))
+    if value > 0 and ms == 0:
+        ms = 1
+    if ms > 2**31 - 1:
+        raise ValueError(f"ClusterOptions.{name} is {value} s: too large (at most {(2**31 - 1) // 1000} s)")
+    return ms
+
+
+def _int(name: str, value: Optional[int], lo: Optional[int] = None, hi: Optional[int] = None) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"ClusterOptions.{name} must be an int, not {type(value).__name__}")
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise ValueError(f"ClusterOptions.{name} is {value}: expected {lo}..{hi}")
+    return value
+
+
+def _str(name: str, value: Optional[str]) -> Optional[bytes]:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"ClusterOptions.{name} must be a str, not {type(value).__name__}")
+    if "\x00" in value:
+        raise ValueError(f"ClusterOptions.{name} must not contain NUL characters")
+    return value.encode("utf-8")
+
+
+@dataclass
+class ClusterOptions:
+    """Settings of one virtual cluster (``hamqtt_options``). ``None`` means the default."""
+
+    name: Optional[str] = None
+    """Cluster name ("cluster-default"); endpoints are named ``<name>-1``, ``<name>-2``, ..."""
+    client_id: Optional[str] = None
+    """MQTT client id, shared by all endpoints (generated)."""
+    username: Optional[str] = None
+    password: Optional[str] = None
+    publisher_type: Union[PublisherType, str, None] = None
+    """STICKY (default), ROUND_ROBIN, RANDOM or ALL (a :class:`PublisherType` or its name)."""
+    primary_server_uri: Optional[str] = None
+    """Preferred endpoint of a STICKY publisher (URI or endpoint name)."""
+    default_topic_base: Optional[str] = None
+    """Routes topics ``<base><endpoint name>...`` to that endpoint."""
+    persistent_session: bool = False
+    """Brokers keep the session (MQTT clean session off); use a fixed client_id."""
+    keep_alive: Optional[float] = None
+    """MQTT keep-alive (30 s)."""
+    connect_timeout: Optional[float] = None
+    """Per-connection connect timeout (5 s)."""
+    time_to_wait: Optional[float] = None
+    """Bound of connect, publish and subscribe (10 s)."""
+    ack_timeout: Optional[float] = None
+    """Per-endpoint acknowledgement wait before failover (3 s)."""
+    probe_delay: Optional[float] = None
+    """First reconnect delay of a dead endpoint (1 s)."""
+    max_probe_delay: Optional[float] = None
+    """Reconnect backoff cap (30 s)."""
+    connect_rate: Optional[float] = None
+    """Connection attempts per second over the cluster (4; negative: unlimited)."""
+    connect_burst: Optional[int] = None
+    """Rate limiter bucket (the rate rounded up)."""
+    warm_up: Optional[float] = None
+    """A revived endpoint is kept from publishing this long (2 s; negative: off)."""
+    flap_limit: Optional[int] = None
+    """Drops within flap_window that quarantine an endpoint (5; negative: off)."""
+    flap_window: Optional[float] = None
+    """60 s."""
+    quarantine: Optional[float] = None
+    """60 s."""
+    live_endpoint_count: Optional[int] = None
+    """Cap on live connections (None: all)."""
+    initial_endpoint_count: Optional[int] = None
+    """Cap on the first probe (None: no cap)."""
+    subscriber_count: Optional[int] = None
+    """Endpoints carrying the subscriptions (None: all live)."""
+    publish_only: bool = False
+    """Refuse subscriptions."""
+    fos: Optional[int] = None
+    """Failover service level 0..3 (0: deliver from every subscriber endpoint)."""
+    dedup: bool = False
+    """Drop the copies of a message that arrive through several endpoints."""
+    dedup_window: Optional[float] = None
+    """How long a delivered message is remembered for dedup (30 s)."""
+    will: Optional[Will] = None
+    file_store_dir: Optional[str] = None
+    """Keep in-flight QoS 1/2 messages in files under this directory (default: memory)."""
+    tls_ca_file: Optional[str] = None
+    tls_cert_file: Optional[str] = None
+    tls_key_file: Optional[str] = None
+    tls_insecure: bool = False
+    """Skip server certificate verification."""
+
+    @classmethod
+    def from_any(cls, value: Union["ClusterOptions", Mapping[str, Any], None], **overrides: Any) -> "ClusterOptions":
+        """Accept a :class:`ClusterOptions`, a mapping of its field names, or None."""
+        if value is None:
+            base = cls()
+        elif isinstance(value, ClusterOptions):
+            base = ClusterOptions(**{f.name: getattr(value, f.name) for f in fields(cls)})
+        elif isinstance(value, Mapping):
+            known = {f.name for f in fields(cls)}
+            unknown = sorted(set(value) - known)
+            if unknown:
+                raise TypeError(
+                    f"unknown cluster option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+                )
+            base = cls(**dict(value))
+        else:
+            raise TypeError(f"cluster options must be a ClusterOptions or a dict, not {type(value).__name__}")
+        for k, v in overrides.items():
+            if not hasattr(base, k):
+                raise TypeError(f"unknown cluster option {k!r}")
+            setattr(base, k, v)
+        return base
+
+    def to_struct(self) -> "_OptionsStruct":
+        """Validate and convert to the C struct (with the byte strings it points to kept alive)."""
+        o = _lib.Options()
+        o.struct_size = ctypes.sizeof(_lib.Options)
+        keep: List[Any] = []
+
+        def s(name: str) -> Optional[bytes]:
+            b = _str(name, getattr(self, name))
+            keep.append(b)
+            return b
+
+        o.name = s("name")
+        o.client_id = s("client_id")
+        o.username = s("username")
+        o.password = s("password")
+        pt = self.publisher_type
+        if pt is None:
+            o.publisher_type = 0
+        elif isinstance(pt, str):
+            try:
+                o.publisher_type = int(PublisherType[pt.strip().upper()])
+            except KeyError:
+                raise ValueError(
+                    f"unknown publisher_type {pt!r}: use STICKY, ROUND_ROBIN, RANDOM or ALL"
+                ) from None
+        elif isinstance(pt, int) and not isinstance(pt, bool) and pt in {p.value for p in PublisherType}:
+            o.publisher_type = int(pt)
+        else:
+            raise ValueError(f"unknown publisher_type {pt!r}: use STICKY, ROUND_ROBIN, RANDOM or ALL")
+        o.primary_server_uri = s("primary_server_uri")
+        o.default_topic_base = s("default_topic_base")
+        o.persistent_session = int(bool(self.persistent_session))
+        o.keep_alive_ms = _seconds_to_ms("keep_alive", self.keep_alive)
+        o.connect_timeout_ms = _seconds_to_ms("connect_timeout", self.connect_timeout)
+        o.time_to_wait_ms = _seconds_to_ms("time_to_wait", self.time_to_wait)
+        o.ack_timeout_ms = _seconds_to_ms("ack_timeout", self.ack_timeout)
+        o.probe_delay_ms = _seconds_to_ms("probe_delay", self.probe_delay)
+        o.max_probe_delay_ms = _seconds_to_ms("max_probe_delay", self.max_probe_delay)
+        if self.connect_rate is not None:
+            if isinstance(self.connect_rate, bool) or not isinstance(self.connect_rate, (int, float)):
+                raise TypeError("ClusterOptions.connect_rate must be a number (connects per second)")
+            o.connect_rate = float(self.connect_rate) if self.connect_rate != 0 else 0.0
+        o.connect_burst = _int("connect_burst", self.connect_burst, 0)
+        o.warm_up_ms = _seconds_to_ms("warm_up", self.warm_up, allow_negative=True)
+        o.flap_limit = _int("flap_limit", self.flap_limit)
+        o.flap_window_ms = _seconds_to_ms("flap_window", self.flap_window)
+        o.quarantine_ms = _seconds_to_ms("quarantine", self.quarantine)
+        o.live_endpoint_count = _int("live_endpoint_count", self.live_endpoint_count, -1)
+        o.initial_endpoint_count = _int("initial_endpoint_count", self.initial_endpoint_count, -1)
+        o.subscriber_count = _int("subscriber_count", self.subscriber_count, -1)
+        o.publish_only = int(bool(self.publish_only))
+        o.fos = _int("fos", self.fos, 0, 3)
+        o.dedup = int(bool(self.dedup))
+        o.dedup_window_ms = _seconds_to_ms("dedup_window", self.dedup_window)
+        if self.will is not None:
+            w = self.will
+            if not isinstance(w, Will):
+                raise TypeError(f"ClusterOptions.will must be a hamqtt.Will, not {type(w).__name__}")
+            topic = _str("will.topic", w.topic)
+            if not topic:
+                raise ValueError("ClusterOptions.will.topic must not be empty")
+            payload = w.payload.encode("utf-8") if isinstance(w.payload, str) else bytes(w.payload)
+            keep += [topic, payload]
+            o.will_topic = topic
+            o.will_payload = payload
+            o.will_payload_len = len(payload)
+            o.will_qos = _int("will.qos", w.qos, 0, 2)
+            o.will_retain = int(bool(w.retain))
+        o.file_store_dir = s("file_store_dir")
+        o.tls_ca_file = s("tls_ca_file")
+        o.tls_cert_file = s("tls_cert_file")
+        o.tls_key_file = s("tls_key_file")
+        o.tls_insecure = int(bool(self.tls_insecure))
+        return _OptionsStruct(o, keep)
+
+
+@dataclass
+class _OptionsStruct:
+    struct: _lib.Options
+    keep: List[Any] = field(default_factory=list)

@@ -1,0 +1,181 @@
+"""The native API: hamqtt.HaMqttClient and hamqtt.HaClusters over real brokers."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import List
+
+import pytest
+
+import hamqtt
+import hamqtt.client as mqtt
+from brokers import Broker
+
+
+def wait_for(cond, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.02)
+    return cond()
+
+
+def test_publish_subscribe_endpoints_and_stats(brokers3: List[Broker]) -> None:
+    ups: List[str] = []
+    downs: List[str] = []
+    got: List[hamqtt.Message] = []
+    other: List[hamqtt.Message] = []
+    uris = [b.uri for b in brokers3]
+    client = hamqtt.HaMqttClient(uris, name="native", probe_delay=0.2, max_probe_delay=0.5, warm_up=-1)
+    client.on_endpoint_up = ups.append
+    client.on_endpoint_down = lambda name, reason: downs.append(name)
+    client.on_message = other.append
+    with client:
+        assert client.name == "native"
+        assert wait_for(lambda: len(client.live_endpoints) == 3)
+        assert wait_for(lambda: sorted(ups) == ["native-1", "native-2", "native-3"])
+        client.subscribe("n/#", 1, callback=got.append)
+        client.subscribe("other/#", 0)
+        client.publish("n/a", b"one", qos=1)
+        client.publish("other/x", "two")
+        client.publish("n/b", b"to-2", qos=1, endpoint="native-2")
+        fut = client.publish_async("n/c", b"async", qos=1)
+        assert fut.result(10)  # the endpoints that took it
+        # FoS 0: every subscriber endpoint delivers its copy of a message published once.
+        assert wait_for(lambda: len([m for m in got if m.payload == b"to-2"]) == 1)
+        assert [m.endpoint for m in got if m.payload == b"to-2"] == ["native-2"]
+        assert wait_for(lambda: any(m.payload == b"two" for m in other))
+        stats = {s.name: s for s in client.stats()}
+        assert set(stats) == {"native-1", "native-2", "native-3"}
+        assert all(s.state == "live" and s.subscriber for s in stats.values())
+        assert stats["native-2"].published >= 1
+
+        brokers3[0].kill()
+        assert wait_for(lambda: "native-1" in client.dead_endpoints)
+        assert wait_for(lambda: "native-1" in downs)
+        client.publish("n/d", b"after-kill", qos=1)  # fails over
+        brokers3[0].start()
+        assert wait_for(lambda: "native-1" in client.live_endpoints, 15)
+
+        extra = Broker().start()
+        try:
+            names = client.add_endpoint(extra.uri, name="extra")
+            assert names == ["extra"]
+            assert wait_for(lambda: "extra" in client.live_endpoints)
+            client.remove_endpoint("extra")
+            assert "extra" not in client.live_endpoints + client.dead_endpoints
+        finally:
+            extra.stop()
+        client.unsubscribe("n/#")
+        with pytest.raises(hamqtt.NotFoundError):
+            client.unsubscribe("never/subscribed")
+        with pytest.raises(hamqtt.NotFoundError):
+            client.publish("n/x", b"", endpoint="no-such-endpoint")
+    with pytest.raises(hamqtt.ClosedError):
+        client.connect()
+
+
+def test_native_bad_arguments() -> None:
+    with pytest.raises(TypeError):
+        hamqtt.HaMqttClient(42)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="names no broker"):
+        hamqtt.HaMqttClient("")
+    with pytest.raises(hamqtt.ConfigError, match="broker URI"):
+        hamqtt.HaMqttClient("tcp://127.0.0.1:99999999")
+    with pytest.raises(TypeError, match="unknown cluster option"):
+        hamqtt.HaMqttClient("127.0.0.1:1883", nonsense=1)
+    with pytest.raises(ValueError, match="fos"):
+        hamqtt.HaMqttClient("127.0.0.1:1883", fos=7)
+    with pytest.raises(TypeError, match="seconds"):
+        hamqtt.HaMqttClient("127.0.0.1:1883", time_to_wait="10s")
+    c = hamqtt.HaMqttClient("127.0.0.1:1883")
+    try:
+        with pytest.raises(TypeError, match="topic must be a str"):
+            c.publish(b"bytes-topic", b"")  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="qos"):
+            c.publish("t", b"", qos=3)
+        with pytest.raises(TypeError, match="payload"):
+            c.publish("t", object())  # type: ignore[arg-type]
+        with pytest.raises(hamqtt.StateError, match="not connected"):
+            c.publish("t", b"x")
+        with pytest.raises(hamqtt.InvalidArgumentError, match="wildcard"):
+            c.publish("a/#", b"x")
+        with pytest.raises(hamqtt.InvalidArgumentError):
+            c.subscribe("a/#/b")
+    finally:
+        c.close()
+    c.close()  # idempotent
+
+
+YAML = """
+defaultCluster: edge
+clusters:
+  - name: edge
+    publisherType: ALL
+    connections:
+      - connection:
+          serverURIs: [{a}, {b}]
+  - name: backup
+    connections:
+      - connection:
+          serverURIs: [{c}]
+"""
+
+
+def test_clusters_from_yaml_and_client_binding(brokers3: List[Broker], tmp_path) -> None:
+    a, b, c = (x.uri for x in brokers3)
+    with pytest.raises(hamqtt.ConfigError, match=r"yaml>:\d+: malformed YAML"):
+        hamqtt.HaClusters.initialize(yaml="clusters: [\n  - name: x\n    publisherType: [")
+    path = tmp_path / "hamqtt.yaml"
+    path.write_text(YAML.format(a=a, b=b, c=c))
+    with hamqtt.HaClusters.initialize(path) as clusters:
+        assert clusters.cluster_names() == ["edge", "backup"]
+        with pytest.raises(hamqtt.StateError):
+            hamqtt.HaClusters.initialize(path)
+        edge = clusters.get_client("edge")
+        assert edge is hamqtt.HaClusters.get_client() and edge.name == "edge"
+        with pytest.raises(hamqtt.NotFoundError, match="edge"):
+            clusters.get_client("nope")
+        edge.connect()
+        assert wait_for(lambda: len(edge.live_endpoints) == 2)
+
+        # The paho drop-in bound to a configured cluster.
+        got: List[bytes] = []
+        done = threading.Event()
+        sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, cluster="backup")
+        sub.on_connect = lambda cl, u, f, rc, p: cl.subscribe("cfg/#", 1)
+        sub.on_subscribe = lambda cl, u, mid, rcs, p: done.set()
+        sub.on_message = lambda cl, u, m: got.append(m.payload)
+        sub.connect()
+        sub.loop_start()
+        assert done.wait(10)
+        assert sub.cluster_name == "backup"
+        with pytest.raises(NotImplementedError, match="configuration file"):
+            sub.username_pw_set("u")
+        backup = hamqtt.HaClusters.get_client("backup")
+        with pytest.raises(RuntimeError, match="already used"):
+            backup.connect()  # the drop-in client above drains this cluster's events
+        with pytest.raises(RuntimeError, match="already used"):
+            mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, cluster="backup").connect()
+        edge.publish("cfg/x", b"via-edge", qos=1)  # edge's brokers: not backup's
+        sub.publish("cfg/y", b"via-backup", qos=1).wait_for_publish(5)
+        assert wait_for(lambda: b"via-backup" in got)
+        assert b"via-edge" not in got
+        sub.disconnect()
+        sub.loop_stop()
+    assert not hamqtt.HaClusters.is_initialized()
+    hamqtt.HaClusters.initialize(yaml=YAML.format(a=a, b=b, c=c))
+    try:
+        assert hamqtt.HaClusters.cluster_names()[0] == "edge"
+    finally:
+        hamqtt.HaClusters.shutdown()
+
+
+def test_context_manager_and_delivery_future_on_close(broker: Broker) -> None:
+    with hamqtt.HaMqttClient(broker.uri, client_id="ctx") as c:
+        assert c.is_connected
+        f = c.publish_async("ctx/a", b"1", qos=1)
+        assert f.result(10) == [c.live_endpoints[0]]
+    assert not c.is_connected

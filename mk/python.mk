@@ -1,0 +1,34 @@
+# Python package targets (bindings/python), included by the root Makefile.
+#
+#   py-install  create the venv $(PY_VENV) and install into it: pytest, pytest-timeout,
+#               paho-mqtt (for the benchmark and side-by-side tests) and the hamqtt package
+#               itself from ./bindings/python (its build compiles libhamqtt.so with go build)
+#   py-test     py-install, then the pytest suite against real Mosquitto brokers
+#   py-bench    the QoS 0 benchmark: paho-mqtt and hamqtt.client side by side
+#   py-clean    remove the venv and the package's build directories
+PYTHON     ?= python3
+PY_VENV    ?= build/py-venv
+PY_PYTEST_FLAGS ?= -q
+PY_BIN     := $(PY_VENV)/bin
+
+.PHONY: py-install py-test py-bench py-clean
+
+py-install: deps
+	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || { \
+	  echo "py-install: installing python3-venv"; \
+	  SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq python3-venv >/dev/null; }
+	@[ -x $(PY_BIN)/python ] || $(PYTHON) -m venv $(PY_VENV)
+	$(PY_BIN)/python -m pip install -q --disable-pip-version-check pytest pytest-timeout paho-mqtt
+	$(PY_BIN)/python -m pip install -q --disable-pip-version-check --force-reinstall --no-deps ./bindings/python
+
+py-test: py-install
+	cd bindings/python && $(abspath $(PY_BIN))/python -m pytest $(PY_PYTEST_FLAGS) tests
+
+py-bench: py-install
+	$(PY_BIN)/python bindings/python/bench/bench_qos0.py
+
+py-clean:
+	rm -rf $(PY_VENV) bindings/python/build bindings/python/src/hamqtt.egg-info
+
+test: py-test
