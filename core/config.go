@@ -143,6 +143,10 @@ type Config struct {
 	// MaxInflight caps the asynchronous publishes waiting for their acknowledgement (default
 	// 4096; paho has 65535 message ids per connection).
 	MaxInflight int
+	// MaxInflightQoS2 caps the QoS 2 publishes awaiting PUBCOMP on one connection (default 20,
+	// Mosquitto's max_inflight_messages). Mosquitto acknowledges and drops the QoS 2 messages
+	// an MQTT 3.1.1 client sends beyond that limit, so raise it only with the broker's.
+	MaxInflightQoS2 int
 
 	// DeliveryEvents reports the outcome of every PublishAsync as an EventDelivery.
 	DeliveryEvents bool
@@ -200,6 +204,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxInflight <= 0 {
 		c.MaxInflight = 4096
+	}
+	if c.MaxInflightQoS2 <= 0 {
+		c.MaxInflightQoS2 = 20
 	}
 	if c.ConnectRate == 0 {
 		c.ConnectRate = defaultConnectRate

@@ -64,11 +64,13 @@ type endpoint struct {
 // so a token always belongs to exactly one TCP connection: an ack seen on it is an ack from
 // that broker, and a loss of it fails every publish still waiting on it.
 type connection struct {
-	ep       *endpoint
-	client   mqtt.Client
-	lost     chan struct{} // closed once the connection is gone, for whatever reason
-	lostOnce sync.Once
-	lostErr  error
+	ep     *endpoint
+	client mqtt.Client
+	lost   chan struct{} // closed once the connection is gone, for whatever reason
+	// qos2Slots bounds the QoS 2 publishes awaiting PUBCOMP (see Cluster.send).
+	qos2Slots chan struct{}
+	lostOnce  sync.Once
+	lostErr   error
 }
 
 func (cn *connection) markLost(err error) bool {
@@ -94,7 +96,7 @@ func (cn *connection) isLost() bool {
 // logic is off: the prober decides when to try again, so backoff and rate limits hold.
 func (c *Cluster) dial(ep *endpoint) (*connection, error) {
 	cfg := c.cfg.Connection
-	cn := &connection{ep: ep, lost: make(chan struct{})}
+	cn := &connection{ep: ep, lost: make(chan struct{}), qos2Slots: make(chan struct{}, c.cfg.MaxInflightQoS2)}
 	o := mqtt.NewClientOptions().
 		AddBroker(ep.uri.pahoURI()).
 		SetClientID(cfg.ClientID).

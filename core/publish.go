@@ -293,9 +293,10 @@ func (c *Cluster) complete(t *Token, topic string, eps []string, err error) {
 
 // inflight is a message handed to one endpoint's connection and not yet confirmed.
 type inflight struct {
-	ep  *endpoint
-	cn  *connection
-	tok mqtt.Token
+	ep   *endpoint
+	cn   *connection
+	tok  mqtt.Token
+	qos2 bool // holds one of cn's QoS 2 slots
 }
 
 // send hands req to ep's current connection; nil means ep is no longer live.
@@ -304,8 +305,36 @@ func (c *Cluster) send(ep *endpoint, req publishReq) *inflight {
 	if cn == nil {
 		return nil
 	}
+	if req.qos == 2 {
+		// Mosquitto acknowledges and silently drops the QoS 2 messages an MQTT 3.1.1 client has
+		// in flight beyond its max_inflight_messages (20 by default): a 3.1.1 client cannot be
+		// told. So at most MaxInflightQoS2 wait for their PUBCOMP on one connection.
+		select {
+		case cn.qos2Slots <- struct{}{}:
+		case <-cn.lost:
+			return nil
+		}
+	}
 	ep.published.Add(1)
-	return &inflight{ep: ep, cn: cn, tok: cn.client.Publish(req.topic, req.qos, req.retained, req.payload)}
+	return &inflight{ep: ep, cn: cn, tok: cn.client.Publish(req.topic, req.qos, req.retained, req.payload), qos2: req.qos == 2}
+}
+
+// release frees f's QoS 2 slot once the broker is done with the message (or the connection is).
+func (f *inflight) release(waitForBroker bool) {
+	if !f.qos2 {
+		return
+	}
+	if !waitForBroker {
+		<-f.cn.qos2Slots
+		return
+	}
+	go func() { // the caller gave up, the broker has not: keep the slot until it answers
+		select {
+		case <-f.tok.Done():
+		case <-f.cn.lost:
+		}
+		<-f.cn.qos2Slots
+	}()
 }
 
 // errCallerDeadline marks a wait cut short by the caller, not by the endpoint.
@@ -339,6 +368,7 @@ func (c *Cluster) confirm(f *inflight, deadline time.Time) error {
 		}
 		t.Stop()
 	}
+	f.release(err == errCallerDeadline)
 	if err == nil {
 		f.ep.acked.Add(1)
 		return nil

@@ -245,3 +245,38 @@ func TestPublishAsyncKeepsOrder(t *testing.T) {
 		})
 	}
 }
+
+// TestQoS2StaysWithinTheBrokersInflightLimit: Mosquitto acknowledges and drops the QoS 2
+// messages a 3.1.1 client has in flight beyond max_inflight_messages (default 20). A burst of
+// asynchronous QoS 2 publishes must still arrive, every one.
+func TestQoS2StaysWithinTheBrokersInflightLimit(t *testing.T) {
+	b := brokertest.Start(t)
+	sub := startCluster(t, fastConfig("s", b.URI()))
+	got := make(chan string, 4000)
+	if err := sub.Subscribe(ctxT(t, 5*time.Second), "q2", 2, func(m Message) { got <- string(m.Payload) }); err != nil {
+		t.Fatal(err)
+	}
+	pub := startCluster(t, fastConfig("p", b.URI()))
+	const n = 3000
+	toks := make([]*Token, n)
+	for i := range toks {
+		toks[i] = pub.PublishAsync("q2", 2, false, []byte(strconv.Itoa(i)))
+	}
+	for i, tok := range toks {
+		if err := tok.Wait(ctxT(t, 20*time.Second)); err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+	}
+	seen := map[string]bool{}
+	for len(seen) < n {
+		select {
+		case p := <-got:
+			if seen[p] {
+				t.Fatalf("message %s delivered twice at QoS 2", p)
+			}
+			seen[p] = true
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%d of %d acknowledged QoS 2 messages arrived", len(seen), n)
+		}
+	}
+}
