@@ -124,6 +124,8 @@ func (t *Token) Wait(ctx context.Context) error {
 }
 
 // PublishAsync starts a publish with the same delivery rules as Publish and returns at once,
+// (a QoS 0 publish completes once the connection's writer took it, a QoS 1/2 publish on its
+// acknowledgement),
 // without waiting for the network: the message joins the cluster's send queue, which one
 // goroutine hands to paho in order, so messages published through one cluster keep their
 // order (failover aside). At most MaxInflight asynchronous publishes wait for their
@@ -223,6 +225,9 @@ func (c *Cluster) sender(sent chan<- *asyncPub) {
 				c.slowPath(p)
 				continue
 			}
+			if p.req.qos == 0 && len(p.fs) == 1 && c.handedOver(p) {
+				continue
+			}
 			select {
 			case sent <- p: // blocks while MaxInflight publishes await their acks
 			case <-c.stop:
@@ -230,6 +235,27 @@ func (c *Cluster) sender(sent chan<- *asyncPub) {
 			}
 		}
 	}
+}
+
+// handedOver completes an asynchronous QoS 0 publish as soon as paho's writer has taken it:
+// QoS 0 has no acknowledgement to wait for, and waiting for the write itself would only add a
+// goroutine hop per message. A publish paho refused at once goes on like any failure.
+func (c *Cluster) handedOver(p *asyncPub) bool {
+	f := p.fs[0]
+	select {
+	case <-f.tok.Done():
+		if f.tok.Error() != nil {
+			return false // the confirmer sees the error and fails over
+		}
+	case <-f.cn.lost:
+		return false
+	default:
+	}
+	f.ep.acked.Add(1)
+	eps := []string{f.ep.name}
+	c.afterPublish(p.req, eps, nil)
+	c.complete(p.t, p.req.topic, eps, nil)
+	return true
 }
 
 // failQueued completes every publish still queued once the cluster is closing.
