@@ -147,6 +147,9 @@ func (cl *client) pollEvents(out []C.hamqtt_event, timeout time.Duration) (int, 
 			ev.error = putStr(e.Err.Error())
 			ev.status = C.int(classify(e.Err, errNoEndpoint))
 		}
+		if e.Kind == core.EventEndpointUp && e.SessionPresent {
+			ev.status = C.HAMQTT_UP_SESSION_PRESENT
+		}
 		if m := e.Message; m != nil {
 			ev.message.topic = putStr(m.Topic)
 			ev.message.topic_len = C.size_t(len(m.Topic))

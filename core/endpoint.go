@@ -71,6 +71,8 @@ type connection struct {
 	qos2Slots chan struct{}
 	lostOnce  sync.Once
 	lostErr   error
+	// sessionPresent is the broker's CONNACK flag for this connection.
+	sessionPresent bool
 }
 
 func (cn *connection) markLost(err error) bool {
@@ -139,6 +141,9 @@ func (c *Cluster) dial(ep *endpoint) (*connection, error) {
 	if err := tok.Error(); err != nil {
 		cn.markLost(err)
 		return nil, err
+	}
+	if ct, ok := tok.(*mqtt.ConnectToken); ok {
+		cn.sessionPresent = ct.SessionPresent()
 	}
 	return cn, nil
 }

@@ -71,6 +71,9 @@ type Event struct {
 	Delivery *Delivery
 	Err      error
 	Time     time.Time
+	// SessionPresent is, for EventEndpointUp, the broker's CONNACK flag: it still had a session
+	// for this client (only with ConnectionConfig.PersistentSession).
+	SessionPresent bool
 }
 
 // eventQueue is an unbounded FIFO of events. Producers (paho's goroutines, the prober,

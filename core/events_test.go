@@ -183,3 +183,28 @@ func TestCloseIsIdempotentAndFailsLaterCalls(t *testing.T) {
 		t.Fatalf("connect after close: %v", err)
 	}
 }
+
+// TestSessionPresent: with a persistent session, the endpoint-up event of a second
+// connection carries the broker's CONNACK session-present flag.
+func TestSessionPresent(t *testing.T) {
+	b := brokertest.Start(t)
+	upFlags := func() bool {
+		cfg := fastConfig("sp", b.URI())
+		cfg.Connection.ClientID = "sp-fixed"
+		cfg.Connection.PersistentSession = true
+		c := startCluster(t, cfg)
+		defer c.Close()
+		ev := make([]Event, 8)
+		n, err := c.Poll(ev, time.Second)
+		if err != nil || n == 0 || ev[0].Kind != EventEndpointUp {
+			t.Fatalf("want an endpoint-up event, got %d %v %+v", n, err, ev[:n])
+		}
+		return ev[0].SessionPresent
+	}
+	if upFlags() {
+		t.Fatal("first connection reported a session")
+	}
+	if !upFlags() {
+		t.Fatal("second connection did not report the session the broker kept")
+	}
+}

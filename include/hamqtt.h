@@ -223,11 +223,17 @@ typedef struct hamqtt_delivery {
     void *user;             /* the user pointer given to hamqtt_publish_async() */
 } hamqtt_delivery;
 
+/* hamqtt_event.status of an ENDPOINT_UP event: the broker's CONNACK said it still had a
+ * session for this client id (only with a persistent session, clean_session off). */
+#define HAMQTT_UP_SESSION_PRESENT 1
+
 /* One event drained by hamqtt_poll(). Pointers stay valid until the next
  * hamqtt_poll(), hamqtt_disconnect() or hamqtt_close() on the client. */
 typedef struct hamqtt_event {
     int kind;                 /* enum hamqtt_event_kind                       */
-    int status;               /* ENDPOINT_DOWN, ERROR, DELIVERY: error code or 0 */
+    int status;               /* ENDPOINT_DOWN, ERROR, DELIVERY: error code or 0;
+                                 ENDPOINT_UP: HAMQTT_UP_SESSION_PRESENT when the broker
+                                 still had this client's session, else 0 */
     const char *endpoint;     /* MESSAGE, ENDPOINT_UP/DOWN: endpoint name; else NULL */
     const char *error;        /* ENDPOINT_DOWN, ERROR, failed DELIVERY: reason; else NULL */
     int64_t time_unix_ns;     /* when it happened                             */

@@ -118,6 +118,4 @@ def test_session_present() -> None:
     assert lines[1] == "    Session present: False"
     assert lines[7] == "    Session present: False"
     assert all(line == "    Connection result: Success" for line in lines[2::3])
-    if lines[4] != "    Session present: True":
-        pytest.xfail("libhamqtt does not report the broker's CONNACK session-present flag yet "
-                     "(C API change requested): the second connection shows False")
+    assert lines[4] == "    Session present: True", lines

@@ -69,6 +69,10 @@ __all__ = [
     "WebsocketConnectionError",
 ]
 
+# hamqtt_event.status of an ENDPOINT_UP event when the broker kept this client's session
+# (HAMQTT_UP_SESSION_PRESENT in hamqtt.h).
+_UP_SESSION_PRESENT = 1
+
 _log = logging.getLogger("hamqtt.client")
 
 # ---------------------------------------------------------------------------------------------
@@ -1703,7 +1707,7 @@ class Client:
                     backlog.append((self._easy_log, (MQTT_LOG_INFO, "Endpoint %s is up", ep)))
                     if not was:
                         self._state = _State.CONNECTED
-                        backlog.append((self._fire_connect, ()))
+                        backlog.append((self._fire_connect, (ev[1] == _UP_SESSION_PRESENT,)))
                         self._flush_queue()
                 elif kind == 3:
                     ep = ev[2]
@@ -1814,16 +1818,17 @@ class Client:
                     if not self.suppress_exceptions:
                         raise
 
-    def _fire_connect(self) -> None:
+    def _fire_connect(self, session_present: bool = False) -> None:
         if self._state != _State.CONNECTED:
             return
-        self._easy_log(MQTT_LOG_DEBUG, "Received CONNACK (0, 0)")
+        self._easy_log(MQTT_LOG_DEBUG, "Received CONNACK (%d, 0)", int(session_present))
         cb = self._on_connect
         if cb is not None:
             if self._callback_api_version == CallbackAPIVersion.VERSION1:
-                self._call("on_connect", cb, self, self._userdata, {"session present": 0}, CONNACK_ACCEPTED)
+                self._call("on_connect", cb, self, self._userdata, {"session present": int(session_present)},
+                           CONNACK_ACCEPTED)
             else:
-                self._call("on_connect", cb, self, self._userdata, ConnectFlags(session_present=False),
+                self._call("on_connect", cb, self, self._userdata, ConnectFlags(session_present=session_present),
                            ReasonCode(PacketTypes.CONNACK, "Success"), Properties(PacketTypes.CONNACK))
         with self._lock:
             after, self._after_connect = self._after_connect, []
