@@ -1,0 +1,114 @@
+'use strict'
+// What MqttClient and HaMqttClient share: one native client, its event handler, the blocking
+// calls turned into promises, and the registry of configured clusters in use.
+const { EventEmitter } = require('node:events')
+const binding = require('./native')
+const { tlsFiles } = require('./options')
+
+const K_MESSAGE = 1
+const K_UP = 2
+const K_DOWN = 3
+const K_DELIVERY = 4
+const K_ERROR = 5
+const K_CLOSED = 6
+const K_IDLE = 7
+
+// Configured clusters have one handle each (hamqtt_cluster_client): one owner at a time.
+const clusterOwners = new Map()
+
+function claimCluster (name, owner) {
+  const cur = clusterOwners.get(name)
+  if (cur && cur !== owner && !cur._closedForGood) {
+    const e = new Error(`hamqtt: cluster "${name}" is already used by another open client: end or close it first`)
+    e.code = 'ERR_HAMQTT_CLUSTER_IN_USE'
+    throw e
+  }
+  clusterOwners.set(name, owner)
+}
+
+function releaseCluster (name, owner) {
+  if (clusterOwners.get(name) === owner) clusterOwners.delete(name)
+}
+
+function makeError (status, message) {
+  return binding.makeError(status, message)
+}
+
+class NativeOwner extends EventEmitter {
+  constructor () {
+    super()
+    this._native = null
+    this._clusterName = null
+    this._closedForGood = false
+    this._live = new Set()
+    this._handler = this._onNative.bind(this)
+  }
+
+  // Creates the native client: of `endpoints` with `nativeOpts`, or of configured `cluster`.
+  _createNative ({ endpoints, native, cluster, tls, configured }) {
+    if (configured) {
+      // Claim the cluster before touching its handle: hamqtt_cluster_client returns the same
+      // handle to every caller, and a second wrapper would watch the same descriptor.
+      let name = cluster
+      if (name === undefined || name === null) {
+        const names = binding.clusterNames() // throws HAMQTT_ERR_NOT_INITIALIZED
+        name = names[0]
+      }
+      claimCluster(name, this)
+      this._clusterName = name
+      try {
+        this._native = new binding.NativeClient(null, null, name, this._handler)
+      } catch (e) {
+        releaseCluster(name, this)
+        this._clusterName = null
+        throw e
+      }
+      return this._native
+    }
+    const files = tlsFiles(tls || {})
+    try {
+      this._native = new binding.NativeClient(endpoints, { ...native, ...files.add }, null, this._handler)
+    } finally {
+      files.cleanup() // the library read them when the client was created
+    }
+    return this._native
+  }
+
+  // A blocking native call as a promise. `method` is a NativeClient method whose last argument
+  // is a callback(err).
+  _call (method, ...args) {
+    const n = this._native
+    return new Promise((resolve, reject) => {
+      n[method](...args, (err) => (err ? reject(err) : resolve()))
+    })
+  }
+
+  _watch () {
+    if (this._native && !this._native.isClosed()) this._native.watch()
+  }
+
+  _onNative (kind, a, b, c, d) {
+    switch (kind) {
+      case K_MESSAGE: return this._onMessage(a, b, c, d)
+      case K_UP:
+        this._live.add(a)
+        return this._onUp(a)
+      case K_DOWN:
+        this._live.delete(a)
+        return this._onDown(a, b, c)
+      case K_DELIVERY: return this._onDelivery(a, b, c, d)
+      case K_ERROR: return this._onError(makeError(a, b || 'error'))
+      case K_CLOSED: return undefined
+      case K_IDLE: return this._onIdle()
+    }
+  }
+
+  _onIdle () {}
+
+  _releaseCluster () {
+    this._closedForGood = true
+    if (this._clusterName !== null) releaseCluster(this._clusterName, this)
+  }
+}
+
+module.exports = { NativeOwner, makeError, binding, claimCluster, releaseCluster, clusterOwners }

@@ -1,0 +1,577 @@
+'use strict'
+// MqttClient: the MQTT.js client API over a virtual cluster.
+//
+// "Connected" means at least one endpoint of the cluster is live. The engine probes and fails
+// over by itself; the MQTT.js events map onto the cluster as a whole:
+//   connect    the first endpoint is live (again)
+//   close      no endpoint is live any more (or the client ended)
+//   offline    reconnection begins (once per outage)
+//   reconnect  a reconnection starts (once per outage, and on reconnect())
+//   error      a connection attempt failed (no endpoint reachable in time), an asynchronous
+//              publish failed with nobody to tell, or the engine reported an error
+//   end        end() finished
+//   message    (topic, payload: Buffer, packet)
+// plus hamqtt's own: endpointUp(name), endpointDown(name, reason).
+const { NativeOwner, makeError, binding } = require('./base')
+const opt = require('./options')
+
+const nextTick = process.nextTick
+
+function noop () {}
+
+function connackPacket () {
+  return { cmd: 'connack', retain: false, qos: 0, dup: false, length: 2, topic: null, payload: null, sessionPresent: false, returnCode: 0 }
+}
+
+const UNSUPPORTED_EVENTS = {
+  packetsend: 'packet-level events (the engine owns the MQTT connections)',
+  packetreceive: 'packet-level events (the engine owns the MQTT connections)'
+}
+
+class MqttClient extends NativeOwner {
+  constructor (brokerUrl, opts) {
+    super()
+    if (typeof brokerUrl === 'function') {
+      throw opt.unsupported('new MqttClient(streamBuilder, options)', 'use connect(url, options)')
+    }
+    const r = opt.resolve(brokerUrl, opts)
+    if (r.cluster !== null) {
+      require('./ha').HaClusters._ensureInitialized(r.config)
+    }
+    this._spec = r
+    this.options = r.options
+    this.connected = false
+    this.reconnecting = false
+    this.disconnecting = false
+    this.disconnected = false
+    this._state = 'idle' // idle | connecting | up | down | stopped | ending | ended
+    this._everConnected = false
+    this._queue = [] // publishes made before the first connect
+    this._reports = new Map() // publish id -> { cb, packet }
+    this._subs = new Map() // filter -> qos (to rebuild after end + reconnect)
+    this._waiters = [] // { resolve, reject } waiting for connected
+    this._tail = Promise.resolve() // serialises subscribe/unsubscribe/reconnect
+    this._endCallbacks = []
+    this._deferredReconnect = false
+    this._onIdleCb = null
+
+    this.on('newListener', (event) => {
+      if (event in UNSUPPORTED_EVENTS) {
+        throw opt.unsupported(`the '${event}' event (${UNSUPPORTED_EVENTS[event]})`)
+      }
+    })
+
+    this._newNative()
+    if (!this.options.manualConnect) this._start()
+  }
+
+  _newNative () {
+    const r = this._spec
+    this._live.clear()
+    this._createNative(r.cluster !== null
+      ? { configured: true, cluster: r.cluster }
+      : { endpoints: r.endpoints, native: r.native, tls: r.tls })
+    this._closedForGood = false
+  }
+
+  // --------------------------------------------------------------------------------------------
+  // Connection lifecycle
+
+  // MQTT.js's connect(): starts connecting (used with manualConnect).
+  connect () {
+    if (this._state === 'idle' || this._state === 'stopped') this._start()
+    return this
+  }
+
+  _start () {
+    const n = this._native
+    this._state = 'connecting'
+    this._watch()
+    n.connect((err) => this._connected(n, err))
+  }
+
+  _connected (n, err) {
+    if (n !== this._native || this._state === 'ending' || this._state === 'ended') return
+    this._watch() // a reconnect makes a new event descriptor
+    if (!err) {
+      this._up()
+      return
+    }
+    if (err.code === 'HAMQTT_ERR_CLOSED') return
+    if (this._live.size > 0) { // an endpoint came up just after the wait ended
+      this._up()
+      return
+    }
+    this.emit('error', err)
+    this.emit('close')
+    this._goneDown()
+  }
+
+  _up () {
+    if (this.connected) return
+    this.connected = true
+    this.reconnecting = false
+    this._state = 'up'
+    this._everConnected = true
+    const queued = this._queue
+    this._queue = []
+    for (const q of queued) this._sendQueued(q)
+    const waiters = this._waiters
+    this._waiters = []
+    for (const w of waiters) w.resolve()
+    this.emit('connect', connackPacket())
+  }
+
+  // No endpoint is live (after a failed connect, or the last endpoint went down).
+  _goneDown () {
+    if (this.options.reconnectPeriod > 0) {
+      this._state = 'down'
+      if (!this.reconnecting) {
+        this.reconnecting = true
+        this.emit('offline')
+      }
+      this.emit('reconnect')
+    } else {
+      // reconnectPeriod 0: no reconnection, as MQTT.js. reconnect() starts again.
+      this._state = 'stopped'
+      const n = this._native
+      n.disconnect(() => { if (n === this._native && !n.isClosed()) n.drain() })
+    }
+  }
+
+  _onUp (name) {
+    this.emit('endpointUp', name)
+    if (this._state === 'down') this._up()
+  }
+
+  _onDown (name, reason, status) {
+    this.emit('endpointDown', name, reason)
+    if (this.connected && this._live.size === 0 && this._state === 'up') {
+      this.connected = false
+      this.emit('close')
+      this._goneDown()
+    }
+  }
+
+  _whenConnected () {
+    if (this.connected) return Promise.resolve()
+    if (this.disconnecting) return Promise.reject(new Error('client disconnecting'))
+    return new Promise((resolve, reject) => this._waiters.push({ resolve, reject }))
+  }
+
+  _serial (fn) {
+    const p = this._tail.then(fn)
+    this._tail = p.then(noop, noop)
+    return p
+  }
+
+  _checkDisconnecting (callback) {
+    if (this.disconnecting) {
+      if (callback && callback !== noop) callback(new Error('client disconnecting'))
+      else this.emit('error', new Error('client disconnecting'))
+    }
+    return this.disconnecting
+  }
+
+  // --------------------------------------------------------------------------------------------
+  // Events from the native client
+
+  _onMessage (topic, payload, flags, endpoint) {
+    const qos = flags & 3
+    const packet = {
+      cmd: 'publish',
+      retain: (flags & 4) !== 0,
+      qos,
+      dup: (flags & 8) !== 0,
+      length: payload.length + Buffer.byteLength(topic) + 2 + (qos > 0 ? 2 : 0),
+      topic,
+      payload,
+      endpoint
+    }
+    this.emit('message', topic, payload, packet)
+  }
+
+  _onDelivery (id, status, error, endpoints) {
+    const rep = this._reports.get(id)
+    if (rep) this._reports.delete(id)
+    if (status === 0) {
+      if (rep) rep.cb(undefined, rep.packet)
+      return
+    }
+    const err = makeError(status, error || 'publish failed')
+    if (rep) {
+      rep.cb(err)
+    } else {
+      this._onError(err)
+    }
+  }
+
+  _onError (err) {
+    if (this.listenerCount('error') > 0) this.emit('error', err)
+    else process.emitWarning(err.message, { type: 'HamqttWarning', code: err.code })
+  }
+
+  _onIdle () {
+    const cb = this._onIdleCb
+    this._onIdleCb = null
+    if (cb) cb()
+  }
+
+  // --------------------------------------------------------------------------------------------
+  // Publish
+
+  publish (topic, message, opts, callback) {
+    if (typeof opts === 'function') {
+      callback = opts
+      opts = null
+    }
+    if (callback !== undefined && callback !== null && typeof callback !== 'function') {
+      throw opt.typeError(`publish callback must be a function, got ${opt.describe(callback)}`)
+    }
+    if (opts === undefined || opts === null) opts = {}
+    if (typeof opts !== 'object') throw opt.typeError(`publish options must be an object, got ${opt.describe(opts)}`)
+    opt.validatePublishTopic(topic)
+    message = opt.validatePayload(message)
+    const qos = opt.validateQos(opts.qos)
+    for (const k of Object.keys(opts)) {
+      if (opts[k] === undefined) continue
+      switch (k) {
+        case 'qos': case 'retain': case 'cbStorePut': break
+        case 'dup':
+          if (opts.dup) throw opt.unsupported('publish option dup: true', 'the engine sets the DUP flag itself when it re-sends')
+          break
+        case 'properties': throw opt.unsupported('publish option properties', 'MQTT 5 properties (the engine speaks MQTT 3.1.1)')
+        case 'messageId': throw opt.unsupported('publish option messageId', 'the engine assigns message ids')
+        default: throw opt.typeError(`unknown publish option ${k}`)
+      }
+    }
+    if (opts.retain !== undefined && typeof opts.retain !== 'boolean') throw opt.typeError(`publish option retain must be a boolean, got ${opt.describe(opts.retain)}`)
+    if (opts.cbStorePut !== undefined && typeof opts.cbStorePut !== 'function') throw opt.typeError('publish option cbStorePut must be a function')
+    const retain = opts.retain === true
+    if (this._checkDisconnecting(callback)) return this
+    const item = { topic, message, qos, retain, cb: callback || undefined, cbStorePut: opts.cbStorePut }
+    if (this._state === 'up' || this._state === 'down') {
+      this._send(item)
+    } else {
+      if (qos === 0 && !this.options.queueQoSZero) {
+        if (callback) callback(new Error('No connection to broker'))
+        return this
+      }
+      this._queue.push(item)
+    }
+    return this
+  }
+
+  _send (item) {
+    const id = this._native.publish(item.topic, item.message, item.qos, item.retain, item.cb !== undefined)
+    if (item.cb !== undefined) {
+      this._reports.set(id, {
+        cb: item.cb,
+        packet: item.qos > 0
+          ? { cmd: 'publish', topic: item.topic, payload: item.message, qos: item.qos, retain: item.retain, dup: false, messageId: id }
+          : undefined
+      })
+    }
+    if (item.cbStorePut) item.cbStorePut()
+  }
+
+  _sendQueued (item) {
+    try {
+      this._send(item)
+    } catch (err) {
+      if (item.cb) item.cb(err)
+      else this._onError(err)
+    }
+  }
+
+  publishAsync (topic, message, opts) {
+    return new Promise((resolve, reject) => {
+      this.publish(topic, message, opts, (err, packet) => (err ? reject(err) : resolve(packet)))
+    })
+  }
+
+  // --------------------------------------------------------------------------------------------
+  // Subscribe / unsubscribe
+
+  subscribe (topicObject, opts, callback) {
+    if (typeof opts === 'function') {
+      callback = opts
+      opts = undefined
+    }
+    if (callback !== undefined && callback !== null && typeof callback !== 'function') {
+      throw opt.typeError(`subscribe callback must be a function, got ${opt.describe(callback)}`)
+    }
+    callback = callback || noop
+    if (opts === null || opts === undefined) opts = {}
+    if (typeof opts !== 'object' || Array.isArray(opts)) throw opt.typeError(`subscribe options must be an object, got ${opt.describe(opts)}`)
+    const checkSubOpts = (o, where) => {
+      for (const k of Object.keys(o)) {
+        if (o[k] === undefined) continue
+        if (k === 'qos') continue
+        if (k === 'nl' || k === 'rap' || k === 'rh') {
+          if (o[k]) throw opt.unsupported(`${where} ${k}`, 'MQTT 5 subscription options (the engine speaks MQTT 3.1.1)')
+          continue
+        }
+        if (k === 'properties') throw opt.unsupported(`${where} properties`, 'MQTT 5 properties (the engine speaks MQTT 3.1.1)')
+        throw opt.typeError(`unknown ${where} ${k}`)
+      }
+    }
+    checkSubOpts(opts, 'subscribe option')
+    const defaultQos = opt.validateQos(opts.qos, 'subscribe option qos')
+    const subs = []
+    if (typeof topicObject === 'string') {
+      subs.push({ topic: topicObject, qos: defaultQos })
+    } else if (Array.isArray(topicObject)) {
+      if (topicObject.length === 0) throw opt.typeError('subscribe: the topic list is empty')
+      for (const t of topicObject) subs.push({ topic: t, qos: defaultQos })
+    } else if (topicObject !== null && typeof topicObject === 'object') {
+      const keys = Object.keys(topicObject).filter((k) => k !== 'resubscribe')
+      if (keys.length === 0) throw opt.typeError('subscribe: the topic object is empty')
+      for (const t of keys) {
+        const o = topicObject[t]
+        if (o === null || typeof o !== 'object') throw opt.typeError(`subscribe: ${JSON.stringify(t)} must map to { qos }, got ${opt.describe(o)}`)
+        checkSubOpts(o, `subscribe option of ${JSON.stringify(t)}:`)
+        subs.push({ topic: t, qos: opt.validateQos(o.qos, `qos of ${JSON.stringify(t)}`) })
+      }
+    } else {
+      throw opt.typeError(`subscribe: topic must be a string, an array of strings or an object { topic: { qos } }, got ${opt.describe(topicObject)}`)
+    }
+    for (const s of subs) opt.validateFilter(s.topic)
+    if (this._checkDisconnecting(callback)) return this
+    for (const s of subs) this._subs.set(s.topic, s.qos)
+    this._serial(async () => {
+      for (const s of subs) await this._subscribeOne(s.topic, s.qos)
+    }).then(() => callback(null, subs.map((s) => ({ topic: s.topic, qos: s.qos }))), (err) => callback(err, subs))
+    return this
+  }
+
+  async _subscribeOne (topic, qos) {
+    for (;;) {
+      await this._whenConnected()
+      try {
+        await this._call('subscribe', topic, qos)
+        return
+      } catch (err) {
+        // No endpoint live: it stays registered and is made when one comes up; wait for that
+        // and ask again to see it acknowledged, as MQTT.js waits for its SUBACK.
+        if (err.code !== 'HAMQTT_ERR_NO_ENDPOINT' || this.disconnecting) throw err
+        if (this.connected && this._live.size > 0) throw err
+        if (this.connected) {
+          this.connected = false // our view was stale: the down event is on its way
+          if (this._state === 'up') {
+            this.emit('close')
+            this._goneDown()
+          }
+        }
+      }
+    }
+  }
+
+  subscribeAsync (topicObject, opts) {
+    return new Promise((resolve, reject) => {
+      this.subscribe(topicObject, opts, (err, granted) => (err ? reject(err) : resolve(granted)))
+    })
+  }
+
+  unsubscribe (topic, opts, callback) {
+    if (typeof opts === 'function') {
+      callback = opts
+      opts = undefined
+    }
+    if (callback !== undefined && callback !== null && typeof callback !== 'function') {
+      throw opt.typeError(`unsubscribe callback must be a function, got ${opt.describe(callback)}`)
+    }
+    callback = callback || noop
+    if (opts !== undefined && opts !== null) {
+      if (typeof opts !== 'object') throw opt.typeError(`unsubscribe options must be an object, got ${opt.describe(opts)}`)
+      for (const k of Object.keys(opts)) {
+        if (opts[k] === undefined) continue
+        if (k === 'properties') throw opt.unsupported('unsubscribe option properties', 'MQTT 5 properties (the engine speaks MQTT 3.1.1)')
+        throw opt.typeError(`unknown unsubscribe option ${k}`)
+      }
+    }
+    const topics = typeof topic === 'string' ? [topic] : topic
+    if (!Array.isArray(topics) || topics.length === 0) {
+      throw opt.typeError(`unsubscribe: topic must be a string or a non-empty array of strings, got ${opt.describe(topic)}`)
+    }
+    for (const t of topics) opt.validateFilter(t)
+    if (this._checkDisconnecting(callback)) return this
+    for (const t of topics) this._subs.delete(t)
+    this._serial(async () => {
+      for (const t of topics) {
+        try {
+          await this._call('unsubscribe', t)
+        } catch (err) {
+          // Not subscribed, or no endpoint live (then it is gone from the registry and never
+          // made again): both leave the filter unsubscribed, which is what was asked.
+          if (err.code !== 'HAMQTT_ERR_NOT_FOUND' && err.code !== 'HAMQTT_ERR_NO_ENDPOINT') throw err
+        }
+      }
+    }).then(() => callback(null), (err) => callback(err))
+    return this
+  }
+
+  unsubscribeAsync (topic, opts) {
+    return new Promise((resolve, reject) => {
+      this.unsubscribe(topic, opts, (err, packet) => (err ? reject(err) : resolve(packet)))
+    })
+  }
+
+  // --------------------------------------------------------------------------------------------
+  // End and reconnect
+
+  end (force, opts, cb) {
+    if (force == null || typeof force !== 'boolean') {
+      cb = cb || opts
+      opts = force
+      force = false
+    }
+    if (typeof opts !== 'object') {
+      cb = cb || opts
+      opts = null
+    }
+    if (opts) {
+      for (const k of Object.keys(opts)) {
+        if (opts[k] === undefined) continue
+        if (k === 'reasonCode' && opts[k] === 0) continue
+        throw opt.unsupported(`end option ${k}`, 'MQTT 5 DISCONNECT fields (the engine speaks MQTT 3.1.1)')
+      }
+    }
+    if (cb !== undefined && cb !== null && typeof cb !== 'function') throw opt.typeError(`end callback must be a function, got ${opt.describe(cb)}`)
+    if (this._state === 'ended') {
+      if (cb) nextTick(cb)
+      return this
+    }
+    if (cb) this._endCallbacks.push(cb)
+    if (this.disconnecting) return this
+    this.disconnecting = true
+    const wasActive = this._state !== 'idle'
+    this._state = 'ending'
+    const queued = this._queue
+    this._queue = []
+    for (const q of queued) if (q.cb) q.cb(new Error('client disconnecting'))
+    const waiters = this._waiters
+    this._waiters = []
+    for (const w of waiters) w.reject(new Error('client disconnecting'))
+
+    const finish = () => {
+      const n = this._native
+      n.close(() => {
+        this._releaseCluster()
+        const reports = this._reports
+        this._reports = new Map()
+        for (const rep of reports.values()) rep.cb(new Error('Connection closed'))
+        const wasConnected = this.connected
+        this.connected = false
+        this.reconnecting = false
+        this._live.clear()
+        if (wasConnected || wasActive) this.emit('close')
+        nextTick(() => {
+          this._state = 'ended'
+          this.disconnected = true
+          this.emit('end')
+          const cbs = this._endCallbacks
+          this._endCallbacks = []
+          for (const f of cbs) f()
+          if (this._deferredReconnect) {
+            this._deferredReconnect = false
+            this.reconnect()
+          }
+        })
+      })
+    }
+    if (!force && !this._native.isClosed() && !this._native.notifyIdle()) {
+      this._onIdleCb = finish // every pending publish gets its outcome first, as MQTT.js waits for its outgoing queue
+    } else {
+      finish()
+    }
+    return this
+  }
+
+  endAsync (force, opts) {
+    return new Promise((resolve, reject) => {
+      this.end(force, opts, (err) => (err ? reject(err) : resolve()))
+    })
+  }
+
+  reconnect (opts) {
+    if (opts !== undefined && opts !== null) {
+      if (typeof opts !== 'object') throw opt.typeError(`reconnect options must be an object, got ${opt.describe(opts)}`)
+      for (const k of Object.keys(opts)) {
+        if (opts[k] === undefined) continue
+        if (k in { incomingStore: 1, outgoingStore: 1 }) throw opt.unsupported(`reconnect option ${k}`, 'custom message stores')
+        throw opt.typeError(`unknown reconnect option ${k}`)
+      }
+    }
+    if (this.disconnecting && this._state !== 'ended') {
+      this._deferredReconnect = true
+      return this
+    }
+    if (this._state === 'ended') {
+      this.disconnecting = false
+      this.disconnected = false
+      this._newNative()
+      this.emit('reconnect')
+      const n = this._native
+      const subs = [...this._subs]
+      // Registered before connecting: the engine makes them on every endpoint that comes up.
+      this._serial(async () => {
+        for (const [t, q] of subs) await this._call('subscribe', t, q)
+      }).then(() => {
+        if (n === this._native && this._state === 'idle') this._start()
+      }, (err) => this._onError(err))
+      this._state = 'idle'
+      return this
+    }
+    if (this._state === 'idle' || this._state === 'stopped') {
+      this.emit('reconnect')
+      this._start()
+      return this
+    }
+    // Connected or probing: drop every connection and connect again.
+    this.emit('reconnect')
+    const n = this._native
+    this._state = 'connecting'
+    this._serial(async () => {
+      await this._call('disconnect')
+      if (n !== this._native || this.disconnecting) return
+      n.drain() // outcomes of publishes the disconnect failed
+      this._live.clear()
+      if (this.connected) {
+        this.connected = false
+        this.emit('close')
+      }
+      if (n === this._native && !this.disconnecting) this._start()
+    }).catch((err) => this._onError(err))
+    return this
+  }
+
+  // --------------------------------------------------------------------------------------------
+  // What MQTT.js has and a virtual cluster cannot offer
+
+  getLastMessageId () {
+    throw opt.unsupported('getLastMessageId()', 'message ids belong to each broker connection; publish callbacks receive the packet')
+  }
+
+  removeOutgoingMessage () {
+    throw opt.unsupported('removeOutgoingMessage()', 'a message handed to the engine is delivered or fails over; it cannot be withdrawn')
+  }
+
+  handleMessage () {
+    throw opt.unsupported('handleMessage()', 'incoming messages are acknowledged by the engine')
+  }
+
+  // hamqtt additions
+
+  /** Names of the live endpoints, longest-live first. */
+  liveEndpoints () { return this._native.isClosed() ? [] : this._native.liveEndpoints() }
+  /** Names of the endpoints that are not live. */
+  deadEndpoints () { return this._native.isClosed() ? [] : this._native.deadEndpoints() }
+  /** Per-endpoint statistics. */
+  stats () { return this._native.isClosed() ? [] : this._native.stats() }
+  /** Lets the process exit while this client is still open (unref) or not (ref). */
+  unref () { this._native.ref(false); return this }
+  ref () { this._native.ref(true); return this }
+}
+
+module.exports = { MqttClient, binding }

@@ -1,0 +1,559 @@
+'use strict'
+// MQTT.js-style arguments (URL with host lists and ranges, `servers`, `cluster`, IClientOptions)
+// turned into what the native client takes: an endpoint list and hamqtt_options. Whatever cannot
+// be honoured raises an error that names it; nothing is silently ignored.
+const crypto = require('node:crypto')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+
+const DEFAULT_PORTS = { mqtt: 1883, tcp: 1883, mqtts: 8883, ssl: 8883, tls: 8883, ws: 80, wss: 443 }
+const SECURE = { mqtt: 'mqtts', tcp: 'ssl', ws: 'wss' }
+const UNSUPPORTED_SCHEMES = {
+  wx: 'the WeChat mini-program transport', wxs: 'the WeChat mini-program transport',
+  ali: 'the Alipay mini-program transport', alis: 'the Alipay mini-program transport'
+}
+
+const PUBLISHER_TYPES = { STICKY: 0, ROUND_ROBIN: 1, RANDOM: 2, ALL: 3 }
+
+function typeError (msg) {
+  const e = new TypeError(`hamqtt: ${msg}`)
+  e.code = 'ERR_INVALID_ARG_TYPE'
+  return e
+}
+function rangeError (msg) {
+  const e = new RangeError(`hamqtt: ${msg}`)
+  e.code = 'ERR_OUT_OF_RANGE'
+  return e
+}
+function unsupported (what, why) {
+  const e = new Error(`hamqtt: ${what} is not supported${why ? `: ${why}` : ''}`)
+  e.code = 'ERR_HAMQTT_UNSUPPORTED'
+  return e
+}
+
+function describe (v) {
+  if (v === null) return 'null'
+  if (Array.isArray(v)) return 'an array'
+  if (Buffer.isBuffer(v)) return 'a Buffer'
+  return typeof v === 'object' ? 'an object' : `${typeof v} ${JSON.stringify(v)}`
+}
+
+// ---------------------------------------------------------------------------------------------
+// Topics
+
+function checkTopicString (topic, what) {
+  if (typeof topic !== 'string') throw typeError(`${what} must be a string, got ${describe(topic)}`)
+  if (topic.length === 0) throw typeError(`${what} must not be empty`)
+  if (topic.includes('\u0000')) throw typeError(`${what} ${JSON.stringify(topic)} contains a NUL character`)
+  if (Buffer.byteLength(topic) > 65535) throw rangeError(`${what} is longer than 65535 bytes`)
+}
+
+function validatePublishTopic (topic) {
+  checkTopicString(topic, 'publish topic')
+  if (/[+#]/.test(topic)) {
+    throw typeError(`publish topic ${JSON.stringify(topic)} contains a wildcard (+ or #): wildcards are only allowed in subscriptions`)
+  }
+}
+
+function validateFilter (filter) {
+  checkTopicString(filter, 'topic filter')
+  const levels = filter.split('/')
+  for (let i = 0; i < levels.length; i++) {
+    const l = levels[i]
+    if (l === '#') {
+      if (i !== levels.length - 1) throw typeError(`topic filter ${JSON.stringify(filter)}: '#' must be the last level`)
+    } else if (l.includes('#')) {
+      throw typeError(`topic filter ${JSON.stringify(filter)}: '#' must occupy a whole level`)
+    } else if (l !== '+' && l.includes('+')) {
+      throw typeError(`topic filter ${JSON.stringify(filter)}: '+' must occupy a whole level`)
+    }
+  }
+}
+
+function validateQos (qos, what = 'qos') {
+  if (qos === undefined || qos === null) return 0
+  if (typeof qos !== 'number') throw typeError(`${what} must be 0, 1 or 2, got ${describe(qos)}`)
+  if (qos !== 0 && qos !== 1 && qos !== 2) throw rangeError(`${what} must be 0, 1 or 2, got ${qos}`)
+  return qos
+}
+
+function validatePayload (message, what = 'message') {
+  if (typeof message === 'string' || Buffer.isBuffer(message) || message instanceof Uint8Array) return message
+  if (message === undefined || message === null) return ''
+  if (ArrayBuffer.isView(message) || message instanceof ArrayBuffer) return message
+  throw typeError(`${what} must be a string or a Buffer, got ${describe(message)}`)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Broker addresses
+
+function checkScheme (scheme, where) {
+  const s = scheme.toLowerCase()
+  if (s in DEFAULT_PORTS) return s
+  if (s in UNSUPPORTED_SCHEMES) throw unsupported(`protocol "${s}" (${UNSUPPORTED_SCHEMES[s]})`, 'use mqtt, mqtts, tcp, ssl, ws or wss')
+  if (s.includes('+unix')) throw unsupported(`protocol "${s}" (Unix domain sockets)`, 'use mqtt, mqtts, tcp, ssl, ws or wss')
+  throw typeError(`${where}: unknown protocol "${scheme}": use mqtt, mqtts, tcp, ssl, tls, ws or wss`)
+}
+
+const HOSTPORT = /^(\[[0-9A-Fa-f:.]+\]|[^\s:/?#@[\],]+)(?::(\d+(?:-\d+)?))?$/
+
+// parseHostPort("10.0.0.5-7:1883-1885") -> { host, port } (port may be a range or undefined)
+function parseHostPort (s, where) {
+  const m = HOSTPORT.exec(s)
+  if (!m) throw typeError(`${where}: "${s}" is not host[:port] (ranges: 10.0.0.5-7:1883-1885; IPv6 in brackets)`)
+  return { host: m[1], port: m[2] }
+}
+
+function splitHosts (list, defaultScheme, where) {
+  const items = []
+  for (let part of list.split(',')) {
+    part = part.trim()
+    if (part === '') continue
+    let scheme = defaultScheme
+    const i = part.indexOf('://')
+    if (i >= 0) {
+      scheme = checkScheme(part.slice(0, i), where)
+      part = part.slice(i + 3)
+    }
+    const { host, port } = parseHostPort(part, where)
+    items.push({ scheme, host, port })
+  }
+  if (items.length === 0) throw typeError(`${where}: no broker host`)
+  return items
+}
+
+// parseUrl("mqtt://user:pw@a:1883,b:1884/path?clientId=x")
+function parseUrl (url) {
+  if (typeof url !== 'string') throw typeError(`the broker URL must be a string, got ${describe(url)}`)
+  const trimmed = url.trim()
+  if (trimmed === '') throw typeError('the broker URL is empty')
+  let m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)([^?#]*)(\?[^#]*)?(#.*)?$/.exec(trimmed)
+  let scheme
+  if (m) {
+    scheme = checkScheme(m[1], `broker URL "${url}"`)
+  } else if (!trimmed.includes('://')) {
+    // A bare host list ("a:1883,b:1884"): MQTT over TCP.
+    m = /^()([^/?#]*)([^?#]*)(\?[^#]*)?(#.*)?$/.exec(trimmed)
+    scheme = 'mqtt'
+  }
+  if (!m) throw typeError(`broker URL "${url}" is not scheme://host[:port][,host[:port]...]`)
+  let authority = m[2]
+  const urlPath = m[3] || ''
+  const query = m[4] ? new URLSearchParams(m[4].slice(1)) : null
+  let username, password
+  const at = authority.lastIndexOf('@')
+  if (at >= 0) {
+    const auth = authority.slice(0, at)
+    authority = authority.slice(at + 1)
+    const c = auth.indexOf(':')
+    username = decodeURIComponent(c >= 0 ? auth.slice(0, c) : auth)
+    if (c >= 0) password = decodeURIComponent(auth.slice(c + 1))
+  }
+  const items = authority === '' ? [] : splitHosts(authority, scheme, `broker URL "${url}"`)
+  return { scheme, items, path: urlPath, query, username, password, hash: m[5] }
+}
+
+function endpointString (item, wsPath) {
+  let s = `${item.scheme}://${item.host}`
+  if (item.port !== undefined && item.port !== '') s += `:${item.port}`
+  if ((item.scheme === 'ws' || item.scheme === 'wss') && wsPath) s += wsPath
+  return s
+}
+
+// ---------------------------------------------------------------------------------------------
+// Options
+
+// MQTT.js options this package honours, with what they map to.
+const MQTT_OPTIONS = new Set([
+  'clientId', 'username', 'password', 'keepalive', 'clean', 'reconnectPeriod', 'connectTimeout', 'will',
+  'protocol', 'host', 'hostname', 'port', 'path', 'servers', 'protocolId', 'protocolVersion',
+  'ca', 'cert', 'key', 'rejectUnauthorized', 'queueQoSZero', 'manualConnect', 'resubscribe',
+  'reschedulePings', 'query', 'auth', 'href', 'defaultProtocol', 'slashes',
+  // hamqtt's own
+  'cluster', 'config', 'ha'
+])
+
+// MQTT.js options that cannot be honoured, and why.
+const UNSUPPORTED_OPTIONS = {
+  properties: 'MQTT 5 properties (the engine speaks MQTT 3.1.1)',
+  authPacket: 'MQTT 5 enhanced authentication',
+  customHandleAcks: 'MQTT 5 custom acknowledgements',
+  autoUseTopicAlias: 'MQTT 5 topic aliases',
+  autoAssignTopicAlias: 'MQTT 5 topic aliases',
+  topicAliasMaximum: 'MQTT 5 topic aliases',
+  incomingStore: 'custom message stores (use ha.fileStoreDir for a persistent store of in-flight messages)',
+  outgoingStore: 'custom message stores (use ha.fileStoreDir for a persistent store of in-flight messages)',
+  messageIdProvider: 'custom message ids (the engine assigns them per broker connection)',
+  transformWsUrl: 'rewriting the WebSocket URL per connection',
+  wsOptions: 'WebSocket options',
+  createWebsocket: 'a custom WebSocket factory',
+  forceNativeWebSocket: 'browser WebSockets',
+  browserBufferSize: 'browser options',
+  browserBufferTimeout: 'browser options',
+  objectMode: 'browser options',
+  unixSocket: 'Unix domain sockets',
+  socksProxy: 'SOCKS proxies',
+  socksTimeout: 'SOCKS proxies',
+  log: 'a debug log function (the engine logs through the hamqtt C API; see README)',
+  writeCache: 'the write cache of mqtt-packet',
+  timerVariant: 'timer variants (the engine keeps the keepalive itself)',
+  reconnectOnConnackError: 'retrying after a CONNACK refusal (the prober retries every endpoint with backoff)',
+  passphrase: 'encrypted private keys (give an unencrypted key)',
+  pfx: 'PKCS#12 bundles (give PEM ca, cert and key)',
+  servername: 'a TLS server name different from the host',
+  ALPNProtocols: 'TLS ALPN',
+  subscribeBatchSize: 'batched SUBSCRIBE packets',
+  bufferSize: 'the stream buffer size'
+}
+
+// ha: { ... } options, with their native (hamqtt_options) names and kinds.
+const HA_OPTIONS = {
+  name: ['name', 'string'],
+  publisherType: ['publisherType', 'publisher'],
+  primaryServerURI: ['primaryServerUri', 'string'],
+  defaultTopicBase: ['defaultTopicBase', 'string'],
+  timeToWait: ['timeToWaitMs', 'ms'],
+  ackTimeout: ['ackTimeoutMs', 'ms'],
+  probeDelay: ['probeDelayMs', 'ms'],
+  maxProbeDelay: ['maxProbeDelayMs', 'ms'],
+  connectRate: ['connectRate', 'number'],
+  connectBurst: ['connectBurst', 'int'],
+  warmUp: ['warmUpMs', 'msOff'],
+  flapLimit: ['flapLimit', 'intOff'],
+  flapWindow: ['flapWindowMs', 'ms'],
+  quarantine: ['quarantineMs', 'ms'],
+  liveEndpointCount: ['liveEndpointCount', 'intOff'],
+  initialEndpointCount: ['initialEndpointCount', 'intOff'],
+  subscriberCount: ['subscriberCount', 'intOff'],
+  publishOnly: ['publishOnly', 'bool'],
+  fos: ['fos', 'fos'],
+  dedup: ['dedup', 'bool'],
+  dedupWindow: ['dedupWindowMs', 'ms'],
+  fileStoreDir: ['fileStoreDir', 'string'],
+  keepAlive: ['keepAliveMs', 'ms'],
+  connectTimeout: ['connectTimeoutMs', 'ms'],
+  clientId: ['clientId', 'string'],
+  username: ['username', 'string'],
+  password: ['password', 'string'],
+  persistentSession: ['persistentSession', 'bool'],
+  tlsCaFile: ['tlsCaFile', 'string'],
+  tlsCertFile: ['tlsCertFile', 'string'],
+  tlsKeyFile: ['tlsKeyFile', 'string'],
+  tlsInsecure: ['tlsInsecure', 'bool']
+}
+
+const INT32_MAX = 2147483647
+
+function convertHaOption (key, value, kind) {
+  const what = `option ha.${key}`
+  switch (kind) {
+    case 'string':
+      if (typeof value !== 'string') throw typeError(`${what} must be a string, got ${describe(value)}`)
+      return value
+    case 'bool':
+      if (typeof value !== 'boolean') throw typeError(`${what} must be a boolean, got ${describe(value)}`)
+      return value
+    case 'number':
+      if (typeof value !== 'number' || Number.isNaN(value)) throw typeError(`${what} must be a number, got ${describe(value)}`)
+      return value
+    case 'int': case 'intOff': case 'ms': case 'msOff': case 'fos': {
+      if (typeof value !== 'number' || !Number.isInteger(value)) throw typeError(`${what} must be an integer, got ${describe(value)}`)
+      const min = (kind === 'intOff' || kind === 'msOff') ? -1 : (kind === 'ms' ? 1 : 0)
+      const max = kind === 'fos' ? 3 : INT32_MAX
+      if (value < min || value > max) {
+        throw rangeError(`${what} must be ${kind === 'fos' ? 'between 0 and 3' : `an integer from ${min} to ${max}`}${kind.endsWith('Off') ? ' (-1: off)' : ''}, got ${value}`)
+      }
+      return value
+    }
+    case 'publisher': {
+      if (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 3) return value
+      if (typeof value === 'string') {
+        const v = PUBLISHER_TYPES[value.toUpperCase().replace(/[-\s]/g, '_')]
+        if (v !== undefined) return v
+      }
+      throw rangeError(`${what} must be one of STICKY, ROUND_ROBIN, RANDOM, ALL, got ${describe(value)}`)
+    }
+  }
+  throw new Error(`hamqtt: internal: kind ${kind}`)
+}
+
+// haOptions({ publisherType: 'ALL', ... }) -> native option object (camelCase hamqtt_options)
+function haOptions (ha, native = {}) {
+  if (ha === undefined || ha === null) return native
+  if (typeof ha !== 'object' || Array.isArray(ha)) throw typeError(`option ha must be an object, got ${describe(ha)}`)
+  for (const [key, value] of Object.entries(ha)) {
+    if (value === undefined) continue
+    const spec = HA_OPTIONS[key]
+    if (!spec) throw typeError(`unknown option ha.${key} (known: ${Object.keys(HA_OPTIONS).join(', ')})`)
+    native[spec[0]] = convertHaOption(key, value, spec[1])
+  }
+  return native
+}
+
+function pem (value, what) {
+  const parts = Array.isArray(value) ? value : [value]
+  return parts.map((p) => {
+    if (typeof p === 'string') return p
+    if (Buffer.isBuffer(p) || p instanceof Uint8Array) return Buffer.from(p).toString('utf8')
+    throw typeError(`option ${what} must be PEM text (string or Buffer) or an array of them, got ${describe(p)}`)
+  }).join('\n')
+}
+
+function credential (value, what) {
+  if (value === undefined || value === null) return undefined
+  if (typeof value === 'string') return value
+  if (Buffer.isBuffer(value) || value instanceof Uint8Array) {
+    const s = Buffer.from(value).toString('utf8')
+    if (!Buffer.from(s, 'utf8').equals(Buffer.from(value))) {
+      throw unsupported(`a binary ${what}`, `the ${what} must be valid UTF-8 text`)
+    }
+    return s
+  }
+  throw typeError(`option ${what} must be a string or a Buffer, got ${describe(value)}`)
+}
+
+function randomClientId () {
+  return 'hamqtt_' + crypto.randomBytes(4).toString('hex')
+}
+
+function integerOption (opts, key, min, max) {
+  const v = opts[key]
+  if (v === undefined || v === null) return undefined
+  if (typeof v !== 'number' || !Number.isInteger(v)) throw typeError(`option ${key} must be an integer, got ${describe(v)}`)
+  if (v < min || v > max) throw rangeError(`option ${key} must be from ${min} to ${max}, got ${v}`)
+  return v
+}
+
+// resolve(brokerUrl, opts) -> { endpoints, cluster, config, native, options, tls }
+// `options` is the client's `options` property (MQTT.js shaped, with defaults filled in).
+function resolve (brokerUrl, opts) {
+  if (brokerUrl !== null && typeof brokerUrl === 'object' && opts === undefined) {
+    opts = brokerUrl
+    brokerUrl = undefined
+  }
+  if (opts === undefined || opts === null) opts = {}
+  if (typeof opts !== 'object' || Array.isArray(opts)) throw typeError(`the options must be an object, got ${describe(opts)}`)
+  if (brokerUrl !== undefined && brokerUrl !== null && brokerUrl !== '' && typeof brokerUrl !== 'string') {
+    throw typeError(`the broker URL must be a string, got ${describe(brokerUrl)}`)
+  }
+
+  for (const key of Object.keys(opts)) {
+    if (opts[key] === undefined) continue
+    if (key in UNSUPPORTED_OPTIONS) throw unsupported(`option ${key} (${UNSUPPORTED_OPTIONS[key]})`)
+    if (!MQTT_OPTIONS.has(key)) throw typeError(`unknown option ${key}`)
+  }
+
+  const options = { ...opts }
+  const native = {}
+  const tls = {}
+
+  // --- protocol level
+  if (opts.protocolVersion !== undefined && opts.protocolVersion !== 4) {
+    throw unsupported(`protocolVersion ${opts.protocolVersion}`, 'the engine speaks MQTT 3.1.1 (protocolVersion 4) only')
+  }
+  if (opts.protocolId !== undefined && opts.protocolId !== 'MQTT') {
+    throw unsupported(`protocolId ${JSON.stringify(opts.protocolId)}`, 'only "MQTT" (MQTT 3.1.1)')
+  }
+  if (opts.resubscribe === false) {
+    throw unsupported('resubscribe: false', 'the engine always replays subscriptions on every endpoint that comes up')
+  }
+  if (opts.reschedulePings === false) {
+    throw unsupported('reschedulePings: false', 'keepalive pings are the engine\'s')
+  }
+  for (const key of ['queueQoSZero', 'manualConnect', 'clean', 'rejectUnauthorized']) {
+    if (opts[key] !== undefined && typeof opts[key] !== 'boolean') throw typeError(`option ${key} must be a boolean, got ${describe(opts[key])}`)
+  }
+
+  // --- where: a cluster of the configuration file, or brokers
+  let endpoints = null
+  let cluster = null
+  if (opts.cluster !== undefined) {
+    if (typeof opts.cluster !== 'string' || opts.cluster === '') throw typeError(`option cluster must be a cluster name, got ${describe(opts.cluster)}`)
+    cluster = opts.cluster
+    if (brokerUrl) throw typeError('give either a broker URL or option cluster, not both')
+    // A configured cluster takes its connection settings from the configuration file.
+    for (const key of ['servers', 'host', 'hostname', 'port', 'protocol', 'path', 'clientId', 'username', 'password', 'keepalive',
+      'clean', 'connectTimeout', 'will', 'ca', 'cert', 'key', 'rejectUnauthorized', 'ha']) {
+      if (opts[key] !== undefined) {
+        throw unsupported(`option ${key} together with option cluster`, `cluster "${cluster}" takes its settings from the configuration file`)
+      }
+    }
+  } else {
+    if (opts.config !== undefined) throw typeError('option config (a configuration file) needs option cluster')
+    let url = null
+    if (brokerUrl) url = parseUrl(brokerUrl)
+    const defaultProtocol = (() => {
+      if (opts.protocol !== undefined) {
+        if (typeof opts.protocol !== 'string') throw typeError(`option protocol must be a string, got ${describe(opts.protocol)}`)
+        return checkScheme(opts.protocol.replace(/:$/, ''), 'option protocol')
+      }
+      return url ? url.scheme : 'mqtt'
+    })()
+    let scheme = defaultProtocol
+    if (opts.cert && opts.key && SECURE[scheme]) scheme = SECURE[scheme] // as MQTT.js does
+    let wsPath = opts.path !== undefined ? opts.path : (url ? url.path : '')
+    if (wsPath !== undefined && typeof wsPath !== 'string') throw typeError(`option path must be a string, got ${describe(wsPath)}`)
+    if (wsPath === '/') wsPath = ''
+
+    if (opts.servers !== undefined) {
+      if (!Array.isArray(opts.servers) || opts.servers.length === 0) {
+        throw typeError('option servers must be a non-empty array of { host, port, protocol? }')
+      }
+      endpoints = opts.servers.map((s, i) => {
+        if (s === null || typeof s !== 'object') throw typeError(`servers[${i}] must be an object { host, port, protocol? }, got ${describe(s)}`)
+        for (const k of Object.keys(s)) {
+          if (!['host', 'port', 'protocol'].includes(k)) throw typeError(`servers[${i}]: unknown key ${k} (use host, port, protocol)`)
+        }
+        if (typeof s.host !== 'string' || s.host === '') throw typeError(`servers[${i}].host must be a host name, got ${describe(s.host)}`)
+        let port = s.port
+        if (typeof port === 'string' && /^\d+$/.test(port)) port = Number(port)
+        if (port !== undefined && (!Number.isInteger(port) || port < 1 || port > 65535)) {
+          throw rangeError(`servers[${i}].port must be a port number 1-65535, got ${describe(s.port)}`)
+        }
+        const sch = s.protocol !== undefined ? checkScheme(String(s.protocol).replace(/:$/, ''), `servers[${i}].protocol`) : scheme
+        const host = s.host.includes(':') && !s.host.startsWith('[') ? `[${s.host}]` : s.host
+        return endpointString({ scheme: sch, host, port: port === undefined ? undefined : String(port) }, wsPath)
+      }).join(',')
+      options.hostname = opts.servers[0].host
+      options.port = opts.servers[0].port
+    } else {
+      let items = url ? url.items : []
+      const host = opts.hostname !== undefined ? opts.hostname : opts.host
+      if (host !== undefined && typeof host !== 'string') throw typeError(`option host must be a string, got ${describe(host)}`)
+      let port = opts.port
+      if (typeof port === 'string' && /^\d+$/.test(port)) port = Number(port)
+      if (port !== undefined && (!Number.isInteger(port) || port < 1 || port > 65535)) {
+        throw rangeError(`option port must be a port number 1-65535, got ${describe(opts.port)}`)
+      }
+      if (host !== undefined) {
+        if (items.length > 1) throw typeError('option host cannot be combined with a URL that lists several brokers')
+        // A host list is allowed here too ("a:1883,b:1884"); a bare IPv6 address gets brackets.
+        const bareIPv6 = !host.includes(',') && !host.startsWith('[') && (host.match(/:/g) || []).length > 1
+        items = splitHosts(bareIPv6 ? `[${host}]` : host, scheme, 'option host')
+      }
+      if (items.length === 0) items = [{ scheme, host: 'localhost', port: undefined }]
+      if (port !== undefined) {
+        if (items.length > 1) throw typeError('option port cannot be combined with several brokers: give each its port in the URL')
+        items = [{ ...items[0], port: String(port) }]
+      }
+      if (opts.protocol !== undefined || (opts.cert && opts.key)) items = items.map((it) => ({ ...it, scheme }))
+      endpoints = items.map((it) => endpointString(it, wsPath)).join(',')
+      options.hostname = items[0].host.replace(/^\[|\]$/g, '')
+      options.host = options.hostname
+      options.port = items[0].port !== undefined && /^\d+$/.test(items[0].port) ? Number(items[0].port) : (items[0].port || DEFAULT_PORTS[items[0].scheme])
+    }
+    options.protocol = scheme
+    if (url) {
+      if (url.query) {
+        for (const [k, v] of url.query) {
+          if (k === 'clientId') {
+            if (opts.clientId === undefined) options.clientId = v
+          } else {
+            throw unsupported(`URL query parameter ${k}`, 'only clientId is understood')
+          }
+        }
+      }
+      if (url.username !== undefined && opts.username === undefined) options.username = url.username
+      if (url.password !== undefined && opts.password === undefined) options.password = url.password
+      options.href = brokerUrl
+    }
+    if (typeof opts.auth === 'string' && opts.username === undefined) {
+      const m = /^([^:]*):(.*)$/.exec(opts.auth)
+      options.username = m ? m[1] : opts.auth
+      if (m) options.password = m[2]
+    }
+
+    // --- connection settings
+    options.clientId = options.clientId !== undefined ? options.clientId : randomClientId()
+    if (typeof options.clientId !== 'string' || options.clientId === '') throw typeError(`option clientId must be a non-empty string, got ${describe(options.clientId)}`)
+    native.clientId = options.clientId
+    const user = credential(options.username, 'username')
+    const pass = credential(options.password, 'password')
+    if (user !== undefined) native.username = user
+    if (pass !== undefined) native.password = pass
+    if (opts.clean === false) {
+      if (opts.clientId === undefined && !(url && url.query && url.query.get('clientId'))) throw new Error('Missing clientId for unclean clients')
+      native.persistentSession = true
+    }
+    const keepalive = integerOption(opts, 'keepalive', 0, 65535)
+    if (keepalive === 0) throw unsupported('keepalive 0 (no keepalive)', 'give the keepalive interval in seconds (1-65535)')
+    native.keepAliveMs = (keepalive === undefined ? 60 : keepalive) * 1000
+    const connectTimeout = integerOption(opts, 'connectTimeout', 1, INT32_MAX)
+    native.connectTimeoutMs = connectTimeout === undefined ? 30000 : connectTimeout
+    if (opts.will !== undefined && opts.will !== null) {
+      const w = opts.will
+      if (typeof w !== 'object') throw typeError(`option will must be an object { topic, payload, qos, retain }, got ${describe(w)}`)
+      for (const k of Object.keys(w)) {
+        if (k === 'properties') throw unsupported('option will.properties', 'MQTT 5 properties (the engine speaks MQTT 3.1.1)')
+        if (!['topic', 'payload', 'qos', 'retain'].includes(k)) throw typeError(`option will: unknown key ${k}`)
+      }
+      validatePublishTopic(w.topic)
+      native.willTopic = w.topic
+      native.willPayload = validatePayload(w.payload, 'will.payload')
+      native.willQos = validateQos(w.qos, 'will.qos')
+      native.willRetain = !!w.retain
+    }
+    if (opts.ca !== undefined) tls.ca = pem(opts.ca, 'ca')
+    if (opts.cert !== undefined) tls.cert = pem(opts.cert, 'cert')
+    if (opts.key !== undefined) tls.key = pem(opts.key, 'key')
+    if ((tls.cert === undefined) !== (tls.key === undefined)) throw typeError('options cert and key go together: give both or neither')
+    if (opts.rejectUnauthorized === false) native.tlsInsecure = true
+  }
+
+  // --- reconnect behaviour
+  const reconnectPeriod = integerOption(opts, 'reconnectPeriod', 0, INT32_MAX)
+  options.reconnectPeriod = reconnectPeriod === undefined ? 1000 : reconnectPeriod
+  if (!cluster && options.reconnectPeriod > 0) native.probeDelayMs = options.reconnectPeriod
+  if (cluster && reconnectPeriod !== undefined && reconnectPeriod !== 0) {
+    throw unsupported('option reconnectPeriod together with option cluster', `cluster "${cluster}" takes probeDelay from the configuration file`)
+  }
+
+  if (!cluster) haOptions(opts.ha, native)
+
+  // --- the options property, MQTT.js shaped
+  options.keepalive = native.keepAliveMs !== undefined ? native.keepAliveMs / 1000 : opts.keepalive
+  options.connectTimeout = native.connectTimeoutMs !== undefined ? native.connectTimeoutMs : opts.connectTimeout
+  options.clean = opts.clean !== false
+  options.resubscribe = true
+  options.protocolId = 'MQTT'
+  options.protocolVersion = 4
+  options.queueQoSZero = opts.queueQoSZero !== false
+  options.manualConnect = opts.manualConnect === true
+  options.endpoints = endpoints
+  options.cluster = cluster
+  return { endpoints, cluster, config: opts.config, native, options, tls }
+}
+
+// Writes PEM material to private temporary files for the C API (which reads files when the
+// client is created) and returns the option additions and a cleanup function.
+function tlsFiles (tls) {
+  const keys = Object.keys(tls)
+  if (keys.length === 0) return { add: {}, cleanup () {} }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hamqtt-tls-'))
+  fs.chmodSync(dir, 0o700)
+  const add = {}
+  const names = { ca: 'tlsCaFile', cert: 'tlsCertFile', key: 'tlsKeyFile' }
+  for (const k of keys) {
+    const file = path.join(dir, `${k}.pem`)
+    fs.writeFileSync(file, tls[k], { mode: 0o600 })
+    add[names[k]] = file
+  }
+  return { add, cleanup () { fs.rmSync(dir, { recursive: true, force: true }) } }
+}
+
+module.exports = {
+  resolve,
+  haOptions,
+  tlsFiles,
+  parseUrl,
+  validatePublishTopic,
+  validateFilter,
+  validateQos,
+  validatePayload,
+  typeError,
+  rangeError,
+  unsupported,
+  describe,
+  PUBLISHER_TYPES
+}

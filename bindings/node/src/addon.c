@@ -1,0 +1,2040 @@
+/*
+ * addon.c - the Node-API addon of hamqtt: a thin, typed layer over libhamqtt.so
+ * (include/hamqtt.h). Everything user-facing (MQTT.js compatibility, HaClusters,
+ * promises) is JavaScript in lib/; this file owns the parts JavaScript cannot do:
+ *
+ *   Events   Pull delivery only. Each watched client has a uv_poll_t on the
+ *            main loop watching hamqtt_event_fd(); when it is readable, the
+ *            events are drained with hamqtt_poll() in batches on the main
+ *            thread, copied into JavaScript values, and handed to the client's
+ *            JavaScript handler. No library thread ever calls into Node, so
+ *            there is no thread-safe function and nothing to deadlock on.
+ *   Blocking calls
+ *            hamqtt_connect/subscribe/unsubscribe/publish_to/disconnect/close
+ *            block. They run on threads of our own (one detached thread per
+ *            call; JavaScript serialises them per client), never on libuv's
+ *            four-thread pool (a connect waiting for dead brokers would stall
+ *            fs and dns) and never on the main thread. Results come back
+ *            through one uv_async_t per environment.
+ *   Teardown An async env cleanup hook stops and closes every uv handle and
+ *            closes every client in the background, so a Node environment
+ *            (the main one or a worker) always finishes tearing down.
+ *            Threads still blocked in the library at that point only hold a
+ *            reference to a refcounted state block, never to Node.
+ *
+ * Build: node-gyp (binding.gyp), NAPI_VERSION 8, linked with -l:libhamqtt.so.0
+ * and RUNPATH $ORIGIN/../../native.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <node_api.h>
+#include <uv.h>
+
+#include "hamqtt.h"
+
+/* ------------------------------------------------------------------------ */
+/* Signals                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* Go code called from a thread runs on a small goroutine stack. Node and libuv install signal
+ * handlers without SA_ONSTACK (SIGCHLD once a child process is spawned, SIGINT, ...); if such
+ * a signal lands on a thread while it runs library code, the handler runs on that goroutine
+ * stack and can overflow it (include/hamqtt.h, "Signals"). So every call into the library
+ * blocks the asynchronous signals for its duration (two cheap rt_sigprocmask calls), the
+ * addon's own threads block them for good, and lib/native.js loads the library with them
+ * blocked so that the Go runtime's threads inherit that mask (see src/sigmask.c). The kernel
+ * then delivers them to a thread of Node's that is not inside the library. */
+static sigset_t async_signals;
+static pthread_once_t async_signals_once = PTHREAD_ONCE_INIT;
+
+static void async_signals_init(void) {
+    sigfillset(&async_signals);
+    sigdelset(&async_signals, SIGSEGV);
+    sigdelset(&async_signals, SIGBUS);
+    sigdelset(&async_signals, SIGFPE);
+    sigdelset(&async_signals, SIGILL);
+    sigdelset(&async_signals, SIGTRAP);
+    sigdelset(&async_signals, SIGSYS);
+    sigdelset(&async_signals, SIGABRT);
+    sigdelset(&async_signals, SIGKILL);
+    sigdelset(&async_signals, SIGSTOP);
+    /* SIGCHLD stays deliverable: Go unblocks it on its own threads whatever we do, so blocking
+     * it here would only push it off this thread onto one of those. The kernel sends it to the
+     * thread that forked the child (Node's main thread) when that thread does not block it;
+     * ensure_onstack() keeps its handler on the signal stack when it runs during library code. */
+    sigdelset(&async_signals, SIGCHLD);
+}
+
+/* Handlers the host installs without SA_ONSTACK are given it: with it, a handler that fires on
+ * a library thread runs on that thread's signal stack (Go gives each of its threads one) instead
+ * of the goroutine stack. The Go runtime itself does this for glibc's handlers; Go keeps SIGCHLD
+ * and SIGPROF unblocked on its threads whatever the mask, so blocking alone cannot keep libuv's
+ * SIGCHLD handler (installed when the first child process is spawned) off them. Checked when
+ * the addon loads, for SIGCHLD on every turn of the event loop (one sigaction call), and for
+ * every signal at most every 20 ms (see on_check). */
+static void ensure_onstack(int sig) {
+    struct sigaction sa;
+    if (sigaction(sig, NULL, &sa) != 0) {
+        return;
+    }
+    if (!(sa.sa_flags & SA_SIGINFO) && (sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN)) {
+        return;
+    }
+    if (sa.sa_flags & SA_ONSTACK) {
+        return;
+    }
+    sa.sa_flags |= SA_ONSTACK;
+    sigaction(sig, &sa, NULL);
+}
+
+static void ensure_onstack_all(void) {
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (sig != SIGKILL && sig != SIGSTOP) {
+            ensure_onstack(sig);
+        }
+    }
+}
+
+#define GO(expr)                                                                               \
+    __extension__({                                                                            \
+        sigset_t old_;                                                                         \
+        ensure_onstack(SIGCHLD);                                                               \
+        pthread_sigmask(SIG_BLOCK, &async_signals, &old_);                                     \
+        __typeof__(expr) r_ = (expr);                                                          \
+        pthread_sigmask(SIG_SETMASK, &old_, NULL);                                             \
+        r_;                                                                                    \
+    })
+#define GOV(stmt)                                                                              \
+    do {                                                                                       \
+        sigset_t old_;                                                                         \
+        ensure_onstack(SIGCHLD);                                                               \
+        pthread_sigmask(SIG_BLOCK, &async_signals, &old_);                                     \
+        stmt;                                                                                  \
+        pthread_sigmask(SIG_SETMASK, &old_, NULL);                                             \
+    } while (0)
+
+/* Every library function, wrapped (a macro does not expand inside its own expansion). While
+ * this thread blocks the signals, a signal goes to another thread, possibly one of the
+ * library's: so SIGCHLD's handler (the one Go never lets its threads block) is made SA_ONSTACK
+ * first, one sigaction call. */
+#define hamqtt_version(...) GO(hamqtt_version(__VA_ARGS__))
+#define hamqtt_strerror(...) GO(hamqtt_strerror(__VA_ARGS__))
+#define hamqtt_last_error(...) GO(hamqtt_last_error(__VA_ARGS__))
+#define hamqtt_free(p) GOV(hamqtt_free(p))
+#define hamqtt_init_file(...) GO(hamqtt_init_file(__VA_ARGS__))
+#define hamqtt_init_yaml(...) GO(hamqtt_init_yaml(__VA_ARGS__))
+#define hamqtt_shutdown(...) GO(hamqtt_shutdown(__VA_ARGS__))
+#define hamqtt_cluster_client(...) GO(hamqtt_cluster_client(__VA_ARGS__))
+#define hamqtt_cluster_names(...) GO(hamqtt_cluster_names(__VA_ARGS__))
+#define hamqtt_client_new(...) GO(hamqtt_client_new(__VA_ARGS__))
+#define hamqtt_connect(...) GO(hamqtt_connect(__VA_ARGS__))
+#define hamqtt_disconnect(...) GO(hamqtt_disconnect(__VA_ARGS__))
+#define hamqtt_close(...) GO(hamqtt_close(__VA_ARGS__))
+#define hamqtt_client_name(...) GO(hamqtt_client_name(__VA_ARGS__))
+#define hamqtt_publish(...) GO(hamqtt_publish(__VA_ARGS__))
+#define hamqtt_publish_async(...) GO(hamqtt_publish_async(__VA_ARGS__))
+#define hamqtt_publish_to(...) GO(hamqtt_publish_to(__VA_ARGS__))
+#define hamqtt_subscribe(...) GO(hamqtt_subscribe(__VA_ARGS__))
+#define hamqtt_unsubscribe(...) GO(hamqtt_unsubscribe(__VA_ARGS__))
+#define hamqtt_poll(...) GO(hamqtt_poll(__VA_ARGS__))
+#define hamqtt_event_fd(...) GO(hamqtt_event_fd(__VA_ARGS__))
+#define hamqtt_live_endpoints(...) GO(hamqtt_live_endpoints(__VA_ARGS__))
+#define hamqtt_dead_endpoints(...) GO(hamqtt_dead_endpoints(__VA_ARGS__))
+#define hamqtt_stats(...) GO(hamqtt_stats(__VA_ARGS__))
+#define hamqtt_add_endpoint(...) GO(hamqtt_add_endpoint(__VA_ARGS__))
+#define hamqtt_remove_endpoint(...) GO(hamqtt_remove_endpoint(__VA_ARGS__))
+
+#define BATCH 1024         /* events per hamqtt_poll */
+#define BATCHES_PER_WAKE 8 /* then yield to the loop; the fd stays readable */
+
+/* Handler kinds (the first argument of a client's JavaScript handler). */
+enum {
+    K_MESSAGE = 1,  /* topic, payload, flags (qos | retained<<2 | dup<<3), endpoint */
+    K_UP = 2,       /* endpoint */
+    K_DOWN = 3,     /* endpoint, reason, status */
+    K_DELIVERY = 4, /* id, status, error|null, endpoints */
+    K_ERROR = 5,    /* status, error */
+    K_CLOSED = 6,   /* the client was disconnected and every event drained */
+    K_IDLE = 7      /* no asynchronous publish is pending any more (after notifyIdle) */
+};
+
+/* ------------------------------------------------------------------------ */
+/* Error helpers                                                              */
+/* ------------------------------------------------------------------------ */
+
+#define NAPI_CALL(env, call)                                                                   \
+    do {                                                                                       \
+        napi_status status_ = (call);                                                          \
+        if (status_ != napi_ok) {                                                              \
+            throw_napi_failure((env), #call);                                                  \
+            return NULL;                                                                       \
+        }                                                                                      \
+    } while (0)
+
+static void throw_napi_failure(napi_env env, const char *what) {
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (pending) {
+        return;
+    }
+    const napi_extended_error_info *info = NULL;
+    napi_get_last_error_info(env, &info);
+    char msg[512];
+    snprintf(msg, sizeof msg, "hamqtt: internal Node-API failure in %s: %s", what,
+             info && info->error_message ? info->error_message : "unknown");
+    napi_throw_error(env, NULL, msg);
+}
+
+static const char *status_name(int rc) {
+    switch (rc) {
+    case HAMQTT_OK: return "HAMQTT_OK";
+    case HAMQTT_ERR_INVALID: return "HAMQTT_ERR_INVALID";
+    case HAMQTT_ERR_HANDLE: return "HAMQTT_ERR_HANDLE";
+    case HAMQTT_ERR_TOPIC: return "HAMQTT_ERR_TOPIC";
+    case HAMQTT_ERR_QOS: return "HAMQTT_ERR_QOS";
+    case HAMQTT_ERR_PAYLOAD: return "HAMQTT_ERR_PAYLOAD";
+    case HAMQTT_ERR_CONFIG: return "HAMQTT_ERR_CONFIG";
+    case HAMQTT_ERR_NO_ENDPOINT: return "HAMQTT_ERR_NO_ENDPOINT";
+    case HAMQTT_ERR_CLOSED: return "HAMQTT_ERR_CLOSED";
+    case HAMQTT_ERR_NOT_FOUND: return "HAMQTT_ERR_NOT_FOUND";
+    case HAMQTT_ERR_BUSY: return "HAMQTT_ERR_BUSY";
+    case HAMQTT_ERR_MODE: return "HAMQTT_ERR_MODE";
+    case HAMQTT_ERR_STATE: return "HAMQTT_ERR_STATE";
+    case HAMQTT_ERR_REFUSED: return "HAMQTT_ERR_REFUSED";
+    case HAMQTT_ERR_IO: return "HAMQTT_ERR_IO";
+    case HAMQTT_ERR_NOT_INITIALIZED: return "HAMQTT_ERR_NOT_INITIALIZED";
+    case HAMQTT_ERR_INTERNAL: return "HAMQTT_ERR_INTERNAL";
+    }
+    return "HAMQTT_ERR_UNKNOWN";
+}
+
+/* Builds an Error for a failed hamqtt call: TypeError for bad arguments and
+ * topics, RangeError for QoS and payload size, Error otherwise; .code is the
+ * status name, .status the number. `detail` NULL means hamqtt_last_error(). */
+static napi_value make_error(napi_env env, int rc, const char *detail) {
+    if (detail == NULL || detail[0] == '\0') {
+        detail = hamqtt_last_error();
+    }
+    if (detail == NULL || detail[0] == '\0') {
+        detail = hamqtt_strerror(rc);
+    }
+    napi_value msg, code, err, num;
+    char buf[2048];
+    snprintf(buf, sizeof buf, "%s", detail);
+    napi_create_string_utf8(env, buf, NAPI_AUTO_LENGTH, &msg);
+    napi_create_string_utf8(env, status_name(rc), NAPI_AUTO_LENGTH, &code);
+    switch (rc) {
+    case HAMQTT_ERR_INVALID:
+    case HAMQTT_ERR_TOPIC:
+        napi_create_type_error(env, code, msg, &err);
+        break;
+    case HAMQTT_ERR_QOS:
+    case HAMQTT_ERR_PAYLOAD:
+        napi_create_range_error(env, code, msg, &err);
+        break;
+    default:
+        napi_create_error(env, code, msg, &err);
+    }
+    napi_create_int32(env, rc, &num);
+    napi_set_named_property(env, err, "status", num);
+    return err;
+}
+
+static void throw_status(napi_env env, int rc, const char *detail) {
+    napi_throw(env, make_error(env, rc, detail));
+}
+
+/* ------------------------------------------------------------------------ */
+/* Per-environment state                                                      */
+/* ------------------------------------------------------------------------ */
+
+typedef struct op op;
+typedef struct nclient nclient;
+
+typedef struct env_state {
+    napi_env env;
+    uv_loop_t *loop;
+    napi_ref client_ctor;
+    napi_ref resource;         /* async resource object for callbacks */
+    napi_async_context actx;
+    nclient *clients;          /* every client not yet closed (main thread) */
+    int outstanding;           /* ops started, completion not yet handled (main thread) */
+    napi_async_cleanup_hook_handle cleanup;
+    int handles_open;          /* uv handles whose close callback has not run */
+    int torn_down;             /* the cleanup hook ran (main thread) */
+
+    uv_check_t check;          /* keeps the host's signal handlers SA_ONSTACK (unref'd) */
+    uint64_t last_signal_scan; /* uv_now of the last full scan */
+    int check_ok;              /* check was initialised */
+    uv_async_t async;          /* wakes the main thread for op completions */
+    pthread_mutex_t mu;        /* guards the fields below */
+    op *done_head, *done_tail;
+    int refs;                  /* 1 for the environment + 1 per running op thread */
+    int closing;               /* the environment is gone: drop completions */
+} env_state;
+
+static void state_unref(env_state *st) {
+    pthread_mutex_lock(&st->mu);
+    int left = --st->refs;
+    pthread_mutex_unlock(&st->mu);
+    if (left == 0) {
+        pthread_mutex_destroy(&st->mu);
+        free(st);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Clients                                                                    */
+/* ------------------------------------------------------------------------ */
+
+typedef struct cached_str {
+    char *text;
+    size_t len;
+    napi_ref value;
+} cached_str;
+
+#define ENDPOINT_CACHE 16
+
+struct nclient {
+    env_state *st;
+    hamqtt_client h;
+    napi_ref handler;       /* the JavaScript event handler; released at close */
+    napi_ref self;          /* weak: the wrapper object */
+    uv_poll_t *poll;        /* NULL while not watched */
+    int fd;
+    int refed;              /* the poll handle keeps the loop alive */
+    int closing;            /* close started: the handle is no longer used */
+    int disconnecting;      /* a disconnect runs: no poll until it completes */
+    int draining;           /* inside drain(): no re-entry */
+    int notify_idle;        /* report K_IDLE once pending reaches 0 */
+    uint64_t pending;       /* asynchronous publishes without an outcome yet */
+    hamqtt_event *events;
+    napi_value (*argv)[6];  /* per batch: the handler's arguments */
+    cached_str topic;       /* the last topic seen, reused while it repeats */
+    cached_str endpoints[ENDPOINT_CACHE];
+    int next_endpoint;
+    nclient *prev, *next;
+};
+
+/* Called when one of our uv handles finished closing. Once the environment
+ * is torn down and the last handle closed, Node may finish its teardown and
+ * the environment's reference to the state is dropped (threads still running
+ * hold their own). Close callbacks run in any order, hence the count. */
+static void handle_closed(env_state *st) {
+    st->handles_open--;
+    if (st->torn_down && st->handles_open == 0) {
+        if (st->cleanup != NULL) {
+            napi_async_cleanup_hook_handle hh = st->cleanup;
+            st->cleanup = NULL;
+            napi_remove_async_cleanup_hook(hh);
+        }
+        state_unref(st);
+    }
+}
+
+static void on_poll_closed(uv_handle_t *h) {
+    env_state *st = h->data;
+    free(h);
+    handle_closed(st);
+}
+
+static void unwatch(nclient *c) {
+    if (c->poll == NULL) {
+        return;
+    }
+    uv_poll_stop(c->poll); /* removes the fd from epoll before the library closes it */
+    c->poll->data = c->st;
+    uv_close((uv_handle_t *)c->poll, on_poll_closed);
+    c->poll = NULL;
+    c->fd = -1;
+}
+
+static void list_remove(nclient *c) {
+    if (c->prev) {
+        c->prev->next = c->next;
+    } else if (c->st && c->st->clients == c) {
+        c->st->clients = c->next;
+    }
+    if (c->next) {
+        c->next->prev = c->prev;
+    }
+    c->prev = c->next = NULL;
+}
+
+static void clear_cache(napi_env env, nclient *c) {
+    if (c->topic.value) {
+        napi_delete_reference(env, c->topic.value);
+    }
+    free(c->topic.text);
+    memset(&c->topic, 0, sizeof c->topic);
+    for (int i = 0; i < ENDPOINT_CACHE; i++) {
+        if (c->endpoints[i].value) {
+            napi_delete_reference(env, c->endpoints[i].value);
+        }
+        free(c->endpoints[i].text);
+        memset(&c->endpoints[i], 0, sizeof c->endpoints[i]);
+    }
+}
+
+/* Marks the client closed on the main thread: stops watching, forgets the
+ * handler (so the JavaScript objects can be collected) and the handle. */
+static hamqtt_client detach(napi_env env, nclient *c) {
+    hamqtt_client h = c->h;
+    unwatch(c);
+    c->closing = 1;
+    c->h = 0;
+    list_remove(c);
+    if (c->handler) {
+        napi_delete_reference(env, c->handler);
+        c->handler = NULL;
+    }
+    clear_cache(env, c);
+    return h;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Blocking calls on threads of our own                                      */
+/* ------------------------------------------------------------------------ */
+
+typedef enum {
+    OP_CONNECT,
+    OP_DISCONNECT,
+    OP_CLOSE,
+    OP_SUBSCRIBE,
+    OP_UNSUBSCRIBE,
+    OP_PUBLISH,
+    OP_PUBLISH_TO,
+    OP_REMOVE_ENDPOINT,
+    OP_SHUTDOWN,
+    OP_CLOSE_MANY
+} op_kind;
+
+struct op {
+    op *next;
+    env_state *st;
+    op_kind kind;
+    hamqtt_client h;
+    nclient *client;        /* main thread only: for OP_DISCONNECT bookkeeping */
+    char *s1, *s2;
+    void *data;
+    size_t len;
+    int qos, retain;
+    hamqtt_client *many;    /* OP_CLOSE_MANY */
+    size_t nmany;
+    int rc;
+    char *err;
+    napi_ref cb;            /* main thread only */
+};
+
+static void op_free(op *o) {
+    free(o->s1);
+    free(o->s2);
+    free(o->data);
+    free(o->many);
+    free(o->err);
+    free(o);
+}
+
+static void *op_thread(void *arg) {
+    op *o = arg;
+    int rc = HAMQTT_OK;
+    pthread_sigmask(SIG_BLOCK, &async_signals, NULL); /* our thread: never a signal target */
+    switch (o->kind) {
+    case OP_CONNECT: rc = hamqtt_connect(o->h); break;
+    case OP_DISCONNECT: rc = hamqtt_disconnect(o->h); break;
+    case OP_CLOSE: rc = hamqtt_close(o->h); break;
+    case OP_SUBSCRIBE: rc = hamqtt_subscribe(o->h, o->s1, o->qos, NULL, NULL); break;
+    case OP_UNSUBSCRIBE: rc = hamqtt_unsubscribe(o->h, o->s1); break;
+    case OP_PUBLISH: rc = hamqtt_publish(o->h, o->s1, o->data, o->len, o->qos, o->retain); break;
+    case OP_PUBLISH_TO: rc = hamqtt_publish_to(o->h, o->s2, o->s1, o->data, o->len, o->qos, o->retain); break;
+    case OP_REMOVE_ENDPOINT: rc = hamqtt_remove_endpoint(o->h, o->s1); break;
+    case OP_SHUTDOWN: rc = hamqtt_shutdown(); break;
+    case OP_CLOSE_MANY:
+        for (size_t i = 0; i < o->nmany; i++) {
+            hamqtt_close(o->many[i]);
+        }
+        break;
+    }
+    o->rc = rc;
+    if (rc != HAMQTT_OK) {
+        const char *e = hamqtt_last_error();
+        o->err = strdup(e && e[0] ? e : hamqtt_strerror(rc));
+    }
+    env_state *st = o->st;
+    pthread_mutex_lock(&st->mu);
+    if (st->closing) {
+        pthread_mutex_unlock(&st->mu);
+        op_free(o); /* its napi_ref died with the environment */
+    } else {
+        if (st->done_tail) {
+            st->done_tail->next = o;
+        } else {
+            st->done_head = o;
+        }
+        st->done_tail = o;
+        uv_async_send(&st->async);
+        pthread_mutex_unlock(&st->mu);
+    }
+    state_unref(st);
+    return NULL;
+}
+
+/* Creates an op thread with the asynchronous signals blocked from its first instruction. */
+static int spawn_op(pthread_t *tid, pthread_attr_t *attr, op *o) {
+    sigset_t old;
+    pthread_sigmask(SIG_BLOCK, &async_signals, &old);
+    int err = pthread_create(tid, attr, op_thread, o);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return err;
+}
+
+/* Starts o on a detached thread. On failure o is freed and an exception thrown. */
+static int op_start(napi_env env, op *o, napi_value cb) {
+    env_state *st = o->st;
+    if (cb != NULL) {
+        napi_valuetype t;
+        napi_typeof(env, cb, &t);
+        if (t == napi_function) {
+            napi_create_reference(env, cb, 1, &o->cb);
+        }
+    }
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_mutex_lock(&st->mu);
+    st->refs++;
+    pthread_mutex_unlock(&st->mu);
+    pthread_t tid;
+    int err = spawn_op(&tid, &attr, o);
+    pthread_attr_destroy(&attr);
+    if (err != 0) {
+        pthread_mutex_lock(&st->mu);
+        st->refs--;
+        pthread_mutex_unlock(&st->mu);
+        if (o->cb) {
+            napi_delete_reference(env, o->cb);
+        }
+        op_free(o);
+        char msg[128];
+        snprintf(msg, sizeof msg, "hamqtt: cannot start a thread: %s", strerror(err));
+        napi_throw_error(env, "ERR_HAMQTT_THREAD", msg);
+        return -1;
+    }
+    if (st->outstanding++ == 0) {
+        uv_ref((uv_handle_t *)&st->async);
+    }
+    return 0;
+}
+
+static void report_exception(napi_env env) {
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (pending) {
+        napi_value e;
+        napi_get_and_clear_last_exception(env, &e);
+        napi_fatal_exception(env, e);
+    }
+}
+
+static void on_async(uv_async_t *a) {
+    env_state *st = a->data;
+    pthread_mutex_lock(&st->mu);
+    op *list = st->done_head;
+    st->done_head = st->done_tail = NULL;
+    pthread_mutex_unlock(&st->mu);
+    napi_env env = st->env;
+    while (list) {
+        op *o = list;
+        list = o->next;
+        nclient *c = o->client;
+        if (c && o->kind == OP_DISCONNECT) {
+            c->disconnecting = 0;
+        }
+        if (--st->outstanding == 0) {
+            uv_unref((uv_handle_t *)&st->async);
+        }
+        if (o->cb) {
+            napi_handle_scope scope;
+            napi_open_handle_scope(env, &scope);
+            napi_value fn, resource, argv[1];
+            napi_get_reference_value(env, o->cb, &fn);
+            napi_get_reference_value(env, st->resource, &resource);
+            if (o->rc == HAMQTT_OK) {
+                napi_get_null(env, &argv[0]);
+            } else {
+                argv[0] = make_error(env, o->rc, o->err);
+            }
+            napi_delete_reference(env, o->cb);
+            o->cb = NULL;
+            if (fn) {
+                napi_status s = napi_make_callback(env, st->actx, resource, fn, 1, argv, NULL);
+                if (s != napi_ok) {
+                    report_exception(env);
+                }
+            }
+            napi_close_handle_scope(env, scope);
+        }
+        if (c && c->self) {
+            napi_reference_unref(env, c->self, NULL);
+        }
+        op_free(o);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Event delivery                                                             */
+/* ------------------------------------------------------------------------ */
+
+static napi_value cached(napi_env env, cached_str *slot, const char *s, size_t len) {
+    napi_value v;
+    if (slot->value && slot->len == len && memcmp(slot->text, s, len) == 0) {
+        napi_get_reference_value(env, slot->value, &v);
+        if (v) {
+            return v;
+        }
+    }
+    napi_create_string_utf8(env, s, len, &v);
+    if (slot->value) {
+        napi_delete_reference(env, slot->value);
+        slot->value = NULL;
+    }
+    char *copy = realloc(slot->text, len + 1);
+    if (copy) {
+        memcpy(copy, s, len);
+        copy[len] = 0;
+        slot->text = copy;
+        slot->len = len;
+        napi_create_reference(env, v, 1, &slot->value);
+    } else {
+        free(slot->text);
+        slot->text = NULL;
+        slot->len = 0;
+    }
+    return v;
+}
+
+static napi_value endpoint_value(napi_env env, nclient *c, const char *name) {
+    if (name == NULL) {
+        napi_value v;
+        napi_get_null(env, &v);
+        return v;
+    }
+    size_t len = strlen(name);
+    for (int i = 0; i < ENDPOINT_CACHE; i++) {
+        cached_str *e = &c->endpoints[i];
+        if (e->value && e->len == len && memcmp(e->text, name, len) == 0) {
+            return cached(env, e, name, len);
+        }
+    }
+    cached_str *slot = &c->endpoints[c->next_endpoint];
+    c->next_endpoint = (c->next_endpoint + 1) % ENDPOINT_CACHE;
+    return cached(env, slot, name, len);
+}
+
+static napi_value str_or_null(napi_env env, const char *s) {
+    napi_value v;
+    if (s == NULL) {
+        napi_get_null(env, &v);
+    } else {
+        napi_create_string_utf8(env, s, NAPI_AUTO_LENGTH, &v);
+    }
+    return v;
+}
+
+#define ARGS 5
+
+/* Drains up to `batches` batches of events and hands them to the handler.
+ * Every event of a batch is first copied into JavaScript values, then the
+ * handler runs for each, so nothing a handler does (ending the client, ...)
+ * can invalidate library memory we still read. Returns 1 when the client is
+ * closed (HAMQTT_ERR_CLOSED: disconnected and drained), else 0. */
+static int drain(napi_env env, nclient *c, int batches) {
+    if (c->closing || c->disconnecting || c->draining || c->h == 0 || c->handler == NULL) {
+        return 0;
+    }
+    if (c->events == NULL) {
+        c->events = calloc(BATCH, sizeof(hamqtt_event));
+        c->argv = calloc(BATCH + 2, sizeof *c->argv);
+        if (c->events == NULL || c->argv == NULL) {
+            free(c->events);
+            free(c->argv);
+            c->events = NULL;
+            c->argv = NULL;
+            return 0;
+        }
+    }
+    c->draining = 1;
+    int closed = 0;
+    napi_handle_scope outer;
+    napi_open_handle_scope(env, &outer);
+    napi_value handler, resource;
+    napi_get_reference_value(env, c->handler, &handler);
+    napi_get_reference_value(env, c->st->resource, &resource);
+    napi_callback_scope cscope;
+    int have_scope = napi_open_callback_scope(env, resource, c->st->actx, &cscope) == napi_ok;
+    napi_value (*argv)[ARGS + 1] = c->argv;
+    for (int b = 0; b < batches && !closed; b++) {
+        size_t n = 0;
+        if (c->closing || c->disconnecting || c->h == 0) {
+            break;
+        }
+        int rc = hamqtt_poll(c->h, c->events, BATCH, 0, &n);
+        if (rc == HAMQTT_ERR_CLOSED || rc == HAMQTT_ERR_HANDLE) {
+            closed = 1;
+        } else if (rc != HAMQTT_OK) {
+            break;
+        }
+        napi_handle_scope scope;
+        napi_open_handle_scope(env, &scope);
+        size_t m = 0; /* events to hand over */
+        int idle = 0;
+        for (size_t i = 0; i < n; i++) {
+            hamqtt_event *e = &c->events[i];
+            napi_value *a = argv[m];
+            napi_value undef;
+            napi_get_undefined(env, &undef);
+            for (int k = 1; k <= ARGS; k++) {
+                a[k] = undef;
+            }
+            switch (e->kind) {
+            case HAMQTT_EVENT_MESSAGE: {
+                hamqtt_message *msg = &e->message;
+                napi_create_int32(env, K_MESSAGE, &a[0]);
+                a[1] = cached(env, &c->topic, msg->topic, msg->topic_len);
+                void *data = NULL;
+                if (napi_create_buffer_copy(env, msg->payload_len, msg->payload_len ? msg->payload : "", &data,
+                                            &a[2]) != napi_ok) {
+                    napi_create_buffer(env, 0, &data, &a[2]);
+                }
+                napi_create_int32(env, (msg->qos & 3) | (msg->retained ? 4 : 0) | (msg->duplicate ? 8 : 0), &a[3]);
+                a[4] = endpoint_value(env, c, msg->endpoint ? msg->endpoint : e->endpoint);
+                m++;
+                break;
+            }
+            case HAMQTT_EVENT_ENDPOINT_UP:
+                napi_create_int32(env, K_UP, &a[0]);
+                a[1] = endpoint_value(env, c, e->endpoint ? e->endpoint : "");
+                m++;
+                break;
+            case HAMQTT_EVENT_ENDPOINT_DOWN:
+                napi_create_int32(env, K_DOWN, &a[0]);
+                a[1] = endpoint_value(env, c, e->endpoint ? e->endpoint : "");
+                a[2] = str_or_null(env, e->error);
+                napi_create_int32(env, e->status, &a[3]);
+                m++;
+                break;
+            case HAMQTT_EVENT_DELIVERY: {
+                hamqtt_delivery *d = &e->delivery;
+                if (c->pending > 0) {
+                    c->pending--;
+                }
+                if (c->pending == 0 && c->notify_idle) {
+                    idle = 1;
+                }
+                if (d->user == NULL && d->status == HAMQTT_OK) {
+                    break; /* nobody asked for this outcome */
+                }
+                napi_create_int32(env, K_DELIVERY, &a[0]);
+                napi_create_double(env, (double)d->id, &a[1]);
+                napi_create_int32(env, d->status, &a[2]);
+                a[3] = str_or_null(env, d->error);
+                a[4] = str_or_null(env, d->endpoints);
+                m++;
+                break;
+            }
+            case HAMQTT_EVENT_ERROR:
+                napi_create_int32(env, K_ERROR, &a[0]);
+                napi_create_int32(env, e->status, &a[1]);
+                a[2] = str_or_null(env, e->error);
+                m++;
+                break;
+            default:
+                break;
+            }
+        }
+        if (idle) {
+            c->notify_idle = 0;
+            napi_value *a = argv[m++];
+            napi_create_int32(env, K_IDLE, &a[0]);
+            for (int k = 1; k <= ARGS; k++) {
+                napi_get_undefined(env, &a[k]);
+            }
+        }
+        if (closed) {
+            napi_value *a = argv[m++];
+            napi_create_int32(env, K_CLOSED, &a[0]);
+            for (int k = 1; k <= ARGS; k++) {
+                napi_get_undefined(env, &a[k]);
+            }
+        }
+        napi_value recv;
+        napi_get_undefined(env, &recv);
+        for (size_t i = 0; i < m; i++) {
+            if (napi_call_function(env, recv, handler, ARGS, argv[i], NULL) != napi_ok) {
+                report_exception(env);
+            }
+        }
+        napi_close_handle_scope(env, scope);
+        if (n < BATCH) {
+            break;
+        }
+    }
+    if (have_scope) {
+        napi_close_callback_scope(env, cscope);
+    }
+    napi_close_handle_scope(env, outer);
+    c->draining = 0;
+    if (closed) {
+        unwatch(c);
+    }
+    return closed;
+}
+
+static void on_poll(uv_poll_t *p, int status, int events) {
+    (void)events;
+    nclient *c = p->data;
+    if (status < 0) {
+        /* The descriptor failed (closed under us): stop watching it. */
+        unwatch(c);
+        return;
+    }
+    drain(c->st->env, c, BATCHES_PER_WAKE);
+}
+
+/* Starts watching the client's current event fd; 0 on success (or already),
+ * a negative hamqtt status or libuv error otherwise. */
+static int watch(nclient *c) {
+    if (c->closing || c->disconnecting || c->h == 0) {
+        return HAMQTT_ERR_CLOSED;
+    }
+    int fd = -1;
+    int rc = hamqtt_event_fd(c->h, &fd);
+    if (rc != HAMQTT_OK) {
+        return rc;
+    }
+    if (c->poll && c->fd == fd) {
+        return 0;
+    }
+    unwatch(c);
+    uv_poll_t *p = calloc(1, sizeof *p);
+    if (p == NULL) {
+        return HAMQTT_ERR_INTERNAL;
+    }
+    int err = uv_poll_init(c->st->loop, p, fd);
+    if (err != 0) {
+        free(p);
+        return err;
+    }
+    c->st->handles_open++;
+    p->data = c;
+    err = uv_poll_start(p, UV_READABLE | UV_DISCONNECT, on_poll);
+    if (err != 0) {
+        p->data = c->st;
+        uv_close((uv_handle_t *)p, on_poll_closed);
+        return err;
+    }
+    if (!c->refed) {
+        uv_unref((uv_handle_t *)p);
+    }
+    c->poll = p;
+    c->fd = fd;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Argument helpers                                                           */
+/* ------------------------------------------------------------------------ */
+
+/* A JavaScript string as a malloc'ed UTF-8 C string; NULL with a TypeError
+ * pending when v is not a string. NUL bytes inside are refused. */
+static char *get_string(napi_env env, napi_value v, const char *what) {
+    napi_valuetype t;
+    napi_typeof(env, v, &t);
+    if (t != napi_string) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "hamqtt: %s must be a string", what);
+        napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
+        return NULL;
+    }
+    size_t len = 0;
+    napi_get_value_string_utf8(env, v, NULL, 0, &len);
+    char *s = malloc(len + 1);
+    if (s == NULL) {
+        napi_throw_error(env, NULL, "hamqtt: out of memory");
+        return NULL;
+    }
+    napi_get_value_string_utf8(env, v, s, len + 1, &len);
+    if (strlen(s) != len) {
+        free(s);
+        char msg[256];
+        snprintf(msg, sizeof msg, "hamqtt: %s must not contain NUL characters", what);
+        napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", msg);
+        return NULL;
+    }
+    return s;
+}
+
+/* Optional string: undefined/null give NULL without an exception. */
+static int get_opt_string(napi_env env, napi_value v, const char *what, char **out) {
+    napi_valuetype t;
+    napi_typeof(env, v, &t);
+    *out = NULL;
+    if (t == napi_undefined || t == napi_null) {
+        return 0;
+    }
+    *out = get_string(env, v, what);
+    return *out ? 0 : -1;
+}
+
+/* A payload: string (UTF-8), Buffer/TypedArray/DataView or ArrayBuffer. The
+ * bytes are borrowed (*copy == NULL) or malloc'ed into *copy. */
+static int get_payload(napi_env env, napi_value v, const void **data, size_t *len, char **copy) {
+    *copy = NULL;
+    napi_valuetype t;
+    napi_typeof(env, v, &t);
+    if (t == napi_string) {
+        size_t n = 0;
+        napi_get_value_string_utf8(env, v, NULL, 0, &n);
+        char *s = malloc(n + 1);
+        if (s == NULL) {
+            napi_throw_error(env, NULL, "hamqtt: out of memory");
+            return -1;
+        }
+        napi_get_value_string_utf8(env, v, s, n + 1, &n);
+        *copy = s;
+        *data = s;
+        *len = n;
+        return 0;
+    }
+    if (t == napi_undefined || t == napi_null) {
+        *data = NULL;
+        *len = 0;
+        return 0;
+    }
+    bool is;
+    if (napi_is_typedarray(env, v, &is) == napi_ok && is) {
+        napi_typedarray_type tt;
+        size_t n, off;
+        void *p;
+        napi_value ab;
+        napi_get_typedarray_info(env, v, &tt, &n, &p, &ab, &off);
+        size_t el = 1;
+        switch (tt) {
+        case napi_int16_array: case napi_uint16_array: el = 2; break;
+        case napi_int32_array: case napi_uint32_array: case napi_float32_array: el = 4; break;
+        case napi_float64_array: case napi_bigint64_array: case napi_biguint64_array: el = 8; break;
+        default: el = 1;
+        }
+        *data = p;
+        *len = n * el;
+        return 0;
+    }
+    if (napi_is_dataview(env, v, &is) == napi_ok && is) {
+        size_t n, off;
+        void *p;
+        napi_value ab;
+        napi_get_dataview_info(env, v, &n, &p, &ab, &off);
+        *data = p;
+        *len = n;
+        return 0;
+    }
+    if (napi_is_arraybuffer(env, v, &is) == napi_ok && is) {
+        void *p;
+        size_t n;
+        napi_get_arraybuffer_info(env, v, &p, &n);
+        *data = p;
+        *len = n;
+        return 0;
+    }
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE",
+                          "hamqtt: the payload must be a string, Buffer, TypedArray, DataView or ArrayBuffer");
+    return -1;
+}
+
+static int get_int(napi_env env, napi_value v, const char *what, int *out) {
+    napi_valuetype t;
+    napi_typeof(env, v, &t);
+    if (t != napi_number) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "hamqtt: %s must be a number", what);
+        napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
+        return -1;
+    }
+    int32_t i;
+    napi_get_value_int32(env, v, &i);
+    *out = i;
+    return 0;
+}
+
+static int get_bool(napi_env env, napi_value v) {
+    bool b = false;
+    napi_value coerced;
+    if (napi_coerce_to_bool(env, v, &coerced) == napi_ok) {
+        napi_get_value_bool(env, coerced, &b);
+    }
+    return b ? 1 : 0;
+}
+
+static nclient *unwrap(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv, int need_open) {
+    napi_value self;
+    if (napi_get_cb_info(env, info, argc, argv, &self, NULL) != napi_ok) {
+        throw_napi_failure(env, "napi_get_cb_info");
+        return NULL;
+    }
+    nclient *c = NULL;
+    if (napi_unwrap(env, self, (void **)&c) != napi_ok || c == NULL) {
+        napi_throw_type_error(env, "ERR_INVALID_THIS", "hamqtt: not a native client");
+        return NULL;
+    }
+    if (need_open && (c->closing || c->h == 0)) {
+        throw_status(env, HAMQTT_ERR_CLOSED, "hamqtt: the client is closed");
+        return NULL;
+    }
+    return c;
+}
+
+static env_state *state_of(napi_env env) {
+    env_state *st = NULL;
+    napi_get_instance_data(env, (void **)&st);
+    return st;
+}
+
+static op *op_new(env_state *st, op_kind kind, hamqtt_client h) {
+    op *o = calloc(1, sizeof *o);
+    if (o) {
+        o->st = st;
+        o->kind = kind;
+        o->h = h;
+    }
+    return o;
+}
+
+static napi_value undefined(napi_env env) {
+    napi_value v;
+    napi_get_undefined(env, &v);
+    return v;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Option mapping                                                             */
+/* ------------------------------------------------------------------------ */
+
+typedef struct strings_to_free {
+    char *s[16];
+    int n;
+} strings_to_free;
+
+static int opt_lookup(napi_env env, napi_value obj, const char *key, napi_value *out) {
+    bool has = false;
+    if (napi_has_named_property(env, obj, key, &has) != napi_ok || !has) {
+        return 0;
+    }
+    napi_get_named_property(env, obj, key, out);
+    napi_valuetype t;
+    napi_typeof(env, *out, &t);
+    return t != napi_undefined && t != napi_null;
+}
+
+static int opt_str(napi_env env, napi_value obj, const char *key, const char **dst, strings_to_free *sf) {
+    napi_value v;
+    if (!opt_lookup(env, obj, key, &v)) {
+        return 0;
+    }
+    char what[96];
+    snprintf(what, sizeof what, "option %s", key);
+    char *s = get_string(env, v, what);
+    if (s == NULL) {
+        return -1;
+    }
+    sf->s[sf->n++] = s;
+    *dst = s;
+    return 0;
+}
+
+static int opt_int(napi_env env, napi_value obj, const char *key, int *dst) {
+    napi_value v;
+    if (!opt_lookup(env, obj, key, &v)) {
+        return 0;
+    }
+    char what[96];
+    snprintf(what, sizeof what, "option %s", key);
+    return get_int(env, v, what, dst);
+}
+
+static int opt_bool(napi_env env, napi_value obj, const char *key, int *dst) {
+    napi_value v;
+    if (!opt_lookup(env, obj, key, &v)) {
+        return 0;
+    }
+    *dst = get_bool(env, v);
+    return 0;
+}
+
+/* Fills a hamqtt_options from a plain object whose keys are the C field names
+ * in camelCase (the JavaScript layer validated and converted them). */
+static int fill_options(napi_env env, napi_value obj, hamqtt_options *o, strings_to_free *sf, char **will_copy) {
+    if (opt_str(env, obj, "name", &o->name, sf) || opt_str(env, obj, "clientId", &o->client_id, sf) ||
+        opt_str(env, obj, "username", &o->username, sf) || opt_str(env, obj, "password", &o->password, sf) ||
+        opt_int(env, obj, "publisherType", &o->publisher_type) ||
+        opt_str(env, obj, "primaryServerUri", &o->primary_server_uri, sf) ||
+        opt_str(env, obj, "defaultTopicBase", &o->default_topic_base, sf) ||
+        opt_bool(env, obj, "persistentSession", &o->persistent_session) ||
+        opt_int(env, obj, "keepAliveMs", &o->keep_alive_ms) ||
+        opt_int(env, obj, "connectTimeoutMs", &o->connect_timeout_ms) ||
+        opt_int(env, obj, "timeToWaitMs", &o->time_to_wait_ms) ||
+        opt_int(env, obj, "ackTimeoutMs", &o->ack_timeout_ms) ||
+        opt_int(env, obj, "probeDelayMs", &o->probe_delay_ms) ||
+        opt_int(env, obj, "maxProbeDelayMs", &o->max_probe_delay_ms) ||
+        opt_int(env, obj, "connectBurst", &o->connect_burst) || opt_int(env, obj, "warmUpMs", &o->warm_up_ms) ||
+        opt_int(env, obj, "flapLimit", &o->flap_limit) || opt_int(env, obj, "flapWindowMs", &o->flap_window_ms) ||
+        opt_int(env, obj, "quarantineMs", &o->quarantine_ms) ||
+        opt_int(env, obj, "liveEndpointCount", &o->live_endpoint_count) ||
+        opt_int(env, obj, "initialEndpointCount", &o->initial_endpoint_count) ||
+        opt_int(env, obj, "subscriberCount", &o->subscriber_count) ||
+        opt_bool(env, obj, "publishOnly", &o->publish_only) || opt_int(env, obj, "fos", &o->fos) ||
+        opt_bool(env, obj, "dedup", &o->dedup) || opt_int(env, obj, "dedupWindowMs", &o->dedup_window_ms) ||
+        opt_str(env, obj, "willTopic", &o->will_topic, sf) || opt_int(env, obj, "willQos", &o->will_qos) ||
+        opt_bool(env, obj, "willRetain", &o->will_retain) ||
+        opt_str(env, obj, "fileStoreDir", &o->file_store_dir, sf) ||
+        opt_str(env, obj, "tlsCaFile", &o->tls_ca_file, sf) ||
+        opt_str(env, obj, "tlsCertFile", &o->tls_cert_file, sf) ||
+        opt_str(env, obj, "tlsKeyFile", &o->tls_key_file, sf) ||
+        opt_bool(env, obj, "tlsInsecure", &o->tls_insecure)) {
+        return -1;
+    }
+    napi_value v;
+    if (opt_lookup(env, obj, "connectRate", &v)) {
+        double d;
+        if (napi_get_value_double(env, v, &d) != napi_ok) {
+            napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "hamqtt: option connectRate must be a number");
+            return -1;
+        }
+        o->connect_rate = d;
+    }
+    if (opt_lookup(env, obj, "willPayload", &v)) {
+        const void *data;
+        size_t len;
+        char *copy;
+        if (get_payload(env, v, &data, &len, &copy) != 0) {
+            return -1;
+        }
+        if (copy == NULL && len > 0) {
+            copy = malloc(len);
+            if (copy == NULL) {
+                napi_throw_error(env, NULL, "hamqtt: out of memory");
+                return -1;
+            }
+            memcpy(copy, data, len);
+        }
+        *will_copy = copy;
+        o->will_payload = copy;
+        o->will_payload_len = len;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The Client class                                                           */
+/* ------------------------------------------------------------------------ */
+
+static void client_finalize(napi_env env, void *data, void *hint) {
+    (void)hint;
+    nclient *c = data;
+    if (!c->closing && c->h != 0) {
+        /* Collected without close(): close it in the background. */
+        env_state *st = c->st;
+        hamqtt_client h = detach(env, c);
+        op *o = op_new(st, OP_CLOSE, h);
+        if (o && op_start(env, o, NULL) != 0) {
+            /* exception pending in a finalizer: nothing to do but drop it */
+            napi_value e;
+            napi_get_and_clear_last_exception(env, &e);
+        }
+    } else {
+        clear_cache(env, c);
+    }
+    if (c->self) {
+        napi_delete_reference(env, c->self);
+    }
+    free(c->events);
+    free(c->argv);
+    free(c);
+}
+
+/* new Client(endpoints|null, options|null, cluster|null|undefined, handler) */
+static napi_value client_ctor(napi_env env, napi_callback_info info) {
+    size_t argc = 4;
+    napi_value argv[4], self;
+    NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, &self, NULL));
+    env_state *st = state_of(env);
+    if (argc < 4) {
+        napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "hamqtt: Client(endpoints, options, cluster, handler)");
+        return NULL;
+    }
+    napi_valuetype t;
+    napi_typeof(env, argv[3], &t);
+    if (t != napi_function) {
+        napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "hamqtt: the event handler must be a function");
+        return NULL;
+    }
+    hamqtt_client h = 0;
+    napi_valuetype te;
+    napi_typeof(env, argv[0], &te);
+    if (te == napi_string) {
+        char *endpoints = get_string(env, argv[0], "endpoints");
+        if (endpoints == NULL) {
+            return NULL;
+        }
+        hamqtt_options o = HAMQTT_OPTIONS_INIT;
+        strings_to_free sf = {{0}, 0};
+        char *will = NULL;
+        napi_valuetype to;
+        napi_typeof(env, argv[1], &to);
+        int rc = 0;
+        if (to == napi_object && fill_options(env, argv[1], &o, &sf, &will) != 0) {
+            rc = -1;
+        }
+        if (rc == 0) {
+            rc = hamqtt_client_new(endpoints, &o, &h);
+            if (rc != HAMQTT_OK) {
+                throw_status(env, rc, NULL);
+            }
+        }
+        free(endpoints);
+        free(will);
+        for (int i = 0; i < sf.n; i++) {
+            free(sf.s[i]);
+        }
+        if (rc != 0) {
+            return NULL;
+        }
+    } else {
+        char *name = NULL;
+        if (get_opt_string(env, argv[2], "cluster", &name) != 0) {
+            return NULL;
+        }
+        int rc = hamqtt_cluster_client(name, &h);
+        free(name);
+        if (rc != HAMQTT_OK) {
+            throw_status(env, rc, NULL);
+            return NULL;
+        }
+    }
+    nclient *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        hamqtt_close(h);
+        napi_throw_error(env, NULL, "hamqtt: out of memory");
+        return NULL;
+    }
+    c->st = st;
+    c->h = h;
+    c->fd = -1;
+    c->refed = 1;
+    napi_create_reference(env, argv[3], 1, &c->handler);
+    if (napi_wrap(env, self, c, client_finalize, NULL, &c->self) != napi_ok) {
+        napi_delete_reference(env, c->handler);
+        hamqtt_close(h);
+        free(c);
+        throw_napi_failure(env, "napi_wrap");
+        return NULL;
+    }
+    c->next = st->clients;
+    if (st->clients) {
+        st->clients->prev = c;
+    }
+    st->clients = c;
+    return self;
+}
+
+static napi_value m_watch(napi_env env, napi_callback_info info) {
+    size_t argc = 0;
+    nclient *c = unwrap(env, info, &argc, NULL, 0);
+    if (c == NULL) {
+        return NULL;
+    }
+    napi_value r;
+    int rc = watch(c);
+    napi_create_int32(env, rc, &r);
+    return r;
+}
+
+static napi_value m_unwatch(napi_env env, napi_callback_info info) {
+    size_t argc = 0;
+    nclient *c = unwrap(env, info, &argc, NULL, 0);
+    if (c == NULL) {
+        return NULL;
+    }
+    unwatch(c);
+    return undefined(env);
+}
+
+static napi_value m_drain(napi_env env, napi_callback_info info) {
+    size_t argc = 0;
+    nclient *c = unwrap(env, info, &argc, NULL, 0);
+    if (c == NULL) {
+        return NULL;
+    }
+    int closed = drain(env, c, 1 << 20); /* everything queued now */
+    napi_value r;
+    napi_get_boolean(env, closed, &r);
+    return r;
+}
+
+static napi_value m_ref(napi_env env, napi_callback_info info) {
+    size_t argc = 1;
+    napi_value argv[1];
+    nclient *c = unwrap(env, info, &argc, argv, 0);
+    if (c == NULL) {
+        return NULL;
+    }
+    c->refed = argc > 0 ? get_bool(env, argv[0]) : 1;
+    if (c->poll) {
+        if (c->refed) {
+            uv_ref((uv_handle_t *)c->poll);
+        } else {
+            uv_unref((uv_handle_t *)c->poll);
+        }
+    }
+    return undefined(env);
+}
+
+static napi_value m_notify_idle(napi_env env, napi_callback_info info) {
+    size_t argc = 0;
+    nclient *c = unwrap(env, info, &argc, NULL, 0);
+    if (c == NULL) {
+        return NULL;
+    }
+    napi_value r;
+    napi_get_boolean(env, c->pending == 0, &r);
+    if (c->pending > 0) {
+        c->notify_idle = 1;
+    }
+    return r;
+}
+
+static napi_value m_pending(napi_env env, napi_callback_info info) {
+    size_t argc = 0;
+    nclient *c = unwrap(env, info, &argc, NULL, 0);
+    if (c == NULL) {
+        return NULL;
+    }
+    napi_value r;
+    napi_create_double(env, (double)c->pending, &r);
+    return r;
+}
+
+/* publish(topic, payload, qos, retain, report) -> id */
+static napi_value m_publish(napi_env env, napi_callback_info info) {
+    size_t argc = 5;
+    napi_value argv[5];
+    nclient *c = unwrap(env, info, &argc, argv, 1);
+    if (c == NULL) {
+        return NULL;
+    }
+    if (argc < 5) {
+        napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "hamqtt: publish(topic, payload, qos, retain, report)");
+        return NULL;
+    }
+    char *topic = get_string(env, argv[0], "topic");
+    if (topic == NULL) {
+        return NULL;
+    }
+    const void *data;
+    size_t len;
+    char *copy;
+    if (get_payload(env, argv[1], &data, &len, &copy) != 0) {
+        free(topic);
+        return NULL;
+    }
+    int qos;
+    if (get_int(env, argv[2], "qos", &qos) != 0) {
+        free(topic);
+        free(copy);
+        return NULL;
+    }
+    int retain = get_bool(env, argv[3]);
+    int report = get_bool(env, argv[4]);
+    uint64_t id = 0;
+    int rc = hamqtt_publish_async(c->h, topic, data, len, qos, retain, NULL, report ? (void *)1 : NULL, &id);
+    free(topic);
+    free(copy);
+    if (rc != HAMQTT_OK) {
+        throw_status(env, rc, NULL);
+        return NULL;
+    }
+    c->pending++;
+    napi_value r;
+    napi_create_double(env, (double)id, &r);
+    return r;
+}
+
+/* Starts a blocking call for this client; the last argument is the callback. */
+static napi_value start_client_op(napi_env env, nclient *c, op *o, napi_value cb) {
+    if (o == NULL) {
+        napi_throw_error(env, NULL, "hamqtt: out of memory");
+        return NULL;
+    }
+    o->client = c;
+    if (op_start(env, o, cb) != 0) {
+        return NULL;
+    }
+    /* Keep the wrapper (and so c) alive until the completion ran. */
+    if (c->self) {
+        napi_reference_ref(env, c->self, NULL);
+    }
+    return undefined(env);
+}
+
+static napi_value m_connect(napi_env env, napi_callback_info info) {
+    size_t argc = 1;
+    napi_value argv[1];
+    nclient *c = unwrap(env, info, &argc, argv, 1);
+    if (c == NULL) {
+        return NULL;
+    }
+    return start_client_op(env, c, op_new(c->st, OP_CONNECT, c->h), argc ? argv[0] : NULL);
+}
+
+static napi_value m_disconnect(napi_env env, napi_callback_info info) {
+    size_t argc = 1;
+    napi_value argv[1];
+    nclient *c = unwrap(env, info, &argc, argv, 1);
+    if (c == NULL) {
+        return NULL;
+    }
+    unwatch(c); /* the library closes the fd */
+    op *o = op_new(c->st, OP_DISCONNECT, c->h);
+    if (o) {
+        c->disconnecting = 1;
+    }
+    napi_value r = start_client_op(env, c, o, argc ? argv[0] : NULL);
+    if (r == NULL) {
+        c->disconnecting = 0;
+    }
+    return r;
+}
+
+static napi_value m_close(napi_env env, napi_callback_info info) {
+    size_t argc = 1;
+    napi_value argv[1];
+    nclient *c = unwrap(env, info, &argc, argv, 0);
+    if (c == NULL) {
+        return NULL;
+    }
+    if (c->closing || c->h == 0) {
+        /* Already closed: call back at once (asynchronously, like the rest). */
+        op *o = op_new(c->st, OP_CLOSE_MANY, 0);
+        return start_client_op(env, c, o, argc ? argv[0] : NULL);
+    }
+    env_state *st = c->st;
+    hamqtt_client h = detach(env, c);
+    return start_client_op(env, c, op_new(st, OP_CLOSE, h), argc ? argv[0] : NULL);
+}
+
+static napi_value m_subscribe(napi_env env, napi_callback_info info) {
+    size_t argc = 3;
+    napi_value argv[3];
+    nclient *c = unwrap(env, info, &argc, argv, 1);
+    if (c == NULL) {
+        return NULL;
+    }
+    if (argc < 3) {
+        napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "hamqtt: subscribe(filter, qos, callback)");
+        return NULL;
+    }
+    char *filter = get_string(env, argv[0], "topic filter");
+    if (filter == NULL) {
+        return NULL;
+    }
+    int qos;
+    if (get_int(env, argv[1], "qos", &qos) != 0) {
+        free(filter);
+        return NULL;
+    }
+    op *o = op_new(c->st, OP_SUBSCRIBE, c->h);
+    if (o == NULL) {
+        free(filter);
+    } else {
+        o->s1 = filter;
+        o->qos = qos;
+    }
+    return start_client_op(env, c, o, argv[2]);
+}
+
+static napi_value m_unsubscribe(napi_env env, napi_callback_info info) {
+    size_t argc = 2;
+    napi_value argv[2];
+    nclient *c = unwrap(env, info, &argc, argv, 1);
+    if (c == NULL) {
+        return NULL;
+    }
+    if (argc < 2) {
+        napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "hamqtt: unsubscribe(filter, callback)");
+        return NULL;
+    }
+    char *filter = get_string(env, argv[0], "topic filter");
+    if (filter == NULL) {
+        return NULL;
+    }
+    op *o = op_new(c->st, OP_UNSUBSCRIBE, c->h);
+    if (o == NULL) {
+        free(filter);
+    } else {
+        o->s1 = filter;
+    }
+    return start_client_op(env, c, o, argv[1]);
+}
+
+/* publishWait(endpoint|null, topic, payload, qos, retain, callback): a
+ * blocking publish (to the named endpoint without failover, or with the
+ * cluster's policy), completed on a thread. */
+static napi_value m_publish_wait(napi_env env, napi_callback_info info) {
+    size_t argc = 6;
+    napi_value argv[6];
+    nclient *c = unwrap(env, info, &argc, argv, 1);
+    if (c == NULL) {
+        return NULL;
+    }
+    if (argc < 6) {
+        napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE",
+                              "hamqtt: publishWait(endpoint, topic, payload, qos, retain, callback)");
+        return NULL;
+    }
+    char *endpoint = NULL;
+    if (get_opt_string(env, argv[0], "endpoint", &endpoint) != 0) {
+        return NULL;
+    }
+    char *topic = get_string(env, argv[1], "topic");
+    if (topic == NULL) {
+        free(endpoint);
+        return NULL;
+    }
+    const void *data;
+    size_t len;
+    char *copy;
+    if (get_payload(env, argv[2], &data, &len, &copy) != 0) {
+        free(endpoint);
+        free(topic);
+        return NULL;
+    }
+    int qos;
+    if (get_int(env, argv[3], "qos", &qos) != 0) {
+        free(endpoint);
+        free(topic);
+        free(copy);
+        return NULL;
+    }
+    if (copy == NULL && len > 0) {
+        copy = malloc(len);
+        if (copy) {
+            memcpy(copy, data, len);
+        }
+    }
+    op *o = op_new(c->st, endpoint ? OP_PUBLISH_TO : OP_PUBLISH, c->h);
+    if (o == NULL || (copy == NULL && len > 0)) {
+        free(endpoint);
+        free(topic);
+        free(copy);
+        free(o);
+        napi_throw_error(env, NULL, "hamqtt: out of memory");
+        return NULL;
+    }
+    o->s1 = topic;
+    o->s2 = endpoint;
+    o->data = copy;
+    o->len = len;
+    o->qos = qos;
+    o->retain = get_bool(env, argv[4]);
+    return start_client_op(env, c, o, argv[5]);
+}
+
+static napi_value m_remove_endpoint(napi_env env, napi_callback_info info) {
+    size_t argc = 2;
+    napi_value argv[2];
+    nclient *c = unwrap(env, info, &argc, argv, 1);
+    if (c == NULL) {
+        return NULL;
+    }
+    if (argc < 2) {
+        napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "hamqtt: removeEndpoint(name, callback)");
+        return NULL;
+    }
+    char *name = get_string(env, argv[0], "endpoint name");
+    if (name == NULL) {
+        return NULL;
+    }
+    op *o = op_new(c->st, OP_REMOVE_ENDPOINT, c->h);
+    if (o == NULL) {
+        free(name);
+    } else {
+        o->s1 = name;
+    }
+    return start_client_op(env, c, o, argv[1]);
+}
+
+static napi_value m_add_endpoint(napi_env env, napi_callback_info info) {
+    size_t argc = 2;
+    napi_value argv[2] = {NULL, NULL};
+    nclient *c = unwrap(env, info, &argc, argv, 1);
+    if (c == NULL) {
+        return NULL;
+    }
+    char *uri = argc > 0 ? get_string(env, argv[0], "uri") : NULL;
+    if (uri == NULL) {
+        if (argc == 0) {
+            napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "hamqtt: addEndpoint(uri, [name])");
+        }
+        return NULL;
+    }
+    char *name = NULL;
+    if (argc > 1 && get_opt_string(env, argv[1], "endpoint name", &name) != 0) {
+        free(uri);
+        return NULL;
+    }
+    char *assigned = NULL;
+    int rc = hamqtt_add_endpoint(c->h, uri, name, &assigned);
+    free(uri);
+    free(name);
+    if (rc != HAMQTT_OK) {
+        throw_status(env, rc, NULL);
+        return NULL;
+    }
+    napi_value r = str_or_null(env, assigned ? assigned : "");
+    hamqtt_free(assigned);
+    return r;
+}
+
+static napi_value string_list(napi_env env, int rc, char **names, size_t count) {
+    if (rc != HAMQTT_OK) {
+        throw_status(env, rc, NULL);
+        return NULL;
+    }
+    napi_value arr;
+    napi_create_array_with_length(env, count, &arr);
+    for (size_t i = 0; i < count; i++) {
+        napi_set_element(env, arr, (uint32_t)i, str_or_null(env, names[i]));
+    }
+    hamqtt_free(names);
+    return arr;
+}
+
+static napi_value m_live(napi_env env, napi_callback_info info) {
+    size_t argc = 0;
+    nclient *c = unwrap(env, info, &argc, NULL, 1);
+    if (c == NULL) {
+        return NULL;
+    }
+    char **names = NULL;
+    size_t count = 0;
+    int rc = hamqtt_live_endpoints(c->h, &names, &count);
+    return string_list(env, rc, names, count);
+}
+
+static napi_value m_dead(napi_env env, napi_callback_info info) {
+    size_t argc = 0;
+    nclient *c = unwrap(env, info, &argc, NULL, 1);
+    if (c == NULL) {
+        return NULL;
+    }
+    char **names = NULL;
+    size_t count = 0;
+    int rc = hamqtt_dead_endpoints(c->h, &names, &count);
+    return string_list(env, rc, names, count);
+}
+
+static void set_str(napi_env env, napi_value obj, const char *key, const char *s) {
+    napi_set_named_property(env, obj, key, str_or_null(env, s ? s : ""));
+}
+
+static void set_num(napi_env env, napi_value obj, const char *key, double d) {
+    napi_value v;
+    napi_create_double(env, d, &v);
+    napi_set_named_property(env, obj, key, v);
+}
+
+static napi_value m_stats(napi_env env, napi_callback_info info) {
+    size_t argc = 0;
+    nclient *c = unwrap(env, info, &argc, NULL, 1);
+    if (c == NULL) {
+        return NULL;
+    }
+    hamqtt_endpoint_stats *stats = NULL;
+    size_t count = 0;
+    int rc = hamqtt_stats(c->h, &stats, &count);
+    if (rc != HAMQTT_OK) {
+        throw_status(env, rc, NULL);
+        return NULL;
+    }
+    static const char *states[] = {"dead", "connecting", "live", "quarantined", "removed"};
+    napi_value arr;
+    napi_create_array_with_length(env, count, &arr);
+    for (size_t i = 0; i < count; i++) {
+        hamqtt_endpoint_stats *s = &stats[i];
+        napi_value o;
+        napi_create_object(env, &o);
+        set_str(env, o, "name", s->name);
+        set_str(env, o, "uri", s->uri);
+        set_str(env, o, "state", s->state >= 0 && s->state <= 4 ? states[s->state] : "unknown");
+        napi_value b;
+        napi_get_boolean(env, s->subscriber != 0, &b);
+        napi_set_named_property(env, o, "subscriber", b);
+        napi_value since;
+        if (s->live_since_unix_ns > 0) {
+            napi_create_date(env, (double)s->live_since_unix_ns / 1e6, &since);
+        } else {
+            napi_get_null(env, &since);
+        }
+        napi_set_named_property(env, o, "liveSince", since);
+        set_num(env, o, "published", (double)s->published);
+        set_num(env, o, "acked", (double)s->acked);
+        set_num(env, o, "failed", (double)s->failed);
+        set_num(env, o, "failovers", (double)s->failovers);
+        set_num(env, o, "connects", (double)s->connects);
+        set_num(env, o, "connectFailures", (double)s->connect_failures);
+        set_num(env, o, "received", (double)s->received);
+        set_str(env, o, "lastError", s->last_error);
+        napi_set_element(env, arr, (uint32_t)i, o);
+    }
+    hamqtt_free(stats);
+    return arr;
+}
+
+static napi_value m_name(napi_env env, napi_callback_info info) {
+    size_t argc = 0;
+    nclient *c = unwrap(env, info, &argc, NULL, 1);
+    if (c == NULL) {
+        return NULL;
+    }
+    char *name = NULL;
+    int rc = hamqtt_client_name(c->h, &name);
+    if (rc != HAMQTT_OK) {
+        throw_status(env, rc, NULL);
+        return NULL;
+    }
+    napi_value r = str_or_null(env, name);
+    hamqtt_free(name);
+    return r;
+}
+
+static napi_value m_is_closed(napi_env env, napi_callback_info info) {
+    size_t argc = 0;
+    nclient *c = unwrap(env, info, &argc, NULL, 0);
+    if (c == NULL) {
+        return NULL;
+    }
+    napi_value r;
+    napi_get_boolean(env, c->closing || c->h == 0, &r);
+    return r;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Module functions                                                           */
+/* ------------------------------------------------------------------------ */
+
+static napi_value f_version(napi_env env, napi_callback_info info) {
+    (void)info;
+    return str_or_null(env, hamqtt_version());
+}
+
+static napi_value f_strerror(napi_env env, napi_callback_info info) {
+    size_t argc = 1;
+    napi_value argv[1];
+    NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    int code = 0;
+    if (argc < 1 || get_int(env, argv[0], "status", &code) != 0) {
+        return NULL;
+    }
+    return str_or_null(env, hamqtt_strerror(code));
+}
+
+static napi_value f_init_file(napi_env env, napi_callback_info info) {
+    size_t argc = 1;
+    napi_value argv[1];
+    NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    char *path = argc ? get_string(env, argv[0], "path") : NULL;
+    if (path == NULL) {
+        if (argc == 0) {
+            napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "hamqtt: initFile(path)");
+        }
+        return NULL;
+    }
+    int rc = hamqtt_init_file(path);
+    free(path);
+    if (rc != HAMQTT_OK) {
+        throw_status(env, rc, NULL);
+        return NULL;
+    }
+    return undefined(env);
+}
+
+static napi_value f_init_yaml(napi_env env, napi_callback_info info) {
+    size_t argc = 1;
+    napi_value argv[1];
+    NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    if (argc == 0) {
+        napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "hamqtt: initYaml(text)");
+        return NULL;
+    }
+    const void *data;
+    size_t len;
+    char *copy;
+    if (get_payload(env, argv[0], &data, &len, &copy) != 0) {
+        return NULL;
+    }
+    int rc = hamqtt_init_yaml(len ? data : "", len);
+    free(copy);
+    if (rc != HAMQTT_OK) {
+        throw_status(env, rc, NULL);
+        return NULL;
+    }
+    return undefined(env);
+}
+
+static napi_value f_cluster_names(napi_env env, napi_callback_info info) {
+    (void)info;
+    char **names = NULL;
+    size_t count = 0;
+    int rc = hamqtt_cluster_names(&names, &count);
+    return string_list(env, rc, names, count);
+}
+
+/* shutdown(callback): closes the clients of the loaded configuration. The
+ * JavaScript layer detaches its wrappers of those clients first. */
+static napi_value f_shutdown(napi_env env, napi_callback_info info) {
+    size_t argc = 1;
+    napi_value argv[1];
+    NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    env_state *st = state_of(env);
+    op *o = op_new(st, OP_SHUTDOWN, 0);
+    if (o == NULL) {
+        napi_throw_error(env, NULL, "hamqtt: out of memory");
+        return NULL;
+    }
+    if (op_start(env, o, argc ? argv[0] : NULL) != 0) {
+        return NULL;
+    }
+    return undefined(env);
+}
+
+static napi_value f_status_names(napi_env env, napi_callback_info info) {
+    (void)info;
+    static const int codes[] = {HAMQTT_OK, HAMQTT_ERR_INVALID, HAMQTT_ERR_HANDLE, HAMQTT_ERR_TOPIC,
+                                HAMQTT_ERR_QOS, HAMQTT_ERR_PAYLOAD, HAMQTT_ERR_CONFIG,
+                                HAMQTT_ERR_NO_ENDPOINT, HAMQTT_ERR_CLOSED, HAMQTT_ERR_NOT_FOUND,
+                                HAMQTT_ERR_BUSY, HAMQTT_ERR_MODE, HAMQTT_ERR_STATE, HAMQTT_ERR_REFUSED,
+                                HAMQTT_ERR_IO, HAMQTT_ERR_NOT_INITIALIZED, HAMQTT_ERR_INTERNAL};
+    napi_value obj;
+    napi_create_object(env, &obj);
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+        napi_value v;
+        napi_create_int32(env, codes[i], &v);
+        napi_set_named_property(env, obj, status_name(codes[i]), v);
+    }
+    return obj;
+}
+
+/* makeError(status, message): the Error the addon would throw (for JS-made errors). */
+static napi_value f_make_error(napi_env env, napi_callback_info info) {
+    size_t argc = 2;
+    napi_value argv[2];
+    NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    int code = 0;
+    if (argc < 2 || get_int(env, argv[0], "status", &code) != 0) {
+        return NULL;
+    }
+    char *msg = NULL;
+    if (get_opt_string(env, argv[1], "message", &msg) != 0) {
+        return NULL;
+    }
+    napi_value e = make_error(env, code, msg ? msg : hamqtt_strerror(code));
+    free(msg);
+    return e;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Environment lifecycle                                                      */
+/* ------------------------------------------------------------------------ */
+
+static void on_async_closed(uv_handle_t *h) {
+    handle_closed(h->data);
+}
+
+static void on_check_closed(uv_handle_t *h) {
+    handle_closed(h->data);
+}
+
+/* After every turn of the loop: SIGCHLD every time (libuv installs its handler when a child
+ * process is spawned, and the child may exit within milliseconds), everything else at most
+ * every 20 ms (process.on('SIGINT') and the like). */
+static void on_check(uv_check_t *h) {
+    env_state *st = h->data;
+    ensure_onstack(SIGCHLD);
+    uint64_t now = uv_now(st->loop);
+    if (now - st->last_signal_scan >= 20) {
+        st->last_signal_scan = now;
+        ensure_onstack_all();
+    }
+}
+
+/* Runs when the environment is torn down (normal exit, worker termination).
+ * Stops every poll handle, closes every client in the background (threads
+ * blocked in the library return when their client closes), and waits only
+ * for our uv handles to close. */
+static void env_cleanup(napi_async_cleanup_hook_handle handle, void *arg) {
+    env_state *st = arg;
+    napi_env env = st->env;
+    st->cleanup = handle;
+    st->torn_down = 1;
+    size_t n = 0;
+    for (nclient *c = st->clients; c; c = c->next) {
+        n++;
+    }
+    hamqtt_client *many = n ? calloc(n, sizeof *many) : NULL;
+    size_t k = 0;
+    while (st->clients) {
+        nclient *c = st->clients;
+        hamqtt_client h = detach(env, c);
+        if (many && h) {
+            many[k++] = h;
+        }
+    }
+    if (k > 0) {
+        op *o = op_new(st, OP_CLOSE_MANY, 0);
+        if (o) {
+            o->many = many;
+            o->nmany = k;
+            many = NULL;
+            pthread_attr_t attr;
+            pthread_attr_init(&attr);
+            pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+            pthread_mutex_lock(&st->mu);
+            st->refs++;
+            pthread_mutex_unlock(&st->mu);
+            pthread_t tid;
+            if (spawn_op(&tid, &attr, o) != 0) {
+                pthread_mutex_lock(&st->mu);
+                st->refs--;
+                pthread_mutex_unlock(&st->mu);
+                for (size_t i = 0; i < o->nmany; i++) {
+                    hamqtt_close(o->many[i]);
+                }
+                op_free(o);
+            }
+            pthread_attr_destroy(&attr);
+        }
+    }
+    free(many);
+    pthread_mutex_lock(&st->mu);
+    st->closing = 1;
+    op *list = st->done_head;
+    st->done_head = st->done_tail = NULL;
+    pthread_mutex_unlock(&st->mu);
+    while (list) {
+        op *o = list;
+        list = o->next;
+        op_free(o);
+    }
+    if (st->resource) {
+        napi_delete_reference(env, st->resource);
+        st->resource = NULL;
+    }
+    if (st->client_ctor) {
+        napi_delete_reference(env, st->client_ctor);
+        st->client_ctor = NULL;
+    }
+    if (st->actx) {
+        napi_async_destroy(env, st->actx);
+        st->actx = NULL;
+    }
+    if (st->check_ok) {
+        uv_close((uv_handle_t *)&st->check, on_check_closed);
+    }
+    uv_close((uv_handle_t *)&st->async, on_async_closed);
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+    pthread_once(&async_signals_once, async_signals_init);
+    env_state *st = calloc(1, sizeof *st);
+    if (st == NULL) {
+        napi_throw_error(env, NULL, "hamqtt: out of memory");
+        return NULL;
+    }
+    st->env = env;
+    st->refs = 1;
+    pthread_mutex_init(&st->mu, NULL);
+    NAPI_CALL(env, napi_get_uv_event_loop(env, &st->loop));
+    if (uv_async_init(st->loop, &st->async, on_async) != 0) {
+        napi_throw_error(env, NULL, "hamqtt: uv_async_init failed");
+        return NULL;
+    }
+    st->async.data = st;
+    st->handles_open = 1;
+    uv_unref((uv_handle_t *)&st->async);
+    if (uv_check_init(st->loop, &st->check) == 0) {
+        st->check.data = st;
+        st->check_ok = 1;
+        st->handles_open++;
+        uv_check_start(&st->check, on_check);
+        uv_unref((uv_handle_t *)&st->check);
+    }
+    ensure_onstack_all();
+
+    napi_value resource, name;
+    napi_create_object(env, &resource);
+    napi_create_reference(env, resource, 1, &st->resource);
+    napi_create_string_utf8(env, "hamqtt", NAPI_AUTO_LENGTH, &name);
+    napi_async_init(env, resource, name, &st->actx);
+    napi_set_instance_data(env, st, NULL, NULL);
+    napi_add_async_cleanup_hook(env, env_cleanup, st, NULL);
+
+    napi_property_descriptor methods[] = {
+        {"watch", NULL, m_watch, NULL, NULL, NULL, napi_default, NULL},
+        {"unwatch", NULL, m_unwatch, NULL, NULL, NULL, napi_default, NULL},
+        {"drain", NULL, m_drain, NULL, NULL, NULL, napi_default, NULL},
+        {"ref", NULL, m_ref, NULL, NULL, NULL, napi_default, NULL},
+        {"notifyIdle", NULL, m_notify_idle, NULL, NULL, NULL, napi_default, NULL},
+        {"pending", NULL, m_pending, NULL, NULL, NULL, napi_default, NULL},
+        {"publish", NULL, m_publish, NULL, NULL, NULL, napi_default, NULL},
+        {"publishWait", NULL, m_publish_wait, NULL, NULL, NULL, napi_default, NULL},
+        {"connect", NULL, m_connect, NULL, NULL, NULL, napi_default, NULL},
+        {"disconnect", NULL, m_disconnect, NULL, NULL, NULL, napi_default, NULL},
+        {"close", NULL, m_close, NULL, NULL, NULL, napi_default, NULL},
+        {"subscribe", NULL, m_subscribe, NULL, NULL, NULL, napi_default, NULL},
+        {"unsubscribe", NULL, m_unsubscribe, NULL, NULL, NULL, napi_default, NULL},
+        {"addEndpoint", NULL, m_add_endpoint, NULL, NULL, NULL, napi_default, NULL},
+        {"removeEndpoint", NULL, m_remove_endpoint, NULL, NULL, NULL, napi_default, NULL},
+        {"liveEndpoints", NULL, m_live, NULL, NULL, NULL, napi_default, NULL},
+        {"deadEndpoints", NULL, m_dead, NULL, NULL, NULL, napi_default, NULL},
+        {"stats", NULL, m_stats, NULL, NULL, NULL, napi_default, NULL},
+        {"name", NULL, m_name, NULL, NULL, NULL, napi_default, NULL},
+        {"isClosed", NULL, m_is_closed, NULL, NULL, NULL, napi_default, NULL},
+    };
+    napi_value ctor;
+    NAPI_CALL(env, napi_define_class(env, "NativeClient", NAPI_AUTO_LENGTH, client_ctor, NULL,
+                                     sizeof methods / sizeof methods[0], methods, &ctor));
+    napi_create_reference(env, ctor, 1, &st->client_ctor);
+
+    napi_property_descriptor fns[] = {
+        {"NativeClient", NULL, NULL, NULL, NULL, ctor, napi_default, NULL},
+        {"version", NULL, f_version, NULL, NULL, NULL, napi_default, NULL},
+        {"strerror", NULL, f_strerror, NULL, NULL, NULL, napi_default, NULL},
+        {"initFile", NULL, f_init_file, NULL, NULL, NULL, napi_default, NULL},
+        {"initYaml", NULL, f_init_yaml, NULL, NULL, NULL, napi_default, NULL},
+        {"clusterNames", NULL, f_cluster_names, NULL, NULL, NULL, napi_default, NULL},
+        {"shutdown", NULL, f_shutdown, NULL, NULL, NULL, napi_default, NULL},
+        {"statusCodes", NULL, f_status_names, NULL, NULL, NULL, napi_default, NULL},
+        {"makeError", NULL, f_make_error, NULL, NULL, NULL, napi_default, NULL},
+    };
+    NAPI_CALL(env, napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns));
+    return exports;
+}
+
+NAPI_MODULE_INIT() {
+    return init(env, exports);
+}

@@ -1,0 +1,331 @@
+'use strict'
+// The MQTT.js-compatible surface against real Mosquitto brokers: URLs (schemes, host lists,
+// ranges), `servers`, events, callbacks and promises, connected/reconnecting/options, QoS,
+// retain, unsubscribe, end and reconnect, an unreachable cluster, broker restarts.
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const net = require('node:net')
+const mqtt = require('..')
+const { startBroker, startBrokers, freePort, sleep, tmpDir, Broker } = require('./helpers/mosquitto')
+
+
+let brokers
+test.before(async () => { brokers = await startBrokers(2) })
+test.after(async () => { for (const b of brokers) await b.stop() })
+
+// Every client a test makes is ended after it, even when an assertion failed on the way.
+const open = new Set()
+const track = (c) => { open.add(c); return c }
+const connect = (...args) => track(mqtt.connect(...args))
+const connectAsync = async (...args) => track(await mqtt.connectAsync(...args))
+test.afterEach(async () => {
+  for (const c of open) await c.endAsync(true)
+  open.clear()
+})
+
+const once = (emitter, event, ms = 10000) => new Promise((resolve, reject) => {
+  const t = setTimeout(() => reject(new Error(`no '${event}' within ${ms} ms`)), ms)
+  emitter.once(event, (...args) => { clearTimeout(t); resolve(args) })
+})
+
+function collect (client, n, ms = 10000) {
+  const got = []
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`got ${got.length} of ${n} messages: ${JSON.stringify(got.map((g) => g.topic))}`)), ms)
+    client.on('message', function onMessage (topic, payload, packet) {
+      got.push({ topic, payload: payload.toString(), packet })
+      if (got.length === n) {
+        clearTimeout(t)
+        client.off('message', onMessage)
+        resolve(got)
+      }
+    })
+  })
+}
+
+// Two consecutive free loopback ports (for a port range).
+async function consecutivePorts () {
+  for (let i = 0; i < 50; i++) {
+    const p = await freePort()
+    const ok = await new Promise((resolve) => {
+      const s = net.createServer()
+      s.once('error', () => resolve(false))
+      s.listen(p + 1, '127.0.0.1', () => s.close(() => resolve(true)))
+    })
+    if (ok && p + 1 <= 65535) return [p, p + 1]
+  }
+  throw new Error('no two consecutive free ports')
+}
+
+test('connect with mqtt:// and a host list: events, connected, options, publish/subscribe callbacks', async () => {
+  const [a, b] = brokers
+  const url = `mqtt://127.0.0.1:${a.port},127.0.0.1:${b.port}`
+  const client = connect(url, { clientId: 'list-1', keepalive: 30 })
+  assert.equal(client.connected, false)
+  assert.equal(client.options.clientId, 'list-1')
+  assert.equal(client.options.keepalive, 30)
+  assert.equal(client.options.protocol, 'mqtt')
+  assert.equal(client.options.hostname, '127.0.0.1')
+  assert.equal(client.options.port, a.port)
+  assert.equal(client.options.endpoints, `mqtt://127.0.0.1:${a.port},mqtt://127.0.0.1:${b.port}`)
+  const ups = []
+  client.on('endpointUp', (name) => ups.push(name))
+  const [connack] = await once(client, 'connect')
+  assert.equal(connack.cmd, 'connack')
+  assert.equal(connack.returnCode, 0)
+  assert.equal(client.connected, true)
+  assert.equal(client.reconnecting, false)
+  await new Promise((resolve, reject) => client.subscribe('t/+', { qos: 1 }, (err, granted) => {
+    if (err) return reject(err)
+    assert.deepEqual(granted, [{ topic: 't/+', qos: 1 }])
+    resolve()
+  }))
+  const msgs = collect(client, 2)
+  await new Promise((resolve, reject) => client.publish('t/1', 'one', { qos: 1 }, (err, packet) => {
+    if (err) return reject(err)
+    assert.equal(packet.topic, 't/1')
+    assert.equal(packet.qos, 1)
+    resolve()
+  }))
+  client.publish('t/2', Buffer.from([0, 1, 2]))
+  const got = await msgs
+  assert.deepEqual(got.map((g) => g.topic), ['t/1', 't/2'])
+  assert.ok(Buffer.isBuffer(got[1].packet.payload))
+  assert.deepEqual([...got[1].packet.payload], [0, 1, 2])
+  assert.equal(got[0].packet.cmd, 'publish')
+  assert.equal(got[0].packet.qos, 1)
+  assert.match(got[0].packet.endpoint, /^cluster-default-[12]$/)
+  assert.deepEqual(client.liveEndpoints().sort(), ['cluster-default-1', 'cluster-default-2'])
+  assert.deepEqual(ups.sort(), ['cluster-default-1', 'cluster-default-2'])
+  const events = []
+  client.on('close', () => events.push('close'))
+  client.on('end', () => events.push('end'))
+  await new Promise((resolve) => client.end(resolve))
+  assert.deepEqual(events, ['close', 'end'])
+  assert.equal(client.connected, false)
+  assert.equal(client.disconnected, true)
+  // end() again calls back at once; publishing after end reports 'client disconnecting'
+  await new Promise((resolve) => client.end(resolve))
+  const err = await new Promise((resolve) => client.publish('t/1', 'x', (e) => resolve(e)))
+  assert.match(err.message, /client disconnecting/)
+})
+
+test('URL schemes tcp:// and a port range; the `servers` option; host option lists', async () => {
+  const [p1, p2] = await consecutivePorts()
+  const ranged = [new Broker(p1, tmpDir('hamqtt-r1-')),
+    new Broker(p2, tmpDir('hamqtt-r2-'))]
+  for (const b of ranged) await b.start()
+  try {
+    const c1 = await connectAsync(`tcp://127.0.0.1:${p1}-${p2}`)
+    assert.equal(c1.options.endpoints, `tcp://127.0.0.1:${p1}-${p2}`)
+    assert.equal(c1.liveEndpoints().length, 2)
+    await c1.endAsync()
+
+    const [a, b] = brokers
+    const c2 = await connectAsync({ servers: [{ host: '127.0.0.1', port: a.port }, { host: '127.0.0.1', port: b.port, protocol: 'tcp' }] })
+    assert.equal(c2.options.endpoints, `mqtt://127.0.0.1:${a.port},tcp://127.0.0.1:${b.port}`)
+    assert.equal(c2.liveEndpoints().length, 2)
+    await c2.endAsync()
+
+    const c3 = await connectAsync({ host: `127.0.0.1:${a.port},127.0.0.1:${b.port}` })
+    assert.equal(c3.liveEndpoints().length, 2)
+    await c3.endAsync()
+
+    const c4 = await connectAsync({ host: '127.0.0.1', port: a.port, protocol: 'mqtt' })
+    assert.equal(c4.options.endpoints, `mqtt://127.0.0.1:${a.port}`)
+    await c4.endAsync()
+
+    // A bare host list is MQTT over TCP.
+    const c5 = await connectAsync(`127.0.0.1:${a.port}`)
+    assert.equal(c5.options.endpoints, `mqtt://127.0.0.1:${a.port}`)
+    await c5.endAsync()
+  } finally {
+    for (const b of ranged) await b.stop()
+  }
+})
+
+test('subscribe forms: array, object map; unsubscribe; promise forms; retain; QoS 2', async () => {
+  const [a, b] = brokers
+  const client = await connectAsync(`mqtt://127.0.0.1:${a.port},127.0.0.1:${b.port}`)
+  const granted = await client.subscribeAsync(['s/a', 's/b'], { qos: 2 })
+  assert.deepEqual(granted, [{ topic: 's/a', qos: 2 }, { topic: 's/b', qos: 2 }])
+  const g2 = await client.subscribeAsync({ 's/c': { qos: 1 }, 's/d': { qos: 0 } })
+  assert.deepEqual(g2, [{ topic: 's/c', qos: 1 }, { topic: 's/d', qos: 0 }])
+  const msgs = collect(client, 4)
+  for (const t of ['s/a', 's/b', 's/c', 's/d']) await client.publishAsync(t, t, { qos: 2 })
+  const got = await msgs
+  assert.deepEqual(got.map((m) => m.topic).sort(), ['s/a', 's/b', 's/c', 's/d'])
+  assert.equal(got.find((m) => m.topic === 's/a').packet.qos, 2)
+  assert.equal(got.find((m) => m.topic === 's/d').packet.qos, 0)
+
+  await client.unsubscribeAsync(['s/a', 's/b'])
+  await client.unsubscribeAsync('s/never-subscribed') // as MQTT.js: no error
+  const rest = collect(client, 1)
+  await client.publishAsync('s/a', 'gone', { qos: 1 })
+  await client.publishAsync('s/c', 'still', { qos: 1 })
+  const [m] = await rest
+  assert.equal(m.topic, 's/c')
+
+  // retained messages come with retain set
+  await client.publishAsync('r/x', 'kept', { qos: 1, retain: true })
+  const retained = collect(client, 1)
+  await client.subscribeAsync('r/x', { qos: 1 })
+  const [r] = await retained
+  assert.equal(r.payload, 'kept')
+  assert.equal(r.packet.retain, true)
+  await client.publishAsync('r/x', '', { qos: 1, retain: true }) // clear it
+  await client.endAsync()
+})
+
+test('publishes made before the connection are sent once connected (queueQoSZero)', async () => {
+  const [a] = brokers
+  const sub = await connectAsync(`mqtt://127.0.0.1:${a.port}`)
+  await sub.subscribeAsync('early/#', { qos: 1 })
+  const msgs = collect(sub, 2)
+  const client = connect(`mqtt://127.0.0.1:${a.port}`)
+  let acked = false
+  client.publish('early/1', 'q0')
+  client.publish('early/2', 'q1', { qos: 1 }, (err) => { acked = !err })
+  const got = await msgs
+  assert.deepEqual(got.map((m) => m.payload), ['q0', 'q1'])
+  await sleep(50)
+  assert.ok(acked)
+
+  const noQueue = connect(`mqtt://127.0.0.1:${a.port}`, { queueQoSZero: false })
+  const err = await new Promise((resolve) => noQueue.publish('early/3', 'x', (e) => resolve(e)))
+  assert.match(err.message, /No connection to broker/)
+  await Promise.all([client.endAsync(), sub.endAsync(), noQueue.endAsync()])
+})
+
+test('manualConnect waits for connect(); reconnect() reconnects; end then reconnect() keeps subscriptions', async () => {
+  const [a] = brokers
+  const client = connect(`mqtt://127.0.0.1:${a.port}`, { manualConnect: true })
+  await sleep(200)
+  assert.equal(client.connected, false)
+  client.connect()
+  await once(client, 'connect')
+  await client.subscribeAsync('rc/#', { qos: 1 })
+
+  const seen = []
+  for (const e of ['reconnect', 'close', 'connect']) client.on(e, () => seen.push(e))
+  client.reconnect()
+  await once(client, 'connect')
+  assert.deepEqual(seen, ['reconnect', 'close', 'connect'])
+  const m1 = collect(client, 1)
+  await client.publishAsync('rc/1', 'after reconnect', { qos: 1 })
+  assert.equal((await m1)[0].payload, 'after reconnect')
+
+  await client.endAsync()
+  assert.equal(client.connected, false)
+  client.reconnect()
+  await once(client, 'connect')
+  const m2 = collect(client, 1)
+  await client.publishAsync('rc/2', 'after end + reconnect', { qos: 1 })
+  assert.equal((await m2)[0].payload, 'after end + reconnect')
+  await client.endAsync()
+})
+
+test('an unreachable cluster: error, close, offline, reconnect; then it connects when a broker comes up', async () => {
+  const port = await freePort()
+  const broker = new Broker(port, tmpDir('hamqtt-late-'))
+  const client = connect(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 100, ha: { timeToWait: 500 } })
+  const seen = []
+  for (const e of ['error', 'close', 'offline', 'reconnect', 'connect']) client.on(e, (x) => seen.push(e === 'error' ? `error:${x.code}` : e))
+  await once(client, 'reconnect')
+  assert.deepEqual(seen, ['error:HAMQTT_ERR_NO_ENDPOINT', 'close', 'offline', 'reconnect'])
+  assert.equal(client.connected, false)
+  assert.equal(client.reconnecting, true)
+  // A subscription made while offline is made once the broker is up, and acknowledged then.
+  const subscribed = client.subscribeAsync('late/#', { qos: 1 })
+  const connected = once(client, 'connect', 15000)
+  await broker.start()
+  await connected
+  assert.equal(client.reconnecting, false)
+  await subscribed
+  const msgs = collect(client, 1)
+  await client.publishAsync('late/1', 'hi', { qos: 1 })
+  assert.equal((await msgs)[0].payload, 'hi')
+  await client.endAsync()
+  await broker.stop()
+})
+
+test('connectAsync rejects when nothing is reachable and allowRetries is false', async () => {
+  const port = await freePort()
+  await assert.rejects(mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { ha: { timeToWait: 300 } }, false), (err) => {
+    assert.equal(err.code, 'HAMQTT_ERR_NO_ENDPOINT')
+    assert.match(err.message, /127\.0\.0\.1/)
+    return true
+  })
+})
+
+test('reconnectPeriod 0: no reconnection after the broker dies', async () => {
+  const broker = await startBroker()
+  const client = await connectAsync(`mqtt://127.0.0.1:${broker.port}`, { reconnectPeriod: 0 })
+  const seen = []
+  for (const e of ['close', 'offline', 'reconnect']) client.on(e, () => seen.push(e))
+  const closed = once(client, 'close')
+  await broker.kill()
+  await closed
+  await sleep(300)
+  assert.deepEqual(seen, ['close'])
+  assert.equal(client.connected, false)
+  assert.equal(client.reconnecting, false)
+  await client.endAsync()
+})
+
+test('the last broker dies and comes back: close, offline, reconnect, connect; subscriptions replayed', async () => {
+  const broker = await startBroker()
+  const client = await connectAsync(`mqtt://127.0.0.1:${broker.port}`, { reconnectPeriod: 100 })
+  await client.subscribeAsync('back/#', { qos: 1 })
+  const seen = []
+  for (const e of ['close', 'offline', 'reconnect', 'connect']) client.on(e, () => seen.push(e))
+  const down = once(client, 'offline')
+  await broker.kill()
+  await down
+  assert.equal(client.connected, false)
+  assert.equal(client.reconnecting, true)
+  const connected = once(client, 'connect', 15000)
+  await broker.start()
+  await connected
+  assert.deepEqual(seen, ['close', 'offline', 'reconnect', 'connect'])
+  const msgs = collect(client, 1)
+  const other = await connectAsync(`mqtt://127.0.0.1:${broker.port}`)
+  await other.publishAsync('back/1', 'replayed', { qos: 1 })
+  assert.equal((await msgs)[0].payload, 'replayed')
+  await Promise.all([client.endAsync(), other.endAsync()])
+  await broker.stop()
+})
+
+test('end(false) waits for in-flight QoS 1 publishes; end(true) does not wait', async () => {
+  const [a] = brokers
+  const client = await connectAsync(`mqtt://127.0.0.1:${a.port}`)
+  let acked = 0
+  for (let i = 0; i < 200; i++) client.publish('inflight/x', `m${i}`, { qos: 1 }, (err) => { if (!err) acked++ })
+  await client.endAsync()
+  assert.equal(acked, 200)
+})
+
+test('a configured cluster by name: option cluster with option config (YAML)', async () => {
+  const [a, b] = brokers
+  const yaml = [
+    'defaultCluster: edge',
+    'clusters:',
+    '  - name: edge',
+    '    connections:',
+    '      - connection:',
+    `          serverURIs: [tcp://127.0.0.1:${a.port}, tcp://127.0.0.1:${b.port}]`,
+    ''
+  ].join('\n')
+  const client = await connectAsync({ cluster: 'edge', config: yaml })
+  assert.deepEqual(client.liveEndpoints().sort(), ['edge-1', 'edge-2'])
+  assert.throws(() => connect({ cluster: 'edge' }), /already used by another open client/)
+  await client.subscribeAsync('cfg/#', { qos: 1 })
+  const msgs = collect(client, 1)
+  await client.publishAsync('cfg/1', 'from config', { qos: 1 })
+  assert.equal((await msgs)[0].payload, 'from config')
+  await client.endAsync()
+  // once ended, the cluster can be used again
+  const again = await connectAsync({ cluster: 'edge' })
+  await again.endAsync()
+  await mqtt.HaClusters.shutdown()
+})

@@ -1,0 +1,35 @@
+# Node.js binding targets, included by the root Makefile (or run alone: make -f mk/node.mk node-test).
+#
+#   node-install  npm install in bindings/node: its install script builds libhamqtt.so.0 with
+#                 `go build -buildmode=c-shared` into bindings/node/native/ and the addon with
+#                 node-gyp against the Node headers installed here (--nodedir, nothing downloaded);
+#                 npm also fetches the devDependency MQTT.js (for the comparison tests and the
+#                 benchmark). No lockfile is written (bindings/node/.npmrc).
+#   node-test     node-install, then the node --test suite against real Mosquitto brokers
+#   node-bench    QoS 0 publish-to-receive throughput, hamqtt against MQTT.js in the same run
+#   node-pack     npm pack: a tarball that ships native/libhamqtt.so.0 (needs no Go to install)
+#   node-clean    remove the addon build, the library copy and node_modules
+NPM ?= npm
+NODE ?= node
+NODE_PKG ?= bindings/node
+NODE_TESTFLAGS ?= --test-concurrency=1
+
+.PHONY: node-install node-test node-bench node-pack node-clean
+
+node-install: deps
+	cd $(NODE_PKG) && $(NPM) install --no-audit --no-fund
+
+node-test: node-install
+	cd $(NODE_PKG) && $(NODE) --test $(NODE_TESTFLAGS) test/*.test.js
+
+node-bench: node-install
+	cd $(NODE_PKG) && $(NODE) bench/bench_qos0.js
+
+node-pack: node-install
+	cd $(NODE_PKG) && $(NPM) pack
+
+node-clean:
+	rm -rf $(NODE_PKG)/build $(NODE_PKG)/native $(NODE_PKG)/node_modules $(NODE_PKG)/bench/node_path
+
+# `make test` runs the Node suite too.
+test: node-test
