@@ -157,7 +157,7 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// NoSubscriberLimit is the SubscriberCount and LiveEndpointCount value meaning "all live endpoints".
+// NoSubscriberLimit, as SubscriberCount or LiveEndpointCount, means "all live endpoints".
 const NoSubscriberLimit = -1
 
 const (
