@@ -119,25 +119,32 @@ func (r *Clusters) Warnings() []string {
 // Get returns the named cluster (the default cluster for ""). It creates nothing: an unknown
 // or disabled name is an error that lists the known clusters.
 func (r *Clusters) Get(name string) (*Cluster, error) {
-	if name == "" {
-		name = r.DefaultName()
-	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.closed {
-		return nil, fmt.Errorf("cluster %q: %w", name, ErrClosed)
-	}
-	if c := r.clusters[name]; c != nil {
-		return c, nil
-	}
-	if err := r.disabledLocked(name); err != nil {
-		return nil, err
+	name, c, err := r.lookupLocked(name)
+	if c != nil || err != nil {
+		return c, err
 	}
 	known := "none"
 	if len(r.order) > 0 {
 		known = strings.Join(r.order, ", ")
 	}
 	return nil, fmt.Errorf("cluster %q not found (clusters: %s): define it in the configuration or use GetOrCreate", name, known)
+}
+
+// lookupLocked resolves "" to the default name and returns the existing cluster, an error
+// (registry closed, cluster disabled), or neither when the name is free.
+func (r *Clusters) lookupLocked(name string) (string, *Cluster, error) {
+	if name == "" {
+		name = r.DefaultName()
+	}
+	if r.closed {
+		return name, nil, fmt.Errorf("cluster %q: %w", name, ErrClosed)
+	}
+	if c := r.clusters[name]; c != nil {
+		return name, c, nil
+	}
+	return name, nil, r.disabledLocked(name)
 }
 
 func (r *Clusters) disabledLocked(name string) error {
@@ -171,19 +178,11 @@ func (r *Clusters) DefaultName() string {
 // (comma-separated lists and ranges allowed; none means tcp://localhost:1883-1885). It is not
 // connected: call Connect. uris are ignored when the cluster exists.
 func (r *Clusters) GetOrCreate(name string, uris ...string) (*Cluster, error) {
-	if name == "" {
-		name = r.DefaultName()
-	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.closed {
-		return nil, fmt.Errorf("cluster %q: %w", name, ErrClosed)
-	}
-	if c := r.clusters[name]; c != nil {
-		return c, nil
-	}
-	if err := r.disabledLocked(name); err != nil {
-		return nil, err
+	name, c, err := r.lookupLocked(name)
+	if c != nil || err != nil {
+		return c, err
 	}
 	list := uris
 	if len(strings.Join(list, "")) == 0 {
@@ -208,7 +207,7 @@ func (r *Clusters) GetOrCreate(name string, uris ...string) (*Cluster, error) {
 	for _, u := range expanded {
 		cfg.Endpoints = append(cfg.Endpoints, EndpointConfig{URI: u})
 	}
-	c, err := New(cfg)
+	c, err = New(cfg)
 	if err != nil {
 		return nil, err
 	}
