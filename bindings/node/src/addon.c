@@ -73,11 +73,15 @@ static void async_signals_init(void) {
 
 /* Handlers the host installs without SA_ONSTACK are given it: with it, a handler that fires on
  * a library thread runs on that thread's signal stack (Go gives each of its threads one) instead
- * of the goroutine stack. The Go runtime itself does this for glibc's handlers; Go keeps SIGCHLD
- * and SIGPROF unblocked on its threads whatever the mask, so blocking alone cannot keep libuv's
- * SIGCHLD handler (installed when the first child process is spawned) off them. Checked when
- * the addon loads, for SIGCHLD on every turn of the event loop (one sigaction call), and for
- * every signal at most every 20 ms (see on_check). */
+ * of the goroutine stack. The Go runtime itself does this for glibc's handlers. SIGCHLD needs
+ * more: Go keeps it (and SIGPROF) unblocked on its threads whatever the mask, and libuv installs
+ * its SIGCHLD handler (without SA_ONSTACK) when a child process is spawned and removes it when
+ * the last one is reaped, again and again; a SIGCHLD landing on a library thread between such an
+ * install and our fix-up corrupted memory (about one run in 30 of a spawn-heavy test). So every
+ * environment keeps a libuv SIGCHLD watcher of its own for its whole life (unref'd; its callback
+ * does nothing): libuv's handler then stays installed, and is fixed once. Handlers are checked
+ * when the addon loads, after every turn of the loop for SIGCHLD (one sigaction call) and for
+ * every signal at most every 20 ms (process.on('SIGINT') and the like; see on_check). */
 static void ensure_onstack(int sig) {
     struct sigaction sa;
     if (sigaction(sig, NULL, &sa) != 0) {
@@ -104,7 +108,6 @@ static void ensure_onstack_all(void) {
 #define GO(expr)                                                                               \
     __extension__({                                                                            \
         sigset_t old_;                                                                         \
-        ensure_onstack(SIGCHLD);                                                               \
         pthread_sigmask(SIG_BLOCK, &async_signals, &old_);                                     \
         __typeof__(expr) r_ = (expr);                                                          \
         pthread_sigmask(SIG_SETMASK, &old_, NULL);                                             \
@@ -113,16 +116,12 @@ static void ensure_onstack_all(void) {
 #define GOV(stmt)                                                                              \
     do {                                                                                       \
         sigset_t old_;                                                                         \
-        ensure_onstack(SIGCHLD);                                                               \
         pthread_sigmask(SIG_BLOCK, &async_signals, &old_);                                     \
         stmt;                                                                                  \
         pthread_sigmask(SIG_SETMASK, &old_, NULL);                                             \
     } while (0)
 
-/* Every library function, wrapped (a macro does not expand inside its own expansion). While
- * this thread blocks the signals, a signal goes to another thread, possibly one of the
- * library's: so SIGCHLD's handler (the one Go never lets its threads block) is made SA_ONSTACK
- * first, one sigaction call. */
+/* Every library function, wrapped (a macro does not expand inside its own expansion). */
 #define hamqtt_version(...) GO(hamqtt_version(__VA_ARGS__))
 #define hamqtt_strerror(...) GO(hamqtt_strerror(__VA_ARGS__))
 #define hamqtt_last_error(...) GO(hamqtt_last_error(__VA_ARGS__))
@@ -272,6 +271,8 @@ typedef struct env_state {
     uv_check_t check;          /* keeps the host's signal handlers SA_ONSTACK (unref'd) */
     uint64_t last_signal_scan; /* uv_now of the last full scan */
     int check_ok;              /* check was initialised */
+    uv_signal_t sigchld;       /* keeps libuv's SIGCHLD handler installed (unref'd) */
+    int sigchld_ok;
     uv_async_t async;          /* wakes the main thread for op completions */
     pthread_mutex_t mu;        /* guards the fields below */
     op *done_head, *done_tail;
@@ -1467,7 +1468,9 @@ static napi_value m_subscribe(napi_env env, napi_callback_info info) {
     return start_client_op(env, c, o, argv[2]);
 }
 
-static napi_value m_unsubscribe(napi_env env, napi_callback_info info) {
+/* An operation that takes one string and a completion callback: (string, callback). */
+static napi_value string_op(napi_env env, napi_callback_info info, op_kind kind, const char *usage,
+                            const char *what) {
     size_t argc = 2;
     napi_value argv[2];
     nclient *c = unwrap(env, info, &argc, argv, 1);
@@ -1475,20 +1478,24 @@ static napi_value m_unsubscribe(napi_env env, napi_callback_info info) {
         return NULL;
     }
     if (argc < 2) {
-        napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "hamqtt: unsubscribe(filter, callback)");
+        napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", usage);
         return NULL;
     }
-    char *filter = get_string(env, argv[0], "topic filter");
-    if (filter == NULL) {
+    char *arg = get_string(env, argv[0], what);
+    if (arg == NULL) {
         return NULL;
     }
-    op *o = op_new(c->st, OP_UNSUBSCRIBE, c->h);
+    op *o = op_new(c->st, kind, c->h);
     if (o == NULL) {
-        free(filter);
+        free(arg);
     } else {
-        o->s1 = filter;
+        o->s1 = arg;
     }
     return start_client_op(env, c, o, argv[1]);
+}
+
+static napi_value m_unsubscribe(napi_env env, napi_callback_info info) {
+    return string_op(env, info, OP_UNSUBSCRIBE, "hamqtt: unsubscribe(filter, callback)", "topic filter");
 }
 
 /* publishWait(endpoint|null, topic, payload, qos, retain, callback): a
@@ -1555,27 +1562,7 @@ static napi_value m_publish_wait(napi_env env, napi_callback_info info) {
 }
 
 static napi_value m_remove_endpoint(napi_env env, napi_callback_info info) {
-    size_t argc = 2;
-    napi_value argv[2];
-    nclient *c = unwrap(env, info, &argc, argv, 1);
-    if (c == NULL) {
-        return NULL;
-    }
-    if (argc < 2) {
-        napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "hamqtt: removeEndpoint(name, callback)");
-        return NULL;
-    }
-    char *name = get_string(env, argv[0], "endpoint name");
-    if (name == NULL) {
-        return NULL;
-    }
-    op *o = op_new(c->st, OP_REMOVE_ENDPOINT, c->h);
-    if (o == NULL) {
-        free(name);
-    } else {
-        o->s1 = name;
-    }
-    return start_client_op(env, c, o, argv[1]);
+    return string_op(env, info, OP_REMOVE_ENDPOINT, "hamqtt: removeEndpoint(name, callback)", "endpoint name");
 }
 
 static napi_value m_add_endpoint(napi_env env, napi_callback_info info) {
@@ -1869,6 +1856,11 @@ static void on_check_closed(uv_handle_t *h) {
     handle_closed(h->data);
 }
 
+static void on_sigchld(uv_signal_t *h, int signum) {
+    (void)h;
+    (void)signum; /* libuv's own child watcher reaps; this watcher only keeps the handler */
+}
+
 /* After every turn of the loop: SIGCHLD every time (libuv installs its handler when a child
  * process is spawned, and the child may exit within milliseconds), everything else at most
  * every 20 ms (process.on('SIGINT') and the like). */
@@ -1955,6 +1947,9 @@ static void env_cleanup(napi_async_cleanup_hook_handle handle, void *arg) {
     if (st->check_ok) {
         uv_close((uv_handle_t *)&st->check, on_check_closed);
     }
+    if (st->sigchld_ok) {
+        uv_close((uv_handle_t *)&st->sigchld, on_check_closed);
+    }
     uv_close((uv_handle_t *)&st->async, on_async_closed);
 }
 
@@ -1982,6 +1977,13 @@ static napi_value init(napi_env env, napi_value exports) {
         st->handles_open++;
         uv_check_start(&st->check, on_check);
         uv_unref((uv_handle_t *)&st->check);
+    }
+    if (uv_signal_init(st->loop, &st->sigchld) == 0) {
+        st->sigchld.data = st;
+        st->sigchld_ok = 1;
+        st->handles_open++;
+        uv_signal_start(&st->sigchld, on_sigchld, SIGCHLD);
+        uv_unref((uv_handle_t *)&st->sigchld);
     }
     ensure_onstack_all();
 
