@@ -193,23 +193,33 @@ func coreConnect(cfg core.Config) (*core.Cluster, error) {
 	return c, nil
 }
 
-func runCore(uris []string, p tpParams) (tpResult, error) {
-	cnt := newCounter(p.N)
+// corePair connects a subscribed core subscriber counting into cnt and a core publisher.
+// close releases both.
+func corePair(uris []string, p tpParams, cnt *counter) (pub *core.Cluster, close func(), err error) {
 	sub, err := coreConnect(coreConfig(uniqueID("bench-sub"), uris))
 	if err != nil {
-		return tpResult{}, err
+		return nil, nil, err
 	}
-	defer sub.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := sub.Subscribe(ctx, p.Topic, p.QoS, func(core.Message) { cnt.hit() }); err != nil {
-		return tpResult{}, err
+		sub.Close()
+		return nil, nil, err
 	}
-	pub, err := coreConnect(coreConfig(uniqueID("bench-pub"), uris))
+	if pub, err = coreConnect(coreConfig(uniqueID("bench-pub"), uris)); err != nil {
+		sub.Close()
+		return nil, nil, err
+	}
+	return pub, func() { pub.Close(); sub.Close() }, nil
+}
+
+func runCore(uris []string, p tpParams) (tpResult, error) {
+	cnt := newCounter(p.N)
+	pub, closeAll, err := corePair(uris, p, cnt)
 	if err != nil {
 		return tpResult{}, err
 	}
-	defer pub.Close()
+	defer closeAll()
 	payload := payloadOf(p.Size)
 	ring := make([]*core.Token, p.Window)
 	wait := func(t *core.Token, i int) error {
@@ -245,21 +255,13 @@ func runCore(uris []string, p tpParams) (tpResult, error) {
 // program would use the cluster.
 func runCoreBlocking(uris []string, p tpParams) (tpResult, error) {
 	cnt := newCounter(p.N)
-	sub, err := coreConnect(coreConfig(uniqueID("bench-sub"), uris))
+	pub, closeAll, err := corePair(uris, p, cnt)
 	if err != nil {
 		return tpResult{}, err
 	}
-	defer sub.Close()
+	defer closeAll()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := sub.Subscribe(ctx, p.Topic, p.QoS, func(core.Message) { cnt.hit() }); err != nil {
-		return tpResult{}, err
-	}
-	pub, err := coreConnect(coreConfig(uniqueID("bench-pub"), uris))
-	if err != nil {
-		return tpResult{}, err
-	}
-	defer pub.Close()
 	payload := payloadOf(p.Size)
 	start := time.Now()
 	for i := 0; i < p.N; i++ {
