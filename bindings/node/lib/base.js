@@ -41,6 +41,7 @@ class NativeOwner extends EventEmitter {
     this._clusterName = null
     this._closedForGood = false
     this._live = new Set()
+    this._session = new Map() // endpoint -> its broker kept our session (CONNACK session present)
     this._handler = this._onNative.bind(this)
   }
 
@@ -92,9 +93,11 @@ class NativeOwner extends EventEmitter {
       case K_MESSAGE: return this._onMessage(a, b, c, d)
       case K_UP:
         this._live.add(a)
-        return this._onUp(a)
+        this._session.set(a, b === 1) // HAMQTT_UP_SESSION_PRESENT
+        return this._onUp(a, b === 1)
       case K_DOWN:
         this._live.delete(a)
+        this._session.delete(a)
         return this._onDown(a, b, c)
       case K_DELIVERY: return this._onDelivery(a, b, c, d)
       case K_ERROR: return this._onError(makeError(a, b || 'error'))

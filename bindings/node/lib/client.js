@@ -19,8 +19,8 @@ const nextTick = process.nextTick
 
 function noop () {}
 
-function connackPacket () {
-  return { cmd: 'connack', retain: false, qos: 0, dup: false, length: 2, topic: null, payload: null, sessionPresent: false, returnCode: 0 }
+function connackPacket (sessionPresent) {
+  return { cmd: 'connack', retain: false, qos: 0, dup: false, length: 2, topic: null, payload: null, sessionPresent, returnCode: 0 }
 }
 
 const UNSUPPORTED_EVENTS = {
@@ -68,6 +68,7 @@ class MqttClient extends NativeOwner {
   _newNative () {
     const r = this._spec
     this._live.clear()
+    this._session.clear()
     this._createNative(r.cluster !== null
       ? { configured: true, cluster: r.cluster }
       : { endpoints: r.endpoints, native: r.native, tls: r.tls })
@@ -94,6 +95,10 @@ class MqttClient extends NativeOwner {
     if (n !== this._native || this._state === 'ending' || this._state === 'ended') return
     this._watch() // a reconnect makes a new event descriptor
     if (!err) {
+      // Deliver the endpoint events already queued (endpointUp, with the CONNACK's session
+      // present flag) before 'connect', as the broker's CONNACK comes before MQTT.js's event.
+      if (!n.isClosed()) n.drain()
+      if (n !== this._native || this._state !== 'connecting') return
       this._up()
       return
     }
@@ -119,7 +124,9 @@ class MqttClient extends NativeOwner {
     const waiters = this._waiters
     this._waiters = []
     for (const w of waiters) w.resolve()
-    this.emit('connect', connackPacket())
+    // sessionPresent: every live broker still had this client's session (clean: false).
+    const live = [...this._live]
+    this.emit('connect', connackPacket(live.length > 0 && live.every((e) => this._session.get(e) === true)))
   }
 
   // No endpoint is live (after a failed connect, or the last endpoint went down).
@@ -465,6 +472,7 @@ class MqttClient extends NativeOwner {
         this.connected = false
         this.reconnecting = false
         this._live.clear()
+        this._session.clear()
         if (wasConnected || wasActive) this.emit('close')
         nextTick(() => {
           this._state = 'ended'
@@ -537,6 +545,7 @@ class MqttClient extends NativeOwner {
       if (n !== this._native || this.disconnecting) return
       n.drain() // outcomes of publishes the disconnect failed
       this._live.clear()
+      this._session.clear()
       if (this.connected) {
         this.connected = false
         this.emit('close')

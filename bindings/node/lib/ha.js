@@ -55,6 +55,7 @@ class HaMqttClient extends NativeOwner {
     const n = this._native
     await this._call('disconnect')
     this._live.clear()
+    this._session.clear()
     if (!n.isClosed()) n.drain()
   }
 
@@ -65,6 +66,7 @@ class HaMqttClient extends NativeOwner {
     await new Promise((resolve) => n.close(() => resolve()))
     this._releaseCluster()
     this._live.clear()
+    this._session.clear()
     const pending = this._pending
     this._pending = new Map()
     for (const p of pending.values()) p.reject(makeError(-8, 'the client was closed before the publish completed'))

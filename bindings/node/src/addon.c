@@ -155,7 +155,7 @@ static void ensure_onstack_all(void) {
 /* Handler kinds (the first argument of a client's JavaScript handler). */
 enum {
     K_MESSAGE = 1,  /* topic, payload, flags (qos | retained<<2 | dup<<3), endpoint */
-    K_UP = 2,       /* endpoint */
+    K_UP = 2,       /* endpoint, status (HAMQTT_UP_SESSION_PRESENT or 0) */
     K_DOWN = 3,     /* endpoint, reason, status */
     K_DELIVERY = 4, /* id, status, error|null, endpoints */
     K_ERROR = 5,    /* status, error */
@@ -721,6 +721,7 @@ static int drain(napi_env env, nclient *c, int batches) {
             case HAMQTT_EVENT_ENDPOINT_UP:
                 napi_create_int32(env, K_UP, &a[0]);
                 a[1] = endpoint_value(env, c, e->endpoint ? e->endpoint : "");
+                napi_create_int32(env, e->status, &a[2]); /* HAMQTT_UP_SESSION_PRESENT or 0 */
                 m++;
                 break;
             case HAMQTT_EVENT_ENDPOINT_DOWN:

@@ -329,3 +329,23 @@ test('a configured cluster by name: option cluster with option config (YAML)', a
   await again.endAsync()
   await mqtt.HaClusters.shutdown()
 })
+
+test('connack.sessionPresent: false for a new session, true once every broker kept it (clean: false)', async () => {
+  const [a, b] = brokers
+  const url = `mqtt://127.0.0.1:${a.port},127.0.0.1:${b.port}`
+  const first = connect(url, { clientId: 'session-kept', clean: false })
+  const ups = []
+  first.on('endpointUp', (name) => ups.push(name))
+  const [c1] = await once(first, 'connect')
+  assert.equal(c1.sessionPresent, false)
+  assert.equal(ups.length, 2, "the endpoints' up events come before 'connect'")
+  await first.subscribeAsync('kept/#', { qos: 1 })
+  await first.endAsync()
+  const again = connect(url, { clientId: 'session-kept', clean: false })
+  const [c2] = await once(again, 'connect')
+  assert.equal(c2.sessionPresent, true)
+  await again.endAsync()
+  const clean = connect(url, { clientId: 'session-kept' })
+  const [c3] = await once(clean, 'connect')
+  assert.equal(c3.sessionPresent, false)
+})
