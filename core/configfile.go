@@ -1025,6 +1025,14 @@ func (l *loader) cluster(n *yaml.Node, path string, fc *FileConfig, global persi
 			cfg.Dedup, _ = l.boolean(e.v, kp)
 		case "dedupWindow":
 			cfg.DedupWindow, _ = l.duration(e.v, kp, time.Millisecond, false)
+		case "maxInflightQoS2":
+			if v, ok := l.integer(e.v, kp); ok {
+				if v < 1 {
+					l.fail(e.v, kp, "%d: give at least 1 (the broker's max_inflight_messages, 20 for Mosquitto)", v)
+				} else {
+					cfg.MaxInflightQoS2 = v
+				}
+			}
 		case "clientId":
 			clientID, _ = l.str(e.v, kp)
 		default:

@@ -1217,3 +1217,17 @@ clusters:
 		t.Error("clusters still live after Close")
 	}
 }
+
+func TestConfigMaxInflightQoS2(t *testing.T) {
+	fc, err := ParseConfig([]byte("clusters:\n  - name: q\n    maxInflightQoS2: 64\n    connections:\n      - connection:\n          serverURIs: [tcp://127.0.0.1:1883]\n"), "q.yaml", LoadOptions{Strict: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fc.Clusters[0].MaxInflightQoS2; got != 64 {
+		t.Fatalf("maxInflightQoS2 = %d, want 64", got)
+	}
+	_, err = ParseConfig([]byte("clusters:\n  - name: q\n    maxInflightQoS2: 0\n"), "q.yaml", LoadOptions{})
+	if err == nil || !strings.Contains(err.Error(), "q.yaml:3") || !strings.Contains(err.Error(), "at least 1") {
+		t.Fatalf("maxInflightQoS2: 0: %v", err)
+	}
+}
