@@ -205,7 +205,7 @@ func (b *bridge) forward(m *Message) {
 	req, err := b.target.newRequest(m.Topic, m.QoS, m.Retained, m.Payload)
 	if err == nil {
 		req.bridged = true
-		_, err = b.target.publish(context.Background(), req, nil)
+		_, err = b.target.publish(context.Background(), req)
 	}
 	if err != nil && !errors.Is(err, ErrClosed) {
 		kind := "out"

@@ -196,6 +196,16 @@ func (c *Cluster) Connect(ctx context.Context) error {
 	}
 }
 
+// deadline is when a call made now with ctx must give up: TimeToWait, or ctx's deadline if
+// that comes first.
+func (c *Cluster) deadline(ctx context.Context) time.Time {
+	d := time.Now().Add(c.cfg.TimeToWait)
+	if cd, ok := ctx.Deadline(); ok && cd.Before(d) {
+		return cd
+	}
+	return d
+}
+
 // waitChange waits for an endpoint state change, ctx's end (false) or timeout (negative: none).
 func (c *Cluster) waitChange(ctx context.Context, changed chan struct{}, timeout time.Duration) bool {
 	var tc <-chan time.Time

@@ -40,7 +40,7 @@ func (c *Cluster) Publish(ctx context.Context, topic string, qos byte, retained 
 	if err != nil {
 		return err
 	}
-	_, err = c.publish(ctx, req, nil)
+	_, err = c.publish(ctx, req)
 	return err
 }
 
@@ -54,7 +54,7 @@ func (c *Cluster) PublishTo(ctx context.Context, endpoint, topic string, qos byt
 	if req.target, err = c.endpointByName(endpoint); err != nil {
 		return err
 	}
-	_, err = c.publish(ctx, req, nil)
+	_, err = c.publish(ctx, req)
 	return err
 }
 
@@ -124,13 +124,12 @@ func (t *Token) Wait(ctx context.Context) error {
 }
 
 // PublishAsync starts a publish with the same delivery rules as Publish and returns at once,
-// (a QoS 0 publish completes once the connection's writer took it, a QoS 1/2 publish on its
-// acknowledgement),
 // without waiting for the network: the message joins the cluster's send queue, which one
 // goroutine hands to paho in order, so messages published through one cluster keep their
 // order (failover aside). At most MaxInflight asynchronous publishes wait for their
 // acknowledgement at a time; the queue in front of them is unbounded. The outcome is reported
-// by the Token and, when Config.DeliveryEvents is set, as an EventDelivery.
+// by the Token and, when Config.DeliveryEvents is set, as an EventDelivery: for QoS 0 once the
+// connection's writer took the message, for QoS 1 and 2 on the broker's acknowledgement.
 func (c *Cluster) PublishAsync(topic string, qos byte, retained bool, payload []byte) *Token {
 	t := &Token{id: c.nextPublishID.Add(1), done: make(chan struct{})}
 	req, err := c.newRequest(topic, qos, retained, payload)
@@ -303,7 +302,7 @@ func (c *Cluster) slowPath(p *asyncPub) {
 		defer c.wg.Done()
 		ctx, cancel := context.WithDeadline(context.Background(), p.deadline)
 		defer cancel()
-		eps, err := c.publish(ctx, p.req, nil)
+		eps, err := c.publish(ctx, p.req)
 		c.complete(p.t, p.req.topic, eps, err)
 	}()
 }
@@ -406,39 +405,35 @@ func (c *Cluster) confirm(f *inflight, deadline time.Time) error {
 	return err
 }
 
-// publish delivers req, starting from an already-sent attempt if there is one, failing over
-// until an endpoint takes it or the deadline passes. It returns the endpoints that took it.
-func (c *Cluster) publish(ctx context.Context, req publishReq, first *inflight) ([]string, error) {
+// publish delivers req, failing over until an endpoint takes it or the deadline passes, then
+// runs the after-publish hooks and out-bridges. It returns the endpoints that took it.
+func (c *Cluster) publish(ctx context.Context, req publishReq) ([]string, error) {
 	if req.dropped {
 		return nil, nil
 	}
-	eps, err := c.deliver1(ctx, req, first)
+	eps, err := c.deliverWithFailover(ctx, req)
 	c.afterPublish(req, eps, err)
 	return eps, err
 }
 
-// deliver1 is publish without the hooks and bridges that follow a delivery.
-func (c *Cluster) deliver1(ctx context.Context, req publishReq, first *inflight) ([]string, error) {
-	deadline := time.Now().Add(c.cfg.TimeToWait)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
+// deliverWithFailover is publish without what follows a delivery.
+func (c *Cluster) deliverWithFailover(ctx context.Context, req publishReq) ([]string, error) {
+	deadline := c.deadline(ctx)
 	if c.cfg.PublisherType == All && req.target == nil {
 		return c.publishAll(ctx, req, deadline)
 	}
 	var lastErr error
-	for attempt := first; ; attempt = nil {
-		if attempt == nil {
-			ep := req.target
-			if ep == nil {
-				ep = c.pick(req)
-			} else if ep.active.Load() == nil {
-				return nil, fmt.Errorf("publish %q: endpoint %q is not live (%s): it takes no failover; publish without an endpoint name to use the whole cluster",
-					req.topic, ep.name, c.endpointReason(ep))
-			}
-			if ep != nil {
-				attempt = c.send(ep, req)
-			}
+	for {
+		ep := req.target
+		if ep == nil {
+			ep = c.pick(req)
+		} else if ep.active.Load() == nil {
+			return nil, fmt.Errorf("publish %q: endpoint %q is not live (%s): it takes no failover; publish without an endpoint name to use the whole cluster",
+				req.topic, ep.name, c.endpointReason(ep))
+		}
+		var attempt *inflight
+		if ep != nil {
+			attempt = c.send(ep, req)
 		}
 		if attempt != nil {
 			err := c.confirm(attempt, deadline)
@@ -453,27 +448,35 @@ func (c *Cluster) deliver1(ctx context.Context, req publishReq, first *inflight)
 			c.log.Debug("publish failing over", "endpoint", attempt.ep.name, "topic", req.topic, "err", err)
 			continue
 		}
-		// Nothing live: wait for the prober to revive an endpoint.
-		wctx, cancel := context.WithDeadline(ctx, deadline)
-		ok := c.waitChange(wctx, c.changedChan(), -1)
-		cancel()
-		if !ok || c.isClosed() {
+		if !c.waitForLive(ctx, deadline) {
 			break
 		}
 	}
-	if c.isClosed() {
-		return nil, ErrClosed
-	}
-	if req.target != nil {
+	if req.target != nil && !c.isClosed() {
 		return nil, fmt.Errorf("publish %q to endpoint %q: %w", req.topic, req.target.name, lastErr)
+	}
+	return nil, c.publishFailed(req, lastErr)
+}
+
+// waitForLive waits for the prober to change an endpoint's state (to revive one, hopefully);
+// false once the deadline passed, ctx ended or the cluster closed.
+func (c *Cluster) waitForLive(ctx context.Context, deadline time.Time) bool {
+	wctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	return c.waitChange(wctx, c.changedChan(), -1) && !c.isClosed()
+}
+
+// publishFailed is the error for a message no endpoint took: every endpoint and why it
+// failed, and the last attempt's own error.
+func (c *Cluster) publishFailed(req publishReq, lastErr error) error {
+	if c.isClosed() {
+		return ErrClosed
 	}
 	err := c.unreachableError(context.DeadlineExceeded)
 	if lastErr != nil && lastErr != errCallerDeadline {
-		err = fmt.Errorf("publish %q: %w (last attempt: %v)", req.topic, err, lastErr)
-	} else {
-		err = fmt.Errorf("publish %q: %w", req.topic, err)
+		return fmt.Errorf("publish %q: %w (last attempt: %v)", req.topic, err, lastErr)
 	}
-	return nil, err
+	return fmt.Errorf("publish %q: %w", req.topic, err)
 }
 
 // publishAll sends req to every live endpoint, retrying only while none has acknowledged.
@@ -514,21 +517,11 @@ func (c *Cluster) publishAll(ctx context.Context, req publishReq, deadline time.
 			}
 			continue
 		}
-		wctx, cancel := context.WithDeadline(ctx, deadline)
-		ok := c.waitChange(wctx, c.changedChan(), -1)
-		cancel()
-		if !ok || c.isClosed() {
+		if !c.waitForLive(ctx, deadline) {
 			break
 		}
 	}
-	if c.isClosed() {
-		return nil, ErrClosed
-	}
-	err := c.unreachableError(context.DeadlineExceeded)
-	if lastErr != nil && lastErr != errCallerDeadline {
-		return nil, fmt.Errorf("publish %q: %w (last attempt: %v)", req.topic, err, lastErr)
-	}
-	return nil, fmt.Errorf("publish %q: %w", req.topic, err)
+	return nil, c.publishFailed(req, lastErr)
 }
 
 func (c *Cluster) endpointReason(ep *endpoint) string {

@@ -196,12 +196,17 @@ func TestWarmUpKeepsRevivedBrokerOutOfFailover(t *testing.T) {
 }
 
 // TestPublishAsyncKeepsOrder: asynchronous publishes leave in the order they were made, for
-// one endpoint and for All, and every token reports.
+// one endpoint and for All, at QoS 1 and at QoS 0 (which completes on hand-over to the
+// connection's writer), and every token reports.
 func TestPublishAsyncKeepsOrder(t *testing.T) {
 	bs := brokertest.StartN(t, 2)
-	for _, typ := range []PublisherType{Sticky, All} {
-		t.Run(typ.String(), func(t *testing.T) {
-			topic := "order/" + typ.String()
+	for _, tc := range []struct {
+		typ PublisherType
+		qos byte
+	}{{Sticky, 1}, {All, 1}, {Sticky, 0}} {
+		typ := tc.typ
+		t.Run(fmt.Sprintf("%v/qos%d", typ, tc.qos), func(t *testing.T) {
+			topic := fmt.Sprintf("order/%v/%d", typ, tc.qos)
 			ks := []*counter{newCounter(t, bs[0].URI(), topic), newCounter(t, bs[1].URI(), topic)}
 			order := make(chan string, 4000)
 			for _, k := range ks {
@@ -214,11 +219,14 @@ func TestPublishAsyncKeepsOrder(t *testing.T) {
 			const n = 1000
 			toks := make([]*Token, n)
 			for i := range toks {
-				toks[i] = c.PublishAsync(topic, 1, false, []byte(strconv.Itoa(i)))
+				toks[i] = c.PublishAsync(topic, tc.qos, false, []byte(strconv.Itoa(i)))
 			}
 			for i, tok := range toks {
 				if err := tok.Wait(ctxT(t, 10*time.Second)); err != nil {
 					t.Fatalf("publish %d: %v", i, err)
+				}
+				if len(tok.Endpoints()) == 0 {
+					t.Fatalf("publish %d completed without naming the endpoint that took it", i)
 				}
 			}
 			copies := 1

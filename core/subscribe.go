@@ -134,10 +134,7 @@ func (c *Cluster) Unsubscribe(ctx context.Context, filters ...string) error {
 // connection fails during op is moved to the dead list; the subscription set replays the change when
 // it comes back, so only a refusal by a live broker is reported.
 func (c *Cluster) applyToSubscribers(ctx context.Context, op func(*connection, time.Time) error) error {
-	deadline := time.Now().Add(c.cfg.TimeToWait)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
+	deadline := c.deadline(ctx)
 	for {
 		c.mu.Lock()
 		var conns []*connection
