@@ -378,13 +378,7 @@ func archetype2(t *testing.T, slowLinks bool) {
 	pub := startRegistry(t, fc).Default()
 	waitFor(t, 10*time.Second, "the publisher connected to every broker", func() bool { return pub.LiveCount() == len(bs) })
 	var want []string
-	for i := 0; i < 5; i++ {
-		p := fmt.Sprintf("a2-before-%d", i)
-		if err := pub.Publish(ctxT(t, 5*time.Second), "test/a2", 1, false, []byte(p)); err != nil {
-			t.Fatal(err)
-		}
-		want = append(want, p)
-	}
+	want = append(want, publishSeries(t, pub, "test/a2", "a2-before", 5)...)
 	// ALL: every broker acknowledged and got every message.
 	for _, s := range pub.Stats() {
 		if s.Acked != uint64(len(want)) {
@@ -643,13 +637,7 @@ func TestArchetype5OutgoingBridge(t *testing.T) {
 		t.Fatalf("default cluster %q", pub.Name())
 	}
 	var want []string
-	for i := 0; i < 5; i++ {
-		p := fmt.Sprintf("a5-%d", i)
-		if err := pub.Publish(ctxT(t, 5*time.Second), "test/a5", 1, false, []byte(p)); err != nil {
-			t.Fatal(err)
-		}
-		want = append(want, p)
-	}
+	want = append(want, publishSeries(t, pub, "test/a5", "a5", 5)...)
 	if err := pub.Publish(ctxT(t, 5*time.Second), "other/a5", 1, false, []byte("a5-edge-only")); err != nil {
 		t.Fatal(err)
 	}
@@ -792,13 +780,7 @@ func TestArchetype7ManyBridgedPairs(t *testing.T) {
 		t.Fatal(err)
 	}
 	var want []string
-	for i := 0; i < 4*len(all); i++ {
-		p := fmt.Sprintf("a7-%d", i)
-		if err := pub.Publish(ctxT(t, 5*time.Second), "test/a7", 1, false, []byte(p)); err != nil {
-			t.Fatal(err)
-		}
-		want = append(want, p)
-	}
+	want = append(want, publishSeries(t, pub, "test/a7", "a7", 4*len(all))...)
 	for _, s := range pub.Stats() {
 		if s.Acked != 4 {
 			t.Errorf("round robin: %s took %d messages, want 4 (all: %+v)", s.Name, s.Acked, pub.Stats())
@@ -836,13 +818,7 @@ func TestArchetype8Butterfly(t *testing.T) {
 	pub := startRegistry(t, fc).Default()
 	waitFor(t, 10*time.Second, "the publisher on every broker", func() bool { return pub.LiveCount() == len(bs) })
 	var want []string
-	for i := 0; i < 3; i++ {
-		p := fmt.Sprintf("a8-%d", i)
-		if err := pub.Publish(ctxT(t, 5*time.Second), "test/a8", 1, false, []byte(p)); err != nil {
-			t.Fatal(err)
-		}
-		want = append(want, p)
-	}
+	want = append(want, publishSeries(t, pub, "test/a8", "a8", 3)...)
 	expectExactly(t, "subscriber", &got, want, len(bs))
 	from := map[string]map[string]bool{}
 	for _, m := range got.all() {

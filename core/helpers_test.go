@@ -150,3 +150,18 @@ func ctxT(t *testing.T, d time.Duration) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// publishSeries publishes n QoS 1 messages "prefix-0" .. "prefix-(n-1)" to topic, each
+// acknowledged before the next, and returns their payloads.
+func publishSeries(t *testing.T, c *Cluster, topic, prefix string, n int) []string {
+	t.Helper()
+	var sent []string
+	for i := 0; i < n; i++ {
+		p := fmt.Sprintf("%s-%d", prefix, i)
+		if err := c.Publish(ctxT(t, 5*time.Second), topic, 1, false, []byte(p)); err != nil {
+			t.Fatal(err)
+		}
+		sent = append(sent, p)
+	}
+	return sent
+}
