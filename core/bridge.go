@@ -102,7 +102,7 @@ func (c *Cluster) AddInBridge(target *Cluster, filters []string, qos byte) error
 		return nil // replayed when the endpoints come up
 	}
 	err = c.applyToSubscribers(context.Background(), func(cn *connection, deadline time.Time) error {
-		return c.subscribeOn(cn, c.subscriptionsFor(filters), deadline)
+		return cn.subscribe(c.subscriptionsFor(filters), deadline)
 	})
 	if err != nil {
 		return fmt.Errorf("in-bridge %s -> %s: %w", c.cfg.Name, target.cfg.Name, err)

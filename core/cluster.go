@@ -377,13 +377,12 @@ func (c *Cluster) kickProber() {
 func (c *Cluster) connectEndpoint(ep *endpoint) {
 	defer c.wg.Done()
 	ep.connects.Add(1)
-	cn, err := c.dial(ep)
+	cn, err := c.connect(ep)
 	if err == nil {
 		c.mu.Lock()
 		if c.closed || ep.state != StateConnecting {
 			c.mu.Unlock()
-			cn.markLost(ErrClosed)
-			cn.client.Disconnect(0)
+			cn.release(ErrClosed, 0)
 			return
 		}
 		ep.conn = cn
@@ -396,8 +395,10 @@ func (c *Cluster) connectEndpoint(ep *endpoint) {
 		if len(replay) > 0 {
 			err = c.replay(cn, replay)
 			if err != nil {
+				// This lease's bookkeeping is done below; the others on the link fail too.
 				cn.markLost(err)
-				cn.client.Disconnect(0)
+				cn.link.fail(err)
+				defer cn.release(err, 0)
 			}
 		}
 	}
@@ -453,7 +454,7 @@ func (c *Cluster) connectEndpoint(ep *endpoint) {
 // filter the broker refuses (an ACL) is reported as an EventError and does not fail the
 // endpoint, which would only make it flap.
 func (c *Cluster) replay(cn *connection, subs []subscription) error {
-	err := c.subscribeOn(cn, subs, time.Now().Add(c.cfg.TimeToWait))
+	err := cn.subscribe(subs, time.Now().Add(c.cfg.TimeToWait))
 	var refused *refusedError
 	if errors.As(err, &refused) {
 		c.events.push(Event{Kind: EventError, Endpoint: cn.ep.name, Time: time.Now(),
@@ -485,14 +486,19 @@ func (c *Cluster) afterWarmUp(ep *endpoint, cn *connection) {
 	}
 }
 
-// connectionLost is paho's report that a connection dropped (broker gone, keepalive expired).
-func (c *Cluster) connectionLost(cn *connection, err error) {
-	c.endpointFailed(cn, fmt.Errorf("connection lost: %w", err))
+// endpointFailed reports that cn's broker failed (an acknowledgement overdue, a subscribe
+// that timed out): the link fails for every cluster using it. A lease already gone is left
+// alone, so a late error cannot take down a connection that others still use.
+func (c *Cluster) endpointFailed(cn *connection, reason error) {
+	if cn.isLost() {
+		return
+	}
+	cn.link.fail(reason)
 }
 
-// endpointFailed moves the endpoint of cn to the dead list, unless cn is already stale. Every
+// leaseLost moves the endpoint of cn to the dead list, unless cn is already stale. Every
 // publish still waiting on cn fails over at once because cn.lost closes.
-func (c *Cluster) endpointFailed(cn *connection, reason error) {
+func (c *Cluster) leaseLost(cn *connection, reason error) {
 	if !cn.markLost(reason) {
 		return
 	}
@@ -545,20 +551,20 @@ func (c *Cluster) endpointFailed(cn *connection, reason error) {
 	c.kickProber()
 }
 
-// disconnectLater closes cn's paho client off the caller's goroutine (a publisher failing
-// over should not wait for it) and unlocks c.mu. Once the cluster is closed nothing may be
-// added to its wait group, so the client is closed right here instead.
+// disconnectLater releases cn off the caller's goroutine (a publisher failing over should not
+// wait for it) and unlocks c.mu. Once the cluster is closed nothing may be added to its wait
+// group, so cn is released right here instead.
 func (c *Cluster) disconnectLater(cn *connection) {
 	if c.closed {
 		c.mu.Unlock()
-		cn.client.Disconnect(0)
+		cn.release(ErrClosed, 0)
 		return
 	}
 	c.wg.Add(1)
 	c.mu.Unlock()
 	go func() {
 		defer c.wg.Done()
-		cn.client.Disconnect(0)
+		cn.release(cn.lostErr, 0)
 	}()
 }
 
@@ -713,9 +719,8 @@ func (c *Cluster) RemoveEndpoint(name string) error {
 	c.notifyLocked()
 	c.mu.Unlock()
 	if cn != nil {
-		cn.markLost(fmt.Errorf("endpoint %s removed", name))
 		c.events.push(Event{Kind: EventEndpointDown, Endpoint: name, Err: errors.New("removed"), Time: time.Now()})
-		cn.client.Disconnect(100)
+		cn.release(fmt.Errorf("endpoint %s removed", name), 100)
 	}
 	return nil
 }
@@ -767,11 +772,10 @@ func (c *Cluster) Close() error {
 	c.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, cn := range conns {
-		cn.markLost(ErrClosed)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cn.client.Disconnect(100)
+			cn.release(ErrClosed, 100)
 		}()
 	}
 	wg.Wait()

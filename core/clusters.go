@@ -200,6 +200,8 @@ func (r *Clusters) GetOrCreate(name string, uris ...string) (*Cluster, error) {
 		ProbeDelay:    r.fc.ProbeDelay,
 		MaxProbeDelay: r.fc.MaxProbeDelay,
 		Connection:    ConnectionConfig{},
+		// padogrid's default cluster settings share connections.
+		ShareConnections: true,
 	}
 	if r.fc.PersistenceDir != "" {
 		cfg.Connection.FileStoreDir = filepath.Join(r.fc.PersistenceDir, name)

@@ -148,6 +148,15 @@ type Config struct {
 	// an MQTT 3.1.1 client sends beyond that limit, so raise it only with the broker's.
 	MaxInflightQoS2 int
 
+	// ShareConnections lets this cluster use the same connection to a broker as the other
+	// sharing clusters of the process that reach it with the same session settings (URI,
+	// credentials, keepalive, connect timeout, TLS config, will, file store, and for persistent
+	// sessions the client ID): padogrid's liveEndpointPoolEnabled. Each cluster still sees only
+	// the messages of its own subscriptions; a broker failure is seen by all of them at once.
+	// Clusters that share use the first cluster's client ID, MaxInflightQoS2 and AckTimeout
+	// for the connection.
+	ShareConnections bool
+
 	// DeliveryEvents reports the outcome of every PublishAsync as an EventDelivery.
 	DeliveryEvents bool
 

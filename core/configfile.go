@@ -91,7 +91,8 @@ type ClusterSettings struct {
 	// AutoConnect false leaves the cluster to an explicit Connect instead of
 	// Clusters.ConnectAll (default true).
 	AutoConnect bool
-	// LiveEndpointPoolEnabled is padogrid's connection sharing between clusters (default true).
+	// LiveEndpointPoolEnabled is padogrid's connection sharing between clusters (default true);
+	// it sets Config.ShareConnections.
 	LiveEndpointPoolEnabled bool
 	// PluginNames name the plugins attached to the cluster.
 	PluginNames []string
@@ -290,6 +291,9 @@ type loader struct {
 	getenv   func(string) (string, bool)
 	warnings []string
 	errs     []error
+	// tlsBySettings gives entries with the same TLS settings one *tls.Config, which lets their
+	// clusters share connections (linkKey compares TLS configurations by identity).
+	tlsBySettings map[tlsSettings]*tls.Config
 }
 
 type yamlField struct {
@@ -1076,6 +1080,7 @@ func (l *loader) cluster(n *yaml.Node, path string, fc *FileConfig, global persi
 		cc.TLS = conns[0].tls
 	}
 	cfg.Connection.ClientID = clientID
+	cfg.ShareConnections = set.LiveEndpointPoolEnabled
 	if per.file {
 		cfg.Connection.FileStoreDir = filepath.Join(per.dir, cfg.Name)
 	}
@@ -1324,6 +1329,16 @@ func (l *loader) connection(n *yaml.Node, path string) connEntry {
 	if ce.tls == nil && ce.settings.TLS.NoHostnameVerification {
 		ts := tlsSettings{NoHostnameVerification: true}
 		ce.tls = buildTLS(nil, nil, ts)
+	}
+	if ce.tls != nil {
+		if same := l.tlsBySettings[ce.settings.TLS]; same != nil {
+			ce.tls = same
+		} else {
+			if l.tlsBySettings == nil {
+				l.tlsBySettings = map[tlsSettings]*tls.Config{}
+			}
+			l.tlsBySettings[ce.settings.TLS] = ce.tls
+		}
 	}
 	return ce
 }

@@ -420,6 +420,9 @@ func TestConfigPadogridGolden(t *testing.T) {
 				if !reflect.DeepEqual(got, w) {
 					t.Errorf("%s:\n got %+v\nwant %+v", c.Name, got, w)
 				}
+				if c.ShareConnections != set.LiveEndpointPoolEnabled {
+					t.Errorf("%s: ShareConnections %v, liveEndpointPoolEnabled %v", c.Name, c.ShareConnections, set.LiveEndpointPoolEnabled)
+				}
 				if !set.Enabled || !set.AutoConnect || set.Line == 0 {
 					t.Errorf("%s: settings %+v: want enabled, autoConnect and a line", c.Name, set)
 				}
@@ -815,7 +818,7 @@ clusters:
 		AckTimeout: 1500 * time.Millisecond, ProbeDelay: 250 * time.Millisecond, MaxProbeDelay: 4 * time.Second,
 		ConnectRate: 2.5, ConnectBurst: 3, WarmUp: -1, FlapLimit: -1, FlapWindow: 30 * time.Second, QuarantineTime: 2 * time.Minute,
 		Dedup: true, DedupWindow: 10 * time.Second,
-		FoS: 3, LiveEndpointCount: 4, SubscriberCount: -1, PublishOnly: true, InitialEndpointCount: -1,
+		FoS: 3, LiveEndpointCount: 4, SubscriberCount: -1, PublishOnly: true, InitialEndpointCount: -1, ShareConnections: true,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got  %+v\nwant %+v", c, want)

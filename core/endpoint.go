@@ -1,11 +1,9 @@
 package core
 
 import (
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -60,45 +58,12 @@ type endpoint struct {
 	published, acked, failed, failovers, connects, connectFailures, received atomic.Uint64
 }
 
-// connection is one paho client session to an endpoint. A new one is made for every connect,
-// so a token always belongs to exactly one TCP connection: an ack seen on it is an ack from
-// that broker, and a loss of it fails every publish still waiting on it.
-type connection struct {
-	ep     *endpoint
-	client mqtt.Client
-	lost   chan struct{} // closed once the connection is gone, for whatever reason
-	// qos2Slots bounds the QoS 2 publishes awaiting PUBCOMP (see Cluster.send).
-	qos2Slots chan struct{}
-	lostOnce  sync.Once
-	lostErr   error
-	// sessionPresent is the broker's CONNACK flag for this connection.
-	sessionPresent bool
-}
-
-func (cn *connection) markLost(err error) bool {
-	first := false
-	cn.lostOnce.Do(func() {
-		cn.lostErr = err
-		close(cn.lost)
-		first = true
-	})
-	return first
-}
-
-func (cn *connection) isLost() bool {
-	select {
-	case <-cn.lost:
-		return true
-	default:
-		return false
-	}
-}
-
-// dial opens a new paho connection to ep and waits for its CONNACK. Paho's own reconnect
+// openLink opens a new paho connection to ep and waits for its CONNACK. Paho's own reconnect
 // logic is off: the prober decides when to try again, so backoff and rate limits hold.
-func (c *Cluster) dial(ep *endpoint) (*connection, error) {
+func (c *Cluster) openLink(ep *endpoint, key linkKey, shared bool) (*link, error) {
 	cfg := c.cfg.Connection
-	cn := &connection{ep: ep, lost: make(chan struct{}), qos2Slots: make(chan struct{}, c.cfg.MaxInflightQoS2)}
+	l := &link{key: key, shared: shared, lost: make(chan struct{}), qos2Slots: make(chan struct{}, c.cfg.MaxInflightQoS2)}
+	l.routes.Store(&[]*connection{})
 	o := mqtt.NewClientOptions().
 		AddBroker(ep.uri.pahoURI()).
 		SetClientID(cfg.ClientID).
@@ -113,8 +78,8 @@ func (c *Cluster) dial(ep *endpoint) (*connection, error) {
 		// Ordered delivery on paho's router goroutine is safe because the handler only
 		// enqueues and returns; user code never runs there (paho.mqtt.golang #473, #509).
 		SetOrderMatters(true).
-		SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { c.onIncoming(cn, m) }).
-		SetConnectionLostHandler(func(_ mqtt.Client, err error) { c.connectionLost(cn, err) })
+		SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { l.route(m) }).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) { l.fail(fmt.Errorf("connection lost: %w", err)) })
 	if cfg.Username != "" {
 		o.SetUsername(cfg.Username)
 	}
@@ -127,28 +92,34 @@ func (c *Cluster) dial(ep *endpoint) (*connection, error) {
 	if w := cfg.Will; w != nil {
 		o.SetBinaryWill(w.Topic, w.Payload, w.QoS, w.Retained)
 	}
-	if cfg.FileStoreDir != "" {
-		o.SetStore(mqtt.NewFileStore(filepath.Join(cfg.FileStoreDir, ep.name)))
+	if dir := c.fileStoreDir(ep); dir != "" {
+		o.SetStore(mqtt.NewFileStore(dir))
 	}
-	cn.client = mqtt.NewClient(o)
-	tok := cn.client.Connect()
+	l.client = mqtt.NewClient(o)
+	tok := l.client.Connect()
 	// Token.Wait can hang (paho.mqtt.golang #613): always bound it.
 	if !tok.WaitTimeout(cfg.ConnectTimeout + time.Second) {
-		cn.markLost(errConnectTimeout)
-		go cn.client.Disconnect(0)
+		l.markLost(errConnectTimeout)
+		go l.client.Disconnect(0)
 		return nil, fmt.Errorf("no CONNACK within %v", cfg.ConnectTimeout)
 	}
 	if err := tok.Error(); err != nil {
-		cn.markLost(err)
+		l.markLost(err)
 		return nil, err
 	}
 	if ct, ok := tok.(*mqtt.ConnectToken); ok {
-		cn.sessionPresent = ct.SessionPresent()
+		l.sessionPresent = ct.SessionPresent()
 	}
-	return cn, nil
+	return l, nil
 }
 
-var errConnectTimeout = errors.New("connect timed out")
+// fileStoreDir is where paho keeps ep's in-flight messages, or "" for memory.
+func (c *Cluster) fileStoreDir(ep *endpoint) string {
+	if c.cfg.Connection.FileStoreDir == "" {
+		return ""
+	}
+	return filepath.Join(c.cfg.Connection.FileStoreDir, ep.name)
+}
 
 // pingTimeout gives a silent broker at most half a keepalive to answer a PINGREQ, so a
 // partition is noticed within about 1.5 keepalive intervals.

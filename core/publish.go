@@ -356,7 +356,7 @@ func (f *inflight) release(waitForBroker bool) {
 	go func() { // the caller gave up, the broker has not: keep the slot until it answers
 		select {
 		case <-f.tok.Done():
-		case <-f.cn.lost:
+		case <-f.cn.link.lost:
 		}
 		<-f.cn.qos2Slots
 	}()

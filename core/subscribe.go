@@ -101,7 +101,7 @@ func (c *Cluster) SubscribeMultiple(ctx context.Context, filters map[string]byte
 		return nil // made on every endpoint as it comes up
 	}
 	return c.applyToSubscribers(ctx, func(cn *connection, deadline time.Time) error {
-		return c.subscribeOn(cn, subs, deadline)
+		return cn.subscribe(subs, deadline)
 	})
 }
 
@@ -126,7 +126,7 @@ func (c *Cluster) Unsubscribe(ctx context.Context, filters ...string) error {
 	c.refreshSubsLocked()
 	c.mu.Unlock()
 	return c.applyToSubscribers(ctx, func(cn *connection, deadline time.Time) error {
-		return waitToken(cn, cn.client.Unsubscribe(filters...), deadline)
+		return cn.unsubscribe(filters, deadline)
 	})
 }
 
@@ -191,32 +191,6 @@ func (e *refusedError) Error() string {
 }
 
 func (e *refusedError) Is(target error) bool { return target == ErrSubscriptionRefused }
-
-// subscribeOn sends subs in one SUBSCRIBE and checks the granted codes.
-func (c *Cluster) subscribeOn(cn *connection, subs []subscription, deadline time.Time) error {
-	if len(subs) == 0 {
-		return nil
-	}
-	filters := make(map[string]byte, len(subs))
-	for _, s := range subs {
-		filters[s.filter] = s.qos
-	}
-	tok := cn.client.SubscribeMultiple(filters, nil)
-	if err := waitToken(cn, tok, deadline); err != nil {
-		return err
-	}
-	var refused []string
-	for f, code := range tok.(*mqtt.SubscribeToken).Result() {
-		if code == 0x80 {
-			refused = append(refused, f)
-		}
-	}
-	if len(refused) > 0 {
-		slices.Sort(refused)
-		return &refusedError{refused}
-	}
-	return nil
-}
 
 // waitToken waits for a paho token, the loss of its connection, or the deadline.
 func waitToken(cn *connection, tok mqtt.Token, deadline time.Time) error {
