@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
 #include "hamqtt.h"
 
 /* const-qualified aliases so cgo's generated prototypes match hamqtt.h exactly. */
@@ -11,6 +12,14 @@ typedef const char hqcapi_cchar;
 typedef const void hqcapi_cvoid;
 typedef const hamqtt_options hqcapi_coptions;
 typedef const hamqtt_callbacks hqcapi_ccallbacks;
+
+/* sizeof(hamqtt_options) of the first release: the library accepts any struct_size from here
+ * on and reads an appended field only when struct_size covers it. */
+#define HQCAPI_OPTIONS_V1_SIZE offsetof(hamqtt_options, share_connections)
+static inline size_t hqcapi_options_v1_size(void) { return HQCAPI_OPTIONS_V1_SIZE; }
+static inline size_t hqcapi_options_has_share(const hamqtt_options *o) {
+    return o->struct_size >= offsetof(hamqtt_options, share_connections) + sizeof o->share_connections;
+}
 
 /* Thread-local error text (hamqtt_last_error). */
 void hqcapi_set_error(const char *msg, size_t len);

@@ -25,7 +25,7 @@ import (
 var versionText = cString(version)
 
 // version must match HAMQTT_VERSION_STRING in include/hamqtt.h (tests/c checks it).
-const version = "0.1.0"
+const version = "0.2.0"
 
 //export hamqtt_version
 func hamqtt_version() *C.hqcapi_cchar {
@@ -119,7 +119,7 @@ func hamqtt_client_new(endpoints *C.hqcapi_cchar, opts *C.hqcapi_coptions, out *
 }
 
 // optionsV1Size is sizeof(hamqtt_options) of the first version; fields are only appended.
-const optionsV1Size = C.sizeof_hamqtt_options
+var optionsV1Size = C.hqcapi_options_v1_size()
 
 func convertOptions(o *C.hqcapi_coptions) (core.Config, error) {
 	var cfg core.Config
@@ -186,6 +186,9 @@ func convertOptions(o *C.hqcapi_coptions) (core.Config, error) {
 		}
 	}
 	cfg.Connection.FileStoreDir = optstr(o.file_store_dir)
+	if C.hqcapi_options_has_share(o) != 0 {
+		cfg.ShareConnections = o.share_connections != 0
+	}
 	if o.tls_ca_file != nil || o.tls_cert_file != nil || o.tls_key_file != nil || o.tls_insecure != 0 {
 		t, err := buildTLS(optstr(o.tls_ca_file), optstr(o.tls_cert_file), optstr(o.tls_key_file), o.tls_insecure != 0)
 		if err != nil {

@@ -80,9 +80,9 @@ extern "C" {
 #endif
 
 #define HAMQTT_VERSION_MAJOR 0
-#define HAMQTT_VERSION_MINOR 1
+#define HAMQTT_VERSION_MINOR 2
 #define HAMQTT_VERSION_PATCH 0
-#define HAMQTT_VERSION_STRING "0.1.0"
+#define HAMQTT_VERSION_STRING "0.2.0"
 
 /* ------------------------------------------------------------------------ */
 /* Status codes                                                              */
@@ -196,9 +196,14 @@ typedef struct hamqtt_options {
     const char *tls_cert_file;      /* PEM client certificate                 */
     const char *tls_key_file;       /* PEM client key                         */
     int tls_insecure;               /* non-zero: skip server verification     */
+    /* Appended in 0.2. Non-zero: share each broker connection with the other sharing clients
+     * of the process that reach it with the same session settings (URI, credentials,
+     * keepalive, connect timeout, will, file store; TLS options never share); each client
+     * still receives only its own subscriptions' messages. padogrid's liveEndpointPoolEnabled. */
+    int share_connections;
 } hamqtt_options;
 
-#define HAMQTT_OPTIONS_INIT { (uint32_t)sizeof(hamqtt_options), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0.0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+#define HAMQTT_OPTIONS_INIT { (uint32_t)sizeof(hamqtt_options), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0.0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 /* A received message. All pointers are valid only during the callback (push)
  * or until the next hamqtt_poll() on the client (pull). */

@@ -166,7 +166,7 @@ func report(out, resultsPath, lib string, smoke bool, python, nodeDir string) er
 		}
 	}
 	w("## Versions\n\n| | |\n|---|---|\n")
-	w("| hamqtt | %s (git %s) |\n", "0.1.0", orNA(cmdOut("git", "describe", "--always", "--dirty")))
+	w("| hamqtt | %s (git %s) |\n", "0.2.0", orNA(cmdOut("git", "describe", "--always", "--dirty")))
 	w("| Go | %s |\n", runtime.Version())
 	w("| paho.mqtt.golang | %s |\n", modVersion("github.com/eclipse/paho.mqtt.golang"))
 	w("| Mosquitto (broker) | %s |\n", orNA(strings.TrimPrefix(mosq, "mosquitto version ")))

@@ -47,6 +47,12 @@ export interface HaOptions {
   /** drop the copies of a message that arrive through several endpoints */
   dedup?: boolean
   dedupWindow?: number
+  /**
+   * share each broker connection with the other sharing clusters of the process that reach it
+   * with the same settings (padogrid's liveEndpointPoolEnabled); each still receives only its
+   * own subscriptions' messages. TLS clusters never share.
+   */
+  shareConnections?: boolean
   /** persistent store of in-flight messages (memory when unset) */
   fileStoreDir?: string
   keepAlive?: number

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -1031,6 +1032,87 @@ struct test_case {
     int quick; /* part of "quick" (the valgrind and cgocheck2 runs) */
 };
 
+/* ------------------------------------------------------------------------------------------ */
+/* share_connections                                                                          */
+
+static hamqtt_client shared_client(const char *uris, const char *name) {
+    hamqtt_options o = HAMQTT_OPTIONS_INIT;
+    hamqtt_client c = 0;
+    o.name = name;
+    /* One client id for both: two connections would take the session from each other (the
+     * broker drops the older one), so both stay up only if they really share one. */
+    o.client_id = "hamqtt-shared-test";
+    o.share_connections = 1;
+    o.keep_alive_ms = 2000 * test_scale();
+    o.connect_timeout_ms = 2000 * test_scale();
+    o.time_to_wait_ms = 10000 * test_scale();
+    o.probe_delay_ms = 50;
+    o.max_probe_delay_ms = 500;
+    o.connect_rate = -1;
+    o.flap_limit = -1;
+    CHECK_OK(hamqtt_client_new(uris, &o, &c));
+    return c;
+}
+
+/* Polls c until a message on `end` arrives; fails on a message outside `prefix` or an
+ * endpoint going down. Returns how many messages under prefix arrived before `end`. */
+static int own_messages_until(hamqtt_client c, const char *prefix, const char *end) {
+    hamqtt_event evs[32];
+    int64_t deadline = now_ms() + 5000 * test_scale();
+    int own = 0;
+    while (now_ms() < deadline) {
+        size_t n = 0, i;
+        CHECK_OK(hamqtt_poll(c, evs, 32, 50, &n));
+        for (i = 0; i < n; i++) {
+            if (evs[i].kind == HAMQTT_EVENT_ENDPOINT_DOWN) FAILF("endpoint %s went down: %s", evs[i].endpoint, evs[i].error);
+            if (evs[i].kind != HAMQTT_EVENT_MESSAGE) continue;
+            if (strcmp(evs[i].message.topic, end) == 0) return own;
+            if (strncmp(evs[i].message.topic, prefix, strlen(prefix)) != 0) FAILF("got %s, not under %s", evs[i].message.topic, prefix);
+            own++;
+        }
+    }
+    FAILF("no message on %s within 5 s", end);
+    return own;
+}
+
+static void test_shared(void) {
+    brokers b;
+    hamqtt_client a, c, pub;
+    hamqtt_options old = HAMQTT_OPTIONS_INIT;
+    int i;
+    brokers_start(&b, 1);
+    a = shared_client(brokers_uris(&b, 1), "sa");
+    c = shared_client(brokers_uris(&b, 1), "sb");
+    CHECK_OK(hamqtt_subscribe(a, "sa/#", 1, NULL, NULL));
+    CHECK_OK(hamqtt_subscribe(a, "end", 1, NULL, NULL));
+    CHECK_OK(hamqtt_subscribe(c, "sb/#", 1, NULL, NULL));
+    CHECK_OK(hamqtt_subscribe(c, "end", 1, NULL, NULL));
+    CHECK_OK(hamqtt_connect(a));
+    CHECK_OK(hamqtt_connect(c));
+    pub = test_client(brokers_uris(&b, 1), "spub", HAMQTT_PUBLISHER_STICKY, 0);
+    CHECK_OK(hamqtt_connect(pub));
+    for (i = 0; i < 3; i++) {
+        CHECK_OK(hamqtt_publish(pub, "sa/x", "a", 1, 1, 0));
+        CHECK_OK(hamqtt_publish(pub, "sb/x", "b", 1, 1, 0));
+    }
+    CHECK_OK(hamqtt_publish(pub, "end", "", 0, 1, 0));
+    CHECK(own_messages_until(a, "sa/", "end") == 3);
+    CHECK(own_messages_until(c, "sb/", "end") == 3);
+    /* Closing one leaves the other's connection up. */
+    CHECK_OK(hamqtt_close(a));
+    CHECK_OK(hamqtt_publish(pub, "sb/y", "b", 1, 1, 0));
+    CHECK_OK(hamqtt_publish(pub, "end", "", 0, 1, 0));
+    CHECK(own_messages_until(c, "sb/", "end") == 1);
+    CHECK_OK(hamqtt_close(c));
+    CHECK_OK(hamqtt_close(pub));
+    brokers_quit(&b);
+
+    /* A program built against the 0.1 header (no share_connections) still works. */
+    old.struct_size = (uint32_t)offsetof(hamqtt_options, share_connections);
+    CHECK_OK(hamqtt_client_new("tcp://127.0.0.1:1883", &old, &a));
+    CHECK_OK(hamqtt_close(a));
+}
+
 static const struct test_case cases[] = {
     {"version", test_version, 1},
     {"bad_input", test_bad_input, 1},
@@ -1046,6 +1128,7 @@ static const struct test_case cases[] = {
     {"no_endpoint", test_no_endpoint, 1},
     {"config", test_config, 1},
     {"log", test_log, 1},
+    {"shared", test_shared, 1},
 };
 
 /* With HAMQTT_EXPECT_LIB set (the cgocheck2 run), the libhamqtt mapped into the process must

@@ -230,6 +230,7 @@ const HA_OPTIONS = {
   fos: ['fos', 'fos'],
   dedup: ['dedup', 'bool'],
   dedupWindow: ['dedupWindowMs', 'ms'],
+  shareConnections: ['shareConnections', 'bool'],
   fileStoreDir: ['fileStoreDir', 'string'],
   keepAlive: ['keepAliveMs', 'ms'],
   connectTimeout: ['connectTimeoutMs', 'ms'],

@@ -1107,7 +1107,8 @@ static int fill_options(napi_env env, napi_value obj, hamqtt_options *o, strings
         opt_str(env, obj, "tlsCaFile", &o->tls_ca_file, sf) ||
         opt_str(env, obj, "tlsCertFile", &o->tls_cert_file, sf) ||
         opt_str(env, obj, "tlsKeyFile", &o->tls_key_file, sf) ||
-        opt_bool(env, obj, "tlsInsecure", &o->tls_insecure)) {
+        opt_bool(env, obj, "tlsInsecure", &o->tls_insecure) ||
+        opt_bool(env, obj, "shareConnections", &o->share_connections)) {
         return -1;
     }
     napi_value v;

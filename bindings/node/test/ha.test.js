@@ -171,3 +171,34 @@ test('publish fails over when the publishing broker dies (STICKY), with no error
   await c.close()
   await victim.start()
 })
+
+test('shareConnections: two clusters on one connection each receive only their own messages', async () => {
+  const [a] = brokers
+  const uri = `tcp://127.0.0.1:${a.port}`
+  // One client id for both: two connections would take the session from each other (the broker
+  // drops the older one), so both stay up only if they really share one.
+  const opts = { shareConnections: true, clientId: 'node-shared', probeDelay: 200 }
+  const x = client(uri, { ...opts, name: 'sx' })
+  const y = client(uri, { ...opts, name: 'sy' })
+  const pub = client(uri, { name: 'spub' })
+  const got = { sx: [], sy: [] }
+  const downs = []
+  for (const c of [x, y]) {
+    c.on('message', (topic) => got[c.name].push(topic))
+    c.on('endpointDown', (name) => downs.push(name))
+    await c.connect()
+    await c.subscribe(c.name + '/#', { qos: 1 })
+    await c.subscribe('end', { qos: 1 })
+  }
+  await pub.connect()
+  const ends = [once(x, 'message', 10000, 'end'), once(y, 'message', 10000, 'end')]
+  for (let i = 0; i < 3; i++) {
+    await pub.publish('sx/t', 'x', { qos: 1 })
+    await pub.publish('sy/t', 'y', { qos: 1 })
+  }
+  await pub.publish('end', '', { qos: 1 })
+  await Promise.all(ends)
+  assert.deepEqual(got.sx, ['sx/t', 'sx/t', 'sx/t', 'end'])
+  assert.deepEqual(got.sy, ['sy/t', 'sy/t', 'sy/t', 'end'])
+  assert.deepEqual(downs, [])
+})

@@ -179,3 +179,30 @@ def test_context_manager_and_delivery_future_on_close(broker: Broker) -> None:
         f = c.publish_async("ctx/a", b"1", qos=1)
         assert f.result(10) == [c.live_endpoints[0]]
     assert not c.is_connected
+
+
+def test_clusters_share_one_connection(broker: Broker) -> None:
+    # Both clusters use one client id: two connections would take the session from each
+    # other (the broker drops the older), so both stay up only if they share one.
+    opts = dict(share_connections=True, client_id="py-shared", probe_delay=0.2, max_probe_delay=0.5)
+    got = {"sa": [], "sb": []}  # type: dict
+    downs: List[str] = []
+    a = hamqtt.HaMqttClient([broker.uri], name="sa", **opts)
+    b = hamqtt.HaMqttClient([broker.uri], name="sb", **opts)
+    pub = hamqtt.HaMqttClient([broker.uri], name="spub")
+    for c in (a, b):
+        c.on_endpoint_down = lambda name, reason: downs.append(name)
+        c.on_message = got[c.name].append
+    with a, b, pub:
+        a.subscribe("sa/#", 1)
+        b.subscribe("sb/#", 1)
+        a.subscribe("end", 1)
+        b.subscribe("end", 1)
+        for _ in range(3):
+            pub.publish("sa/x", b"a", qos=1)
+            pub.publish("sb/x", b"b", qos=1)
+        pub.publish("end", b"", qos=1)
+        assert wait_for(lambda: all(any(m.topic == "end" for m in got[n]) for n in got))
+        assert [m.topic for m in got["sa"]] == ["sa/x"] * 3 + ["end"]
+        assert [m.topic for m in got["sb"]] == ["sb/x"] * 3 + ["end"]
+        assert downs == []

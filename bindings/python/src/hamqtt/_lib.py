@@ -223,6 +223,7 @@ class Options(Structure):
         ("tls_cert_file", c_char_p),
         ("tls_key_file", c_char_p),
         ("tls_insecure", c_int),
+        ("share_connections", c_int),
     ]
 
 

@@ -135,6 +135,10 @@ class ClusterOptions:
     """Drop the copies of a message that arrive through several endpoints."""
     dedup_window: Optional[float] = None
     """How long a delivered message is remembered for dedup (30 s)."""
+    share_connections: bool = False
+    """Share each broker connection with the other sharing clusters of the process that reach
+    it with the same settings (padogrid's ``liveEndpointPoolEnabled``). Each cluster still
+    receives only its own subscriptions' messages; TLS clusters never share."""
     will: Optional[Will] = None
     file_store_dir: Optional[str] = None
     """Keep in-flight QoS 1/2 messages in files under this directory (default: memory)."""
@@ -221,6 +225,7 @@ class ClusterOptions:
         o.fos = _int("fos", self.fos, 0, 3)
         o.dedup = int(bool(self.dedup))
         o.dedup_window_ms = _seconds_to_ms("dedup_window", self.dedup_window)
+        o.share_connections = int(bool(self.share_connections))
         if self.will is not None:
             w = self.will
             if not isinstance(w, Will):
