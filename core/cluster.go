@@ -54,9 +54,13 @@ type Cluster struct {
 	pushMode   atomic.Bool
 	handlers   atomic.Pointer[Handlers]
 	dispatchWG sync.WaitGroup
-	kick       chan struct{}
-	stop       chan struct{}
-	wg         sync.WaitGroup
+	// dispatcherID is the dispatcher goroutine's number; closedByHandler is set when a
+	// handler called Close, which then leaves releasing the queue to the dispatcher.
+	dispatcherID    atomic.Uint64
+	closedByHandler atomic.Bool
+	kick            chan struct{}
+	stop            chan struct{}
+	wg              sync.WaitGroup
 }
 
 // New validates cfg and returns a cluster that is not yet connected.
@@ -747,7 +751,9 @@ func (c *Cluster) endpointByName(name string) (*endpoint, error) {
 
 // Close disconnects every endpoint, stops the prober and the event dispatcher, fails the
 // asynchronous publishes still pending, and waits for every goroutine the cluster started.
-// It is idempotent. It must not be called from one of the cluster's own handlers.
+// It is idempotent. Called from one of the cluster's own handlers, it does all of that except
+// waiting for the dispatcher it runs on: the events still queued are delivered (publishes
+// failing with ErrClosed) once the handler returns.
 func (c *Cluster) Close() error {
 	c.mu.Lock()
 	if c.closed {
@@ -782,6 +788,9 @@ func (c *Cluster) Close() error {
 	c.wg.Wait()
 	c.failQueued()
 	c.events.close()
+	if c.onDispatcher() {
+		return nil // the dispatcher releases the queue when it ends
+	}
 	c.dispatchWG.Wait()
 	c.events.release()
 	return nil

@@ -263,7 +263,7 @@ func (r *Clusters) ConnectAll(ctx context.Context) error {
 
 // Close closes every cluster of the registry and waits until they are closed. It is
 // idempotent: a second call waits for the first to finish. Afterwards Get and GetOrCreate
-// fail with ErrClosed. It must not be called from a cluster's handler.
+// fail with ErrClosed. It may be called from a cluster's handler (see Cluster.Close).
 func (r *Clusters) Close() error {
 	r.mu.Lock()
 	if r.closed {
@@ -279,6 +279,10 @@ func (r *Clusters) Close() error {
 	r.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, c := range list {
+		if c.runsOnDispatcher() {
+			c.Close() // on this goroutine, which Close recognises and does not wait for
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -208,3 +208,68 @@ func TestSessionPresent(t *testing.T) {
 		t.Fatal("second connection did not report the session the broker kept")
 	}
 }
+
+func TestCloseFromAHandler(t *testing.T) {
+	b := brokertest.Start(t)
+	c := startCluster(t, fastConfig("closer", b.URI()))
+	closed := make(chan error, 1)
+	c.SetHandlers(Handlers{OnMessage: func(Message) { closed <- c.Close() }})
+	if err := c.Subscribe(ctxT(t, 5*time.Second), "close/now", 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	pub := startCluster(t, fastConfig("pub", b.URI()))
+	if err := pub.Publish(ctxT(t, 5*time.Second), "close/now", 1, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close called from a handler did not return")
+	}
+	if !c.Closed() {
+		t.Fatal("the cluster is not closed")
+	}
+	if err := c.PublishAsync("after/close", 1, false, nil).Wait(ctxT(t, 5*time.Second)); !errors.Is(err, ErrClosed) {
+		t.Fatalf("publishing after Close: %v, want ErrClosed", err)
+	}
+	// The dispatcher ends by itself once the handler returned (goleak checks it at exit).
+}
+
+func TestClustersCloseFromAHandler(t *testing.T) {
+	b := brokertest.Start(t)
+	fc, err := ParseConfig([]byte("clusters:\n  - name: one\n    connections:\n      - connection:\n          serverURIs: ["+b.URI()+"]\n  - name: two\n    connections:\n      - connection:\n          serverURIs: ["+b.URI()+"]\n"), "close.yaml", LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewClusters(fc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	if err := r.ConnectAll(ctxT(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	one, _ := r.Get("one")
+	closed := make(chan error, 1)
+	one.SetHandlers(Handlers{OnMessage: func(Message) { closed <- r.Close() }})
+	if err := one.Subscribe(ctxT(t, 5*time.Second), "close/all", 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	pub := startCluster(t, fastConfig("pub", b.URI()))
+	if err := pub.Publish(ctxT(t, 5*time.Second), "close/all", 1, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Clusters.Close called from a handler did not return")
+	}
+	for _, name := range []string{"one", "two"} {
+		if _, err := r.Get(name); err == nil {
+			t.Errorf("cluster %s is still served after Close", name)
+		}
+	}
+}

@@ -1,11 +1,14 @@
 package core
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"runtime"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -387,7 +390,7 @@ func (d *deduplicator) admit(endpoint int, topic string, payload []byte) bool {
 
 // Handlers receive a cluster's events in push mode. Each runs on the cluster's single
 // dispatcher goroutine, in event order, never under a lock; a handler may publish and
-// subscribe, but must not call Close. A nil field ignores that kind of event.
+// subscribe, and close the cluster. A nil field ignores that kind of event.
 type Handlers struct {
 	OnMessage      MessageHandler // messages that no per-subscription handler took
 	OnEndpointUp   func(endpoint string)
@@ -452,6 +455,12 @@ func (c *Cluster) isClosed() bool {
 
 func (c *Cluster) dispatchLoop() {
 	defer c.dispatchWG.Done()
+	c.dispatcherID.Store(goroutineID())
+	defer func() {
+		if c.closedByHandler.Load() {
+			c.events.release() // Close, called by a handler, could not wait for this
+		}
+	}()
 	batch := make([]Event, 256)
 	for {
 		n := c.events.drain(batch)
@@ -521,6 +530,33 @@ func (c *Cluster) deliverToSubscriptions(m *Message) bool {
 		}
 	}
 	return took
+}
+
+// onDispatcher reports whether the caller runs on the cluster's dispatcher goroutine (inside
+// a handler), and if so records that Close left the end of the queue to it.
+func (c *Cluster) onDispatcher() bool {
+	if !c.runsOnDispatcher() {
+		return false
+	}
+	c.closedByHandler.Store(true)
+	return true
+}
+
+func (c *Cluster) runsOnDispatcher() bool {
+	return c.pushMode.Load() && c.dispatcherID.Load() == goroutineID()
+}
+
+// goroutineID is the current goroutine's number, from the header of its stack trace
+// ("goroutine 42 [running]:"). Only Close uses it, to recognise a call from a handler.
+func goroutineID() uint64 {
+	var buf [64]byte
+	s := buf[:runtime.Stack(buf[:], false)]
+	s = bytes.TrimPrefix(s, []byte("goroutine "))
+	if i := bytes.IndexByte(s, ' '); i > 0 {
+		s = s[:i]
+	}
+	id, _ := strconv.ParseUint(string(s), 10, 64)
+	return id
 }
 
 func compareStrings(a, b string) int {
