@@ -3,6 +3,8 @@ package core
 import (
 	"fmt"
 	"math/rand/v2"
+	"net"
+	"net/url"
 	"path/filepath"
 	"sync/atomic"
 	"time"
@@ -74,7 +76,10 @@ func (c *Cluster) openLink(ep *endpoint, key linkKey, shared bool) (*link, error
 		SetKeepAlive(cfg.KeepAlive).
 		SetPingTimeout(pingTimeout(cfg.KeepAlive)).
 		SetConnectTimeout(cfg.ConnectTimeout).
-		SetWriteTimeout(c.cfg.AckTimeout).
+		// Buffered reads and coalesced writes; a write stuck for AckTimeout fails the link.
+		SetCustomOpenConnectionFn(func(u *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
+			return dialTransport(u, cfg.TLS, cfg.ConnectTimeout, c.cfg.AckTimeout)
+		}).
 		// Ordered delivery on paho's router goroutine is safe because the handler only
 		// enqueues and returns; user code never runs there (paho.mqtt.golang #473, #509).
 		SetOrderMatters(true).

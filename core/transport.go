@@ -1,0 +1,205 @@
+package core
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"sync"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"golang.org/x/net/proxy"
+)
+
+// The transport under paho.mqtt.golang. Paho reads a packet with at least three read(2)
+// calls (type, length, body) and writes each packet with its own write(2); at tens of
+// thousands of messages a second those system calls are most of the client's CPU. Here reads
+// go through a buffer, and writes are queued and sent by a flusher goroutine that writes
+// everything queued since its last write in one call: one system call for a burst, and no
+// waiting when there is no burst.
+
+// coalesceLimit is how many bytes may wait for the flusher before paho's writer blocks, as it
+// would on a full socket buffer.
+const coalesceLimit = 256 << 10
+
+// closeFlushTimeout bounds how long closing waits for queued bytes (a DISCONNECT) to go out.
+const closeFlushTimeout = time.Second
+
+// dialTransport opens the network connection paho speaks MQTT over, for every scheme
+// parseBrokerURI accepts.
+func dialTransport(u *url.URL, tlsConfig *tls.Config, timeout, writeTimeout time.Duration) (net.Conn, error) {
+	var conn net.Conn
+	var err error
+	switch u.Scheme {
+	case "ws", "wss":
+		dialURI := *u
+		dialURI.User = nil
+		var tc *tls.Config
+		if u.Scheme == "wss" {
+			tc = tlsConfig
+		}
+		conn, err = mqtt.NewWebsocket(dialURI.String(), tc, timeout, nil, nil)
+	case "tcp", "ssl":
+		// A SOCKS proxy from ALL_PROXY is honoured, as paho does.
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		dialer := proxy.FromEnvironmentUsing(&net.Dialer{Timeout: timeout})
+		if cd, ok := dialer.(proxy.ContextDialer); ok {
+			conn, err = cd.DialContext(ctx, "tcp", u.Host)
+		} else {
+			conn, err = dialer.Dial("tcp", u.Host)
+		}
+		if err == nil && u.Scheme == "ssl" {
+			conn, err = tlsHandshake(ctx, conn, u.Hostname(), tlsConfig)
+		}
+	default:
+		return nil, fmt.Errorf("unsupported scheme %q", u.Scheme)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return newCoalescingConn(conn, writeTimeout), nil
+}
+
+func tlsHandshake(ctx context.Context, conn net.Conn, host string, cfg *tls.Config) (net.Conn, error) {
+	if cfg == nil {
+		cfg = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	if cfg.ServerName == "" {
+		cfg = cfg.Clone()
+		cfg.ServerName = host
+	}
+	tc := tls.Client(conn, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return tc, nil
+}
+
+// coalescingConn is a net.Conn with buffered reads and coalesced writes. Write only queues
+// (blocking while coalesceLimit bytes wait); the first write error is returned by every later
+// Write and closes the connection, so paho's reader sees the loss too.
+type coalescingConn struct {
+	net.Conn
+	r            *bufio.Reader
+	writeTimeout time.Duration
+
+	mu      sync.Mutex
+	space   sync.Cond // signalled when the flusher took the queue or failed
+	queue   []byte
+	spare   []byte
+	err     error
+	closing bool
+
+	wake    chan struct{} // capacity 1: there is something to write, or closing
+	flushed chan struct{} // closed when the flusher has ended
+	once    sync.Once
+}
+
+func newCoalescingConn(conn net.Conn, writeTimeout time.Duration) *coalescingConn {
+	c := &coalescingConn{Conn: conn, r: bufio.NewReaderSize(conn, 32<<10), writeTimeout: writeTimeout,
+		wake: make(chan struct{}, 1), flushed: make(chan struct{})}
+	c.space.L = &c.mu
+	go c.flusher()
+	return c
+}
+
+func (c *coalescingConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+var errTransportClosed = errors.New("use of closed network connection")
+
+func (c *coalescingConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	for c.err == nil && !c.closing && len(c.queue) >= coalesceLimit {
+		c.space.Wait()
+	}
+	switch {
+	case c.err != nil:
+		err := c.err
+		c.mu.Unlock()
+		return 0, err
+	case c.closing:
+		c.mu.Unlock()
+		return 0, errTransportClosed
+	}
+	c.queue = append(c.queue, p...)
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default: // the flusher is awake already and will see the queue
+	}
+	return len(p), nil
+}
+
+// SetWriteDeadline is ignored: writes happen on the flusher, which bounds each of them by
+// writeTimeout itself (paho sets a deadline around every packet, which costs more than the
+// write it guards once writes are coalesced).
+func (c *coalescingConn) SetWriteDeadline(time.Time) error { return nil }
+
+func (c *coalescingConn) flusher() {
+	defer close(c.flushed)
+	for range c.wake {
+		for {
+			c.mu.Lock()
+			out, closing := c.queue, c.closing
+			if len(out) == 0 {
+				c.mu.Unlock()
+				if closing {
+					return
+				}
+				break
+			}
+			c.queue, c.spare = c.spare[:0], nil // double buffering: Write fills one while this sends the other
+			c.space.Broadcast()
+			c.mu.Unlock()
+			timeout := c.writeTimeout
+			if closing && (timeout <= 0 || timeout > closeFlushTimeout) {
+				timeout = closeFlushTimeout
+			}
+			if timeout > 0 {
+				_ = c.Conn.SetWriteDeadline(time.Now().Add(timeout))
+			}
+			_, err := c.Conn.Write(out)
+			c.mu.Lock()
+			c.spare = out[:0]
+			if err != nil {
+				c.err = err
+				c.space.Broadcast()
+			}
+			c.mu.Unlock()
+			if err != nil {
+				c.Conn.Close()
+				return
+			}
+		}
+	}
+}
+
+// Close sends what is queued (within closeFlushTimeout) and closes the connection.
+func (c *coalescingConn) Close() error {
+	var err error
+	c.once.Do(func() {
+		c.mu.Lock()
+		c.closing = true
+		c.space.Broadcast()
+		c.mu.Unlock()
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+		t := time.NewTimer(closeFlushTimeout + 100*time.Millisecond)
+		select {
+		case <-c.flushed:
+		case <-t.C: // a write is stuck: closing the socket ends it
+		}
+		t.Stop()
+		err = c.Conn.Close()
+		<-c.flushed
+	})
+	return err
+}
