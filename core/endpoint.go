@@ -64,7 +64,7 @@ type endpoint struct {
 // logic is off: the prober decides when to try again, so backoff and rate limits hold.
 func (c *Cluster) openLink(ep *endpoint, key linkKey, shared bool) (*link, error) {
 	cfg := c.cfg.Connection
-	l := &link{key: key, shared: shared, lost: make(chan struct{}), qos2Slots: make(chan struct{}, c.cfg.MaxInflightQoS2)}
+	l := &link{key: key, shared: shared, lossSignal: newLossSignal(), qos2Slots: make(chan struct{}, c.cfg.MaxInflightQoS2)}
 	l.routes.Store(&[]*connection{})
 	o := mqtt.NewClientOptions().
 		AddBroker(ep.uri.pahoURI()).

@@ -244,14 +244,7 @@ func TestClustersCloseFromAHandler(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := NewClusters(fc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	if err := r.ConnectAll(ctxT(t, 10*time.Second)); err != nil {
-		t.Fatal(err)
-	}
+	r := startRegistry(t, fc)
 	one, _ := r.Get("one")
 	closed := make(chan error, 1)
 	one.SetHandlers(Handlers{OnMessage: func(Message) { closed <- r.Close() }})

@@ -39,9 +39,7 @@ type link struct {
 	qos2Slots      chan struct{}
 	sessionPresent bool // the broker's CONNACK flag
 
-	lost     chan struct{} // closed once the connection is gone, for whatever reason
-	lostOnce sync.Once
-	lostErr  error
+	lossSignal // the connection is gone, for whatever reason
 
 	mu      sync.Mutex
 	leases  []*connection
@@ -67,9 +65,7 @@ type connection struct {
 	// sessionPresent is the CONNACK flag, for the lease that made the connection.
 	sessionPresent bool
 
-	lost     chan struct{} // closed once this lease is gone: the link failed or the lease was released
-	lostOnce sync.Once
-	lostErr  error
+	lossSignal // this lease is gone: the link failed or the lease was released
 
 	// filters is what this lease subscribed through the link (guarded by link.mu for
 	// writing, read lock-free when routing).
@@ -82,38 +78,29 @@ type leaseFilter struct {
 	since  time.Time // last SUBSCRIBE, for routing retained messages
 }
 
-func (cn *connection) markLost(err error) bool {
+// lossSignal is a one-way "gone" flag that goroutines can select on, with the first reason.
+type lossSignal struct {
+	lost     chan struct{} // closed on the first markLost
+	lostOnce sync.Once
+	lostErr  error
+}
+
+func newLossSignal() lossSignal { return lossSignal{lost: make(chan struct{})} }
+
+// markLost records err and closes lost; it reports whether this call was the first.
+func (s *lossSignal) markLost(err error) bool {
 	first := false
-	cn.lostOnce.Do(func() {
-		cn.lostErr = err
-		close(cn.lost)
+	s.lostOnce.Do(func() {
+		s.lostErr = err
+		close(s.lost)
 		first = true
 	})
 	return first
 }
 
-func (cn *connection) isLost() bool {
+func (s *lossSignal) isLost() bool {
 	select {
-	case <-cn.lost:
-		return true
-	default:
-		return false
-	}
-}
-
-func (l *link) markLost(err error) bool {
-	first := false
-	l.lostOnce.Do(func() {
-		l.lostErr = err
-		close(l.lost)
-		first = true
-	})
-	return first
-}
-
-func (l *link) isLost() bool {
-	select {
-	case <-l.lost:
+	case <-s.lost:
 		return true
 	default:
 		return false
@@ -237,7 +224,7 @@ func (l *link) attach(c *Cluster, ep *endpoint, dialled bool) *connection {
 		return nil
 	}
 	cn := &connection{c: c, ep: ep, link: l, client: l.client, qos2Slots: l.qos2Slots,
-		sessionPresent: dialled && l.sessionPresent, lost: make(chan struct{})}
+		sessionPresent: dialled && l.sessionPresent, lossSignal: newLossSignal()}
 	cn.filters.Store(&[]leaseFilter{})
 	l.leases = append(l.leases, cn)
 	l.publishRoutesLocked()

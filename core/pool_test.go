@@ -246,14 +246,7 @@ func TestPadogridSharedPublishersConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := NewClusters(fc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	if err := r.ConnectAll(ctxT(t, 10*time.Second)); err != nil {
-		t.Fatal(err)
-	}
+	r := startRegistry(t, fc)
 	for _, name := range r.Names() {
 		c, _ := r.Get(name)
 		waitLive(t, c, len(c.Config().Endpoints))

@@ -1036,20 +1036,13 @@ struct test_case {
 /* share_connections                                                                          */
 
 static hamqtt_client shared_client(const char *uris, const char *name) {
-    hamqtt_options o = HAMQTT_OPTIONS_INIT;
+    hamqtt_options o;
     hamqtt_client c = 0;
-    o.name = name;
+    test_options(&o, name);
     /* One client id for both: two connections would take the session from each other (the
      * broker drops the older one), so both stay up only if they really share one. */
     o.client_id = "hamqtt-shared-test";
     o.share_connections = 1;
-    o.keep_alive_ms = 2000 * test_scale();
-    o.connect_timeout_ms = 2000 * test_scale();
-    o.time_to_wait_ms = 10000 * test_scale();
-    o.probe_delay_ms = 50;
-    o.max_probe_delay_ms = 500;
-    o.connect_rate = -1;
-    o.flap_limit = -1;
     CHECK_OK(hamqtt_client_new(uris, &o, &c));
     return c;
 }

@@ -121,21 +121,27 @@ void brokers_quit(brokers *b) {
     waitpid(b->pid, &status, 0);
 }
 
+void test_options(hamqtt_options *o, const char *name) {
+    hamqtt_options init = HAMQTT_OPTIONS_INIT;
+    *o = init;
+    o->name = name;
+    o->keep_alive_ms = 2000 * test_scale();
+    o->connect_timeout_ms = 2000 * test_scale();
+    o->time_to_wait_ms = 10000 * test_scale();
+    o->ack_timeout_ms = 2000 * test_scale();
+    o->probe_delay_ms = 50;
+    o->max_probe_delay_ms = 500;
+    o->connect_rate = -1;
+    o->warm_up_ms = -1;
+    o->flap_limit = -1;
+}
+
 hamqtt_client test_client(const char *endpoints, const char *name, int publisher_type, int dedup) {
-    hamqtt_options o = HAMQTT_OPTIONS_INIT;
+    hamqtt_options o;
     hamqtt_client c = 0;
-    o.name = name;
+    test_options(&o, name);
     o.publisher_type = publisher_type;
     o.dedup = dedup;
-    o.keep_alive_ms = 2000 * test_scale();
-    o.connect_timeout_ms = 2000 * test_scale();
-    o.time_to_wait_ms = 10000 * test_scale();
-    o.ack_timeout_ms = 2000 * test_scale();
-    o.probe_delay_ms = 50;
-    o.max_probe_delay_ms = 500;
-    o.connect_rate = -1;
-    o.warm_up_ms = -1;
-    o.flap_limit = -1;
     CHECK_OK(hamqtt_client_new(endpoints, &o, &c));
     CHECK(c != 0);
     return c;

@@ -70,6 +70,8 @@ void sleep_ms(int ms);
 
 /* A client on the given endpoints with fast test timings. */
 hamqtt_client test_client(const char *endpoints, const char *name, int publisher_type, int dedup);
+/* Fills o with HAMQTT_OPTIONS_INIT and the short timings test_client uses. */
+void test_options(hamqtt_options *o, const char *name);
 
 /* Waits until the client has `n` live endpoints (aborts after timeout_ms). */
 void wait_live(hamqtt_client c, size_t n, int timeout_ms);
