@@ -113,32 +113,41 @@ func hamqtt_cluster_client(name *C.hqcapi_cchar, out *C.hamqtt_client) (rc C.int
 		return fail(errInvalid, newErr(errInvalid, "hamqtt_cluster_client: out is NULL"))
 	}
 	*out = 0
+	cl, code, err := clusterClient(optstr(name))
+	if err != nil {
+		return fail(code, fmt.Errorf("hamqtt_cluster_client: %w", err))
+	}
+	*out = C.hamqtt_client(cl.id)
+	return statusOK
+}
+
+// clusterClient returns the C client of the named cluster of the loaded configuration (""
+// for the default cluster), making it on first request.
+func clusterClient(n string) (*client, int, error) {
 	registry.mu.Lock()
 	defer registry.mu.Unlock()
 	reg := registry.reg
 	if reg == nil {
-		return fail(errNotInitialized, newErr(errNotInitialized, "hamqtt_cluster_client: no configuration loaded: call hamqtt_init_file or hamqtt_init_yaml first"))
+		return nil, errNotInitialized, newErr(errNotInitialized, "no configuration loaded: call hamqtt_init_file or hamqtt_init_yaml first")
 	}
-	n := optstr(name)
 	if n == "" {
 		n = reg.DefaultName()
 	}
 	if cl := registry.clients[n]; cl != nil {
-		*out = C.hamqtt_client(cl.id)
-		return statusOK
+		return cl, statusOK, nil
 	}
 	var c *core.Cluster
 	var err error
 	if n == reg.DefaultName() {
 		// padogrid's default cluster exists even when the file does not define it.
 		if c = reg.Default(); c == nil {
-			err = newErr(errNotFound, "hamqtt_cluster_client: the default cluster %q is disabled or closed", n)
+			err = newErr(errNotFound, "the default cluster %q is disabled or closed", n)
 		}
 	} else {
 		c, err = reg.Get(n)
 	}
 	if err != nil {
-		return fail(errNotFound, fmt.Errorf("hamqtt_cluster_client: %s: %w", registry.fc.Source, err))
+		return nil, errNotFound, fmt.Errorf("%s: %w", registry.fc.Source, err)
 	}
 	logs := registry.sinks[n]
 	if logs == nil || registry.used[n] {
@@ -146,13 +155,52 @@ func hamqtt_cluster_client(name *C.hqcapi_cchar, out *C.hamqtt_client) (rc C.int
 		// hamqtt_close: a cluster of our own with the same configuration.
 		logs = newLogSink()
 		if c, err = core.New(prepareConfig(c.Config(), logs)); err != nil {
-			return fail(errConfig, fmt.Errorf("hamqtt_cluster_client: %w", err))
+			return nil, errConfig, err
 		}
 	}
 	cl := newClient(c.Config(), c, logs, true)
 	registry.clients[n] = cl
 	registry.used[n] = true
-	*out = C.hamqtt_client(cl.id)
+	return cl, statusOK, nil
+}
+
+//export hamqtt_connect_all
+func hamqtt_connect_all() (rc C.int) {
+	defer guard(&rc)
+	registry.mu.Lock()
+	reg, fc := registry.reg, registry.fc
+	registry.mu.Unlock()
+	if reg == nil {
+		return fail(errNotInitialized, newErr(errNotInitialized, "hamqtt_connect_all: no configuration loaded: call hamqtt_init_file or hamqtt_init_yaml first"))
+	}
+	var names []string
+	for _, n := range reg.Names() {
+		if set, ok := fc.Settings[n]; !ok || set.AutoConnect {
+			names = append(names, n)
+		}
+	}
+	errs := make([]error, len(names))
+	codes := make([]int, len(names))
+	var wg sync.WaitGroup
+	for i, n := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cl, code, err := clusterClient(n)
+			if err == nil {
+				code, err = errNoEndpoint, cl.connect()
+			}
+			if err != nil {
+				codes[i], errs[i] = code, fmt.Errorf("cluster %q: %w", n, err)
+			}
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return fail(codes[i], fmt.Errorf("hamqtt_connect_all: %w", errors.Join(errs...)))
+		}
+	}
 	return statusOK
 }
 

@@ -351,6 +351,16 @@ int hamqtt_shutdown(void);
  * names). */
 int hamqtt_cluster_client(const char *name, hamqtt_client *out);
 
+/* Connects the client of every cluster of the loaded configuration that has
+ * `autoConnect` (true unless the file says false), in parallel, as padogrid
+ * does when it starts; clusters with `autoConnect: false` wait for
+ * hamqtt_connect(). The clients are those hamqtt_cluster_client() returns.
+ * Blocks until each connected or gave up (its `timeToWait`). Returns
+ * HAMQTT_OK, HAMQTT_ERR_NOT_INITIALIZED, or the error of the first cluster
+ * that failed (HAMQTT_ERR_NO_ENDPOINT mostly); last_error names every
+ * cluster that failed and why. The others stay connected either way. */
+int hamqtt_connect_all(void);
+
 /* The names of the clusters of the loaded configuration, default first.
  * *names receives a NULL-terminated array of strings and *count its length
  * (count may be NULL); free the array with one hamqtt_free(*names). */

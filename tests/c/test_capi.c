@@ -991,7 +991,39 @@ static void test_config(void) {
     CHECK_OK(hamqtt_publish(a, "cfg/file", "x", 1, 1, 0));
     CHECK_OK(hamqtt_shutdown());
     unlink(path);
+
+    /* hamqtt_connect_all: the clusters with autoConnect, not the others */
+    CHECK_ERR(hamqtt_connect_all(), HAMQTT_ERR_NOT_INITIALIZED, "no configuration");
+    snprintf(yaml, sizeof yaml,
+             "clusters:\n"
+             "  - name: eager\n"
+             "    connections: [{connection: {serverURIs: [tcp://127.0.0.1:%d]}}]\n"
+             "  - name: lazy\n"
+             "    autoConnect: false\n"
+             "    connections: [{connection: {serverURIs: [tcp://127.0.0.1:%d]}}]\n",
+             b.ports[0], b.ports[1]);
+    CHECK_OK(hamqtt_init_yaml(yaml, strlen(yaml)));
+    CHECK_OK(hamqtt_connect_all());
+    CHECK_OK(hamqtt_cluster_client("eager", &a));
+    CHECK_OK(hamqtt_live_endpoints(a, &names, &n));
+    CHECK(n == 1);
+    hamqtt_free(names);
+    CHECK_OK(hamqtt_publish(a, "cfg/all", "x", 1, 1, 0));
+    CHECK_OK(hamqtt_cluster_client("lazy", &d));
+    CHECK_OK(hamqtt_live_endpoints(d, &names, &n));
+    CHECK(n == 0);
+    hamqtt_free(names);
+    CHECK_OK(hamqtt_shutdown());
     brokers_quit(&b);
+    /* a cluster that cannot connect is named in the error */
+    snprintf(yaml, sizeof yaml,
+             "clusters:\n"
+             "  - name: unreachable\n"
+             "    timeToWait: 300\n"
+             "    connections: [{connection: {serverURIs: [tcp://127.0.0.1:1]}}]\n");
+    CHECK_OK(hamqtt_init_yaml(yaml, strlen(yaml)));
+    CHECK_ERR(hamqtt_connect_all(), HAMQTT_ERR_NO_ENDPOINT, "unreachable");
+    CHECK_OK(hamqtt_shutdown());
 }
 
 /* ------------------------------------------------------------------------------------------ */
