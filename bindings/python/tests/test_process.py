@@ -100,3 +100,49 @@ def test_missing_library_is_a_clear_error(tmp_path) -> None:
                        capture_output=True, text=True, env=env, timeout=30)
     assert r.returncode != 0
     assert "libhamqtt not found" in r.stderr and "HAMQTT_LIBRARY" in r.stderr
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads Linux's struct sigaction")
+def test_python_signal_handlers_are_safe_on_library_threads(broker: Broker) -> None:
+    # Go delivers a signal to whichever thread the kernel picks, its own included, and a host
+    # handler runs safely on a Go thread only on the alternate signal stack (SA_ONSTACK).
+    # CPython sets SA_ONSTACK on every handler it installs; this holds it to that while
+    # children exit (SIGCHLD) and timers fire (SIGALRM) during a publish stream.
+    r = run_py("""
+        import ctypes, signal, subprocess, sys
+        import hamqtt.client as mqtt
+
+        class Sigaction(ctypes.Structure):
+            _fields_ = [("handler", ctypes.c_void_p), ("mask", ctypes.c_ulong * 16),
+                        ("flags", ctypes.c_int), ("restorer", ctypes.c_void_p)]
+        SA_ONSTACK = 0x08000000
+        libc = ctypes.CDLL(None, use_errno=True)
+
+        def flags(sig):
+            sa = Sigaction()
+            assert libc.sigaction(sig, None, ctypes.byref(sa)) == 0, ctypes.get_errno()
+            return sa.flags
+
+        got = {"chld": 0, "alrm": 0, "msgs": 0}
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        c.on_message = lambda cl, u, m: got.__setitem__("msgs", got["msgs"] + 1)
+        c.connect("127.0.0.1", int(sys.argv[1]))
+        c.loop_start()
+        c.subscribe("sig/#", 1)
+        signal.signal(signal.SIGCHLD, lambda s, f: got.__setitem__("chld", got["chld"] + 1))
+        signal.signal(signal.SIGALRM, lambda s, f: got.__setitem__("alrm", got["alrm"] + 1))
+        for sig in (signal.SIGINT, signal.SIGCHLD, signal.SIGALRM):
+            assert flags(sig) & SA_ONSTACK, f"{sig!r} handler lacks SA_ONSTACK"
+        signal.setitimer(signal.ITIMER_REAL, 0.002, 0.002)
+        for i in range(200):
+            c.publish("sig/t", b"x" * 100, qos=1).wait_for_publish(10)
+            if i % 10 == 0:
+                subprocess.run(["true"])
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        c.disconnect()
+        c.loop_stop()
+        assert got["chld"] > 0 and got["alrm"] > 0, got
+        print("ok", got)
+    """, str(broker.port), timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("ok"), r.stdout
