@@ -33,6 +33,7 @@ const (
 	errRefused        = -13
 	errIO             = -14
 	errNotInitialized = -15
+	errTimeout        = -16
 	errInternal       = -99
 )
 
@@ -57,6 +58,7 @@ func init() {
 		errRefused:        "refused by the broker",
 		errIO:             "I/O error",
 		errNotInitialized: "no configuration loaded",
+		errTimeout:        "timed out",
 		errInternal:       "internal error",
 	} {
 		statusText[code] = cString(s)

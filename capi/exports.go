@@ -386,6 +386,51 @@ func hamqtt_publish_async(h C.hamqtt_client, topic *C.hqcapi_cchar, payload *C.h
 	return statusOK
 }
 
+//export hamqtt_publish_detached
+func hamqtt_publish_detached(h C.hamqtt_client, topic *C.hqcapi_cchar, payload *C.hqcapi_cvoid, n C.size_t, qos C.int,
+	retain C.int) (rc C.int) {
+	defer guard(&rc)
+	cl, err := clientOf(h)
+	if err != nil {
+		return fail(errHandle, err)
+	}
+	t, p, q, err := publishArgs("hamqtt_publish_detached", topic, payload, n, qos)
+	if err != nil {
+		return fail(errInvalid, err)
+	}
+	inst, err := cl.started("hamqtt_publish_detached")
+	if err != nil {
+		return fail(errState, err)
+	}
+	if err := inst.c.PublishDetached(t, q, retain != 0, p); err != nil {
+		return fail(errClosed, fmt.Errorf("hamqtt_publish_detached: %w", err))
+	}
+	return statusOK
+}
+
+//export hamqtt_flush
+func hamqtt_flush(h C.hamqtt_client, timeoutMs C.int) (rc C.int) {
+	defer guard(&rc)
+	cl, err := clientOf(h)
+	if err != nil {
+		return fail(errHandle, err)
+	}
+	inst, _ := cl.current()
+	if inst == nil {
+		return statusOK
+	}
+	ctx := context.Background()
+	if timeoutMs >= 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(timeoutMs)*time.Millisecond)
+		defer cancel()
+	}
+	if err := inst.c.Flush(ctx); err != nil {
+		return fail(errTimeout, newErr(errTimeout, "hamqtt_flush: publishes still outstanding after %d ms", int(timeoutMs)))
+	}
+	return statusOK
+}
+
 //export hamqtt_publish_to
 func hamqtt_publish_to(h C.hamqtt_client, endpoint *C.hqcapi_cchar, topic *C.hqcapi_cchar, payload *C.hqcapi_cvoid,
 	n C.size_t, qos C.int, retain C.int) (rc C.int) {

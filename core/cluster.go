@@ -47,6 +47,11 @@ type Cluster struct {
 	hooks         atomic.Pointer[[]Hooks]
 	topicBases    atomic.Pointer[[]*endpoint] // endpoints with a topic base, for lock-free routing
 	sendQ         sendQueue                   // PublishAsync's pipeline
+	// outstanding counts asynchronous publishes not completed yet; Flush waits on idleWaiters
+	// for it to reach zero.
+	outstanding   atomic.Int64
+	idleMu        sync.Mutex
+	idleWaiters   []chan struct{}
 	startPipeline sync.Once
 
 	events     *eventQueue

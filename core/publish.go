@@ -93,6 +93,7 @@ type Token struct {
 	done      chan struct{}
 	err       error
 	endpoints []string
+	detached  bool // PublishDetached: no EventDelivery
 }
 
 // ID identifies the publish in the EventDelivery that reports it.
@@ -131,18 +132,63 @@ func (t *Token) Wait(ctx context.Context) error {
 // by the Token and, when Config.DeliveryEvents is set, as an EventDelivery: for QoS 0 once the
 // connection's writer took the message, for QoS 1 and 2 on the broker's acknowledgement.
 func (c *Cluster) PublishAsync(topic string, qos byte, retained bool, payload []byte) *Token {
-	t := &Token{id: c.nextPublishID.Add(1), done: make(chan struct{})}
-	req, err := c.newRequest(topic, qos, retained, payload)
+	t := c.newToken(false)
+	if err := c.enqueue(t, topic, qos, retained, payload); err != nil {
+		c.complete(t, topic, nil, err)
+	}
+	return t
+}
+
+// PublishDetached starts a publish like PublishAsync (same delivery rules, same order) and
+// reports nothing about it: no Token, no EventDelivery, whatever DeliveryEvents says. The
+// error is only an invalid request or ErrClosed; a failure later is counted in Stats and
+// logged. Flush waits for detached publishes too. It serves callers that would throw the
+// outcome away, such as MQTT.js's publish without a callback.
+func (c *Cluster) PublishDetached(topic string, qos byte, retained bool, payload []byte) error {
+	t := c.newToken(true)
+	err := c.enqueue(t, topic, qos, retained, payload)
 	if err != nil {
 		c.complete(t, topic, nil, err)
-		return t
+	}
+	return err
+}
+
+// Flush waits until no asynchronous publish (PublishAsync or PublishDetached) is
+// outstanding: each was acknowledged, written (QoS 0) or failed. Publishes started meanwhile
+// by other goroutines count too. It returns ctx's error if ctx ends first.
+func (c *Cluster) Flush(ctx context.Context) error {
+	c.idleMu.Lock()
+	if c.outstanding.Load() == 0 {
+		c.idleMu.Unlock()
+		return nil
+	}
+	idle := make(chan struct{})
+	c.idleWaiters = append(c.idleWaiters, idle)
+	c.idleMu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (c *Cluster) newToken(detached bool) *Token {
+	c.outstanding.Add(1)
+	return &Token{id: c.nextPublishID.Add(1), done: make(chan struct{}), detached: detached}
+}
+
+// enqueue validates the request and queues it for the sender.
+func (c *Cluster) enqueue(t *Token, topic string, qos byte, retained bool, payload []byte) error {
+	req, err := c.newRequest(topic, qos, retained, payload)
+	if err != nil {
+		return err
 	}
 	p := &asyncPub{t: t, req: req, deadline: time.Now().Add(c.cfg.TimeToWait)}
 	c.sendQ.mu.Lock()
 	if c.sendQ.closed {
 		c.sendQ.mu.Unlock()
-		c.complete(t, topic, nil, ErrClosed)
-		return t
+		return ErrClosed
 	}
 	c.sendQ.items = append(c.sendQ.items, p)
 	c.sendQ.mu.Unlock()
@@ -151,7 +197,7 @@ func (c *Cluster) PublishAsync(topic string, qos byte, retained bool, payload []
 	case c.sendQ.wake <- struct{}{}:
 	default:
 	}
-	return t
+	return nil
 }
 
 // asyncPub is one asynchronous publish on its way through the pipeline.
@@ -310,9 +356,24 @@ func (c *Cluster) slowPath(p *asyncPub) {
 func (c *Cluster) complete(t *Token, topic string, eps []string, err error) {
 	t.endpoints, t.err = eps, err
 	close(t.done)
-	if c.cfg.DeliveryEvents {
+	switch {
+	case t.detached:
+		if err != nil {
+			c.log.Warn("detached publish failed", "topic", topic, "err", err)
+		}
+	case c.cfg.DeliveryEvents:
 		c.events.push(Event{Kind: EventDelivery, Time: time.Now(), Err: err,
 			Delivery: &Delivery{ID: t.id, Topic: topic, Endpoints: eps, Err: err}})
+	}
+	if c.outstanding.Add(-1) == 0 {
+		c.idleMu.Lock()
+		if c.outstanding.Load() == 0 {
+			for _, w := range c.idleWaiters {
+				close(w)
+			}
+			c.idleWaiters = nil
+		}
+		c.idleMu.Unlock()
 	}
 }
 

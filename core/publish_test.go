@@ -1,6 +1,7 @@
 package core
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -286,5 +287,83 @@ func TestQoS2StaysWithinTheBrokersInflightLimit(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatalf("%d of %d acknowledged QoS 2 messages arrived", len(seen), n)
 		}
+	}
+}
+
+func TestPublishDetachedReportsNothingAndFlushWaitsForIt(t *testing.T) {
+	b := brokertest.Start(t)
+	cfg := fastConfig("detached", b.URI())
+	cfg.DeliveryEvents = true
+	c := startCluster(t, cfg)
+	if err := c.Subscribe(ctxT(t, 5*time.Second), "det/#", 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	const n = 500
+	for i := 0; i < n; i++ {
+		if err := c.PublishDetached("det/t", byte(i%3), false, []byte(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Flush(ctxT(t, 10*time.Second)); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	if got := c.outstanding.Load(); got != 0 {
+		t.Fatalf("Flush returned with %d publishes outstanding", got)
+	}
+	msgs, deliveries := 0, 0
+	evs := make([]Event, 64)
+	deadline := time.Now().Add(10 * time.Second)
+	for msgs < n && time.Now().Before(deadline) {
+		k, err := c.Poll(evs, 100*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range evs[:k] {
+			switch e.Kind {
+			case EventMessage:
+				msgs++
+			case EventDelivery:
+				deliveries++
+			}
+		}
+	}
+	if msgs != n || deliveries != 0 {
+		t.Fatalf("%d messages (want %d) and %d delivery events (want none)", msgs, n, deliveries)
+	}
+	if err := c.PublishDetached("det/+", 1, false, nil); err == nil {
+		t.Fatal("a wildcard topic was accepted")
+	}
+	if err := c.PublishDetached("det/t", 3, false, nil); err == nil {
+		t.Fatal("QoS 3 was accepted")
+	}
+}
+
+func TestFlushWaitsUntilABrokerTakesThePublishes(t *testing.T) {
+	b := brokertest.Start(t)
+	cfg := fastConfig("flush", b.URI())
+	cfg.TimeToWait = 20 * time.Second
+	c := startCluster(t, cfg)
+	if err := b.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the broker seen dead", func() bool { return c.LiveCount() == 0 })
+	tok := c.PublishAsync("flush/t", 1, false, []byte("a"))
+	if err := c.PublishDetached("flush/t", 1, false, []byte("b")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Flush(ctxT(t, 200*time.Millisecond)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Flush with no broker up: %v, want the context's deadline", err)
+	}
+	if err := b.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Flush(ctxT(t, 15*time.Second)); err != nil {
+		t.Fatalf("Flush after the broker came back: %v", err)
+	}
+	if err := tok.Err(); err != nil {
+		t.Fatalf("the publish waited for failed: %v", err)
+	}
+	if err := c.Flush(ctxT(t, time.Second)); err != nil {
+		t.Fatalf("Flush with nothing outstanding: %v", err)
 	}
 }

@@ -105,6 +105,7 @@ enum hamqtt_status {
     HAMQTT_ERR_REFUSED = -13,      /* a broker refused the subscription      */
     HAMQTT_ERR_IO = -14,           /* file or system error                   */
     HAMQTT_ERR_NOT_INITIALIZED = -15, /* no configuration loaded            */
+    HAMQTT_ERR_TIMEOUT = -16,      /* the wait ended before the condition (0.2) */
     HAMQTT_ERR_INTERNAL = -99      /* a bug: an internal panic was caught    */
 };
 
@@ -440,6 +441,25 @@ int hamqtt_publish(hamqtt_client client, const char *topic, const void *payload,
  * reported in the delivery outcome. */
 int hamqtt_publish_async(hamqtt_client client, const char *topic, const void *payload, size_t len, int qos,
                          int retain, hamqtt_delivery_cb cb, void *user, uint64_t *id);
+
+/* Starts a publish like hamqtt_publish_async() and reports nothing about it
+ * later: no delivery outcome, no event, no callback. For producers that would
+ * throw the outcome away (telemetry at QoS 0, MQTT.js-style publish without a
+ * callback); a failure later is only logged and counted in hamqtt_stats().
+ * hamqtt_flush() waits for these publishes too. The payload is copied.
+ * Returns HAMQTT_OK and the codes of hamqtt_publish_async(), and
+ * HAMQTT_ERR_CLOSED. */
+int hamqtt_publish_detached(hamqtt_client client, const char *topic, const void *payload, size_t len, int qos,
+                            int retain);
+
+/* Waits until no asynchronous publish (hamqtt_publish_async() or
+ * hamqtt_publish_detached()) of the client is outstanding: each was
+ * acknowledged (QoS 1, 2), written (QoS 0) or failed. Publishes started by
+ * other threads meanwhile count too. `timeout_ms` < 0 waits without limit.
+ * Outcomes of publishes with a callback may still be queued for delivery when
+ * it returns. Returns HAMQTT_OK (also when the client is not connected),
+ * HAMQTT_ERR_HANDLE, HAMQTT_ERR_TIMEOUT. */
+int hamqtt_flush(hamqtt_client client, int timeout_ms);
 
 /* Publishes through the named endpoint only, without failover; blocks like
  * hamqtt_publish(). Returns its codes, and HAMQTT_ERR_NOT_FOUND (no such

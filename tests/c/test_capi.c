@@ -57,7 +57,8 @@ static void test_version(void) {
     int codes[] = {HAMQTT_OK, HAMQTT_ERR_INVALID, HAMQTT_ERR_HANDLE, HAMQTT_ERR_TOPIC, HAMQTT_ERR_QOS,
                    HAMQTT_ERR_PAYLOAD, HAMQTT_ERR_CONFIG, HAMQTT_ERR_NO_ENDPOINT, HAMQTT_ERR_CLOSED,
                    HAMQTT_ERR_NOT_FOUND, HAMQTT_ERR_BUSY, HAMQTT_ERR_MODE, HAMQTT_ERR_STATE,
-                   HAMQTT_ERR_REFUSED, HAMQTT_ERR_IO, HAMQTT_ERR_NOT_INITIALIZED, HAMQTT_ERR_INTERNAL};
+                   HAMQTT_ERR_REFUSED, HAMQTT_ERR_IO, HAMQTT_ERR_NOT_INITIALIZED, HAMQTT_ERR_TIMEOUT,
+                   HAMQTT_ERR_INTERNAL};
     size_t i;
     CHECK(strcmp(hamqtt_version(), HAMQTT_VERSION_STRING) == 0);
     CHECK(strcmp(hamqtt_last_error(), "") == 0);
@@ -318,6 +319,24 @@ static void test_pull(void) {
     CHECK_OK(hamqtt_publish_async(c, "pull/async", "a", 1, 1, 0, NULL, (void *)0x1234, &id));
     CHECK(id != 0);
     poll_until(c, is_delivery, &id, 5000);
+
+    /* detached publishes report nothing; hamqtt_flush waits until they went out */
+    for (i = 0; i < 50; i++) CHECK_OK(hamqtt_publish_detached(c, "pull/det", "d", 1, (int)(i % 3), 0));
+    CHECK_OK(hamqtt_flush(c, 10000 * test_scale()));
+    got = 0;
+    deadline = now_ms() + 5000 * test_scale();
+    while (got < 50 && now_ms() < deadline) {
+        CHECK_OK(hamqtt_poll(c, evs, 16, 50, &n));
+        for (i = 0; i < n; i++) {
+            CHECK(evs[i].kind != HAMQTT_EVENT_DELIVERY);
+            if (evs[i].kind == HAMQTT_EVENT_MESSAGE && strcmp(evs[i].message.topic, "pull/det") == 0) got++;
+        }
+    }
+    CHECK(got == 50);
+    CHECK_ERR(hamqtt_publish_detached(c, "pull/+", "d", 1, 0, 0), HAMQTT_ERR_TOPIC, "wildcard");
+    CHECK_ERR(hamqtt_publish_detached(c, "pull/det", "d", 1, 3, 0), HAMQTT_ERR_QOS, "QoS");
+    CHECK_ERR(hamqtt_flush(c + 1000, 0), HAMQTT_ERR_HANDLE, "never issued");
+    CHECK_OK(hamqtt_flush(c, 0)); /* nothing outstanding */
 
     /* publish_to a named endpoint; unknown endpoint */
     CHECK_OK(hamqtt_publish_to(c, "pull-1", "pull/to", "t", 1, 1, 0));

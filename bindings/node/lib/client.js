@@ -488,8 +488,15 @@ class MqttClient extends NativeOwner {
         })
       })
     }
-    if (!force && !this._native.isClosed() && !this._native.notifyIdle()) {
-      this._onIdleCb = finish // every pending publish gets its outcome first, as MQTT.js waits for its outgoing queue
+    if (!force && !this._native.isClosed()) {
+      // As MQTT.js empties its outgoing queue before it ends: the engine first sends every
+      // publish (those without a callback report nothing), then the outcomes of the others
+      // reach their callbacks.
+      const n = this._native
+      n.flush(() => {
+        if (n.isClosed() || n.notifyIdle()) finish()
+        else this._onIdleCb = finish
+      })
     } else {
       finish()
     }

@@ -208,6 +208,7 @@ static const char *status_name(int rc) {
     case HAMQTT_ERR_REFUSED: return "HAMQTT_ERR_REFUSED";
     case HAMQTT_ERR_IO: return "HAMQTT_ERR_IO";
     case HAMQTT_ERR_NOT_INITIALIZED: return "HAMQTT_ERR_NOT_INITIALIZED";
+    case HAMQTT_ERR_TIMEOUT: return "HAMQTT_ERR_TIMEOUT";
     case HAMQTT_ERR_INTERNAL: return "HAMQTT_ERR_INTERNAL";
     }
     return "HAMQTT_ERR_UNKNOWN";
@@ -413,7 +414,8 @@ typedef enum {
     OP_PUBLISH_TO,
     OP_REMOVE_ENDPOINT,
     OP_SHUTDOWN,
-    OP_CLOSE_MANY
+    OP_CLOSE_MANY,
+    OP_FLUSH
 } op_kind;
 
 struct op {
@@ -456,6 +458,7 @@ static void *op_thread(void *arg) {
     case OP_PUBLISH_TO: rc = hamqtt_publish_to(o->h, o->s2, o->s1, o->data, o->len, o->qos, o->retain); break;
     case OP_REMOVE_ENDPOINT: rc = hamqtt_remove_endpoint(o->h, o->s1); break;
     case OP_SHUTDOWN: rc = hamqtt_shutdown(); break;
+    case OP_FLUSH: rc = hamqtt_flush(o->h, -1); break;
     case OP_CLOSE_MANY:
         for (size_t i = 0; i < o->nmany; i++) {
             hamqtt_close(o->many[i]);
@@ -1364,14 +1367,19 @@ static napi_value m_publish(napi_env env, napi_callback_info info) {
     int retain = get_bool(env, argv[3]);
     int report = get_bool(env, argv[4]);
     uint64_t id = 0;
-    int rc = hamqtt_publish_async(c->h, topic, data, len, qos, retain, NULL, report ? (void *)1 : NULL, &id);
+    /* Without a callback to report to, nothing is reported: no event to throw away per message.
+     * end() waits for these through flush(). */
+    int rc = report ? hamqtt_publish_async(c->h, topic, data, len, qos, retain, NULL, (void *)1, &id)
+                    : hamqtt_publish_detached(c->h, topic, data, len, qos, retain);
     free(topic);
     free(copy);
     if (rc != HAMQTT_OK) {
         throw_status(env, rc, NULL);
         return NULL;
     }
-    c->pending++;
+    if (report) {
+        c->pending++;
+    }
     napi_value r;
     napi_create_double(env, (double)id, &r);
     return r;
@@ -1402,6 +1410,17 @@ static napi_value m_connect(napi_env env, napi_callback_info info) {
         return NULL;
     }
     return start_client_op(env, c, op_new(c->st, OP_CONNECT, c->h), argc ? argv[0] : NULL);
+}
+
+/* flush(cb): cb once no asynchronous publish of the client is outstanding. */
+static napi_value m_flush(napi_env env, napi_callback_info info) {
+    size_t argc = 1;
+    napi_value argv[1];
+    nclient *c = unwrap(env, info, &argc, argv, 1);
+    if (c == NULL) {
+        return NULL;
+    }
+    return start_client_op(env, c, op_new(c->st, OP_FLUSH, c->h), argc ? argv[0] : NULL);
 }
 
 static napi_value m_disconnect(napi_env env, napi_callback_info info) {
@@ -1817,7 +1836,8 @@ static napi_value f_status_names(napi_env env, napi_callback_info info) {
                                 HAMQTT_ERR_QOS, HAMQTT_ERR_PAYLOAD, HAMQTT_ERR_CONFIG,
                                 HAMQTT_ERR_NO_ENDPOINT, HAMQTT_ERR_CLOSED, HAMQTT_ERR_NOT_FOUND,
                                 HAMQTT_ERR_BUSY, HAMQTT_ERR_MODE, HAMQTT_ERR_STATE, HAMQTT_ERR_REFUSED,
-                                HAMQTT_ERR_IO, HAMQTT_ERR_NOT_INITIALIZED, HAMQTT_ERR_INTERNAL};
+                                HAMQTT_ERR_IO, HAMQTT_ERR_NOT_INITIALIZED, HAMQTT_ERR_TIMEOUT,
+                                HAMQTT_ERR_INTERNAL};
     napi_value obj;
     napi_create_object(env, &obj);
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
@@ -2003,6 +2023,7 @@ static napi_value init(napi_env env, napi_value exports) {
         {"drain", NULL, m_drain, NULL, NULL, NULL, napi_default, NULL},
         {"ref", NULL, m_ref, NULL, NULL, NULL, napi_default, NULL},
         {"notifyIdle", NULL, m_notify_idle, NULL, NULL, NULL, napi_default, NULL},
+        {"flush", NULL, m_flush, NULL, NULL, NULL, napi_default, NULL},
         {"pending", NULL, m_pending, NULL, NULL, NULL, napi_default, NULL},
         {"publish", NULL, m_publish, NULL, NULL, NULL, napi_default, NULL},
         {"publishWait", NULL, m_publish_wait, NULL, NULL, NULL, napi_default, NULL},
