@@ -143,9 +143,12 @@ type Config struct {
 	// MaxInflight caps the asynchronous publishes waiting for their acknowledgement (default
 	// 4096; paho has 65535 message ids per connection).
 	MaxInflight int
-	// MaxInflightQoS2 caps the QoS 2 publishes awaiting PUBCOMP on one connection (default 20,
-	// Mosquitto's max_inflight_messages). Mosquitto acknowledges and drops the QoS 2 messages
-	// an MQTT 3.1.1 client sends beyond that limit, so raise it only with the broker's.
+	// MaxInflightQoS2 caps the QoS 2 publishes awaiting PUBCOMP on one connection (default 19,
+	// one below Mosquitto's max_inflight_messages of 20). Mosquitto counts the QoS 2 messages
+	// it has not seen a PUBREL for against that limit, and once they fill it, it acknowledges
+	// and drops every further QoS 1 or 2 message of an MQTT 3.1.1 client, which cannot be told.
+	// One free place keeps QoS 1 messages flowing beside a full QoS 2 window. Raise it only
+	// with the broker's limit, and keep it one below.
 	MaxInflightQoS2 int
 
 	// ShareConnections lets this cluster use the same connection to a broker as the other
@@ -215,7 +218,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.MaxInflight = 4096
 	}
 	if c.MaxInflightQoS2 <= 0 {
-		c.MaxInflightQoS2 = 20
+		c.MaxInflightQoS2 = 19
 	}
 	if c.ConnectRate == 0 {
 		c.ConnectRate = defaultConnectRate

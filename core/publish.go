@@ -140,10 +140,11 @@ func (c *Cluster) PublishAsync(topic string, qos byte, retained bool, payload []
 }
 
 // PublishDetached starts a publish like PublishAsync (same delivery rules, same order) and
-// reports nothing about it: no Token, no EventDelivery, whatever DeliveryEvents says. The
-// error is only an invalid request or ErrClosed; a failure later is counted in Stats and
-// logged. Flush waits for detached publishes too. It serves callers that would throw the
-// outcome away, such as MQTT.js's publish without a callback.
+// reports only its failure: no Token, no EventDelivery whatever DeliveryEvents says, and an
+// EventError if no endpoint took it within TimeToWait (not when Close ended it). The error
+// returned is only an invalid request or ErrClosed. Flush waits for detached publishes too.
+// It serves callers that would throw a success away, such as MQTT.js's publish without a
+// callback.
 func (c *Cluster) PublishDetached(topic string, qos byte, retained bool, payload []byte) error {
 	t := c.newToken(true)
 	err := c.enqueue(t, topic, qos, retained, payload)
@@ -358,8 +359,11 @@ func (c *Cluster) complete(t *Token, topic string, eps []string, err error) {
 	close(t.done)
 	switch {
 	case t.detached:
-		if err != nil {
+		// Nobody waits for the outcome, but a loss must not go unseen: it becomes an error
+		// event, unless the cluster is closing (which the caller asked for).
+		if err != nil && !errors.Is(err, ErrClosed) {
 			c.log.Warn("detached publish failed", "topic", topic, "err", err)
+			c.events.push(Event{Kind: EventError, Time: time.Now(), Err: fmt.Errorf("publish %q (detached): %w", topic, err)})
 		}
 	case c.cfg.DeliveryEvents:
 		c.events.push(Event{Kind: EventDelivery, Time: time.Now(), Err: err,
@@ -392,9 +396,10 @@ func (c *Cluster) send(ep *endpoint, req publishReq) *inflight {
 		return nil
 	}
 	if req.qos == 2 {
-		// Mosquitto acknowledges and silently drops the QoS 2 messages an MQTT 3.1.1 client has
-		// in flight beyond its max_inflight_messages (20 by default): a 3.1.1 client cannot be
-		// told. So at most MaxInflightQoS2 wait for their PUBCOMP on one connection.
+		// Mosquitto acknowledges and silently drops the QoS 1 and 2 messages an MQTT 3.1.1
+		// client sends while its QoS 2 messages awaiting PUBREL fill max_inflight_messages (20
+		// by default): a 3.1.1 client cannot be told. So at most MaxInflightQoS2 (one less)
+		// wait for their PUBCOMP on one connection.
 		select {
 		case cn.qos2Slots <- struct{}{}:
 		case <-cn.lost:

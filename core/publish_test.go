@@ -367,3 +367,61 @@ func TestFlushWaitsUntilABrokerTakesThePublishes(t *testing.T) {
 		t.Fatalf("Flush with nothing outstanding: %v", err)
 	}
 }
+
+func TestDetachedPublishFailureIsAnErrorEvent(t *testing.T) {
+	b := brokertest.Start(t)
+	cfg := fastConfig("detfail", b.URI())
+	cfg.TimeToWait = 300 * time.Millisecond
+	c := startCluster(t, cfg)
+	if err := b.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the broker seen dead", func() bool { return c.LiveCount() == 0 })
+	if err := c.PublishDetached("det/lost", 1, false, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	evs := make([]Event, 16)
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		n, err := c.Poll(evs, 100*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range evs[:n] {
+			if e.Kind == EventError && strings.Contains(e.Err.Error(), `"det/lost"`) && errors.Is(e.Err, ErrNoEndpoints) {
+				return
+			}
+			if e.Kind == EventDelivery {
+				t.Fatalf("a detached publish reported a delivery event: %+v", e.Delivery)
+			}
+		}
+	}
+	t.Fatal("no error event for a detached publish that no broker took")
+}
+
+// Mixed QoS through one connection: with 20 QoS 2 publishes awaiting PUBREL, Mosquitto (max
+// 20 in flight) acknowledged and dropped the next QoS 1 message, every run.
+func TestMixedQoSStreamLosesNothing(t *testing.T) {
+	b := brokertest.Start(t)
+	c := startCluster(t, fastConfig("mixed", b.URI()))
+	k := newCounter(t, b.URI(), "mixed/#")
+	const n = 300
+	toks := make([]*Token, n)
+	for i := range toks {
+		toks[i] = c.PublishAsync("mixed/t", byte(i%3), false, []byte(strconv.Itoa(i)))
+	}
+	for i, tok := range toks {
+		if err := tok.Wait(ctxT(t, 10*time.Second)); err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+	}
+	// Every publish is acknowledged; now every one must have reached a subscriber.
+	waitFor(t, 5*time.Second, "every message at the subscriber", func() bool { return k.total() >= n })
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for i := 0; i < n; i++ {
+		if k.seen[strconv.Itoa(i)] != 1 {
+			t.Errorf("message %d (QoS %d) arrived %d times", i, i%3, k.seen[strconv.Itoa(i)])
+		}
+	}
+}

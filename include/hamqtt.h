@@ -442,10 +442,13 @@ int hamqtt_publish(hamqtt_client client, const char *topic, const void *payload,
 int hamqtt_publish_async(hamqtt_client client, const char *topic, const void *payload, size_t len, int qos,
                          int retain, hamqtt_delivery_cb cb, void *user, uint64_t *id);
 
-/* Starts a publish like hamqtt_publish_async() and reports nothing about it
- * later: no delivery outcome, no event, no callback. For producers that would
- * throw the outcome away (telemetry at QoS 0, MQTT.js-style publish without a
- * callback); a failure later is only logged and counted in hamqtt_stats().
+/* Starts a publish like hamqtt_publish_async() and reports only its failure:
+ * no delivery outcome on success; if no endpoint took it within
+ * time_to_wait_ms, an error (on_error in push mode, HAMQTT_EVENT_ERROR from
+ * hamqtt_poll() in pull mode) naming the topic. Nothing is reported for
+ * publishes that hamqtt_close() or hamqtt_disconnect() ended. For producers
+ * that would throw a success away (telemetry, MQTT.js-style publish without
+ * a callback).
  * hamqtt_flush() waits for these publishes too. The payload is copied.
  * Returns HAMQTT_OK and the codes of hamqtt_publish_async(), and
  * HAMQTT_ERR_CLOSED. */

@@ -305,6 +305,38 @@ test('end(false) waits for in-flight QoS 1 publishes; end(true) does not wait', 
   assert.equal(acked, 200)
 })
 
+test('end(false) first sends the publishes made without a callback; their failure is an error event', async () => {
+  const [a] = brokers
+  const url = `mqtt://127.0.0.1:${a.port}`
+  const sub = await connectAsync(url)
+  await sub.subscribeAsync('nocb/#', { qos: 1 })
+  const got = collect(sub, 300)
+  const client = await connectAsync(url)
+  for (let i = 0; i < 300; i++) client.publish('nocb/x', `m${i}`, { qos: i % 2 })
+  await client.endAsync() // nothing reports these publishes: end() flushes them
+  assert.equal((await got).length, 300)
+
+  // A callback-less publish that no broker takes is not lost silently: the broker freezes
+  // (SIGSTOP: the connection stays open, nothing is acknowledged), the publish times out there
+  // and finds no other broker.
+  const broker = await startBroker()
+  const lone = await connectAsync(`mqtt://127.0.0.1:${broker.port}`, { ha: { timeToWait: 500, ackTimeout: 200 } })
+  const lost = new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('no error event for the lost publish within 10 s')), 10000)
+    lone.on('error', (err) => { if (/nocb\/lost/.test(err.message)) { clearTimeout(t); resolve(err) } })
+  })
+  process.kill(broker.proc.pid, 'SIGSTOP')
+  try {
+    lone.publish('nocb/lost', 'x', { qos: 1 })
+    const err = await lost
+    assert.match(err.message, /no endpoint|no live endpoint|ack/i)
+  } finally {
+    process.kill(broker.proc.pid, 'SIGCONT')
+    await lone.endAsync(true)
+    await broker.stop()
+  }
+})
+
 test('a configured cluster by name: option cluster with option config (YAML)', async () => {
   const [a, b] = brokers
   const yaml = [

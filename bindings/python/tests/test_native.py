@@ -206,3 +206,28 @@ def test_clusters_share_one_connection(broker: Broker) -> None:
         assert [m.topic for m in got["sa"]] == ["sa/x"] * 3 + ["end"]
         assert [m.topic for m in got["sb"]] == ["sb/x"] * 3 + ["end"]
         assert downs == []
+
+
+def test_publish_detached_and_flush(broker: Broker) -> None:
+    got: List[hamqtt.Message] = []
+    errors: List[hamqtt.HamqttError] = []
+    with hamqtt.HaMqttClient([broker.uri], name="det", time_to_wait=0.5, ack_timeout=0.2) as c:
+        c.on_error = errors.append
+        c.subscribe("det/#", 1, callback=got.append)
+        for i in range(100):
+            c.publish_detached("det/t", str(i).encode(), qos=i % 3)
+        c.flush(timeout=10)
+        assert wait_for(lambda: len(got) == 100)
+        assert sorted(int(m.payload) for m in got) == list(range(100))
+        with pytest.raises(ValueError):
+            c.publish_detached("det/+", b"")
+        # Nothing outstanding: returns at once, even with a zero timeout.
+        c.flush(timeout=0)
+        # No broker takes it: flush times out first, then the failure reaches on_error.
+        broker.kill()
+        assert wait_for(lambda: c.live_endpoints == [])
+        c.publish_detached("det/lost", b"x", qos=1)
+        with pytest.raises(hamqtt.TimedOutError):
+            c.flush(timeout=0.05)
+        assert wait_for(lambda: any("det/lost" in str(e) for e in errors))
+        c.flush(timeout=5)

@@ -19,6 +19,7 @@ from ._lib import (
     NoEndpointError,
     NotFoundError,
     StateError,
+    TimedOutError,
 )
 from ._native import EndpointStats
 from .ha import HaClusters, HaMqttClient, Message
@@ -29,7 +30,7 @@ __version__ = "0.2.0"
 __all__ = [
     "HaClusters", "HaMqttClient", "Message", "EndpointStats", "ClusterOptions", "PublisherType",
     "Will", "HamqttError", "ConfigError", "InvalidArgumentError", "NoEndpointError",
-    "NotFoundError", "ClosedError", "StateError", "library_version", "__version__",
+    "NotFoundError", "ClosedError", "StateError", "TimedOutError", "library_version", "__version__",
 ]
 
 

@@ -147,6 +147,10 @@ class StateError(HamqttError, RuntimeError):
     """The client is in the wrong state for this call (a :class:`RuntimeError`)."""
 
 
+class TimedOutError(HamqttError, TimeoutError):
+    """A wait ended before what it waited for (a :class:`TimeoutError`)."""
+
+
 _ERROR_CLASSES: dict[int, type[HamqttError]] = {
     ERR_INVALID: InvalidArgumentError,
     ERR_TOPIC: InvalidArgumentError,
@@ -162,6 +166,7 @@ _ERROR_CLASSES: dict[int, type[HamqttError]] = {
     ERR_STATE: StateError,
     ERR_BUSY: StateError,
     ERR_MODE: StateError,
+    ERR_TIMEOUT: TimedOutError,
 }
 
 
@@ -410,6 +415,8 @@ def _declare(h: ctypes.CDLL) -> None:
             [u64, c_char_p, c_char_p, c_size_t, c_int, c_int, c_void_p, c_void_p, POINTER(u64)],
         ),
         "hamqtt_publish_to": (c_int, [u64, c_char_p, c_char_p, c_char_p, c_size_t, c_int, c_int]),
+        "hamqtt_publish_detached": (c_int, [u64, c_char_p, c_char_p, c_size_t, c_int, c_int]),
+        "hamqtt_flush": (c_int, [u64, c_int]),
         "hamqtt_subscribe": (c_int, [u64, c_char_p, c_int, c_void_p, c_void_p]),
         "hamqtt_unsubscribe": (c_int, [u64, c_char_p]),
         "hamqtt_set_log_callback": (c_int, [u64, c_int, LOG_CB, c_void_p]),

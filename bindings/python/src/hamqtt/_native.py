@@ -199,6 +199,14 @@ class NativeClient:
         rc = self._publish_async_fn(self._h, topic, payload, len(payload), qos, retain, None, None, self._pub_id_ref)
         return rc, out.value
 
+    def publish_detached(self, topic: bytes, payload: bytes, qos: int, retain: bool) -> None:
+        """``hamqtt_publish_detached``: queued; only a failure is reported (as an error event)."""
+        _lib.check(_lib.lib().hamqtt_publish_detached(self._h, topic, payload, len(payload), qos, int(retain)))
+
+    def flush(self, timeout_ms: int) -> None:
+        """``hamqtt_flush`` (blocking; negative: no limit)."""
+        _lib.check(_lib.lib().hamqtt_flush(self._h, timeout_ms))
+
     def subscribe(self, filt: bytes, qos: int) -> None:
         """``hamqtt_subscribe`` without a callback (messages come from :meth:`poll`)."""
         _lib.check(_lib.lib().hamqtt_subscribe(self._h, filt, qos, None, None))

@@ -242,6 +242,27 @@ class HaMqttClient:
             self._futures[pid] = fut
         return fut
 
+    def publish_detached(self, topic: str, payload: PayloadLike = b"", qos: int = 0,
+                         retain: bool = False) -> None:
+        """Start a publish that reports only its failure: no future; if no endpoint took it
+        within time_to_wait, :attr:`on_error` receives the error. For telemetry that would throw
+        a success away. :meth:`flush` waits for these publishes too.
+
+        :raises ValueError: bad topic, QoS or payload; :raises ClosedError: client closed.
+        """
+        t, p, q = _topic(topic), _payload(payload), _qos(qos)
+        self._nc.publish_detached(t, p, q, bool(retain))
+
+    def flush(self, timeout: Optional[float] = None) -> None:
+        """Wait until no asynchronous publish (``publish_async`` or ``publish_detached``) is
+        outstanding: each was acknowledged (QoS 1, 2), written (QoS 0) or failed.
+
+        :param timeout: seconds; None waits without limit.
+        :raises TimedOutError: publishes were still outstanding after ``timeout``.
+        """
+        ms = -1 if timeout is None else max(0, int(timeout * 1000))
+        self._nc.flush(ms)
+
     def subscribe(self, topic_filter: str, qos: int = 0, callback: Optional[MessageCallback] = None) -> None:
         """Subscribe on every live subscriber endpoint (and each one that comes up later).
 
