@@ -479,45 +479,46 @@ func (l *loader) str(n *yaml.Node, path string) (s string, set bool) {
 	return l.expand(n, path, n.Value)
 }
 
-func (l *loader) integer(n *yaml.Node, path string) (int, bool) {
+// scalar reads n as text and converts it with parse; text parse rejects is reported as
+// "%q is not <what>".
+func scalar[T any](l *loader, n *yaml.Node, path, what string, parse func(string) (T, bool)) (T, bool) {
+	var zero T
 	s, ok := l.str(n, path)
 	if !ok {
-		return 0, false
+		return zero, false
 	}
-	v, err := strconv.Atoi(strings.TrimSpace(s))
-	if err != nil {
-		l.fail(n, path, "%q is not a whole number", s)
-		return 0, false
+	v, ok := parse(strings.TrimSpace(s))
+	if !ok {
+		l.fail(n, path, "%q is not %s", s, what)
+		return zero, false
 	}
 	return v, true
+}
+
+func (l *loader) integer(n *yaml.Node, path string) (int, bool) {
+	return scalar(l, n, path, "a whole number", func(s string) (int, bool) {
+		v, err := strconv.Atoi(s)
+		return v, err == nil
+	})
 }
 
 func (l *loader) float(n *yaml.Node, path string) (float64, bool) {
-	s, ok := l.str(n, path)
-	if !ok {
-		return 0, false
-	}
-	v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-	if err != nil {
-		l.fail(n, path, "%q is not a number", s)
-		return 0, false
-	}
-	return v, true
+	return scalar(l, n, path, "a number", func(s string) (float64, bool) {
+		v, err := strconv.ParseFloat(s, 64)
+		return v, err == nil
+	})
 }
 
 func (l *loader) boolean(n *yaml.Node, path string) (bool, bool) {
-	s, ok := l.str(n, path)
-	if !ok {
+	return scalar(l, n, path, "true or false", func(s string) (bool, bool) {
+		switch strings.ToLower(s) {
+		case "true", "yes", "on":
+			return true, true
+		case "false", "no", "off":
+			return false, true
+		}
 		return false, false
-	}
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "true", "yes", "on":
-		return true, true
-	case "false", "no", "off":
-		return false, true
-	}
-	l.fail(n, path, "%q is not true or false", s)
-	return false, false
+	})
 }
 
 // duration reads a whole number in unit (milliseconds or seconds, as padogrid writes them) or

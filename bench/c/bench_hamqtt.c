@@ -73,29 +73,24 @@ int main(int argc, char **argv) {
         hamqtt_close(c);
         return 0;
     }
-    if (strcmp(argv[1], "tp") != 0 || argc < 8) usage(argv[0]);
-    int qos = atoi(argv[3]);
-    size_t size = (size_t)atol(argv[4]);
-    long n = atol(argv[5]);
-    int window = atoi(argv[6]);
-    const char *topic = argv[7];
-    st.cnt.n = n;
-    win_init(&st.win, window);
+    tp_args a = tp_parse(argc, argv);
+    st.cnt.n = a.n;
+    win_init(&st.win, a.window);
 
     hamqtt_client sub = connect_all(list, nuris, "bench-sub");
-    check(hamqtt_subscribe(sub, topic, qos, on_message, NULL), "hamqtt_subscribe");
+    check(hamqtt_subscribe(sub, a.topic, a.qos, on_message, NULL), "hamqtt_subscribe");
     hamqtt_client pub = connect_all(list, nuris, "bench-pub");
 
-    unsigned char *payload = malloc(size ? size : 1);
-    random_payload(payload, size);
+    unsigned char *payload = malloc(a.size ? a.size : 1);
+    random_payload(payload, a.size);
     int64_t start = now_ns();
-    for (long i = 0; i < n; i++) {
+    for (long i = 0; i < a.n; i++) {
         win_acquire(&st.win);
-        check(hamqtt_publish_async(pub, topic, payload, size, qos, 0, on_delivery, NULL, NULL), "hamqtt_publish_async");
+        check(hamqtt_publish_async(pub, a.topic, payload, a.size, a.qos, 0, on_delivery, NULL, NULL), "hamqtt_publish_async");
     }
     win_drain(&st.win);
     counter_wait(&st.cnt);
-    print_result(&st.cnt, n, start, st.win.failed);
+    print_result(&st.cnt, a.n, start, st.win.failed);
 
     hamqtt_close(pub);
     hamqtt_close(sub);

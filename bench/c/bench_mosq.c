@@ -71,32 +71,27 @@ int main(int argc, char **argv) {
         mosquitto_lib_cleanup();
         return 0;
     }
-    if (strcmp(argv[1], "tp") != 0 || argc < 8) usage(argv[0]);
-    int qos = atoi(argv[3]);
-    size_t size = (size_t)atol(argv[4]);
-    long n = atol(argv[5]);
-    int window = atoi(argv[6]);
-    const char *topic = argv[7];
-    st.cnt.n = n;
-    win_init(&st.win, window);
+    tp_args a = tp_parse(argc, argv);
+    st.cnt.n = a.n;
+    win_init(&st.win, a.window);
 
-    struct mosquitto *sub = connect_one(uris[0], "bench-sub", &st, window);
-    int rc = mosquitto_subscribe(sub, NULL, topic, qos);
+    struct mosquitto *sub = connect_one(uris[0], "bench-sub", &st, a.window);
+    int rc = mosquitto_subscribe(sub, NULL, a.topic, a.qos);
     if (rc != MOSQ_ERR_SUCCESS) die("mosquitto_subscribe", mosquitto_strerror(rc));
     if (latch_wait(&st.sub, 10) != 0) die("suback", "timeout");
-    struct mosquitto *pub = connect_one(uris[0], "bench-pub", &st, window);
+    struct mosquitto *pub = connect_one(uris[0], "bench-pub", &st, a.window);
 
-    unsigned char *payload = malloc(size ? size : 1);
-    random_payload(payload, size);
+    unsigned char *payload = malloc(a.size ? a.size : 1);
+    random_payload(payload, a.size);
     int64_t start = now_ns();
-    for (long i = 0; i < n; i++) {
+    for (long i = 0; i < a.n; i++) {
         win_acquire(&st.win);
-        rc = mosquitto_publish(pub, NULL, topic, (int)size, payload, qos, false);
+        rc = mosquitto_publish(pub, NULL, a.topic, (int)a.size, payload, a.qos, false);
         if (rc != MOSQ_ERR_SUCCESS) die("mosquitto_publish", mosquitto_strerror(rc));
     }
     win_drain(&st.win);
     counter_wait(&st.cnt);
-    print_result(&st.cnt, n, start, st.win.failed);
+    print_result(&st.cnt, a.n, start, st.win.failed);
 
     mosquitto_disconnect(pub);
     mosquitto_disconnect(sub);

@@ -88,43 +88,38 @@ int main(int argc, char **argv) {
         (void)cs;
         _exit(0); /* see the end of main */
     }
-    if (strcmp(argv[1], "tp") != 0 || argc < 8) usage(argv[0]);
-    int qos = atoi(argv[3]);
-    size_t size = (size_t)atol(argv[4]);
-    long n = atol(argv[5]);
-    int window = atoi(argv[6]);
-    const char *topic = argv[7];
-    st.cnt.n = n;
-    win_init(&st.win, window);
+    tp_args a = tp_parse(argc, argv);
+    st.cnt.n = a.n;
+    win_init(&st.win, a.window);
 
-    MQTTAsync sub = connect_one(uris[0], "bench-sub", window);
+    MQTTAsync sub = connect_one(uris[0], "bench-sub", a.window);
     MQTTAsync_responseOptions so = MQTTAsync_responseOptions_initializer;
     so.onSuccess = on_sub_ok;
     so.onFailure = on_sub_fail;
-    int rc = MQTTAsync_subscribe(sub, topic, qos, &so);
+    int rc = MQTTAsync_subscribe(sub, a.topic, a.qos, &so);
     if (rc != MQTTASYNC_SUCCESS) die("MQTTAsync_subscribe", MQTTAsync_strerror(rc));
     if (latch_wait(&st.sub, 10) != 0) die("suback", "failed or timed out");
-    MQTTAsync pub = connect_one(uris[0], "bench-pub", window);
+    MQTTAsync pub = connect_one(uris[0], "bench-pub", a.window);
 
-    unsigned char *payload = malloc(size ? size : 1);
-    random_payload(payload, size);
+    unsigned char *payload = malloc(a.size ? a.size : 1);
+    random_payload(payload, a.size);
     MQTTAsync_responseOptions po = MQTTAsync_responseOptions_initializer;
     po.onSuccess = on_pub_ok;
     po.onFailure = on_pub_fail;
     int64_t start = now_ns();
-    for (long i = 0; i < n; i++) {
+    for (long i = 0; i < a.n; i++) {
         MQTTAsync_message m = MQTTAsync_message_initializer;
         m.payload = payload;
-        m.payloadlen = (int)size;
-        m.qos = qos;
+        m.payloadlen = (int)a.size;
+        m.qos = a.qos;
         m.retained = 0;
         win_acquire(&st.win);
-        rc = MQTTAsync_sendMessage(pub, topic, &m, &po);
+        rc = MQTTAsync_sendMessage(pub, a.topic, &m, &po);
         if (rc != MQTTASYNC_SUCCESS) die("MQTTAsync_sendMessage", MQTTAsync_strerror(rc));
     }
     win_drain(&st.win);
     counter_wait(&st.cnt);
-    print_result(&st.cnt, n, start, st.win.failed);
+    print_result(&st.cnt, a.n, start, st.win.failed);
     /* MQTTAsync_disconnect + MQTTAsync_destroy take seconds here; the measurement is done and
      * the broker copes with a closed socket. */
     (void)pub, (void)sub;

@@ -201,4 +201,24 @@ static inline void usage(const char *prog) {
     exit(2);
 }
 
+/* The arguments of the throughput run: tp URIS QOS SIZE N WINDOW TOPIC. */
+typedef struct {
+    int qos;
+    size_t size;
+    long n;
+    int window;
+    const char *topic;
+} tp_args;
+
+static inline tp_args tp_parse(int argc, char **argv) {
+    tp_args a;
+    if (strcmp(argv[1], "tp") != 0 || argc < 8) usage(argv[0]);
+    a.qos = atoi(argv[3]);
+    a.size = (size_t)atol(argv[4]);
+    a.n = atol(argv[5]);
+    a.window = atoi(argv[6]);
+    a.topic = argv[7];
+    return a;
+}
+
 #endif
