@@ -76,6 +76,10 @@ func (c *Cluster) openLink(ep *endpoint, key linkKey, shared bool) (*link, error
 		SetKeepAlive(cfg.KeepAlive).
 		SetPingTimeout(pingTimeout(cfg.KeepAlive)).
 		SetConnectTimeout(cfg.ConnectTimeout).
+		// paho also bounds by this how long Publish waits to hand a message to its writer
+		// (30 s when unset): on a connection whose writer has just stopped, that wait holds up
+		// every message queued behind it. The transport ignores the deadlines themselves.
+		SetWriteTimeout(c.cfg.AckTimeout).
 		// Buffered reads and coalesced writes; a write stuck for AckTimeout fails the link.
 		SetCustomOpenConnectionFn(func(u *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
 			return dialTransport(u, cfg.TLS, cfg.ConnectTimeout, c.cfg.AckTimeout)

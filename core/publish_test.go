@@ -425,3 +425,43 @@ func TestMixedQoSStreamLosesNothing(t *testing.T) {
 		}
 	}
 }
+
+// A broker SIGKILLed under an asynchronous stream: paho's Publish hands a message to its
+// writer through an unbuffered channel and, on a connection whose writer has just stopped,
+// waits there for its write timeout (30 s when none is set), holding up every message queued
+// behind. Every publish must still succeed through the other brokers.
+func TestAsyncStreamSurvivesABrokerKill(t *testing.T) {
+	bs := brokertest.StartN(t, 3)
+	cfg := fastConfig("killstream", uris(bs)...)
+	cfg.PublisherType = All
+	cfg.FlapLimit = -1
+	c := startCluster(t, cfg)
+	waitLive(t, c, 3)
+	for round := 0; round < 3; round++ {
+		victim := bs[round]
+		const n = 3000
+		toks := make([]*Token, 0, n)
+		for i := 0; i < n; i++ {
+			if i == n/3 {
+				if err := victim.Kill(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			toks = append(toks, c.PublishAsync("killstream/t", 1, false, []byte(strconv.Itoa(i))))
+			if i%100 == 99 { // a window, as a producer waiting for its acks would keep
+				if err := toks[i-50].Wait(ctxT(t, 10*time.Second)); err != nil {
+					t.Fatalf("round %d: publish %d: %v", round, i-50, err)
+				}
+			}
+		}
+		for i, tok := range toks {
+			if err := tok.Wait(ctxT(t, 10*time.Second)); err != nil {
+				t.Fatalf("round %d: publish %d: %v", round, i, err)
+			}
+		}
+		if err := victim.Restart(); err != nil {
+			t.Fatal(err)
+		}
+		waitLive(t, c, 3)
+	}
+}

@@ -138,7 +138,8 @@ func (c *coalescingConn) Write(p []byte) (int, error) {
 
 // SetWriteDeadline is ignored: writes happen on the flusher, which bounds each of them by
 // writeTimeout itself (paho sets a deadline around every packet, which costs more than the
-// write it guards once writes are coalesced).
+// write it guards once writes are coalesced). paho's write timeout is still set, because it
+// also bounds Publish's hand-off to paho's writer.
 func (c *coalescingConn) SetWriteDeadline(time.Time) error { return nil }
 
 func (c *coalescingConn) flusher() {

@@ -14,8 +14,9 @@ const { startBrokers, sleep } = require('./helpers/mosquitto')
 test('a broker SIGKILLed during a QoS 1 stream: every message arrives', { timeout: 90000 }, async (t) => {
   const brokers = await startBrokers(3)
   const url = 'mqtt://' + brokers.map((b) => `127.0.0.1:${b.port}`).join(',')
-  const sub = await mqtt.connectAsync(url, { reconnectPeriod: 200, ha: { dedup: true } })
-  const pub = await mqtt.connectAsync(url, { reconnectPeriod: 200, ha: { publisherType: 'ALL' } })
+  // Backoff capped at 1 s, so the restarted broker is found again within the test's wait.
+  const sub = await mqtt.connectAsync(url, { reconnectPeriod: 200, ha: { dedup: true, maxProbeDelay: 1000 } })
+  const pub = await mqtt.connectAsync(url, { reconnectPeriod: 200, ha: { publisherType: 'ALL', maxProbeDelay: 1000 } })
   try {
     assert.equal(sub.liveEndpoints().length, 3)
     await sub.subscribeAsync('fo/stream', { qos: 1 })
