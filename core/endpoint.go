@@ -82,7 +82,12 @@ func (c *Cluster) openLink(ep *endpoint, key linkKey, shared bool) (*link, error
 		SetWriteTimeout(c.cfg.AckTimeout).
 		// Buffered reads and coalesced writes; a write stuck for AckTimeout fails the link.
 		SetCustomOpenConnectionFn(func(u *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
-			return dialTransport(u, cfg.TLS, cfg.ConnectTimeout, c.cfg.AckTimeout)
+			tc, err := dialTransport(u, cfg.TLS, cfg.ConnectTimeout, c.cfg.AckTimeout)
+			if err != nil {
+				return nil, err
+			}
+			l.transport.Store(tc)
+			return tc, nil
 		}).
 		// Ordered delivery on paho's router goroutine is safe because the handler only
 		// enqueues and returns; user code never runs there (paho.mqtt.golang #473, #509).

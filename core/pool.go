@@ -38,6 +38,8 @@ type link struct {
 	// qos2Slots bounds the QoS 2 publishes awaiting PUBCOMP on this connection (see send).
 	qos2Slots      chan struct{}
 	sessionPresent bool // the broker's CONNACK flag
+	// transport is the connection under paho, for QoS 0 publishes written directly.
+	transport atomic.Pointer[coalescingConn]
 
 	lossSignal // the connection is gone, for whatever reason
 
@@ -64,6 +66,10 @@ type connection struct {
 	qos2Slots chan struct{}
 	// sessionPresent is the CONNACK flag, for the lease that made the connection.
 	sessionPresent bool
+	// awaitingAcks counts this lease's QoS 1 and 2 publishes handed to paho and not yet
+	// acknowledged. A QoS 0 publish bypasses paho only while it is zero: then nothing sent
+	// before it can still be in paho's queue, and order holds.
+	awaitingAcks atomic.Int64
 
 	lossSignal // this lease is gone: the link failed or the lease was released
 

@@ -383,10 +383,10 @@ func (c *Cluster) complete(t *Token, topic string, eps []string, err error) {
 
 // inflight is a message handed to one endpoint's connection and not yet confirmed.
 type inflight struct {
-	ep   *endpoint
-	cn   *connection
-	tok  mqtt.Token
-	qos2 bool // holds one of cn's QoS 2 slots
+	ep  *endpoint
+	cn  *connection
+	tok mqtt.Token
+	qos byte // 1 and 2 count in cn.awaitingAcks, 2 holds one of cn's QoS 2 slots
 }
 
 // send hands req to ep's current connection; nil means ep is no longer live.
@@ -407,24 +407,60 @@ func (c *Cluster) send(ep *endpoint, req publishReq) *inflight {
 		}
 	}
 	ep.published.Add(1)
-	return &inflight{ep: ep, cn: cn, tok: cn.client.Publish(req.topic, req.qos, req.retained, req.payload), qos2: req.qos == 2}
+	if req.qos == 0 && cn.awaitingAcks.Load() == 0 {
+		if tc := cn.link.transport.Load(); tc != nil && !cn.isLost() {
+			return &inflight{ep: ep, cn: cn, tok: writtenToken(tc.writePublishQoS0(req.topic, req.payload, req.retained))}
+		}
+	}
+	if req.qos > 0 {
+		cn.awaitingAcks.Add(1)
+	}
+	return &inflight{ep: ep, cn: cn, tok: cn.client.Publish(req.topic, req.qos, req.retained, req.payload),
+		qos: req.qos}
 }
 
-// release frees f's QoS 2 slot once the broker is done with the message (or the connection is).
+// writtenToken is the completed token of a QoS 0 publish written directly to the transport.
+func writtenToken(err error) mqtt.Token {
+	if err == nil {
+		return writtenOK
+	}
+	return &doneToken{err: fmt.Errorf("writing to the connection: %w", err)}
+}
+
+var writtenOK mqtt.Token = &doneToken{}
+
+// doneToken is an mqtt.Token that completed before it was made.
+type doneToken struct{ err error }
+
+var closedDone = func() chan struct{} { ch := make(chan struct{}); close(ch); return ch }()
+
+func (t *doneToken) Wait() bool                     { return true }
+func (t *doneToken) WaitTimeout(time.Duration) bool { return true }
+func (t *doneToken) Done() <-chan struct{}          { return closedDone }
+func (t *doneToken) Error() error                   { return t.err }
+
+// release ends f's claim on its connection (its QoS 2 slot, its place in awaitingAcks) once
+// the broker is done with the message, or the connection is.
 func (f *inflight) release(waitForBroker bool) {
-	if !f.qos2 {
+	if f.qos == 0 {
 		return
+	}
+	done := func() {
+		if f.qos == 2 {
+			<-f.cn.qos2Slots
+		}
+		f.cn.awaitingAcks.Add(-1)
 	}
 	if !waitForBroker {
-		<-f.cn.qos2Slots
+		done()
 		return
 	}
-	go func() { // the caller gave up, the broker has not: keep the slot until it answers
+	go func() { // the caller gave up, the broker has not: keep the claim until it answers
 		select {
 		case <-f.tok.Done():
 		case <-f.cn.link.lost:
 		}
-		<-f.cn.qos2Slots
+		done()
 	}()
 }
 

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/hamqtt/hamqtt/internal/brokertest"
 )
@@ -463,5 +465,49 @@ func TestAsyncStreamSurvivesABrokerKill(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitLive(t, c, 3)
+	}
+}
+
+// A stream mixing QoS 0 and 1 leaves the client in order. QoS 0 is written straight to the
+// connection, past paho's queue, only while no QoS 1 message waits for its ack. The order is
+// read on the wire, through a recording proxy: Mosquitto itself lets QoS 0 overtake QoS 1
+// messages held back by a subscriber's in-flight window.
+func TestMixedQoSKeepsOrderOnTheWire(t *testing.T) {
+	b := brokertest.Start(t)
+	proxy := brokertest.StartProxy(t, b.Addr())
+	proxy.Record()
+	c := startCluster(t, fastConfig("wire", proxy.URI()))
+	const n = 2000
+	toks := make([]*Token, n)
+	for i := range toks {
+		toks[i] = c.PublishAsync("wire/t", byte(i%3%2), false, []byte(strconv.Itoa(i))) // 0, 1, 0, 0, 1, 0, ...
+	}
+	for i, tok := range toks {
+		if err := tok.Wait(ctxT(t, 10*time.Second)); err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+	}
+	streams := proxy.Sent()
+	if len(streams) != 1 {
+		t.Fatalf("%d connections; want 1", len(streams))
+	}
+	r := bytes.NewReader(streams[0])
+	next := 0
+	for r.Len() > 0 {
+		cp, err := packets.ReadPacket(r)
+		if err != nil {
+			t.Fatalf("reading what the client sent: %v", err)
+		}
+		p, ok := cp.(*packets.PublishPacket)
+		if !ok || p.TopicName != "wire/t" {
+			continue
+		}
+		if got := string(p.Payload); got != strconv.Itoa(next) {
+			t.Fatalf("message %s went out when %d was due", got, next)
+		}
+		next++
+	}
+	if next != n {
+		t.Fatalf("%d of %d messages on the wire", next, n)
 	}
 }

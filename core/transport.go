@@ -31,7 +31,7 @@ const closeFlushTimeout = time.Second
 
 // dialTransport opens the network connection paho speaks MQTT over, for every scheme
 // parseBrokerURI accepts.
-func dialTransport(u *url.URL, tlsConfig *tls.Config, timeout, writeTimeout time.Duration) (net.Conn, error) {
+func dialTransport(u *url.URL, tlsConfig *tls.Config, timeout, writeTimeout time.Duration) (*coalescingConn, error) {
 	var conn net.Conn
 	var err error
 	switch u.Scheme {
@@ -114,6 +114,42 @@ func (c *coalescingConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 var errTransportClosed = errors.New("use of closed network connection")
 
 func (c *coalescingConn) Write(p []byte) (int, error) {
+	if err := c.enqueue(func(q []byte) []byte { return append(q, p...) }); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// writePublishQoS0 queues a QoS 0 PUBLISH packet, encoded straight into the queue: no packet
+// object, no hop through paho's writer. QoS 0 needs nothing from paho (no message id, no
+// acknowledgement, no store), and one enqueue keeps the packet whole between paho's own.
+func (c *coalescingConn) writePublishQoS0(topic string, payload []byte, retained bool) error {
+	return c.enqueue(func(q []byte) []byte {
+		header := byte(0x30) // PUBLISH, QoS 0
+		if retained {
+			header |= 0x01
+		}
+		q = append(q, header)
+		for n := 2 + len(topic) + len(payload); ; { // remaining length, MQTT's varint
+			b := byte(n % 128)
+			n /= 128
+			if n > 0 {
+				b |= 0x80
+			}
+			q = append(q, b)
+			if n == 0 {
+				break
+			}
+		}
+		q = append(q, byte(len(topic)>>8), byte(len(topic)))
+		q = append(q, topic...)
+		return append(q, payload...)
+	})
+}
+
+// enqueue appends to the queue with fill (waiting while coalesceLimit bytes wait) and wakes
+// the flusher.
+func (c *coalescingConn) enqueue(fill func([]byte) []byte) error {
 	c.mu.Lock()
 	for c.err == nil && !c.closing && len(c.queue) >= coalesceLimit {
 		c.space.Wait()
@@ -122,18 +158,18 @@ func (c *coalescingConn) Write(p []byte) (int, error) {
 	case c.err != nil:
 		err := c.err
 		c.mu.Unlock()
-		return 0, err
+		return err
 	case c.closing:
 		c.mu.Unlock()
-		return 0, errTransportClosed
+		return errTransportClosed
 	}
-	c.queue = append(c.queue, p...)
+	c.queue = fill(c.queue)
 	c.mu.Unlock()
 	select {
 	case c.wake <- struct{}{}:
 	default: // the flusher is awake already and will see the queue
 	}
-	return len(p), nil
+	return nil
 }
 
 // SetWriteDeadline is ignored: writes happen on the flusher, which bounds each of them by

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/eclipse/paho.mqtt.golang/packets"
 )
 
 // tcpPair is a connected loopback TCP pair: the client end wrapped, the server end raw.
@@ -234,5 +237,31 @@ func TestCoalescingConnSendsABurstInOneWrite(t *testing.T) {
 	defer g.mu.Unlock()
 	if g.writes != 2 {
 		t.Fatalf("%d writes reached the socket for 101 packets; want 2 (the first, then the burst)", g.writes)
+	}
+}
+
+func TestWritePublishQoS0EncodesWhatPahoReads(t *testing.T) {
+	c, server := tcpPair(t)
+	sizes := []int{0, 1, 100, 127 - 2 - 3, 128, 16383, 16384, 2_097_151, 2_097_152}
+	go func() {
+		for i, n := range sizes {
+			if err := c.writePublishQoS0("t/"+strconv.Itoa(i), bytes.Repeat([]byte{byte(i)}, n), i%2 == 1); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	for i, n := range sizes {
+		cp, err := packets.ReadPacket(server)
+		if err != nil {
+			t.Fatalf("packet %d: %v", i, err)
+		}
+		p, ok := cp.(*packets.PublishPacket)
+		if !ok {
+			t.Fatalf("packet %d is a %T", i, cp)
+		}
+		if p.TopicName != "t/"+strconv.Itoa(i) || p.Qos != 0 || p.Retain != (i%2 == 1) || !bytes.Equal(p.Payload, bytes.Repeat([]byte{byte(i)}, n)) {
+			t.Fatalf("packet %d: topic %q qos %d retain %v, %d bytes; want %d bytes", i, p.TopicName, p.Qos, p.Retain, len(p.Payload), n)
+		}
 	}
 }

@@ -346,6 +346,28 @@ func TestProxyPass(t *testing.T) {
 	waitFor(t, func() bool { return p.Active() == 0 }, "Active() back to 0")
 }
 
+func TestProxyRecordsWhatClientsSend(t *testing.T) {
+	b := Start(t)
+	p := StartProxy(t, b.Addr())
+	before := mqttConnect(t, p.Addr()) // before Record: not kept
+	mustExchange(t, before, pingreq, pingresp)
+	p.Record()
+	c := mqttConnect(t, p.Addr())
+	mustExchange(t, c, pingreq, pingresp)
+	mustExchange(t, c, pingreq, pingresp)
+	sent := p.Sent()
+	want := append(append(connectPacket(), pingreq...), pingreq...)
+	var got []byte
+	for _, s := range sent {
+		if len(s) > len(pingreq) { // the earlier connection only records what it sent after Record
+			got = s
+		}
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("recorded %x (of %d streams), want %x", got, len(sent), want)
+	}
+}
+
 func TestProxyBlackhole(t *testing.T) {
 	b := Start(t)
 	p := StartProxy(t, b.Addr())

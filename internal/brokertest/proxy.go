@@ -1,6 +1,7 @@
 package brokertest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -64,7 +65,8 @@ type Proxy struct {
 	wg     sync.WaitGroup
 
 	mu      sync.Mutex
-	ln      net.Listener // nil while refusing or closed
+	sent    map[*link]*bytes.Buffer // what each client sent, while recording
+	ln      net.Listener            // nil while refusing or closed
 	links   map[*link]struct{}
 	accepts []time.Time
 	active  int
@@ -278,6 +280,9 @@ func (p *Proxy) pump(l *link, fromClient bool) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
+		if n > 0 && fromClient {
+			p.record(l, buf[:n])
+		}
 		if n > 0 && !p.forward(dst, buf[:n]) {
 			p.lockedShut(l, true, true)
 			return
@@ -293,6 +298,43 @@ func (p *Proxy) pump(l *link, fromClient bool) {
 			return
 		}
 	}
+}
+
+// Record starts keeping the bytes every client sends through the proxy, in
+// order, one stream per connection, for tests that check what reached the
+// broker on the wire.
+func (p *Proxy) Record() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.sent == nil {
+		p.sent = map[*link]*bytes.Buffer{}
+	}
+}
+
+// Sent returns, since Record, what the clients sent: one byte stream per
+// connection (in no particular order among connections).
+func (p *Proxy) Sent() [][]byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out [][]byte
+	for _, b := range p.sent {
+		out = append(out, bytes.Clone(b.Bytes()))
+	}
+	return out
+}
+
+func (p *Proxy) record(l *link, b []byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.sent == nil {
+		return
+	}
+	buf := p.sent[l]
+	if buf == nil {
+		buf = &bytes.Buffer{}
+		p.sent[l] = buf
+	}
+	buf.Write(b)
 }
 
 // forward writes b to dst as the mode dictates; false means the link is
