@@ -146,7 +146,7 @@ func convertOptions(o *C.hqcapi_coptions) (core.Config, error) {
 	cfg.PrimaryServerURI = optstr(o.primary_server_uri)
 	cfg.DefaultTopicBase = optstr(o.default_topic_base)
 	cfg.Connection.PersistentSession = o.persistent_session != 0
-	set(&cfg.Connection.KeepAlive, "keep_alive_ms", o.keep_alive_ms, false)
+	set(&cfg.Connection.KeepAlive, "keep_alive_ms", o.keep_alive_ms, true)
 	set(&cfg.Connection.ConnectTimeout, "connect_timeout_ms", o.connect_timeout_ms, false)
 	set(&cfg.TimeToWait, "time_to_wait_ms", o.time_to_wait_ms, false)
 	set(&cfg.AckTimeout, "ack_timeout_ms", o.ack_timeout_ms, false)

@@ -52,3 +52,18 @@ func TestConnectFailsNamingEveryEndpoint(t *testing.T) {
 		}
 	}
 }
+
+func TestKeepAliveOff(t *testing.T) {
+	b := brokertest.Start(t)
+	off := fastConfig("ka", b.URI())
+	off.Connection.ClientID = "ka-off"
+	off.Connection.KeepAlive = -1
+	startCluster(t, off)
+	on := fastConfig("ka", b.URI())
+	on.Connection.ClientID = "ka-on"
+	startCluster(t, on)
+	// Mosquitto logs the keep-alive each client asked for.
+	waitFor(t, 5*time.Second, "both clients in the broker's log", func() bool {
+		return strings.Contains(b.Log(), "as ka-off (p2, c1, k0)") && strings.Contains(b.Log(), "as ka-on (p2, c1, k2)")
+	})
+}

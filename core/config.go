@@ -70,7 +70,10 @@ type ConnectionConfig struct {
 	ClientID string
 	Username string
 	Password string
-	// KeepAlive bounds how long a silently dead broker goes unnoticed (about 1.5x KeepAlive).
+	// KeepAlive bounds how long a silently dead broker goes unnoticed (about 1.5x KeepAlive;
+	// default 30s). Negative turns keep-alive off, as 0 does in paho and MQTT.js: a broker
+	// that dies silently is then noticed only by an acknowledgement overdue, so a cluster that
+	// only subscribes never notices it.
 	KeepAlive      time.Duration
 	ConnectTimeout time.Duration
 	// PersistentSession asks each broker to keep the session (subscriptions, queued QoS 1/2

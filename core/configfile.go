@@ -1378,7 +1378,9 @@ func (l *loader) connectionOptions(n *yaml.Node, path string, ce *connEntry) {
 		case "keepAliveInterval":
 			if d, ok := l.duration(e.v, kp, time.Second, false); ok {
 				if d == 0 {
-					l.warn(e.v, "%s: 0 (no keep-alive) is not supported: the default is used so that dead brokers are noticed", kp)
+					// As in Java's paho: no keep-alive.
+					l.warn(e.v, "%s: 0 turns keep-alive off: a broker that dies silently is then noticed only by an overdue acknowledgement", kp)
+					d = -1
 				}
 				s.KeepAlive = d
 			}

@@ -735,7 +735,7 @@ clusters:
 	want := []string{
 		"w.yaml:8: key clusters[0].persistence.className is ignored (Java-only: com.acme.MyPersistence is a Java class; messages in flight are kept in memory)",
 		"w.yaml:14: key clusters[0].connections[0].connection.sessionExpiryInterval is ignored (Java-only: an MQTT 5 option; hamqtt speaks MQTT 3.1.1)",
-		"w.yaml:16: clusters[0].connections[0].connection.keepAliveInterval: 0 (no keep-alive) is not supported: the default is used so that dead brokers are noticed",
+		"w.yaml:16: clusters[0].connections[0].connection.keepAliveInterval: 0 turns keep-alive off: a broker that dies silently is then noticed only by an overdue acknowledgement",
 		"w.yaml:6: unknown key clusters[0].colour (ignored)",
 		"w.yaml:5: clusters[0].subscriberCount 3 is ignored: fos 1 fixes it to 1 (use fos: 3 to choose)",
 		"w.yaml:11: clusters[0].bridges.out[0] has no topicFilters: it forwards nothing",

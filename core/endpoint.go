@@ -73,7 +73,7 @@ func (c *Cluster) openLink(ep *endpoint, key linkKey, shared bool) (*link, error
 		SetAutoReconnect(false).
 		SetConnectRetry(false).
 		SetCleanSession(!cfg.PersistentSession).
-		SetKeepAlive(cfg.KeepAlive).
+		SetKeepAlive(max(cfg.KeepAlive, 0)). // 0: none
 		SetPingTimeout(pingTimeout(cfg.KeepAlive)).
 		SetConnectTimeout(cfg.ConnectTimeout).
 		// paho also bounds by this how long Publish waits to hand a message to its writer

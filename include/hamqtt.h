@@ -168,7 +168,7 @@ typedef struct hamqtt_options {
     const char *primary_server_uri; /* preferred endpoint (URI or name)       */
     const char *default_topic_base; /* routes "<base><endpoint name>..." topics */
     int persistent_session;         /* non-zero: brokers keep the session (MQTT clean session off; use a fixed client_id); 0: clean session */
-    int keep_alive_ms;              /* 30000                                  */
+    int keep_alive_ms;              /* 30000; <0: no keep-alive (a silently dead broker is then noticed only by an overdue ack) */
     int connect_timeout_ms;         /* 5000                                   */
     int time_to_wait_ms;            /* bound of connect/publish/subscribe (10000) */
     int ack_timeout_ms;             /* per-endpoint ack wait before failover (3000) */

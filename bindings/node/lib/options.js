@@ -478,8 +478,9 @@ function resolve (brokerUrl, opts) {
       native.persistentSession = true
     }
     const keepalive = integerOption(opts, 'keepalive', 0, 65535)
-    if (keepalive === 0) throw unsupported('keepalive 0 (no keepalive)', 'give the keepalive interval in seconds (1-65535)')
-    native.keepAliveMs = (keepalive === undefined ? 60 : keepalive) * 1000
+    // 0: no keepalive, as MQTT.js (a broker that dies silently is then noticed only by an
+    // overdue acknowledgement).
+    native.keepAliveMs = keepalive === 0 ? -1 : (keepalive === undefined ? 60 : keepalive) * 1000
     const connectTimeout = integerOption(opts, 'connectTimeout', 1, INT32_MAX)
     native.connectTimeoutMs = connectTimeout === undefined ? 30000 : connectTimeout
     if (opts.will !== undefined && opts.will !== null) {
@@ -513,7 +514,7 @@ function resolve (brokerUrl, opts) {
   if (!cluster) haOptions(opts.ha, native)
 
   // --- the options property, MQTT.js shaped
-  options.keepalive = native.keepAliveMs !== undefined ? native.keepAliveMs / 1000 : opts.keepalive
+  options.keepalive = native.keepAliveMs !== undefined ? Math.max(native.keepAliveMs, 0) / 1000 : opts.keepalive
   options.connectTimeout = native.connectTimeoutMs !== undefined ? native.connectTimeoutMs : opts.connectTimeout
   options.clean = opts.clean !== false
   options.resubscribe = true

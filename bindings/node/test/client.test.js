@@ -337,6 +337,19 @@ test('end(false) first sends the publishes made without a callback; their failur
   }
 })
 
+test('keepalive 0 turns keep-alive off, as in MQTT.js (the broker sees k0)', async () => {
+  const a = await startBroker(['log_type notice']) // logs each client's keep-alive
+  try {
+    const c = await connectAsync(`mqtt://127.0.0.1:${a.port}`, { keepalive: 0, clientId: 'node-ka-off' })
+    assert.equal(c.options.keepalive, 0)
+    for (let i = 0; i < 100 && !a.log.includes('as node-ka-off (p2, c1, k0)'); i++) await sleep(50)
+    assert.match(a.log, /as node-ka-off \(p2, c1, k0\)/)
+    await c.endAsync()
+  } finally {
+    await a.stop()
+  }
+})
+
 test('a configured cluster by name: option cluster with option config (YAML)', async () => {
   const [a, b] = brokers
   const yaml = [

@@ -50,7 +50,6 @@ test('connect: what cannot be offered is named', () => {
     [{ incomingStore: {} }, /option incomingStore \(custom message stores/],
     [{ transformWsUrl: () => '' }, /option transformWsUrl/],
     [{ resubscribe: false }, /resubscribe: false is not supported: the engine always replays/],
-    [{ keepalive: 0 }, /keepalive 0 \(no keepalive\) is not supported/],
     [{ log: console.log }, /option log/],
     [{ passphrase: 'x' }, /encrypted private keys/]
   ]

@@ -452,3 +452,15 @@ def test_loop_forever_returns_on_loss_without_reconnect_on_failure(broker: Broke
     c.loop_forever(timeout=0.2)
     assert events == ["connect", "disconnect"]
     assert time.monotonic() - t0 < 15
+
+
+def test_keepalive_zero_turns_keep_alive_off(broker: Broker) -> None:
+    # paho-mqtt's keepalive=0 means no keep-alive; Mosquitto logs what the client asked for.
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="py-ka-off")
+    c.connect("127.0.0.1", broker.port, keepalive=0)
+    c.loop_start()
+    try:
+        assert wait_for(lambda: "as py-ka-off (p2, c1, k0)" in broker.log())
+    finally:
+        c.disconnect()
+        c.loop_stop()

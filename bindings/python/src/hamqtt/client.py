@@ -1237,7 +1237,7 @@ class Client:
         if self._username is not None:
             o.username = self._username
             o.password = self._password
-        o.keep_alive = self._keepalive if self._keepalive > 0 else None
+        o.keep_alive = self._keepalive if self._keepalive > 0 else -1  # 0: no keep-alive, as paho
         o.connect_timeout = self._connect_timeout
         o.probe_delay = self._reconnect_min_delay
         o.max_probe_delay = self._reconnect_max_delay

@@ -98,7 +98,8 @@ class ClusterOptions:
     persistent_session: bool = False
     """Brokers keep the session (MQTT clean session off); use a fixed client_id."""
     keep_alive: Optional[float] = None
-    """MQTT keep-alive (30 s)."""
+    """MQTT keep-alive (30 s). Negative: none; a broker that dies silently is then noticed only
+    by an acknowledgement overdue."""
     connect_timeout: Optional[float] = None
     """Per-connection connect timeout (5 s)."""
     time_to_wait: Optional[float] = None
@@ -203,7 +204,7 @@ class ClusterOptions:
         o.primary_server_uri = s("primary_server_uri")
         o.default_topic_base = s("default_topic_base")
         o.persistent_session = int(bool(self.persistent_session))
-        o.keep_alive_ms = _seconds_to_ms("keep_alive", self.keep_alive)
+        o.keep_alive_ms = _seconds_to_ms("keep_alive", self.keep_alive, allow_negative=True)
         o.connect_timeout_ms = _seconds_to_ms("connect_timeout", self.connect_timeout)
         o.time_to_wait_ms = _seconds_to_ms("time_to_wait", self.time_to_wait)
         o.ack_timeout_ms = _seconds_to_ms("ack_timeout", self.ack_timeout)
