@@ -102,6 +102,11 @@ static void test_bad_input(void) {
     o.struct_size = 4;
     CHECK_ERR(hamqtt_client_new("tcp://127.0.0.1:1883", &o, &c), HAMQTT_ERR_INVALID, "HAMQTT_OPTIONS_INIT");
     o.struct_size = sizeof o;
+    o.keep_alive_ms = -1; /* no keep-alive: valid */
+    CHECK_OK(hamqtt_client_new("tcp://127.0.0.1:1883", &o, &c));
+    CHECK_OK(hamqtt_close(c));
+    c = 0;
+    o.keep_alive_ms = 0;
     o.time_to_wait_ms = -5;
     CHECK_ERR(hamqtt_client_new("tcp://127.0.0.1:1883", &o, &c), HAMQTT_ERR_CONFIG, "time_to_wait_ms");
     o.time_to_wait_ms = 0;
