@@ -486,18 +486,18 @@ func (cl *client) takeReg(id uint64) *asyncReg {
 }
 
 // subscribe records the subscription and makes it on the current instance.
-func (cl *client) subscribe(filter string, qos byte, cb C.hamqtt_message_cb, user unsafe.Pointer) error {
+func (cl *client) subscribe(filter string, qos byte, cb C.hamqtt_message_cb, user unsafe.Pointer) (granted byte, err error) {
 	if cb != nil {
 		cl.enablePush()
 	}
 	cl.mu.Lock()
 	if cl.state == stateClosed {
 		cl.mu.Unlock()
-		return newErr(errClosed, "%s: closed", cl)
+		return 0, newErr(errClosed, "%s: closed", cl)
 	}
 	if cl.cfg.PublishOnly {
 		cl.mu.Unlock()
-		return newErr(errState, "cluster %q is publish-only (subscriber count 0): subscribe through a cluster that has subscribers", cl.name)
+		return 0, newErr(errState, "cluster %q is publish-only (subscriber count 0): subscribe through a cluster that has subscribers", cl.name)
 	}
 	s := &sub{filter: filter, qos: qos, cb: cb, user: user}
 	replaced := false
@@ -515,11 +515,12 @@ func (cl *client) subscribe(filter string, qos byte, cb C.hamqtt_message_cb, use
 	cl.mu.Unlock()
 	switch {
 	case state == stateDisconnected:
-		return nil // made by the next hamqtt_connect
+		return qos, nil // made by the next hamqtt_connect
 	case state == stateNew:
-		return registerSubscription(inst.c, filter, qos)
+		return qos, registerSubscription(inst.c, filter, qos)
 	}
-	return inst.c.Subscribe(context.Background(), filter, qos, nil)
+	g, err := inst.c.SubscribeGranted(context.Background(), map[string]byte{filter: qos}, nil)
+	return g[filter], err
 }
 
 func (cl *client) unsubscribe(filter string) error {

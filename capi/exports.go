@@ -474,21 +474,43 @@ func filterArg(fn string, filter *C.hqcapi_cchar) (string, error) {
 //export hamqtt_subscribe
 func hamqtt_subscribe(h C.hamqtt_client, filter *C.hqcapi_cchar, qos C.int, cb C.hamqtt_message_cb, user unsafe.Pointer) (rc C.int) {
 	defer guard(&rc)
+	_, rc = subscribeCall("hamqtt_subscribe", h, filter, qos, cb, user)
+	return rc
+}
+
+//export hamqtt_subscribe_granted
+func hamqtt_subscribe_granted(h C.hamqtt_client, filter *C.hqcapi_cchar, qos C.int, cb C.hamqtt_message_cb, user unsafe.Pointer,
+	granted *C.int) (rc C.int) {
+	defer guard(&rc)
+	if granted == nil {
+		return fail(errInvalid, newErr(errInvalid, "hamqtt_subscribe_granted: granted is NULL"))
+	}
+	*granted = 0x80
+	g, rc := subscribeCall("hamqtt_subscribe_granted", h, filter, qos, cb, user)
+	if rc == statusOK || rc == errRefused {
+		*granted = C.int(g)
+	}
+	return rc
+}
+
+// subscribeCall is hamqtt_subscribe and hamqtt_subscribe_granted: it returns the granted QoS.
+func subscribeCall(fn string, h C.hamqtt_client, filter *C.hqcapi_cchar, qos C.int, cb C.hamqtt_message_cb, user unsafe.Pointer) (byte, C.int) {
 	cl, err := clientOf(h)
 	if err != nil {
-		return fail(errHandle, err)
+		return 0, fail(errHandle, err)
 	}
-	f, err := filterArg("hamqtt_subscribe", filter)
+	f, err := filterArg(fn, filter)
 	if err != nil {
-		return fail(errInvalid, err)
+		return 0, fail(errInvalid, err)
 	}
 	if err := core.ValidateQoS(int(qos)); err != nil {
-		return fail(errQoS, fmt.Errorf("hamqtt_subscribe %q: %w", f, err))
+		return 0, fail(errQoS, fmt.Errorf("%s %q: %w", fn, f, err))
 	}
-	if err := cl.subscribe(f, byte(qos), cb, user); err != nil {
-		return fail(errNoEndpoint, err)
+	g, err := cl.subscribe(f, byte(qos), cb, user)
+	if err != nil {
+		return g, fail(errNoEndpoint, err)
 	}
-	return statusOK
+	return g, statusOK
 }
 
 //export hamqtt_unsubscribe

@@ -102,7 +102,8 @@ func (c *Cluster) AddInBridge(target *Cluster, filters []string, qos byte) error
 		return nil // replayed when the endpoints come up
 	}
 	err = c.applyToSubscribers(context.Background(), func(cn *connection, deadline time.Time) error {
-		return cn.subscribe(c.subscriptionsFor(filters), deadline)
+		_, err := cn.subscribe(c.subscriptionsFor(filters), deadline)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("in-bridge %s -> %s: %w", c.cfg.Name, target.cfg.Name, err)

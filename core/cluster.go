@@ -463,7 +463,7 @@ func (c *Cluster) connectEndpoint(ep *endpoint) {
 // filter the broker refuses (an ACL) is reported as an EventError and does not fail the
 // endpoint, which would only make it flap.
 func (c *Cluster) replay(cn *connection, subs []subscription) error {
-	err := cn.subscribe(subs, time.Now().Add(c.cfg.TimeToWait))
+	_, err := cn.subscribe(subs, time.Now().Add(c.cfg.TimeToWait))
 	var refused *refusedError
 	if errors.As(err, &refused) {
 		c.events.push(Event{Kind: EventError, Endpoint: cn.ep.name, Time: time.Now(),

@@ -67,3 +67,26 @@ func TestKeepAliveOff(t *testing.T) {
 		return strings.Contains(b.Log(), "as ka-off (p2, c1, k0)") && strings.Contains(b.Log(), "as ka-on (p2, c1, k2)")
 	})
 }
+
+func TestSubscribeGrantedIsTheLowestAnyBrokerGranted(t *testing.T) {
+	full := brokertest.Start(t)
+	capped := brokertest.Start(t, brokertest.Options{ExtraConfig: "max_qos 1\n"})
+	c := startCluster(t, fastConfig("granted", full.URI(), capped.URI()))
+	waitLive(t, c, 2)
+	granted, err := c.SubscribeGranted(ctxT(t, 5*time.Second), map[string]byte{"g/two": 2, "g/zero": 0}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if granted["g/two"] != 1 || granted["g/zero"] != 0 {
+		t.Fatalf("granted %v; want g/two 1 (the capped broker's max_qos), g/zero 0", granted)
+	}
+	// Before Connect nothing is asked of a broker: the QoS asked for.
+	idle, err := New(fastConfig("idle", full.URI()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	if g, err := idle.SubscribeGranted(ctxT(t, time.Second), map[string]byte{"g/x": 2}, nil); err != nil || g["g/x"] != 2 {
+		t.Fatalf("before Connect: %v, %v", g, err)
+	}
+}

@@ -303,12 +303,14 @@ func (l *link) heldByOthersLocked(cn *connection, filter string) bool {
 	return false
 }
 
-// subscribe makes subs on the broker for this lease and checks the granted codes. On a shared
-// link a filter other leases hold is subscribed again at the highest QoS any lease asked for,
-// so that this lease gets the retained messages a subscription brings.
-func (cn *connection) subscribe(subs []subscription, deadline time.Time) error {
+// subscribe makes subs on the broker for this lease and returns the QoS the broker granted
+// each filter (never above what this lease asked for; 0x80 for a refused one, which also makes
+// the error a refusedError). On a shared link a filter other leases hold is subscribed again at
+// the highest QoS any lease asked for, so that this lease gets the retained messages a
+// subscription brings.
+func (cn *connection) subscribe(subs []subscription, deadline time.Time) (map[string]byte, error) {
 	if len(subs) == 0 {
-		return nil
+		return nil, nil
 	}
 	l := cn.link
 	now := time.Now()
@@ -332,23 +334,32 @@ func (cn *connection) subscribe(subs []subscription, deadline time.Time) error {
 
 	tok := l.client.SubscribeMultiple(filters, nil)
 	if err := waitToken(cn, tok, deadline); err != nil {
-		return err
+		return nil, err
 	}
+	granted := make(map[string]byte, len(subs))
 	var refused []string
-	for f, code := range tok.(*mqtt.SubscribeToken).Result() {
-		if code == 0x80 {
-			refused = append(refused, f)
+	codes := tok.(*mqtt.SubscribeToken).Result()
+	for _, s := range subs {
+		code, ok := codes[s.filter]
+		switch {
+		case !ok:
+			granted[s.filter] = s.qos // a broker that answered for fewer filters: assume as asked
+		case code == 0x80:
+			granted[s.filter] = 0x80
+			refused = append(refused, s.filter)
+		default:
+			granted[s.filter] = min(code, s.qos)
 		}
 	}
 	if len(refused) == 0 {
-		return nil
+		return granted, nil
 	}
 	slices.Sort(refused)
 	l.mu.Lock()
 	kept := slices.DeleteFunc(slices.Clone(*cn.filters.Load()), func(f leaseFilter) bool { return slices.Contains(refused, f.filter) })
 	cn.filters.Store(&kept)
 	l.mu.Unlock()
-	return &refusedError{refused}
+	return granted, &refusedError{refused}
 }
 
 // grantedQoSLocked is the QoS a filter is subscribed at on the link: the highest any lease

@@ -69,22 +69,31 @@ func (c *Cluster) Subscribe(ctx context.Context, filter string, qos byte, handle
 
 // SubscribeMultiple is Subscribe for several filters in one SUBSCRIBE packet per endpoint.
 func (c *Cluster) SubscribeMultiple(ctx context.Context, filters map[string]byte, handler MessageHandler) error {
+	_, err := c.SubscribeGranted(ctx, filters, handler)
+	return err
+}
+
+// SubscribeGranted is SubscribeMultiple that also returns, per filter, the QoS the brokers
+// granted: the lowest any subscriber endpoint granted (a broker may cap it, as Mosquitto's
+// max_qos does), 0x80 where one refused the filter (the error says which). Before Connect, and
+// when no endpoint could be asked, it is the QoS asked for.
+func (c *Cluster) SubscribeGranted(ctx context.Context, filters map[string]byte, handler MessageHandler) (map[string]byte, error) {
 	if len(filters) == 0 {
-		return errors.New("subscribe: no filter given")
+		return nil, errors.New("subscribe: no filter given")
 	}
 	subs := make([]subscription, 0, len(filters))
 	for f, q := range filters {
 		if err := ValidateFilter(f); err != nil {
-			return fmt.Errorf("subscribe: %w", err)
+			return nil, fmt.Errorf("subscribe: %w", err)
 		}
 		if err := ValidateQoS(int(q)); err != nil {
-			return fmt.Errorf("subscribe %q: %w", f, err)
+			return nil, fmt.Errorf("subscribe %q: %w", f, err)
 		}
 		subs = append(subs, subscription{filter: f, qos: q, handler: handler})
 	}
 	slices.SortFunc(subs, func(a, b subscription) int { return compareStrings(a.filter, b.filter) })
 	if c.cfg.PublishOnly {
-		return fmt.Errorf("cluster %q is publish-only (subscriberCount: 0): subscribe through a cluster that has subscribers: %w", c.cfg.Name, ErrPublishOnly)
+		return nil, fmt.Errorf("cluster %q is publish-only (subscriberCount: 0): subscribe through a cluster that has subscribers: %w", c.cfg.Name, ErrPublishOnly)
 	}
 	if handler != nil {
 		c.startDispatcher()
@@ -92,7 +101,7 @@ func (c *Cluster) SubscribeMultiple(ctx context.Context, filters map[string]byte
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		return ErrClosed
+		return nil, ErrClosed
 	}
 	for _, s := range subs {
 		c.subs.put(s)
@@ -100,12 +109,26 @@ func (c *Cluster) SubscribeMultiple(ctx context.Context, filters map[string]byte
 	c.refreshSubsLocked()
 	started := c.started
 	c.mu.Unlock()
-	if !started {
-		return nil // made on every endpoint as it comes up
+	granted := make(map[string]byte, len(subs))
+	for _, s := range subs {
+		granted[s.filter] = s.qos
 	}
-	return c.applyToSubscribers(ctx, func(cn *connection, deadline time.Time) error {
-		return cn.subscribe(subs, deadline)
+	if !started {
+		return granted, nil // made on every endpoint as it comes up
+	}
+	var mu sync.Mutex
+	err := c.applyToSubscribers(ctx, func(cn *connection, deadline time.Time) error {
+		g, err := cn.subscribe(subs, deadline)
+		mu.Lock()
+		defer mu.Unlock()
+		for f, q := range g {
+			if q == 0x80 || (granted[f] != 0x80 && q < granted[f]) {
+				granted[f] = q
+			}
+		}
+		return err
 	})
+	return granted, err
 }
 
 // Unsubscribe removes the filters from the subscription set and from every subscriber endpoint.

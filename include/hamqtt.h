@@ -490,6 +490,15 @@ int hamqtt_publish_to(hamqtt_client client, const char *endpoint, const char *to
  * HAMQTT_ERR_STATE (publish-only cluster), HAMQTT_ERR_CLOSED. */
 int hamqtt_subscribe(hamqtt_client client, const char *filter, int qos, hamqtt_message_cb cb, void *user);
 
+/* hamqtt_subscribe() that also stores in *granted (not NULL) the QoS the
+ * brokers granted: the lowest any subscriber endpoint granted (a broker may
+ * cap it, as Mosquitto's max_qos does), 0x80 when one refused the filter
+ * (HAMQTT_ERR_REFUSED). Before hamqtt_connect() it is `qos`; after any other
+ * failure, 0x80. Returns the codes of hamqtt_subscribe(), and
+ * HAMQTT_ERR_INVALID for a NULL granted (0.2). */
+int hamqtt_subscribe_granted(hamqtt_client client, const char *filter, int qos, hamqtt_message_cb cb, void *user,
+                             int *granted);
+
 /* Removes `filter` (exactly as subscribed) from the client and from every
  * subscriber endpoint. Called outside a callback, its callback is not
  * running and will not run again once this returns. Returns HAMQTT_OK,

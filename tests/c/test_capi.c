@@ -277,7 +277,17 @@ static void test_pull(void) {
     CHECK(strcmp(name, "pull") == 0);
     hamqtt_free(name);
     CHECK_OK(hamqtt_subscribe(c, "pull/#", 2, NULL, NULL)); /* before connect: replayed */
-    CHECK_OK(hamqtt_connect(c));
+    {
+        int granted = -1;
+        CHECK_OK(hamqtt_subscribe_granted(c, "pull/g", 1, NULL, NULL, &granted));
+        CHECK(granted == 1); /* before connect: as asked */
+        CHECK_OK(hamqtt_connect(c));
+        CHECK_OK(hamqtt_subscribe_granted(c, "pull/g2", 2, NULL, NULL, &granted));
+        CHECK(granted == 2);
+        CHECK_ERR(hamqtt_subscribe_granted(c, "pull/g3", 1, NULL, NULL, NULL), HAMQTT_ERR_INVALID, "granted is NULL");
+        CHECK_OK(hamqtt_unsubscribe(c, "pull/g"));
+        CHECK_OK(hamqtt_unsubscribe(c, "pull/g2"));
+    }
     CHECK_OK(hamqtt_connect(c)); /* no-op */
     CHECK_OK(hamqtt_event_fd(c, &fd));
     CHECK(fd >= 0);

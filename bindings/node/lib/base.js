@@ -80,7 +80,7 @@ class NativeOwner extends EventEmitter {
   _call (method, ...args) {
     const n = this._native
     return new Promise((resolve, reject) => {
-      n[method](...args, (err) => (err ? reject(err) : resolve()))
+      n[method](...args, (err, value) => (err ? reject(err) : resolve(value)))
     })
   }
 

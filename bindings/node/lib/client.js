@@ -347,8 +347,10 @@ class MqttClient extends NativeOwner {
     if (this._checkDisconnecting(callback)) return this
     for (const s of subs) this._subs.set(s.topic, s.qos)
     this._serial(async () => {
-      for (const s of subs) await this._subscribeOne(s.topic, s.qos)
-    }).then(() => callback(null, subs.map((s) => ({ topic: s.topic, qos: s.qos }))), (err) => callback(err, subs))
+      const granted = []
+      for (const s of subs) granted.push({ topic: s.topic, qos: await this._subscribeOne(s.topic, s.qos) })
+      return granted
+    }).then((granted) => callback(null, granted), (err) => callback(err, subs))
     return this
   }
 
@@ -356,8 +358,7 @@ class MqttClient extends NativeOwner {
     for (;;) {
       await this._whenConnected()
       try {
-        await this._call('subscribe', topic, qos)
-        return
+        return await this._call('subscribe', topic, qos) // the QoS the brokers granted
       } catch (err) {
         // No endpoint live: it stays registered and is made when one comes up; wait for that
         // and ask again to see it acknowledged, as MQTT.js waits for its SUBACK.

@@ -452,7 +452,7 @@ static void *op_thread(void *arg) {
     case OP_CONNECT: rc = hamqtt_connect(o->h); break;
     case OP_DISCONNECT: rc = hamqtt_disconnect(o->h); break;
     case OP_CLOSE: rc = hamqtt_close(o->h); break;
-    case OP_SUBSCRIBE: rc = hamqtt_subscribe(o->h, o->s1, o->qos, NULL, NULL); break;
+    case OP_SUBSCRIBE: rc = hamqtt_subscribe_granted(o->h, o->s1, o->qos, NULL, NULL, &o->qos); break;
     case OP_UNSUBSCRIBE: rc = hamqtt_unsubscribe(o->h, o->s1); break;
     case OP_PUBLISH: rc = hamqtt_publish(o->h, o->s1, o->data, o->len, o->qos, o->retain); break;
     case OP_PUBLISH_TO: rc = hamqtt_publish_to(o->h, o->s2, o->s1, o->data, o->len, o->qos, o->retain); break;
@@ -566,18 +566,23 @@ static void on_async(uv_async_t *a) {
         if (o->cb) {
             napi_handle_scope scope;
             napi_open_handle_scope(env, &scope);
-            napi_value fn, resource, argv[1];
+            napi_value fn, resource, argv[2];
+            size_t argc = 1;
             napi_get_reference_value(env, o->cb, &fn);
             napi_get_reference_value(env, st->resource, &resource);
             if (o->rc == HAMQTT_OK) {
                 napi_get_null(env, &argv[0]);
+                if (o->kind == OP_SUBSCRIBE) { /* cb(null, grantedQos) */
+                    napi_create_int32(env, o->qos, &argv[1]);
+                    argc = 2;
+                }
             } else {
                 argv[0] = make_error(env, o->rc, o->err);
             }
             napi_delete_reference(env, o->cb);
             o->cb = NULL;
             if (fn) {
-                napi_status s = napi_make_callback(env, st->actx, resource, fn, 1, argv, NULL);
+                napi_status s = napi_make_callback(env, st->actx, resource, fn, argc, argv, NULL);
                 if (s != napi_ok) {
                     report_exception(env);
                 }

@@ -350,6 +350,18 @@ test('keepalive 0 turns keep-alive off, as in MQTT.js (the broker sees k0)', asy
   }
 })
 
+test('subscribe reports the QoS the broker granted (Mosquitto max_qos 1)', async () => {
+  const b = await startBroker(['max_qos 1'])
+  try {
+    const c = await connectAsync(`mqtt://127.0.0.1:${b.port}`)
+    const granted = await c.subscribeAsync({ 'g/two': { qos: 2 }, 'g/zero': { qos: 0 } })
+    assert.deepEqual(granted, [{ topic: 'g/two', qos: 1 }, { topic: 'g/zero', qos: 0 }])
+    await c.endAsync()
+  } finally {
+    await b.stop()
+  }
+})
+
 test('a configured cluster by name: option cluster with option config (YAML)', async () => {
   const [a, b] = brokers
   const yaml = [

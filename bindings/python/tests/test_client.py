@@ -464,3 +464,22 @@ def test_keepalive_zero_turns_keep_alive_off(broker: Broker) -> None:
     finally:
         c.disconnect()
         c.loop_stop()
+
+
+def test_on_subscribe_reports_the_qos_the_broker_granted() -> None:
+    # Mosquitto's max_qos caps what it grants: paho-mqtt reports the granted QoS, so do we.
+    b = Broker(extra_config="max_qos 1\n").start()
+    try:
+        got: List[int] = []
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        c.on_subscribe = lambda cl, u, mid, codes, props: got.extend(rc.value for rc in codes)
+        c.connect("127.0.0.1", b.port)
+        c.loop_start()
+        assert wait_for(lambda: c.is_connected())
+        c.subscribe([("g/two", 2), ("g/zero", 0)])
+        assert wait_for(lambda: len(got) == 2)
+        assert got == [1, 0]
+        c.disconnect()
+        c.loop_stop()
+    finally:
+        b.stop()

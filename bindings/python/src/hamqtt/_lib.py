@@ -418,6 +418,7 @@ def _declare(h: ctypes.CDLL) -> None:
         "hamqtt_publish_detached": (c_int, [u64, c_char_p, c_char_p, c_size_t, c_int, c_int]),
         "hamqtt_flush": (c_int, [u64, c_int]),
         "hamqtt_subscribe": (c_int, [u64, c_char_p, c_int, c_void_p, c_void_p]),
+        "hamqtt_subscribe_granted": (c_int, [u64, c_char_p, c_int, c_void_p, c_void_p, POINTER(c_int)]),
         "hamqtt_unsubscribe": (c_int, [u64, c_char_p]),
         "hamqtt_set_log_callback": (c_int, [u64, c_int, LOG_CB, c_void_p]),
         "hamqtt_poll": (c_int, [u64, c_void_p, c_size_t, c_int, POINTER(c_size_t)]),

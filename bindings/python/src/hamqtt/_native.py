@@ -207,9 +207,12 @@ class NativeClient:
         """``hamqtt_flush`` (blocking; negative: no limit)."""
         _lib.check(_lib.lib().hamqtt_flush(self._h, timeout_ms))
 
-    def subscribe(self, filt: bytes, qos: int) -> None:
-        """``hamqtt_subscribe`` without a callback (messages come from :meth:`poll`)."""
-        _lib.check(_lib.lib().hamqtt_subscribe(self._h, filt, qos, None, None))
+    def subscribe(self, filt: bytes, qos: int) -> int:
+        """``hamqtt_subscribe_granted`` without a callback (messages come from :meth:`poll`);
+        returns the QoS the brokers granted."""
+        granted = ctypes.c_int(0x80)
+        _lib.check(_lib.lib().hamqtt_subscribe_granted(self._h, filt, qos, None, None, ctypes.byref(granted)))
+        return granted.value
 
     def unsubscribe(self, filt: bytes) -> None:
         """``hamqtt_unsubscribe``."""

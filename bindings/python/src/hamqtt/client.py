@@ -1593,8 +1593,7 @@ class Client:
         granted: List[int] = []
         for t, q in pairs:
             try:
-                nc.subscribe(t.encode("utf-8"), q)
-                granted.append(q)
+                granted.append(nc.subscribe(t.encode("utf-8"), q))
             except _lib.NoEndpointError as exc:
                 if exc.code == _lib.ERR_REFUSED:
                     self._easy_log(MQTT_LOG_ERR, "Subscription to %s refused: %s", t, exc.detail)

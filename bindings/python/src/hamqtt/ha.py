@@ -263,11 +263,14 @@ class HaMqttClient:
         ms = -1 if timeout is None else max(0, int(timeout * 1000))
         self._nc.flush(ms)
 
-    def subscribe(self, topic_filter: str, qos: int = 0, callback: Optional[MessageCallback] = None) -> None:
+    def subscribe(self, topic_filter: str, qos: int = 0, callback: Optional[MessageCallback] = None) -> int:
         """Subscribe on every live subscriber endpoint (and each one that comes up later).
 
         Matching messages go to ``callback(message)``, or to :attr:`on_message` without one.
         Subscribing the same filter again replaces its QoS and callback.
+
+        :returns: the QoS the brokers granted: the lowest any subscriber endpoint granted (a
+            broker may cap it), or ``qos`` while not connected.
         """
         f, q = _topic(topic_filter, "topic_filter"), _qos(qos)
         if callback is not None and not callable(callback):
@@ -275,7 +278,7 @@ class HaMqttClient:
         with self._lock:
             self._subs[topic_filter] = callback
         try:
-            self._nc.subscribe(f, q)
+            return self._nc.subscribe(f, q)
         except HamqttError as exc:
             if exc.code != _lib.ERR_NO_ENDPOINT:  # NO_ENDPOINT: stays registered
                 with self._lock:
