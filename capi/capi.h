@@ -20,6 +20,9 @@ static inline size_t hqcapi_options_v1_size(void) { return HQCAPI_OPTIONS_V1_SIZ
 static inline size_t hqcapi_options_has_share(const hamqtt_options *o) {
     return o->struct_size >= offsetof(hamqtt_options, share_connections) + sizeof o->share_connections;
 }
+static inline size_t hqcapi_options_has_pem(const hamqtt_options *o) {
+    return o->struct_size >= offsetof(hamqtt_options, tls_key_pem) + sizeof o->tls_key_pem;
+}
 
 /* Thread-local error text (hamqtt_last_error). */
 void hqcapi_set_error(const char *msg, size_t len);

@@ -189,8 +189,13 @@ func convertOptions(o *C.hqcapi_coptions) (core.Config, error) {
 	if C.hqcapi_options_has_share(o) != 0 {
 		cfg.ShareConnections = o.share_connections != 0
 	}
-	if o.tls_ca_file != nil || o.tls_cert_file != nil || o.tls_key_file != nil || o.tls_insecure != 0 {
-		t, err := buildTLS(optstr(o.tls_ca_file), optstr(o.tls_cert_file), optstr(o.tls_key_file), o.tls_insecure != 0)
+	ts := tlsSource{caFile: optstr(o.tls_ca_file), certFile: optstr(o.tls_cert_file), keyFile: optstr(o.tls_key_file),
+		insecure: o.tls_insecure != 0}
+	if C.hqcapi_options_has_pem(o) != 0 {
+		ts.caPEM, ts.certPEM, ts.keyPEM = optstr(o.tls_ca_pem), optstr(o.tls_cert_pem), optstr(o.tls_key_pem)
+	}
+	if ts != (tlsSource{}) {
+		t, err := ts.build()
 		if err != nil {
 			return cfg, err
 		}
@@ -199,28 +204,60 @@ func convertOptions(o *C.hqcapi_coptions) (core.Config, error) {
 	return cfg, nil
 }
 
-func buildTLS(caFile, certFile, keyFile string, insecure bool) (*tls.Config, error) {
-	t := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: insecure} //nolint:gosec // the caller asked for it
-	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
+// tlsSource is the TLS material of hamqtt_options: each item from a file or from memory.
+type tlsSource struct {
+	caFile, certFile, keyFile string
+	caPEM, certPEM, keyPEM    string
+	insecure                  bool
+}
+
+// pem returns one item's PEM text, from memory or read from its file.
+func (s tlsSource) pem(name, file, text string) ([]byte, error) {
+	switch {
+	case file != "" && text != "":
+		return nil, newErr(errConfig, "hamqtt_options: give tls_%s_file or tls_%s_pem, not both", name, name)
+	case text != "":
+		return []byte(text), nil
+	case file != "":
+		b, err := os.ReadFile(file)
 		if err != nil {
-			return nil, newErr(errConfig, "hamqtt_options.tls_ca_file: %v", err)
+			return nil, newErr(errConfig, "hamqtt_options.tls_%s_file: %v", name, err)
 		}
+		return b, nil
+	}
+	return nil, nil
+}
+
+func (s tlsSource) build() (*tls.Config, error) {
+	t := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: s.insecure} //nolint:gosec // the caller asked for it
+	ca, err := s.pem("ca", s.caFile, s.caPEM)
+	if err != nil {
+		return nil, err
+	}
+	if ca != nil {
 		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, newErr(errConfig, "hamqtt_options.tls_ca_file %s: no PEM certificate in it", caFile)
+		if !pool.AppendCertsFromPEM(ca) {
+			return nil, newErr(errConfig, "hamqtt_options: no PEM certificate in the CA (tls_ca_file or tls_ca_pem)")
 		}
 		t.RootCAs = pool
 	}
-	if (certFile == "") != (keyFile == "") {
-		return nil, newErr(errConfig, "hamqtt_options: give both tls_cert_file and tls_key_file, or neither")
+	if (s.certFile == "" && s.certPEM == "") != (s.keyFile == "" && s.keyPEM == "") {
+		return nil, newErr(errConfig, "hamqtt_options: give tls_cert_file (or tls_cert_pem) and tls_key_file (or tls_key_pem) together, or neither")
 	}
-	if certFile != "" {
-		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	cert, err := s.pem("cert", s.certFile, s.certPEM)
+	if err != nil {
+		return nil, err
+	}
+	key, err := s.pem("key", s.keyFile, s.keyPEM)
+	if err != nil {
+		return nil, err
+	}
+	if cert != nil {
+		pair, err := tls.X509KeyPair(cert, key)
 		if err != nil {
-			return nil, newErr(errConfig, "hamqtt_options.tls_cert_file/tls_key_file: %v", err)
+			return nil, newErr(errConfig, "hamqtt_options: client certificate and key: %v", err)
 		}
-		t.Certificates = []tls.Certificate{cert}
+		t.Certificates = []tls.Certificate{pair}
 	}
 	return t, nil
 }

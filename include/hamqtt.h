@@ -202,9 +202,16 @@ typedef struct hamqtt_options {
      * keepalive, connect timeout, will, file store; TLS options never share); each client
      * still receives only its own subscriptions' messages. padogrid's liveEndpointPoolEnabled. */
     int share_connections;
+    /* Appended in 0.2. TLS material in memory, as NUL-terminated PEM text, instead of the
+     * files above (giving both for one item is HAMQTT_ERR_CONFIG). The text is read by
+     * hamqtt_client_new() and not kept: the caller may free it when that returns. The key
+     * must not be encrypted. */
+    const char *tls_ca_pem;         /* CA certificates                        */
+    const char *tls_cert_pem;       /* client certificate chain               */
+    const char *tls_key_pem;        /* client private key                     */
 } hamqtt_options;
 
-#define HAMQTT_OPTIONS_INIT { (uint32_t)sizeof(hamqtt_options), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0.0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+#define HAMQTT_OPTIONS_INIT { (uint32_t)sizeof(hamqtt_options), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0.0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 /* A received message. All pointers are valid only during the callback (push)
  * or until the next hamqtt_poll() on the client (pull). */

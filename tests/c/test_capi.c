@@ -107,6 +107,16 @@ static void test_bad_input(void) {
     CHECK_OK(hamqtt_close(c));
     c = 0;
     o.keep_alive_ms = 0;
+    /* TLS material in memory (the Node transports test connects with it to a TLS listener) */
+    o.tls_ca_file = "/nonexistent.pem";
+    o.tls_ca_pem = "-----BEGIN CERTIFICATE-----\n";
+    CHECK_ERR(hamqtt_client_new("ssl://127.0.0.1:8883", &o, &c), HAMQTT_ERR_CONFIG, "not both");
+    o.tls_ca_file = NULL;
+    CHECK_ERR(hamqtt_client_new("ssl://127.0.0.1:8883", &o, &c), HAMQTT_ERR_CONFIG, "no PEM certificate");
+    o.tls_ca_pem = NULL;
+    o.tls_key_pem = "not a key";
+    CHECK_ERR(hamqtt_client_new("ssl://127.0.0.1:8883", &o, &c), HAMQTT_ERR_CONFIG, "together");
+    o.tls_key_pem = NULL;
     o.time_to_wait_ms = -5;
     CHECK_ERR(hamqtt_client_new("tcp://127.0.0.1:1883", &o, &c), HAMQTT_ERR_CONFIG, "time_to_wait_ms");
     o.time_to_wait_ms = 0;

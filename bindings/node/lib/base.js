@@ -3,7 +3,7 @@
 // calls turned into promises, and the registry of configured clusters in use.
 const { EventEmitter } = require('node:events')
 const binding = require('./native')
-const { tlsFiles } = require('./options')
+const { tlsPem } = require('./options')
 
 const K_MESSAGE = 1
 const K_UP = 2
@@ -66,12 +66,7 @@ class NativeOwner extends EventEmitter {
       }
       return this._native
     }
-    const files = tlsFiles(tls || {})
-    try {
-      this._native = new binding.NativeClient(endpoints, { ...native, ...files.add }, null, this._handler)
-    } finally {
-      files.cleanup() // the library read them when the client was created
-    }
+    this._native = new binding.NativeClient(endpoints, { ...native, ...tlsPem(tls || {}) }, null, this._handler)
     return this._native
   }
 

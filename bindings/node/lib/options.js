@@ -3,9 +3,6 @@
 // turned into what the native client takes: an endpoint list and hamqtt_options. Whatever cannot
 // be honoured raises an error that names it; nothing is silently ignored.
 const crypto = require('node:crypto')
-const fs = require('node:fs')
-const os = require('node:os')
-const path = require('node:path')
 
 const DEFAULT_PORTS = { mqtt: 1883, tcp: 1883, mqtts: 8883, ssl: 8883, tls: 8883, ws: 80, wss: 443 }
 const SECURE = { mqtt: 'mqtts', tcp: 'ssl', ws: 'wss' }
@@ -527,27 +524,22 @@ function resolve (brokerUrl, opts) {
   return { endpoints, cluster, config: opts.config, native, options, tls }
 }
 
-// Writes PEM material to private temporary files for the C API (which reads files when the
-// client is created) and returns the option additions and a cleanup function.
-function tlsFiles (tls) {
-  const keys = Object.keys(tls)
-  if (keys.length === 0) return { add: {}, cleanup () {} }
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hamqtt-tls-'))
-  fs.chmodSync(dir, 0o700)
+// The native options that hand PEM material (MQTT.js's ca, cert and key) to the C API in
+// memory: it never touches the disk.
+function tlsPem (tls) {
   const add = {}
-  const names = { ca: 'tlsCaFile', cert: 'tlsCertFile', key: 'tlsKeyFile' }
-  for (const k of keys) {
-    const file = path.join(dir, `${k}.pem`)
-    fs.writeFileSync(file, tls[k], { mode: 0o600 })
-    add[names[k]] = file
+  const names = { ca: 'tlsCaPem', cert: 'tlsCertPem', key: 'tlsKeyPem' }
+  for (const k of Object.keys(tls)) {
+    if (tls[k].includes('\0')) throw typeError(`option ${k} contains a NUL byte: give PEM text`)
+    add[names[k]] = tls[k]
   }
-  return { add, cleanup () { fs.rmSync(dir, { recursive: true, force: true }) } }
+  return add
 }
 
 module.exports = {
   resolve,
   haOptions,
-  tlsFiles,
+  tlsPem,
   parseUrl,
   validatePublishTopic,
   validateFilter,

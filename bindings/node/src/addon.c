@@ -1036,7 +1036,7 @@ static napi_value undefined(napi_env env) {
 /* ------------------------------------------------------------------------ */
 
 typedef struct strings_to_free {
-    char *s[16];
+    char *s[24];
     int n;
 } strings_to_free;
 
@@ -1116,7 +1116,9 @@ static int fill_options(napi_env env, napi_value obj, hamqtt_options *o, strings
         opt_str(env, obj, "tlsCertFile", &o->tls_cert_file, sf) ||
         opt_str(env, obj, "tlsKeyFile", &o->tls_key_file, sf) ||
         opt_bool(env, obj, "tlsInsecure", &o->tls_insecure) ||
-        opt_bool(env, obj, "shareConnections", &o->share_connections)) {
+        opt_bool(env, obj, "shareConnections", &o->share_connections) ||
+        opt_str(env, obj, "tlsCaPem", &o->tls_ca_pem, sf) || opt_str(env, obj, "tlsCertPem", &o->tls_cert_pem, sf) ||
+        opt_str(env, obj, "tlsKeyPem", &o->tls_key_pem, sf)) {
         return -1;
     }
     napi_value v;

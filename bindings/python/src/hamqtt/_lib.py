@@ -231,6 +231,9 @@ class Options(Structure):
         ("tls_key_file", c_char_p),
         ("tls_insecure", c_int),
         ("share_connections", c_int),
+        ("tls_ca_pem", c_char_p),
+        ("tls_cert_pem", c_char_p),
+        ("tls_key_pem", c_char_p),
     ]
 
 
