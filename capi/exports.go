@@ -369,22 +369,42 @@ func (cl *client) started(fn string) (*instance, error) {
 	return inst, nil
 }
 
+// publishCall is what every publish function checks first: the client, its running instance
+// and the message.
+type publishCall struct {
+	cl      *client
+	inst    *instance
+	topic   string
+	payload []byte
+	qos     byte
+}
+
+// preparePublish checks the handle, the arguments and the client's state of a publish call;
+// a status other than statusOK is what the call returns.
+func preparePublish(fn string, h C.hamqtt_client, topic *C.hqcapi_cchar, payload *C.hqcapi_cvoid, n C.size_t, qos C.int) (publishCall, C.int) {
+	cl, err := clientOf(h)
+	if err != nil {
+		return publishCall{}, fail(errHandle, err)
+	}
+	t, p, q, err := publishArgs(fn, topic, payload, n, qos)
+	if err != nil {
+		return publishCall{}, fail(errInvalid, err)
+	}
+	inst, err := cl.started(fn)
+	if err != nil {
+		return publishCall{}, fail(errState, err)
+	}
+	return publishCall{cl: cl, inst: inst, topic: t, payload: p, qos: q}, statusOK
+}
+
 //export hamqtt_publish
 func hamqtt_publish(h C.hamqtt_client, topic *C.hqcapi_cchar, payload *C.hqcapi_cvoid, n C.size_t, qos C.int, retain C.int) (rc C.int) {
 	defer guard(&rc)
-	cl, err := clientOf(h)
-	if err != nil {
-		return fail(errHandle, err)
+	pc, rc := preparePublish("hamqtt_publish", h, topic, payload, n, qos)
+	if rc != statusOK {
+		return rc
 	}
-	t, p, q, err := publishArgs("hamqtt_publish", topic, payload, n, qos)
-	if err != nil {
-		return fail(errInvalid, err)
-	}
-	inst, err := cl.started("hamqtt_publish")
-	if err != nil {
-		return fail(errState, err)
-	}
-	if err := inst.c.Publish(context.Background(), t, q, retain != 0, p); err != nil {
+	if err := pc.inst.c.Publish(context.Background(), pc.topic, pc.qos, retain != 0, pc.payload); err != nil {
 		return fail(errNoEndpoint, err)
 	}
 	return statusOK
@@ -397,26 +417,18 @@ func hamqtt_publish_async(h C.hamqtt_client, topic *C.hqcapi_cchar, payload *C.h
 	if id != nil {
 		*id = 0
 	}
-	cl, err := clientOf(h)
-	if err != nil {
-		return fail(errHandle, err)
-	}
-	t, p, q, err := publishArgs("hamqtt_publish_async", topic, payload, n, qos)
-	if err != nil {
-		return fail(errInvalid, err)
-	}
-	inst, err := cl.started("hamqtt_publish_async")
-	if err != nil {
-		return fail(errState, err)
+	pc, rc := preparePublish("hamqtt_publish_async", h, topic, payload, n, qos)
+	if rc != statusOK {
+		return rc
 	}
 	var reg *asyncReg
 	if cb != nil || user != nil {
 		reg = &asyncReg{cb: cb, user: user}
 	}
 	if cb != nil {
-		cl.enablePush()
+		pc.cl.enablePush()
 	}
-	pid := cl.publishAsync(inst.c, t, q, retain != 0, p, reg)
+	pid := pc.cl.publishAsync(pc.inst.c, pc.topic, pc.qos, retain != 0, pc.payload, reg)
 	if id != nil {
 		*id = C.uint64_t(pid)
 	}
@@ -427,19 +439,11 @@ func hamqtt_publish_async(h C.hamqtt_client, topic *C.hqcapi_cchar, payload *C.h
 func hamqtt_publish_detached(h C.hamqtt_client, topic *C.hqcapi_cchar, payload *C.hqcapi_cvoid, n C.size_t, qos C.int,
 	retain C.int) (rc C.int) {
 	defer guard(&rc)
-	cl, err := clientOf(h)
-	if err != nil {
-		return fail(errHandle, err)
+	pc, rc := preparePublish("hamqtt_publish_detached", h, topic, payload, n, qos)
+	if rc != statusOK {
+		return rc
 	}
-	t, p, q, err := publishArgs("hamqtt_publish_detached", topic, payload, n, qos)
-	if err != nil {
-		return fail(errInvalid, err)
-	}
-	inst, err := cl.started("hamqtt_publish_detached")
-	if err != nil {
-		return fail(errState, err)
-	}
-	if err := inst.c.PublishDetached(t, q, retain != 0, p); err != nil {
+	if err := pc.inst.c.PublishDetached(pc.topic, pc.qos, retain != 0, pc.payload); err != nil {
 		return fail(errClosed, fmt.Errorf("hamqtt_publish_detached: %w", err))
 	}
 	return statusOK

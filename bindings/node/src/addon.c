@@ -1409,25 +1409,24 @@ static napi_value start_client_op(napi_env env, nclient *c, op *o, napi_value cb
     return undefined(env);
 }
 
-static napi_value m_connect(napi_env env, napi_callback_info info) {
+/* A method whose only argument is the callback: runs `kind` on the client's handle. */
+static napi_value client_op_with_callback(napi_env env, napi_callback_info info, op_kind kind) {
     size_t argc = 1;
     napi_value argv[1];
     nclient *c = unwrap(env, info, &argc, argv, 1);
     if (c == NULL) {
         return NULL;
     }
-    return start_client_op(env, c, op_new(c->st, OP_CONNECT, c->h), argc ? argv[0] : NULL);
+    return start_client_op(env, c, op_new(c->st, kind, c->h), argc ? argv[0] : NULL);
+}
+
+static napi_value m_connect(napi_env env, napi_callback_info info) {
+    return client_op_with_callback(env, info, OP_CONNECT);
 }
 
 /* flush(cb): cb once no asynchronous publish of the client is outstanding. */
 static napi_value m_flush(napi_env env, napi_callback_info info) {
-    size_t argc = 1;
-    napi_value argv[1];
-    nclient *c = unwrap(env, info, &argc, argv, 1);
-    if (c == NULL) {
-        return NULL;
-    }
-    return start_client_op(env, c, op_new(c->st, OP_FLUSH, c->h), argc ? argv[0] : NULL);
+    return client_op_with_callback(env, info, OP_FLUSH);
 }
 
 static napi_value m_disconnect(napi_env env, napi_callback_info info) {
