@@ -166,7 +166,11 @@ func (cl *client) inCallback() bool {
 	return uint64(C.hqcapi_callback_client()) == cl.id
 }
 
-func (cl *client) connect() error {
+func (cl *client) connect() error { return cl.start(true) }
+
+// start starts the current instance (a new one after a disconnect) and, with wait, waits as
+// core's Connect does; without, returns at once (core's Start).
+func (cl *client) start(wait bool) error {
 	cl.mu.Lock()
 	switch cl.state {
 	case stateClosed:
@@ -182,10 +186,10 @@ func (cl *client) connect() error {
 	cl.publishLocked()
 	inst := cl.inst
 	cl.mu.Unlock()
-	if err := inst.c.Connect(context.Background()); err != nil {
-		return err
+	if !wait {
+		return inst.c.Start()
 	}
-	return nil
+	return inst.c.Connect(context.Background())
 }
 
 // newInstanceLocked replaces a closed instance with a new core cluster that carries the

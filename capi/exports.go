@@ -275,6 +275,19 @@ func hamqtt_connect(h C.hamqtt_client) (rc C.int) {
 	return statusOK
 }
 
+//export hamqtt_connect_async
+func hamqtt_connect_async(h C.hamqtt_client) (rc C.int) {
+	defer guard(&rc)
+	cl, err := clientOf(h)
+	if err != nil {
+		return fail(errHandle, err)
+	}
+	if err := cl.start(false); err != nil {
+		return fail(errClosed, fmt.Errorf("hamqtt_connect_async: %w", err))
+	}
+	return statusOK
+}
+
 //export hamqtt_disconnect
 func hamqtt_disconnect(h C.hamqtt_client) (rc C.int) {
 	defer guard(&rc)

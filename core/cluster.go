@@ -156,15 +156,7 @@ func (c *Cluster) Connect(ctx context.Context) error {
 		c.mu.Unlock()
 		return ErrClosed
 	}
-	if !c.started {
-		c.started = true
-		now := time.Now()
-		for _, ep := range c.endpoints {
-			ep.nextProbe = now
-		}
-		c.wg.Add(1)
-		go c.probeLoop()
-	}
+	c.startLocked()
 	c.mu.Unlock()
 
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.TimeToWait)
@@ -201,6 +193,62 @@ func (c *Cluster) Connect(ctx context.Context) error {
 				return nil
 			}
 			return c.unreachableError(ctx.Err())
+		}
+	}
+}
+
+// Start is Connect without the waiting, for event loops: it starts probing every endpoint and
+// returns at once. EventEndpointUp reports each broker as it connects; if none is live within
+// TimeToWait, an EventError says why each endpoint failed (the prober keeps trying until
+// Close). Calling it on a started cluster does nothing.
+func (c *Cluster) Start() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
+	if c.started {
+		return nil
+	}
+	c.startLocked()
+	c.wg.Add(1)
+	go c.reportNoEndpoint()
+	return nil
+}
+
+// startLocked starts the prober once.
+func (c *Cluster) startLocked() {
+	if c.started {
+		return
+	}
+	c.started = true
+	now := time.Now()
+	for _, ep := range c.endpoints {
+		ep.nextProbe = now
+	}
+	c.wg.Add(1)
+	go c.probeLoop()
+}
+
+// reportNoEndpoint is Start's counterpart of Connect's error: an EventError when no endpoint
+// is live after TimeToWait.
+func (c *Cluster) reportNoEndpoint() {
+	defer c.wg.Done()
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.TimeToWait)
+	defer cancel()
+	for {
+		changed := c.changedChan() // before looking, so that no change slips between
+		if c.LiveCount() > 0 {
+			return
+		}
+		if !c.waitChange(ctx, changed, -1) {
+			if c.LiveCount() == 0 {
+				c.events.push(Event{Kind: EventError, Time: time.Now(), Err: c.unreachableError(ctx.Err())})
+			}
+			return
+		}
+		if c.isClosed() {
+			return
 		}
 	}
 }

@@ -90,3 +90,57 @@ func TestSubscribeGrantedIsTheLowestAnyBrokerGranted(t *testing.T) {
 		t.Fatalf("before Connect: %v, %v", g, err)
 	}
 }
+
+func TestStartReturnsAtOnceAndReportsByEvents(t *testing.T) {
+	b := brokertest.Start(t)
+	c, err := New(fastConfig("start", b.URI()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil { // started: nothing to do
+		t.Fatal(err)
+	}
+	evs := make([]Event, 8)
+	waitFor(t, 5*time.Second, "the endpoint-up event", func() bool {
+		n, _ := c.Poll(evs, 50*time.Millisecond)
+		for _, e := range evs[:n] {
+			if e.Kind == EventEndpointUp && e.Endpoint == "start-1" {
+				return true
+			}
+		}
+		return false
+	})
+
+	// Nothing reachable: Start still returns at once, and an error event follows TimeToWait.
+	refused, err := brokertest.RefusedAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := fastConfig("nowhere", "tcp://"+refused)
+	cfg.TimeToWait = 300 * time.Millisecond
+	d, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Had Start waited like Connect, the error would be queued already.
+	if n, _ := d.Poll(evs, 0); n > 0 && evs[0].Kind == EventError {
+		t.Fatalf("Start returned after the error event: %v", evs[0].Err)
+	}
+	waitFor(t, 5*time.Second, "the no-endpoint error event", func() bool {
+		n, _ := d.Poll(evs, 50*time.Millisecond)
+		for _, e := range evs[:n] {
+			if e.Kind == EventError && errors.Is(e.Err, ErrNoEndpoints) && strings.Contains(e.Err.Error(), "nowhere-1") {
+				return true
+			}
+		}
+		return false
+	})
+}

@@ -399,6 +399,16 @@ int hamqtt_client_new(const char *endpoints, const hamqtt_options *opts, hamqtt_
  * HAMQTT_ERR_CLOSED (closed meanwhile), HAMQTT_ERR_CONFIG. */
 int hamqtt_connect(hamqtt_client client);
 
+/* hamqtt_connect() without the waiting, for event loops: starts probing every
+ * endpoint and returns at once. Progress comes as events (callbacks or
+ * hamqtt_poll()): HAMQTT_EVENT_ENDPOINT_UP for each endpoint that connects,
+ * and HAMQTT_EVENT_ERROR (HAMQTT_ERR_NO_ENDPOINT, naming every endpoint and
+ * why it failed) if none is live after time_to_wait_ms; probing goes on
+ * either way. Publishing needs no wait: hamqtt_publish_async() queues until an
+ * endpoint is up. Starting a started client does nothing. Returns HAMQTT_OK,
+ * HAMQTT_ERR_HANDLE, HAMQTT_ERR_CLOSED, HAMQTT_ERR_CONFIG (0.2). */
+int hamqtt_connect_async(hamqtt_client client);
+
 /* Disconnects every endpoint and stops probing. Asynchronous publishes still
  * pending complete with HAMQTT_ERR_CLOSED; their delivery events are still
  * delivered (push: before this returns; pull: by the next hamqtt_poll()).

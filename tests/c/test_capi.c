@@ -1182,6 +1182,62 @@ static void test_shared(void) {
     CHECK_OK(hamqtt_close(a));
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* hamqtt_connect_async                                                                       */
+
+static int is_endpoint_up(const hamqtt_event *e, void *name) {
+    return e->kind == HAMQTT_EVENT_ENDPOINT_UP && strcmp(e->endpoint, (const char *)name) == 0;
+}
+
+/* Records the delivery of publish s->id and the arrival of a message on cas/t; true once both
+ * came (in either order). */
+struct delivered_and_received {
+    uint64_t id;
+    int delivered, received;
+};
+
+static int is_delivered_and_received(const hamqtt_event *e, void *arg) {
+    struct delivered_and_received *s = arg;
+    if (e->kind == HAMQTT_EVENT_DELIVERY && e->delivery.id == s->id) {
+        CHECK(e->delivery.status == HAMQTT_OK);
+        s->delivered = 1;
+    }
+    if (e->kind == HAMQTT_EVENT_MESSAGE && strcmp(e->message.topic, "cas/t") == 0) s->received = 1;
+    return s->delivered && s->received;
+}
+
+static int is_no_endpoint_error(const hamqtt_event *e, void *arg) {
+    (void)arg;
+    return e->kind == HAMQTT_EVENT_ERROR && e->status == HAMQTT_ERR_NO_ENDPOINT && strstr(e->error, "nowhere-1") != NULL;
+}
+
+static void test_connect_async(void) {
+    brokers b;
+    hamqtt_client c, d;
+    hamqtt_options o;
+    struct delivered_and_received dr = {0, 0, 0};
+    brokers_start(&b, 1);
+    c = test_client(brokers_uris(&b, 1), "cas", HAMQTT_PUBLISHER_STICKY, 0);
+    CHECK_OK(hamqtt_subscribe(c, "cas/#", 1, NULL, NULL));
+    CHECK_OK(hamqtt_connect_async(c));
+    CHECK_OK(hamqtt_connect_async(c)); /* started: nothing to do */
+    /* no waiting before publishing: the publish waits for the endpoint itself */
+    CHECK_OK(hamqtt_publish_async(c, "cas/t", "x", 1, 1, 0, NULL, NULL, &dr.id));
+    poll_until(c, is_endpoint_up, (void *)"cas-1", 5000);
+    poll_until(c, is_delivered_and_received, &dr, 5000);
+    CHECK_OK(hamqtt_close(c));
+    CHECK_ERR(hamqtt_connect_async(c), HAMQTT_ERR_HANDLE, "closed");
+
+    /* nothing reachable: it still returns at once, and an error event follows time_to_wait */
+    test_options(&o, "nowhere");
+    o.time_to_wait_ms = 300;
+    CHECK_OK(hamqtt_client_new("tcp://127.0.0.1:1", &o, &d));
+    CHECK_OK(hamqtt_connect_async(d));
+    poll_until(d, is_no_endpoint_error, NULL, 5000);
+    CHECK_OK(hamqtt_close(d));
+    brokers_quit(&b);
+}
+
 static const struct test_case cases[] = {
     {"version", test_version, 1},
     {"bad_input", test_bad_input, 1},
@@ -1198,6 +1254,7 @@ static const struct test_case cases[] = {
     {"config", test_config, 1},
     {"log", test_log, 1},
     {"shared", test_shared, 1},
+    {"connect_async", test_connect_async, 1},
 };
 
 /* With HAMQTT_EXPECT_LIB set (the cgocheck2 run), the libhamqtt mapped into the process must
