@@ -526,6 +526,9 @@ func (c *Cluster) deliverWithFailover(ctx context.Context, req publishReq) ([]st
 	}
 	var lastErr error
 	for {
+		// Taken before looking for a live endpoint: one that comes up between the look and the
+		// wait then ends the wait at once instead of being missed until the deadline.
+		changed := c.changedChan()
 		ep := req.target
 		if ep == nil {
 			ep = c.pick(req)
@@ -550,7 +553,7 @@ func (c *Cluster) deliverWithFailover(ctx context.Context, req publishReq) ([]st
 			c.log.Debug("publish failing over", "endpoint", attempt.ep.name, "topic", req.topic, "err", err)
 			continue
 		}
-		if !c.waitForLive(ctx, deadline) {
+		if !c.waitForLive(ctx, changed, deadline) {
 			break
 		}
 	}
@@ -560,12 +563,13 @@ func (c *Cluster) deliverWithFailover(ctx context.Context, req publishReq) ([]st
 	return nil, c.publishFailed(req, lastErr)
 }
 
-// waitForLive waits for the prober to change an endpoint's state (to revive one, hopefully);
-// false once the deadline passed, ctx ended or the cluster closed.
-func (c *Cluster) waitForLive(ctx context.Context, deadline time.Time) bool {
+// waitForLive waits until changed (taken before the caller looked for a live endpoint) is
+// closed by a change of an endpoint's state (a revival, hopefully); false once the deadline
+// passed, ctx ended or the cluster closed.
+func (c *Cluster) waitForLive(ctx context.Context, changed chan struct{}, deadline time.Time) bool {
 	wctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	return c.waitChange(wctx, c.changedChan(), -1) && !c.isClosed()
+	return c.waitChange(wctx, changed, -1) && !c.isClosed()
 }
 
 // publishFailed is the error for a message no endpoint took: every endpoint and why it
@@ -585,6 +589,7 @@ func (c *Cluster) publishFailed(req publishReq, lastErr error) error {
 func (c *Cluster) publishAll(ctx context.Context, req publishReq, deadline time.Time) ([]string, error) {
 	var lastErr error
 	for {
+		changed := c.changedChan() // before looking: see deliverWithFailover
 		live := *c.live.Load()
 		if len(live) > 0 {
 			sent := make([]*inflight, 0, len(live))
@@ -619,7 +624,7 @@ func (c *Cluster) publishAll(ctx context.Context, req publishReq, deadline time.
 			}
 			continue
 		}
-		if !c.waitForLive(ctx, deadline) {
+		if !c.waitForLive(ctx, changed, deadline) {
 			break
 		}
 	}

@@ -1185,25 +1185,22 @@ static void test_shared(void) {
 /* ------------------------------------------------------------------------------------------ */
 /* hamqtt_connect_async                                                                       */
 
-static int is_endpoint_up(const hamqtt_event *e, void *name) {
-    return e->kind == HAMQTT_EVENT_ENDPOINT_UP && strcmp(e->endpoint, (const char *)name) == 0;
-}
-
-/* Records the delivery of publish s->id and the arrival of a message on cas/t; true once both
- * came (in either order). */
-struct delivered_and_received {
+/* Records the endpoint cas-1 coming up, the delivery of publish s->id and the arrival of a
+ * message on cas/t; true once all three came (in any order, possibly in one batch). */
+struct up_delivered_received {
     uint64_t id;
-    int delivered, received;
+    int up, delivered, received;
 };
 
-static int is_delivered_and_received(const hamqtt_event *e, void *arg) {
-    struct delivered_and_received *s = arg;
+static int is_up_delivered_received(const hamqtt_event *e, void *arg) {
+    struct up_delivered_received *s = arg;
+    if (e->kind == HAMQTT_EVENT_ENDPOINT_UP && strcmp(e->endpoint, "cas-1") == 0) s->up = 1;
     if (e->kind == HAMQTT_EVENT_DELIVERY && e->delivery.id == s->id) {
         CHECK(e->delivery.status == HAMQTT_OK);
         s->delivered = 1;
     }
     if (e->kind == HAMQTT_EVENT_MESSAGE && strcmp(e->message.topic, "cas/t") == 0) s->received = 1;
-    return s->delivered && s->received;
+    return s->up && s->delivered && s->received;
 }
 
 static int is_no_endpoint_error(const hamqtt_event *e, void *arg) {
@@ -1215,16 +1212,15 @@ static void test_connect_async(void) {
     brokers b;
     hamqtt_client c, d;
     hamqtt_options o;
-    struct delivered_and_received dr = {0, 0, 0};
+    struct up_delivered_received udr = {0, 0, 0, 0};
     brokers_start(&b, 1);
     c = test_client(brokers_uris(&b, 1), "cas", HAMQTT_PUBLISHER_STICKY, 0);
     CHECK_OK(hamqtt_subscribe(c, "cas/#", 1, NULL, NULL));
     CHECK_OK(hamqtt_connect_async(c));
     CHECK_OK(hamqtt_connect_async(c)); /* started: nothing to do */
     /* no waiting before publishing: the publish waits for the endpoint itself */
-    CHECK_OK(hamqtt_publish_async(c, "cas/t", "x", 1, 1, 0, NULL, NULL, &dr.id));
-    poll_until(c, is_endpoint_up, (void *)"cas-1", 5000);
-    poll_until(c, is_delivered_and_received, &dr, 5000);
+    CHECK_OK(hamqtt_publish_async(c, "cas/t", "x", 1, 1, 0, NULL, NULL, &udr.id));
+    poll_until(c, is_up_delivered_received, &udr, 5000);
     CHECK_OK(hamqtt_close(c));
     CHECK_ERR(hamqtt_connect_async(c), HAMQTT_ERR_HANDLE, "closed");
 
