@@ -104,15 +104,8 @@ func TestStartReturnsAtOnceAndReportsByEvents(t *testing.T) {
 	if err := c.Start(); err != nil { // started: nothing to do
 		t.Fatal(err)
 	}
-	evs := make([]Event, 8)
-	waitFor(t, 5*time.Second, "the endpoint-up event", func() bool {
-		n, _ := c.Poll(evs, 50*time.Millisecond)
-		for _, e := range evs[:n] {
-			if e.Kind == EventEndpointUp && e.Endpoint == "start-1" {
-				return true
-			}
-		}
-		return false
+	pollFor(t, c, 5*time.Second, "the endpoint-up event", func(e Event) bool {
+		return e.Kind == EventEndpointUp && e.Endpoint == "start-1"
 	})
 
 	// Nothing reachable: Start still returns at once, and an error event follows TimeToWait.
@@ -131,16 +124,11 @@ func TestStartReturnsAtOnceAndReportsByEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Had Start waited like Connect, the error would be queued already.
+	evs := make([]Event, 8)
 	if n, _ := d.Poll(evs, 0); n > 0 && evs[0].Kind == EventError {
 		t.Fatalf("Start returned after the error event: %v", evs[0].Err)
 	}
-	waitFor(t, 5*time.Second, "the no-endpoint error event", func() bool {
-		n, _ := d.Poll(evs, 50*time.Millisecond)
-		for _, e := range evs[:n] {
-			if e.Kind == EventError && errors.Is(e.Err, ErrNoEndpoints) && strings.Contains(e.Err.Error(), "nowhere-1") {
-				return true
-			}
-		}
-		return false
+	pollFor(t, d, 5*time.Second, "the no-endpoint error event", func(e Event) bool {
+		return e.Kind == EventError && errors.Is(e.Err, ErrNoEndpoints) && strings.Contains(e.Err.Error(), "nowhere-1")
 	})
 }

@@ -212,22 +212,8 @@ func TestSessionPresent(t *testing.T) {
 func TestCloseFromAHandler(t *testing.T) {
 	b := brokertest.Start(t)
 	c := startCluster(t, fastConfig("closer", b.URI()))
-	closed := make(chan error, 1)
-	c.SetHandlers(Handlers{OnMessage: func(Message) { closed <- c.Close() }})
-	if err := c.Subscribe(ctxT(t, 5*time.Second), "close/now", 1, nil); err != nil {
+	if err := closeFromHandler(t, b, c, c.Close); err != nil {
 		t.Fatal(err)
-	}
-	pub := startCluster(t, fastConfig("pub", b.URI()))
-	if err := pub.Publish(ctxT(t, 5*time.Second), "close/now", 1, false, nil); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-closed:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Close called from a handler did not return")
 	}
 	if !c.Closed() {
 		t.Fatal("the cluster is not closed")
@@ -246,23 +232,35 @@ func TestClustersCloseFromAHandler(t *testing.T) {
 	}
 	r := startRegistry(t, fc)
 	one, _ := r.Get("one")
-	closed := make(chan error, 1)
-	one.SetHandlers(Handlers{OnMessage: func(Message) { closed <- r.Close() }})
-	if err := one.Subscribe(ctxT(t, 5*time.Second), "close/all", 1, nil); err != nil {
+	if err := closeFromHandler(t, b, one, r.Close); err != nil {
 		t.Fatal(err)
-	}
-	pub := startCluster(t, fastConfig("pub", b.URI()))
-	if err := pub.Publish(ctxT(t, 5*time.Second), "close/all", 1, false, nil); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-closed:
-	case <-time.After(10 * time.Second):
-		t.Fatal("Clusters.Close called from a handler did not return")
 	}
 	for _, name := range []string{"one", "two"} {
 		if _, err := r.Get(name); err == nil {
 			t.Errorf("cluster %s is still served after Close", name)
 		}
+	}
+}
+
+// closeFromHandler makes c's message handler call closeFn: it subscribes c, publishes to it
+// through another client of b, and returns closeFn's result once it returned (failing the test
+// if it hangs).
+func closeFromHandler(t *testing.T, b *brokertest.Broker, c *Cluster, closeFn func() error) error {
+	t.Helper()
+	closed := make(chan error, 1)
+	c.SetHandlers(Handlers{OnMessage: func(Message) { closed <- closeFn() }})
+	if err := c.Subscribe(ctxT(t, 5*time.Second), "close/now", 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	pub := startCluster(t, fastConfig("pub", b.URI()))
+	if err := pub.Publish(ctxT(t, 5*time.Second), "close/now", 1, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-closed:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close called from a handler did not return")
+		return nil
 	}
 }

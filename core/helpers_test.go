@@ -165,3 +165,31 @@ func publishSeries(t *testing.T, c *Cluster, topic, prefix string, n int) []stri
 	}
 	return sent
 }
+
+// pollFor polls c's events until match accepts one, failing the test after timeout.
+func pollFor(t *testing.T, c *Cluster, timeout time.Duration, what string, match func(Event) bool) {
+	t.Helper()
+	evs := make([]Event, 16)
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		n, err := c.Poll(evs, 50*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range evs[:n] {
+			if match(e) {
+				return
+			}
+		}
+	}
+	t.Fatalf("timed out after %v waiting for %s", timeout, what)
+}
+
+// killAndWaitDead SIGKILLs b and waits until c has no live endpoint.
+func killAndWaitDead(t *testing.T, b *brokertest.Broker, c *Cluster) {
+	t.Helper()
+	if err := b.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the broker seen dead", func() bool { return c.LiveCount() == 0 })
+}

@@ -24,7 +24,8 @@ type publishReq struct {
 }
 
 // Publish sends a message through the cluster and blocks until it is delivered: for QoS 1
-// and 2 until a broker acknowledged it, for QoS 0 until it was written to a broker. An
+// and 2 until a broker acknowledged it, for QoS 0 until a live connection to one took it (its
+// write buffer; no broker acknowledges QoS 0). An
 // endpoint that fails meanwhile (not connected, write error, connection lost before the ack,
 // no ack within AckTimeout) is moved to the dead list and the message goes to the next live
 // endpoint, the one live longest first. The error is non-nil only when no endpoint took the

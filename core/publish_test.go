@@ -345,10 +345,7 @@ func TestFlushWaitsUntilABrokerTakesThePublishes(t *testing.T) {
 	cfg := fastConfig("flush", b.URI())
 	cfg.TimeToWait = 20 * time.Second
 	c := startCluster(t, cfg)
-	if err := b.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 5*time.Second, "the broker seen dead", func() bool { return c.LiveCount() == 0 })
+	killAndWaitDead(t, b, c)
 	tok := c.PublishAsync("flush/t", 1, false, []byte("a"))
 	if err := c.PublishDetached("flush/t", 1, false, []byte("b")); err != nil {
 		t.Fatal(err)
@@ -375,30 +372,16 @@ func TestDetachedPublishFailureIsAnErrorEvent(t *testing.T) {
 	cfg := fastConfig("detfail", b.URI())
 	cfg.TimeToWait = 300 * time.Millisecond
 	c := startCluster(t, cfg)
-	if err := b.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 5*time.Second, "the broker seen dead", func() bool { return c.LiveCount() == 0 })
+	killAndWaitDead(t, b, c)
 	if err := c.PublishDetached("det/lost", 1, false, []byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	evs := make([]Event, 16)
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		n, err := c.Poll(evs, 100*time.Millisecond)
-		if err != nil {
-			t.Fatal(err)
+	pollFor(t, c, 5*time.Second, "an error event for a detached publish that no broker took", func(e Event) bool {
+		if e.Kind == EventDelivery {
+			t.Fatalf("a detached publish reported a delivery event: %+v", e.Delivery)
 		}
-		for _, e := range evs[:n] {
-			if e.Kind == EventError && strings.Contains(e.Err.Error(), `"det/lost"`) && errors.Is(e.Err, ErrNoEndpoints) {
-				return
-			}
-			if e.Kind == EventDelivery {
-				t.Fatalf("a detached publish reported a delivery event: %+v", e.Delivery)
-			}
-		}
-	}
-	t.Fatal("no error event for a detached publish that no broker took")
+		return e.Kind == EventError && strings.Contains(e.Err.Error(), `"det/lost"`) && errors.Is(e.Err, ErrNoEndpoints)
+	})
 }
 
 // Mixed QoS through one connection: with 20 QoS 2 publishes awaiting PUBREL, Mosquitto (max

@@ -111,6 +111,8 @@ func newCoalescingConn(conn net.Conn, writeTimeout time.Duration) *coalescingCon
 
 func (c *coalescingConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
+// errTransportClosed has the text of net.ErrClosed on purpose: paho recognises a write to a
+// connection closed on its own side by that text and does not report it as a loss.
 var errTransportClosed = errors.New("use of closed network connection")
 
 func (c *coalescingConn) Write(p []byte) (int, error) {

@@ -436,7 +436,8 @@ int hamqtt_client_name(hamqtt_client client, char **name);
 
 /* Publishes `len` bytes at `payload` (NULL allowed when len is 0) to `topic`
  * and blocks until delivered: QoS 1 and 2 until a broker acknowledged it,
- * QoS 0 until it was written to one. An endpoint that fails meanwhile is
+ * QoS 0 until a live connection to one took it (no broker acknowledges
+ * QoS 0). An endpoint that fails meanwhile is
  * moved to the dead list and the message goes to the next live endpoint; the
  * call fails only when no endpoint took it within time_to_wait_ms.
  * Returns HAMQTT_OK, HAMQTT_ERR_HANDLE, HAMQTT_ERR_INVALID (NULL topic, NULL
