@@ -1234,3 +1234,36 @@ func TestConfigMaxInflightQoS2(t *testing.T) {
 		t.Fatalf("maxInflightQoS2: 0: %v", err)
 	}
 }
+
+// Entries with the same tls settings get one *tls.Config, so their clusters can share
+// connections (linkKey compares TLS configurations by identity); other settings get their own.
+func TestConfigSameTLSSettingsShareOneConfig(t *testing.T) {
+	dir := t.TempDir()
+	cert, _ := cfgWriteCert(t, dir)
+	text := fmt.Sprintf(`
+clusters:
+  - name: a
+    connections:
+      - tls: {cafile: %[1]s}
+        connection: {serverURIs: [ssl://h]}
+  - name: b
+    connections:
+      - tls: {cafile: %[1]s}
+        connection: {serverURIs: [ssl://h]}
+  - name: c
+    connections:
+      - tls: {cafile: %[1]s, tlsVersion: TLSv1.3}
+        connection: {serverURIs: [ssl://h]}
+`, cert)
+	fc, err := ParseConfig([]byte(text), "tls.yaml", LoadOptions{Strict: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b, c := fc.Clusters[0].Connection.TLS, fc.Clusters[1].Connection.TLS, fc.Clusters[2].Connection.TLS
+	if a == nil || a != b {
+		t.Fatalf("clusters a and b have the same tls settings but TLS configs %p and %p", a, b)
+	}
+	if c == a {
+		t.Fatal("cluster c has other tls settings but the same TLS config")
+	}
+}
