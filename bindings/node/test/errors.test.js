@@ -25,6 +25,8 @@ test('connect: bad URLs and options', () => {
   assert.throws(() => mqtt.connect('mqtt://127.0.0.1', { keepalive: -1 }), ERR(RangeError, /option keepalive must be from 0 to 65535, got -1/))
   assert.throws(() => mqtt.connect('mqtt://127.0.0.1', { reconnectPeriod: 1.5 }), ERR(TypeError, /option reconnectPeriod must be an integer/))
   assert.throws(() => mqtt.connect('mqtt://127.0.0.1', { clean: 'yes' }), ERR(TypeError, /option clean must be a boolean/))
+  // PEM goes to the library as C text, which ends at a NUL byte: refused rather than cut short
+  assert.throws(() => mqtt.connect('mqtts://127.0.0.1', { ca: 'a\0b' }), ERR(TypeError, /option ca contains a NUL byte/))
   assert.throws(() => mqtt.connect('mqtt://127.0.0.1', { port: 0 }), ERR(RangeError, /option port must be a port number/))
   assert.throws(() => mqtt.connect({ servers: [] }), ERR(TypeError, /option servers must be a non-empty array/))
   assert.throws(() => mqtt.connect({ servers: [{ host: 'a', port: 70000 }] }), ERR(RangeError, /servers\[0\]\.port must be a port number/))
