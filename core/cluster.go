@@ -20,17 +20,19 @@ type Cluster struct {
 	cfg Config
 	log *slog.Logger
 
-	mu        sync.Mutex
-	endpoints []*endpoint
-	byName    map[string]*endpoint // endpoints not removed
-	byURI     map[brokerURI]*endpoint
-	nextIndex int
-	subs      *subscriptionSet
-	started   bool // Connect was called
-	firstDone bool // the first probe round has been launched
-	closed    bool
-	limiter   rateLimiter
-	changed   chan struct{} // closed and replaced whenever an endpoint changes state
+	mu           sync.Mutex
+	endpoints    []*endpoint
+	byName       map[string]*endpoint // endpoints not removed
+	byURI        map[brokerURI]*endpoint
+	nextIndex    int
+	subs         *subscriptionSet
+	started      bool // Connect was called
+	firstDone    bool // the first probe round has been launched
+	closed       bool
+	limiter      rateLimiter   // CONNECTs (ConnectRate)
+	probeLimiter rateLimiter   // reachability dials (ProbeRate)
+	changed      chan struct{} // closed and replaced whenever an endpoint changes state
+	gapSince     time.Time     // subscribed on no live broker while one is reachable, since
 
 	// live is the copy-on-write list of live endpoints, oldest first, read lock-free by the
 	// publish path.
@@ -47,6 +49,10 @@ type Cluster struct {
 	hooks         atomic.Pointer[[]Hooks]
 	topicBases    atomic.Pointer[[]*endpoint] // endpoints with a topic base, for lock-free routing
 	sendQ         sendQueue                   // PublishAsync's pipeline
+	// pipeInflight counts the pipeline's messages handed over and not yet settled by the
+	// confirmer, which signals pipeDrained when it reaches zero.
+	pipeInflight atomic.Int64
+	pipeDrained  chan struct{}
 	// outstanding counts asynchronous publishes not completed yet; Flush waits on idleWaiters
 	// for it to reach zero.
 	outstanding   atomic.Int64
@@ -84,11 +90,13 @@ func New(cfg Config) (*Cluster, error) {
 		stop:    make(chan struct{}),
 	}
 	c.sendQ.wake = make(chan struct{}, 1)
+	c.pipeDrained = make(chan struct{}, 1)
 	if c.log == nil {
 		c.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	c.log = c.log.With("cluster", cfg.Name)
 	c.limiter = rateLimiter{rate: cfg.ConnectRate, burst: float64(cfg.ConnectBurst)}
+	c.probeLimiter = rateLimiter{rate: cfg.ProbeRate, burst: max(cfg.ProbeRate/4, 4)}
 	if cfg.Dedup {
 		c.dedup = newDeduplicator(cfg.DedupWindow)
 	}
@@ -293,6 +301,12 @@ func (c *Cluster) unreachableError(cause error) error {
 			continue
 		case ep.state == StateQuarantined:
 			why = "quarantined after repeated drops"
+			if ep.lastErr != nil {
+				why = ep.lastErr.Error()
+			}
+		case ep.state == StateLive:
+			why = fmt.Sprintf("live, warming up until %s (subscribers are given that long to come back after a revival)",
+				time.Unix(0, ep.warmUntil.Load()).Format("15:04:05.000"))
 		case ep.lastErr != nil:
 			why = ep.lastErr.Error()
 		case ep.state == StateConnecting:
@@ -313,300 +327,6 @@ type ClusterError struct{ msg string }
 
 func (e *ClusterError) Error() string        { return e.msg }
 func (e *ClusterError) Is(target error) bool { return target == ErrNoEndpoints }
-
-// probeLoop revives dead endpoints: each after its own jittered backoff, all of them within
-// the cluster's connect-rate limit and live-connection cap, and none while quarantined.
-func (c *Cluster) probeLoop() {
-	defer c.wg.Done()
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for {
-		wait := c.probeOnce(time.Now())
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
-		}
-		timer.Reset(wait)
-		select {
-		case <-c.stop:
-			return
-		case <-c.kick:
-		case <-timer.C:
-		}
-	}
-}
-
-// probeOnce starts the connection attempts that are due and returns when to look again.
-func (c *Cluster) probeOnce(now time.Time) time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return time.Hour
-	}
-	next := time.Hour
-	soon := func(t time.Time) {
-		if d := t.Sub(now); d < next {
-			next = max(d, time.Millisecond)
-		}
-	}
-	capacity := -1 // unlimited
-	if c.cfg.LiveEndpointCount > 0 {
-		capacity = c.cfg.LiveEndpointCount
-		for _, ep := range c.endpoints {
-			if ep.state == StateLive || ep.state == StateConnecting {
-				capacity--
-			}
-		}
-	}
-	initialCap := !c.firstDone && c.cfg.InitialEndpointCount > 0 && (capacity < 0 || capacity > c.cfg.InitialEndpointCount)
-	if initialCap {
-		// The first probe connects only this many; the next round brings up the rest.
-		capacity = c.cfg.InitialEndpointCount
-		soon(now.Add(c.cfg.ProbeDelay))
-	}
-	// The primary endpoint is tried first so a Sticky publisher gets it back as soon as possible.
-	order := c.endpoints
-	if c.cfg.PrimaryServerURI != "" {
-		order = slices.Clone(c.endpoints)
-		slices.SortStableFunc(order, func(a, b *endpoint) int {
-			return boolRank(!c.isPrimary(a)) - boolRank(!c.isPrimary(b))
-		})
-	}
-	for _, ep := range order {
-		if ep.state == StateQuarantined && !now.Before(ep.quarantined) {
-			ep.state = StateDead
-			ep.drops = nil
-			c.log.Info("endpoint leaves quarantine", "endpoint", ep.name)
-		}
-		if ep.state != StateDead {
-			if ep.state == StateQuarantined {
-				soon(ep.quarantined)
-			}
-			continue
-		}
-		if capacity == 0 {
-			break
-		}
-		if now.Before(ep.nextProbe) {
-			soon(ep.nextProbe)
-			continue
-		}
-		ok, wait := c.limiter.take(now)
-		if !ok {
-			soon(now.Add(wait))
-			break
-		}
-		capacity--
-		ep.state = StateConnecting
-		ep.firstRound = !c.firstDone
-		c.wg.Add(1)
-		go c.connectEndpoint(ep)
-	}
-	c.firstDone = true
-	c.balanceSubscribersLocked()
-	c.notifyLocked()
-	return next
-}
-
-func boolRank(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-func (c *Cluster) isPrimary(ep *endpoint) bool {
-	return c.cfg.PrimaryServerURI != "" && (ep.uri.String() == c.cfg.PrimaryServerURI || ep.name == c.cfg.PrimaryServerURI ||
-		ep.uri.pahoURI() == c.cfg.PrimaryServerURI)
-}
-
-func (c *Cluster) kickProber() {
-	select {
-	case c.kick <- struct{}{}:
-	default:
-	}
-}
-
-// connectEndpoint runs one connection attempt: connect, replay the subscriptions if the
-// endpoint is to carry them, then put it on the live list.
-func (c *Cluster) connectEndpoint(ep *endpoint) {
-	defer c.wg.Done()
-	ep.connects.Add(1)
-	cn, err := c.connect(ep)
-	if err == nil {
-		c.mu.Lock()
-		if c.closed || ep.state != StateConnecting {
-			c.mu.Unlock()
-			cn.release(ErrClosed, 0)
-			return
-		}
-		ep.conn = cn
-		ep.subscriber = c.wantsSubscriberLocked()
-		var replay []subscription
-		if ep.subscriber {
-			replay = c.subs.snapshot()
-		}
-		c.mu.Unlock()
-		if len(replay) > 0 {
-			err = c.replay(cn, replay)
-			if err != nil {
-				// This lease's bookkeeping is done below; the others on the link fail too.
-				cn.markLost(err)
-				cn.link.fail(err)
-				defer cn.release(err, 0)
-			}
-		}
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err != nil {
-		ep.connectFailures.Add(1)
-		ep.lastErr = err
-		ep.conn = nil
-		ep.subscriber, ep.subReady = false, false
-		if ep.state == StateConnecting {
-			ep.state = StateDead
-			ep.nextProbe = time.Now().Add(c.backoff(ep.failures))
-			ep.failures++
-		}
-		c.log.Debug("connect failed", "endpoint", ep.name, "uri", ep.uri.String(), "err", err)
-		c.notifyLocked()
-		c.kickProber()
-		return
-	}
-	if ep.state != StateConnecting || cn.isLost() {
-		// Removed, closed, or lost while replaying: connectionLost already did the bookkeeping.
-		if ep.state == StateConnecting {
-			ep.state = StateDead
-			ep.conn = nil
-		}
-		c.notifyLocked()
-		return
-	}
-	now := time.Now()
-	ep.state = StateLive
-	ep.subReady = ep.subscriber // the replay, if any, was acknowledged before this point
-	ep.lastErr = nil
-	ep.liveSince = now
-	ep.warmUntil.Store(now.UnixNano())
-	if !ep.firstRound && c.cfg.WarmUp > 0 {
-		// A broker coming back has no subscriptions of other clients yet; give their probers
-		// time to find it before publishing there.
-		ep.warmUntil.Store(now.Add(c.cfg.WarmUp).UnixNano())
-		c.wg.Add(1)
-		go c.afterWarmUp(ep, cn)
-	}
-	ep.firstRound = false
-	ep.active.Store(cn)
-	c.rebuildLiveLocked()
-	c.balanceSubscribersLocked()
-	c.log.Info("endpoint up", "endpoint", ep.name, "uri", ep.uri.String(), "subscriber", ep.subscriber)
-	c.events.push(Event{Kind: EventEndpointUp, Endpoint: ep.name, Time: now, SessionPresent: cn.sessionPresent})
-	c.notifyLocked()
-}
-
-// replay makes the registered subscriptions on a connection that just became a subscriber. A
-// filter the broker refuses (an ACL) is reported as an EventError and does not fail the
-// endpoint, which would only make it flap.
-func (c *Cluster) replay(cn *connection, subs []subscription) error {
-	_, err := cn.subscribe(subs, time.Now().Add(c.cfg.TimeToWait))
-	var refused *refusedError
-	if errors.As(err, &refused) {
-		c.events.push(Event{Kind: EventError, Endpoint: cn.ep.name, Time: time.Now(),
-			Err: fmt.Errorf("%s: replaying subscriptions: %w", cn.ep.name, err)})
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("replaying subscriptions: %w", err)
-	}
-	return nil
-}
-
-// afterWarmUp re-evaluates the Sticky publisher's choice once ep may be used, so a primary
-// endpoint is taken back.
-func (c *Cluster) afterWarmUp(ep *endpoint, cn *connection) {
-	defer c.wg.Done()
-	t := time.NewTimer(c.cfg.WarmUp)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		if c.isPrimary(ep) {
-			c.sticky.Store(nil)
-		}
-		c.mu.Lock()
-		c.notifyLocked()
-		c.mu.Unlock()
-	case <-cn.lost:
-	case <-c.stop:
-	}
-}
-
-// endpointFailed reports that cn's broker failed (an acknowledgement overdue, a subscribe
-// that timed out): the link fails for every cluster using it. A lease already gone is left
-// alone, so a late error cannot take down a connection that others still use.
-func (c *Cluster) endpointFailed(cn *connection, reason error) {
-	if cn.isLost() {
-		return
-	}
-	cn.link.fail(reason)
-}
-
-// leaseLost moves the endpoint of cn to the dead list, unless cn is already stale. Every
-// publish still waiting on cn fails over at once because cn.lost closes.
-func (c *Cluster) leaseLost(cn *connection, reason error) {
-	if !cn.markLost(reason) {
-		return
-	}
-	ep := cn.ep
-	c.mu.Lock()
-	if ep.conn != cn {
-		c.disconnectLater(cn)
-		return
-	}
-	wasLive := ep.state == StateLive
-	now := time.Now()
-	ep.active.Store(nil)
-	ep.conn = nil
-	ep.subscriber, ep.subReady = false, false
-	ep.lastErr = reason
-	if ep.state == StateLive || ep.state == StateConnecting {
-		ep.state = StateDead
-		if wasLive && now.Sub(ep.liveSince) > c.cfg.MaxProbeDelay {
-			ep.failures = 0 // it was stable: start the backoff over
-		}
-		ep.nextProbe = now.Add(c.backoff(ep.failures))
-		ep.failures++
-		if wasLive && c.cfg.FlapLimit > 0 {
-			ep.drops = append(ep.drops, now)
-			for len(ep.drops) > 0 && now.Sub(ep.drops[0]) > c.cfg.FlapWindow {
-				ep.drops = ep.drops[1:]
-			}
-			if len(ep.drops) >= c.cfg.FlapLimit {
-				ep.state = StateQuarantined
-				ep.quarantined = now.Add(c.cfg.QuarantineTime)
-				reason = fmt.Errorf("%w; quarantined for %v after %d drops in %v", reason, c.cfg.QuarantineTime, len(ep.drops), c.cfg.FlapWindow)
-				ep.lastErr = reason
-			}
-		}
-	}
-	c.rebuildLiveLocked()
-	if c.sticky.Load() == ep {
-		c.sticky.Store(nil)
-	}
-	if c.stickySub.Load() == ep {
-		c.stickySub.Store(nil)
-	}
-	c.balanceSubscribersLocked()
-	if wasLive {
-		c.log.Warn("endpoint down", "endpoint", ep.name, "uri", ep.uri.String(), "reason", reason)
-		c.events.push(Event{Kind: EventEndpointDown, Endpoint: ep.name, Err: reason, Time: now})
-	}
-	c.notifyLocked()
-	c.disconnectLater(cn)
-	c.kickProber()
-}
 
 // disconnectLater releases cn off the caller's goroutine (a publisher failing over should not
 // wait for it) and unlocks c.mu. Once the cluster is closed nothing may be added to its wait
@@ -692,8 +412,10 @@ type EndpointStats struct {
 	// (QoS 0: wrote), Failed those that did not complete here, Failovers those of them that
 	// moved on to another endpoint.
 	Published, Acked, Failed, Failovers uint64
-	// Connects counts connection attempts, ConnectFailures those that failed.
-	Connects, ConnectFailures uint64
+	// Probes counts dials of the broker's listener (each connection attempt starts with one;
+	// a refused dial sends nothing more). Connects counts MQTT CONNECTs sent, ConnectFailures
+	// those the broker refused or left unanswered.
+	Probes, Connects, ConnectFailures uint64
 	// Received counts messages that arrived through this endpoint (before de-duplication).
 	Received  uint64
 	LastError string
@@ -711,7 +433,7 @@ func (c *Cluster) Stats() []EndpointStats {
 		s := EndpointStats{
 			Name: ep.name, URI: ep.uri.String(), State: ep.state, Subscriber: ep.subscriber,
 			Published: ep.published.Load(), Acked: ep.acked.Load(), Failed: ep.failed.Load(),
-			Failovers: ep.failovers.Load(), Connects: ep.connects.Load(),
+			Failovers: ep.failovers.Load(), Probes: ep.probes.Load(), Connects: ep.connects.Load(),
 			ConnectFailures: ep.connectFailures.Load(), Received: ep.received.Load(),
 		}
 		if ep.state == StateLive {

@@ -1,8 +1,8 @@
 package core
 
 import (
+	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/url"
 	"path/filepath"
@@ -16,7 +16,8 @@ import (
 type EndpointState int
 
 const (
-	// StateDead: not connected; the prober will try it when its backoff expires.
+	// StateDead: not connected; the prober checks whether it is reachable again every
+	// ProbeInterval, or after its refusal backoff.
 	StateDead EndpointState = iota
 	// StateConnecting: a connection attempt (and subscription replay) is under way.
 	StateConnecting
@@ -46,24 +47,46 @@ type endpoint struct {
 	liveSince   time.Time
 	subscriber  bool // carries the cluster's subscriptions
 	subReady    bool // ... and they are in place on the broker (replay acknowledged)
-	failures    int  // consecutive failed connects: the backoff exponent
+	refusals    int  // consecutive refusals (see probe.go): the backoff exponent
 	nextProbe   time.Time
-	drops       []time.Time // recent live->dead transitions, for flap detection
+	drops       []time.Time // recent drops by a reachable broker, for flap detection
 	quarantined time.Time   // end of quarantine
 	lastErr     error
 	firstRound  bool // this attempt belongs to the cluster's first probe: no warm-up needed
+	// reachable: the last dial reached the broker's listener (whatever MQTT said then).
+	reachable bool
+	// ended is the session that just ended, until the next dial tells whether the broker
+	// crashed (unreachable: not its fault) or dropped us while running.
+	ended *endedSession
 
 	// read lock-free by the publish path
 	active    atomic.Pointer[connection] // the connection while live
 	warmUntil atomic.Int64               // unix nanos; not chosen as a publisher before this
 
-	published, acked, failed, failovers, connects, connectFailures, received atomic.Uint64
+	published, acked, failed, failovers, probes, connects, connectFailures, received atomic.Uint64
 }
 
 // openLink opens a new paho connection to ep and waits for its CONNACK. Paho's own reconnect
 // logic is off: the prober decides when to try again, so backoff and rate limits hold.
 func (c *Cluster) openLink(ep *endpoint, key linkKey, shared bool) (*link, error) {
 	cfg := c.cfg.Connection
+	// The dial is the reachability probe: a refused or unanswered dial costs the broker
+	// nothing, so it is retried quickly. Only a broker that accepted the dial is sent a
+	// CONNECT, and only under the cluster's connect rate.
+	ep.probes.Add(1)
+	tc, err := dialTransport(ep.uri.url(), cfg.TLS, cfg.ConnectTimeout, c.cfg.AckTimeout)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.reachedBroker(ep); err != nil {
+		tc.Close()
+		return nil, err
+	}
+	if !c.awaitConnectToken() {
+		tc.Close()
+		return nil, ErrClosed
+	}
+	ep.connects.Add(1)
 	l := &link{key: key, shared: shared, lossSignal: newLossSignal(), qos2Slots: make(chan struct{}, c.cfg.MaxInflightQoS2)}
 	l.routes.Store(&[]*connection{})
 	o := mqtt.NewClientOptions().
@@ -82,12 +105,15 @@ func (c *Cluster) openLink(ep *endpoint, key linkKey, shared bool) (*link, error
 		SetWriteTimeout(c.cfg.AckTimeout).
 		// Buffered reads and coalesced writes; a write stuck for AckTimeout fails the link.
 		SetCustomOpenConnectionFn(func(u *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
-			tc, err := dialTransport(u, cfg.TLS, cfg.ConnectTimeout, c.cfg.AckTimeout)
-			if err != nil {
-				return nil, err
+			// Paho reconnects never happen (auto-reconnect is off): this hands over the
+			// connection dialled above, once.
+			if tc == nil {
+				return nil, errors.New("connection already used")
 			}
-			l.transport.Store(tc)
-			return tc, nil
+			conn := tc
+			tc = nil
+			l.transport.Store(conn)
+			return conn, nil
 		}).
 		// Ordered delivery on paho's router goroutine is safe because the handler only
 		// enqueues and returns; user code never runs there (paho.mqtt.golang #473, #509).
@@ -115,11 +141,14 @@ func (c *Cluster) openLink(ep *endpoint, key linkKey, shared bool) (*link, error
 	if !tok.WaitTimeout(cfg.ConnectTimeout + time.Second) {
 		l.markLost(errConnectTimeout)
 		go l.client.Disconnect(0)
-		return nil, fmt.Errorf("no CONNACK within %v", cfg.ConnectTimeout)
+		return nil, &refusal{fmt.Errorf("no CONNACK within %v", cfg.ConnectTimeout)}
 	}
 	if err := tok.Error(); err != nil {
+		if tc != nil { // paho failed before taking the connection
+			tc.Close()
+		}
 		l.markLost(err)
-		return nil, err
+		return nil, &refusal{err}
 	}
 	if ct, ok := tok.(*mqtt.ConnectToken); ok {
 		l.sessionPresent = ct.SessionPresent()
@@ -142,48 +171,4 @@ func pingTimeout(keepAlive time.Duration) time.Duration {
 		return t
 	}
 	return 10 * time.Second
-}
-
-// backoff returns the delay before the next attempt after `failures` consecutive failures:
-// full jitter over an exponentially growing window (probeDelay * 2^failures, capped).
-func (c *Cluster) backoff(failures int) time.Duration {
-	window := c.cfg.ProbeDelay
-	for i := 0; i < failures && window < c.cfg.MaxProbeDelay; i++ {
-		window *= 2
-	}
-	if window > c.cfg.MaxProbeDelay {
-		window = c.cfg.MaxProbeDelay
-	}
-	if window <= 0 {
-		return 0
-	}
-	return rand.N(window + 1)
-}
-
-// rateLimiter is a token bucket shared by all connect attempts of a cluster, so that a
-// cluster never exceeds the auth rate a load balancer allows, whatever its backoffs say.
-type rateLimiter struct {
-	rate, burst, tokens float64
-	last                time.Time
-}
-
-// take consumes a token if one is available and otherwise says how long to wait for one.
-func (r *rateLimiter) take(now time.Time) (ok bool, wait time.Duration) {
-	if r.rate <= 0 {
-		return true, 0
-	}
-	if !r.last.IsZero() {
-		r.tokens += now.Sub(r.last).Seconds() * r.rate
-	} else {
-		r.tokens = r.burst
-	}
-	if r.tokens > r.burst {
-		r.tokens = r.burst
-	}
-	r.last = now
-	if r.tokens >= 1 {
-		r.tokens--
-		return true, 0
-	}
-	return false, time.Duration((1 - r.tokens) / r.rate * float64(time.Second))
 }

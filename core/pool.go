@@ -199,6 +199,9 @@ func (p *linkPool) lease(c *Cluster, ep *endpoint) (*connection, error) {
 		case <-c.stop:
 			return nil, ErrClosed
 		}
+		if errors.Is(e.err, errConnectDeferred) {
+			continue // the other cluster's own backoff: dial for this one
+		}
 		if e.err != nil {
 			// The same broker with the same settings just failed for another cluster.
 			return nil, e.err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -238,6 +239,7 @@ func (c *Cluster) sender(sent chan<- *asyncPub) {
 	defer c.wg.Done()
 	defer close(sent)
 	var batch []*asyncPub
+	var last *connection // the connection the previous message went to
 	for {
 		c.sendQ.mu.Lock()
 		batch, c.sendQ.items = c.sendQ.items, batch[:0]
@@ -257,31 +259,81 @@ func (c *Cluster) sender(sent chan<- *asyncPub) {
 				c.complete(p.t, p.req.topic, nil, nil)
 				continue
 			}
-			if c.cfg.PublisherType == All && p.req.target == nil {
-				for _, ep := range *c.live.Load() {
-					if f := c.send(ep, p.req); f != nil {
-						p.fs = append(p.fs, f)
-					}
+			if !c.handOver(p, &last) {
+				err := ErrClosed
+				if !c.isClosed() {
+					err = c.publishFailed(p.req, nil)
 				}
-			} else if ep := c.pick(p.req); ep != nil {
-				if f := c.send(ep, p.req); f != nil {
-					p.fs = append(p.fs, f)
-				}
-			}
-			if len(p.fs) == 0 {
-				c.slowPath(p)
+				c.complete(p.t, p.req.topic, nil, err)
 				continue
 			}
 			if p.req.qos == 0 && len(p.fs) == 1 && c.handedOver(p) {
 				continue
 			}
+			c.pipeInflight.Add(1)
 			select {
 			case sent <- p: // blocks while MaxInflight publishes await their acks
 			case <-c.stop:
-				c.slowPath(p) // fails with ErrClosed
+				c.pipeInflight.Add(-1)
+				c.complete(p.t, p.req.topic, nil, ErrClosed)
 			}
 		}
 	}
+}
+
+// handOver hands p to the endpoint(s) its publisher type chooses, waiting (in order: what
+// follows p waits too) until one is live and warm, up to p's deadline. False when the
+// deadline passed or the cluster closed first.
+//
+// A Sticky stream keeps its order across a failover: before the first message goes to a new
+// connection, every earlier message has been acknowledged or re-sent, in order, by the
+// confirmer, so the new broker receives the re-sent messages before any later one.
+func (c *Cluster) handOver(p *asyncPub, last **connection) bool {
+	for {
+		changed := c.changedChan() // before looking: see deliverWithFailover
+		var targets []*endpoint
+		if c.cfg.PublisherType == All && p.req.target == nil {
+			targets = c.allTargets(p.req)
+		} else if ep := c.pick(p.req); ep != nil {
+			targets = []*endpoint{ep}
+		}
+		if len(targets) == 1 && c.cfg.PublisherType == Sticky && p.req.target == nil {
+			if cn := targets[0].active.Load(); cn != nil && *last != nil && cn != *last && c.pipeInflight.Load() > 0 {
+				if !c.awaitPipelineDrained() {
+					return false
+				}
+				continue // the endpoints may have changed meanwhile
+			}
+		}
+		for _, ep := range targets {
+			if f := c.send(ep, p.req); f != nil {
+				p.fs = append(p.fs, f)
+			}
+		}
+		if len(p.fs) > 0 {
+			*last = p.fs[0].cn
+			return true
+		}
+		ctx, cancel := context.WithDeadline(context.Background(), p.deadline)
+		ok := c.waitForLive(ctx, changed, p.deadline)
+		cancel()
+		if !ok {
+			return false
+		}
+	}
+}
+
+// awaitPipelineDrained waits until the confirmer has settled every message handed over;
+// false if the cluster closed first.
+func (c *Cluster) awaitPipelineDrained() bool {
+	for c.pipeInflight.Load() > 0 {
+		select {
+		case <-c.pipeDrained:
+		case <-c.stop:
+			return false
+		}
+	}
+	return true
 }
 
 // handedOver completes an asynchronous QoS 0 publish as soon as paho's writer has taken it:
@@ -319,40 +371,49 @@ func (c *Cluster) failQueued() {
 func (c *Cluster) confirmer(sent <-chan *asyncPub) {
 	defer c.wg.Done()
 	for p := range sent {
-		var eps []string
-		for _, f := range p.fs {
-			if c.confirm(f, p.deadline) == nil {
-				eps = append(eps, f.ep.name)
+		eps, err := c.settle(p)
+		if err == nil {
+			c.afterPublish(p.req, eps, nil)
+		}
+		c.complete(p.t, p.req.topic, eps, err)
+		if c.pipeInflight.Add(-1) == 0 {
+			select {
+			case c.pipeDrained <- struct{}{}:
+			default:
 			}
 		}
-		if len(eps) == 0 {
-			// Every endpoint failed (and is now dead): fail over like a blocking Publish.
-			c.slowPath(p)
-			continue
-		}
-		c.afterPublish(p.req, eps, nil)
-		c.complete(p.t, p.req.topic, eps, nil)
 	}
 }
 
-// slowPath finishes p like a blocking Publish (waiting for an endpoint, failing over), on a
-// goroutine of its own so the pipeline keeps moving.
-func (c *Cluster) slowPath(p *asyncPub) {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		c.complete(p.t, p.req.topic, nil, ErrClosed)
-		return
+// settle waits for the acknowledgements of p and, if they fall short, delivers it like a
+// blocking Publish (failing over, or to more brokers for All's quorum). It runs on the
+// confirmer, in order, so re-sent messages keep the order they were published in.
+func (c *Cluster) settle(p *asyncPub) ([]string, error) {
+	var took []string
+	var lastErr error
+	for _, f := range p.fs {
+		if err := c.confirm(f, p.deadline); err == nil {
+			took = append(took, f.ep.name)
+		} else {
+			lastErr = err
+		}
 	}
-	c.wg.Add(1)
-	c.mu.Unlock()
-	go func() {
-		defer c.wg.Done()
-		ctx, cancel := context.WithDeadline(context.Background(), p.deadline)
-		defer cancel()
-		eps, err := c.publish(ctx, p.req)
-		c.complete(p.t, p.req.topic, eps, err)
-	}()
+	all := c.cfg.PublisherType == All && p.req.target == nil
+	if len(took) > 0 && !all {
+		return took, nil
+	}
+	if lastErr == errCallerDeadline && len(took) == 0 {
+		return nil, c.publishFailed(p.req, lastErr)
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), p.deadline)
+	defer cancel()
+	if all {
+		return c.deliverToAll(ctx, p.req, p.deadline, took)
+	}
+	for _, f := range p.fs {
+		f.ep.failovers.Add(1)
+	}
+	return c.deliverWithFailover(ctx, p.req)
 }
 
 func (c *Cluster) complete(t *Token, topic string, eps []string, err error) {
@@ -523,7 +584,7 @@ func (c *Cluster) publish(ctx context.Context, req publishReq) ([]string, error)
 func (c *Cluster) deliverWithFailover(ctx context.Context, req publishReq) ([]string, error) {
 	deadline := c.deadline(ctx)
 	if c.cfg.PublisherType == All && req.target == nil {
-		return c.publishAll(ctx, req, deadline)
+		return c.deliverToAll(ctx, req, deadline, nil)
 	}
 	var lastErr error
 	for {
@@ -586,19 +647,30 @@ func (c *Cluster) publishFailed(req publishReq, lastErr error) error {
 	return fmt.Errorf("publish %q: %w", req.topic, err)
 }
 
-// publishAll sends req to every live endpoint, retrying only while none has acknowledged.
-func (c *Cluster) publishAll(ctx context.Context, req publishReq, deadline time.Time) ([]string, error) {
+// deliverToAll sends req to every live, warm endpoint that has not acknowledged it yet
+// (took), until AckQuorum of them have, or the deadline passes. The quorum counts the
+// endpoints that acknowledged and those live now, so it shrinks with the cluster: a message
+// that one broker acknowledged while the others died counts as delivered.
+func (c *Cluster) deliverToAll(ctx context.Context, req publishReq, deadline time.Time, took []string) ([]string, error) {
 	var lastErr error
 	for {
 		changed := c.changedChan() // before looking: see deliverWithFailover
-		live := *c.live.Load()
-		if len(live) > 0 {
-			sent := make([]*inflight, 0, len(live))
-			for _, ep := range live {
-				if f := c.send(ep, req); f != nil {
-					sent = append(sent, f)
-				}
+		var missing []*endpoint
+		for _, ep := range c.allTargets(req) {
+			if !slices.Contains(took, ep.name) {
+				missing = append(missing, ep)
 			}
+		}
+		if len(took) > 0 && len(took) >= c.quorum(len(took)+len(missing)) {
+			return took, nil
+		}
+		var sent []*inflight
+		for _, ep := range missing {
+			if f := c.send(ep, req); f != nil {
+				sent = append(sent, f)
+			}
+		}
+		if len(sent) > 0 {
 			errs := make([]error, len(sent))
 			var wg sync.WaitGroup
 			for i, f := range sent {
@@ -609,16 +681,12 @@ func (c *Cluster) publishAll(ctx context.Context, req publishReq, deadline time.
 				}()
 			}
 			wg.Wait()
-			var took []string
 			for i, f := range sent {
 				if errs[i] == nil {
 					took = append(took, f.ep.name)
 				} else {
 					lastErr = errs[i]
 				}
-			}
-			if len(took) > 0 {
-				return took, nil
 			}
 			if lastErr == errCallerDeadline {
 				break
@@ -629,7 +697,42 @@ func (c *Cluster) publishAll(ctx context.Context, req publishReq, deadline time.
 			break
 		}
 	}
+	if len(took) > 0 {
+		return took, fmt.Errorf("publish %q: acknowledged by %s only, fewer than the ackQuorum of %d: %w",
+			req.topic, strings.Join(took, ", "), c.cfg.AckQuorum, ErrQuorumNotMet)
+	}
 	return nil, c.publishFailed(req, lastErr)
+}
+
+// quorum is how many acknowledgements an All publish needs when n endpoints acknowledged it
+// or are live and warm.
+func (c *Cluster) quorum(n int) int {
+	switch k := c.cfg.AckQuorum; {
+	case k == -1:
+		return max(n, 1)
+	case k <= 1:
+		return 1
+	default:
+		return max(min(k, n), 1)
+	}
+}
+
+// allTargets are the endpoints an All publish goes to: the live ones past their warm-up; if
+// every live endpoint is still warming up, all of them for QoS 0 and none for QoS 1 and 2
+// (which wait, as with pick).
+func (c *Cluster) allTargets(req publishReq) []*endpoint {
+	live := *c.live.Load()
+	now := time.Now().UnixNano()
+	warm := make([]*endpoint, 0, len(live))
+	for _, ep := range live {
+		if ep.warmUntil.Load() <= now {
+			warm = append(warm, ep)
+		}
+	}
+	if len(warm) == 0 && req.qos == 0 {
+		return live
+	}
+	return warm
 }
 
 func (c *Cluster) endpointReason(ep *endpoint) string {
@@ -641,8 +744,11 @@ func (c *Cluster) endpointReason(ep *endpoint) string {
 	return ep.state.String()
 }
 
-// pick chooses the endpoint for the next publish by the cluster's publisher type. Endpoints
-// still warming up are used only when no other is live. It returns nil when none is live.
+// pick chooses the endpoint for the next publish by the cluster's publisher type, among the
+// live endpoints past their warm-up. When every live endpoint is still warming up (after a
+// total outage), a QoS 0 publish takes one of them, and a QoS 1 or 2 publish gets nil: it
+// waits for the warm-up (within its deadline) rather than reach a broker that subscribers
+// cannot be back on yet. It returns nil when none is live.
 func (c *Cluster) pick(req publishReq) *endpoint {
 	if req.target != nil {
 		return req.target
@@ -658,9 +764,13 @@ func (c *Cluster) pick(req publishReq) *endpoint {
 			warm++
 		}
 	}
-	nth := func(k int) *endpoint { // the k-th warm endpoint, or the k-th live one if none is warm
+	if warm == 0 && req.qos > 0 {
+		return nil
+	}
+	usable := func(ep *endpoint) bool { return warm == 0 || ep.warmUntil.Load() <= now }
+	nth := func(k int) *endpoint { // the k-th usable endpoint
 		for _, ep := range live {
-			if warm == 0 || ep.warmUntil.Load() <= now {
+			if usable(ep) {
 				if k == 0 {
 					return ep
 				}
@@ -681,7 +791,7 @@ func (c *Cluster) pick(req publishReq) *endpoint {
 	}
 	// Sticky (and the endpoint All reports as "the" publisher).
 	cur := c.sticky.Load()
-	if cur != nil && cur.active.Load() != nil {
+	if cur != nil && cur.active.Load() != nil && usable(cur) {
 		return cur
 	}
 	var choice *endpoint

@@ -49,6 +49,8 @@ func (r *subscriptionSet) remove(filter string) {
 	}
 }
 
+func (r *subscriptionSet) any() bool { return len(r.order) > 0 }
+
 func (r *subscriptionSet) snapshot() []subscription {
 	out := make([]subscription, len(r.order))
 	for i, f := range r.order {

@@ -43,6 +43,10 @@ func dialTransport(u *url.URL, tlsConfig *tls.Config, timeout, writeTimeout time
 			tc = tlsConfig
 		}
 		conn, err = mqtt.NewWebsocket(dialURI.String(), tc, timeout, nil, nil)
+		var dialErr *net.OpError
+		if err != nil && !(errors.As(err, &dialErr) && dialErr.Op == "dial") {
+			err = &refusal{err} // reached, but the upgrade (or TLS) was refused
+		}
 	case "tcp", "ssl":
 		// A SOCKS proxy from ALL_PROXY is honoured, as paho does.
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
@@ -54,7 +58,9 @@ func dialTransport(u *url.URL, tlsConfig *tls.Config, timeout, writeTimeout time
 			conn, err = dialer.Dial("tcp", u.Host)
 		}
 		if err == nil && u.Scheme == "ssl" {
-			conn, err = tlsHandshake(ctx, conn, u.Hostname(), tlsConfig)
+			if conn, err = tlsHandshake(ctx, conn, u.Hostname(), tlsConfig); err != nil {
+				err = &refusal{err} // reached: a handshake costs the broker something
+			}
 		}
 	default:
 		return nil, fmt.Errorf("unsupported scheme %q", u.Scheme)

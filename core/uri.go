@@ -3,6 +3,7 @@ package core
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 )
@@ -39,6 +40,12 @@ func (u brokerURI) pahoURI() string {
 		s = "ssl"
 	}
 	return s + "://" + net.JoinHostPort(u.Host, strconv.Itoa(u.Port)) + u.Path
+}
+
+// url is the parsed form of pahoURI, as the transport dials it.
+func (u brokerURI) url() *url.URL {
+	scheme, _, _ := strings.Cut(u.pahoURI(), "://")
+	return &url.URL{Scheme: scheme, Host: net.JoinHostPort(u.Host, strconv.Itoa(u.Port)), Path: u.Path}
 }
 
 // ExpandURIs expands a comma-separated list of broker URIs with ranges into canonical URIs,
