@@ -22,7 +22,8 @@ const (
 	// Random picks a live endpoint at random for each publish.
 	Random
 	// All publishes every message to every live endpoint; it completes once each of them has
-	// acknowledged it or failed, and at least one acknowledged it.
+	// acknowledged it or failed, and at least one acknowledged it (Config.AckQuorum asks for
+	// more, or for less waiting).
 	All
 )
 
@@ -161,8 +162,10 @@ type Config struct {
 	DedupWindow time.Duration
 
 	// AckQuorum is, for the All publisher type, how many brokers must acknowledge a QoS 1 or
-	// 2 publish before it counts as delivered: 0 or 1 any one (default), k > 1 k of the live
-	// brokers (all of them when fewer are live), -1 every live broker. A message acknowledged
+	// 2 publish before it counts as delivered: 0 (default) any one, once every copy was
+	// acknowledged or failed, as padogrid; 1 the first acknowledgement; k > 1 k of the live
+	// brokers (all of them when fewer are live); -1 every live broker. While the quorum is
+	// short the message is sent to live brokers that have no copy yet, until TimeToWait. A message acknowledged
 	// by two brokers survives the death of either before it forwarded the message.
 	// Endpoints still warming up receive no copy and do not count.
 	AckQuorum int

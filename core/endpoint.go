@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -75,12 +76,22 @@ func (c *Cluster) openLink(ep *endpoint, key linkKey, shared bool) (*link, error
 	// CONNECT, and only under the cluster's connect rate.
 	ep.probes.Add(1)
 	tc, err := dialTransport(ep.uri.url(), cfg.TLS, cfg.ConnectTimeout, c.cfg.AckTimeout)
-	if err != nil {
-		return nil, err
+	var ref *refusal
+	if err != nil && !errors.As(err, &ref) && !errors.Is(err, syscall.ECONNRESET) {
+		return nil, err // not reached
 	}
-	if err := c.reachedBroker(ep); err != nil {
-		tc.Close()
-		return nil, err
+	// Reached: a listener took the dial (a reset means it accepted and aborted at once).
+	if judged := c.reachedBroker(ep); judged != nil {
+		if tc != nil {
+			tc.Close()
+		}
+		return nil, judged
+	}
+	if err != nil {
+		if ref == nil {
+			ref = &refusal{err}
+		}
+		return nil, ref
 	}
 	if !c.awaitConnectToken() {
 		tc.Close()

@@ -391,6 +391,8 @@ func (c *Cluster) confirmer(sent <-chan *asyncPub) {
 func (c *Cluster) settle(p *asyncPub) ([]string, error) {
 	var took []string
 	var lastErr error
+	// In order, each copy: acknowledgements come back in order on one connection, so waiting
+	// on the oldest costs nothing, and every copy's bookkeeping is done here.
 	for _, f := range p.fs {
 		if err := c.confirm(f, p.deadline); err == nil {
 			took = append(took, f.ep.name)
@@ -399,16 +401,19 @@ func (c *Cluster) settle(p *asyncPub) ([]string, error) {
 		}
 	}
 	all := c.cfg.PublisherType == All && p.req.target == nil
-	if len(took) > 0 && !all {
+	if all && len(took) > 0 && len(took) >= c.quorum(len(took)+c.liveWarmCount(p.req, took)) {
 		return took, nil
 	}
-	if lastErr == errCallerDeadline && len(took) == 0 {
+	if !all && len(took) > 0 {
+		return took, nil
+	}
+	if lastErr == errCallerDeadline {
 		return nil, c.publishFailed(p.req, lastErr)
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), p.deadline)
 	defer cancel()
 	if all {
-		return c.deliverToAll(ctx, p.req, p.deadline, took)
+		return c.deliverToAll(ctx, p.req, p.deadline, took, nil)
 	}
 	for _, f := range p.fs {
 		f.ep.failovers.Add(1)
@@ -584,7 +589,7 @@ func (c *Cluster) publish(ctx context.Context, req publishReq) ([]string, error)
 func (c *Cluster) deliverWithFailover(ctx context.Context, req publishReq) ([]string, error) {
 	deadline := c.deadline(ctx)
 	if c.cfg.PublisherType == All && req.target == nil {
-		return c.deliverToAll(ctx, req, deadline, nil)
+		return c.deliverToAll(ctx, req, deadline, nil, nil)
 	}
 	var lastErr error
 	for {
@@ -647,51 +652,51 @@ func (c *Cluster) publishFailed(req publishReq, lastErr error) error {
 	return fmt.Errorf("publish %q: %w", req.topic, err)
 }
 
-// deliverToAll sends req to every live, warm endpoint that has not acknowledged it yet
-// (took), until AckQuorum of them have, or the deadline passes. The quorum counts the
-// endpoints that acknowledged and those live now, so it shrinks with the cluster: a message
-// that one broker acknowledged while the others died counts as delivered.
-func (c *Cluster) deliverToAll(ctx context.Context, req publishReq, deadline time.Time, took []string) ([]string, error) {
+// deliverToAll sends req to every live, warm endpoint and returns once AckQuorum of them
+// acknowledged it (or every one answered), re-sending to endpoints that have not
+// acknowledged it yet, until the deadline, while the quorum is short. sent are copies already
+// handed over and took the endpoints that already acknowledged it. The quorum counts the endpoints that acknowledged and those
+// live now, so it shrinks with the cluster: a message that one broker acknowledged while the
+// others died counts as delivered. Acknowledgements still due when the quorum is met are
+// waited for in the background (a broker that fails to give one is still marked dead).
+func (c *Cluster) deliverToAll(ctx context.Context, req publishReq, deadline time.Time, took []string, sent []*inflight) ([]string, error) {
 	var lastErr error
+	var tried []*endpoint // every endpoint given a copy here: none gets two
+	for _, f := range sent {
+		tried = append(tried, f.ep)
+	}
 	for {
 		changed := c.changedChan() // before looking: see deliverWithFailover
-		var missing []*endpoint
 		for _, ep := range c.allTargets(req) {
-			if !slices.Contains(took, ep.name) {
-				missing = append(missing, ep)
+			if slices.Contains(took, ep.name) || slices.Contains(tried, ep) {
+				continue
 			}
-		}
-		if len(took) > 0 && len(took) >= c.quorum(len(took)+len(missing)) {
-			return took, nil
-		}
-		var sent []*inflight
-		for _, ep := range missing {
 			if f := c.send(ep, req); f != nil {
 				sent = append(sent, f)
+				tried = append(tried, ep)
 			}
 		}
 		if len(sent) > 0 {
-			errs := make([]error, len(sent))
-			var wg sync.WaitGroup
-			for i, f := range sent {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					errs[i] = c.confirm(f, deadline)
-				}()
+			var errs []error
+			need := c.quorum(len(took) + len(sent))
+			if c.cfg.AckQuorum == 0 {
+				need = len(took) + len(sent) // every copy answered, as padogrid's All
 			}
-			wg.Wait()
-			for i, f := range sent {
-				if errs[i] == nil {
-					took = append(took, f.ep.name)
-				} else {
-					lastErr = errs[i]
-				}
+			took, errs = c.collectAcks(sent, deadline, need, took)
+			sent = nil
+			for _, err := range errs {
+				lastErr = err
+			}
+			if len(took) > 0 && len(took) >= c.quorum(len(took)+c.liveWarmCount(req, took)) {
+				return took, nil
 			}
 			if lastErr == errCallerDeadline {
 				break
 			}
 			continue
+		}
+		if len(took) > 0 && len(took) >= c.quorum(len(took)) {
+			return took, nil
 		}
 		if !c.waitForLive(ctx, changed, deadline) {
 			break
@@ -704,8 +709,58 @@ func (c *Cluster) deliverToAll(ctx context.Context, req publishReq, deadline tim
 	return nil, c.publishFailed(req, lastErr)
 }
 
+// collectAcks waits for the acknowledgements of sent until `need` endpoints (counting those
+// in took) acknowledged, or every copy was answered. It returns took with the new
+// acknowledgers and the errors seen; the copies not answered yet are confirmed in the
+// background.
+func (c *Cluster) collectAcks(sent []*inflight, deadline time.Time, need int, took []string) ([]string, []error) {
+	type result struct {
+		f   *inflight
+		err error
+	}
+	if len(sent) == 1 { // no goroutine for the common single copy
+		if err := c.confirm(sent[0], deadline); err != nil {
+			return took, []error{err}
+		}
+		return append(took, sent[0].ep.name), nil
+	}
+	results := make(chan result, len(sent))
+	c.wg.Add(len(sent))
+	for _, f := range sent {
+		go func() {
+			defer c.wg.Done()
+			results <- result{f, c.confirm(f, deadline)}
+		}()
+	}
+	var errs []error
+	for range sent {
+		r := <-results
+		if r.err != nil {
+			errs = append(errs, r.err)
+			continue
+		}
+		took = append(took, r.f.ep.name)
+		if len(took) >= need {
+			break
+		}
+	}
+	return took, errs
+}
+
+// liveWarmCount is how many endpoints an All publish could still go to, besides took.
+func (c *Cluster) liveWarmCount(req publishReq, took []string) int {
+	n := 0
+	for _, ep := range c.allTargets(req) {
+		if !slices.Contains(took, ep.name) {
+			n++
+		}
+	}
+	return n
+}
+
 // quorum is how many acknowledgements an All publish needs when n endpoints acknowledged it
-// or are live and warm.
+// or are live and warm. AckQuorum 0 (the default) needs one, like 1, but waits for every
+// copy's answer before returning, as padogrid's All does.
 func (c *Cluster) quorum(n int) int {
 	switch k := c.cfg.AckQuorum; {
 	case k == -1:
