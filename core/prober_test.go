@@ -1,7 +1,14 @@
 package core
 
 import (
+	"errors"
 	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -267,4 +274,235 @@ func TestLiveEndpointCap(t *testing.T) {
 		l := c.LiveEndpoints()
 		return len(l) == 2 && l[0] != live[0] && l[1] != live[0]
 	})
+}
+
+// seededRand returns a generator for a randomized test, its seed printed so that a failure
+// can be replayed with HAMQTT_TEST_SEED.
+func seededRand(t *testing.T) *rand.Rand {
+	t.Helper()
+	seed := uint64(time.Now().UnixNano())
+	if s, err := strconv.ParseUint(os.Getenv("HAMQTT_TEST_SEED"), 10, 64); err == nil {
+		seed = s
+	}
+	t.Logf("seed %d (replay with HAMQTT_TEST_SEED=%d)", seed, seed)
+	return rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+}
+
+// listenerBack dials addr every millisecond until it accepts, and returns when it did: the
+// moment a revived broker's listener accepts connections again.
+func listenerBack(t *testing.T, addr string, timeout time.Duration) time.Time {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
+			now := time.Now()
+			c.Close()
+			return now
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("%s did not accept connections within %v", addr, timeout)
+	return time.Time{}
+}
+
+// TestRevivedBrokerGetsSubscriptionsBackFast kills the same broker again and again, with
+// sessions of a few hundred milliseconds in between, and measures how long after its listener
+// accepts connections again a subscriber with the default configuration has its subscriptions
+// replayed there. Whatever the history, the p99 must stay within 0.5 s (the bound WarmUp is
+// tied to), and a broker that crashes and is restarted is never quarantined, however often.
+func TestRevivedBrokerGetsSubscriptionsBackFast(t *testing.T) {
+	rng := seededRand(t)
+	bs := brokertest.StartN(t, 3)
+	sub := startCluster(t, Config{Name: "lag", Endpoints: []EndpointConfig{{URI: bs[0].URI()}, {URI: bs[1].URI()}, {URI: bs[2].URI()}}})
+	if err := sub.Subscribe(ctxT(t, 5*time.Second), "lag/#", 1, func(Message) {}); err != nil {
+		t.Fatal(err)
+	}
+	waitLive(t, sub, 3)
+	victim := bs[0]
+	const kills = 12
+	var lags []time.Duration
+	for i := 0; i < kills; i++ {
+		if err := victim.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 5*time.Second, "the kill seen", func() bool { return sub.Stats()[0].State != StateLive })
+		time.Sleep(time.Duration(200+rng.IntN(1300)) * time.Millisecond)
+		restarted := make(chan error, 1)
+		go func() { restarted <- victim.Restart() }()
+		back := listenerBack(t, victim.Addr(), 15*time.Second)
+		if err := <-restarted; err != nil {
+			t.Fatal(err)
+		}
+		var st EndpointStats
+		waitFor(t, 10*time.Second, "the subscriber back on the revived broker", func() bool {
+			st = sub.Stats()[0]
+			if st.State == StateQuarantined {
+				t.Fatalf("a crashed broker was quarantined: %s", st.LastError)
+			}
+			return st.State == StateLive && st.Subscriber
+		})
+		lags = append(lags, st.LiveSince.Sub(back))
+		time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond) // a short session
+	}
+	slices.Sort(lags)
+	p50, p99 := lags[len(lags)/2], lags[len(lags)-1] // with 12 samples the p99 is the worst
+	t.Logf("subscriptions replayed after revival: p50 %v, p99 %v (%v)", p50, p99, lags)
+	if p99 > 500*time.Millisecond {
+		t.Errorf("subscriptions back %v after the listener (p99), want within 500ms", p99)
+	}
+	st := sub.Stats()[0]
+	if st.Connects > kills+1 {
+		t.Errorf("%d CONNECTs for %d revivals: each revival should cost one", st.Connects, kills)
+	}
+}
+
+// brokerConnacks counts the CONNACKs (one per CONNECT it processed) in a broker's own debug
+// log, per second of its timestamps.
+func brokerConnacks(log string) (total int, perSecond map[string]int) {
+	perSecond = map[string]int{}
+	for _, line := range strings.Split(log, "\n") {
+		if ts, rest, ok := strings.Cut(line, ": "); ok && strings.HasPrefix(rest, "Sending CONNACK") {
+			total++
+			perSecond[ts]++
+		}
+	}
+	return total, perSecond
+}
+
+// assertGrowingGaps checks that the attempts at times came further and further apart:
+// exponential backoff with equal jitter never shortens the gap from one attempt to the next.
+func assertGrowingGaps(t *testing.T, times []time.Time) {
+	t.Helper()
+	for k := 2; k < len(times); k++ {
+		prev, gap := times[k-1].Sub(times[k-2]), times[k].Sub(times[k-1])
+		if gap+50*time.Millisecond < prev {
+			t.Errorf("attempt %d came %v after the previous one, sooner than the %v before: backoff must grow", k, gap, prev)
+		}
+	}
+}
+
+// TestPoliteness counts what reaches brokers that will not have us, with the default
+// configuration: MQTT CONNECTs (the auth messages platforms rate-limit) at most 4 a second
+// per cluster and further and further apart, none at all to a broker that is down (only
+// dials), and one per client when it comes back.
+func TestPoliteness(t *testing.T) {
+	t.Run("refused credentials", func(t *testing.T) {
+		b := brokertest.Start(t, brokertest.Options{ExtraConfig: "allow_anonymous false\nlog_type debug"})
+		px := brokertest.StartProxy(t, b.Addr())
+		c, err := New(Config{Name: "refused", Endpoints: []EndpointConfig{{URI: px.URI()}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(7 * time.Second) // what is measured is what happens over time
+		total, perSecond := brokerConnacks(b.Log())
+		t.Logf("%d CONNECTs in 7s, per second %v", total, perSecond)
+		for ts, n := range perSecond {
+			if n > 4 {
+				t.Errorf("%d CONNECTs in second %s, want at most 4", n, ts)
+			}
+		}
+		if total < 3 || total > 6 {
+			t.Errorf("%d CONNECTs in 7s: the backoff (1s doubling, equal jitter) allows 3 to 6", total)
+		}
+		assertGrowingGaps(t, px.AcceptTimes())
+		if st := c.Stats()[0]; st.ConnectFailures == 0 || !strings.Contains(strings.ToLower(st.LastError), "not authori") {
+			t.Errorf("the refusal is not reported: %+v", st)
+		}
+	})
+	t.Run("down, then back", func(t *testing.T) {
+		port, err := brokertest.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		c, err := New(Config{Name: "down", Endpoints: []EndpointConfig{{URI: "tcp://" + addr}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(3 * time.Second)
+		st := c.Stats()[0]
+		t.Logf("broker down for 3s: %d dials, %d CONNECTs", st.Probes, st.Connects)
+		if st.Connects != 0 {
+			t.Errorf("%d CONNECTs to a broker that is down", st.Connects)
+		}
+		if st.Probes < 8 || st.Probes > 3*1000/105+5 {
+			t.Errorf("%d dials in 3s, want one every 105-245ms", st.Probes)
+		}
+		b := brokertest.Start(t, brokertest.Options{Port: port, ExtraConfig: "log_type debug"})
+		back := listenerBack(t, b.Addr(), 5*time.Second)
+		waitFor(t, 5*time.Second, "connected to the revived broker", func() bool { return c.LiveCount() == 1 })
+		t.Logf("live %v after the listener came up", c.Stats()[0].LiveSince.Sub(back))
+		time.Sleep(500 * time.Millisecond)
+		if total, _ := brokerConnacks(b.Log()); total != 1 {
+			t.Errorf("%d CONNECTs when the broker came back, want 1", total)
+		}
+	})
+	t.Run("accept and close", func(t *testing.T) {
+		a, err := brokertest.RefusedAddr()
+		if err != nil {
+			t.Fatal(err)
+		}
+		px := brokertest.StartProxy(t, a)
+		px.SetMode(brokertest.AcceptClose)
+		c, err := New(Config{Name: "lb", Endpoints: []EndpointConfig{{URI: px.URI()}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(6 * time.Second)
+		times := px.AcceptTimes()
+		t.Logf("%d connections accepted and closed in 6s", len(times))
+		if len(times) < 3 || len(times) > 6 {
+			t.Errorf("%d attempts in 6s against a gateway that closes every connection: want 3 to 6", len(times))
+		}
+		assertGrowingGaps(t, times)
+	})
+}
+
+// TestSubscriptionGapIsReported: a cluster with subscriptions whose only broker stays
+// reachable but will not have it is subscribed nowhere: that is reported as an event and by
+// SubscriptionGap, and ends when the broker takes it back.
+func TestSubscriptionGapIsReported(t *testing.T) {
+	b := brokertest.Start(t)
+	px := brokertest.StartProxy(t, b.Addr())
+	c := startCluster(t, Config{Name: "gap", Endpoints: []EndpointConfig{{URI: px.URI()}}})
+	gapErrs := make(chan error, 16)
+	c.SetHandlers(Handlers{OnError: func(err error) {
+		if errors.Is(err, ErrNotSubscribed) {
+			select {
+			case gapErrs <- err:
+			default:
+			}
+		}
+	}})
+	if err := c.Subscribe(ctxT(t, 5*time.Second), "gap/#", 1, func(Message) {}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.SubscriptionGap(); ok {
+		t.Fatal("a gap reported while subscribed")
+	}
+	px.SetMode(brokertest.Reset) // drops us, and every new connection, while listening
+	select {
+	case err := <-gapErrs:
+		t.Logf("reported: %v", err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event reported the gap")
+	}
+	if _, ok := c.SubscriptionGap(); !ok {
+		t.Fatal("SubscriptionGap does not report the gap")
+	}
+	px.SetMode(brokertest.Pass)
+	waitFor(t, 10*time.Second, "the gap closed", func() bool { _, ok := c.SubscriptionGap(); return !ok })
+	waitLive(t, c, 1)
 }
