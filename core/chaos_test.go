@@ -3,7 +3,6 @@ package core
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"strconv"
 	"sync"
@@ -22,21 +21,20 @@ func chaosMessages() int {
 	if n, err := strconv.Atoi(os.Getenv("HAMQTT_CHAOS_MESSAGES")); err == nil && n > 0 {
 		return n
 	}
-	return 10000
+	return 4000
 }
 
 // runChaos streams n QoS 1 messages from an HA publisher to an HA subscriber over three
-// brokers while brokers are SIGKILLed and restarted one at a time at random moments. A
-// message is lost when the publisher saw it acknowledged and the subscribing application never
-// received it.
-func runChaos(t *testing.T, typ PublisherType, dedup bool, n int) chaosResult {
+// brokers, both with the default configuration (safeguards on), while brokers are SIGKILLed
+// every 0.5-2 s and restarted 0.2-1.5 s later, one at a time, half the kills on the broker hit
+// last. The killer never waits for the clients to come back. A message is lost when the
+// publisher saw it acknowledged and the subscribing application never received it.
+func runChaos(t *testing.T, typ PublisherType, quorum int, dedup bool, n int) chaosResult {
+	rng := seededRand(t)
 	bs := brokertest.StartN(t, 3)
 	topic := fmt.Sprintf("chaos/%v", typ)
 
-	// The killer may hit one broker five times within a minute, which is exactly what flap
-	// quarantine exists to sit out; here it would only stall the revival the run waits for.
-	subCfg := fastConfig("sub", uris(bs)...)
-	subCfg.FlapLimit = -1
+	subCfg := defaultConfig("sub", bs)
 	subCfg.Dedup = dedup
 	sub := startCluster(t, subCfg)
 	var mu sync.Mutex
@@ -55,54 +53,49 @@ func runChaos(t *testing.T, typ PublisherType, dedup bool, n int) chaosResult {
 	}
 	waitLive(t, sub, 3)
 
-	pubCfg := fastConfig("pub", uris(bs)...)
-	pubCfg.FlapLimit = -1
+	pubCfg := defaultConfig("pub", bs)
 	pubCfg.PublisherType = typ
+	pubCfg.AckQuorum = quorum
 	pub := startCluster(t, pubCfg)
 	waitLive(t, pub, 3)
 
-	// The killer: one broker at a time, and the next kill only once both clients have the
-	// previous victim back, which is the failure model the guarantee is stated for.
 	var res chaosResult
 	ctx, stopKiller := context.WithCancel(context.Background())
 	killerDone := make(chan struct{})
 	go func() {
 		defer close(killerDone)
+		last := bs[rng.IntN(len(bs))]
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(time.Duration(300+rand.IntN(700)) * time.Millisecond):
+			case <-time.After(time.Duration(500+rng.IntN(1500)) * time.Millisecond):
 			}
-			b := bs[rand.IntN(len(bs))]
+			b := last
+			if rng.IntN(2) == 0 {
+				b = bs[rng.IntN(len(bs))]
+			}
+			last = b
 			if err := b.Kill(); err != nil {
 				t.Errorf("kill: %v", err)
 				return
 			}
 			res.kills++
-			time.Sleep(time.Duration(100+rand.IntN(400)) * time.Millisecond)
+			time.Sleep(time.Duration(200+rng.IntN(1300)) * time.Millisecond)
 			if err := b.Restart(); err != nil {
 				t.Errorf("restart: %v", err)
 				return
 			}
-			deadline := time.Now().Add(10 * time.Second)
-			for sub.LiveCount() < 3 || pub.LiveCount() < 3 {
-				if time.Now().After(deadline) {
-					t.Errorf("broker %s not revived by both clients within 10s", b.Addr())
-					return
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
 		}
 	}()
 
-	// Paced so the stream spans several kills: about n/2000 seconds.
+	// Paced so the stream spans several kills: about n/400 seconds.
 	acked := make([]bool, n)
 	window := make(chan struct{}, 64)
 	var wg sync.WaitGroup
 	start := time.Now()
 	for i := 0; i < n; i++ {
-		if due := start.Add(time.Duration(i) * time.Second / 2000); time.Until(due) > 0 {
+		if due := start.Add(time.Duration(i) * time.Second / 400); time.Until(due) > 0 {
 			time.Sleep(time.Until(due))
 		}
 		window <- struct{}{}
@@ -156,38 +149,38 @@ func runChaos(t *testing.T, typ PublisherType, dedup bool, n int) chaosResult {
 			res.lost++
 		}
 	}
-	t.Logf("chaos publisher=%v subscriber=FoS0 dedup=%v: sent=%d acked=%d received=%d lost=%d duplicates=%d kills=%d",
-		typ, dedup, res.sent, res.acked, res.received, res.lost, res.duplicates, res.kills)
+	t.Logf("chaos publisher=%v ackQuorum=%d subscriber dedup=%v: sent=%d acked=%d received=%d lost=%d duplicates=%d kills=%d",
+		typ, quorum, dedup, res.sent, res.acked, res.received, res.lost, res.duplicates, res.kills)
 	return res
 }
 
-// TestChaos measures what broker kills cost for each publisher type, and asserts the
-// guarantee of the recommended configuration: an All publisher and a de-duplicating
-// subscriber lose no acknowledged message and deliver no duplicate.
+// TestChaos asserts the first promise under churn, for each publisher type with the default
+// configuration and for the recommended no-loss one (All with a quorum of 2, de-duplicating
+// subscriber): no acknowledged message is lost, and the no-loss configuration delivers no
+// duplicate.
 func TestChaos(t *testing.T) {
 	if testing.Short() {
 		t.Skip("chaos runs take a while")
 	}
 	n := chaosMessages()
 	for _, tc := range []struct {
-		typ   PublisherType
-		dedup bool
-	}{{Sticky, false}, {RoundRobin, false}, {Random, false}, {All, false}, {All, true}} {
-		t.Run(fmt.Sprintf("%v/dedup=%v", tc.typ, tc.dedup), func(t *testing.T) {
-			res := runChaos(t, tc.typ, tc.dedup, n)
+		typ    PublisherType
+		quorum int
+		dedup  bool
+	}{{Sticky, 0, false}, {RoundRobin, 0, false}, {All, 2, true}} {
+		t.Run(fmt.Sprintf("%v/quorum=%d/dedup=%v", tc.typ, tc.quorum, tc.dedup), func(t *testing.T) {
+			res := runChaos(t, tc.typ, tc.quorum, tc.dedup, n)
 			if res.kills == 0 {
 				t.Fatal("no broker was killed during the stream")
+			}
+			if res.lost != 0 {
+				t.Errorf("%d acknowledged messages lost", res.lost)
 			}
 			if res.acked < n*9/10 {
 				t.Errorf("only %d of %d publishes were acknowledged", res.acked, n)
 			}
-			if tc.typ == All && tc.dedup {
-				if res.lost != 0 || res.duplicates != 0 {
-					t.Errorf("recommended configuration: lost=%d duplicates=%d, want 0 and 0", res.lost, res.duplicates)
-				}
-				if res.acked != n {
-					t.Errorf("recommended configuration: %d of %d acknowledged", res.acked, n)
-				}
+			if tc.dedup && res.duplicates != 0 {
+				t.Errorf("no-loss configuration: %d duplicates, want 0", res.duplicates)
 			}
 		})
 	}

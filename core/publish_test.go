@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -492,5 +494,231 @@ func TestMixedQoSKeepsOrderOnTheWire(t *testing.T) {
 	}
 	if next != n {
 		t.Fatalf("%d of %d messages on the wire", next, n)
+	}
+}
+
+// defaultConfig is a cluster over bs with every safeguard at its default: the configuration
+// users run.
+func defaultConfig(name string, bs []*brokertest.Broker) Config {
+	cfg := Config{Name: name}
+	for _, b := range bs {
+		cfg.Endpoints = append(cfg.Endpoints, EndpointConfig{URI: b.URI()})
+	}
+	return cfg
+}
+
+// seqCollector records the sequence numbers (decimal payloads) a subscriber receives.
+type seqCollector struct {
+	mu  sync.Mutex
+	got []int
+}
+
+func (s *seqCollector) add(m Message) {
+	n, err := strconv.Atoi(string(m.Payload))
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	s.got = append(s.got, n)
+	s.mu.Unlock()
+}
+
+// check reports the sequences of want never received and the first arrivals that came after
+// a higher one (order broken).
+func (s *seqCollector) check(want []int) (missing []int, outOfOrder int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seen := map[int]bool{}
+	highest := -1
+	for _, n := range s.got {
+		if seen[n] {
+			continue
+		}
+		seen[n] = true
+		if n < highest {
+			outOfOrder++
+		}
+		highest = max(highest, n)
+	}
+	for _, n := range want {
+		if !seen[n] {
+			missing = append(missing, n)
+		}
+	}
+	return missing, outOfOrder
+}
+
+func (s *seqCollector) has(want []int) bool {
+	missing, _ := s.check(want)
+	return len(missing) == 0
+}
+
+// TestTotalOutageWaitsForWarmUp kills every broker while QoS 1 messages are published
+// asynchronously. When the brokers come back, nothing may be published before the
+// publisher's warm-up has passed (after a total outage too), and then every message
+// arrives, in order, at a subscriber with the default configuration.
+func TestTotalOutageWaitsForWarmUp(t *testing.T) {
+	bs := brokertest.StartN(t, 3)
+	sub := startCluster(t, defaultConfig("outsub", bs))
+	var got seqCollector
+	if err := sub.Subscribe(ctxT(t, 5*time.Second), "outage/t", 1, got.add); err != nil {
+		t.Fatal(err)
+	}
+	pubCfg := defaultConfig("outpub", bs)
+	pubCfg.DeliveryEvents = false
+	pub := startCluster(t, pubCfg)
+	waitLive(t, sub, 3)
+
+	var toks []*Token
+	var want []int
+	publish := func(n int) {
+		for i := 0; i < n; i++ {
+			seq := len(want)
+			want = append(want, seq)
+			toks = append(toks, pub.PublishAsync("outage/t", 1, false, []byte(strconv.Itoa(seq))))
+		}
+	}
+	publish(100)
+	for _, b := range bs {
+		if err := b.Kill(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 5*time.Second, "every broker seen dead", func() bool { return pub.LiveCount() == 0 })
+	for i := 0; i < 20; i++ { // published through the outage
+		publish(10)
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, b := range bs {
+		if err := b.Restart(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 5*time.Second, "an endpoint of the publisher live again", func() bool { return pub.LiveCount() > 0 })
+	firstLive := time.Now()
+	for _, s := range pub.Stats() {
+		if s.State == StateLive && s.LiveSince.Before(firstLive) {
+			firstLive = s.LiveSince
+		}
+	}
+	// QoS 0 does not wait: at most once, delivered at once to a warming broker.
+	start := time.Now()
+	if err := pub.Publish(ctxT(t, 5*time.Second), "outage/qos0", 0, false, []byte("x")); err != nil {
+		t.Fatalf("QoS 0 publish while warming up: %v", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("a QoS 0 publish waited %v for the warm-up", d)
+	}
+	for i, tok := range toks {
+		if err := tok.Wait(ctxT(t, 15*time.Second)); err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+	}
+	if warm := time.Since(firstLive); warm < pub.Config().WarmUp {
+		t.Errorf("the queued messages were acknowledged %v after the first broker came back, before the %v warm-up", warm, pub.Config().WarmUp)
+	}
+	waitFor(t, 10*time.Second, "every message at the subscriber", func() bool { return got.has(want) })
+	if missing, disorder := got.check(want); len(missing) > 0 || disorder > 0 {
+		t.Fatalf("after the outage: %d missing, %d out of order", len(missing), disorder)
+	}
+	t.Logf("%d messages, 200 of them published during the outage: none lost, in order", len(want))
+}
+
+// TestStickyStreamKeepsOrderAcrossFailovers: an asynchronous Sticky stream whose broker is
+// killed twice arrives complete and with every first delivery in publish order, at a
+// subscriber with the default configuration (no dedup: a re-sent message may come twice,
+// but never before one published earlier).
+func TestStickyStreamKeepsOrderAcrossFailovers(t *testing.T) {
+	bs := brokertest.StartN(t, 3)
+	sub := startCluster(t, defaultConfig("ordsub", bs))
+	var got seqCollector
+	if err := sub.Subscribe(ctxT(t, 5*time.Second), "order/t", 1, got.add); err != nil {
+		t.Fatal(err)
+	}
+	pub := startCluster(t, defaultConfig("ordpub", bs))
+	waitLive(t, sub, 3)
+	const n = 3000
+	toks := make([]*Token, n)
+	want := make([]int, n)
+	kills := 0
+	for i := 0; i < n; i++ {
+		want[i] = i
+		if i == n/3 || i == 2*n/3 {
+			cur := pub.sticky.Load()
+			for k, s := range pub.Stats() {
+				if cur != nil && s.Name == cur.name {
+					if err := bs[k].Kill(); err != nil {
+						t.Fatal(err)
+					}
+					kills++
+					defer bs[k].Restart()
+				}
+			}
+		}
+		toks[i] = pub.PublishAsync("order/t", 1, false, []byte(strconv.Itoa(i)))
+		if i%200 == 199 {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	for i, tok := range toks {
+		if err := tok.Wait(ctxT(t, 15*time.Second)); err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+	}
+	if kills != 2 {
+		t.Fatalf("%d kills, want 2", kills)
+	}
+	waitFor(t, 10*time.Second, "every message at the subscriber", func() bool { return got.has(want) })
+	if missing, disorder := got.check(want); len(missing) > 0 || disorder > 0 {
+		t.Fatalf("%d missing, %d first deliveries out of order", len(missing), disorder)
+	}
+}
+
+// TestAckQuorum: with the All publisher, AckQuorum decides how many brokers' acknowledgements
+// a publish waits for. One broker answers slowly (behind a delaying proxy): quorum 1 returns
+// with the first acknowledgement, 2 with two, -1 and the default with all three; and the
+// quorum shrinks with the cluster.
+func TestAckQuorum(t *testing.T) {
+	bs := brokertest.StartN(t, 3)
+	slow := brokertest.StartProxy(t, bs[2].Addr())
+	slow.SetDelay(200 * time.Millisecond)
+	slow.SetMode(brokertest.Delay)
+	eps := []string{bs[0].URI(), bs[1].URI(), slow.URI()}
+	for _, tc := range []struct{ quorum, want int }{{0, 3}, {1, 1}, {2, 2}, {-1, 3}} {
+		cfg := fastConfig(fmt.Sprintf("q%d", tc.quorum+1), eps...)
+		cfg.PublisherType = All
+		cfg.AckQuorum = tc.quorum
+		c := startCluster(t, cfg)
+		waitLive(t, c, 3)
+		req, err := c.newRequest("quorum/t", 1, false, []byte("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		took, err := c.publish(ctxT(t, 5*time.Second), req)
+		if err != nil {
+			t.Fatalf("quorum %d: %v", tc.quorum, err)
+		}
+		if len(took) != tc.want {
+			t.Errorf("quorum %d: acknowledged by %v, want %d brokers", tc.quorum, took, tc.want)
+		}
+		if tc.quorum == 2 && slices.Contains(took, c.Stats()[2].Name) {
+			t.Errorf("quorum 2 waited for the slow broker: %v", took)
+		}
+		c.Close()
+	}
+	// The quorum counts live brokers: with one of two blackholed, a quorum of 2 is met by the
+	// broker left once the silent one is declared dead.
+	hole := brokertest.StartProxy(t, bs[1].Addr())
+	cfg := fastConfig("qshrink", bs[0].URI(), hole.URI())
+	cfg.PublisherType = All
+	cfg.AckQuorum = 2
+	c := startCluster(t, cfg)
+	waitLive(t, c, 2)
+	hole.SetMode(brokertest.Blackhole)
+	if err := c.Publish(ctxT(t, 10*time.Second), "quorum/t", 1, false, []byte("y")); err != nil {
+		t.Fatalf("quorum 2 with one broker gone silent: %v", err)
+	}
+	if _, err := New(Config{Name: "bad", Endpoints: []EndpointConfig{{URI: bs[0].URI()}}, AckQuorum: -2}); err == nil || !strings.Contains(err.Error(), "ackQuorum") {
+		t.Errorf("AckQuorum -2 accepted: %v", err)
 	}
 }
