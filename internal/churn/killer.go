@@ -1,0 +1,173 @@
+package churn
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/hamqtt/hamqtt/internal/brokertest"
+)
+
+// The kill schedules.
+const (
+	// ScheduleChurn: one broker down at a time; every 0.5-2 s a broker is SIGKILLed and
+	// restarted 0.2-1.5 s later; half the kills hit the broker hit last, the others a random
+	// one. The next kill is chosen once the restart completed, without waiting for the clients
+	// to come back.
+	ScheduleChurn = "churn"
+	// ScheduleOutage: after about a quarter of the run every broker is SIGKILLed for
+	// Options.Outage, then all are restarted; nothing else.
+	ScheduleOutage = "outage"
+	// ScheduleDouble: like churn, but each event kills two brokers at once (one survives) and
+	// restarts both 0.2-1.5 s later; half the events spare the broker spared last.
+	ScheduleDouble = "double"
+	// ScheduleNone kills nothing: a check of the harness and the clients themselves.
+	ScheduleNone = "none"
+)
+
+// Schedules lists the valid Options.Schedule values.
+var Schedules = []string{ScheduleChurn, ScheduleOutage, ScheduleDouble, ScheduleNone}
+
+// killer runs one schedule against the brokers until stop is closed. Its random choices come
+// from rng alone, so a seed replays the same sequence of kills (the timing of the clients
+// around them varies, of course).
+type killer struct {
+	brokers  []*brokertest.Broker
+	rng      *rand.Rand
+	lg       *trialLog
+	stop     chan struct{}
+	schedule string
+	outage   time.Duration
+	outageAt time.Duration // how long into the run the outage begins
+
+	kills int   // read once run returned
+	err   error // a restart that failed
+}
+
+// sleep waits d or until stop; it reports whether the schedule goes on.
+func (k *killer) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-k.stop:
+		return false
+	}
+}
+
+// between draws a duration uniformly in [lo, hi].
+func (k *killer) between(lo, hi time.Duration) time.Duration {
+	return lo + time.Duration(k.rng.Int64N(int64(hi-lo)+1))
+}
+
+func (k *killer) kill(i int, why string) {
+	b := k.brokers[i]
+	if err := b.Kill(); err != nil {
+		k.lg.printf("harness: kill broker %d (%s): %v", i+1, b.Addr(), err)
+		return
+	}
+	k.kills++
+	k.lg.printf("harness: SIGKILL broker %d (%s)%s", i+1, b.Addr(), why)
+}
+
+// restart starts the given brokers again, in parallel, and returns once all accept connections.
+func (k *killer) restart(idx ...int) bool {
+	errs := make([]error, len(idx))
+	var wg sync.WaitGroup
+	for n, i := range idx {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[n] = k.brokers[i].Restart()
+		}()
+	}
+	wg.Wait()
+	for n, i := range idx {
+		if errs[n] != nil {
+			k.err = fmt.Errorf("restart of broker %d (%s): %w", i+1, k.brokers[i].Addr(), errs[n])
+			k.lg.printf("harness: %v", k.err)
+			return false
+		}
+		k.lg.printf("harness: broker %d (%s) restarted", i+1, k.brokers[i].Addr())
+	}
+	return true
+}
+
+func (k *killer) run() {
+	switch k.schedule {
+	case ScheduleChurn:
+		k.churn()
+	case ScheduleDouble:
+		k.double()
+	case ScheduleOutage:
+		k.total()
+	case ScheduleNone:
+		<-k.stop
+	}
+}
+
+func (k *killer) churn() {
+	last := -1
+	for {
+		if !k.sleep(k.between(500*time.Millisecond, 2*time.Second)) {
+			return
+		}
+		v, why := k.rng.IntN(len(k.brokers)), ""
+		if last >= 0 && k.rng.IntN(2) == 0 {
+			v, why = last, " (the broker hit last, again)"
+		}
+		k.kill(v, why)
+		last = v
+		k.sleep(k.between(200*time.Millisecond, 1500*time.Millisecond)) // a stop restarts at once
+		if !k.restart(v) {
+			return
+		}
+	}
+}
+
+func (k *killer) double() {
+	spared := -1
+	for {
+		if !k.sleep(k.between(500*time.Millisecond, 2*time.Second)) {
+			return
+		}
+		s := k.rng.IntN(len(k.brokers))
+		if spared >= 0 && k.rng.IntN(2) == 0 {
+			s = spared
+		}
+		spared = s
+		var victims []int
+		for i := range k.brokers {
+			if i != s {
+				victims = append(victims, i)
+			}
+		}
+		for _, v := range victims {
+			k.kill(v, fmt.Sprintf(" (double: broker %d survives)", s+1))
+		}
+		k.sleep(k.between(200*time.Millisecond, 1500*time.Millisecond))
+		if !k.restart(victims...) {
+			return
+		}
+	}
+}
+
+func (k *killer) total() {
+	if !k.sleep(k.outageAt) {
+		return
+	}
+	all := make([]int, len(k.brokers))
+	for i := range all {
+		all[i] = i
+		k.kill(i, " (outage)")
+	}
+	k.lg.printf("harness: outage of every broker for %v", k.outage)
+	k.sleep(k.outage)
+	if !k.restart(all...) {
+		return
+	}
+	k.lg.printf("harness: outage over")
+	<-k.stop
+}
