@@ -917,7 +917,7 @@ func (l *loader) cluster(n *yaml.Node, path string, fc *FileConfig, global persi
 	per := global
 	fos, liveCount, subCount := 0, -1, -1
 	var liveNode, subNode *yaml.Node
-	var endpointsNode, connectionsNode, primaryNode, bridgesNode *yaml.Node
+	var endpointsNode, connectionsNode, primaryNode, bridgesNode, quorumNode *yaml.Node
 	var clientID string
 	for _, e := range l.fields(n, path) {
 		kp := keyPath(path, e.key)
@@ -1009,6 +1009,17 @@ func (l *loader) cluster(n *yaml.Node, path string, fc *FileConfig, global persi
 					cfg.WarmUp = -1 // an explicit 0 disables the warm-up
 				}
 			}
+		case "probeInterval":
+			cfg.ProbeInterval, _ = l.duration(e.v, kp, time.Millisecond, false)
+		case "probeRate":
+			cfg.ProbeRate, _ = l.float(e.v, kp)
+		case "ackQuorum":
+			if v, ok := l.integer(e.v, kp); ok {
+				if v < -1 {
+					l.fail(e.v, kp, "%d: use 0 or 1 (any one broker), a count of brokers, or -1 (every live broker)", v)
+				}
+				cfg.AckQuorum, quorumNode = v, e.v
+			}
 		case "connectRate":
 			cfg.ConnectRate, _ = l.float(e.v, kp)
 		case "connectBurst":
@@ -1045,6 +1056,9 @@ func (l *loader) cluster(n *yaml.Node, path string, fc *FileConfig, global persi
 		}
 	}
 
+	if quorumNode != nil && cfg.AckQuorum != 0 && cfg.PublisherType != All {
+		l.warn(quorumNode, "%s.ackQuorum only matters with publisherType: ALL (this cluster is %v)", path, cfg.PublisherType)
+	}
 	// FoS: padogrid fixes the counts for levels 0-2 and honours them only at level 3.
 	cfg.FoS = fos
 	fixed := map[int][2]int{0: {-1, -1}, 1: {2, 1}, 2: {2, 2}}

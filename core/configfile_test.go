@@ -1267,3 +1267,34 @@ clusters:
 		t.Fatal("cluster c has other tls settings but the same TLS config")
 	}
 }
+
+func TestConfigProberAndQuorumKeys(t *testing.T) {
+	fc, err := ParseConfig([]byte(`clusters:
+  - name: q
+    publisherType: ALL
+    ackQuorum: 2
+    probeInterval: 300
+    probeRate: 20
+    connections:
+      - connection:
+          serverURIs: [tcp://127.0.0.1:1883]
+`), "q.yaml", LoadOptions{Strict: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := fc.Clusters[0]
+	if c.AckQuorum != 2 || c.ProbeInterval != 300*time.Millisecond || c.ProbeRate != 20 {
+		t.Fatalf("ackQuorum %d, probeInterval %v, probeRate %v", c.AckQuorum, c.ProbeInterval, c.ProbeRate)
+	}
+	_, err = ParseConfig([]byte("clusters:\n  - name: q\n    ackQuorum: -2\n"), "q.yaml", LoadOptions{})
+	if err == nil || !strings.Contains(err.Error(), "q.yaml:3") || !strings.Contains(err.Error(), "every live broker") {
+		t.Fatalf("ackQuorum: -2: %v", err)
+	}
+	fc, err = ParseConfig([]byte("clusters:\n  - name: q\n    ackQuorum: 2\n    connections:\n      - connection:\n          serverURIs: [tcp://127.0.0.1:1883]\n"), "q.yaml", LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(fc.Warnings, func(w string) bool { return strings.Contains(w, "only matters with publisherType: ALL") }) {
+		t.Fatalf("no warning for ackQuorum on a STICKY cluster: %v", fc.Warnings)
+	}
+}

@@ -506,3 +506,66 @@ func TestSubscriptionGapIsReported(t *testing.T) {
 	waitFor(t, 10*time.Second, "the gap closed", func() bool { _, ok := c.SubscriptionGap(); return !ok })
 	waitLive(t, c, 1)
 }
+
+// TestProbesStayCheapAtScale: hundreds of dead endpoints must not send thousands of SYNs a
+// second. One cluster is held to its ProbeRate, and clusters that lift theirs to the
+// process-wide bound.
+func TestProbesStayCheapAtScale(t *testing.T) {
+	deadEndpoints := func(n int) []EndpointConfig {
+		var eps []EndpointConfig
+		used := map[int]bool{}
+		for len(eps) < n {
+			port, err := brokertest.FreePort()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !used[port] {
+				used[port] = true
+				eps = append(eps, EndpointConfig{URI: fmt.Sprintf("tcp://127.0.0.1:%d", port)})
+			}
+		}
+		return eps
+	}
+	dials := func(cs []*Cluster) (n uint64) {
+		for _, c := range cs {
+			for _, s := range c.Stats() {
+				n += s.Probes
+			}
+		}
+		return n
+	}
+	run := func(cfgs []Config, d time.Duration) (uint64, float64) {
+		start := time.Now()
+		var cs []*Cluster
+		for _, cfg := range cfgs {
+			c, err := New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if err := c.Start(); err != nil {
+				t.Fatal(err)
+			}
+			cs = append(cs, c)
+		}
+		time.Sleep(d)
+		n := dials(cs)
+		return n, time.Since(start).Seconds()
+	}
+	// One cluster of 300 dead endpoints: about 5.7 dials a second each would be 1700/s.
+	n, secs := run([]Config{{Name: "many", Endpoints: deadEndpoints(300)}}, 2*time.Second)
+	t.Logf("one cluster, 300 dead endpoints: %d dials in %.2fs", n, secs)
+	if limit := uint64(secs*defaultProbeRate + 12 + 5); n > limit { // the rate, its bucket, slack
+		t.Errorf("%d dials in %.2fs, more than the cluster's ProbeRate allows (%d)", n, secs, limit)
+	}
+	// Four clusters without a rate of their own: the process bound holds them together.
+	var cfgs []Config
+	for i := 0; i < 4; i++ {
+		cfgs = append(cfgs, Config{Name: fmt.Sprintf("unbounded%d", i), ProbeRate: -1, Endpoints: deadEndpoints(100)})
+	}
+	n, secs = run(cfgs, 2*time.Second)
+	t.Logf("four clusters, 400 dead endpoints, no cluster rate: %d dials in %.2fs", n, secs)
+	if limit := uint64(secs*processProbes.rate + processProbes.burst + 5); n > limit {
+		t.Errorf("%d dials in %.2fs, more than the process bound allows (%d)", n, secs, limit)
+	}
+}
