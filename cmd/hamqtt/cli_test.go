@@ -214,7 +214,7 @@ func TestStatus(t *testing.T) {
 	for _, want := range []string{
 		"cluster cluster-default: 2 of 3 endpoints live",
 		"dead: cluster-default-3",
-		"ENDPOINT", "STATE", "CONNECTS", "LAST ERROR",
+		"ENDPOINT", "STATE", "DIALS", "CONNECTS", "LAST ERROR",
 	} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("status table lacks %q\n%v", want, r)
@@ -223,8 +223,8 @@ func TestStatus(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^live: (cluster-default-1, cluster-default-2|cluster-default-2, cluster-default-1)$`).MatchString(r.stdout) {
 		t.Errorf("live list (longest-live first) wrong\n%v", r)
 	}
-	if !regexp.MustCompile(`(?m)^cluster-default-3\s+dead\s+` + regexp.QuoteMeta(bs[2].URI()) + `\s+no\s+-\s+0\s+0\s+0\s+0\s+[1-9]\d*\s+[1-9]\d*\s+0\s+.*refused`).MatchString(r.stdout) {
-		t.Errorf("dead endpoint row should show connects, failures and the reason\n%v", r)
+	if !regexp.MustCompile(`(?m)^cluster-default-3\s+dead\s+` + regexp.QuoteMeta(bs[2].URI()) + `\s+no\s+-\s+0\s+0\s+0\s+0\s+[1-9]\d*\s+0\s+0\s+0\s+.*refused`).MatchString(r.stdout) {
+		t.Errorf("dead endpoint row should show dials, no CONNECT (nothing listens) and the reason\n%v", r)
 	}
 	if !regexp.MustCompile(`(?m)^cluster-default-1\s+live\s+` + regexp.QuoteMeta(bs[0].URI()) + `\s+yes\s+\d`).MatchString(r.stdout) {
 		t.Errorf("live endpoint row wrong\n%v", r)

@@ -139,6 +139,11 @@ func runStart(ctx context.Context, e *env, args []string) error {
 		case <-tick:
 			for _, n := range names {
 				if c, err := reg.Get(n); err == nil {
+					if since, gap := c.SubscriptionGap(); gap {
+						log.Warn("status", "cluster", n, "live", strings.Join(c.LiveEndpoints(), ","), "dead", strings.Join(c.DeadEndpoints(), ","),
+							"subscribedOnNoLiveBrokerFor", time.Since(since).Round(time.Millisecond))
+						continue
+					}
 					log.Info("status", "cluster", n, "live", strings.Join(c.LiveEndpoints(), ","), "dead", strings.Join(c.DeadEndpoints(), ","))
 				}
 			}

@@ -50,6 +50,7 @@ type endpointStatus struct {
 	Acked           uint64     `json:"acked"`
 	Failed          uint64     `json:"failed"`
 	Failovers       uint64     `json:"failovers"`
+	Probes          uint64     `json:"probes"`
 	Connects        uint64     `json:"connects"`
 	ConnectFailures uint64     `json:"connectFailures"`
 	Received        uint64     `json:"received"`
@@ -155,7 +156,7 @@ func probeCluster(ctx context.Context, cfg core.Config) (clusterStatus, error) {
 	for _, s := range cl.Stats() {
 		es := endpointStatus{Name: s.Name, URI: s.URI, State: s.State.String(), Subscriber: s.Subscriber,
 			Published: s.Published, Acked: s.Acked, Failed: s.Failed, Failovers: s.Failovers,
-			Connects: s.Connects, ConnectFailures: s.ConnectFailures, Received: s.Received, LastError: s.LastError}
+			Probes: s.Probes, Connects: s.Connects, ConnectFailures: s.ConnectFailures, Received: s.Received, LastError: s.LastError}
 		if !s.LiveSince.IsZero() {
 			t := s.LiveSince
 			es.LiveSince = &t
@@ -186,7 +187,7 @@ func printStatusTable(w io.Writer, st clusterStatus) {
 		st.Name, len(st.Live), len(st.Endpoints), st.PublisherType, st.FoS)
 	fmt.Fprintf(w, "live: %s\ndead: %s\n\n", listOrNone(st.Live), listOrNone(st.Dead))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ENDPOINT\tSTATE\tURI\tSUB\tUP\tPUBLISHED\tACKED\tFAILED\tFAILOVERS\tCONNECTS\tCONN-FAILS\tRECEIVED\tLAST ERROR")
+	fmt.Fprintln(tw, "ENDPOINT\tSTATE\tURI\tSUB\tUP\tPUBLISHED\tACKED\tFAILED\tFAILOVERS\tDIALS\tCONNECTS\tCONN-FAILS\tRECEIVED\tLAST ERROR")
 	for _, s := range st.Endpoints {
 		up := "-"
 		if s.LiveSince != nil {
@@ -200,8 +201,8 @@ func printStatusTable(w io.Writer, st clusterStatus) {
 		if lastErr == "" {
 			lastErr = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", s.Name, s.State, s.URI, sub, up,
-			s.Published, s.Acked, s.Failed, s.Failovers, s.Connects, s.ConnectFailures, s.Received, oneLine(lastErr))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", s.Name, s.State, s.URI, sub, up,
+			s.Published, s.Acked, s.Failed, s.Failovers, s.Probes, s.Connects, s.ConnectFailures, s.Received, oneLine(lastErr))
 	}
 	tw.Flush()
 	if st.Error != "" {
