@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -111,7 +114,7 @@ func stallRun(cfg core.Config, n int, fault, heal func(i int) error) (stalls []f
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
-		time.Sleep(cfg.WarmUp + 50*time.Millisecond) // a revived endpoint is eligible again
+		time.Sleep(c.Config().WarmUp + 50*time.Millisecond) // a revived endpoint is eligible again
 		return nil
 	}
 	if err := waitLive(); err != nil {
@@ -152,13 +155,10 @@ func stallRun(cfg core.Config, n int, fault, heal func(i int) error) (stalls []f
 	return stalls, log.errs, nil
 }
 
+// failoverConfig is the configuration users run: every safeguard (backoff, warm-up, flap
+// quarantine) at its default.
 func failoverConfig(uris []string) core.Config {
-	cfg := coreConfig(uniqueID("bench-failover"), uris)
-	cfg.ProbeDelay = 50 * time.Millisecond
-	cfg.MaxProbeDelay = 500 * time.Millisecond
-	cfg.WarmUp = 200 * time.Millisecond
-	cfg.FlapLimit = -1
-	return cfg
+	return coreConfig(uniqueID("bench-failover"), uris)
 }
 
 // failoverSuite is section (5): the stall a QoS 1 publisher (core, STICKY over 3 brokers) sees
@@ -167,7 +167,9 @@ func failoverSuite(out string, n int, smoke bool) error {
 	sec := &Section{Name: "failover", Title: "Failover stall: core, STICKY over 3 brokers, one QoS 1 publisher", Started: time.Now()}
 	sec.Settings = []string{
 		"publisher: one QoS 1 publish at a time (PublishAsync + Wait), 64 B; stall = from the fault to the next publish acknowledged by another broker",
-		"cluster: ProbeDelay 50ms, MaxProbeDelay 500ms, WarmUp 200ms, FlapLimit -1 (no quarantine: the same brokers are failed again and again); other settings default",
+		"cluster: the default configuration (ProbeInterval 175ms, WarmUp 2s, FlapLimit 5, ConnectRate 4/s): the same brokers are failed again and again",
+		"revival lag: a subscriber cluster (default configuration) over 3 brokers; one broker SIGKILLed again and again, restarted after 0.2-1.5 s; lag = from its listener accepting connections to the subscriptions replayed there",
+		"refusing broker: one cluster (default configuration) against a Mosquitto that refuses anonymous clients, CONNACKs counted in the broker's debug log",
 		"after each fault the broker (or proxy) is healed and the bench waits until all 3 endpoints are live and warm before the next fault",
 	}
 
@@ -190,6 +192,33 @@ func failoverSuite(out string, n int, smoke bool) error {
 		Row{Section: "failover", Metric: fmt.Sprintf("SIGKILL of the sticky broker, p99 (%d kills)", len(stalls)), Impl: "core STICKY x3", Unit: "ms", Value: p99, Lower: true,
 			Target: "< 50 ms", Met: boolp(p99 < 50), Lost: errs})
 	logf("failover sigkill: p50 %.2f ms p99 %.2f ms max %.2f ms (failed publishes: %d)", percentile(stalls, 50), p99, percentile(stalls, 100), errs)
+
+	// Revival lag: how long after a killed broker's listener accepts again a subscriber has its
+	// subscriptions back there. WarmUp is tied to its p99.
+	lags, err := revivalLags(n)
+	if err != nil {
+		return fmt.Errorf("revival lag: %w", err)
+	}
+	lagP99 := percentile(lags, 99)
+	sec.Rows = append(sec.Rows,
+		Row{Section: "failover", Metric: fmt.Sprintf("revival lag: subscriptions back after the listener, p50 (%d kills)", len(lags)), Impl: "core subscriber x3", Unit: "ms", Value: percentile(lags, 50), Reps: lags, Lower: true},
+		Row{Section: "failover", Metric: fmt.Sprintf("revival lag: subscriptions back after the listener, p99 (%d kills)", len(lags)), Impl: "core subscriber x3", Unit: "ms", Value: lagP99, Lower: true,
+			Target: "< 500 ms", Met: boolp(lagP99 < 500), Note: "WarmUp (2 s) is kept above twice this bound"})
+	logf("revival lag: p50 %.1f ms p99 %.1f ms", percentile(lags, 50), lagP99)
+
+	// Politeness: CONNECTs a refusing broker receives.
+	secs := 10.0
+	if smoke {
+		secs = 2
+	}
+	perSec, total, err := refusedConnectRate(time.Duration(secs * float64(time.Second)))
+	if err != nil {
+		return fmt.Errorf("refusing broker: %w", err)
+	}
+	sec.Rows = append(sec.Rows,
+		Row{Section: "failover", Metric: fmt.Sprintf("CONNECTs to a broker refusing our credentials, busiest second (%d in %.0f s)", total, secs), Impl: "core x1", Unit: "CONNECT/s", Value: perSec, Lower: true,
+			Target: "<= 4", Met: boolp(perSec <= 4), Note: "backoff 1 s doubling with equal jitter, under the 4/s connect rate"})
+	logf("refusing broker: %d CONNECTs in %.0f s, busiest second %.0f", total, secs, perSec)
 
 	// Silent partition through the fault proxy, with short and with default timeouts.
 	type partCase struct {
@@ -240,4 +269,100 @@ func failoverSuite(out string, n int, smoke bool) error {
 	}
 	sec.Duration = time.Since(sec.Started).Round(time.Second).String()
 	return writeSection(out, sec)
+}
+
+// revivalLags kills one broker n times under a subscriber cluster and returns, per revival, the
+// milliseconds from its listener accepting connections to the subscriptions replayed there.
+func revivalLags(n int) ([]float64, error) {
+	bs, err := startBrokers(3)
+	if err != nil {
+		return nil, err
+	}
+	defer closeBrokers(bs)
+	c, err := core.New(coreConfig(uniqueID("bench-revival"), uris(bs)))
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := c.Connect(ctx); err != nil {
+		return nil, err
+	}
+	if err := c.Subscribe(ctx, "bench/revival/#", 1, func(core.Message) {}); err != nil {
+		return nil, err
+	}
+	state := func() core.EndpointStats { return c.Stats()[0] }
+	waitUntil := func(what string, cond func() bool) error {
+		deadline := time.Now().Add(20 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("timed out waiting for %s", what)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		return nil
+	}
+	var lags []float64
+	for k := 0; k < n; k++ {
+		if err := bs[0].Kill(); err != nil {
+			return lags, err
+		}
+		if err := waitUntil("the kill seen", func() bool { return state().State != core.StateLive }); err != nil {
+			return lags, err
+		}
+		time.Sleep(time.Duration(200+rand.IntN(1300)) * time.Millisecond)
+		restarted := make(chan error, 1)
+		go func() { restarted <- bs[0].Restart() }()
+		var back time.Time
+		if err := waitUntil("the listener", func() bool {
+			conn, err := net.DialTimeout("tcp", bs[0].Addr(), 100*time.Millisecond)
+			if err != nil {
+				return false
+			}
+			back = time.Now()
+			conn.Close()
+			return true
+		}); err != nil {
+			return lags, err
+		}
+		if err := <-restarted; err != nil {
+			return lags, err
+		}
+		var st core.EndpointStats
+		if err := waitUntil("the subscriber back", func() bool { st = state(); return st.State == core.StateLive && st.Subscriber }); err != nil {
+			return lags, err
+		}
+		lags = append(lags, float64(st.LiveSince.Sub(back))/float64(time.Millisecond))
+		time.Sleep(time.Duration(rand.IntN(300)) * time.Millisecond)
+	}
+	return lags, nil
+}
+
+// refusedConnectRate runs a cluster against a broker that refuses anonymous clients for d and
+// returns the CONNECTs of its busiest second and the total, read from the broker's own log.
+func refusedConnectRate(d time.Duration) (busiest float64, total int, err error) {
+	b, err := brokertest.New(brokertest.Options{ExtraConfig: "allow_anonymous false\nlog_type debug"})
+	if err != nil {
+		return 0, 0, err
+	}
+	defer b.Close()
+	c, err := core.New(coreConfig(uniqueID("bench-refused"), []string{b.URI()}))
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := c.Start(); err != nil {
+		return 0, 0, err
+	}
+	time.Sleep(d)
+	c.Close()
+	perSecond := map[string]int{}
+	for _, line := range strings.Split(b.Log(), "\n") {
+		if ts, rest, ok := strings.Cut(line, ": "); ok && strings.HasPrefix(rest, "Sending CONNACK") {
+			total++
+			perSecond[ts]++
+			busiest = max(busiest, float64(perSecond[ts]))
+		}
+	}
+	return busiest, total, nil
 }
