@@ -525,6 +525,9 @@ func run(ctx context.Context, o *Options, lg *trialLog, res *Result) (err error)
 		}
 	case <-ctx.Done():
 		runErr = fmt.Errorf("publisher did not finish within %v (timeout)", o.Timeout)
+		if errors.Is(ctx.Err(), context.Canceled) {
+			runErr = errors.New("interrupted before the publisher finished")
+		}
 	}
 	stopKiller()
 	lg.printf("harness: killer stopped after %d kills", k.kills)
