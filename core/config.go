@@ -190,6 +190,11 @@ type Config struct {
 	// for the connection.
 	ShareConnections bool
 
+	// MaxIncomingPacket bounds the packets a broker may send (default
+	// DefaultMaxIncomingPacket, 64 MiB; at most MQTT's 268435455). A broker announcing a larger
+	// one, or sending anything else MQTT 3.1.1 does not allow, has its connection closed.
+	MaxIncomingPacket int
+
 	// DeliveryEvents reports the outcome of every PublishAsync as an EventDelivery.
 	DeliveryEvents bool
 
@@ -197,6 +202,41 @@ type Config struct {
 	// Records may be emitted while the cluster holds its lock: the handler must not call back
 	// into the cluster (queue the record if it must run user code).
 	Logger *slog.Logger
+}
+
+// MaxKeepAlive is the longest keep-alive MQTT can carry: a 16-bit number of seconds.
+const MaxKeepAlive = 65535 * time.Second
+
+// maxStringField is the longest client ID, user name, password or will payload MQTT can carry
+// (a 16-bit length prefix).
+const maxStringField = 65535
+
+// validate refuses the session settings MQTT cannot carry, naming the limit, instead of letting
+// them be cut or wrapped on the wire.
+func (cc ConnectionConfig) validate() error {
+	if cc.KeepAlive > MaxKeepAlive {
+		return fmt.Errorf("keep-alive %v exceeds MQTT's limit of %v (65535 s)", cc.KeepAlive, MaxKeepAlive)
+	}
+	if cc.KeepAlive > 0 && cc.KeepAlive < time.Second {
+		return fmt.Errorf("keep-alive %v is below MQTT's unit of one second: give at least 1s, or a negative value for none", cc.KeepAlive)
+	}
+	for _, f := range []struct {
+		what, v string
+		text    bool
+	}{{"client ID", cc.ClientID, true}, {"user name", cc.Username, true}, {"password", cc.Password, false}} {
+		if len(f.v) > maxStringField {
+			return fmt.Errorf("%s of %d bytes exceeds MQTT's limit of %d", f.what, len(f.v), maxStringField)
+		}
+		if f.text && f.v != "" {
+			if err := ValidateMQTTString(f.what, f.v); err != nil {
+				return err
+			}
+		}
+	}
+	if w := cc.Will; w != nil && len(w.Payload) > maxStringField {
+		return fmt.Errorf("will payload of %d bytes exceeds MQTT's limit of %d", len(w.Payload), maxStringField)
+	}
+	return nil
 }
 
 // NoSubscriberLimit, as SubscriberCount or LiveEndpointCount, means "all live endpoints".
@@ -249,6 +289,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxInflight <= 0 {
 		c.MaxInflight = 4096
+	}
+	if c.MaxIncomingPacket <= 0 {
+		c.MaxIncomingPacket = DefaultMaxIncomingPacket
+	}
+	if c.MaxIncomingPacket > 268435455+5 {
+		c.MaxIncomingPacket = 268435455 + 5
 	}
 	if c.MaxInflightQoS2 <= 0 {
 		c.MaxInflightQoS2 = 19
@@ -315,6 +361,9 @@ func (c Config) withDefaults() (Config, error) {
 		if err := ValidateTopic(c.Connection.Will.Topic); err != nil {
 			return c, fmt.Errorf("cluster %q: will: %w", c.Name, err)
 		}
+	}
+	if err := c.Connection.validate(); err != nil {
+		return c, fmt.Errorf("cluster %q: %w", c.Name, err)
 	}
 	return c, nil
 }

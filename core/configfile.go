@@ -523,6 +523,10 @@ func (l *loader) boolean(n *yaml.Node, path string) (bool, bool) {
 
 // duration reads a whole number in unit (milliseconds or seconds, as padogrid writes them) or
 // a Go duration string such as "1500ms" or "2s". Negative values are errors unless allowed.
+// maxDuration bounds every duration of a configuration file: a hundred years, far beyond any
+// timeout, and far from time.Duration's overflow.
+const maxDuration = int64(100 * 365 * 24 * time.Hour)
+
 func (l *loader) duration(n *yaml.Node, path string, unit time.Duration, allowNegative bool) (time.Duration, bool) {
 	s, ok := l.str(n, path)
 	if !ok {
@@ -530,7 +534,11 @@ func (l *loader) duration(n *yaml.Node, path string, unit time.Duration, allowNe
 	}
 	s = strings.TrimSpace(s)
 	var d time.Duration
-	if v, err := strconv.ParseInt(s, 10, 64); err == nil {
+	if v, err := strconv.ParseInt(s, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		if err != nil || v > maxDuration/int64(unit) || v < -maxDuration/int64(unit) {
+			l.fail(n, path, "%s is out of range: the longest duration is %v", s, time.Duration(maxDuration).Round(time.Hour))
+			return 0, false
+		}
 		d = time.Duration(v) * unit
 	} else if d, err = time.ParseDuration(s); err != nil {
 		u := "milliseconds"
@@ -1395,6 +1403,9 @@ func (l *loader) connectionOptions(n *yaml.Node, path string, ce *connEntry) {
 					// As in Java's paho: no keep-alive.
 					l.warn(e.v, "%s: 0 turns keep-alive off: a broker that dies silently is then noticed only by an overdue acknowledgement", kp)
 					d = -1
+				}
+				if d > MaxKeepAlive {
+					l.fail(e.v, kp, "%v exceeds MQTT's limit of 65535 seconds", d)
 				}
 				s.KeepAlive = d
 			}

@@ -75,7 +75,7 @@ func (c *Cluster) openLink(ep *endpoint, key linkKey, shared bool) (*link, error
 	// nothing, so it is retried quickly. Only a broker that accepted the dial is sent a
 	// CONNECT, and only under the cluster's connect rate.
 	ep.probes.Add(1)
-	tc, err := dialTransport(ep.uri.url(), cfg.TLS, cfg.ConnectTimeout, c.cfg.AckTimeout)
+	tc, err := dialTransport(ep.uri.url(), cfg.TLS, cfg.ConnectTimeout, c.cfg.AckTimeout, c.cfg.MaxIncomingPacket)
 	var ref *refusal
 	if err != nil && !errors.As(err, &ref) && !errors.Is(err, syscall.ECONNRESET) {
 		return nil, err // not reached

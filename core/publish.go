@@ -239,7 +239,7 @@ func (c *Cluster) sender(sent chan<- *asyncPub) {
 	defer c.wg.Done()
 	defer close(sent)
 	var batch []*asyncPub
-	var last *connection // the connection the previous message went to
+	var last []*connection // the connections the previous message went to
 	for {
 		c.sendQ.mu.Lock()
 		batch, c.sendQ.items = c.sendQ.items, batch[:0]
@@ -285,10 +285,11 @@ func (c *Cluster) sender(sent chan<- *asyncPub) {
 // follows p waits too) until one is live and warm, up to p's deadline. False when the
 // deadline passed or the cluster closed first.
 //
-// A Sticky stream keeps its order across a failover: before the first message goes to a new
-// connection, every earlier message has been acknowledged or re-sent, in order, by the
-// confirmer, so the new broker receives the re-sent messages before any later one.
-func (c *Cluster) handOver(p *asyncPub, last **connection) bool {
+// A Sticky or All stream keeps its order across failovers and outages: before a message goes
+// to other connections than the message before it, every earlier message has been
+// acknowledged or re-sent, in order, by the confirmer, so a broker receives the re-sent
+// messages before any later one.
+func (c *Cluster) handOver(p *asyncPub, last *[]*connection) bool {
 	for {
 		changed := c.changedChan() // before looking: see deliverWithFailover
 		var targets []*endpoint
@@ -297,13 +298,12 @@ func (c *Cluster) handOver(p *asyncPub, last **connection) bool {
 		} else if ep := c.pick(p.req); ep != nil {
 			targets = []*endpoint{ep}
 		}
-		if len(targets) == 1 && c.cfg.PublisherType == Sticky && p.req.target == nil {
-			if cn := targets[0].active.Load(); cn != nil && *last != nil && cn != *last && c.pipeInflight.Load() > 0 {
-				if !c.awaitPipelineDrained() {
-					return false
-				}
-				continue // the endpoints may have changed meanwhile
+		if ordered := c.cfg.PublisherType == Sticky || c.cfg.PublisherType == All; ordered && p.req.target == nil &&
+			len(targets) > 0 && c.pipeInflight.Load() > 0 && !sameConnections(targets, *last) {
+			if !c.awaitPipelineDrained() {
+				return false
 			}
+			continue // the endpoints may have changed meanwhile
 		}
 		for _, ep := range targets {
 			if f := c.send(ep, p.req); f != nil {
@@ -311,7 +311,10 @@ func (c *Cluster) handOver(p *asyncPub, last **connection) bool {
 			}
 		}
 		if len(p.fs) > 0 {
-			*last = p.fs[0].cn
+			*last = (*last)[:0]
+			for _, f := range p.fs {
+				*last = append(*last, f.cn)
+			}
 			return true
 		}
 		ctx, cancel := context.WithDeadline(context.Background(), p.deadline)
@@ -321,6 +324,19 @@ func (c *Cluster) handOver(p *asyncPub, last **connection) bool {
 			return false
 		}
 	}
+}
+
+// sameConnections reports whether targets are exactly the endpoints whose connections are last.
+func sameConnections(targets []*endpoint, last []*connection) bool {
+	if len(targets) != len(last) {
+		return false
+	}
+	for i, ep := range targets {
+		if ep.active.Load() != last[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // awaitPipelineDrained waits until the confirmer has settled every message handed over;

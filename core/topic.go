@@ -46,10 +46,28 @@ func validateTopicText(what, s string) error {
 		return fmt.Errorf("empty %s: give at least one character", what)
 	case len(s) > MaxTopicLength:
 		return fmt.Errorf("%s is %d bytes long: MQTT allows at most %d", what, len(s), MaxTopicLength)
-	case !utf8.ValidString(s):
-		return fmt.Errorf("%s %q is not valid UTF-8", what, s)
-	case strings.ContainsRune(s, 0):
-		return fmt.Errorf("%s %q contains a NUL character", what, s)
+	}
+	return ValidateMQTTString(what, s)
+}
+
+// ValidateMQTTString reports why s cannot travel as an MQTT UTF-8 string (a topic, filter,
+// client ID or user name), or nil. Besides valid UTF-8 without NUL (which MQTT requires), it
+// refuses what brokers drop the connection for (Mosquitto does): the control characters
+// U+0001-U+001F and U+007F-U+009F and the Unicode non-characters (U+FDD0-U+FDEF, and U+FFFE and
+// U+FFFF in every plane). Sent anyway, such a string would cost a healthy broker's connection
+// on every attempt.
+func ValidateMQTTString(what, s string) error {
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD"):
+			return fmt.Errorf("%s %q is not valid UTF-8 (at byte %d)", what, s, i)
+		case r == 0:
+			return fmt.Errorf("%s %q contains a NUL character (at byte %d): MQTT forbids it", what, s, i)
+		case r < 0x20 || (r >= 0x7f && r <= 0x9f):
+			return fmt.Errorf("%s %q contains the control character U+%04X (at byte %d): brokers close the connection for it", what, s, r, i)
+		case (r >= 0xfdd0 && r <= 0xfdef) || r&0xfffe == 0xfffe:
+			return fmt.Errorf("%s %q contains the Unicode non-character U+%04X (at byte %d): brokers close the connection for it", what, s, r, i)
+		}
 	}
 	return nil
 }

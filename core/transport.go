@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"sync"
@@ -31,7 +32,7 @@ const closeFlushTimeout = time.Second
 
 // dialTransport opens the network connection paho speaks MQTT over, for every scheme
 // parseBrokerURI accepts.
-func dialTransport(u *url.URL, tlsConfig *tls.Config, timeout, writeTimeout time.Duration) (*coalescingConn, error) {
+func dialTransport(u *url.URL, tlsConfig *tls.Config, timeout, writeTimeout time.Duration, maxIncoming int) (*coalescingConn, error) {
 	var conn net.Conn
 	var err error
 	switch u.Scheme {
@@ -68,7 +69,9 @@ func dialTransport(u *url.URL, tlsConfig *tls.Config, timeout, writeTimeout time
 	if err != nil {
 		return nil, err
 	}
-	return newCoalescingConn(conn, writeTimeout), nil
+	c := newCoalescingConn(conn, writeTimeout)
+	c.in = &inboundGuard{r: c.r, max: maxIncoming}
+	return c, nil
 }
 
 func tlsHandshake(ctx context.Context, conn net.Conn, host string, cfg *tls.Config) (net.Conn, error) {
@@ -93,6 +96,7 @@ func tlsHandshake(ctx context.Context, conn net.Conn, host string, cfg *tls.Conf
 type coalescingConn struct {
 	net.Conn
 	r            *bufio.Reader
+	in           io.Reader // r, or the inboundGuard over it that checks every packet
 	writeTimeout time.Duration
 
 	mu      sync.Mutex
@@ -108,14 +112,15 @@ type coalescingConn struct {
 }
 
 func newCoalescingConn(conn net.Conn, writeTimeout time.Duration) *coalescingConn {
-	c := &coalescingConn{Conn: conn, r: bufio.NewReaderSize(conn, 32<<10), writeTimeout: writeTimeout,
+	c := &coalescingConn{Conn: conn, r: newCoalescingConnReader(conn), writeTimeout: writeTimeout,
 		wake: make(chan struct{}, 1), flushed: make(chan struct{})}
+	c.in = c.r
 	c.space.L = &c.mu
 	go c.flusher()
 	return c
 }
 
-func (c *coalescingConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+func (c *coalescingConn) Read(p []byte) (int, error) { return c.in.Read(p) }
 
 // errTransportClosed has the text of net.ErrClosed on purpose: paho recognises a write to a
 // connection closed on its own side by that text and does not report it as a loss.

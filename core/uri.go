@@ -48,6 +48,33 @@ func (u brokerURI) url() *url.URL {
 	return &url.URL{Scheme: scheme, Host: net.JoinHostPort(u.Host, strconv.Itoa(u.Port)), Path: u.Path}
 }
 
+// RedactURI hides the credentials a URI may carry (scheme://user:password@host): the password,
+// or a lone user part (often a token), becomes "***". Everything the library prints about a
+// URI the user gave goes through it.
+func RedactURI(s string) string {
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok {
+		scheme, rest = "", s
+	}
+	authority := rest
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		authority = rest[:i]
+	}
+	at := strings.LastIndexByte(authority, '@')
+	if at < 0 {
+		return s
+	}
+	user, _, hasPassword := strings.Cut(authority[:at], ":")
+	redacted := "***"
+	if hasPassword {
+		redacted = user + ":***"
+	}
+	if ok {
+		scheme += "://"
+	}
+	return scheme + redacted + rest[at:]
+}
+
 // ExpandURIs expands a comma-separated list of broker URIs with ranges into canonical URIs,
 // in order, duplicates dropped. The grammar:
 //
@@ -80,7 +107,7 @@ func ExpandURIs(list ...string) ([]string, error) {
 				}
 			}
 			if len(out) > MaxExpandedURIs {
-				return nil, fmt.Errorf("broker URI %q: the list names more than %d brokers: narrow the ranges", s, MaxExpandedURIs)
+				return nil, fmt.Errorf("broker URI %q: the list names more than %d brokers: narrow the ranges", RedactURI(s), MaxExpandedURIs)
 			}
 		}
 	}
@@ -89,7 +116,7 @@ func ExpandURIs(list ...string) ([]string, error) {
 
 func expandURI(s string) ([]brokerURI, error) {
 	bad := func(why string) error {
-		return fmt.Errorf("broker URI %q: %s (expected scheme://host:port, e.g. tcp://127.0.0.1:1883 or tcp://10.0.0.5-7:1883-1885)", s, why)
+		return fmt.Errorf("broker URI %q: %s (expected scheme://host:port, e.g. tcp://127.0.0.1:1883 or tcp://10.0.0.5-7:1883-1885)", RedactURI(s), why)
 	}
 	scheme, rest, ok := strings.Cut(s, "://")
 	if !ok {
@@ -205,7 +232,7 @@ func parseBrokerURI(s string) (brokerURI, error) {
 		return brokerURI{}, err
 	}
 	if len(us) != 1 {
-		return brokerURI{}, fmt.Errorf("broker URI %q names %d brokers: an endpoint must name exactly one", s, len(us))
+		return brokerURI{}, fmt.Errorf("broker URI %q names %d brokers: an endpoint must name exactly one", RedactURI(s), len(us))
 	}
 	return us[0], nil
 }

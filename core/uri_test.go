@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestExpandURIs(t *testing.T) {
@@ -76,5 +77,89 @@ func TestTypedErrors(t *testing.T) {
 	}
 	if err := c.Subscribe(ctxT(t, 0), "t", 0, nil); !errors.Is(err, ErrPublishOnly) {
 		t.Errorf("Subscribe: %v", err)
+	}
+}
+
+func TestValidateMQTTString(t *testing.T) {
+	for _, ok := range []string{"a/b", "é/ü/€", "emoji 😀", "\uFFFD", "tab-free text"} {
+		if err := ValidateTopic(ok); err != nil {
+			t.Errorf("%q refused: %v", ok, err)
+		}
+	}
+	for in, want := range map[string]string{
+		"a\x01b":      "control character U+0001",
+		"a\x7fb":      "control character U+007F",
+		"a\u0085b":    "control character U+0085",
+		"a\uffffb":    "non-character U+FFFF",
+		"a\ufdd0b":    "non-character U+FDD0",
+		"a\U0001FFFE": "non-character U+1FFFE",
+		"a\x00b":      "NUL",
+		"a\xffb":      "not valid UTF-8",
+	} {
+		err := ValidateTopic(in)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ValidateTopic(%q) = %v, want an error naming %s", in, err, want)
+		}
+		if err := ValidateFilter(in); err == nil {
+			t.Errorf("ValidateFilter(%q) accepted it", in)
+		}
+	}
+}
+
+// Values MQTT cannot carry are refused with the limit named, never cut or wrapped.
+func TestSessionSettingsWithinMQTTLimits(t *testing.T) {
+	base := func() Config { return Config{Endpoints: []EndpointConfig{{URI: "tcp://127.0.0.1:1883"}}} }
+	for want, mod := range map[string]func(*Config){
+		"65535 s":             func(c *Config) { c.Connection.KeepAlive = 65537 * time.Second },
+		"one second":          func(c *Config) { c.Connection.KeepAlive = 500 * time.Millisecond },
+		"client ID of 70000":  func(c *Config) { c.Connection.ClientID = strings.Repeat("c", 70000) },
+		"user name of 70000":  func(c *Config) { c.Connection.Username = strings.Repeat("u", 70000) },
+		"password of 70000":   func(c *Config) { c.Connection.Password = strings.Repeat("p", 70000) },
+		"will payload of":     func(c *Config) { c.Connection.Will = &Will{Topic: "w", Payload: make([]byte, 70000)} },
+		"client ID \"a\\xffb": func(c *Config) { c.Connection.ClientID = "a\xffb" },
+		"control character":   func(c *Config) { c.Connection.Username = "bob\x02" },
+	} {
+		cfg := base()
+		mod(&cfg)
+		if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v", want, err)
+		}
+	}
+	for text, want := range map[string]string{
+		"clusters:\n  - name: k\n    connections:\n      - connection:\n          serverURIs: [tcp://127.0.0.1:1883]\n          keepAliveInterval: 65537\n": "65535 seconds",
+		"clusters:\n  - name: k\n    timeToWait: 18446744073710\n":   "out of range",
+		"clusters:\n  - name: k\n    timeToWait: 9223372036854775\n": "out of range",
+	} {
+		if _, err := ParseConfig([]byte(text), "k.yaml", LoadOptions{}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", text, err, want)
+		}
+	}
+}
+
+func TestURICredentialsNeverPrinted(t *testing.T) {
+	for in, want := range map[string]string{
+		"tcp://alice:s3cret@host:1883":  "tcp://alice:***@host:1883",
+		"alice:s3cret@host:1883":        "alice:***@host:1883",
+		"wss://tok3n@host/mqtt":         "wss://***@host/mqtt",
+		"tcp://a:b:c@host:1":            "tcp://a:***@host:1",
+		"tcp://host:1883":               "tcp://host:1883",
+		"ws://host/path@not-userinfo":   "ws://host/path@not-userinfo",
+		"tcp://al:pw@10.0.0.5-7:1883-4": "tcp://al:***@10.0.0.5-7:1883-4",
+	} {
+		if got := RedactURI(in); got != want {
+			t.Errorf("RedactURI(%q) = %q, want %q", in, got, want)
+		}
+	}
+	_, err := ExpandURIs("tcp://alice:s3cret@127.0.0.1:1883")
+	if err == nil || strings.Contains(err.Error(), "s3cret") || !strings.Contains(err.Error(), "credentials") {
+		t.Errorf("error for a URI with a password: %v", err)
+	}
+	_, err = New(Config{Endpoints: []EndpointConfig{{URI: "tcp://alice:s3cret@127.0.0.1:1883"}}})
+	if err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("New: %v", err)
+	}
+	_, err = ParseConfig([]byte("clusters:\n  - name: s\n    connections:\n      - connection:\n          serverURIs: [tcp://alice:s3cret@127.0.0.1:1883]\n"), "s.yaml", LoadOptions{})
+	if err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("ParseConfig: %v", err)
 	}
 }

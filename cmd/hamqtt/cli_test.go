@@ -565,3 +565,32 @@ func TestStartBridge(t *testing.T) {
 	d.signal(syscall.SIGTERM)
 	expectCode(t, d.wait(exitWait), 0)
 }
+
+// A password inside a broker URI never reaches any output: errors, status, config check.
+func TestCredentialsInURIsAreRedacted(t *testing.T) {
+	const secret = "s3cret-pw"
+	uri := "tcp://alice:" + secret + "@127.0.0.1:1883"
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(cfgPath, []byte("clusters:\n  - name: c\n    connections:\n      - connection:\n          serverURIs: ["+uri+"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"pub", "-endpoints", uri, "-t", "a", "-m", "x"},
+		{"sub", "-endpoints", uri, "-t", "a", "-count", "1"},
+		{"status", "-endpoints", uri},
+		{"status", "-endpoints", uri, "-json"},
+		{"config", "check", cfgPath},
+	} {
+		r := hamqtt(t, "", args...)
+		if r.code == 0 {
+			t.Errorf("%v succeeded with a URI that carries credentials\n%v", args, r)
+		}
+		if strings.Contains(r.stdout+r.stderr, secret) {
+			t.Errorf("%v printed the password\n%v", args, r)
+		}
+		if !strings.Contains(r.stdout+r.stderr, "alice:***@") {
+			t.Errorf("%v does not show which URI was wrong\n%v", args, r)
+		}
+	}
+}

@@ -1,0 +1,214 @@
+package core
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.mqtt.golang/packets"
+)
+
+// encodePacket is a packet from a broker: type and flags, then the body.
+func encodePacket(typeAndFlags byte, body []byte) []byte {
+	out := []byte{typeAndFlags}
+	n := len(body)
+	for {
+		b := byte(n % 128)
+		n /= 128
+		if n > 0 {
+			b |= 0x80
+		}
+		out = append(out, b)
+		if n == 0 {
+			break
+		}
+	}
+	return append(out, body...)
+}
+
+func publishBody(topic string, packetID uint16, payload []byte) []byte {
+	b := []byte{byte(len(topic) >> 8), byte(len(topic))}
+	b = append(b, topic...)
+	if packetID != 0 {
+		b = append(b, byte(packetID>>8), byte(packetID))
+	}
+	return append(b, payload...)
+}
+
+func guardOver(r io.Reader, max int) *inboundGuard {
+	return &inboundGuard{r: newCoalescingConnReader(r), max: max}
+}
+
+func TestInboundGuardPassesValidPacketsUnchanged(t *testing.T) {
+	big := bytes.Repeat([]byte("x"), 100<<10) // larger than the read buffer: staged
+	var stream []byte
+	stream = append(stream, encodePacket(0x20, []byte{0, 0})...)                          // CONNACK
+	stream = append(stream, encodePacket(0x90, []byte{0, 1, 1})...)                       // SUBACK
+	stream = append(stream, encodePacket(0x32, publishBody("a/b", 7, []byte("hi")))...)   // QoS 1
+	stream = append(stream, encodePacket(0x30, publishBody("a/big", 0, big))...)          // QoS 0, staged
+	stream = append(stream, encodePacket(0x62, []byte{0, 7})...)                          // PUBREL
+	stream = append(stream, encodePacket(0xd0, nil)...)                                   // PINGRESP
+	stream = append(stream, encodePacket(0x30, publishBody("é/ü", 0, []byte("\x00")))...) // binary payload
+	got, err := io.ReadAll(guardOver(bytes.NewReader(stream), DefaultMaxIncomingPacket))
+	if err != nil && !errors.Is(err, io.EOF) {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, stream) {
+		t.Fatalf("the guard changed the stream: %d bytes in, %d out", len(stream), len(got))
+	}
+	// Paho reads the same packets from it.
+	r := guardOver(bytes.NewReader(stream), DefaultMaxIncomingPacket)
+	for i := 0; i < 7; i++ {
+		if _, err := packets.ReadPacket(r); err != nil {
+			t.Fatalf("packet %d: %v", i, err)
+		}
+	}
+}
+
+func TestInboundGuardRefusesProtocolViolations(t *testing.T) {
+	for name, pkt := range map[string][]byte{
+		"wildcard topic":          encodePacket(0x30, publishBody("a/#", 0, nil)),
+		"plus in topic":           encodePacket(0x30, publishBody("a/+/b", 0, nil)),
+		"NUL in topic":            encodePacket(0x30, publishBody("a\x00b", 0, nil)),
+		"invalid UTF-8 topic":     encodePacket(0x30, publishBody("a\xffb", 0, nil)),
+		"empty topic":             encodePacket(0x30, publishBody("", 0, []byte("x"))),
+		"QoS 3":                   encodePacket(0x36, publishBody("a", 1, nil)),
+		"QoS 1 with packet id 0":  encodePacket(0x32, append(publishBody("a", 0, nil), 0, 0)),
+		"topic longer than body":  encodePacket(0x30, []byte{0, 50, 'a'}),
+		"CONNACK of 3 bytes":      encodePacket(0x20, []byte{0, 0, 0}),
+		"CONNACK bad return code": encodePacket(0x20, []byte{0, 9}),
+		"PUBACK of 3 bytes":       encodePacket(0x40, []byte{0, 1, 2}),
+		"PUBREL without its flag": encodePacket(0x60, []byte{0, 1}),
+		"SUBACK bad return code":  encodePacket(0x90, []byte{0, 1, 7}),
+		"CONNECT from a server":   encodePacket(0x10, []byte{0, 4, 'M', 'Q', 'T', 'T', 4, 2, 0, 30, 0, 0}),
+		"reserved type 15":        encodePacket(0xf0, nil),
+		"5-byte length":           {0x30, 0xff, 0xff, 0xff, 0xff, 0x01},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := io.ReadAll(guardOver(bytes.NewReader(pkt), DefaultMaxIncomingPacket))
+			if !errors.Is(err, ErrProtocolViolation) {
+				t.Fatalf("read %q: %v, want a protocol violation", pkt, err)
+			}
+		})
+	}
+}
+
+// A header announcing more than the limit fails at once; one within it costs memory only as
+// its bytes arrive.
+func TestInboundGuardBoundsMemory(t *testing.T) {
+	header := encodePacket(0x30, nil)[:1]
+	header = append(header, 0xff, 0xff, 0xff, 0x7f) // 268,435,455 bytes announced
+	pr, pw := io.Pipe()
+	defer pr.Close()
+	go pw.Write(header) // and nothing more: a hostile broker
+	done := make(chan error, 1)
+	go func() {
+		_, err := guardOver(pr, DefaultMaxIncomingPacket).Read(make([]byte, 16))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrProtocolViolation) || !strings.Contains(err.Error(), "268435455") {
+			t.Fatalf("oversized packet: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the guard waited for the body of a packet above the limit")
+	}
+
+	// 60 MiB announced (within the limit), 1 KiB sent: the reader waits, holding little.
+	pr2, pw2 := io.Pipe()
+	defer pr2.Close()
+	n := 60 << 20
+	hdr := []byte{0x30, byte(n%128) | 0x80, byte(n/128%128) | 0x80, byte(n/128/128%128) | 0x80, byte(n / 128 / 128 / 128)}
+	go func() {
+		pw2.Write(hdr)
+		pw2.Write(publishBody("a", 0, make([]byte, 1024)))
+	}()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	go guardOver(pr2, DefaultMaxIncomingPacket).Read(make([]byte, 16))
+	time.Sleep(200 * time.Millisecond) // the reader is blocked on the missing body
+	runtime.ReadMemStats(&after)
+	if grown := int64(after.TotalAlloc) - int64(before.TotalAlloc); grown > 8<<20 {
+		t.Fatalf("%d MiB allocated for a 60 MiB packet of which 1 KiB arrived", grown>>20)
+	}
+	pr2.Close()
+}
+
+// hostileBroker accepts one MQTT client, answers its CONNECT and SUBSCRIBE, then sends what
+// misbehave returns.
+func hostileBroker(t *testing.T, misbehave func() []byte) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				for {
+					p, err := packets.ReadPacket(conn)
+					if err != nil {
+						return
+					}
+					switch p := p.(type) {
+					case *packets.ConnectPacket:
+						conn.Write(encodePacket(0x20, []byte{0, 0}))
+					case *packets.SubscribePacket:
+						conn.Write(encodePacket(0x90, []byte{byte(p.MessageID >> 8), byte(p.MessageID), 1}))
+						conn.Write(misbehave())
+					case *packets.PingreqPacket:
+						conn.Write(encodePacket(0xd0, nil))
+					}
+				}
+			}()
+		}
+	}()
+	return "tcp://" + ln.Addr().String()
+}
+
+// TestHostileBrokerCannotReachTheApplication: malformed PUBLISH packets close the connection
+// and never reach the application.
+func TestHostileBrokerCannotReachTheApplication(t *testing.T) {
+	for name, pkt := range map[string][]byte{
+		"wildcard topic":         encodePacket(0x30, publishBody("h/#", 0, []byte("x"))),
+		"QoS 1 with packet id 0": encodePacket(0x32, append(publishBody("h/a", 0, nil), 0, 0, 'x')),
+		"huge announced length":  {0x30, 0xff, 0xff, 0xff, 0x7f},
+	} {
+		t.Run(name, func(t *testing.T) {
+			uri := hostileBroker(t, func() []byte { return pkt })
+			cfg := fastConfig("hostile", uri)
+			c, err := New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			var got collector
+			if err := c.Subscribe(context.Background(), "h/#", 1, got.add); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Connect(ctxT(t, 5*time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, 5*time.Second, "the violation reported", func() bool {
+				return strings.Contains(c.Stats()[0].LastError, "protocol violation")
+			})
+			if got.count() != 0 {
+				t.Fatalf("the application received %d malformed messages", got.count())
+			}
+		})
+	}
+}
