@@ -1017,6 +1017,13 @@ func (l *loader) cluster(n *yaml.Node, path string, fc *FileConfig, global persi
 					cfg.WarmUp = -1 // an explicit 0 disables the warm-up
 				}
 			}
+		case "maxIncomingPacket":
+			if v, ok := l.integer(e.v, kp); ok {
+				if v < 1 || v > 268435460 {
+					l.fail(e.v, kp, "%d: give a size in bytes between 1 and 268435460 (MQTT's largest packet)", v)
+				}
+				cfg.MaxIncomingPacket = v
+			}
 		case "probeInterval":
 			cfg.ProbeInterval, _ = l.duration(e.v, kp, time.Millisecond, false)
 		case "probeRate":
