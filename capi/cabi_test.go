@@ -9,6 +9,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,6 +23,26 @@ func TestCABIThreadsRace(t *testing.T) {
 	b := brokertest.Start(t)
 	if msg := cabiThreads(b.URI(), 4, 200); msg != "" {
 		t.Fatal(msg)
+	}
+}
+
+// TestCABIAckQuorum: hamqtt_options.ack_quorum reaches the engine's configuration, a value
+// below -1 is refused with an error that names the field, and a program built against a
+// header without the field (a smaller struct_size) gets the default whatever follows.
+func TestCABIAckQuorum(t *testing.T) {
+	for _, tc := range []struct {
+		quorum    int
+		oldHeader bool
+		want      int
+	}{{0, false, 0}, {1, false, 1}, {2, false, 2}, {-1, false, -1}, {7, true, 0}, {-5, true, 0}} {
+		got, status, msg := cabiAckQuorum(tc.quorum, tc.oldHeader)
+		if status != 0 || got != tc.want {
+			t.Errorf("ack_quorum %d (old header %v): got %d, status %d %q; want %d", tc.quorum, tc.oldHeader, got, status, msg, tc.want)
+		}
+	}
+	_, status, msg := cabiAckQuorum(-2, false)
+	if status != errConfig || !strings.Contains(msg, "ack_quorum is -2") {
+		t.Errorf("ack_quorum -2: status %d %q; want HAMQTT_ERR_CONFIG naming ack_quorum", status, msg)
 	}
 }
 

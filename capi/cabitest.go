@@ -4,6 +4,7 @@ package main
 
 /*
 #include <stdlib.h>
+#include "capi.h"
 #include "cabitest_shim.h"
 */
 import "C"
@@ -29,4 +30,28 @@ func cabiFuzz(data []byte) string {
 		return C.GoString(msg)
 	}
 	return ""
+}
+
+// cabiAckQuorum creates a client through hamqtt_client_new with hamqtt_options.ack_quorum =
+// quorum (oldHeader: with the struct_size of a program built before the field existed) and
+// returns the AckQuorum of the engine's configuration, or the status and error text.
+func cabiAckQuorum(quorum int, oldHeader bool) (got int, status int, errText string) {
+	cs := C.CString("tcp://127.0.0.1:1")
+	defer C.free(unsafe.Pointer(cs))
+	old := C.int(0)
+	if oldHeader {
+		old = 1
+	}
+	var id C.uint64_t
+	if rc := C.hqtest_client_with_ack_quorum(cs, C.int(quorum), old, &id); rc != 0 {
+		return 0, int(rc), C.GoString((*C.char)(unsafe.Pointer(hamqtt_last_error())))
+	}
+	defer hamqtt_close(C.hamqtt_client(id))
+	cl, err := lookup(uint64(id))
+	if err != nil {
+		return 0, -1, err.Error()
+	}
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	return cl.cfg.AckQuorum, 0, ""
 }

@@ -147,3 +147,13 @@ const char *hqtest_fuzz(const unsigned char *data, size_t len) {
     if (hamqtt_close(c) != HAMQTT_OK) SHIM_FAIL("close: %s", hamqtt_last_error());
     return NULL;
 }
+
+/* hamqtt_client_new with ack_quorum set to `quorum`; `old_header` gives the struct_size of a
+ * program built against a header from before the field (which the library must not read). */
+int hqtest_client_with_ack_quorum(const char *uris, int quorum, int old_header, hamqtt_client *out) {
+    hamqtt_options o = HAMQTT_OPTIONS_INIT;
+    o.publisher_type = HAMQTT_PUBLISHER_ALL;
+    o.ack_quorum = quorum;
+    if (old_header) o.struct_size = (uint32_t)offsetof(hamqtt_options, ack_quorum);
+    return hamqtt_client_new(uris, &o, out);
+}

@@ -1,4 +1,6 @@
 /* Test-only shim (build tag cabitest); see cabitest_shim.c. */
 #include <stddef.h>
+#include <stdint.h>
 const char *hqtest_threads(const char *uris, int threads, int per_thread);
 const char *hqtest_fuzz(const unsigned char *data, size_t len);
+int hqtest_client_with_ack_quorum(const char *uris, int quorum, int old_header, uint64_t *out);

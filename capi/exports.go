@@ -189,6 +189,12 @@ func convertOptions(o *C.hqcapi_coptions) (core.Config, error) {
 	if C.hqcapi_options_has_share(o) != 0 {
 		cfg.ShareConnections = o.share_connections != 0
 	}
+	if C.hqcapi_options_has_ack_quorum(o) != 0 {
+		if o.ack_quorum < -1 {
+			return cfg, newErr(errConfig, "hamqtt_options.ack_quorum is %d: use 0 or 1 (any one broker), k > 1 (k of the live brokers) or -1 (every live broker)", o.ack_quorum)
+		}
+		cfg.AckQuorum = int(o.ack_quorum)
+	}
 	ts := tlsSource{caFile: optstr(o.tls_ca_file), certFile: optstr(o.tls_cert_file), keyFile: optstr(o.tls_key_file),
 		insecure: o.tls_insecure != 0}
 	if C.hqcapi_options_has_pem(o) != 0 {

@@ -209,9 +209,15 @@ typedef struct hamqtt_options {
     const char *tls_ca_pem;         /* CA certificates                        */
     const char *tls_cert_pem;       /* client certificate chain               */
     const char *tls_key_pem;        /* client private key                     */
+    /* Appended in 0.2. Publisher type ALL: how many brokers must acknowledge a publish before
+     * it counts as acknowledged (hamqtt_publish returns 0, a delivery reports HAMQTT_OK).
+     * 0 or 1: any one broker (as without this field); k > 1: k of the live brokers, or every
+     * live broker while fewer than k are live; -1: every live broker. Less than -1 is
+     * HAMQTT_ERR_CONFIG. The other publisher types ignore it. */
+    int ack_quorum;
 } hamqtt_options;
 
-#define HAMQTT_OPTIONS_INIT { (uint32_t)sizeof(hamqtt_options), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0.0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+#define HAMQTT_OPTIONS_INIT { (uint32_t)sizeof(hamqtt_options), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0.0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 /* A received message. All pointers are valid only during the callback (push)
  * or until the next hamqtt_poll() on the client (pull). */
