@@ -231,3 +231,59 @@ def test_publish_detached_and_flush(broker: Broker) -> None:
             c.flush(timeout=0.05)
         assert wait_for(lambda: any("det/lost" in str(e) for e in errors))
         c.flush(timeout=5)
+
+
+def test_ack_quorum_is_checked() -> None:
+    for bad in (-2, -100):
+        with pytest.raises(ValueError, match=f"ack_quorum is {bad}: use -1"):
+            hamqtt.HaMqttClient("127.0.0.1:1883", ack_quorum=bad)
+        with pytest.raises(ValueError, match="ack_quorum"):
+            mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, ha_options={"ack_quorum": bad})
+    for bad in ("2", 2.0, True):
+        with pytest.raises(TypeError, match="ack_quorum must be an int"):
+            hamqtt.ClusterOptions(ack_quorum=bad).to_struct()  # type: ignore[arg-type]
+    for good in (None, -1, 0, 1, 2, 5):
+        assert hamqtt.ClusterOptions(ack_quorum=good).to_struct().struct.ack_quorum == (good or 0)
+    # The library checks it too: a value that got past Python reaches hamqtt_options.ack_quorum.
+    from hamqtt import _lib
+    from hamqtt._native import NativeClient
+
+    opts = hamqtt.ClusterOptions().to_struct()
+    opts.struct.ack_quorum = -5
+    with pytest.raises(hamqtt.ConfigError, match="ack_quorum is -5"):
+        NativeClient.create("tcp://127.0.0.1:1883", opts.struct)
+    assert _lib.Options.ack_quorum.offset > _lib.Options.tls_key_pem.offset
+
+
+def test_ack_quorum_reaches_the_engine(brokers3: List[Broker]) -> None:
+    # Publisher type ALL, two brokers, one frozen (SIGSTOP: its connection stays open, nothing
+    # is acknowledged). A quorum of 1 is met by the other broker at once; a quorum of 2 waits
+    # for the frozen one until its ack_timeout (then it is dead, and one live broker is enough).
+    import signal
+
+    a, b = brokers3[0], brokers3[1]
+    uris = f"{a.uri},{b.uri}"
+    one = hamqtt.HaMqttClient(uris, publisher_type="ALL", ack_quorum=1, ack_timeout=1.5, warm_up=-1)
+    two = hamqtt.HaMqttClient(uris, publisher_type="ALL", ack_quorum=2, ack_timeout=1.5, warm_up=-1)
+    one.connect()
+    two.connect()
+    try:
+        assert wait_for(lambda: len(one.live_endpoints) == 2 and len(two.live_endpoints) == 2)
+        for c in (one, two):
+            c.publish("quorum/warm", b"x", qos=1)
+        assert b.proc is not None
+        b.proc.send_signal(signal.SIGSTOP)
+        try:
+            t0 = time.monotonic()
+            one.publish("quorum/one", b"1", qos=1)
+            fast = time.monotonic() - t0
+            t0 = time.monotonic()
+            two.publish("quorum/two", b"2", qos=1)
+            slow = time.monotonic() - t0
+        finally:
+            b.proc.send_signal(signal.SIGCONT)
+        assert fast < 1.0, f"ack_quorum=1 waited {fast:.2f} s"
+        assert slow >= 1.2, f"ack_quorum=2 returned after {slow:.2f} s, before the frozen broker's ack timeout"
+    finally:
+        one.close()
+        two.close()

@@ -234,6 +234,7 @@ class Options(Structure):
         ("tls_ca_pem", c_char_p),
         ("tls_cert_pem", c_char_p),
         ("tls_key_pem", c_char_p),
+        ("ack_quorum", c_int),
     ]
 
 

@@ -132,6 +132,10 @@ class ClusterOptions:
     """Refuse subscriptions."""
     fos: Optional[int] = None
     """Failover service level 0..3 (0: deliver from every subscriber endpoint)."""
+    ack_quorum: Optional[int] = None
+    """Publisher type ALL: how many brokers must acknowledge a publish before it counts as
+    acknowledged. None, 0 or 1: any one broker; k > 1: k of the live brokers (every live one
+    while fewer than k are live); -1: every live broker. Other publisher types ignore it."""
     dedup: bool = False
     """Drop the copies of a message that arrive through several endpoints."""
     dedup_window: Optional[float] = None
@@ -225,6 +229,16 @@ class ClusterOptions:
         o.publish_only = int(bool(self.publish_only))
         o.fos = _int("fos", self.fos, 0, 3)
         o.dedup = int(bool(self.dedup))
+        if self.ack_quorum is not None:
+            q = self.ack_quorum
+            if isinstance(q, bool) or not isinstance(q, int):
+                raise TypeError(f"ClusterOptions.ack_quorum must be an int, not {type(q).__name__}")
+            if q < -1 or q > 2**31 - 1:
+                raise ValueError(
+                    f"ClusterOptions.ack_quorum is {q}: use -1 (every live broker), None, 0 or 1 "
+                    "(any one broker) or k > 1 (k of the live brokers)"
+                )
+            o.ack_quorum = q
         o.dedup_window_ms = _seconds_to_ms("dedup_window", self.dedup_window)
         o.share_connections = int(bool(self.share_connections))
         if self.will is not None:
