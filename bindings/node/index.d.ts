@@ -44,6 +44,12 @@ export interface HaOptions {
   publishOnly?: boolean
   /** failover service level 0..3 (padogrid FoS) */
   fos?: 0 | 1 | 2 | 3
+  /**
+   * publisherType ALL: how many brokers must acknowledge a publish before it counts as
+   * acknowledged: 0 or 1 any one (default), k > 1 k of the live brokers (every live one while
+   * fewer are live), -1 every live broker
+   */
+  ackQuorum?: number
   /** drop the copies of a message that arrive through several endpoints */
   dedup?: boolean
   dedupWindow?: number

@@ -226,6 +226,7 @@ const HA_OPTIONS = {
   publishOnly: ['publishOnly', 'bool'],
   fos: ['fos', 'fos'],
   dedup: ['dedup', 'bool'],
+  ackQuorum: ['ackQuorum', 'quorum'],
   dedupWindow: ['dedupWindowMs', 'ms'],
   shareConnections: ['shareConnections', 'bool'],
   fileStoreDir: ['fileStoreDir', 'string'],
@@ -264,6 +265,14 @@ function convertHaOption (key, value, kind) {
       }
       return value
     }
+    case 'quorum':
+      // publisherType ALL: brokers that must acknowledge a publish (0/1: any one, k > 1: k of
+      // the live ones, -1: every live one)
+      if (typeof value !== 'number' || !Number.isInteger(value)) throw typeError(`${what} must be an integer, got ${describe(value)}`)
+      if (value < -1 || value > INT32_MAX) {
+        throw rangeError(`${what} must be -1 (every live broker), 0 or 1 (any one broker) or k > 1 (k of the live brokers), got ${value}`)
+      }
+      return value
     case 'publisher': {
       if (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 3) return value
       if (typeof value === 'string') {

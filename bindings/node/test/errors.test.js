@@ -129,3 +129,24 @@ test('HaMqttClient and HaClusters: bad arguments', async () => {
   assert.throws(() => HaClusters.getHaMqttClient(), (e) => e.code === 'HAMQTT_ERR_NOT_INITIALIZED')
   assert.throws(() => mqtt.connect({ cluster: 'edge' }), ERR(TypeError, /option cluster needs a configuration/))
 })
+
+test('ha.ackQuorum: checked here, and by the library', () => {
+  const { HaMqttClient } = mqtt
+  for (const bad of [-2, -100]) {
+    assert.throws(() => mqtt.connect('mqtt://127.0.0.1:1', { manualConnect: true, ha: { ackQuorum: bad } }),
+      ERR(RangeError, new RegExp(`option ha\\.ackQuorum must be -1 \\(every live broker\\), 0 or 1 \\(any one broker\\) or k > 1 \\(k of the live brokers\\), got ${bad}`)))
+    assert.throws(() => new HaMqttClient('tcp://127.0.0.1:1', { ackQuorum: bad }), ERR(RangeError, /ha\.ackQuorum must be -1/))
+  }
+  for (const bad of ['2', 1.5, true, null]) {
+    assert.throws(() => new HaMqttClient('tcp://127.0.0.1:1', { ackQuorum: bad }), ERR(TypeError, /option ha\.ackQuorum must be an integer/))
+  }
+  for (const good of [-1, 0, 1, 2, 7]) {
+    const c = mqtt.connect('mqtt://127.0.0.1:1', { manualConnect: true, ha: { publisherType: 'ALL', ackQuorum: good } })
+    c.end(true)
+  }
+  // A value that got past the JavaScript checks reaches hamqtt_options.ack_quorum, and the
+  // library refuses it.
+  const { binding } = require('../lib/client')
+  assert.throws(() => new binding.NativeClient('tcp://127.0.0.1:1', { ackQuorum: -5 }, null, () => {}),
+    (e) => e.code === 'HAMQTT_ERR_CONFIG' && /ack_quorum is -5/.test(e.message))
+})
