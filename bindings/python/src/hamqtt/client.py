@@ -1344,6 +1344,22 @@ class Client:
         watches the endpoint statistics and disconnects once every endpoint has failed.
         """
         result: List[Optional[BaseException]] = []
+        try:
+            base = {s.name: s for s in nc.stats()}
+        except _lib.HamqttError:
+            base = {}
+        started = time.monotonic()
+
+        def failed(s: Any) -> bool:
+            # Down after an attempt of this connect: a refused CONNECT counts in
+            # connect_failures, a refused dial only leaves its error (a reused client may
+            # show an old one: a new dial follows within the probe interval, < 0.3 s).
+            if s.state not in ("dead", "quarantined"):
+                return False
+            b = base.get(s.name)
+            if b is None or s.connect_failures > b.connect_failures:
+                return True
+            return bool(s.last_error) and (s.last_error != b.last_error or time.monotonic() - started >= 0.3)
 
         def run() -> None:
             try:
@@ -1361,7 +1377,7 @@ class Client:
                 stats = nc.stats()
             except _lib.HamqttError:
                 stats = []
-            if stats and all(s.state != "live" and s.connect_failures > 0 for s in stats):
+            if stats and all(failed(s) for s in stats):
                 gave_up = "; ".join(f"{s.name} ({s.uri}): {s.last_error or 'failed'}" for s in stats)
                 try:
                     nc.disconnect()
