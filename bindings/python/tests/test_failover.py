@@ -119,8 +119,10 @@ def test_qos1_kept_while_every_broker_is_down(broker: Broker) -> None:
         info.wait_for_publish(timeout=20)
         assert info.is_published()
     deadline = time.monotonic() + 10
-    while len(got) < 5 and time.monotonic() < deadline:
+    while len(set(got)) < 5 and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert sorted(got) == [b"k%d" % i for i in range(5)]
+    # QoS 1 is at least once: a copy the engine gave back at its deadline (time_to_wait, here
+    # 1 s, ended just as the revived broker's warm-up did) may have reached the broker as well.
+    assert sorted(set(got)) == [b"k%d" % i for i in range(5)]
     c.disconnect()
     c.loop_stop()

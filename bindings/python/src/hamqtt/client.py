@@ -486,16 +486,28 @@ _INFO_PLACEHOLDER = MQTTMessageInfo(0)
 
 
 class _Out:
-    """An outgoing message not yet confirmed."""
+    """An outgoing message not yet confirmed. ``seq`` is its place in publish order (mids wrap
+    at 65535, ``seq`` never does): the client's queue is kept sorted by it."""
 
-    __slots__ = ("info", "payload", "qos", "retain", "topic")
+    __slots__ = ("info", "payload", "qos", "retain", "seq", "topic")
 
-    def __init__(self, topic: bytes, payload: bytes, qos: int, retain: bool, info: MQTTMessageInfo) -> None:
+    def __init__(self, topic: bytes, payload: bytes, qos: int, retain: bool, info: MQTTMessageInfo,
+                 seq: int) -> None:
         self.topic = topic
         self.payload = payload
         self.qos = qos
         self.retain = retain
         self.info = info
+        self.seq = seq
+
+
+# Delivery statuses after which a QoS > 0 message is kept and sent again (as paho keeps such
+# messages until it reconnects): no broker took it in time, the engine was closed or
+# disconnected under it, or the attempt timed out. Any other failure is final and reported
+# (MQTTMessageInfo.rc, wait_for_publish() and is_published() raise, on_log/logger get an error).
+_RESEND_STATUSES = frozenset({
+    _lib.ERR_NO_ENDPOINT, _lib.ERR_CLOSED, _lib.ERR_TIMEOUT, _lib.ERR_IO, _lib.ERR_BUSY, _lib.ERR_HANDLE,
+})
 
 
 class _State:
@@ -654,6 +666,11 @@ class Client:
         self._disconnect_returned = False
         self._live: "set[str]" = set()
         self._last_mid = 0
+        self._last_seq = 0
+        self._sent_hi = 0  # the highest seq handed to the engine
+        # QoS > 0 messages the engine held when the last broker was lost (pids): nothing newer
+        # goes to the engine until each has its outcome.
+        self._stale: "set[int]" = set()
         self._pending: Dict[int, _Out] = {}
         self._queue: Deque[_Out] = collections.deque()
         self._inflight = 0
@@ -1282,11 +1299,13 @@ class Client:
         self._engine_started = False
         with self._lock:
             # Messages the old cluster still had: QoS > 0 ones are kept for the next
-            # connection (as paho keeps them), QoS 0 ones are lost.
-            outs = [self._pending[k] for k in sorted(self._pending)]
+            # connection (as paho keeps them), in publish order with those already queued;
+            # QoS 0 ones are lost.
+            outs = list(self._pending.values())
             self._pending.clear()
+            self._stale.clear()
             self._inflight = 0
-            self._queue.extendleft(reversed([o for o in outs if o.qos]))
+            self._requeue([o for o in outs if o.qos])
             for o in outs:
                 if not o.qos:
                     o.info._set_failed(MQTT_ERR_CONN_LOST, "the connection was replaced")
@@ -1508,7 +1527,8 @@ class Client:
         with self._lock:
             info = MQTTMessageInfo(self._mid_generate())
             info._client = self._selfref()
-            out = _Out(tb, data, qos, retain, info)
+            self._last_seq += 1
+            out = _Out(tb, data, qos, retain, info, self._last_seq)
             if qos == 0:
                 if not self._engine_started or self._state == _State.CONNECTION_LOST:
                     info.rc = MQTT_ERR_NO_CONN
@@ -1524,7 +1544,10 @@ class Client:
                 info.rc = MQTT_ERR_NO_CONN  # as paho: kept and sent once connected
                 self._queue.append(out)
                 return info
-            if self._queue or (self._max_inflight_messages and self._inflight >= self._max_inflight_messages):
+            if (self._queue or self._state != _State.CONNECTED
+                    or (self._max_inflight_messages and self._inflight >= self._max_inflight_messages)):
+                # Kept in publish order; while no broker is connected it waits here, as in
+                # paho's queue, not in the engine (which would give it back after time_to_wait).
                 self._queue.append(out)
                 return info
             if self._send(out) != _lib.OK:
@@ -1548,18 +1571,47 @@ class Client:
             self._pending[pid] = out
             if out.qos:
                 self._inflight += 1
+                if out.seq > self._sent_hi:
+                    self._sent_hi = out.seq
             return rc
         if rc in (_lib.ERR_TOPIC, _lib.ERR_QOS, _lib.ERR_PAYLOAD, _lib.ERR_INVALID):
             raise _lib.error_for(rc)
         return rc
 
-    def _flush_queue(self) -> None:
-        """Send queued QoS > 0 messages while the in-flight window allows (lock held)."""
+    def _requeue(self, outs: List[_Out]) -> None:
+        """Put messages the engine gave back into the queue, in publish order (lock held).
+
+        They are older than most of what waits there, so each goes in near the front; several
+        failing one after another must not end up reversed."""
         q = self._queue
-        while q and self._engine_started and (
-            not self._max_inflight_messages or self._inflight < self._max_inflight_messages
-        ):
-            out = q.popleft()
+        for out in sorted(outs, key=lambda o: o.seq):
+            if not q or q[-1].seq < out.seq:
+                q.append(out)
+                continue
+            i = 0
+            while q[i].seq < out.seq:
+                i += 1
+            q.insert(i, out)
+
+    def _flush_queue(self) -> None:
+        """Send queued QoS > 0 messages, oldest first, while a broker is connected and the
+        in-flight window allows (lock held). The engine receives the stream in publish order:
+
+        * after a total outage, nothing goes until every message the engine held when the last
+          broker was lost has its outcome (it may still be delivered, or be given back);
+        * messages the engine gave back (their seq is not above the highest ever sent) go again
+          only in a pass that starts while the engine holds no QoS > 0 message of ours: sent
+          earlier, they would go behind newer messages still in flight, and older ones given
+          back later would go behind them."""
+        q = self._queue
+        if not q or not self._engine_started or self._state != _State.CONNECTED or self._stale:
+            return
+        resend_ok = self._inflight == 0
+        while q and (not self._max_inflight_messages or self._inflight < self._max_inflight_messages):
+            out = q[0]
+            if out.seq <= self._sent_hi and not resend_ok:
+                break
+            q.popleft()
             if self._send(out) != _lib.OK:
                 q.appendleft(out)
                 break
@@ -1707,12 +1759,14 @@ class Client:
     def _ingest(self, evs: List[Any]) -> None:
         backlog = self._backlog
         with self._lock:
+            deliveries = False
             for ev in evs:
                 kind = ev[0]
                 if kind == 1:
                     backlog.append(_new_message(ev[5], ev[6], ev[7], ev[8], ev[9], ev[2]))
                 elif kind == 4:
                     self._on_delivery(ev[10], ev[1], ev[3])
+                    deliveries = True
                 elif kind == 2:
                     ep = ev[2]
                     if not self._engine_started:
@@ -1731,6 +1785,7 @@ class Client:
                         self._live.discard(ep)
                         if not self._live and self._state == _State.CONNECTED and self._engine_started:
                             self._state = _State.CONNECTION_LOST
+                            self._stale = {k for k, o in self._pending.items() if o.qos}
                             backlog.append((self._fire_disconnect, (MQTT_ERR_CONN_LOST,)))
                             if not self._reconnect_on_failure:
                                 self._stop_engine()
@@ -1739,12 +1794,18 @@ class Client:
                                 self._exit_loop = True
                 elif kind == 5:
                     backlog.append((self._easy_log, (MQTT_LOG_ERR, "%s", ev[3] or "engine error")))
+            if deliveries:
+                self._flush_queue()
             self._cond.notify_all()
 
     def _on_delivery(self, pid: int, status: int, error: Optional[str]) -> None:
+        """One publish outcome (lock held); the caller flushes the queue after the batch, so
+        messages given back together are queued together, in publish order."""
         out = self._pending.pop(pid, None)
         if out is None:
             return
+        if self._stale:
+            self._stale.discard(pid)
         if out.qos:
             self._inflight -= 1
         info = out.info
@@ -1756,17 +1817,26 @@ class Client:
                 info._set_as_published()
                 if self._on_publish is not None:
                     self._backlog.append((self._fire_publish, (info.mid,)))
-        elif out.qos and status in (_lib.ERR_NO_ENDPOINT, _lib.ERR_CLOSED):
-            # As paho keeps QoS > 0 messages until it reconnects: send again later.
-            self._queue.appendleft(out)
+        elif out.qos and status in _RESEND_STATUSES:
+            # As paho keeps QoS > 0 messages until it reconnects: send again later, in
+            # publish order with the rest of the queue.
+            self._requeue([out])
             self._backlog.append((self._easy_log, (MQTT_LOG_WARNING, "Message %d kept for resending: %s", info.mid, error)))
         else:
-            rc = MQTT_ERR_CONN_LOST if status == _lib.ERR_CLOSED else MQTT_ERR_NO_CONN
-            if status not in (_lib.ERR_CLOSED, _lib.ERR_NO_ENDPOINT):
+            if status == _lib.ERR_CLOSED:
+                rc = MQTT_ERR_CONN_LOST
+            elif status in (_lib.ERR_NO_ENDPOINT, _lib.ERR_TIMEOUT):
+                rc = MQTT_ERR_NO_CONN
+            elif status == _lib.ERR_PAYLOAD:
+                rc = MQTT_ERR_PAYLOAD_SIZE
+            elif status in (_lib.ERR_INVALID, _lib.ERR_TOPIC, _lib.ERR_QOS):
+                rc = MQTT_ERR_INVAL
+            else:
                 rc = MQTT_ERR_UNKNOWN
-            info._set_failed(rc, error or "")
+            detail = error or _lib.STATUS_NAMES.get(status, f"status {status}")
+            info._set_failed(rc, detail)
+            error = detail
             self._backlog.append((self._easy_log, (MQTT_LOG_ERR, "Message %d not published: %s", info.mid, error)))
-        self._flush_queue()
 
     def _on_engine_closed(self) -> None:
         with self._lock:
