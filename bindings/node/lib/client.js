@@ -19,6 +19,13 @@ const nextTick = process.nextTick
 
 function noop () {}
 
+// Delivery statuses after which a QoS 1/2 message is kept and sent again, as MQTT.js keeps such
+// messages in its offline queue until it reconnects: no broker took it in time
+// (HAMQTT_ERR_NO_ENDPOINT), the engine was disconnected under it (HAMQTT_ERR_CLOSED, by
+// reconnect() or reconnectPeriod 0), it timed out (HAMQTT_ERR_TIMEOUT), an I/O error
+// (HAMQTT_ERR_IO) or a busy or stale handle. Any other failure is final and reported.
+const RESEND_STATUSES = new Set([-7, -8, -16, -14, -10, -2])
+
 function connackPacket (sessionPresent) {
   return { cmd: 'connack', retain: false, qos: 0, dup: false, length: 2, topic: null, payload: null, sessionPresent, returnCode: 0 }
 }
@@ -46,8 +53,18 @@ class MqttClient extends NativeOwner {
     this.disconnected = false
     this._state = 'idle' // idle | connecting | up | down | stopped | ending | ended
     this._everConnected = false
-    this._queue = [] // publishes made before the first connect
-    this._reports = new Map() // publish id -> { cb, packet }
+    // Publishes not in the engine, in publish order (seq): those made before the first
+    // connect or while reconnection is off, those waiting behind them, and QoS 1/2 messages
+    // the engine gave back.
+    this._queue = []
+    this._seq = 0 // publish order
+    this._sentHi = 0 // the highest seq of a QoS 1/2 message ever handed to the engine
+    this._qosInEngine = 0 // QoS 1/2 messages in the engine without an outcome yet
+    // Ids of the QoS 1/2 messages the engine held when the last endpoint was lost: nothing
+    // newer goes to the engine until each has its outcome.
+    this._staleIds = new Set()
+    this._flushPending = false
+    this._reports = new Map() // publish id -> { item, cb, packet }
     this._subs = new Map() // filter -> qos (to rebuild after end + reconnect)
     this._waiters = [] // { resolve, reject } waiting for connected
     this._tail = Promise.resolve() // serialises subscribe/unsubscribe/reconnect
@@ -118,9 +135,7 @@ class MqttClient extends NativeOwner {
     this.reconnecting = false
     this._state = 'up'
     this._everConnected = true
-    const queued = this._queue
-    this._queue = []
-    for (const q of queued) this._sendQueued(q)
+    this._flush()
     const waiters = this._waiters
     this._waiters = []
     for (const w of waiters) w.resolve()
@@ -131,6 +146,7 @@ class MqttClient extends NativeOwner {
 
   // No endpoint is live (after a failed connect, or the last endpoint went down).
   _goneDown () {
+    for (const [id, rep] of this._reports) if (rep.item.qos > 0) this._staleIds.add(id)
     if (this.options.reconnectPeriod > 0) {
       this._state = 'down'
       if (!this.reconnecting) {
@@ -200,17 +216,30 @@ class MqttClient extends NativeOwner {
 
   _onDelivery (id, status, error, endpoints) {
     const rep = this._reports.get(id)
-    if (rep) this._reports.delete(id)
+    if (!rep) {
+      if (status !== 0) this._onError(makeError(status, error || 'publish failed'))
+      return
+    }
+    this._reports.delete(id)
+    this._staleIds.delete(id)
+    const item = rep.item
+    if (item.qos > 0) {
+      this._qosInEngine--
+      if (this._queue.length > 0) this._scheduleFlush()
+    }
     if (status === 0) {
-      if (rep) rep.cb(undefined, rep.packet)
+      if (rep.cb) rep.cb(undefined, rep.packet)
+      return
+    }
+    if (item.qos > 0 && RESEND_STATUSES.has(status) && !this.disconnecting) {
+      // Kept, as MQTT.js keeps a QoS 1/2 message until a broker acknowledged it: back into
+      // the queue in publish order, sent again with the next flush.
+      this._requeue(item)
       return
     }
     const err = makeError(status, error || 'publish failed')
-    if (rep) {
-      rep.cb(err)
-    } else {
-      this._onError(err)
-    }
+    if (rep.cb) rep.cb(err)
+    else this._onError(err)
   }
 
   _onError (err) {
@@ -256,10 +285,18 @@ class MqttClient extends NativeOwner {
     if (opts.cbStorePut !== undefined && typeof opts.cbStorePut !== 'function') throw opt.typeError('publish option cbStorePut must be a function')
     const retain = opts.retain === true
     if (this._checkDisconnecting(callback)) return this
-    const item = { topic, message, qos, retain, cb: callback || undefined, cbStorePut: opts.cbStorePut }
-    if (this._state === 'up' || this._state === 'down') {
-      this._send(item)
+    const item = { seq: ++this._seq, topic, message, qos, retain, cb: callback || undefined, cbStorePut: opts.cbStorePut }
+    if (this._state === 'up') {
+      if (this._queue.length === 0) {
+        this._send(item) // throws for what the engine refuses (bad topic, payload, ...)
+      } else {
+        this._queue.push(item) // behind the messages waiting there, in publish order
+        this._flush()
+      }
     } else {
+      // Not connected: kept here, in publish order, and sent once an endpoint is live (as
+      // MQTT.js's offline queue), not handed to the engine, which would give a QoS 1/2
+      // message back after ha.timeToWait and fail a QoS 0 one.
       if (qos === 0 && !this.options.queueQoSZero) {
         if (callback) callback(new Error('No connection to broker'))
         return this
@@ -269,26 +306,81 @@ class MqttClient extends NativeOwner {
     return this
   }
 
+  // The engine is connected or reconnecting.
+  _engineActive () {
+    return this._state === 'up' || this._state === 'down'
+  }
+
   _send (item) {
-    const id = this._native.publish(item.topic, item.message, item.qos, item.retain, item.cb !== undefined)
-    if (item.cb !== undefined) {
+    // The engine reports the outcome of a QoS 1/2 message always (it is kept and sent again
+    // if no broker took it), of a QoS 0 message only for a callback.
+    const report = item.cb !== undefined || item.qos > 0
+    const id = this._native.publish(item.topic, item.message, item.qos, item.retain, report)
+    if (report) {
       this._reports.set(id, {
+        item,
         cb: item.cb,
-        packet: item.qos > 0
+        packet: item.cb !== undefined && item.qos > 0
           ? { cmd: 'publish', topic: item.topic, payload: item.message, qos: item.qos, retain: item.retain, dup: false, messageId: id }
           : undefined
       })
     }
-    if (item.cbStorePut) item.cbStorePut()
+    if (item.qos > 0) {
+      this._qosInEngine++
+      if (item.seq > this._sentHi) this._sentHi = item.seq
+    }
+    if (item.cbStorePut) {
+      const put = item.cbStorePut
+      item.cbStorePut = undefined // once, when the message is first taken
+      put()
+    }
   }
 
-  _sendQueued (item) {
-    try {
-      this._send(item)
-    } catch (err) {
-      if (item.cb) item.cb(err)
-      else this._onError(err)
+  // Puts a message the engine gave back into the queue, in publish order.
+  _requeue (item) {
+    const q = this._queue
+    let i = q.length
+    while (i > 0 && q[i - 1].seq > item.seq) i--
+    q.splice(i, 0, item)
+    this._scheduleFlush()
+  }
+
+  // Flushes once the current batch of events is handled, so that messages given back together
+  // are queued together, in order.
+  _scheduleFlush () {
+    if (this._flushPending) return
+    this._flushPending = true
+    setImmediate(() => {
+      this._flushPending = false
+      this._flush()
+    })
+  }
+
+  // Hands the queue to the engine, oldest first, while an endpoint is live. The engine receives
+  // the stream in publish order: after a total outage nothing goes until every message the
+  // engine held when the last endpoint was lost has its outcome (it may still be delivered, or
+  // be given back); messages the engine gave back (seq not above the highest ever sent) go again
+  // only in a pass that starts while the engine holds no QoS 1/2 message of ours: sent earlier,
+  // they would go behind newer messages still in flight, and older ones given back later would
+  // go behind them. `force` (end) sends everything the engine can take.
+  _flush (force = false) {
+    if (!force && (this._state !== 'up' || this._staleIds.size > 0)) return
+    const q = this._queue
+    const resendOk = force || this._qosInEngine === 0
+    let i = 0
+    while (i < q.length) {
+      const item = q[i]
+      if (item.seq <= this._sentHi && !resendOk) break
+      i++
+      try {
+        this._send(item)
+      } catch (err) {
+        if (item.cb) item.cb(err)
+        else this._onError(err)
+      }
+      if (this._native.isClosed()) break
     }
+    q.splice(0, i)
   }
 
   publishAsync (topic, message, opts) {
@@ -454,9 +546,13 @@ class MqttClient extends NativeOwner {
     if (this.disconnecting) return this
     this.disconnecting = true
     const wasActive = this._state !== 'idle'
+    // Without force, what waits in the queue goes to the engine first (it is flushed below);
+    // with force, or when the engine is not connecting, it fails.
+    if (!force && this._engineActive() && !this._native.isClosed()) this._flush(true)
     this._state = 'ending'
     const queued = this._queue
     this._queue = []
+    this._failUnsent(queued.filter((q) => q.cb === undefined && q.qos > 0).length)
     for (const q of queued) if (q.cb) q.cb(new Error('client disconnecting'))
     const waiters = this._waiters
     this._waiters = []
@@ -468,7 +564,14 @@ class MqttClient extends NativeOwner {
         this._releaseCluster()
         const reports = this._reports
         this._reports = new Map()
-        for (const rep of reports.values()) rep.cb(new Error('Connection closed'))
+        this._qosInEngine = 0
+        this._staleIds.clear()
+        let unsent = 0
+        for (const rep of reports.values()) {
+          if (rep.cb) rep.cb(new Error('Connection closed'))
+          else if (rep.item.qos > 0) unsent++
+        }
+        this._failUnsent(unsent)
         const wasConnected = this.connected
         this.connected = false
         this.reconnecting = false
@@ -502,6 +605,11 @@ class MqttClient extends NativeOwner {
       finish()
     }
     return this
+  }
+
+  // QoS 1/2 messages published without a callback that end() drops: not silently.
+  _failUnsent (n) {
+    if (n > 0) this._onError(new Error(`client disconnecting: ${n} QoS 1/2 message${n === 1 ? '' : 's'} published without a callback, not acknowledged by a broker, dropped`))
   }
 
   endAsync (force, opts) {
