@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.mqtt.golang/packets"
+
+	"github.com/hamqtt/hamqtt/internal/brokertest"
 )
 
 // encodePacket is a packet from a broker: type and flags, then the body.
@@ -210,5 +212,79 @@ func TestHostileBrokerCannotReachTheApplication(t *testing.T) {
 				t.Fatalf("the application received %d malformed messages", got.count())
 			}
 		})
+	}
+}
+
+// poisonProxy forwards to target and closes both sides as soon as the client sends a byte
+// sequence containing poison, as a broker does with a message it refuses.
+func poisonProxy(t *testing.T, target string, poison []byte) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			server, err := net.Dial("tcp", target)
+			if err != nil {
+				client.Close()
+				continue
+			}
+			go func() {
+				defer client.Close()
+				defer server.Close()
+				buf := make([]byte, 64<<10)
+				for {
+					n, err := client.Read(buf)
+					if err != nil || bytes.Contains(buf[:n], poison) {
+						return
+					}
+					if _, err := server.Write(buf[:n]); err != nil {
+						return
+					}
+				}
+			}()
+			go func() {
+				io.Copy(client, server)
+				client.Close()
+			}()
+		}
+	}()
+	return "tcp://" + ln.Addr().String()
+}
+
+// TestRefusedMessageFailsAlone: a message whose every attempt makes the broker close the
+// connection fails on its own after a few attempts; the brokers are not held against it and
+// the next messages go through.
+func TestRefusedMessageFailsAlone(t *testing.T) {
+	b1, b2 := brokertest.Start(t), brokertest.Start(t)
+	poison := []byte("POISON-PAYLOAD")
+	cfg := Config{Name: "poison", FlapLimit: 2, Endpoints: []EndpointConfig{
+		{URI: poisonProxy(t, b1.Addr(), poison)}, {URI: poisonProxy(t, b2.Addr(), poison)}}}
+	c := startCluster(t, cfg)
+	waitLive(t, c, 2)
+	if err := c.Publish(ctxT(t, 5*time.Second), "p/a", 1, false, []byte("fine")); err != nil {
+		t.Fatal(err)
+	}
+	err := c.Publish(ctxT(t, 15*time.Second), "p/a", 1, false, poison)
+	if !errors.Is(err, ErrMessageRefused) {
+		t.Fatalf("the refused message: %v, want ErrMessageRefused", err)
+	}
+	t.Logf("refused: %v", err)
+	for i := 0; i < 5; i++ {
+		if err := c.Publish(ctxT(t, 10*time.Second), "p/a", 1, false, []byte("fine again")); err != nil {
+			t.Fatalf("a good message after the refused one: %v", err)
+		}
+	}
+	waitLive(t, c, 2)
+	for _, s := range c.Stats() {
+		if s.State == StateQuarantined {
+			t.Errorf("%s quarantined for a message it refused: %s", s.Name, s.LastError)
+		}
 	}
 }

@@ -596,3 +596,30 @@ func (c *Cluster) SubscriptionGap() (since time.Time, ok bool) {
 	defer c.mu.Unlock()
 	return c.gapSince, !c.gapSince.IsZero()
 }
+
+// forgiveDrops takes back what the connection losses caused by one refused message counted
+// against their brokers: the message was at fault, not them. A drop not judged yet is
+// forgotten; one already judged gives back its place in the flap window and its refusal.
+func (c *Cluster) forgiveDrops(eps []*endpoint) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, ep := range eps {
+		switch {
+		case ep.ended != nil:
+			ep.ended = nil
+		case len(ep.drops) > 0:
+			ep.drops = ep.drops[:len(ep.drops)-1]
+			if ep.refusals > 0 {
+				ep.refusals--
+			}
+		}
+		if ep.state == StateQuarantined && len(ep.drops) < c.cfg.FlapLimit {
+			ep.state = StateDead
+			c.log.Info("endpoint leaves quarantine: its drops were caused by a refused message", "endpoint", ep.name)
+		}
+		if ep.state == StateDead && ep.nextProbe.After(time.Now()) {
+			ep.nextProbe = time.Now()
+		}
+	}
+	c.kickProber()
+}

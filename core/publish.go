@@ -19,9 +19,10 @@ type publishReq struct {
 	qos      byte
 	retained bool
 	payload  []byte
-	target   *endpoint // PublishTo or topic-base routing: this endpoint or nothing
-	bridged  bool      // forwarded by a bridge: not forwarded again by out-bridges
-	dropped  bool      // a BeforePublish hook dropped it
+	target   *endpoint   // PublishTo or topic-base routing: this endpoint or nothing
+	bridged  bool        // forwarded by a bridge: not forwarded again by out-bridges
+	losses   []*endpoint // whose connections were lost in a row while it awaited its ack
+	dropped  bool        // a BeforePublish hook dropped it
 }
 
 // Publish sends a message through the cluster and blocks until it is delivered: for QoS 1
@@ -434,7 +435,11 @@ func (c *Cluster) settle(p *asyncPub) ([]string, error) {
 	for _, f := range p.fs {
 		f.ep.failovers.Add(1)
 	}
-	return c.deliverWithFailover(ctx, p.req)
+	req := p.req
+	if _, lost := lastErr.(*lostBeforeAck); lost {
+		req.losses = []*endpoint{p.fs[0].ep}
+	}
+	return c.deliverWithFailover(ctx, req)
 }
 
 func (c *Cluster) complete(t *Token, topic string, eps []string, err error) {
@@ -547,6 +552,42 @@ func (f *inflight) release(waitForBroker bool) {
 	}()
 }
 
+// lostBeforeAck is the failure of a message whose connection was lost while it awaited its
+// acknowledgement.
+type lostBeforeAck struct{ cause error }
+
+func (e *lostBeforeAck) Error() string {
+	return "connection lost before the acknowledgement: " + e.cause.Error()
+}
+func (e *lostBeforeAck) Unwrap() error { return e.cause }
+
+// maxLossesPerMessage is how many connections may be lost in a row while one message awaits
+// its acknowledgement before it is failed alone as one that brokers refuse: a broker that
+// closes the connection for a message (too large for its limits, a topic it rejects) would
+// otherwise get it again on every reconnect, and the publisher would never move on. A
+// message caught in ordinary broker deaths sees one loss, rarely two.
+const maxLossesPerMessage = 3
+
+// ErrMessageRefused is wrapped by the error of a publish whose connection was lost
+// maxLossesPerMessage times in a row while it awaited its acknowledgement.
+var ErrMessageRefused = errors.New("brokers keep closing the connection on this message")
+
+// lossOr tells a token that paho failed because its connection went away (paho's error has no
+// type) from other failures: such a failure is a lostBeforeAck once the connection is seen lost.
+func (f *inflight) lossOr(err error) error {
+	if err == nil {
+		return nil
+	}
+	t := time.NewTimer(100 * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-f.cn.lost:
+		return &lostBeforeAck{f.cn.lostErr}
+	case <-t.C:
+		return err
+	}
+}
+
 // errCallerDeadline marks a wait cut short by the caller, not by the endpoint.
 var errCallerDeadline = errors.New("caller's deadline")
 
@@ -561,14 +602,14 @@ func (c *Cluster) confirm(f *inflight, deadline time.Time) error {
 	var err error
 	select {
 	case <-f.tok.Done():
-		err = f.tok.Error()
+		err = f.lossOr(f.tok.Error())
 	default:
 		t := time.NewTimer(time.Until(ackBy))
 		select {
 		case <-f.tok.Done():
-			err = f.tok.Error()
+			err = f.lossOr(f.tok.Error())
 		case <-f.cn.lost:
-			err = fmt.Errorf("connection lost before the acknowledgement: %w", f.cn.lostErr)
+			err = &lostBeforeAck{f.cn.lostErr}
 		case <-t.C:
 			if callerFirst {
 				err = errCallerDeadline
@@ -629,6 +670,13 @@ func (c *Cluster) deliverWithFailover(ctx context.Context, req publishReq) ([]st
 				return []string{attempt.ep.name}, nil
 			}
 			lastErr = err
+			if _, lost := err.(*lostBeforeAck); !lost {
+				req.losses = nil
+			} else if req.losses = append(req.losses, attempt.ep); len(req.losses) >= maxLossesPerMessage {
+				c.forgiveDrops(req.losses)
+				return nil, fmt.Errorf("publish %q: %w: the connection was lost %d times in a row while it awaited its acknowledgement (last: %v); check the broker's limits (message size, topic rules)",
+					req.topic, ErrMessageRefused, len(req.losses), err)
+			}
 			if err == errCallerDeadline || req.target != nil {
 				break
 			}
