@@ -71,7 +71,10 @@ type Cluster struct {
 	closedByHandler atomic.Bool
 	kick            chan struct{}
 	stop            chan struct{}
-	wg              sync.WaitGroup
+	// stopCtx ends with stop, for the network calls Close must not wait for.
+	stopCtx    context.Context
+	cancelStop context.CancelFunc
+	wg         sync.WaitGroup
 }
 
 // New validates cfg and returns a cluster that is not yet connected.
@@ -89,6 +92,7 @@ func New(cfg Config) (*Cluster, error) {
 		kick:    make(chan struct{}, 1),
 		stop:    make(chan struct{}),
 	}
+	c.stopCtx, c.cancelStop = context.WithCancel(context.Background())
 	c.sendQ.wake = make(chan struct{}, 1)
 	c.pipeDrained = make(chan struct{}, 1)
 	if c.log == nil {
@@ -537,6 +541,7 @@ func (c *Cluster) Close() error {
 	}
 	c.closed = true
 	close(c.stop)
+	c.cancelStop()
 	var conns []*connection
 	for _, ep := range c.endpoints {
 		if ep.conn != nil {

@@ -132,3 +132,32 @@ func TestStartReturnsAtOnceAndReportsByEvents(t *testing.T) {
 		return e.Kind == EventError && errors.Is(e.Err, ErrNoEndpoints) && strings.Contains(e.Err.Error(), "nowhere-1")
 	})
 }
+
+// TestCloseDoesNotWaitForASilentBroker: Close returns at once while a connect waits for a
+// broker that accepted the connection and never answers the CONNECT.
+func TestCloseDoesNotWaitForASilentBroker(t *testing.T) {
+	a, err := brokertest.RefusedAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	px := brokertest.StartProxy(t, a)
+	px.SetMode(brokertest.Blackhole)
+	c, err := New(Config{Name: "silent", Endpoints: []EndpointConfig{{URI: px.URI()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the CONNECT sent", func() bool { return c.Stats()[0].Connects > 0 })
+	done := make(chan struct{})
+	go func() {
+		c.Close()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(time.Second): // the connect timeout is 5 s
+		t.Fatal("Close waited for the silent broker's CONNACK")
+	}
+}

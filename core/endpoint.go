@@ -1,6 +1,7 @@
 package core
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -75,7 +76,7 @@ func (c *Cluster) openLink(ep *endpoint, key linkKey, shared bool) (*link, error
 	// nothing, so it is retried quickly. Only a broker that accepted the dial is sent a
 	// CONNECT, and only under the cluster's connect rate.
 	ep.probes.Add(1)
-	tc, err := dialTransport(ep.uri.url(), cfg.TLS, cfg.ConnectTimeout, c.cfg.AckTimeout, c.cfg.MaxIncomingPacket)
+	tc, err := dialTransport(c.stopCtx, ep.uri.url(), cfg.TLS, cfg.ConnectTimeout, c.cfg.AckTimeout, c.cfg.MaxIncomingPacket)
 	var ref *refusal
 	if err != nil && !errors.As(err, &ref) && !errors.Is(err, syscall.ECONNRESET) {
 		return nil, err // not reached
@@ -97,6 +98,11 @@ func (c *Cluster) openLink(ep *endpoint, key linkKey, shared bool) (*link, error
 		tc.Close()
 		return nil, ErrClosed
 	}
+	// Close does not wait for a broker that is slow to answer the CONNECT: it closes the
+	// socket, which ends paho's wait.
+	dialled := tc // tc itself is handed to paho below
+	unwatch := context.AfterFunc(c.stopCtx, func() { dialled.Close() })
+	defer unwatch()
 	ep.connects.Add(1)
 	l := &link{key: key, shared: shared, lossSignal: newLossSignal(), qos2Slots: make(chan struct{}, c.cfg.MaxInflightQoS2)}
 	l.routes.Store(&[]*connection{})

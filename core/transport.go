@@ -32,7 +32,8 @@ const closeFlushTimeout = time.Second
 
 // dialTransport opens the network connection paho speaks MQTT over, for every scheme
 // parseBrokerURI accepts.
-func dialTransport(u *url.URL, tlsConfig *tls.Config, timeout, writeTimeout time.Duration, maxIncoming int) (*coalescingConn, error) {
+// Ending ctx abandons the dial (the cluster is closing).
+func dialTransport(ctx context.Context, u *url.URL, tlsConfig *tls.Config, timeout, writeTimeout time.Duration, maxIncoming int) (*coalescingConn, error) {
 	var conn net.Conn
 	var err error
 	switch u.Scheme {
@@ -50,7 +51,7 @@ func dialTransport(u *url.URL, tlsConfig *tls.Config, timeout, writeTimeout time
 		}
 	case "tcp", "ssl":
 		// A SOCKS proxy from ALL_PROXY is honoured, as paho does.
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		ctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
 		dialer := proxy.FromEnvironmentUsing(&net.Dialer{Timeout: timeout})
 		if cd, ok := dialer.(proxy.ContextDialer); ok {

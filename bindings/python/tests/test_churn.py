@@ -6,7 +6,9 @@ restarts the brokers while 1500 QoS 1 messages flow at 100 msg/s:
 
 * ``churn``: one broker down at a time; nothing acknowledged may be lost;
 * ``outage``: every broker down for 8 s while the publisher goes on publishing; nothing the
-  API reported acknowledged or queued may be lost, and the stream's order must hold.
+  API reported acknowledged or queued may be lost, and the stream's order must hold for the
+  default (STICKY) publisher. ALL promises order per broker only: a de-duplicating subscriber
+  takes each message's first copy from whichever broker delivers it first.
 
 ``HAMQTT_CHURN_SEED`` picks another seed (the harness prints it; ``-seed`` replays it).
 """
@@ -78,5 +80,5 @@ def test_churn_loses_nothing_acknowledged(harness: str, tmp_path, config: str) -
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("config", ["default", "noloss"])
 def test_total_outage_loses_nothing_acknowledged_or_queued_and_keeps_order(harness: str, tmp_path, config: str) -> None:
-    res = run_trial(harness, tmp_path, config, "outage", check_order=True)
+    res = run_trial(harness, tmp_path, config, "outage", check_order=config == "default")
     assert res["queued"] > 0  # the publisher went on publishing during the outage
