@@ -231,15 +231,26 @@ func registerSubscription(c *core.Cluster, filter string, qos byte) error {
 // disconnect closes the current instance and waits for its dispatcher. In pull mode the
 // events still queued in it are kept for hamqtt_poll.
 func (cl *client) disconnect(final bool) {
+	cl.finishDisconnect(cl.markDisconnected(final), final)
+}
+
+// markDisconnected moves the client to disconnected (closed if final) and returns the
+// instance to stop.
+func (cl *client) markDisconnected(final bool) *instance {
 	cl.mu.Lock()
-	inst := cl.inst
+	defer cl.mu.Unlock()
 	if final {
 		cl.state = stateClosed
 	} else if cl.state != stateClosed {
 		cl.state = stateDisconnected
 	}
 	cl.publishLocked()
-	cl.mu.Unlock()
+	return cl.inst
+}
+
+// finishDisconnect stops inst and, in pull mode, keeps the events it still held for the next
+// hamqtt_poll.
+func (cl *client) finishDisconnect(inst *instance, final bool) {
 	cl.stopInstance(inst)
 	if !final && !cl.push.Load() {
 		var rest []core.Event
@@ -271,6 +282,22 @@ func (cl *client) stopInstance(inst *instance) {
 	if dispatching {
 		<-inst.dispatchDone
 	}
+}
+
+// closeDetached is close for a caller that must not wait for this client's callbacks: no new
+// call reaches the client (its handle is already unregistered), and the release runs on its
+// own goroutine.
+func (cl *client) closeDetached() {
+	cl.markDisconnected(true)
+	go cl.close()
+}
+
+// disconnectDetached is disconnect for a caller that must not wait for this client's
+// callbacks: the client counts as disconnected at once, its instance stops on its own
+// goroutine.
+func (cl *client) disconnectDetached() {
+	inst := cl.markDisconnected(false)
+	go cl.finishDisconnect(inst, false)
 }
 
 // close disconnects for good and releases the client's C memory. The handle was already

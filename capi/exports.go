@@ -304,6 +304,12 @@ func hamqtt_disconnect(h C.hamqtt_client) (rc C.int) {
 	if cl.inCallback() {
 		return fail(errBusy, newErr(errBusy, "hamqtt_disconnect: called from a callback of %s, which it would wait for; return from the callback first (e.g. signal another thread)", cl))
 	}
+	if inAnyCallback() {
+		// That client's own callback may be running, blocked on the caller's client: waiting
+		// for it could wait forever. The disconnect completes on a library thread.
+		cl.disconnectDetached()
+		return statusOK
+	}
 	cl.disconnect(false)
 	return statusOK
 }
@@ -328,9 +334,20 @@ func closeClient(cl *client) C.int {
 	if cl.registry {
 		forgetRegistryClient(cl)
 	}
+	if inAnyCallback() {
+		// Called from another client's callback: this client's running callback may be
+		// blocked closing that client, so waiting for it could wait forever. The handle is
+		// invalid from now on; the release completes on a library thread once this client's
+		// running callback (if any) has returned.
+		cl.closeDetached()
+		return statusOK
+	}
 	cl.close()
 	return statusOK
 }
+
+// inAnyCallback reports whether the calling thread runs a callback of some client.
+func inAnyCallback() bool { return C.hqcapi_callback_client() != 0 }
 
 //export hamqtt_client_name
 func hamqtt_client_name(h C.hamqtt_client, name **C.char) (rc C.int) {

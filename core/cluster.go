@@ -530,9 +530,10 @@ func (c *Cluster) endpointByName(name string) (*endpoint, error) {
 
 // Close disconnects every endpoint, stops the prober and the event dispatcher, fails the
 // asynchronous publishes still pending, and waits for every goroutine the cluster started.
-// It is idempotent. Called from one of the cluster's own handlers, it does all of that except
-// waiting for the dispatcher it runs on: the events still queued are delivered (publishes
-// failing with ErrClosed) once the handler returns.
+// It is idempotent. Called from a handler (of this cluster or of another), it does all of that
+// except waiting for this cluster's dispatcher, which may be the one it runs on or one
+// blocked closing the caller's cluster: the events still queued are delivered (publishes
+// failing with ErrClosed) once the running handler returns.
 func (c *Cluster) Close() error {
 	c.mu.Lock()
 	if c.closed {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"syscall"
+	"sync"
 	"testing"
 	"time"
 
@@ -262,5 +263,47 @@ func closeFromHandler(t *testing.T, b *brokertest.Broker, c *Cluster, closeFn fu
 	case <-time.After(10 * time.Second):
 		t.Fatal("Close called from a handler did not return")
 		return nil
+	}
+}
+
+// TestClustersCloseEachOtherFromHandlers: two clusters whose handlers close each other at the
+// same moment both return; neither waits for the other's dispatcher.
+func TestClustersCloseEachOtherFromHandlers(t *testing.T) {
+	b := brokertest.Start(t)
+	for round := 0; round < 3; round++ {
+		a := startCluster(t, fastConfig("a", b.URI()))
+		z := startCluster(t, fastConfig("z", b.URI()))
+		var ready sync.WaitGroup
+		ready.Add(2)
+		done := make(chan error, 2)
+		crossClose := func(other *Cluster) MessageHandler {
+			return func(Message) {
+				ready.Done()
+				ready.Wait() // both handlers run before either closes: the worst case
+				done <- other.Close()
+			}
+		}
+		a.SetHandlers(Handlers{OnMessage: crossClose(z)})
+		z.SetHandlers(Handlers{OnMessage: crossClose(a)})
+		for _, c := range []*Cluster{a, z} {
+			if err := c.Subscribe(ctxT(t, 5*time.Second), "cross/close", 1, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		pub := startCluster(t, fastConfig("pub", b.URI()))
+		if err := pub.Publish(ctxT(t, 5*time.Second), "cross/close", 1, false, nil); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 2; i++ {
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("round %d: clusters closing each other from their handlers deadlocked", round)
+			}
+		}
+		pub.Close()
 	}
 }

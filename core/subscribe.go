@@ -480,7 +480,10 @@ func (c *Cluster) isClosed() bool {
 
 func (c *Cluster) dispatchLoop() {
 	defer c.dispatchWG.Done()
-	c.dispatcherID.Store(goroutineID())
+	id := goroutineID()
+	c.dispatcherID.Store(id)
+	dispatcherGoroutines.Store(id, true)
+	defer dispatcherGoroutines.Delete(id)
 	defer func() {
 		if c.closedByHandler.Load() {
 			c.events.release() // Close, called by a handler, could not wait for this
@@ -560,12 +563,20 @@ func (c *Cluster) deliverToSubscriptions(m *Message) bool {
 // onDispatcher reports whether the caller runs on the cluster's dispatcher goroutine (inside
 // a handler), and if so records that Close left the end of the queue to it.
 func (c *Cluster) onDispatcher() bool {
-	if !c.runsOnDispatcher() {
+	if !c.pushMode.Load() {
+		return false
+	}
+	if _, onAny := dispatcherGoroutines.Load(goroutineID()); !onAny {
 		return false
 	}
 	c.closedByHandler.Store(true)
 	return true
 }
+
+// dispatcherGoroutines holds the goroutine numbers of every cluster's dispatcher. Close called
+// on any of them does not wait for the closed cluster's dispatcher: two clusters whose
+// handlers close each other would otherwise wait for each other forever.
+var dispatcherGoroutines sync.Map
 
 func (c *Cluster) runsOnDispatcher() bool {
 	return c.pushMode.Load() && c.dispatcherID.Load() == goroutineID()

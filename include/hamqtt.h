@@ -420,7 +420,11 @@ int hamqtt_connect_async(hamqtt_client client);
  * delivered (push: before this returns; pull: by the next hamqtt_poll()).
  * The handle stays valid: hamqtt_connect() starts again with the same
  * subscriptions; statistics start from zero. The event fd is closed: ask for
- * it again after reconnecting. Waits for in-flight callbacks.
+ * it again after reconnecting. Waits for in-flight callbacks, except when
+ * called from a callback of another client: then the disconnect completes on
+ * a library thread after this client's running callback (if any) returned,
+ * because that callback might be waiting for the caller's client (two clients
+ * closing each other from their callbacks would otherwise wait forever).
  * Returns HAMQTT_OK (also when not connected), HAMQTT_ERR_HANDLE,
  * HAMQTT_ERR_BUSY (called from one of this client's callbacks). */
 int hamqtt_disconnect(hamqtt_client client);
@@ -428,6 +432,11 @@ int hamqtt_disconnect(hamqtt_client client);
 /* Disconnects (as above) and releases the client. When it returns, none of
  * the client's callbacks is running or will run again, and the handle is
  * invalid (HAMQTT_ERR_HANDLE from then on, including a second close).
+ * Called from a callback of another client, it does not wait: the handle is
+ * invalid at once, and the release completes on a library thread after this
+ * client's running callback (if any) returned, so two clients may close each
+ * other from their callbacks. Then do not free what this client's callbacks
+ * use until they have stopped (e.g. have the callback signal its end).
  * Returns HAMQTT_OK, HAMQTT_ERR_HANDLE, HAMQTT_ERR_BUSY (called from one of
  * this client's own callbacks: it would wait for itself; the client stays
  * open). */

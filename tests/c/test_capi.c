@@ -553,6 +553,75 @@ static void test_close_in_callback(void) {
     brokers_quit(&b);
 }
 
+/* Two clients whose message callbacks close (or disconnect) each other at the same moment:
+ * each call returns; neither waits for the other's running callback. */
+struct cross {
+    hamqtt_client self, other;
+    atomic_int *arrived;
+    atomic_int rc, done;
+    int disconnect;
+};
+
+static void on_msg_cross(void *user, hamqtt_client c, const hamqtt_message *m) {
+    struct cross *x = (struct cross *)user;
+    int64_t t0 = now_ms();
+    (void)c;
+    (void)m;
+    if (atomic_fetch_add(&x->done, 0)) return;
+    atomic_fetch_add(x->arrived, 1);
+    while (atomic_load(x->arrived) < 2 && now_ms() - t0 < 5000) sleep_ms(1); /* both inside */
+    atomic_store(&x->rc, x->disconnect ? hamqtt_disconnect(x->other) : hamqtt_close(x->other));
+    atomic_store(&x->done, 1);
+}
+
+static void test_cross_close(void) {
+    int round;
+    for (round = 0; round < 6; round++) {
+        brokers b;
+        static struct cross xa, xb;
+        static atomic_int arrived;
+        hamqtt_client pub;
+        int64_t t0;
+        int disconnect = round % 2;
+        brokers_start(&b, 1);
+        atomic_store(&arrived, 0);
+        memset(&xa, 0, sizeof xa);
+        memset(&xb, 0, sizeof xb);
+        xa.self = test_client(brokers_uris(&b, 1), "crossa", HAMQTT_PUBLISHER_STICKY, 0);
+        xb.self = test_client(brokers_uris(&b, 1), "crossb", HAMQTT_PUBLISHER_STICKY, 0);
+        xa.other = xb.self;
+        xb.other = xa.self;
+        xa.arrived = xb.arrived = &arrived;
+        xa.disconnect = xb.disconnect = disconnect;
+        CHECK_OK(hamqtt_subscribe(xa.self, "cross/go", 1, on_msg_cross, &xa));
+        CHECK_OK(hamqtt_subscribe(xb.self, "cross/go", 1, on_msg_cross, &xb));
+        CHECK_OK(hamqtt_connect(xa.self));
+        CHECK_OK(hamqtt_connect(xb.self));
+        pub = test_client(brokers_uris(&b, 1), "crosspub", HAMQTT_PUBLISHER_STICKY, 0);
+        CHECK_OK(hamqtt_connect(pub));
+        CHECK_OK(hamqtt_publish(pub, "cross/go", "x", 1, 1, 0));
+        t0 = now_ms();
+        while (!atomic_load(&xa.done) || !atomic_load(&xb.done)) {
+            CHECK(now_ms() - t0 < 10000 * test_scale()); /* a deadlock would stop here */
+            sleep_ms(5);
+        }
+        CHECK(atomic_load(&xa.rc) == HAMQTT_OK);
+        CHECK(atomic_load(&xb.rc) == HAMQTT_OK);
+        if (disconnect) {
+            /* still valid handles: reconnect one, then close both */
+            CHECK_OK(hamqtt_connect(xa.self));
+            CHECK_OK(hamqtt_close(xa.self));
+            CHECK_OK(hamqtt_close(xb.self));
+        } else {
+            /* closed from the callbacks: the handles are invalid now */
+            CHECK(hamqtt_close(xa.self) == HAMQTT_ERR_HANDLE);
+            CHECK(hamqtt_close(xb.self) == HAMQTT_ERR_HANDLE);
+        }
+        CHECK_OK(hamqtt_close(pub));
+        brokers_quit(&b);
+    }
+}
+
 struct echo {
     hamqtt_client c;
     atomic_int requests, replies, async_done, failed;
@@ -1240,6 +1309,7 @@ static const struct test_case cases[] = {
     {"pull", test_pull, 1},
     {"push", test_push, 1},
     {"close_in_callback", test_close_in_callback, 1},
+    {"cross_close", test_cross_close, 1},
     {"publish_in_callback", test_publish_in_callback, 1},
     {"threads", test_threads, 1},
     {"failover", test_failover, 0},
