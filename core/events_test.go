@@ -3,8 +3,8 @@ package core
 import (
 	"errors"
 	"fmt"
-	"syscall"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
