@@ -111,7 +111,33 @@ func New(cfg Config) (*Cluster, error) {
 			return nil, err
 		}
 	}
+	if err := c.checkTLSUse(); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// checkTLSUse refuses TLS settings that no endpoint would use (they would be ignored without
+// a word, and the user believes the traffic is encrypted), and logs a warning when
+// verification is off.
+func (c *Cluster) checkTLSUse() error {
+	tc := c.cfg.Connection.TLS
+	if tc == nil {
+		return nil
+	}
+	used := false
+	for _, ep := range c.endpoints {
+		used = used || ep.uri.secure()
+	}
+	if !used {
+		return fmt.Errorf("cluster %q: TLS settings are given but no endpoint uses TLS: use ssl:// (or mqtts://, wss://) URIs, e.g. ssl://host:8883, or drop the TLS settings", c.cfg.Name)
+	}
+	if tc.InsecureSkipVerify && tc.VerifyConnection == nil {
+		c.log.Warn("TLS certificate verification is OFF: any server, or anyone in between, can pose as the broker; use it only for tests")
+	} else if tc.InsecureSkipVerify {
+		c.log.Warn("TLS host name verification is off: the broker's certificate chain is verified, not that it names the host")
+	}
+	return nil
 }
 
 // Name is the cluster's name.

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"strings"
@@ -160,4 +161,19 @@ func TestCloseDoesNotWaitForASilentBroker(t *testing.T) {
 	case <-time.After(time.Second): // the connect timeout is 5 s
 		t.Fatal("Close waited for the silent broker's CONNACK")
 	}
+}
+
+// TLS settings that no endpoint would use are refused instead of being ignored without a word.
+func TestTLSSettingsWithoutATLSEndpointAreRefused(t *testing.T) {
+	cfg := Config{Name: "plain", Endpoints: []EndpointConfig{{URI: "tcp://127.0.0.1:1883"}, {URI: "ws://127.0.0.1:8080/mqtt"}},
+		Connection: ConnectionConfig{TLS: &tls.Config{MinVersion: tls.VersionTLS12}}}
+	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "no endpoint uses TLS") {
+		t.Fatalf("TLS with tcp:// and ws:// endpoints: %v", err)
+	}
+	cfg.Endpoints = append(cfg.Endpoints, EndpointConfig{URI: "ssl://127.0.0.1:8883"})
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatalf("TLS with an ssl:// endpoint: %v", err)
+	}
+	c.Close()
 }

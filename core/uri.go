@@ -42,6 +42,15 @@ func (u brokerURI) pahoURI() string {
 	return s + "://" + net.JoinHostPort(u.Host, strconv.Itoa(u.Port)) + u.Path
 }
 
+// secure reports whether the endpoint speaks TLS.
+func (u brokerURI) secure() bool {
+	switch u.Scheme {
+	case "ssl", "tls", "mqtts", "wss":
+		return true
+	}
+	return false
+}
+
 // url is the parsed form of pahoURI, as the transport dials it.
 func (u brokerURI) url() *url.URL {
 	scheme, _, _ := strings.Cut(u.pahoURI(), "://")
