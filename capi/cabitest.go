@@ -55,3 +55,22 @@ func cabiAckQuorum(quorum int, oldHeader bool) (got int, status int, errText str
 	defer cl.mu.Unlock()
 	return cl.cfg.AckQuorum, 0, ""
 }
+
+// cabiTLSConnect connects through hamqtt_client_new and hamqtt_connect to uri with caPEM as
+// the trusted CA and the given switches; it returns the status and hamqtt_last_error().
+func cabiTLSConnect(uri, caPEM string, skipHostname, insecure, oldHeader bool) (int, string) {
+	b := func(v bool) C.int {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	cu, cca := C.CString(uri), C.CString(caPEM)
+	defer C.free(unsafe.Pointer(cu))
+	defer C.free(unsafe.Pointer(cca))
+	rc := C.hqtest_tls_connect(cu, cca, b(skipHostname), b(insecure), b(oldHeader))
+	if rc != 0 {
+		return int(rc), C.GoString((*C.char)(unsafe.Pointer(hamqtt_last_error())))
+	}
+	return 0, ""
+}

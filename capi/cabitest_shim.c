@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "hamqtt.h"
+#include "capi.h"
 #include "cabitest_shim.h"
 
 static char shim_err[512];
@@ -156,4 +157,36 @@ int hqtest_client_with_ack_quorum(const char *uris, int quorum, int old_header, 
     o.ack_quorum = quorum;
     if (old_header) o.struct_size = (uint32_t)offsetof(hamqtt_options, ack_quorum);
     return hamqtt_client_new(uris, &o, out);
+}
+
+/* hamqtt_client_new on `uri` with a CA in memory and the two switches that relax verification,
+ * then hamqtt_connect. `old_header` gives the struct_size of a program built before
+ * tls_skip_hostname_check (which the library must not read then). Returns the first failing
+ * status (hamqtt_last_error() tells why) or HAMQTT_OK once a broker was connected and the
+ * client closed. */
+int hqtest_tls_connect(const char *uri, const char *ca_pem, int skip_hostname, int insecure, int old_header) {
+    hamqtt_options o = HAMQTT_OPTIONS_INIT;
+    hamqtt_client c = 0;
+    int rc;
+    o.tls_ca_pem = ca_pem;
+    o.tls_skip_hostname_check = skip_hostname;
+    o.tls_insecure = insecure;
+    o.time_to_wait_ms = 3000;
+    o.connect_timeout_ms = 2000;
+    o.connect_rate = -1;
+    o.warm_up_ms = -1;
+    if (old_header) o.struct_size = (uint32_t)offsetof(hamqtt_options, tls_skip_hostname_check);
+    rc = hamqtt_client_new(uri, &o, &c);
+    if (rc != HAMQTT_OK) return rc;
+    rc = hamqtt_connect(c);
+    if (rc == HAMQTT_OK) rc = hamqtt_publish(c, "tls/t", "x", 1, 1, 0);
+    if (rc != HAMQTT_OK) {
+        /* keep the connect's error text across the close */
+        char msg[2048];
+        snprintf(msg, sizeof msg, "%s", hamqtt_last_error());
+        hamqtt_close(c);
+        hqcapi_set_error(msg, strlen(msg));
+        return rc;
+    }
+    return hamqtt_close(c);
 }

@@ -26,6 +26,9 @@ static inline size_t hqcapi_options_has_pem(const hamqtt_options *o) {
 static inline size_t hqcapi_options_has_ack_quorum(const hamqtt_options *o) {
     return o->struct_size >= offsetof(hamqtt_options, ack_quorum) + sizeof o->ack_quorum;
 }
+static inline size_t hqcapi_options_has_skip_hostname(const hamqtt_options *o) {
+    return o->struct_size >= offsetof(hamqtt_options, tls_skip_hostname_check) + sizeof o->tls_skip_hostname_check;
+}
 
 /* Thread-local error text (hamqtt_last_error). */
 void hqcapi_set_error(const char *msg, size_t len);

@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -99,10 +100,10 @@ func hamqtt_client_new(endpoints *C.hqcapi_cchar, opts *C.hqcapi_coptions, out *
 	}
 	uris, err := core.ExpandURIs(spec)
 	if err != nil {
-		return fail(errConfig, fmt.Errorf("hamqtt_client_new: endpoints %q: %w", spec, err))
+		return fail(errConfig, fmt.Errorf("hamqtt_client_new: endpoints %q: %w", redactList(spec), err))
 	}
 	if len(uris) == 0 {
-		return fail(errConfig, newErr(errConfig, "hamqtt_client_new: endpoints %q names no broker: give at least one URI such as tcp://127.0.0.1:1883", spec))
+		return fail(errConfig, newErr(errConfig, "hamqtt_client_new: endpoints %q names no broker: give at least one URI such as tcp://127.0.0.1:1883", redactList(spec)))
 	}
 	for _, u := range uris {
 		cfg.Endpoints = append(cfg.Endpoints, core.EndpointConfig{URI: u})
@@ -147,6 +148,13 @@ func convertOptions(o *C.hqcapi_coptions) (core.Config, error) {
 	cfg.DefaultTopicBase = optstr(o.default_topic_base)
 	cfg.Connection.PersistentSession = o.persistent_session != 0
 	set(&cfg.Connection.KeepAlive, "keep_alive_ms", o.keep_alive_ms, true)
+	switch {
+	case err != nil:
+	case o.keep_alive_ms > C.int(core.MaxKeepAlive/time.Millisecond):
+		err = newErr(errConfig, "hamqtt_options.keep_alive_ms is %d: MQTT carries the keep-alive in 16 bits of seconds, at most 65535 s (65535000 ms); use -1 for none", o.keep_alive_ms)
+	case o.keep_alive_ms > 0 && o.keep_alive_ms < 1000:
+		err = newErr(errConfig, "hamqtt_options.keep_alive_ms is %d: MQTT counts the keep-alive in whole seconds, give at least 1000 (or -1 for none)", o.keep_alive_ms)
+	}
 	set(&cfg.Connection.ConnectTimeout, "connect_timeout_ms", o.connect_timeout_ms, false)
 	set(&cfg.TimeToWait, "time_to_wait_ms", o.time_to_wait_ms, false)
 	set(&cfg.AckTimeout, "ack_timeout_ms", o.ack_timeout_ms, false)
@@ -175,8 +183,8 @@ func convertOptions(o *C.hqcapi_coptions) (core.Config, error) {
 		if o.will_payload == nil && o.will_payload_len > 0 {
 			return cfg, newErr(errInvalid, "hamqtt_options.will_payload is NULL but will_payload_len is %d", o.will_payload_len)
 		}
-		if o.will_payload_len > core.MaxPayloadSize {
-			return cfg, newErr(errPayload, "hamqtt_options.will_payload_len %d exceeds the MQTT limit of %d", o.will_payload_len, core.MaxPayloadSize)
+		if o.will_payload_len > maxStringField {
+			return cfg, newErr(errPayload, "hamqtt_options.will_payload_len %d exceeds MQTT's limit of %d bytes for a will payload", uint64(o.will_payload_len), maxStringField)
 		}
 		cfg.Connection.Will = &core.Will{
 			Topic:    optstr(o.will_topic),
@@ -195,8 +203,19 @@ func convertOptions(o *C.hqcapi_coptions) (core.Config, error) {
 		}
 		cfg.AckQuorum = int(o.ack_quorum)
 	}
+	for _, f := range []struct {
+		name string
+		v    string
+	}{{"client_id", cfg.Connection.ClientID}, {"username", cfg.Connection.Username}, {"password", cfg.Connection.Password}} {
+		if len(f.v) > maxStringField {
+			return cfg, newErr(errConfig, "hamqtt_options.%s is %d bytes long: MQTT allows at most %d", f.name, len(f.v), maxStringField)
+		}
+	}
 	ts := tlsSource{caFile: optstr(o.tls_ca_file), certFile: optstr(o.tls_cert_file), keyFile: optstr(o.tls_key_file),
 		insecure: o.tls_insecure != 0}
+	if C.hqcapi_options_has_skip_hostname(o) != 0 {
+		ts.skipHostname = o.tls_skip_hostname_check != 0
+	}
 	if C.hqcapi_options_has_pem(o) != 0 {
 		ts.caPEM, ts.certPEM, ts.keyPEM = optstr(o.tls_ca_pem), optstr(o.tls_cert_pem), optstr(o.tls_key_pem)
 	}
@@ -214,7 +233,8 @@ func convertOptions(o *C.hqcapi_coptions) (core.Config, error) {
 type tlsSource struct {
 	caFile, certFile, keyFile string
 	caPEM, certPEM, keyPEM    string
-	insecure                  bool
+	insecure                  bool // no verification at all
+	skipHostname              bool // the chain is verified, not the host name
 }
 
 // pem returns one item's PEM text, from memory or read from its file.
@@ -247,6 +267,12 @@ func (s tlsSource) build() (*tls.Config, error) {
 		}
 		t.RootCAs = pool
 	}
+	if s.skipHostname && !s.insecure {
+		// Go verifies the chain and the host name together; skip both there and verify the
+		// chain here, against the same roots (nil: the system's).
+		t.InsecureSkipVerify = true //nolint:gosec // the chain is verified by VerifyConnection
+		t.VerifyConnection = verifyChainOnly(t.RootCAs)
+	}
 	if (s.certFile == "" && s.certPEM == "") != (s.keyFile == "" && s.keyPEM == "") {
 		return nil, newErr(errConfig, "hamqtt_options: give tls_cert_file (or tls_cert_pem) and tls_key_file (or tls_key_pem) together, or neither")
 	}
@@ -267,6 +293,37 @@ func (s tlsSource) build() (*tls.Config, error) {
 	}
 	return t, nil
 }
+
+// verifyChainOnly verifies the broker's certificate chain against roots (nil: the system's CAs)
+// and for server authentication, without checking that it names the host dialled.
+func verifyChainOnly(roots *x509.CertPool) func(tls.ConnectionState) error {
+	return func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) == 0 {
+			return errors.New("tls: the broker sent no certificate")
+		}
+		opts := x509.VerifyOptions{Roots: roots, Intermediates: x509.NewCertPool()}
+		for _, c := range cs.PeerCertificates[1:] {
+			opts.Intermediates.AddCert(c)
+		}
+		if _, err := cs.PeerCertificates[0].Verify(opts); err != nil {
+			return fmt.Errorf("tls: the broker's certificate chain does not verify (the host name is not checked): %w", err)
+		}
+		return nil
+	}
+}
+
+// redactList is an endpoint list with the credentials of each URI hidden, for error texts.
+func redactList(spec string) string {
+	items := strings.Split(spec, ",")
+	for i, it := range items {
+		items[i] = core.RedactURI(it)
+	}
+	return strings.Join(items, ",")
+}
+
+// maxStringField is the longest client id, user name, password or will payload MQTT carries
+// (a 16-bit length prefix).
+const maxStringField = 65535
 
 //export hamqtt_connect
 func hamqtt_connect(h C.hamqtt_client) (rc C.int) {
@@ -885,7 +942,7 @@ func hamqtt_add_endpoint(h C.hamqtt_client, uri *C.hqcapi_cchar, name *C.hqcapi_
 		return fail(errConfig, fmt.Errorf("hamqtt_add_endpoint: %w", err))
 	}
 	if len(uris) == 0 {
-		return fail(errConfig, newErr(errConfig, "hamqtt_add_endpoint: %q names no broker", spec))
+		return fail(errConfig, newErr(errConfig, "hamqtt_add_endpoint: %q names no broker", redactList(spec)))
 	}
 	n := optstr(name)
 	if n != "" && len(uris) > 1 {

@@ -44,7 +44,7 @@ func estimateBrokers(spec string) uint64 {
 // checkBrokerCount refuses endpoint strings that expand to too many brokers.
 func checkBrokerCount(fn, spec string) error {
 	if estimateBrokers(spec) > maxBrokers {
-		return newErr(errConfig, "%s: %q expands to more than %d brokers: narrow its ranges", fn, spec, maxBrokers)
+		return newErr(errConfig, "%s: %q expands to more than %d brokers: narrow its ranges", fn, redactList(spec), maxBrokers)
 	}
 	return nil
 }

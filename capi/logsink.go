@@ -29,7 +29,16 @@ type logSink struct {
 	quitOne sync.Once
 	done    chan struct{}
 	dropped atomic.Uint64
+
+	// Warnings logged before a callback was ever installed (those of hamqtt_client_new, such
+	// as disabled TLS verification, come before the caller can install one): kept, at most
+	// maxEarly, and handed to the first callback installed whose level takes them.
+	earlyMu sync.Mutex
+	early   []logLine
+	everSet atomic.Bool
 }
+
+const maxEarly = 32
 
 type logCallback struct {
 	fn   C.hamqtt_log_cb
@@ -57,7 +66,40 @@ func (s *logSink) set(level int, fn C.hamqtt_log_cb, user unsafe.Pointer) {
 		return
 	}
 	s.cb.Store(&logCallback{fn: fn, user: user})
-	s.minimum.Store(int64(slogLevel(level)))
+	min := int64(slogLevel(level))
+	s.earlyMu.Lock()
+	early := s.early
+	s.early = nil
+	s.everSet.Store(true)
+	s.minimum.Store(min)
+	for _, l := range early {
+		if int64(slogLevel(l.level)) >= min {
+			s.enqueue(l)
+		}
+	}
+	s.earlyMu.Unlock()
+}
+
+// enqueue queues a line for the callback without blocking; a full queue drops it (counted).
+func (s *logSink) enqueue(l logLine) {
+	select {
+	case s.ch <- l:
+	default:
+		s.dropped.Add(1)
+	}
+}
+
+// keepEarly keeps a warning logged before any callback was installed; false when one was.
+func (s *logSink) keepEarly(l logLine) bool {
+	s.earlyMu.Lock()
+	defer s.earlyMu.Unlock()
+	if s.everSet.Load() {
+		return false
+	}
+	if len(s.early) < maxEarly {
+		s.early = append(s.early, l)
+	}
+	return true
 }
 
 // run delivers queued lines until stop.
@@ -125,7 +167,7 @@ type logHandler struct {
 }
 
 func (h *logHandler) Enabled(_ context.Context, l slog.Level) bool {
-	return int64(l) >= h.sink.minimum.Load()
+	return int64(l) >= h.sink.minimum.Load() || (l >= slog.LevelWarn && !h.sink.everSet.Load())
 }
 
 func (h *logHandler) Handle(_ context.Context, r slog.Record) error {
@@ -140,11 +182,15 @@ func (h *logHandler) Handle(_ context.Context, r slog.Record) error {
 		writeAttr(&b, h.group, a)
 		return true
 	})
-	select {
-	case h.sink.ch <- logLine{level: cLevel(r.Level), text: b.String()}:
-	default:
-		h.sink.dropped.Add(1)
+	l := logLine{level: cLevel(r.Level), text: b.String()}
+	if int64(r.Level) < h.sink.minimum.Load() {
+		// Only a warning before any callback was installed gets here below the minimum: kept
+		// for the first callback, unless one was installed meanwhile (then its level decides).
+		if r.Level < slog.LevelWarn || h.sink.keepEarly(l) || int64(r.Level) < h.sink.minimum.Load() {
+			return nil
+		}
 	}
+	h.sink.enqueue(l)
 	return nil
 }
 

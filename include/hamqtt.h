@@ -157,6 +157,16 @@ enum hamqtt_event_kind {
  * NULL field means "the default" given beside it. Durations are milliseconds.
  * Fields are only ever appended; the library reads no field beyond
  * struct_size, so a program built against an older header keeps working.
+ * TLS fields (tls_*) apply to the TLS endpoints (ssl://, tls://, mqtts://,
+ * wss://); giving any of them when no endpoint uses TLS is HAMQTT_ERR_CONFIG,
+ * since the traffic would not be encrypted as the caller believes.
+ * Strings that travel in CONNECT (client_id, username, password) and the will
+ * payload hold at most 65535 bytes; client_id and username must be valid
+ * UTF-8 without control characters (U+0001-U+001F, U+007F-U+009F) or Unicode
+ * non-characters. keep_alive_ms is at most 65535000 (MQTT carries seconds in
+ * 16 bits) and, when positive, at least 1000. A value beyond a limit is
+ * HAMQTT_ERR_CONFIG (HAMQTT_ERR_PAYLOAD for will_payload_len) naming the limit:
+ * nothing is cut or wrapped.
  */
 typedef struct hamqtt_options {
     uint32_t struct_size;           /* sizeof(hamqtt_options)                 */
@@ -196,7 +206,11 @@ typedef struct hamqtt_options {
     const char *tls_ca_file;        /* PEM CA bundle for ssl:// and wss://    */
     const char *tls_cert_file;      /* PEM client certificate                 */
     const char *tls_key_file;       /* PEM client key                         */
-    int tls_insecure;               /* non-zero: skip server verification     */
+    int tls_insecure;               /* non-zero: no server verification at all (neither the
+                                       certificate chain nor the host name; anyone in between
+                                       can pose as the broker): for tests only. A warning is
+                                       logged when the client is made. See also
+                                       tls_skip_hostname_check. */
     /* Appended in 0.2. Non-zero: share each broker connection with the other sharing clients
      * of the process that reach it with the same session settings (URI, credentials,
      * keepalive, connect timeout, will, file store; TLS options never share); each client
@@ -215,9 +229,16 @@ typedef struct hamqtt_options {
      * live broker while fewer than k are live; -1: every live broker. Less than -1 is
      * HAMQTT_ERR_CONFIG. The other publisher types ignore it. */
     int ack_quorum;
+    /* Appended in 0.2. Non-zero: do not check that the broker's certificate names the host
+     * of its URI; the certificate chain is still verified against tls_ca_file/tls_ca_pem (the
+     * system's CAs when neither is given), so only a holder of a certificate from those CAs
+     * can pose as the broker. For brokers reached by an address their certificate does not
+     * name (paho-mqtt's tls_insecure_set(True)). A warning is logged when the client is made.
+     * tls_insecure, when also set, turns every check off. */
+    int tls_skip_hostname_check;
 } hamqtt_options;
 
-#define HAMQTT_OPTIONS_INIT { (uint32_t)sizeof(hamqtt_options), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0.0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+#define HAMQTT_OPTIONS_INIT { (uint32_t)sizeof(hamqtt_options), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0.0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 /* A received message. All pointers are valid only during the callback (push)
  * or until the next hamqtt_poll() on the client (pull). */

@@ -1303,6 +1303,304 @@ static void test_connect_async(void) {
     brokers_quit(&b);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* TLS options as users expect them                                                           */
+
+/* Log lines collected by a callback, for the tests that look for a warning or a secret. */
+static pthread_mutex_t logbuf_mu = PTHREAD_MUTEX_INITIALIZER;
+static char logbuf[1 << 16];
+static size_t logbuf_len;
+static atomic_int logbuf_lines;
+
+static void collect_log(void *user, hamqtt_client c, int level, const char *line) {
+    size_t n = strlen(line);
+    (void)user;
+    (void)c;
+    pthread_mutex_lock(&logbuf_mu);
+    if (logbuf_len + n + 16 < sizeof logbuf) {
+        logbuf_len += (size_t)snprintf(logbuf + logbuf_len, sizeof logbuf - logbuf_len, "%d %s\n", level, line);
+    }
+    pthread_mutex_unlock(&logbuf_mu);
+    atomic_fetch_add(&logbuf_lines, 1);
+}
+
+static void logbuf_reset(void) {
+    pthread_mutex_lock(&logbuf_mu);
+    logbuf_len = 0;
+    logbuf[0] = 0;
+    pthread_mutex_unlock(&logbuf_mu);
+    atomic_store(&logbuf_lines, 0);
+}
+
+static int logbuf_has(const char *needle) {
+    int found;
+    pthread_mutex_lock(&logbuf_mu);
+    found = strstr(logbuf, needle) != NULL;
+    pthread_mutex_unlock(&logbuf_mu);
+    return found;
+}
+
+/* Waits until the collected log holds needle (aborts after timeout_ms). */
+static void wait_log(const char *needle, int timeout_ms) {
+    int64_t deadline = now_ms() + (int64_t)timeout_ms * test_scale();
+    while (!logbuf_has(needle)) {
+        if (now_ms() > deadline) FAILF("no log line with \"%s\" within %d ms; log:\n%s", needle, timeout_ms, logbuf);
+        sleep_ms(5);
+    }
+}
+
+static void test_tls_options(void) {
+    hamqtt_options o;
+    hamqtt_client c = 0;
+    test_options(&o, "tlsopt");
+
+    /* TLS options for endpoints that do not use TLS: refused, not silently ignored */
+    o.tls_insecure = 1;
+    CHECK_ERR(hamqtt_client_new("tcp://127.0.0.1:1883", &o, &c), HAMQTT_ERR_CONFIG, "no endpoint uses TLS");
+    CHECK_ERR(hamqtt_client_new("127.0.0.1:1883,ws://127.0.0.1:8080/mqtt", &o, &c), HAMQTT_ERR_CONFIG, "ssl://");
+    o.tls_insecure = 0;
+    o.tls_skip_hostname_check = 1;
+    CHECK_ERR(hamqtt_client_new("mqtt://127.0.0.1:1883", &o, &c), HAMQTT_ERR_CONFIG, "no endpoint uses TLS");
+    o.tls_skip_hostname_check = 0;
+    o.tls_ca_file = "/etc/hostname"; /* read before the check: not PEM */
+    CHECK_ERR(hamqtt_client_new("tcp://127.0.0.1:1883", &o, &c), HAMQTT_ERR_CONFIG, "no PEM certificate");
+    o.tls_ca_file = NULL;
+    CHECK(c == 0);
+
+    /* verification off entirely: a warning reaches the log callback installed afterwards */
+    logbuf_reset();
+    o.tls_insecure = 1;
+    CHECK_OK(hamqtt_client_new("ssl://127.0.0.1:1", &o, &c));
+    CHECK_OK(hamqtt_set_log_callback(c, HAMQTT_LOG_INFO, collect_log, NULL));
+    wait_log("30 ", 5000);
+    wait_log("verification is OFF", 5000);
+    CHECK_OK(hamqtt_close(c));
+    /* a callback whose level is above warnings does not get it */
+    logbuf_reset();
+    CHECK_OK(hamqtt_client_new("ssl://127.0.0.1:1", &o, &c));
+    CHECK_OK(hamqtt_set_log_callback(c, HAMQTT_LOG_ERROR, collect_log, NULL));
+    sleep_ms(100);
+    CHECK(!logbuf_has("verification"));
+    CHECK_OK(hamqtt_close(c));
+    o.tls_insecure = 0;
+
+    /* only the host name check off: a warning that says so */
+    logbuf_reset();
+    o.tls_skip_hostname_check = 1;
+    CHECK_OK(hamqtt_client_new("ssl://127.0.0.1:1,tcp://127.0.0.1:2", &o, &c));
+    CHECK_OK(hamqtt_set_log_callback(c, HAMQTT_LOG_WARN, collect_log, NULL));
+    wait_log("host name verification is off", 5000);
+    CHECK(!logbuf_has("verification is OFF"));
+    CHECK_OK(hamqtt_close(c));
+
+    /* a program built before tls_skip_hostname_check: the field is not read */
+    logbuf_reset();
+    o.struct_size = (uint32_t)offsetof(hamqtt_options, tls_skip_hostname_check);
+    CHECK_OK(hamqtt_client_new("ssl://127.0.0.1:1", &o, &c));
+    CHECK_OK(hamqtt_set_log_callback(c, HAMQTT_LOG_DEBUG, collect_log, NULL));
+    sleep_ms(100);
+    CHECK(!logbuf_has("verification"));
+    CHECK_OK(hamqtt_close(c));
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* values MQTT cannot carry are refused with the limit named, never cut or wrapped             */
+
+static void test_limits(void) {
+    hamqtt_options o;
+    hamqtt_client c = 0;
+    char *big = malloc(65537);
+    CHECK(big != NULL);
+    memset(big, 'x', 65536);
+    big[65536] = 0;
+    test_options(&o, "limits");
+
+    o.keep_alive_ms = 65536000; /* 65536 s: would wrap to 0 s (no keep-alive) in 16 bits */
+    CHECK_ERR(hamqtt_client_new("tcp://127.0.0.1:1883", &o, &c), HAMQTT_ERR_CONFIG, "keep_alive_ms is 65536000");
+    CHECK(strstr(hamqtt_last_error(), "65535 s") != NULL);
+    o.keep_alive_ms = 2147483647;
+    CHECK_ERR(hamqtt_client_new("tcp://127.0.0.1:1883", &o, &c), HAMQTT_ERR_CONFIG, "65535");
+    o.keep_alive_ms = 500; /* would be cut to 0 s */
+    CHECK_ERR(hamqtt_client_new("tcp://127.0.0.1:1883", &o, &c), HAMQTT_ERR_CONFIG, "keep_alive_ms is 500");
+    o.keep_alive_ms = 65535000; /* the limit itself is fine */
+    CHECK_OK(hamqtt_client_new("tcp://127.0.0.1:1883", &o, &c));
+    CHECK_OK(hamqtt_close(c));
+    c = 0;
+    o.keep_alive_ms = 0;
+
+    o.client_id = big;
+    CHECK_ERR(hamqtt_client_new("tcp://127.0.0.1:1883", &o, &c), HAMQTT_ERR_CONFIG, "client_id is 65536 bytes long: MQTT allows at most 65535");
+    o.client_id = "a\001b";
+    CHECK_ERR(hamqtt_client_new("tcp://127.0.0.1:1883", &o, &c), HAMQTT_ERR_CONFIG, "control character U+0001");
+    o.client_id = "a\xff";
+    CHECK_ERR(hamqtt_client_new("tcp://127.0.0.1:1883", &o, &c), HAMQTT_ERR_CONFIG, "UTF-8");
+    o.client_id = NULL;
+    o.username = big;
+    CHECK_ERR(hamqtt_client_new("tcp://127.0.0.1:1883", &o, &c), HAMQTT_ERR_CONFIG, "username is 65536 bytes long");
+    o.username = "u\xef\xbf\xbf"; /* U+FFFF */
+    CHECK_ERR(hamqtt_client_new("tcp://127.0.0.1:1883", &o, &c), HAMQTT_ERR_CONFIG, "non-character U+FFFF");
+    o.username = "u";
+    o.password = big;
+    CHECK_ERR(hamqtt_client_new("tcp://127.0.0.1:1883", &o, &c), HAMQTT_ERR_CONFIG, "password is 65536 bytes long");
+    CHECK(strstr(hamqtt_last_error(), "xxxx") == NULL); /* never the value itself */
+    o.password = NULL;
+    o.username = NULL;
+    o.will_topic = "will";
+    o.will_payload = big;
+    o.will_payload_len = 65536;
+    CHECK_ERR(hamqtt_client_new("tcp://127.0.0.1:1883", &o, &c), HAMQTT_ERR_PAYLOAD, "limit of 65535 bytes");
+    o.will_payload_len = 65535;
+    CHECK_OK(hamqtt_client_new("tcp://127.0.0.1:1883", &o, &c));
+    CHECK_OK(hamqtt_close(c));
+    c = 0;
+    o.will_topic = "will\001";
+    o.will_payload_len = 0;
+    CHECK_ERR(hamqtt_client_new("tcp://127.0.0.1:1883", &o, &c), HAMQTT_ERR_CONFIG, "control character");
+    CHECK(c == 0);
+    free(big);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* topics brokers drop the connection for are refused before anything is sent, at any QoS      */
+
+static int is_down(const hamqtt_event *e, void *arg) {
+    (void)arg;
+    if (e->kind == HAMQTT_EVENT_ENDPOINT_DOWN) FAILF("endpoint %s went down: %s", e->endpoint, e->error);
+    return 0;
+}
+
+/* The first message that arrives must be on `topic` (nothing was sent before it). */
+static int first_message_is(const hamqtt_event *e, void *topic) {
+    is_down(e, NULL);
+    if (e->kind != HAMQTT_EVENT_MESSAGE) return 0;
+    if (strcmp(e->message.topic, (const char *)topic) != 0) FAILF("got a message on \"%s\" first", e->message.topic);
+    return 1;
+}
+
+static void test_poison_topics(void) {
+    static const char *poison[] = {"a\001b", "a/\x1f", "a\x7f", "a\xc2\x85", "a\xef\xbf\xbf", "a\xef\xb7\x90", "a\xf0\x9f\xbf\xbe"};
+    brokers b;
+    hamqtt_client c;
+    uint64_t id = 0;
+    size_t i;
+    int qos, granted = 0;
+    char *names = NULL;
+    brokers_start(&b, 1);
+    c = test_client(brokers_uris(&b, 1), "poison", HAMQTT_PUBLISHER_STICKY, 0);
+    CHECK_OK(hamqtt_subscribe(c, "#", 1, NULL, NULL));
+    CHECK_OK(hamqtt_connect(c));
+    for (i = 0; i < sizeof poison / sizeof poison[0]; i++) {
+        for (qos = 0; qos <= 2; qos++) {
+            CHECK_ERR(hamqtt_publish(c, poison[i], "x", 1, qos, 0), HAMQTT_ERR_TOPIC, "brokers close the connection");
+            CHECK_ERR(hamqtt_publish_async(c, poison[i], "x", 1, qos, 0, NULL, NULL, &id), HAMQTT_ERR_TOPIC, "U+");
+            CHECK(id == 0);
+            CHECK_ERR(hamqtt_publish_detached(c, poison[i], "x", 1, qos, 0), HAMQTT_ERR_TOPIC, "U+");
+            CHECK_ERR(hamqtt_publish_to(c, "poison-1", poison[i], "x", 1, qos, 0), HAMQTT_ERR_TOPIC, "U+");
+        }
+        CHECK_ERR(hamqtt_subscribe(c, poison[i], 0, NULL, NULL), HAMQTT_ERR_TOPIC, "U+");
+        CHECK_ERR(hamqtt_subscribe_granted(c, poison[i], 0, NULL, NULL, &granted), HAMQTT_ERR_TOPIC, "U+");
+        CHECK_ERR(hamqtt_unsubscribe(c, poison[i]), HAMQTT_ERR_TOPIC, "U+");
+    }
+    CHECK(hamqtt_flush(c, 5000) == HAMQTT_OK);
+    /* nothing reached the broker, and the connection is still the first one */
+    CHECK_OK(hamqtt_publish(c, "poison/after", "ok", 2, 0, 0));
+    poll_until(c, first_message_is, (void *)"poison/after", 5000);
+    wait_live(c, 1, 1000);
+    CHECK_OK(hamqtt_client_name(c, &names));
+    hamqtt_free(names);
+    CHECK_OK(hamqtt_close(c));
+    brokers_quit(&b);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* secrets: a password given as an option or in a URI shows in no output of the library       */
+
+static void check_no_secret(const char *text, const char *where) {
+    if (text != NULL && strstr(text, "SECRET") != NULL) FAILF("the password shows in %s: %s", where, text);
+}
+
+static int no_secret_in_event(const hamqtt_event *e, void *arg) {
+    (void)arg;
+    check_no_secret(e->error, "an event's error");
+    check_no_secret(e->endpoint, "an event's endpoint");
+    if (e->kind == HAMQTT_EVENT_ERROR && e->status == HAMQTT_ERR_NO_ENDPOINT) return 1;
+    return 0;
+}
+
+static void test_secrets(void) {
+    brokers b;
+    hamqtt_client c = 0;
+    hamqtt_options o;
+    char uri[256];
+    hamqtt_endpoint_stats *st = NULL;
+    size_t n = 0, i;
+    char *assigned = NULL;
+    brokers_start(&b, 1);
+    test_options(&o, "secret");
+    o.time_to_wait_ms = 300 * test_scale();
+
+    /* in a URI: refused (credentials go in username/password), and never echoed */
+    snprintf(uri, sizeof uri, "tcp://alice:SECRET@127.0.0.1:%d", b.ports[0]);
+    CHECK_ERR(hamqtt_client_new(uri, &o, &c), HAMQTT_ERR_CONFIG, "alice:***@");
+    check_no_secret(hamqtt_last_error(), "hamqtt_last_error");
+    snprintf(uri, sizeof uri, "tcp://127.0.0.1:%d,tcp://alice:SECRET@127.0.0.1:1-3000", b.ports[0]);
+    CHECK_RC(hamqtt_client_new(uri, &o, &c), HAMQTT_ERR_CONFIG);
+    check_no_secret(hamqtt_last_error(), "hamqtt_last_error");
+    snprintf(uri, sizeof uri, "tcp://alice:SECRET@127.0.0.1:1-2000");
+    CHECK_RC(hamqtt_client_new(uri, &o, &c), HAMQTT_ERR_CONFIG);
+    check_no_secret(hamqtt_last_error(), "hamqtt_last_error");
+
+    /* as an option: a client that connects, and one that cannot; every log line at debug,
+     * every event, every error text and the statistics are searched */
+    o.username = "alice";
+    o.password = "SECRET";
+    logbuf_reset();
+    CHECK_OK(hamqtt_client_new(brokers_uris(&b, 1), &o, &c));
+    CHECK_OK(hamqtt_set_log_callback(c, HAMQTT_LOG_DEBUG, collect_log, NULL));
+    CHECK_OK(hamqtt_connect(c));
+    CHECK_OK(hamqtt_publish(c, "secret/t", "x", 1, 1, 0));
+    snprintf(uri, sizeof uri, "tcp://bob:SECRET@127.0.0.1:%d", b.ports[0] + 1);
+    CHECK_RC(hamqtt_add_endpoint(c, uri, NULL, &assigned), HAMQTT_ERR_CONFIG);
+    check_no_secret(hamqtt_last_error(), "hamqtt_add_endpoint's error");
+    CHECK_OK(hamqtt_add_endpoint(c, "tcp://127.0.0.1:1", NULL, &assigned));
+    hamqtt_free(assigned);
+    CHECK_OK(hamqtt_stats(c, &st, &n));
+    for (i = 0; i < n; i++) {
+        check_no_secret(st[i].name, "stats");
+        check_no_secret(st[i].uri, "stats");
+        check_no_secret(st[i].last_error, "stats");
+    }
+    hamqtt_free(st);
+    brokers_kill(&b, 0);
+    {
+        hamqtt_event ev[32];
+        int64_t deadline = now_ms() + 1500 * test_scale();
+        while (now_ms() < deadline) {
+            size_t k = 0, j;
+            CHECK_OK(hamqtt_poll(c, ev, 32, 50, &k));
+            for (j = 0; j < k; j++) no_secret_in_event(&ev[j], NULL);
+        }
+    }
+    CHECK_RC(hamqtt_publish(c, "secret/t", "x", 1, 1, 0), HAMQTT_ERR_NO_ENDPOINT);
+    check_no_secret(hamqtt_last_error(), "hamqtt_publish's error");
+    CHECK_OK(hamqtt_close(c));
+    CHECK(atomic_load(&logbuf_lines) > 0);
+    check_no_secret(logbuf, "the log");
+
+    /* connecting to nothing: the failure names each endpoint, without the password */
+    logbuf_reset();
+    CHECK_OK(hamqtt_client_new("tcp://127.0.0.1:1", &o, &c));
+    CHECK_OK(hamqtt_set_log_callback(c, HAMQTT_LOG_DEBUG, collect_log, NULL));
+    CHECK_RC(hamqtt_connect(c), HAMQTT_ERR_NO_ENDPOINT);
+    check_no_secret(hamqtt_last_error(), "hamqtt_connect's error");
+    CHECK_OK(hamqtt_disconnect(c));
+    CHECK_OK(hamqtt_connect_async(c));
+    poll_until(c, no_secret_in_event, NULL, 5000);
+    CHECK_OK(hamqtt_close(c));
+    check_no_secret(logbuf, "the log");
+    brokers_quit(&b);
+}
+
 static const struct test_case cases[] = {
     {"version", test_version, 1},
     {"bad_input", test_bad_input, 1},
@@ -1321,6 +1619,10 @@ static const struct test_case cases[] = {
     {"log", test_log, 1},
     {"shared", test_shared, 1},
     {"connect_async", test_connect_async, 1},
+    {"tls_options", test_tls_options, 1},
+    {"limits", test_limits, 1},
+    {"poison_topics", test_poison_topics, 1},
+    {"secrets", test_secrets, 1},
 };
 
 /* With HAMQTT_EXPECT_LIB set (the cgocheck2 run), the libhamqtt mapped into the process must
