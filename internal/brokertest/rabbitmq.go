@@ -1,0 +1,405 @@
+package brokertest
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	// rabbitStartTimeout bounds a RabbitMQ start: a first boot takes 9-15 s on two cores
+	// (about 5 s of it the MQTT plugin waiting for peers before it elects itself), a restart
+	// 5-7 s.
+	rabbitStartTimeout = 90 * time.Second
+	rabbitStopGrace    = 20 * time.Second
+)
+
+// RabbitMQOptions configures a node started by NewRabbitMQ.
+type RabbitMQOptions struct {
+	// Dir holds the node's configuration, database (mnesia), logs and Erlang cookie. Empty
+	// means a new temporary directory that Close removes.
+	Dir string
+	// Port is the MQTT listener's loopback port; 0 picks a free one.
+	Port int
+	// ExtraConfig is appended to the generated rabbitmq.conf (sysctl format).
+	ExtraConfig string
+}
+
+// RabbitMQBroker is a private RabbitMQ node with only the MQTT plugin enabled, listening for
+// MQTT on 127.0.0.1 and nothing else (no AMQP listener). It runs as the current user with
+// everything in its own directory, an Erlang port mapper daemon (epmd) of its own on a free
+// loopback port, and its Erlang distribution on another, so several nodes and a system
+// RabbitMQ never meet. It survives SIGKILL: Restart starts it again on the same ports with the
+// same database, as a supervisor would after a crash.
+type RabbitMQBroker struct {
+	server, epmdBin string
+	dir             string
+	ownDir          bool
+	extra           string
+	port            int // MQTT
+	distPort        int // Erlang distribution
+	epmdPort        int
+	node            string
+
+	mu     sync.Mutex // serialises lifecycle operations
+	proc   atomic.Pointer[process]
+	epmd   *process
+	closed bool
+}
+
+// errRabbitPortBusy marks a launch that could not bind one of its ports.
+var errRabbitPortBusy = errors.New("rabbitmq could not bind a port")
+
+// RabbitMQServerPath locates the rabbitmq-server script that runs the node as the calling
+// user: $HAMQTT_RABBITMQ_SERVER if set, else Debian's /usr/lib/rabbitmq/bin/rabbitmq-server.
+// (Debian's /usr/sbin/rabbitmq-server is a wrapper that switches to the rabbitmq user.)
+func RabbitMQServerPath() (string, error) {
+	if p := os.Getenv("HAMQTT_RABBITMQ_SERVER"); p != "" {
+		if _, err := exec.LookPath(p); err != nil {
+			return "", fmt.Errorf("brokertest: $HAMQTT_RABBITMQ_SERVER=%q is not an executable: %w", p, err)
+		}
+		return p, nil
+	}
+	cands := []string{"/usr/lib/rabbitmq/bin/rabbitmq-server"}
+	if m, _ := filepath.Glob("/usr/lib/rabbitmq/lib/rabbitmq_server-*/sbin/rabbitmq-server"); len(m) > 0 {
+		cands = append(cands, m[len(m)-1])
+	}
+	for _, p := range cands {
+		if _, err := exec.LookPath(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", errors.New("brokertest: RabbitMQ not found ($HAMQTT_RABBITMQ_SERVER, /usr/lib/rabbitmq/bin/rabbitmq-server); run scripts/install-deps.sh")
+}
+
+// NewRabbitMQ starts a node and returns once its MQTT listener accepts connections (9-15 s on
+// a first boot). The caller must Close it.
+func NewRabbitMQ(opts RabbitMQOptions) (*RabbitMQBroker, error) {
+	server, err := RabbitMQServerPath()
+	if err != nil {
+		return nil, err
+	}
+	epmd, err := exec.LookPath("epmd")
+	if err != nil {
+		return nil, errors.New("brokertest: epmd (Erlang) not found on PATH; run scripts/install-deps.sh")
+	}
+	b := &RabbitMQBroker{server: server, epmdBin: epmd, dir: opts.Dir, extra: opts.ExtraConfig, port: opts.Port}
+	if b.dir == "" {
+		if b.dir, err = os.MkdirTemp("", "hamqtt-rabbitmq-"); err != nil {
+			return nil, fmt.Errorf("brokertest: %w", err)
+		}
+		b.ownDir = true
+	} else if err = os.MkdirAll(b.dir, 0o755); err != nil {
+		return nil, fmt.Errorf("brokertest: %w", err)
+	}
+	deadline := time.Now().Add(rabbitStartTimeout)
+	for {
+		if err = b.pickPorts(opts.Port == 0); err == nil {
+			if err = b.startEpmd(); err == nil {
+				err = b.launch(deadline)
+			}
+		}
+		if err == nil || opts.Port != 0 || !errors.Is(err, errRabbitPortBusy) || time.Now().After(deadline) {
+			break
+		}
+		// Lost a race for a picked port: everything again on new ports.
+		killGroup(b.epmd)
+		b.epmd = nil
+	}
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// pickPorts chooses the free ports (the MQTT one too unless it was given) and the node name.
+func (b *RabbitMQBroker) pickPorts(mqtt bool) error {
+	var err error
+	if mqtt {
+		if b.port, err = FreePort(); err != nil {
+			return err
+		}
+	}
+	if b.distPort, err = FreePort(); err != nil {
+		return err
+	}
+	if b.epmdPort, err = FreePort(); err != nil {
+		return err
+	}
+	b.node = fmt.Sprintf("hamqtt%d@localhost", b.port)
+	return nil
+}
+
+// startEpmd runs the node's own port mapper on 127.0.0.1:epmdPort and waits until it listens.
+func (b *RabbitMQBroker) startEpmd() error {
+	cmd := exec.Command(b.epmdBin, "-port", strconv.Itoa(b.epmdPort), "-address", "127.0.0.1")
+	cmd.Dir = b.dir
+	cmd.Env = b.env()
+	out, err := os.OpenFile(filepath.Join(b.dir, "epmd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("brokertest: %w", err)
+	}
+	defer out.Close()
+	cmd.Stdout, cmd.Stderr = out, out
+	p, err := startProcess(cmd)
+	if err != nil {
+		return fmt.Errorf("brokertest: start epmd: %w", err)
+	}
+	b.epmd = p
+	deadline := time.Now().Add(startTimeout)
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(b.epmdPort))
+	for {
+		if p.exited() {
+			// epmd exits at once when its port is taken.
+			return fmt.Errorf("brokertest: epmd on port %d: %w (%s)", b.epmdPort, errRabbitPortBusy, p.cmd.ProcessState)
+		}
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			return c.Close()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("brokertest: epmd on port %d not ready: %w", b.epmdPort, err)
+		}
+		time.Sleep(pollInterval)
+	}
+}
+
+// env is the environment of the node and its epmd: the caller's, less anything that would
+// point RabbitMQ or Erlang elsewhere, plus the node's private settings.
+func (b *RabbitMQBroker) env() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "RABBITMQ_") || strings.HasPrefix(kv, "ERL_") || strings.HasPrefix(kv, "HOME=") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	d := func(name string) string { return filepath.Join(b.dir, name) }
+	return append(env,
+		"HOME="+b.dir, // the Erlang cookie goes here
+		"ERL_EPMD_PORT="+strconv.Itoa(b.epmdPort),
+		"ERL_EPMD_ADDRESS=127.0.0.1",
+		"RABBITMQ_NODENAME="+b.node,
+		"RABBITMQ_USE_LONGNAME=false",
+		"RABBITMQ_DIST_PORT="+strconv.Itoa(b.distPort),
+		"RABBITMQ_CONFIG_FILE="+d("rabbitmq.conf"),
+		"RABBITMQ_ADVANCED_CONFIG_FILE="+d("advanced.config"), // absent: not /etc's
+		"RABBITMQ_CONF_ENV_FILE="+d("rabbitmq-env.conf"),      // absent: not /etc's
+		"RABBITMQ_ENABLED_PLUGINS_FILE="+d("enabled_plugins"),
+		"RABBITMQ_FEATURE_FLAGS_FILE="+d("feature_flags"),
+		"RABBITMQ_MNESIA_BASE="+d("mnesia"),
+		"RABBITMQ_LOG_BASE="+d("log"),
+		"RABBITMQ_LOGS="+d("rabbitmq.log"),
+		"RABBITMQ_PID_FILE="+d("rabbitmq.pid"),
+		// The script then execs the Erlang VM instead of running it as a child, so SIGKILL
+		// reaches the VM itself; -noinput keeps the VM's shell off stdin all the same.
+		"RABBITMQ_ALLOW_INPUT=true",
+		"RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=-noinput -kernel inet_dist_use_interface {127,0,0,1}",
+	)
+}
+
+func (b *RabbitMQBroker) config() string {
+	var s strings.Builder
+	s.WriteString("# generated by brokertest\n")
+	s.WriteString("listeners.tcp = none\n")
+	fmt.Fprintf(&s, "mqtt.listeners.tcp.default = 127.0.0.1:%d\n", b.port)
+	s.WriteString("mqtt.allow_anonymous = true\n")
+	s.WriteString("loopback_users = none\n")
+	// Tests must not stall on a disk alarm when the machine's disk is nearly full.
+	s.WriteString("disk_free_limit.absolute = 1MB\n")
+	s.WriteString("log.file.level = info\nlog.console = false\n")
+	if b.extra != "" {
+		s.WriteString(b.extra + "\n")
+	}
+	return s.String()
+}
+
+// Kind returns RabbitMQ.
+func (b *RabbitMQBroker) Kind() Kind { return RabbitMQ }
+
+var rabbitVersion = regexp.MustCompile(`Starting RabbitMQ (\S+ on Erlang \S+)`)
+
+// Version returns what the node logged when it last started: "3.10.8 (Erlang 25.2.3)".
+func (b *RabbitMQBroker) Version() string {
+	v := lastMatch(rabbitVersion, b.Log())
+	if rmq, erl, ok := strings.Cut(v, " on Erlang "); ok {
+		return rmq + " (Erlang " + erl + ")"
+	}
+	return v
+}
+
+// Node returns the Erlang node name ("hamqttPORT@localhost").
+func (b *RabbitMQBroker) Node() string { return b.node }
+
+// Dir returns the directory holding the node's configuration, database and logs.
+func (b *RabbitMQBroker) Dir() string { return b.dir }
+
+// Port returns the MQTT port, which stays the same across Restart.
+func (b *RabbitMQBroker) Port() int { return b.port }
+
+// Addr returns "127.0.0.1:PORT".
+func (b *RabbitMQBroker) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(b.port)) }
+
+// URI returns "tcp://127.0.0.1:PORT".
+func (b *RabbitMQBroker) URI() string { return "tcp://" + b.Addr() }
+
+// Running reports whether the node's Erlang VM is alive.
+func (b *RabbitMQBroker) Running() bool {
+	p := b.proc.Load()
+	return p != nil && !p.exited()
+}
+
+// Kill SIGKILLs the Erlang VM (and its helper processes) and returns once it is gone. Its
+// epmd stays up, as the machine's would; it forgets the node when the VM's connection drops.
+func (b *RabbitMQBroker) Kill() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return killGroup(b.proc.Load())
+}
+
+// Stop shuts the node down gracefully (SIGTERM, which RabbitMQ handles as a stop), falling back
+// to SIGKILL after 20s.
+func (b *RabbitMQBroker) Stop() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return terminate(b.proc.Load(), rabbitStopGrace)
+}
+
+// Restart starts the node again on the same ports with the same database, killing it first if
+// it runs, and returns once MQTT accepts connections (5-7 s). Retained messages survive (they
+// are kept on disk); MQTT sessions with clean session set do not.
+func (b *RabbitMQBroker) Restart() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return errors.New("brokertest: restart of a closed RabbitMQ node")
+	}
+	if err := killGroup(b.proc.Load()); err != nil {
+		return err
+	}
+	if b.epmd == nil || b.epmd.exited() {
+		if err := b.startEpmd(); err != nil {
+			return err
+		}
+	}
+	deadline := time.Now().Add(rabbitStartTimeout)
+	for {
+		err := b.launch(deadline)
+		if err == nil || !errors.Is(err, errRabbitPortBusy) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func (b *RabbitMQBroker) logPath() string { return filepath.Join(b.dir, "rabbitmq.log") }
+func (b *RabbitMQBroker) outPath() string { return filepath.Join(b.dir, "stdout.log") }
+
+// Log returns the node's log file (every run, appended).
+func (b *RabbitMQBroker) Log() string {
+	data, _ := os.ReadFile(b.logPath())
+	return string(data)
+}
+
+// Close kills the node and its epmd, and removes the directory if NewRabbitMQ created it.
+// Idempotent.
+func (b *RabbitMQBroker) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	err := killGroup(b.proc.Load())
+	err = errors.Join(err, killGroup(b.epmd))
+	if b.ownDir {
+		err = errors.Join(err, os.RemoveAll(b.dir))
+	}
+	return err
+}
+
+// awaitDurableClientIDTracker waits (until deadline at most) for the MQTT plugin's Raft server,
+// which tracks client IDs, to be registered on disk. The node writes the registration about a
+// second after it is ready; until then a SIGKILL forgets it, and the next start waits 3-6 s for
+// cluster peers before it elects itself again, where a restart otherwise takes about 3.5 s.
+func (b *RabbitMQBroker) awaitDurableClientIDTracker(deadline time.Time) {
+	dir := filepath.Join(b.dir, "mnesia", b.node, "coordination", b.node)
+	for {
+		names, _ := os.ReadFile(filepath.Join(dir, "names.dets"))
+		servers, _ := filepath.Glob(filepath.Join(dir, "MQTT_*"))
+		for _, s := range servers {
+			if strings.Contains(string(names), filepath.Base(s)) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// launch writes the configuration, starts the node and waits until it has logged that its
+// startup is complete and its MQTT port accepts a connection. Callers hold b.mu (or own b
+// exclusively).
+func (b *RabbitMQBroker) launch(deadline time.Time) error {
+	files := map[string]string{
+		"rabbitmq.conf":   b.config(),
+		"enabled_plugins": "[rabbitmq_mqtt].\n",
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(b.dir, name), []byte(content), 0o644); err != nil {
+			return fmt.Errorf("brokertest: %w", err)
+		}
+	}
+	out, err := os.OpenFile(b.outPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("brokertest: %w", err)
+	}
+	defer out.Close()
+	logStart, outStart := fileSize(b.logPath()), fileSize(b.outPath())
+	cmd := exec.Command(b.server)
+	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = b.dir, b.env(), out, out
+	p, err := startProcess(cmd)
+	if err != nil {
+		return fmt.Errorf("brokertest: start %s: %w", b.server, err)
+	}
+	b.proc.Store(p)
+	failed := func(why error) error {
+		return fmt.Errorf("brokertest: RabbitMQ node %s (MQTT port %d): %w; output:\n%s\nlog tail:\n%s",
+			b.node, b.port, why, tail(readFrom(b.outPath(), outStart), 15), tail(readFrom(b.logPath(), logStart), 20))
+	}
+	for {
+		if p.exited() {
+			why := fmt.Errorf("exited during startup (%s)", p.cmd.ProcessState)
+			output := readFrom(b.outPath(), outStart) + readFrom(b.logPath(), logStart)
+			if strings.Contains(output, "eaddrinuse") || strings.Contains(output, "seems to be in use by another Erlang node") {
+				why = fmt.Errorf("%w: %v", errRabbitPortBusy, why)
+			}
+			return failed(why)
+		}
+		err := errors.New(`no "Server startup complete" in the log yet`)
+		if strings.Contains(readFrom(b.logPath(), logStart), "Server startup complete") {
+			var c net.Conn
+			if c, err = net.DialTimeout("tcp", b.Addr(), 200*time.Millisecond); err == nil {
+				b.awaitDurableClientIDTracker(time.Now().Add(5 * time.Second))
+				return c.Close()
+			}
+		}
+		if time.Now().After(deadline) {
+			killGroup(p)
+			return failed(fmt.Errorf("not ready within %v: %w", rabbitStartTimeout, err))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
