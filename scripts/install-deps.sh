@@ -10,6 +10,8 @@ have mosquitto || need_apt+=(mosquitto)
 have cmake || need_apt+=(cmake)
 have pkg-config || need_apt+=(pkg-config)
 have valgrind || need_apt+=(valgrind)
+# RabbitMQ with its MQTT plugin (and Erlang's epmd): one of the brokers of the mixed-broker tests.
+[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] && have epmd || need_apt+=(rabbitmq-server)
 have gcc || need_apt+=(gcc)
 have g++ || need_apt+=(g++)
 
@@ -20,8 +22,28 @@ if ((${#need_apt[@]})); then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
-# The broker runs only when a test or the demo starts it; the package's own service is not needed.
-if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet mosquitto 2>/dev/null; then
-  systemctl stop mosquitto || true
+# The brokers run only when a test or the demo starts them; the packages' own services are not needed.
+for svc in mosquitto rabbitmq-server; do
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
+    systemctl stop "$svc" || true
+  fi
+done
+
+# aedes, the third broker of the mixed-broker tests: the npm package at the version
+# internal/brokertest/aedes/package.json pins, installed into that folder (no lockfile).
+aedes_dir="$(cd "$(dirname "$0")/.." && pwd)/internal/brokertest/aedes"
+if [ -f "$aedes_dir/package.json" ]; then
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    echo "install-deps: warning: Node.js 20+ and npm are needed for aedes (the mixed-broker tests)" >&2
+  elif [ "$(node -p 'process.versions.node.split(".")[0] >= 20' 2>/dev/null)" != "true" ]; then
+    echo "install-deps: warning: aedes needs Node.js 20 or later, found $(node --version)" >&2
+  else
+    want=$(node -p "require('$aedes_dir/package.json').dependencies.aedes")
+    have_v=$(node -p "try { require('$aedes_dir/node_modules/aedes/package.json').version } catch (e) { '' }")
+    if [ "$want" != "$have_v" ]; then
+      echo "install-deps: installing aedes $want (npm)"
+      (cd "$aedes_dir" && npm install --no-audit --no-fund --no-progress --silent >/dev/null)
+    fi
+  fi
 fi
 echo "install-deps: ok"
