@@ -79,6 +79,11 @@ type Options struct {
 
 	Limits Limits // checked into Result.Failures
 
+	// Brokers, when set, are the brokers of the trial instead of three new Mosquitto brokers
+	// (any mix of brokertest's implementations, e.g. Mosquitto, RabbitMQ and aedes). The trial
+	// kills and restarts them, leaves them running and does not close them.
+	Brokers []brokertest.Server
+
 	LogDir   string    // where the trial's log file goes (os.TempDir()/hamqtt-churn)
 	Dir      string    // the clients' working directory (the current one)
 	Env      []string  // added to the clients' environment
@@ -109,6 +114,9 @@ type Result struct {
 	QueuedLostSeqs []int    `json:"queued_lost_seqs,omitempty"`
 	FailReasons    []string `json:"fail_reasons,omitempty"` // the first few FAIL reasons
 	Kills          int      `json:"kills"`                  // broker SIGKILLs
+	// KillsByKind counts the SIGKILLs per broker implementation ("mosquitto", "rabbitmq",
+	// "aedes").
+	KillsByKind map[string]int `json:"kills_by_kind,omitempty"`
 
 	PubDone   bool    `json:"pub_done"`   // the publisher printed DONE
 	PubExit   int     `json:"pub_exit"`   // the publisher's exit code (-1: ended by a signal)
@@ -391,19 +399,26 @@ func run(ctx context.Context, o *Options, lg *trialLog, res *Result) (err error)
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 
-	brokers := make([]*brokertest.Broker, 0, 3)
+	brokers := slices.Clone(o.Brokers)
+	own := len(brokers) == 0
 	defer func() {
 		// The brokers' own logs go beside the trial's, whose tail stays the clients' story.
 		var logs strings.Builder
 		for i, b := range brokers {
-			fmt.Fprintf(&logs, "---- mosquitto log of broker %d (%s) ----\n%s", i+1, b.Addr(), b.Log())
-			b.Close()
+			fmt.Fprintf(&logs, "---- %s log of broker %d (%s) ----\n%s", b.Kind(), i+1, b.Addr(), b.Log())
+			if own {
+				b.Close()
+			}
 		}
 		if len(brokers) > 0 {
-			os.WriteFile(strings.TrimSuffix(lg.path, ".log")+".mosquitto.log", []byte(logs.String()), 0o644)
+			name := ".mosquitto.log"
+			if !own {
+				name = ".brokers.log"
+			}
+			os.WriteFile(strings.TrimSuffix(lg.path, ".log")+name, []byte(logs.String()), 0o644)
 		}
 	}()
-	for range 3 {
+	for i := 0; own && i < 3; i++ {
 		b, err := brokertest.New(brokertest.Options{})
 		if err != nil {
 			return fmt.Errorf("starting a broker: %w", err)
@@ -424,7 +439,11 @@ func run(ctx context.Context, o *Options, lg *trialLog, res *Result) (err error)
 		"config":  o.Config,
 		"seed":    strconv.FormatUint(o.Seed, 10),
 	}
-	lg.printf("harness: brokers %s", vars["brokers"])
+	kinds := make([]string, len(brokers))
+	for i, b := range brokers {
+		kinds[i] = fmt.Sprintf("%s %s", b.Kind(), b.Version())
+	}
+	lg.printf("harness: brokers %s (%s)", vars["brokers"], strings.Join(kinds, ", "))
 	pubCmd, err := expand(o.Pub, vars)
 	if err != nil {
 		return err
@@ -508,7 +527,7 @@ func run(ctx context.Context, o *Options, lg *trialLog, res *Result) (err error)
 		}
 		close(k.stop)
 		<-killerDone
-		res.Kills = k.kills
+		res.Kills, res.KillsByKind = k.kills, k.byKind
 	}
 	defer stopKiller()
 

@@ -33,7 +33,7 @@ var Schedules = []string{ScheduleChurn, ScheduleOutage, ScheduleDouble, Schedule
 // from rng alone, so a seed replays the same sequence of kills (the timing of the clients
 // around them varies, of course).
 type killer struct {
-	brokers  []*brokertest.Broker
+	brokers  []brokertest.Server
 	rng      *rand.Rand
 	lg       *trialLog
 	stop     chan struct{}
@@ -41,8 +41,9 @@ type killer struct {
 	outage   time.Duration
 	outageAt time.Duration // how long into the run the outage begins
 
-	kills int   // read once run returned
-	err   error // a restart that failed
+	kills  int            // read once run returned
+	byKind map[string]int // kills per broker implementation, likewise
+	err    error          // a restart that failed
 }
 
 // sleep waits d or until stop; it reports whether the schedule goes on.
@@ -69,7 +70,11 @@ func (k *killer) kill(i int, why string) {
 		return
 	}
 	k.kills++
-	k.lg.printf("harness: SIGKILL broker %d (%s)%s", i+1, b.Addr(), why)
+	if k.byKind == nil {
+		k.byKind = map[string]int{}
+	}
+	k.byKind[string(b.Kind())]++
+	k.lg.printf("harness: SIGKILL broker %d (%s, %s)%s", i+1, b.Addr(), b.Kind(), why)
 }
 
 // restart starts the given brokers again, in parallel, and returns once all accept connections.
