@@ -30,6 +30,20 @@ function releaseCluster (name, owner) {
   if (clusterOwners.get(name) === owner) clusterOwners.delete(name)
 }
 
+// The engine's warning for switched-off TLS verification, as a Node process warning (the way
+// Node itself warns about NODE_TLS_REJECT_UNAUTHORIZED=0): the engine's log does not reach
+// JavaScript.
+function warnVerification (native) {
+  if (!native) return
+  if (native.tlsInsecure) {
+    process.emitWarning('hamqtt: TLS certificate verification is OFF (rejectUnauthorized: false or ha.tlsInsecure): any server, or anyone in between, can pose as the broker; use it only for tests',
+      { type: 'SecurityWarning', code: 'HAMQTT_TLS_VERIFICATION_OFF' })
+  } else if (native.tlsSkipHostnameCheck) {
+    process.emitWarning("hamqtt: TLS host name verification is off (ha.tlsSkipHostnameCheck): the broker's certificate chain is verified, not that it names the host",
+      { type: 'SecurityWarning', code: 'HAMQTT_TLS_HOSTNAME_CHECK_OFF' })
+  }
+}
+
 function makeError (status, message) {
   return binding.makeError(status, message)
 }
@@ -67,6 +81,7 @@ class NativeOwner extends EventEmitter {
       return this._native
     }
     this._native = new binding.NativeClient(endpoints, { ...native, ...tlsPem(tls || {}) }, null, this._handler)
+    warnVerification(native)
     return this._native
   }
 

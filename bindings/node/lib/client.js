@@ -14,10 +14,26 @@
 // plus hamqtt's own: endpointUp(name), endpointDown(name, reason).
 const { NativeOwner, makeError, binding } = require('./base')
 const opt = require('./options')
+const util = require('node:util')
 
 const nextTick = process.nextTick
 
 function noop () {}
+
+// An invalid topic reported as MQTT.js reports one: an Error to the callback (on a later tick),
+// nothing sent. Without a callback it goes to 'error' listeners, if any.
+function invalidTopic (client, topics, callback) {
+  for (const t of topics) {
+    const problem = opt.mqttStringProblem(t)
+    if (problem === null) continue
+    const err = new Error(`Invalid topic ${JSON.stringify(t)}: it ${problem}`)
+    err.code = 'HAMQTT_ERR_TOPIC'
+    if (callback && callback !== noop) setImmediate(callback, err)
+    else if (client.listenerCount('error') > 0) setImmediate(() => client.emit('error', err))
+    return true
+  }
+  return false
+}
 
 // Delivery statuses after which a QoS 1/2 message is kept and sent again, as MQTT.js keeps such
 // messages in its offline queue until it reconnects: no broker took it in time
@@ -36,6 +52,16 @@ const UNSUPPORTED_EVENTS = {
 }
 
 class MqttClient extends NativeOwner {
+  // util.inspect (console.log): the options without the password or the credentials of a URL.
+  [util.inspect.custom] (depth, options, inspect) {
+    const shown = { ...this.options }
+    if (shown.password !== undefined && shown.password !== null) shown.password = '***'
+    if (typeof shown.href === 'string') shown.href = opt.redactUrl(shown.href)
+    if (typeof shown.auth === 'string' && shown.auth.includes(':')) shown.auth = shown.auth.replace(/:.*/, ':***')
+    const state = { options: shown, connected: this.connected, reconnecting: this.reconnecting, disconnecting: this.disconnecting, disconnected: this.disconnected }
+    return `MqttClient ${inspect(state, { ...options, depth: options.depth === null ? null : Math.max(0, options.depth - 1) })}`
+  }
+
   constructor (brokerUrl, opts) {
     super()
     if (typeof brokerUrl === 'function') {
@@ -284,6 +310,7 @@ class MqttClient extends NativeOwner {
     if (opts.retain !== undefined && typeof opts.retain !== 'boolean') throw opt.typeError(`publish option retain must be a boolean, got ${opt.describe(opts.retain)}`)
     if (opts.cbStorePut !== undefined && typeof opts.cbStorePut !== 'function') throw opt.typeError('publish option cbStorePut must be a function')
     const retain = opts.retain === true
+    if (invalidTopic(this, [topic], callback)) return this
     if (this._checkDisconnecting(callback)) return this
     const item = { seq: ++this._seq, topic, message, qos, retain, cb: callback || undefined, cbStorePut: opts.cbStorePut }
     if (this._state === 'up') {
@@ -436,6 +463,7 @@ class MqttClient extends NativeOwner {
       throw opt.typeError(`subscribe: topic must be a string, an array of strings or an object { topic: { qos } }, got ${opt.describe(topicObject)}`)
     }
     for (const s of subs) opt.validateFilter(s.topic)
+    if (invalidTopic(this, subs.map((s) => s.topic), callback)) return this
     if (this._checkDisconnecting(callback)) return this
     for (const s of subs) this._subs.set(s.topic, s.qos)
     this._serial(async () => {
@@ -495,6 +523,7 @@ class MqttClient extends NativeOwner {
       throw opt.typeError(`unsubscribe: topic must be a string or a non-empty array of strings, got ${opt.describe(topic)}`)
     }
     for (const t of topics) opt.validateFilter(t)
+    if (invalidTopic(this, topics, callback)) return this
     if (this._checkDisconnecting(callback)) return this
     for (const t of topics) this._subs.delete(t)
     this._serial(async () => {

@@ -37,6 +37,66 @@ function describe (v) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// MQTT strings
+
+const MAX_STRING_FIELD = 65535 // client id, user name, password, will payload: a 16-bit length
+const MAX_KEEPALIVE = 65535 // seconds, in 16 bits
+
+// Why s cannot travel as an MQTT string (topic, filter, client id, user name), or null: brokers
+// close the connection for NUL, the control characters U+0001-U+001F and U+007F-U+009F and the
+// Unicode non-characters (U+FDD0-U+FDEF, U+xFFFE and U+xFFFF); a lone surrogate is no UTF-8.
+function mqttStringProblem (s) {
+  let i = 0
+  for (const ch of s) {
+    const o = ch.codePointAt(0)
+    const at = `(at index ${i})`
+    if (o === 0) return `contains a NUL character ${at}: MQTT forbids it`
+    if (o < 0x20 || (o >= 0x7f && o <= 0x9f)) return `contains the control character U+${hex(o)} ${at}: brokers close the connection for it`
+    if ((o >= 0xfdd0 && o <= 0xfdef) || (o & 0xfffe) === 0xfffe) return `contains the Unicode non-character U+${hex(o)} ${at}: brokers close the connection for it`
+    if (o >= 0xd800 && o <= 0xdfff) return `contains the lone surrogate U+${hex(o)} ${at}, which is not valid UTF-8`
+    i += ch.length
+  }
+  return null
+}
+function hex (o) { return o.toString(16).toUpperCase().padStart(4, '0') }
+
+// checkMqttText('option clientId', v): a TypeError for characters MQTT cannot carry, a
+// RangeError beyond 65535 bytes.
+function checkMqttText (what, v) {
+  const problem = mqttStringProblem(v)
+  if (problem) throw typeError(`${what} ${JSON.stringify(v)} ${problem}`)
+  const n = Buffer.byteLength(v)
+  if (n > MAX_STRING_FIELD) throw rangeError(`${what} is ${n} bytes long: MQTT allows at most ${MAX_STRING_FIELD}`)
+  return v
+}
+
+// A password: at most 65535 bytes; errors never show it.
+function checkSecret (what, v) {
+  const n = Buffer.byteLength(v)
+  if (n > MAX_STRING_FIELD) throw rangeError(`${what} is ${n} bytes long: MQTT allows at most ${MAX_STRING_FIELD}`)
+  if (v.includes('\u0000')) throw typeError(`${what} must not contain NUL characters`)
+  return v
+}
+
+// A broker URL or list with the credentials it may carry hidden (scheme://user:password@host:
+// the password, or a lone user part, becomes ***), for error texts.
+function redactUrl (spec) {
+  if (typeof spec !== 'string') return spec
+  return spec.split(',').map((item) => {
+    const i = item.indexOf('://')
+    const scheme = i >= 0 ? item.slice(0, i + 3) : ''
+    const rest = i >= 0 ? item.slice(i + 3) : item
+    const end = rest.search(/[/?#]/)
+    const authority = end >= 0 ? rest.slice(0, end) : rest
+    const at = authority.lastIndexOf('@')
+    if (at < 0) return item
+    const user = authority.slice(0, at)
+    const c = user.indexOf(':')
+    return scheme + (c >= 0 ? `${user.slice(0, c)}:***` : '***') + rest.slice(at)
+  }).join(',')
+}
+
+// ---------------------------------------------------------------------------------------------
 // Topics
 
 function checkTopicString (topic, what) {
@@ -239,7 +299,8 @@ const HA_OPTIONS = {
   tlsCaFile: ['tlsCaFile', 'string'],
   tlsCertFile: ['tlsCertFile', 'string'],
   tlsKeyFile: ['tlsKeyFile', 'string'],
-  tlsInsecure: ['tlsInsecure', 'bool']
+  tlsInsecure: ['tlsInsecure', 'bool'],
+  tlsSkipHostnameCheck: ['tlsSkipHostnameCheck', 'bool']
 }
 
 const INT32_MAX = 2147483647
@@ -249,6 +310,8 @@ function convertHaOption (key, value, kind) {
   switch (kind) {
     case 'string':
       if (typeof value !== 'string') throw typeError(`${what} must be a string, got ${describe(value)}`)
+      if (key === 'clientId' || key === 'username') return checkMqttText(what, value)
+      if (key === 'password') return checkSecret(what, value)
       return value
     case 'bool':
       if (typeof value !== 'boolean') throw typeError(`${what} must be a boolean, got ${describe(value)}`)
@@ -262,6 +325,9 @@ function convertHaOption (key, value, kind) {
       const max = kind === 'fos' ? 3 : INT32_MAX
       if (value < min || value > max) {
         throw rangeError(`${what} must be ${kind === 'fos' ? 'between 0 and 3' : `an integer from ${min} to ${max}`}${kind.endsWith('Off') ? ' (-1: off)' : ''}, got ${value}`)
+      }
+      if (key === 'keepAlive' && (value > MAX_KEEPALIVE * 1000 || value % 1000 !== 0)) {
+        throw rangeError(`${what} must be a whole number of seconds in milliseconds, at most ${MAX_KEEPALIVE * 1000} (MQTT carries the keep-alive in 16 bits of seconds), got ${value}`)
       }
       return value
     }
@@ -309,14 +375,14 @@ function pem (value, what) {
 
 function credential (value, what) {
   if (value === undefined || value === null) return undefined
-  if (typeof value === 'string') return value
   if (Buffer.isBuffer(value) || value instanceof Uint8Array) {
     const s = Buffer.from(value).toString('utf8')
     if (!Buffer.from(s, 'utf8').equals(Buffer.from(value))) {
       throw unsupported(`a binary ${what}`, `the ${what} must be valid UTF-8 text`)
     }
-    return s
+    return what === 'password' ? checkSecret(`option ${what}`, s) : checkMqttText(`option ${what}`, s)
   }
+  if (typeof value === 'string') return what === 'password' ? checkSecret(`option ${what}`, value) : checkMqttText(`option ${what}`, value)
   throw typeError(`option ${what} must be a string or a Buffer, got ${describe(value)}`)
 }
 
@@ -335,6 +401,32 @@ function integerOption (opts, key, min, max) {
 // resolve(brokerUrl, opts) -> { endpoints, cluster, config, native, options, tls }
 // `options` is the client's `options` property (MQTT.js shaped, with defaults filled in).
 function resolve (brokerUrl, opts) {
+  try {
+    return resolveUnredacted(brokerUrl, opts)
+  } catch (e) {
+    // The URL may carry a password: no error text shows it.
+    if (typeof brokerUrl === 'string' && e && typeof e.message === 'string') e.message = redactMessage(e.message, brokerUrl)
+    throw e
+  }
+}
+
+function redactMessage (message, url) {
+  const at = url.lastIndexOf('@')
+  if (at < 0) return message
+  let out = message.split(url).join(redactUrl(url))
+  // and any piece of the credentials quoted on its own
+  const i = url.indexOf('://')
+  const auth = url.slice(i >= 0 ? i + 3 : 0, at)
+  const c = auth.indexOf(':')
+  const secret = c >= 0 ? auth.slice(c + 1) : auth
+  if (secret) {
+    out = out.split(secret).join('***')
+    try { out = out.split(decodeURIComponent(secret)).join('***') } catch {}
+  }
+  return out
+}
+
+function resolveUnredacted (brokerUrl, opts) {
   if (brokerUrl !== null && typeof brokerUrl === 'object' && opts === undefined) {
     opts = brokerUrl
     brokerUrl = undefined
@@ -474,7 +566,7 @@ function resolve (brokerUrl, opts) {
     // --- connection settings
     options.clientId = options.clientId !== undefined ? options.clientId : randomClientId()
     if (typeof options.clientId !== 'string' || options.clientId === '') throw typeError(`option clientId must be a non-empty string, got ${describe(options.clientId)}`)
-    native.clientId = options.clientId
+    native.clientId = checkMqttText('option clientId', options.clientId)
     const user = credential(options.username, 'username')
     const pass = credential(options.password, 'password')
     if (user !== undefined) native.username = user
@@ -497,8 +589,12 @@ function resolve (brokerUrl, opts) {
         if (!['topic', 'payload', 'qos', 'retain'].includes(k)) throw typeError(`option will: unknown key ${k}`)
       }
       validatePublishTopic(w.topic)
+      const willProblem = mqttStringProblem(w.topic)
+      if (willProblem) throw typeError(`option will.topic ${JSON.stringify(w.topic)} ${willProblem}`)
       native.willTopic = w.topic
       native.willPayload = validatePayload(w.payload, 'will.payload')
+      const willLen = typeof native.willPayload === 'string' ? Buffer.byteLength(native.willPayload) : native.willPayload.byteLength
+      if (willLen > MAX_STRING_FIELD) throw rangeError(`option will.payload is ${willLen} bytes long: MQTT allows at most ${MAX_STRING_FIELD} for a will`)
       native.willQos = validateQos(w.qos, 'will.qos')
       native.willRetain = !!w.retain
     }
@@ -506,7 +602,11 @@ function resolve (brokerUrl, opts) {
     if (opts.cert !== undefined) tls.cert = pem(opts.cert, 'cert')
     if (opts.key !== undefined) tls.key = pem(opts.key, 'key')
     if ((tls.cert === undefined) !== (tls.key === undefined)) throw typeError('options cert and key go together: give both or neither')
-    if (opts.rejectUnauthorized === false) native.tlsInsecure = true
+    // rejectUnauthorized: false turns every check off, as in Node's tls (a warning is emitted).
+    // It only relaxes TLS, so with no TLS endpoint it is ignored, as MQTT.js ignores it; TLS
+    // material (ca, cert, key) for plain endpoints is refused by the library instead.
+    const anyTls = endpoints.split(',').some((e) => /^(mqtts|ssl|tls|wss):\/\//.test(e.trim()))
+    if (opts.rejectUnauthorized === false && anyTls) native.tlsInsecure = true
   }
 
   // --- reconnect behaviour
@@ -547,6 +647,10 @@ function tlsPem (tls) {
 
 module.exports = {
   resolve,
+  mqttStringProblem,
+  checkMqttText,
+  redactUrl,
+  MAX_STRING_FIELD,
   haOptions,
   tlsPem,
   parseUrl,

@@ -1118,7 +1118,8 @@ static int fill_options(napi_env env, napi_value obj, hamqtt_options *o, strings
         opt_bool(env, obj, "tlsInsecure", &o->tls_insecure) ||
         opt_bool(env, obj, "shareConnections", &o->share_connections) ||
         opt_str(env, obj, "tlsCaPem", &o->tls_ca_pem, sf) || opt_str(env, obj, "tlsCertPem", &o->tls_cert_pem, sf) ||
-        opt_str(env, obj, "tlsKeyPem", &o->tls_key_pem, sf) || opt_int(env, obj, "ackQuorum", &o->ack_quorum)) {
+        opt_str(env, obj, "tlsKeyPem", &o->tls_key_pem, sf) || opt_int(env, obj, "ackQuorum", &o->ack_quorum) ||
+        opt_bool(env, obj, "tlsSkipHostnameCheck", &o->tls_skip_hostname_check)) {
         return -1;
     }
     napi_value v;
