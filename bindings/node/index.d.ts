@@ -70,7 +70,10 @@ export interface HaOptions {
   tlsCaFile?: string
   tlsCertFile?: string
   tlsKeyFile?: string
+  /** no certificate verification at all (chain and host name); a process warning says so */
   tlsInsecure?: boolean
+  /** the broker's certificate chain is verified, not that it names the host; a process warning says so */
+  tlsSkipHostnameCheck?: boolean
 }
 
 export interface ServerAddress {
