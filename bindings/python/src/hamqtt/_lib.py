@@ -108,6 +108,30 @@ ENDPOINT_STATES = {0: "dead", 1: "connecting", 2: "live", 3: "quarantined", 4: "
 # Errors
 
 
+def redact_uri(spec: str) -> str:
+    """A broker URI or list with the credentials it may carry (``scheme://user:password@host``)
+    hidden: the password, or a lone user part (often a token), becomes ``***``."""
+    out = []
+    for item in spec.split(","):
+        scheme, sep, rest = item.partition("://")
+        if not sep:
+            scheme, rest = "", item
+        end = len(rest)
+        for ch in "/?#":
+            i = rest.find(ch)
+            if 0 <= i < end:
+                end = i
+        authority = rest[:end]
+        at = authority.rfind("@")
+        if at < 0:
+            out.append(item)
+            continue
+        user, colon, _ = authority[:at].partition(":")
+        hidden = f"{user}:***" if colon else "***"
+        out.append(f"{scheme}{sep}{hidden}{rest[at:]}")
+    return ",".join(out)
+
+
 class HamqttError(Exception):
     """An error reported by libhamqtt.
 
@@ -235,6 +259,7 @@ class Options(Structure):
         ("tls_cert_pem", c_char_p),
         ("tls_key_pem", c_char_p),
         ("ack_quorum", c_int),
+        ("tls_skip_hostname_check", c_int),
     ]
 
 

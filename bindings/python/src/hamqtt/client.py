@@ -58,7 +58,7 @@ from .enums import (
     MQTTProtocolVersion,
     PahoClientMode,
 )
-from .options import ClusterOptions, Will
+from .options import MAX_KEEPALIVE, MAX_STRING_FIELD, ClusterOptions, Will, check_mqtt_text, check_secret, mqtt_string_problem
 from .packettypes import PacketTypes
 from .reasoncodes import Properties, ReasonCode, ReasonCodes, require_no_properties
 
@@ -272,18 +272,60 @@ def topic_matches_sub(sub: str, topic: str) -> bool:
     return len(s) == n
 
 
+def _decode_topic(topic: bytes, what: str) -> str:
+    try:
+        return topic.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"Invalid topic: {what} {topic!r} is not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+
+
+def _check_topic_text(topic: str, what: str) -> None:
+    """ValueError for a topic or filter brokers close the connection for (control characters,
+    non-characters), before anything is sent."""
+    problem = mqtt_string_problem(topic)
+    if problem is not None:
+        raise ValueError(f"Invalid topic: {what} {topic!r} {problem}")
+
+
 def _validate_filter(sub: Any, what: str = "topic filter") -> str:
     if isinstance(sub, bytes):
-        sub = sub.decode("utf-8")
+        sub = _decode_topic(sub, what)
     if not isinstance(sub, str):
         raise TypeError(f"{what} must be a str, not {type(sub).__name__}")
     if len(sub) == 0:
         raise ValueError("Invalid topic.")
+    _check_topic_text(sub, what)
     raw = sub.encode("utf-8")
     if (len(raw) > 65535 or any(("+" in p or "#" in p) for p in sub.split("/") if len(p) > 1)
-            or "#/" in sub or "\x00" in sub):
+            or "#/" in sub):
         raise ValueError(f"Invalid subscription filter: {sub!r}")
     return sub
+
+
+def _validate_keepalive(keepalive: Any) -> int:
+    """paho's check (ValueError for a negative value) and MQTT's limits: the keep-alive travels
+    as a 16-bit number of whole seconds, so a larger or fractional value is refused, not cut."""
+    if isinstance(keepalive, bool) or not isinstance(keepalive, (int, float)) or keepalive < 0:
+        raise ValueError("Keepalive must be >=0.")
+    if keepalive > MAX_KEEPALIVE:
+        raise ValueError(f"Keepalive must be <={MAX_KEEPALIVE} (MQTT carries it in 16 bits of seconds), not {keepalive}")
+    if keepalive != int(keepalive):
+        raise ValueError(f"Keepalive must be a whole number of seconds, not {keepalive}")
+    return int(keepalive)
+
+
+def _validate_client_id(client_id: Any) -> str:
+    if isinstance(client_id, (bytes, bytearray)):
+        try:
+            client_id = bytes(client_id).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"client_id {bytes(client_id)!r} is not valid UTF-8 ({exc.reason} at byte {exc.start}): "
+                             "MQTT client ids are UTF-8 text") from None
+    if not isinstance(client_id, str):
+        raise TypeError(f"client_id must be a str, not {type(client_id).__name__}")
+    if client_id:
+        check_mqtt_text("client_id", client_id)
+    return client_id
 
 
 def _validate_qos(qos: Any) -> int:
@@ -605,10 +647,7 @@ class Client:
             raise TypeError(f"clean_session must be a bool or None, not {type(clean_session).__name__}")
         if client_id is None:
             client_id = ""
-        if isinstance(client_id, bytes):
-            client_id = client_id.decode("utf-8")
-        if not isinstance(client_id, str):
-            raise TypeError(f"client_id must be a str, not {type(client_id).__name__}")
+        client_id = _validate_client_id(client_id)
         if not clean_session and client_id == "":
             raise ValueError("A client id must be provided if clean session is False.")
         if cluster is not None and not isinstance(cluster, str):
@@ -720,9 +759,7 @@ class Client:
     @keepalive.setter
     def keepalive(self, value: int) -> None:
         self._check_not_connected("keepalive")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise ValueError("Keepalive must be >=0.")
-        self._keepalive = int(value)
+        self._keepalive = _validate_keepalive(value)
 
     @property
     def transport(self) -> str:
@@ -1001,10 +1038,17 @@ class Client:
         self._no_cluster_setting("username_pw_set()")
         if username is not None and not isinstance(username, str):
             raise TypeError(f"username must be a str or None, not {type(username).__name__}")
-        if isinstance(password, bytes):
-            password = password.decode("utf-8")
+        if username is not None:
+            check_mqtt_text("username", username)
+        if isinstance(password, (bytes, bytearray)):
+            try:
+                password = bytes(password).decode("utf-8")
+            except UnicodeDecodeError:
+                raise ValueError("password is not valid UTF-8: the engine takes passwords as UTF-8 text") from None
         if password is not None and not isinstance(password, str):
             raise TypeError(f"password must be a str, bytes or None, not {type(password).__name__}")
+        if password is not None:
+            check_secret("password", password)
         self._username = username
         self._password = None if username is None else password
 
@@ -1018,9 +1062,13 @@ class Client:
             raise TypeError(f"topic must be a str, not {type(topic).__name__}")
         if "+" in topic or "#" in topic:
             raise ValueError("Publish topic cannot contain wildcards.")
+        _check_topic_text(topic, "will topic")
         qos = _validate_qos(qos)
         require_no_properties(properties, "will_set()")
-        self._will = Will(topic=topic, payload=_encode_payload(payload), qos=qos, retain=bool(retain))
+        data = _encode_payload(payload)
+        if len(data) > MAX_STRING_FIELD:
+            raise ValueError(f"Payload too large: a will payload is at most {MAX_STRING_FIELD} bytes in MQTT, not {len(data)}")
+        self._will = Will(topic=topic, payload=data, qos=qos, retain=bool(retain))
 
     def will_clear(self) -> None:
         """Remove the will."""
@@ -1054,17 +1102,20 @@ class Client:
             raise ValueError("keyfile given without certfile")
         if certfile is not None and keyfile is None:
             keyfile = certfile  # paho/OpenSSL: the key may be in the certificate file
-        insecure = cert_reqs == ssl.CERT_NONE
-        self._tls = {"ca": ca_certs, "cert": certfile, "key": keyfile}
-        if insecure:
-            self._tls_insecure = True
+        # As paho: cert_reqs=CERT_NONE turns every check off (chain and host name), while
+        # tls_insecure_set(True) only skips the host name check.
+        self._tls = {"ca": ca_certs, "cert": certfile, "key": keyfile, "no_verify": cert_reqs == ssl.CERT_NONE}
 
     def tls_set_context(self, context: Any = None) -> None:
         """Not supported: an ``ssl.SSLContext`` cannot be handed to the engine (use tls_set)."""
         raise _unsupported("tls_set_context()", "pass the PEM files to tls_set() instead")
 
     def tls_insecure_set(self, value: bool) -> None:
-        """Skip server certificate verification (True) or not (False)."""
+        """Skip the check that the broker's certificate names the host (True) or not (False).
+
+        As in paho-mqtt, the certificate chain is still verified against ``ca_certs`` (the
+        system's CAs without one); only ``tls_set(cert_reqs=ssl.CERT_NONE)`` turns that off.
+        A warning is logged when the client connects with it."""
         self._no_cluster_setting("tls_insecure_set()")
         if self._tls is None:
             raise ValueError("Must configure SSL context before using tls_insecure_set.")
@@ -1211,8 +1262,7 @@ class Client:
                 raise ValueError("Invalid host.")
             if isinstance(port, bool) or not isinstance(port, int) or port <= 0 or port > 65535:
                 raise ValueError("Invalid port number.")
-        if isinstance(keepalive, bool) or not isinstance(keepalive, (int, float)) or keepalive < 0:
-            raise ValueError("Keepalive must be >=0.")
+        keepalive = _validate_keepalive(keepalive)
         with self._lock:
             if self._state in (_State.CONNECTED, _State.CONNECTING, _State.CONNECTION_LOST) or self._engine_started:
                 self._stop_engine()
@@ -1233,7 +1283,13 @@ class Client:
             item = raw.strip()
             if not item:
                 continue
-            if "://" not in item:
+            if "://" in item:
+                scheme = item.split("://", 1)[0].lower()
+                if self._tls is not None and scheme in ("tcp", "mqtt", "ws"):
+                    raise ValueError(
+                        f"tls_set() was called but {_lib.redact_uri(item)!r} names a plain {scheme}:// broker: "
+                        "use ssl:// (or wss://) URIs, or a host without a scheme, to connect with TLS")
+            else:
                 has_port = (item.startswith("[") and "]:" in item) or (not item.startswith("[") and item.count(":") == 1)
                 if not has_port:
                     item = f"{item}:{self._port}"
@@ -1264,7 +1320,8 @@ class Client:
             o.tls_ca_file = self._tls["ca"]
             o.tls_cert_file = self._tls["cert"]
             o.tls_key_file = self._tls["key"]
-            o.tls_insecure = self._tls_insecure
+            o.tls_insecure = bool(self._tls.get("no_verify"))
+            o.tls_skip_hostname_check = self._tls_insecure
         return o
 
     def _ensure_native(self) -> NativeClient:
@@ -1273,7 +1330,7 @@ class Client:
         else:
             if not self._host:
                 raise ValueError("Invalid host.")
-            key = ("endpoints", self._endpoints(), repr(self._options()))
+            key = ("endpoints", self._endpoints(), self._options())
         nc = self._native
         if nc is not None and not nc.closed and self._native_key == key:
             return nc
@@ -1285,8 +1342,14 @@ class Client:
             nc = NativeClient.from_cluster(self._cluster)
             nc.claim(self, "hamqtt.client.Client(cluster=...)")
         else:
-            opts = self._options().to_struct()
+            options = self._options()
+            opts = options.to_struct()
             nc = NativeClient.create(key[1], opts.struct)
+            warning = options.verification_warning()
+            if warning is not None and self._on_log is None and self._logger is None:
+                # The engine's own warning reaches on_log and the logger once one is set; without
+                # either it would reach nobody.
+                _log.warning("%s: %s", _lib.redact_uri(self._host), warning)
         self._native = nc
         self._native_key = key
         self._update_engine_log()
@@ -1340,7 +1403,7 @@ class Client:
         on_pre = self._on_pre_connect
         if on_pre is not None:
             self._call("on_pre_connect", on_pre, self, self._userdata)
-        self._easy_log(MQTT_LOG_DEBUG, "Connecting to %s", nc.name if self._cluster else self._host)
+        self._easy_log(MQTT_LOG_DEBUG, "Connecting to %s", nc.name if self._cluster else _lib.redact_uri(self._host))
         err = self._connect_fail_fast(nc)
         if err is not None:
             with self._lock:
@@ -1348,7 +1411,7 @@ class Client:
                 self._state = _State.CONNECT_ASYNC
             self._easy_log(MQTT_LOG_ERR, "Connection failed: %s", err)
             if raise_on_failure:
-                raise ConnectionRefusedError(f"hamqtt: no broker of {self._host!r} could be connected: {err}")
+                raise ConnectionRefusedError(f"hamqtt: no broker of {_lib.redact_uri(self._host)!r} could be connected: {err}")
             return False
         # Queued messages go out once the first endpoint is reported up (as paho sends them
         # after the CONNACK), so a subscription made right after connect() comes first.
@@ -1504,13 +1567,12 @@ class Client:
         if topic is None or (isinstance(topic, (str, bytes)) and len(topic) == 0):
             raise ValueError("Invalid topic.")
         if isinstance(topic, bytes):
-            topic = topic.decode("utf-8")
+            topic = _decode_topic(topic, "publish topic")
         if not isinstance(topic, str):
             raise TypeError(f"topic must be a str, not {type(topic).__name__}")
         if "+" in topic or "#" in topic:
             raise ValueError("Publish topic cannot contain wildcards.")
-        if "\x00" in topic:
-            raise ValueError("Publish topic cannot contain NUL characters.")
+        _check_topic_text(topic, "publish topic")
         tb = topic.encode("utf-8")
         if len(tb) > 65535:
             raise ValueError("Publish topic is too long.")

@@ -16,6 +16,53 @@ from . import _lib
 
 __all__ = ["PublisherType", "Will", "ClusterOptions"]
 
+#: The longest client id, user name, password or will payload MQTT can carry (a 16-bit length).
+MAX_STRING_FIELD = 65535
+#: The longest keep-alive MQTT can carry: a 16-bit number of seconds.
+MAX_KEEPALIVE = 65535
+
+
+def mqtt_string_problem(value: str) -> Optional[str]:
+    """Why ``value`` cannot travel as an MQTT string (topic, filter, client id, user name), or
+    None: brokers close the connection for NUL, the control characters U+0001-U+001F and
+    U+007F-U+009F and the Unicode non-characters (U+FDD0-U+FDEF, U+xFFFE and U+xFFFF)."""
+    for i, ch in enumerate(value):
+        o = ord(ch)
+        if o == 0:
+            return f"contains a NUL character (at index {i}): MQTT forbids it"
+        if o < 0x20 or 0x7F <= o <= 0x9F:
+            return f"contains the control character U+{o:04X} (at index {i}): brokers close the connection for it"
+        if 0xFDD0 <= o <= 0xFDEF or (o & 0xFFFE) == 0xFFFE:
+            return f"contains the Unicode non-character U+{o:04X} (at index {i}): brokers close the connection for it"
+        if 0xD800 <= o <= 0xDFFF:
+            return f"contains the lone surrogate U+{o:04X} (at index {i}), which is not valid UTF-8"
+    return None
+
+
+def check_mqtt_text(what: str, value: str, limit: int = MAX_STRING_FIELD) -> bytes:
+    """``value`` as UTF-8 if it can travel as an MQTT string of at most ``limit`` bytes, else
+    ValueError naming what is wrong (the value itself is not a secret here)."""
+    problem = mqtt_string_problem(value)
+    if problem is not None:
+        raise ValueError(f"{what} {value!r} {problem}")
+    b = value.encode("utf-8")
+    if len(b) > limit:
+        raise ValueError(f"{what} is {len(b)} bytes long: MQTT allows at most {limit}")
+    return b
+
+
+def check_secret(what: str, value: str) -> bytes:
+    """A password as UTF-8, at most MAX_STRING_FIELD bytes; errors never show it."""
+    try:
+        b = value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{what} is not valid UTF-8 text") from None
+    if b"\x00" in b:
+        raise ValueError(f"{what} must not contain NUL characters")
+    if len(b) > MAX_STRING_FIELD:
+        raise ValueError(f"{what} is {len(b)} bytes long: MQTT allows at most {MAX_STRING_FIELD}")
+    return b
+
 
 class PublisherType(enum.IntEnum):
     """Which live endpoint(s) a publish goes to."""
@@ -51,6 +98,13 @@ def _seconds_to_ms(name: str, value: Optional[float], allow_negative: bool = Fal
         if allow_negative:
             return -1
         raise ValueError(f"ClusterOptions.{name} is {value}: use a positive number of seconds (or None for the default)")
+    if name == "keep_alive":
+        if value > MAX_KEEPALIVE:
+            raise ValueError(f"ClusterOptions.keep_alive is {value} s: MQTT carries the keep-alive in 16 bits, "
+                             f"at most {MAX_KEEPALIVE} s (negative: none)")
+        if 0 < value < 1 or value != int(value):
+            raise ValueError(f"ClusterOptions.keep_alive is {value} s: MQTT counts it in whole seconds, "
+                             "give at least 1 (negative: none)")
     ms = int(round(value * 1000))
     if value > 0 and ms == 0:
         ms = 1
@@ -151,7 +205,34 @@ class ClusterOptions:
     tls_cert_file: Optional[str] = None
     tls_key_file: Optional[str] = None
     tls_insecure: bool = False
-    """Skip server certificate verification."""
+    """No server certificate verification at all (neither the chain nor the host name): anyone
+    in between can pose as the broker. For tests only; a warning is logged."""
+    tls_skip_hostname_check: bool = False
+    """Do not check that the broker's certificate names the host; its chain is still verified
+    against ``tls_ca_file`` (the system's CAs without one). paho-mqtt's
+    ``tls_insecure_set(True)``. A warning is logged."""
+
+    def __repr__(self) -> str:
+        parts = []
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.name == "password" and v is not None:
+                parts.append("password='***'")
+            else:
+                parts.append(f"{f.name}={v!r}")
+        return f"ClusterOptions({', '.join(parts)})"
+
+    __str__ = __repr__
+
+    def verification_warning(self) -> Optional[str]:
+        """The warning the engine logs for these TLS settings, or None."""
+        if self.tls_insecure:
+            return ("TLS certificate verification is OFF: any server, or anyone in between, can pose as "
+                    "the broker; use it only for tests")
+        if self.tls_skip_hostname_check:
+            return ("TLS host name verification is off: the broker's certificate chain is verified, "
+                    "not that it names the host")
+        return None
 
     @classmethod
     def from_any(cls, value: Union["ClusterOptions", Mapping[str, Any], None], **overrides: Any) -> "ClusterOptions":
@@ -189,8 +270,17 @@ class ClusterOptions:
 
         o.name = s("name")
         o.client_id = s("client_id")
+        if self.client_id is not None:
+            check_mqtt_text("ClusterOptions.client_id", self.client_id)
         o.username = s("username")
-        o.password = s("password")
+        if self.username is not None:
+            check_mqtt_text("ClusterOptions.username", self.username)
+        if self.password is not None:
+            if not isinstance(self.password, str):
+                raise TypeError(f"ClusterOptions.password must be a str, not {type(self.password).__name__}")
+            pw = check_secret("ClusterOptions.password", self.password)
+            keep.append(pw)
+            o.password = pw
         pt = self.publisher_type
         if pt is None:
             o.publisher_type = 0
@@ -248,7 +338,11 @@ class ClusterOptions:
             topic = _str("will.topic", w.topic)
             if not topic:
                 raise ValueError("ClusterOptions.will.topic must not be empty")
+            check_mqtt_text("ClusterOptions.will.topic", w.topic)
             payload = w.payload.encode("utf-8") if isinstance(w.payload, str) else bytes(w.payload)
+            if len(payload) > MAX_STRING_FIELD:
+                raise ValueError(f"ClusterOptions.will.payload is {len(payload)} bytes long: MQTT allows at most "
+                                 f"{MAX_STRING_FIELD} for a will")
             keep += [topic, payload]
             o.will_topic = topic
             o.will_payload = payload
@@ -260,6 +354,7 @@ class ClusterOptions:
         o.tls_cert_file = s("tls_cert_file")
         o.tls_key_file = s("tls_key_file")
         o.tls_insecure = int(bool(self.tls_insecure))
+        o.tls_skip_hostname_check = int(bool(self.tls_skip_hostname_check))
         return _OptionsStruct(o, keep)
 
 
