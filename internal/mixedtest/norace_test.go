@@ -1,0 +1,5 @@
+//go:build !race
+
+package mixedtest
+
+const raceEnabled = false
