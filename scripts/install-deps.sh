@@ -19,8 +19,16 @@ if ((${#need_apt[@]})); then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   echo "install-deps: installing ${need_apt[*]}"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  # Quiet unless it fails: apt's notes (debconf, service policy) go to the log, shown on failure.
+  apt_log=$(mktemp)
+  if ! { $SUDO apt-get update -qq &&
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}"; } >"$apt_log" 2>&1; then
+    cat "$apt_log" >&2
+    rm -f "$apt_log"
+    echo "install-deps: apt-get failed" >&2
+    exit 1
+  fi
+  rm -f "$apt_log"
 fi
 # The brokers run only when a test or the demo starts them; the packages' own services are not needed.
 for svc in mosquitto rabbitmq-server; do
@@ -42,7 +50,11 @@ if [ -f "$aedes_dir/package.json" ]; then
     have_v=$(node -p "try { require('$aedes_dir/node_modules/aedes/package.json').version } catch (e) { '' }")
     if [ "$want" != "$have_v" ]; then
       echo "install-deps: installing aedes $want (npm)"
-      (cd "$aedes_dir" && npm install --no-audit --no-fund --no-progress --silent >/dev/null)
+      if ! npm_out=$(cd "$aedes_dir" && npm install --no-audit --no-fund --no-progress 2>&1); then
+        echo "$npm_out" >&2
+        echo "install-deps: npm install of aedes failed" >&2
+        exit 1
+      fi
     fi
   fi
 fi
