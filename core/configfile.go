@@ -32,6 +32,11 @@ const (
 	ConfigEnv = "HAMQTT_CONFIG"
 	// BuiltinConfigSource is the FileConfig.Source of the built-in default configuration.
 	BuiltinConfigSource = "<built-in default>"
+	// MaxConfigEndpoints bounds the endpoints a configuration describes in all its clusters
+	// together (a broker counts once in each cluster that has it); a cluster may have at most
+	// MaxExpandedURIs. Ranges make a short text name many brokers: the bounds keep a file
+	// from creating more than a real deployment could use.
+	MaxConfigEndpoints = 4 * MaxExpandedURIs
 )
 
 // builtinConfig is the configuration used when neither a path nor HAMQTT_CONFIG is given.
@@ -186,11 +191,12 @@ func (e *ConfigError) Error() string {
 	return s + ": " + e.Msg
 }
 
-// LoadConfigFile reads and translates the configuration file at path.
+// LoadConfigFile reads and translates the configuration file at path: a regular file of at
+// most MaxConfigFileSize bytes (see ReadUserFile).
 func LoadConfigFile(path string, opts LoadOptions) (*FileConfig, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadUserFile(path, "configuration file", MaxConfigFileSize)
 	if err != nil {
-		return nil, fmt.Errorf("cannot read the configuration file: %w", err)
+		return nil, err
 	}
 	return ParseConfig(data, path, opts)
 }
@@ -215,12 +221,15 @@ func LoadDefaultConfig(opts LoadOptions) (*FileConfig, error) {
 
 // ParseConfig translates YAML text in padogrid's mqttv5-client.yaml format (with hamqtt's
 // extensions). source names the text in errors and warnings. The error, if any, joins one
-// *ConfigError per problem found.
+// *ConfigError per problem found. Text longer than MaxConfigFileSize is refused unread.
 func ParseConfig(yamlText []byte, source string, opts LoadOptions) (*FileConfig, error) {
 	if source == "" {
 		source = "<config>"
 	}
-	l := &loader{src: source, opts: opts, getenv: opts.Getenv}
+	if len(yamlText) > MaxConfigFileSize {
+		return nil, &ConfigError{File: source, Msg: fmt.Sprintf("larger than %s, the most a configuration may have: check that this is the configuration", byteSize(MaxConfigFileSize))}
+	}
+	l := &loader{src: source, opts: opts, getenv: opts.Getenv, merging: map[*yaml.Node]bool{}}
 	if l.getenv == nil {
 		l.getenv = os.LookupEnv
 	}
@@ -237,6 +246,7 @@ func ParseConfig(yamlText []byte, source string, opts LoadOptions) (*FileConfig,
 	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {
 		root = doc.Content[0]
 	}
+	l.workBudget = max(workBudgetFactor*textWork(root), minWorkBudget)
 	fc := l.load(root)
 	if len(l.errs) > 0 {
 		return nil, errors.Join(l.errs...)
@@ -249,7 +259,9 @@ var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 // syntaxError turns a yaml.v3 parse error into a ConfigError. yaml.v3 reports the line where
 // the enclosing block starts rather than the offending line, so the line is found as the
-// shortest prefix of the text that fails with the same message.
+// shortest prefix of whole lines that fails with the same message: a binary search (a prefix
+// that holds the offending line fails with its message), within a budget of text parsed so
+// that a large file costs a few parses, not one per line.
 func (l *loader) syntaxError(text []byte, err error) error {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	line := 0
@@ -257,30 +269,62 @@ func (l *loader) syntaxError(text []byte, err error) error {
 		line, _ = strconv.Atoi(m[1])
 		msg = m[2]
 	}
-	if lines := bytes.SplitAfter(text, []byte("\n")); len(lines) <= 5000 {
-		var prefix []byte
-		for i, ln := range lines {
-			prefix = append(prefix, ln...)
-			var n yaml.Node
-			perr := yaml.Unmarshal(prefix, &n)
-			if perr == nil {
-				continue
-			}
-			pmsg := strings.TrimPrefix(perr.Error(), "yaml: ")
-			if m := yamlLineRE.FindStringSubmatch(perr.Error()); m != nil {
-				pmsg = m[2]
-			}
-			if pmsg == msg {
-				line = i + 1
+	lines := bytes.SplitAfter(text, []byte("\n"))
+	ends := make([]int, len(lines))
+	for i, ln := range lines {
+		ends[i] = len(ln)
+		if i > 0 {
+			ends[i] += ends[i-1]
+		}
+	}
+	budget := syntaxSearchBudget
+	// failsAt reports whether the first n lines fail with msg; ok is false once the budget
+	// is spent.
+	failsAt := func(n int) (fails, ok bool) {
+		if budget < ends[n-1] {
+			return false, false
+		}
+		budget -= ends[n-1]
+		var node yaml.Node
+		perr := yaml.Unmarshal(text[:ends[n-1]], &node)
+		if perr == nil {
+			return false, true
+		}
+		pmsg := strings.TrimPrefix(perr.Error(), "yaml: ")
+		if m := yamlLineRE.FindStringSubmatch(perr.Error()); m != nil {
+			pmsg = m[2]
+		}
+		return pmsg == msg, true
+	}
+	if len(lines) > 0 {
+		lo, hi, found := 1, len(lines), false
+		for lo < hi {
+			mid := (lo + hi) / 2
+			fails, ok := failsAt(mid)
+			if !ok {
 				break
 			}
+			if fails {
+				hi, found = mid, true
+			} else {
+				lo = mid + 1
+			}
 		}
-		if line > 0 && line <= len(lines) && bytes.ContainsRune(lines[line-1], '\t') {
-			msg += " (the line holds a tab: YAML indents with spaces)"
+		if !found && lo == hi {
+			found, _ = failsAt(hi)
 		}
+		if found {
+			line = hi
+		}
+	}
+	if line > 0 && line <= len(lines) && bytes.ContainsRune(lines[line-1], '\t') {
+		msg += " (the line holds a tab: YAML indents with spaces)"
 	}
 	return &ConfigError{File: l.src, Line: line, Msg: "malformed YAML: " + msg + ": fix the syntax (indentation, colons, quotes)"}
 }
+
+// syntaxSearchBudget bounds the text syntaxError parses again to find the offending line.
+const syntaxSearchBudget = 16 * MaxConfigFileSize
 
 // ---------------------------------------------------------------------------------------
 // Node walking
@@ -294,6 +338,78 @@ type loader struct {
 	// tlsBySettings gives entries with the same TLS settings one *tls.Config, which lets their
 	// clusters share connections (linkKey compares TLS configurations by identity).
 	tlsBySettings map[tlsSettings]*tls.Config
+	// work counts what the walk visits: the entries of mappings and lists, and the values it
+	// reads with their bytes. Aliases (*name) and merge keys (<<) let a short text make the
+	// walk visit the same nodes again and again (a merge of two merges doubles at every level),
+	// so the walk stops at workBudget, a few times what the text itself holds.
+	work, workBudget int
+	overBudget       bool
+	// merging holds the mappings whose merge keys are being followed, to refuse a merge that
+	// leads back to a mapping that holds it.
+	merging map[*yaml.Node]bool
+	// Brokers named so far: distinct URIs of the current cluster, and endpoints of the file.
+	clusterURIs           map[string]bool
+	fileEndpoints         int
+	clusterFull, fileFull bool
+}
+
+// addBrokers counts the brokers us names in the current cluster and the file, and reports
+// whether they are within the limits (MaxExpandedURIs per cluster, MaxConfigEndpoints per file);
+// past a limit, the error is reported once and the caller stops reading brokers.
+func (l *loader) addBrokers(n *yaml.Node, path string, us []string) bool {
+	for _, u := range us {
+		if l.clusterURIs[u] {
+			continue
+		}
+		switch {
+		case l.clusterFull || l.fileFull:
+			return false
+		case len(l.clusterURIs) >= MaxExpandedURIs:
+			l.clusterFull = true
+			l.fail(n, path, "the cluster names more than %d brokers, the most a cluster may have: narrow the ranges, or split the brokers among clusters", MaxExpandedURIs)
+			return false
+		case l.fileEndpoints >= MaxConfigEndpoints:
+			l.fileFull = true
+			l.fail(n, path, "the clusters name more than %d brokers together (a broker counts once in each cluster that has it), the most a configuration may describe: narrow the ranges, or use fewer clusters", MaxConfigEndpoints)
+			return false
+		}
+		l.clusterURIs[u] = true
+		l.fileEndpoints++
+	}
+	return true
+}
+
+// spend adds k to the work of the walk and reports whether the walk may go on.
+func (l *loader) spend(n *yaml.Node, k int) bool {
+	l.work += k
+	if l.work <= l.workBudget {
+		return true
+	}
+	if !l.overBudget {
+		l.overBudget = true
+		l.fail(n, "", "aliases (*name) and merge keys (<<) repeat the text more than %d times over: write the values out, or refer to them less often", workBudgetFactor)
+	}
+	return false
+}
+
+// workBudgetFactor times the nodes and bytes of the text (at least minWorkBudget) is what the
+// walk may visit.
+const (
+	workBudgetFactor = 4
+	minWorkBudget    = 1 << 16
+)
+
+// textWork is what walking n visits when no alias is followed: its nodes and its values'
+// bytes.
+func textWork(n *yaml.Node) int {
+	if n == nil {
+		return 0
+	}
+	w := 1 + len(n.Value)
+	for _, c := range n.Content {
+		w += textWork(c)
+	}
+	return w
 }
 
 type yamlField struct {
@@ -366,6 +482,9 @@ func (l *loader) fields(n *yaml.Node, path string) []yamlField {
 		l.fail(n, path, "expected a mapping (key: value lines), found %s", yamlDescribe(n))
 		return nil
 	}
+	if !l.spend(n, 1+len(n.Content)/2) {
+		return nil
+	}
 	var out []yamlField
 	seen := map[string]int{}
 	var merged []yamlField
@@ -380,9 +499,15 @@ func (l *loader) fields(n *yaml.Node, path string) []yamlField {
 			if v.Kind == yaml.SequenceNode {
 				srcs = v.Content
 			}
+			l.merging[n] = true
 			for _, s := range srcs {
+				if l.merging[yamlResolve(s)] {
+					l.fail(k, keyPath(path, "<<"), "the merge leads back to the mapping that holds it: merge another mapping")
+					continue
+				}
 				merged = append(merged, l.fields(s, path)...)
 			}
+			delete(l.merging, n)
 			continue
 		}
 		if first, dup := seen[k.Value]; dup {
@@ -411,6 +536,9 @@ func (l *loader) items(n *yaml.Node, path string) []*yaml.Node {
 		l.fail(n, path, "expected a list, found %s", yamlDescribe(n))
 		return nil
 	}
+	if !l.spend(n, 1+len(n.Content)) {
+		return nil
+	}
 	out := make([]*yaml.Node, len(n.Content))
 	for i, c := range n.Content {
 		out[i] = yamlResolve(c)
@@ -435,35 +563,63 @@ func (l *loader) other(e yamlField, path string, javaOnly map[string]string) {
 	l.warn(e.k, "unknown key %s (ignored)", p)
 }
 
-var varRE = regexp.MustCompile(`\$\$\{|\$\{([^}]*)\}`)
-
 // expand substitutes ${env:NAME} and ${NAME} (both read the environment; Go has no Java
-// system properties) in s; $${ is a literal ${.
+// system properties) in s; $${ is a literal ${. Substitution is one pass: a variable's value
+// is never substituted again, so a password holding ${ stays as it is. A ${ inside a ${...}
+// is an error, as is a ${ without its closing brace: a variable's name never comes from
+// another variable, so what a file means can be read off the file. Errors give positions,
+// never the text, which may be a password.
 func (l *loader) expand(n *yaml.Node, path, s string) (string, bool) {
 	if !strings.Contains(s, "${") {
 		return s, true
 	}
+	var out strings.Builder
 	ok := true
-	out := varRE.ReplaceAllStringFunc(s, func(m string) string {
-		if m == "$${" {
-			return "${"
+	for pos := 0; ; {
+		i := strings.Index(s[pos:], "${")
+		if i < 0 {
+			out.WriteString(s[pos:])
+			break
 		}
-		inner := m[2 : len(m)-1]
+		i += pos
+		if i > pos && s[i-1] == '$' { // $${: a literal ${
+			out.WriteString(s[pos : i-1])
+			out.WriteString("${")
+			pos = i + 2
+			continue
+		}
+		out.WriteString(s[pos:i])
+		end := strings.IndexByte(s[i+2:], '}')
+		if end < 0 {
+			l.fail(n, path, "the ${ at byte %d has no closing }: write ${env:NAME}, or $${ for a literal ${", i)
+			return "", false
+		}
+		end += i + 2
+		inner := s[i+2 : end]
+		if j := strings.Index(inner, "${"); j >= 0 {
+			l.fail(n, path, "the ${ at byte %d holds another ${ (at byte %d): a variable inside a variable is not supported: name the variable directly, as in ${env:NAME}", i, i+2+j)
+			return "", false
+		}
+		pos = end + 1
+		m := "${" + inner + "}"
 		name := strings.TrimSpace(strings.TrimPrefix(inner, "env:"))
 		if name == "" {
 			l.fail(n, path, "%s names no variable: write ${env:NAME}", m)
 			ok = false
-			return ""
+			continue
 		}
 		v, set := l.getenv(name)
 		if !set {
 			l.fail(n, path, "environment variable %s is not set (used by %s): set it, or write $${ for a literal ${", name, m)
 			ok = false
-			return ""
+			continue
 		}
-		return v
-	})
-	return out, ok
+		out.WriteString(v)
+	}
+	if !ok {
+		return "", false
+	}
+	return out.String(), true
 }
 
 // str returns the substituted text of a scalar; set is false for null and after an error.
@@ -474,6 +630,9 @@ func (l *loader) str(n *yaml.Node, path string) (s string, set bool) {
 	}
 	if n.Kind != yaml.ScalarNode {
 		l.fail(n, path, "expected a single value, found %s", yamlDescribe(n))
+		return "", false
+	}
+	if !l.spend(n, 1+len(n.Value)) {
 		return "", false
 	}
 	return l.expand(n, path, n.Value)
@@ -525,31 +684,63 @@ func (l *loader) boolean(n *yaml.Node, path string) (bool, bool) {
 // a Go duration string such as "1500ms" or "2s". Negative values are errors unless allowed.
 // maxDuration bounds every duration of a configuration file: a hundred years, far beyond any
 // timeout, and far from time.Duration's overflow.
-const maxDuration = int64(100 * 365 * 24 * time.Hour)
+const maxDuration = time.Duration(100 * 365 * 24 * time.Hour)
 
 func (l *loader) duration(n *yaml.Node, path string, unit time.Duration, allowNegative bool) (time.Duration, bool) {
+	return l.durationUpTo(n, path, unit, allowNegative, maxDuration, "the longest duration is 876000h (100 years)")
+}
+
+// wholeNumberRE matches a whole number, whatever its size.
+var wholeNumberRE = regexp.MustCompile(`^[-+]?\d+$`)
+
+// goDurationRE matches what time.ParseDuration reads, whatever the size of the numbers.
+var goDurationRE = regexp.MustCompile(`^[-+]?((\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h))+$`)
+
+// durationUpTo is duration with its own upper bound, limit, which limitText describes ("the
+// longest duration is ...", "MQTT's limit is ..."). A value beyond the bound is refused as
+// too large, and a negative one (where not allowed) as negative, however many digits it has.
+func (l *loader) durationUpTo(n *yaml.Node, path string, unit time.Duration, allowNegative bool, limit time.Duration, limitText string) (time.Duration, bool) {
 	s, ok := l.str(n, path)
 	if !ok {
 		return 0, false
 	}
 	s = strings.TrimSpace(s)
-	var d time.Duration
-	if v, err := strconv.ParseInt(s, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
-		if err != nil || v > maxDuration/int64(unit) || v < -maxDuration/int64(unit) {
-			l.fail(n, path, "%s is out of range: the longest duration is %v", s, time.Duration(maxDuration).Round(time.Hour))
-			return 0, false
-		}
-		d = time.Duration(v) * unit
-	} else if d, err = time.ParseDuration(s); err != nil {
-		u := "milliseconds"
-		if unit == time.Second {
-			u = "seconds"
-		}
-		l.fail(n, path, "%q is not a duration: give a whole number of %s or a value with a unit such as 500ms or 2s", s, u)
-		return 0, false
+	unitName := "milliseconds"
+	if unit == time.Second {
+		unitName = "seconds"
 	}
-	if d < 0 && !allowNegative {
+	shown := s // the value as written, with its unit
+	var d time.Duration
+	outOfRange := false // beyond what time.Duration holds: the sign says which way
+	if wholeNumberRE.MatchString(s) {
+		shown = s + " " + unitName
+		v, err := strconv.ParseInt(s, 10, 64)
+		switch {
+		case err != nil, v > int64(maxDuration/unit), v < -int64(maxDuration/unit):
+			outOfRange = true
+		default:
+			d = time.Duration(v) * unit
+		}
+	} else {
+		var err error
+		if d, err = time.ParseDuration(s); err != nil {
+			if !goDurationRE.MatchString(s) {
+				l.fail(n, path, "%q is not a duration: give a whole number of %s or a value with a unit such as 500ms or 2s", s, unitName)
+				return 0, false
+			}
+			outOfRange = true // well formed, beyond time.Duration (about 292 years either way)
+		}
+	}
+	negative := strings.HasPrefix(s, "-") && (outOfRange || d < 0)
+	switch {
+	case negative && !allowNegative:
 		l.fail(n, path, "%s is negative: give a positive duration (or leave it out for the default)", s)
+		return 0, false
+	case negative && (outOfRange || d < -maxDuration):
+		l.fail(n, path, "%s is out of range: the longest duration either way is 876000h (100 years)", shown)
+		return 0, false
+	case !negative && (outOfRange || d > limit):
+		l.fail(n, path, "%s is out of range: %s", shown, limitText)
 		return 0, false
 	}
 	return d, true
@@ -683,6 +874,9 @@ func (l *loader) load(root *yaml.Node) *FileConfig {
 	seen := map[string]int{}
 	var bridgeChecks []func()
 	for i, cn := range l.items(clustersNode, "clusters") {
+		if l.fileFull || l.overBudget {
+			break // the rest could only add to the same error
+		}
 		path := keyIndex("clusters", i)
 		cfg, set, check := l.cluster(cn, path, fc, global)
 		if first, dup := seen[cfg.Name]; dup {
@@ -918,6 +1112,7 @@ func (l *loader) cluster(n *yaml.Node, path string, fc *FileConfig, global persi
 		Connection:    ConnectionConfig{},
 	}
 	set := ClusterSettings{Enabled: true, AutoConnect: true, LiveEndpointPoolEnabled: true, Line: n.Line}
+	l.clusterURIs, l.clusterFull = map[string]bool{}, false
 	if yamlResolve(n).Kind != yaml.MappingNode {
 		l.fail(n, path, "expected a cluster (a mapping with name:, connections: ...), found %s", yamlDescribe(n))
 		return cfg, set, func() {}
@@ -1214,6 +1409,9 @@ func (l *loader) endpoints(cfg *Config, n *yaml.Node, path string, conns []connE
 		if !ok {
 			continue
 		}
+		if !l.addBrokers(epNode, keyPath(p, "endpoint"), []string{u}) {
+			break
+		}
 		if prev, dup := byURI[u]; dup {
 			l.fail(en, keyPath(p, "endpoint"), "%s is already named by the entry on line %d: name each broker once", u, prev.node.Line)
 			continue
@@ -1228,10 +1426,12 @@ func (l *loader) endpoints(cfg *Config, n *yaml.Node, path string, conns []connE
 			extra = append(extra, u)
 		}
 	}
-	if !haveURIs && len(extra) == 0 {
+	if !haveURIs && len(extra) == 0 && !l.clusterFull {
 		def, _ := ExpandURIs(DefaultServerURIs)
-		for _, u := range def {
-			addURI(u)
+		if l.addBrokers(n, path, def) {
+			for _, u := range def {
+				addURI(u)
+			}
 		}
 	}
 	for _, u := range extra {
@@ -1242,7 +1442,7 @@ func (l *loader) endpoints(cfg *Config, n *yaml.Node, path string, conns []connE
 			v = strings.TrimSpace(v)
 			if !strings.Contains(v, "://") && names[v] {
 				cfg.PrimaryServerURI = v // an endpoint name
-			} else if u, ok := l.singleURI(primaryNode, keyPath(path, "primaryServerURI"), v); ok {
+			} else if u, ok := l.singleURI(primaryNode, keyPath(path, "primaryServerURI"), v); ok && l.addBrokers(primaryNode, keyPath(path, "primaryServerURI"), []string{u}) {
 				cfg.PrimaryServerURI = u
 				addURI(u)
 			}
@@ -1382,14 +1582,20 @@ func (l *loader) connectionOptions(n *yaml.Node, path string, ce *connEntry) {
 		case "serverURIs":
 			vals, nodes := l.strList(e.v, kp)
 			for i, v := range vals {
+				p := kp
+				if yamlResolve(e.v).Kind == yaml.SequenceNode {
+					p = keyIndex(kp, i)
+				}
+				if l.clusterFull || l.fileFull {
+					break // already reported
+				}
 				us, err := ExpandURIs(v)
 				if err != nil {
-					p := kp
-					if yamlResolve(e.v).Kind == yaml.SequenceNode {
-						p = keyIndex(kp, i)
-					}
 					l.fail(nodes[i], p, "%v", err)
 					continue
+				}
+				if !l.addBrokers(nodes[i], p, us) {
+					break
 				}
 				if len(us) > 0 {
 					ce.hasURIs = true
@@ -1405,14 +1611,11 @@ func (l *loader) connectionOptions(n *yaml.Node, path string, ce *connEntry) {
 				s.Password, _ = l.str(e.v, kp)
 			}
 		case "keepAliveInterval":
-			if d, ok := l.duration(e.v, kp, time.Second, false); ok {
+			if d, ok := l.durationUpTo(e.v, kp, time.Second, false, MaxKeepAlive, "MQTT's limit is 65535 seconds (18h12m15s)"); ok {
 				if d == 0 {
 					// As in Java's paho: no keep-alive.
 					l.warn(e.v, "%s: 0 turns keep-alive off: a broker that dies silently is then noticed only by an overdue acknowledgement", kp)
 					d = -1
-				}
-				if d > MaxKeepAlive {
-					l.fail(e.v, kp, "%v exceeds MQTT's limit of 65535 seconds", d)
 				}
 				s.KeepAlive = d
 			}
@@ -1452,6 +1655,9 @@ func (l *loader) connectionOptions(n *yaml.Node, path string, ce *connEntry) {
 }
 
 func (l *loader) binary(n *yaml.Node, path string) (string, bool) {
+	if !l.spend(n, 1+len(n.Value)) {
+		return "", false
+	}
 	b, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(n.Value), ""))
 	if err != nil {
 		l.fail(n, path, "invalid !!binary value: %v", err)
@@ -1545,10 +1751,10 @@ func (l *loader) tlsConfig(n *yaml.Node, path string, ts *tlsSettings) *tls.Conf
 	}
 	var roots *x509.CertPool
 	if ts.CAFile != "" {
-		pemData, err := os.ReadFile(ts.CAFile)
+		pemData, err := ReadUserFile(ts.CAFile, "CA file", MaxPEMFileSize)
 		switch {
 		case err != nil:
-			l.fail(nodes["cafile"], keyPath(path, "cafile"), "cannot read the CA file: %v: fix the path (relative paths are relative to the working directory)", err)
+			l.fail(nodes["cafile"], keyPath(path, "cafile"), "%v%s", err, pathHint(err, ": fix the path (relative paths are relative to the working directory)"))
 		default:
 			roots = x509.NewCertPool()
 			if !roots.AppendCertsFromPEM(pemData) {
@@ -1563,14 +1769,14 @@ func (l *loader) tlsConfig(n *yaml.Node, path string, ts *tlsSettings) *tls.Conf
 	case ts.CertFile == "" && ts.KeyFile != "":
 		l.fail(nodes["keyfile"], keyPath(path, "certfile"), "missing: a private key needs its client certificate file")
 	case ts.CertFile != "":
-		certPEM, err := os.ReadFile(ts.CertFile)
+		certPEM, err := ReadUserFile(ts.CertFile, "certificate file", MaxPEMFileSize)
 		if err != nil {
-			l.fail(nodes["certfile"], keyPath(path, "certfile"), "cannot read the certificate file: %v: fix the path", err)
+			l.fail(nodes["certfile"], keyPath(path, "certfile"), "%v%s", err, pathHint(err, ": fix the path"))
 			break
 		}
-		keyPEM, err := os.ReadFile(ts.KeyFile)
+		keyPEM, err := ReadUserFile(ts.KeyFile, "key file", MaxPEMFileSize)
 		if err != nil {
-			l.fail(nodes["keyfile"], keyPath(path, "keyfile"), "cannot read the key file: %v: fix the path", err)
+			l.fail(nodes["keyfile"], keyPath(path, "keyfile"), "%v%s", err, pathHint(err, ": fix the path"))
 			break
 		}
 		if encryptedPEM(keyPEM) {
@@ -1587,6 +1793,15 @@ func (l *loader) tlsConfig(n *yaml.Node, path string, ts *tlsSettings) *tls.Conf
 	cfg := buildTLS(roots, certs, *ts)
 	cfg.MinVersion = version // 0: Go's default (TLS 1.2)
 	return cfg
+}
+
+// pathHint is hint for an error of ReadUserFile that comes from opening the file; its errors
+// about the file's type and size say what to do themselves.
+func pathHint(err error, hint string) string {
+	if errors.Is(err, ErrNotRegularFile) || errors.Is(err, ErrFileTooLarge) {
+		return ""
+	}
+	return hint
 }
 
 func encryptedPEM(data []byte) bool {

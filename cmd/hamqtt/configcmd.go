@@ -62,7 +62,8 @@ func checkConfigFile(e *env, path string, opts core.LoadOptions, quiet bool) boo
 	var err error
 	if path == "-" {
 		var data []byte
-		if data, err = io.ReadAll(e.stdin); err == nil {
+		// At most one byte more than a configuration may have: ParseConfig refuses that.
+		if data, err = io.ReadAll(io.LimitReader(e.stdin, core.MaxConfigFileSize+1)); err == nil {
 			fc, err = core.ParseConfig(data, "<stdin>", opts)
 		}
 	} else {
