@@ -1,0 +1,27 @@
+# Fuzz targets of the engine's parsers, included by the root Makefile (or run alone:
+# make -f mk/fuzz.mk fuzz).
+#
+#   fuzz   run each fuzz target of core/ for $(FUZZTIME) (default 10s; about a minute in all):
+#          FuzzParseConfig (configuration files), FuzzExpandURIs (broker URIs and ranges),
+#          FuzzRedactURI (credentials kept out of output), FuzzTopics (topics, filters and
+#          matching) and FuzzInboundGuard (every byte stream a broker may send). A failing
+#          input is written to core/testdata/fuzz/<target>/ and then runs with every
+#          `go test ./core`.
+#
+# `go test ./core` runs the seed corpora of the same targets without fuzzing.
+GO ?= go
+FUZZTIME ?= 10s
+# New inputs that widen coverage are minimized; left at Go's 60s, minimizing a large one can
+# take a whole FUZZTIME.
+FUZZMINIMIZETIME ?= 2s
+FUZZ_TARGETS ?= FuzzParseConfig FuzzExpandURIs FuzzRedactURI FuzzTopics FuzzInboundGuard
+
+.PHONY: fuzz
+
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+	  echo "fuzz: $$t for $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) ./core || exit 1; \
+	done
+
+test: fuzz
