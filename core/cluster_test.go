@@ -177,3 +177,13 @@ func TestTLSSettingsWithoutATLSEndpointAreRefused(t *testing.T) {
 	}
 	c.Close()
 }
+
+func TestTooManyEndpointsAreRefused(t *testing.T) {
+	cfg := Config{Name: "huge"}
+	for i := 0; i <= MaxExpandedURIs; i++ {
+		cfg.Endpoints = append(cfg.Endpoints, EndpointConfig{URI: fmt.Sprintf("tcp://127.0.0.1:%d", 1024+i)})
+	}
+	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "4096") {
+		t.Fatalf("%d endpoints: %v", len(cfg.Endpoints), err)
+	}
+}

@@ -331,6 +331,8 @@ func (c Config) withDefaults() (Config, error) {
 	switch {
 	case len(c.Endpoints) == 0:
 		return c, fmt.Errorf("cluster %q: no endpoints: give at least one broker URI such as tcp://127.0.0.1:1883", c.Name)
+	case len(c.Endpoints) > MaxExpandedURIs:
+		return c, fmt.Errorf("cluster %q: %d endpoints, more than the %d a cluster may have", c.Name, len(c.Endpoints), MaxExpandedURIs)
 	case c.PublisherType < Sticky || c.PublisherType > All:
 		return c, fmt.Errorf("cluster %q: %v is not a publisher type", c.Name, c.PublisherType)
 	case c.FoS < 0 || c.FoS > 3:

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -593,4 +594,29 @@ func TestCredentialsInURIsAreRedacted(t *testing.T) {
 			t.Errorf("%v does not show which URI was wrong\n%v", args, r)
 		}
 	}
+}
+
+// A -f source without newlines (/dev/zero) fails at the largest payload instead of filling
+// memory; ordinary lines still come through.
+func TestPubLineSourceIsBounded(t *testing.T) {
+	defer func(old int) { maxLineSize = old }(maxLineSize)
+	maxLineSize = 1 << 20
+	src := newLineSource(io.MultiReader(strings.NewReader("one\n\ntwo\n"), zeros{}))
+	for _, want := range []string{"one", "two"} {
+		b, _, ok, err := src.next()
+		if err != nil || !ok || string(b) != want {
+			t.Fatalf("next = %q, %v, %v; want %q", b, ok, err, want)
+		}
+	}
+	if _, _, _, err := src.next(); err == nil || !strings.Contains(err.Error(), "longer than") {
+		t.Fatalf("a line without end: %v", err)
+	}
+}
+
+// zeros reads as /dev/zero does.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }

@@ -269,9 +269,13 @@ func newLineSource(r io.Reader) *lineSource { return &lineSource{r: bufio.NewRea
 
 func (s *lineSource) total() int { return 0 }
 
+// maxLineSize bounds one line of -f/-l: the largest payload MQTT can carry. A source without
+// newlines (say /dev/zero) fails at that size instead of exhausting memory.
+var maxLineSize = core.MaxPayloadSize
+
 func (s *lineSource) next() ([]byte, string, bool, error) {
 	for {
-		b, err := s.r.ReadBytes('\n')
+		b, err := s.readLine()
 		if len(b) == 0 && err != nil {
 			if errors.Is(err, io.EOF) {
 				return nil, "", false, nil
@@ -284,6 +288,21 @@ func (s *lineSource) next() ([]byte, string, bool, error) {
 			continue
 		}
 		return b, "line " + strconv.Itoa(s.line), true, nil
+	}
+}
+
+// readLine reads up to and including the next newline, refusing a line above maxLineSize.
+func (s *lineSource) readLine() ([]byte, error) {
+	var line []byte
+	for {
+		chunk, err := s.r.ReadSlice('\n')
+		line = append(line, chunk...)
+		if len(line) > maxLineSize+2 { // the payload and its line end
+			return nil, fmt.Errorf("line %d is longer than %d bytes, the largest MQTT payload: is this a text file?", s.line+1, maxLineSize)
+		}
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return line, err
+		}
 	}
 }
 
