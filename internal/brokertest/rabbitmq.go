@@ -12,13 +12,14 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
 const (
-	// rabbitStartTimeout bounds a RabbitMQ start: a first boot takes 9-15 s on two cores
-	// (about 5 s of it the MQTT plugin waiting for peers before it elects itself), a restart
-	// 5-7 s.
+	// rabbitStartTimeout bounds a RabbitMQ start: on two idle cores a first boot takes
+	// 9-15 s (3-6 s of it the MQTT plugin waiting for peers before it elects itself), a start
+	// from the template or a restart 3.5-5 s; a loaded machine takes twice as long.
 	rabbitStartTimeout = 90 * time.Second
 	rabbitStopGrace    = 20 * time.Second
 )
@@ -81,9 +82,24 @@ func RabbitMQServerPath() (string, error) {
 	return "", errors.New("brokertest: RabbitMQ not found ($HAMQTT_RABBITMQ_SERVER, /usr/lib/rabbitmq/bin/rabbitmq-server); run scripts/install-deps.sh")
 }
 
-// NewRabbitMQ starts a node and returns once its MQTT listener accepts connections (9-15 s on
-// a first boot). The caller must Close it.
+// rabbitNode is every test node's Erlang node name. Each node has an epmd of its own, so the
+// names never meet, and one name lets a node start from a copy of another's database (see
+// seedFromTemplate).
+const rabbitNode = "hamqtt@localhost"
+
+// NewRabbitMQ starts a node and returns once its MQTT listener accepts connections. The caller
+// must Close it.
+//
+// A new node's database is a copy of a template: a node booted once per machine, RabbitMQ
+// version and user (in the temporary directory, made by the first test process that needs it,
+// the others waiting on a lock) and stopped cleanly. That makes a start as quick as a restart
+// (3.5-5 s) instead of a first boot's 9-15 s, 3-6 s of which the MQTT plugin spends waiting for
+// cluster peers. $HAMQTT_RABBITMQ_NO_TEMPLATE=1 boots every node from scratch.
 func NewRabbitMQ(opts RabbitMQOptions) (*RabbitMQBroker, error) {
+	return newRabbitMQ(opts, os.Getenv("HAMQTT_RABBITMQ_NO_TEMPLATE") == "")
+}
+
+func newRabbitMQ(opts RabbitMQOptions, useTemplate bool) (*RabbitMQBroker, error) {
 	server, err := RabbitMQServerPath()
 	if err != nil {
 		return nil, err
@@ -101,6 +117,11 @@ func NewRabbitMQ(opts RabbitMQOptions) (*RabbitMQBroker, error) {
 	} else if err = os.MkdirAll(b.dir, 0o755); err != nil {
 		return nil, fmt.Errorf("brokertest: %w", err)
 	}
+	seeded := false
+	if _, statErr := os.Stat(filepath.Join(b.dir, "mnesia")); useTemplate && os.IsNotExist(statErr) {
+		// Without a template the node boots from scratch, only slower.
+		seeded = seedFromTemplate(server, b.dir) == nil
+	}
 	deadline := time.Now().Add(rabbitStartTimeout)
 	for {
 		if err = b.pickPorts(opts.Port == 0); err == nil {
@@ -115,11 +136,170 @@ func NewRabbitMQ(opts RabbitMQOptions) (*RabbitMQBroker, error) {
 		killGroup(b.epmd)
 		b.epmd = nil
 	}
+	if err != nil && seeded {
+		// A template that does not boot is dropped (the next node makes a new one), and this
+		// node boots from scratch.
+		dropTemplate(server)
+		killGroup(b.epmd)
+		b.epmd = nil
+		os.RemoveAll(filepath.Join(b.dir, "mnesia"))
+		os.Remove(filepath.Join(b.dir, "feature_flags"))
+		if err = b.pickPorts(opts.Port == 0); err == nil {
+			if err = b.startEpmd(); err == nil {
+				err = b.launch(time.Now().Add(rabbitStartTimeout))
+			}
+		}
+	}
 	if err != nil {
 		b.Close()
 		return nil, err
 	}
 	return b, nil
+}
+
+// templateDir is where the template database for the given rabbitmq-server lives: one per
+// RabbitMQ installation (the versioned directory the script resolves to) and user.
+func templateDir(server string) string {
+	key := server
+	if real, err := filepath.EvalSymlinks(server); err == nil {
+		key = real
+	}
+	name := unsafeFileChars.ReplaceAllString(filepath.Base(filepath.Dir(filepath.Dir(key))), "_")
+	return filepath.Join(os.TempDir(), fmt.Sprintf("hamqtt-brokertest-%d", os.Getuid()), "rabbitmq-template-v1-"+name)
+}
+
+var unsafeFileChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+// lockTemplate takes the template's lock (an flock, released when the process ends too).
+func lockTemplate(dir string) (unlock func(), err error) {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(dir+".lock", os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
+}
+
+// seedFromTemplate copies the template's database and feature flags into dir, making the
+// template first if there is none.
+func seedFromTemplate(server, dir string) error {
+	tdir := templateDir(server)
+	unlock, err := lockTemplate(tdir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if _, err := os.Stat(filepath.Join(tdir, "complete")); err != nil {
+		if err := makeTemplate(server, tdir); err != nil {
+			return err
+		}
+	}
+	if err := copyTree(filepath.Join(tdir, "mnesia"), filepath.Join(dir, "mnesia")); err != nil {
+		os.RemoveAll(filepath.Join(dir, "mnesia"))
+		return err
+	}
+	if err := relocate(filepath.Join(dir, "mnesia"), tdir, dir); err != nil {
+		os.RemoveAll(filepath.Join(dir, "mnesia"))
+		return err
+	}
+	return copyTree(filepath.Join(tdir, "feature_flags"), filepath.Join(dir, "feature_flags"))
+}
+
+// relocate points a copied database at its new directory: the Raft members' "config" files
+// (Erlang terms in text) name their data directory in full. Any other file naming the old
+// directory is an error, since it could not be rewritten safely.
+func relocate(db, from, to string) error {
+	absFrom, err := filepath.Abs(from)
+	if err != nil {
+		return err
+	}
+	absTo, err := filepath.Abs(to)
+	if err != nil {
+		return err
+	}
+	return filepath.WalkDir(db, func(path string, d os.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil || !strings.Contains(string(data), absFrom) {
+			return err
+		}
+		if d.Name() != "config" || strings.ContainsAny(absTo, "\\\"") {
+			return fmt.Errorf("brokertest: %s names the template directory", path)
+		}
+		return os.WriteFile(path, []byte(strings.ReplaceAll(string(data), absFrom, absTo)), 0o644)
+	})
+}
+
+// makeTemplate boots a node from scratch in tdir and stops it cleanly, so that its database
+// holds everything a first boot writes (the MQTT plugin's Raft member included).
+func makeTemplate(server, tdir string) error {
+	os.RemoveAll(tdir)
+	n, err := newRabbitMQ(RabbitMQOptions{Dir: tdir}, false)
+	if err != nil {
+		return err
+	}
+	defer n.Close() // the directory was given, so it stays
+	n.mu.Lock()
+	p := n.proc.Load()
+	err = terminate(p, rabbitStopGrace)
+	n.mu.Unlock()
+	if err == nil && !p.cmd.ProcessState.Success() {
+		err = fmt.Errorf("the template node did not stop cleanly (%s)", p.cmd.ProcessState)
+	}
+	if err != nil {
+		os.RemoveAll(tdir)
+		return fmt.Errorf("brokertest: RabbitMQ template: %w", err)
+	}
+	return os.WriteFile(filepath.Join(tdir, "complete"), nil, 0o644)
+}
+
+// dropTemplate removes the template of server.
+func dropTemplate(server string) {
+	tdir := templateDir(server)
+	if unlock, err := lockTemplate(tdir); err == nil {
+		os.RemoveAll(tdir)
+		unlock()
+	}
+}
+
+// copyTree copies the file or directory src to dst, keeping modes.
+func copyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dst, rel)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return os.MkdirAll(target, info.Mode().Perm())
+		}
+		if !info.Mode().IsRegular() {
+			return nil
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, data, info.Mode().Perm())
+	})
 }
 
 // pickPorts chooses the free ports (the MQTT one too unless it was given) and the node name.
@@ -136,7 +316,7 @@ func (b *RabbitMQBroker) pickPorts(mqtt bool) error {
 	if b.epmdPort, err = FreePort(); err != nil {
 		return err
 	}
-	b.node = fmt.Sprintf("hamqtt%d@localhost", b.port)
+	b.node = rabbitNode
 	return nil
 }
 
@@ -238,7 +418,8 @@ func (b *RabbitMQBroker) Version() string {
 	return v
 }
 
-// Node returns the Erlang node name ("hamqttPORT@localhost").
+// Node returns the Erlang node name ("hamqtt@localhost", registered with the node's own epmd:
+// rabbitmqctl reaches it with ERL_EPMD_PORT set to that epmd's port and HOME to Dir).
 func (b *RabbitMQBroker) Node() string { return b.node }
 
 // Dir returns the directory holding the node's configuration, database and logs.
@@ -331,7 +512,7 @@ func (b *RabbitMQBroker) Close() error {
 // awaitDurableClientIDTracker waits (until deadline at most) for the MQTT plugin's Raft server,
 // which tracks client IDs, to be registered on disk. The node writes the registration about a
 // second after it is ready; until then a SIGKILL forgets it, and the next start waits 3-6 s for
-// cluster peers before it elects itself again, where a restart otherwise takes about 3.5 s.
+// cluster peers before it elects itself again, where a restart otherwise takes 3.5-5 s.
 func (b *RabbitMQBroker) awaitDurableClientIDTracker(deadline time.Time) {
 	dir := filepath.Join(b.dir, "mnesia", b.node, "coordination", b.node)
 	for {

@@ -82,7 +82,7 @@ func NewServer(k Kind) (Server, error) {
 
 // StartServer is NewServer tied to t: the broker is closed by t.Cleanup (its log tail is
 // logged if t failed), and a startup failure is fatal. Tests that need RabbitMQ in many
-// places should start it once in TestMain with NewServer instead: a node takes 5-15 s.
+// places should share one (NewServer, closed after m.Run in TestMain): a node takes seconds.
 func StartServer(t testing.TB, k Kind) Server {
 	t.Helper()
 	s, err := NewServer(k)
