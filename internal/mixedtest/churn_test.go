@@ -17,7 +17,7 @@ import (
 // TestMixedChurn runs the churn harness (internal/churn) with the Go client
 // (internal/cmd/churnclient, the product's default settings) across the mixed cluster: one
 // broker down at a time, SIGKILLed every 0.5-2 s and restarted 0.2-1.5 s later (a RabbitMQ
-// restart itself takes about 3.5 s), while 800 QoS 1 messages flow at 100 msg/s. No
+// restart itself takes 3.5-5 s), while 800 QoS 1 messages flow at 100 msg/s. No
 // acknowledged message may be lost, in the default and in the no-loss configuration.
 // HAMQTT_CHURN_SEED replaces the seed.
 func TestMixedChurn(t *testing.T) {

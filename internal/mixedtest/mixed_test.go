@@ -16,7 +16,7 @@ import (
 )
 
 // The package's brokers: one of each kind, started at first use and shared by every test
-// (a RabbitMQ node takes 5-15 s to boot). A test that kills one leaves it running again.
+// (a RabbitMQ node takes seconds to boot). A test that kills one leaves it running again.
 var shared struct {
 	once    sync.Once
 	servers []brokertest.Server // in brokertest.Kinds order
