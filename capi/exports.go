@@ -11,6 +11,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 	"time"
@@ -167,6 +168,12 @@ func convertOptions(o *C.hqcapi_coptions) (core.Config, error) {
 	if err != nil {
 		return cfg, err
 	}
+	switch r := float64(o.connect_rate); {
+	case math.IsNaN(r) || math.IsInf(r, 0):
+		return cfg, newErr(errConfig, "hamqtt_options.connect_rate is %v: give a number of connects per second (0: the default, negative: unlimited)", r)
+	case r > maxConnectRate:
+		return cfg, newErr(errConfig, "hamqtt_options.connect_rate is %v: at most %v connects per second (negative: unlimited)", r, float64(maxConnectRate))
+	}
 	cfg.ConnectRate = float64(o.connect_rate)
 	cfg.ConnectBurst = int(o.connect_burst)
 	cfg.FlapLimit = int(o.flap_limit)
@@ -320,6 +327,10 @@ func redactList(spec string) string {
 	}
 	return strings.Join(items, ",")
 }
+
+// maxConnectRate bounds hamqtt_options.connect_rate: the rate limiter's bucket is the rate
+// rounded up, which a larger number would overflow.
+const maxConnectRate = 1e6
 
 // maxStringField is the longest client id, user name, password or will payload MQTT carries
 // (a 16-bit length prefix).

@@ -413,7 +413,12 @@ int hamqtt_cluster_names(char ***names, size_t *count);
  * `opts` may be NULL for all defaults. The client is not connected.
  * On success *out holds a new handle; close it with hamqtt_close().
  * Returns HAMQTT_OK, HAMQTT_ERR_INVALID (NULL endpoints/out, bad struct_size),
- * HAMQTT_ERR_CONFIG (bad URI, range or option; last_error says which). */
+ * HAMQTT_ERR_CONFIG (bad URI, range or option, a value beyond MQTT's limits, TLS
+ * options while no endpoint uses TLS; last_error says which, and never shows a
+ * password), HAMQTT_ERR_PAYLOAD (will_payload_len above 65535). Warnings logged
+ * meanwhile (TLS verification switched off by tls_insecure or
+ * tls_skip_hostname_check) are kept for the first log callback installed with
+ * hamqtt_set_log_callback() at HAMQTT_LOG_WARN or below. */
 int hamqtt_client_new(const char *endpoints, const hamqtt_options *opts, hamqtt_client *out);
 
 /* Starts the client: probes every endpoint and returns once at least one is
@@ -576,7 +581,9 @@ int hamqtt_set_callbacks(hamqtt_client client, const hamqtt_callbacks *cbs);
  * hamqtt_log_level) to cb(user, client, level, line) on a library thread of
  * their own (lines may come concurrently with other callbacks). cb NULL turns
  * logging off. Does not change the event mode. Lines are dropped rather than
- * ever slowing the client down when the callback falls behind. Returns
+ * ever slowing the client down when the callback falls behind. The first
+ * callback installed also receives the warnings logged before it (those of
+ * hamqtt_client_new() or the configuration's loading, at most 32). Returns
  * HAMQTT_OK, HAMQTT_ERR_HANDLE. */
 int hamqtt_set_log_callback(hamqtt_client client, int min_level, hamqtt_log_cb cb, void *user);
 

@@ -3,6 +3,7 @@
  * ctest runs each case as its own test. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <math.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -1427,6 +1428,16 @@ static void test_limits(void) {
     CHECK_OK(hamqtt_close(c));
     c = 0;
     o.keep_alive_ms = 0;
+    /* a rate whose bucket (the rate rounded up) would overflow, or no number at all */
+    o.connect_rate = 1e300;
+    CHECK_ERR(hamqtt_client_new("tcp://127.0.0.1:1883", &o, &c), HAMQTT_ERR_CONFIG, "connect_rate is 1e+300");
+    o.connect_rate = HUGE_VAL;
+    CHECK_ERR(hamqtt_client_new("tcp://127.0.0.1:1883", &o, &c), HAMQTT_ERR_CONFIG, "connect_rate is +Inf");
+    o.connect_rate = -HUGE_VAL; /* unlimited is a negative number, not -inf */
+    CHECK_ERR(hamqtt_client_new("tcp://127.0.0.1:1883", &o, &c), HAMQTT_ERR_CONFIG, "connect_rate is -Inf");
+    o.connect_rate = nan("");
+    CHECK_ERR(hamqtt_client_new("tcp://127.0.0.1:1883", &o, &c), HAMQTT_ERR_CONFIG, "connect_rate is NaN");
+    o.connect_rate = -1;
 
     o.client_id = big;
     CHECK_ERR(hamqtt_client_new("tcp://127.0.0.1:1883", &o, &c), HAMQTT_ERR_CONFIG, "client_id is 65536 bytes long: MQTT allows at most 65535");
