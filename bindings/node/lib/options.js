@@ -318,6 +318,7 @@ function convertHaOption (key, value, kind) {
       return value
     case 'number':
       if (typeof value !== 'number' || Number.isNaN(value)) throw typeError(`${what} must be a number, got ${describe(value)}`)
+      if (!Number.isFinite(value) || value > 1e6) throw rangeError(`${what} must be a finite number, at most 1e6 (negative: unlimited), got ${value}`)
       return value
     case 'int': case 'intOff': case 'ms': case 'msOff': case 'fos': {
       if (typeof value !== 'number' || !Number.isInteger(value)) throw typeError(`${what} must be an integer, got ${describe(value)}`)

@@ -134,6 +134,9 @@ test('values MQTT cannot carry are refused with the limit named', () => {
   assert.throws(() => new mqtt.HaMqttClient('tcp://127.0.0.1:1', { clientId: 'a\u0001' }), ERR(TypeError, /control character/))
   assert.throws(() => new mqtt.HaMqttClient('tcp://127.0.0.1:1', { password: big }), ERR(RangeError, /65535/))
   assert.throws(() => new mqtt.HaMqttClient('tcp://127.0.0.1:1', { keepAlive: 65536000 }), ERR(RangeError, /65535/))
+  for (const bad of [Infinity, -Infinity, 1e300]) {
+    assert.throws(() => new mqtt.HaMqttClient('tcp://127.0.0.1:1', { connectRate: bad }), ERR(RangeError, /connectRate must be a finite number/))
+  }
   // the limits themselves are fine
   const ok = mqtt.connect(u, { keepalive: 65535, clientId: 'x'.repeat(65535), manualConnect: true, will: { topic: 'w', payload: Buffer.alloc(65535) } })
   ok.end(true)

@@ -216,6 +216,11 @@ def test_keepalive_beyond_mqtt_is_refused_not_wrapped() -> None:
         with pytest.raises(ValueError, match="keep_alive"):
             hamqtt.ClusterOptions(keep_alive=bad).to_struct()
     assert hamqtt.ClusterOptions(keep_alive=65535).to_struct().struct.keep_alive_ms == 65535000
+    for bad in (float("nan"), float("inf"), float("-inf"), 1e300):
+        with pytest.raises(ValueError, match="connect_rate"):
+            hamqtt.ClusterOptions(connect_rate=bad).to_struct()
+        with pytest.raises(ValueError, match="connect_rate"):
+            hamqtt.HaMqttClient("127.0.0.1:1", connect_rate=bad)
 
 
 def test_oversized_and_invalid_session_strings_are_refused() -> None:

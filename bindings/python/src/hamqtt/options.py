@@ -307,6 +307,9 @@ class ClusterOptions:
         if self.connect_rate is not None:
             if isinstance(self.connect_rate, bool) or not isinstance(self.connect_rate, (int, float)):
                 raise TypeError("ClusterOptions.connect_rate must be a number (connects per second)")
+            if math.isnan(self.connect_rate) or math.isinf(self.connect_rate) or self.connect_rate > 1e6:
+                raise ValueError(f"ClusterOptions.connect_rate is {self.connect_rate}: give a finite number of "
+                                 "connects per second, at most 1e6 (negative: unlimited)")
             o.connect_rate = float(self.connect_rate) if self.connect_rate != 0 else 0.0
         o.connect_burst = _int("connect_burst", self.connect_burst, 0)
         o.warm_up_ms = _seconds_to_ms("warm_up", self.warm_up, allow_negative=True)
