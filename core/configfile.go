@@ -1316,6 +1316,9 @@ func (l *loader) cluster(n *yaml.Node, path string, fc *FileConfig, global persi
 	if len(l.errs) == 0 {
 		if _, err := cfg.withDefaults(); err != nil {
 			l.fail(n, path, "%v", err)
+		} else if cfg.Connection.TLS != nil && !anySecure(cfg.Endpoints) {
+			l.fail(connectionsNode, keyPath(path, "connections"),
+				"tls settings are given but no serverURI uses TLS, so they would be ignored: write ssl://host:8883 (or mqtts://, wss://), or remove the tls entry")
 		}
 	}
 
@@ -1839,4 +1842,14 @@ func buildTLS(roots *x509.CertPool, certs []tls.Certificate, ts tlsSettings) *tl
 		}
 	}
 	return cfg
+}
+
+// anySecure reports whether one of the endpoints speaks TLS.
+func anySecure(eps []EndpointConfig) bool {
+	for _, ec := range eps {
+		if u, err := parseBrokerURI(ec.URI); err == nil && u.secure() {
+			return true
+		}
+	}
+	return false
 }

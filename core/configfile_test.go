@@ -897,11 +897,11 @@ clusters:
 	}
 
 	// hostname verification off: the chain is still verified
-	c, _ = cfgParseOne(t, fmt.Sprintf("clusters:\n  - name: s\n    connections:\n      - tls: {cafile: %s}\n        connection:\n          httpsHostnameVerificationEnabled: false\n", cert), LoadOptions{})
+	c, _ = cfgParseOne(t, fmt.Sprintf("clusters:\n  - name: s\n    connections:\n      - tls: {cafile: %s}\n        connection:\n          serverURIs: [ssl://h]\n          httpsHostnameVerificationEnabled: false\n", cert), LoadOptions{})
 	if tc := c.Connection.TLS; tc == nil || !tc.InsecureSkipVerify || tc.VerifyConnection == nil {
 		t.Errorf("tls %+v", tc)
 	}
-	c, _ = cfgParseOne(t, "clusters:\n  - name: s\n    connections:\n      - tls: {insecureSkipVerify: true}\n", LoadOptions{Strict: true})
+	c, _ = cfgParseOne(t, "clusters:\n  - name: s\n    connections:\n      - tls: {insecureSkipVerify: true}\n        connection: {serverURIs: [ssl://h]}\n", LoadOptions{Strict: true})
 	if tc := c.Connection.TLS; tc == nil || !tc.InsecureSkipVerify || tc.VerifyConnection != nil {
 		t.Errorf("tls %+v", tc)
 	}
@@ -910,6 +910,12 @@ clusters:
 	c, _ = cfgParseOne(t, "clusters:\n  - name: s\n    connections:\n      - tls: {tlsVersion: TLSv1.2, cafile: null, certfile: null, keyfile: null, password: null}\n", LoadOptions{})
 	if c.Connection.TLS != nil {
 		t.Errorf("tls %+v, want nil", c.Connection.TLS)
+	}
+
+	// tls settings with only tcp:// brokers would be ignored: an error, not silence
+	_, err := ParseConfig([]byte(fmt.Sprintf("clusters:\n  - name: s\n    connections:\n      - tls: {cafile: %s}\n        connection: {serverURIs: [tcp://h:1883]}\n", cert)), "plain.yaml", LoadOptions{})
+	if err == nil || !strings.Contains(err.Error(), "plain.yaml:4") || !strings.Contains(err.Error(), "no serverURI uses TLS") {
+		t.Errorf("tls with tcp:// only: %v", err)
 	}
 
 	encKey := filepath.Join(dir, "enc.pem")
