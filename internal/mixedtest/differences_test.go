@@ -54,9 +54,9 @@ var expected = map[brokertest.Kind]behaviour{
 // computes that in whole seconds (1 s here) and checks only every few seconds when idle,
 // RabbitMQ allows two to three intervals.
 var keepAliveRange = map[brokertest.Kind][2]time.Duration{
-	brokertest.Mosquitto: {time.Second, 10 * time.Second},
-	brokertest.RabbitMQ:  {2 * time.Second, 4500 * time.Millisecond},
-	brokertest.Aedes:     {time.Second, 2500 * time.Millisecond},
+	brokertest.Mosquitto: {time.Second, 12 * time.Second},
+	brokertest.RabbitMQ:  {2 * time.Second, 5 * time.Second},
+	brokertest.Aedes:     {time.Second, 3 * time.Second},
 }
 
 // series is the version series the expectations were taken from; another series fails the

@@ -138,9 +138,9 @@ func probeKeepAliveClose(addr, id string) (time.Duration, error) {
 	}
 	defer rc.Close()
 	start := time.Now()
-	_, err = rc.read(12 * time.Second)
+	_, err = rc.read(15 * time.Second)
 	if isTimeout(err) {
-		return 0, nil // not closed within 12 s
+		return 0, nil // not closed within 15 s
 	}
 	if !errors.Is(err, errClosed) {
 		return 0, fmt.Errorf("while silent: %v", err)
@@ -246,7 +246,7 @@ func probeRetained(addr, tag string) (exact, wildcard, cleared bool, err error) 
 		if err != nil {
 			return false, err
 		}
-		got, err := sub.collectUntil(1-len(early), 700*time.Millisecond)
+		got, err := sub.collectUntil(1-len(early), 1500*time.Millisecond)
 		got = append(early, got...)
 		for _, p := range got {
 			if t, _, retain, payload := parsePublish(p); t == topic && retain && string(payload) == "kept" {
@@ -297,7 +297,7 @@ func probeOverlap(addr, tag string) (int, error) {
 	if _, _, err := pub.readType(pktPuback, 5*time.Second); err != nil {
 		return 0, err
 	}
-	got, err := sub.collectUntil(2, 700*time.Millisecond)
+	got, err := sub.collectUntil(2, 1500*time.Millisecond)
 	return len(got), err
 }
 
@@ -324,7 +324,7 @@ func probeRoundTrip(addr, tag, topic string, payload []byte) (string, error) {
 	if err := pub.send(publishPacket(topic, 1, false, 1, payload)); err != nil {
 		return "closed", nil
 	}
-	if _, _, err := pub.readType(pktPuback, 5*time.Second); err != nil {
+	if _, _, err := pub.readType(pktPuback, 15*time.Second); err != nil {
 		if errors.Is(err, errClosed) {
 			return "closed", nil
 		}
