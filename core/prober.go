@@ -25,7 +25,7 @@ import (
 // grow the endpoint's backoff: ProbeDelay * 2^(refusals-1), capped at MaxProbeDelay, with
 // equal jitter (half the window fixed, half random).
 //
-// A session that ends is judged by the dial that follows it at once. Refused: the broker
+// A session that ends is judged by the dial that follows it (judgeDelay later). Refused: the broker
 // crashed or was stopped; it is not turning us away, its backoff starts over, and its
 // listener is watched every ProbeInterval, so that subscriptions are back within about
 // ProbeInterval of its restart whatever happened before. Accepted: the broker (or a load
@@ -38,6 +38,12 @@ import (
 // stableSession is how long a session must last for its end, by a broker that is still
 // reachable, not to count as a refusal.
 const stableSession = 10 * time.Second
+
+// judgeDelay is how long after a drop the dial that judges it waits. A SIGKILLed process's
+// sockets are released in no fixed order: its listener can still take a dial for a moment after
+// its clients' connections were closed, which would make a crash look like a broker dropping us
+// while running. No supervisor restarts a broker that fast.
+const judgeDelay = 30 * time.Millisecond
 
 // maxProcessProbeRate bounds the reachability dials of the whole process, whatever its
 // clusters: hundreds of dead endpoints must not send thousands of SYNs a second. Each
@@ -201,6 +207,8 @@ func (c *Cluster) reachedBroker(ep *endpoint) error {
 	}
 	ep.ended = nil
 	now := time.Now()
+	c.log.Debug("the broker accepted a dial right after the session ended: it dropped us while running",
+		"endpoint", ep.name, "session", s.length, "after", now.Sub(s.at), "reason", s.reason)
 	if c.cfg.FlapLimit > 0 {
 		ep.drops = append(ep.drops, s.at)
 		for len(ep.drops) > 0 && now.Sub(ep.drops[0]) > c.cfg.FlapWindow {
@@ -513,7 +521,7 @@ func (c *Cluster) leaseLost(cn *connection, reason error) {
 	case StateLive:
 		ep.state = StateDead
 		ep.ended = &endedSession{at: now, length: now.Sub(ep.liveSince), reason: reason}
-		ep.nextProbe = now
+		ep.nextProbe = now.Add(judgeDelay)
 	case StateConnecting:
 		// Lost between CONNACK and the end of the replay: connectEndpoint files it as a
 		// refusal when its replay fails; here only the state changes.

@@ -321,7 +321,7 @@ func TestRevivedBrokerGetsSubscriptionsBackFast(t *testing.T) {
 	}
 	waitLive(t, sub, 3)
 	victim := bs[0]
-	const kills = 12
+	const kills = 16
 	var lags []time.Duration
 	for i := 0; i < kills; i++ {
 		if err := victim.Kill(); err != nil {
@@ -344,10 +344,13 @@ func TestRevivedBrokerGetsSubscriptionsBackFast(t *testing.T) {
 			return st.State == StateLive && st.Subscriber
 		})
 		lags = append(lags, st.LiveSince.Sub(back))
-		time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond) // a short session
+		// A short session: killed within 100 ms of coming back. A crashed process's listener
+		// can outlive its connections by a moment; a judgement dial in that moment would take
+		// the crash for a drop by a running broker (and quarantine it after five).
+		time.Sleep(time.Duration(rng.IntN(100)) * time.Millisecond)
 	}
 	slices.Sort(lags)
-	p50, p99 := lags[len(lags)/2], lags[len(lags)-1] // with 12 samples the p99 is the worst
+	p50, p99 := lags[len(lags)/2], lags[len(lags)-1] // with 16 samples the p99 is the worst
 	t.Logf("subscriptions replayed after revival: p50 %v, p99 %v (%v)", p50, p99, lags)
 	if p99 > 500*time.Millisecond {
 		t.Errorf("subscriptions back %v after the listener (p99), want within 500ms", p99)
