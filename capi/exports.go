@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"strings"
 	"time"
 	"unsafe"
@@ -252,7 +251,8 @@ func (s tlsSource) pem(name, file, text string) ([]byte, error) {
 	case text != "":
 		return []byte(text), nil
 	case file != "":
-		b, err := os.ReadFile(file)
+		// Only a regular file of sane size: /dev/zero would exhaust memory, a FIFO hang.
+		b, err := core.ReadUserFile(file, "TLS "+name+" file", core.MaxPEMFileSize)
 		if err != nil {
 			return nil, newErr(errConfig, "hamqtt_options.tls_%s_file: %v", name, err)
 		}

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "hamqtt.h"
@@ -138,6 +139,20 @@ static void test_bad_input(void) {
     o.tls_cert_file = NULL;
     o.tls_ca_file = "/nonexistent/ca.pem";
     CHECK_ERR(hamqtt_client_new("ssl://127.0.0.1:8883", &o, &c), HAMQTT_ERR_CONFIG, "tls_ca_file");
+    /* files that are not files: refused at once, never read into memory or waited on */
+    o.tls_ca_file = "/dev/zero";
+    CHECK_ERR(hamqtt_client_new("ssl://127.0.0.1:8883", &o, &c), HAMQTT_ERR_CONFIG, "not a regular file");
+    {
+        char fifo[] = "/tmp/hamqtt-test-fifo-XXXXXX";
+        int fd = mkstemp(fifo);
+        CHECK(fd >= 0);
+        close(fd);
+        unlink(fifo);
+        CHECK(mkfifo(fifo, 0600) == 0);
+        o.tls_ca_file = fifo;
+        CHECK_ERR(hamqtt_client_new("ssl://127.0.0.1:8883", &o, &c), HAMQTT_ERR_CONFIG, "not a regular file");
+        unlink(fifo);
+    }
     o.tls_ca_file = NULL;
     CHECK(c == 0);
 
