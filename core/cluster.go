@@ -375,6 +375,19 @@ func (c *Cluster) disconnectLater(cn *connection) {
 	}()
 }
 
+// endpointGoneLocked takes an endpoint that stopped being live out of the live list and out of
+// the Sticky choices, and hands its subscriber role to another.
+func (c *Cluster) endpointGoneLocked(ep *endpoint) {
+	c.rebuildLiveLocked()
+	if c.sticky.Load() == ep {
+		c.sticky.Store(nil)
+	}
+	if c.stickySub.Load() == ep {
+		c.stickySub.Store(nil)
+	}
+	c.balanceSubscribersLocked()
+}
+
 // rebuildLiveLocked publishes a new snapshot of the live endpoints, longest-live first, so
 // failover goes to the broker most likely to have every subscriber's subscriptions.
 func (c *Cluster) rebuildLiveLocked() {
@@ -517,14 +530,7 @@ func (c *Cluster) RemoveEndpoint(name string) error {
 	ep.active.Store(nil)
 	ep.conn = nil
 	ep.subscriber, ep.subReady = false, false
-	c.rebuildLiveLocked()
-	if c.sticky.Load() == ep {
-		c.sticky.Store(nil)
-	}
-	if c.stickySub.Load() == ep {
-		c.stickySub.Store(nil)
-	}
-	c.balanceSubscribersLocked()
+	c.endpointGoneLocked(ep)
 	c.notifyLocked()
 	c.mu.Unlock()
 	if cn != nil {

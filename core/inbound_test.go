@@ -18,20 +18,7 @@ import (
 
 // encodePacket is a packet from a broker: type and flags, then the body.
 func encodePacket(typeAndFlags byte, body []byte) []byte {
-	out := []byte{typeAndFlags}
-	n := len(body)
-	for {
-		b := byte(n % 128)
-		n /= 128
-		if n > 0 {
-			b |= 0x80
-		}
-		out = append(out, b)
-		if n == 0 {
-			break
-		}
-	}
-	return append(out, body...)
+	return append(appendRemainingLength([]byte{typeAndFlags}, len(body)), body...)
 }
 
 func publishBody(topic string, packetID uint16, payload []byte) []byte {
@@ -148,6 +135,30 @@ func TestInboundGuardBoundsMemory(t *testing.T) {
 // misbehave returns.
 func hostileBroker(t *testing.T, misbehave func() []byte) string {
 	t.Helper()
+	return serveLoopback(t, func(conn net.Conn) {
+		defer conn.Close()
+		for {
+			p, err := packets.ReadPacket(conn)
+			if err != nil {
+				return
+			}
+			switch p := p.(type) {
+			case *packets.ConnectPacket:
+				conn.Write(encodePacket(0x20, []byte{0, 0}))
+			case *packets.SubscribePacket:
+				conn.Write(encodePacket(0x90, []byte{byte(p.MessageID >> 8), byte(p.MessageID), 1}))
+				conn.Write(misbehave())
+			case *packets.PingreqPacket:
+				conn.Write(encodePacket(0xd0, nil))
+			}
+		}
+	})
+}
+
+// serveLoopback listens on a free loopback port until the test ends, runs serve on its own
+// goroutine for every connection, and returns the listener's tcp:// URI.
+func serveLoopback(t *testing.T, serve func(net.Conn)) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -159,24 +170,7 @@ func hostileBroker(t *testing.T, misbehave func() []byte) string {
 			if err != nil {
 				return
 			}
-			go func() {
-				defer conn.Close()
-				for {
-					p, err := packets.ReadPacket(conn)
-					if err != nil {
-						return
-					}
-					switch p := p.(type) {
-					case *packets.ConnectPacket:
-						conn.Write(encodePacket(0x20, []byte{0, 0}))
-					case *packets.SubscribePacket:
-						conn.Write(encodePacket(0x90, []byte{byte(p.MessageID >> 8), byte(p.MessageID), 1}))
-						conn.Write(misbehave())
-					case *packets.PingreqPacket:
-						conn.Write(encodePacket(0xd0, nil))
-					}
-				}
-			}()
+			go serve(conn)
 		}
 	}()
 	return "tcp://" + ln.Addr().String()
@@ -219,43 +213,28 @@ func TestHostileBrokerCannotReachTheApplication(t *testing.T) {
 // sequence containing poison, as a broker does with a message it refuses.
 func poisonProxy(t *testing.T, target string, poison []byte) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
+	return serveLoopback(t, func(client net.Conn) {
+		defer client.Close()
+		server, err := net.Dial("tcp", target)
+		if err != nil {
+			return
+		}
+		defer server.Close()
+		go func() {
+			io.Copy(client, server)
+			client.Close()
+		}()
+		buf := make([]byte, 64<<10)
 		for {
-			client, err := ln.Accept()
-			if err != nil {
+			n, err := client.Read(buf)
+			if err != nil || bytes.Contains(buf[:n], poison) {
 				return
 			}
-			server, err := net.Dial("tcp", target)
-			if err != nil {
-				client.Close()
-				continue
+			if _, err := server.Write(buf[:n]); err != nil {
+				return
 			}
-			go func() {
-				defer client.Close()
-				defer server.Close()
-				buf := make([]byte, 64<<10)
-				for {
-					n, err := client.Read(buf)
-					if err != nil || bytes.Contains(buf[:n], poison) {
-						return
-					}
-					if _, err := server.Write(buf[:n]); err != nil {
-						return
-					}
-				}
-			}()
-			go func() {
-				io.Copy(client, server)
-				client.Close()
-			}()
 		}
-	}()
-	return "tcp://" + ln.Addr().String()
+	})
 }
 
 // TestRefusedMessageFailsAlone: a message whose every attempt makes the broker close the

@@ -529,14 +529,7 @@ func (c *Cluster) leaseLost(cn *connection, reason error) {
 		ep.refusals++
 		ep.nextProbe = now.Add(c.backoff(ep.refusals))
 	}
-	c.rebuildLiveLocked()
-	if c.sticky.Load() == ep {
-		c.sticky.Store(nil)
-	}
-	if c.stickySub.Load() == ep {
-		c.stickySub.Store(nil)
-	}
-	c.balanceSubscribersLocked()
+	c.endpointGoneLocked(ep)
 	if wasLive {
 		c.log.Warn("endpoint down", "endpoint", ep.name, "uri", ep.uri.String(), "reason", reason)
 		c.events.push(Event{Kind: EventEndpointDown, Endpoint: ep.name, Err: reason, Time: now})

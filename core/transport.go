@@ -143,18 +143,7 @@ func (c *coalescingConn) writePublishQoS0(topic string, payload []byte, retained
 		if retained {
 			header |= 0x01
 		}
-		q = append(q, header)
-		for n := 2 + len(topic) + len(payload); ; { // remaining length, MQTT's varint
-			b := byte(n % 128)
-			n /= 128
-			if n > 0 {
-				b |= 0x80
-			}
-			q = append(q, b)
-			if n == 0 {
-				break
-			}
-		}
+		q = appendRemainingLength(append(q, header), 2+len(topic)+len(payload))
 		q = append(q, byte(len(topic)>>8), byte(len(topic)))
 		q = append(q, topic...)
 		return append(q, payload...)
@@ -253,4 +242,19 @@ func (c *coalescingConn) Close() error {
 		<-c.flushed
 	})
 	return err
+}
+
+// appendRemainingLength appends n as MQTT's variable-length "remaining length".
+func appendRemainingLength(q []byte, n int) []byte {
+	for {
+		b := byte(n % 128)
+		n /= 128
+		if n > 0 {
+			b |= 0x80
+		}
+		q = append(q, b)
+		if n == 0 {
+			return q
+		}
+	}
 }
