@@ -3,7 +3,6 @@ package brokertest
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,8 +10,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -28,14 +25,8 @@ type AedesOptions struct {
 // internal/brokertest/aedes/server.mjs, listening on 127.0.0.1. scripts/install-deps.sh
 // installs the package into internal/brokertest/aedes/node_modules.
 type AedesBroker struct {
+	supervisor
 	node, script string
-	dir          string
-	ownDir       bool
-	port         int
-
-	mu     sync.Mutex // serialises lifecycle operations
-	proc   atomic.Pointer[process]
-	closed bool
 }
 
 // errAedesPortBusy marks a launch whose port was taken (server.mjs exits 98).
@@ -99,28 +90,11 @@ func NewAedes(opts AedesOptions) (*AedesBroker, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &AedesBroker{node: node, script: filepath.Join(dir, "server.mjs"), dir: opts.Dir, port: opts.Port}
-	if b.dir == "" {
-		if b.dir, err = os.MkdirTemp("", "hamqtt-aedes-"); err != nil {
-			return nil, fmt.Errorf("brokertest: %w", err)
-		}
-		b.ownDir = true
-	} else if err = os.MkdirAll(b.dir, 0o755); err != nil {
-		return nil, fmt.Errorf("brokertest: %w", err)
+	b := &AedesBroker{supervisor: supervisor{dir: opts.Dir}, node: node, script: filepath.Join(dir, "server.mjs")}
+	if err := b.makeDir("hamqtt-aedes-"); err != nil {
+		return nil, err
 	}
-	deadline := time.Now().Add(startTimeout)
-	for {
-		if opts.Port == 0 {
-			if b.port, err = FreePort(); err != nil {
-				break
-			}
-		}
-		err = b.launch(deadline)
-		if err == nil || opts.Port != 0 || !errors.Is(err, errAedesPortBusy) || time.Now().After(deadline) {
-			break
-		}
-	}
-	if err != nil {
+	if err := b.startOn(opts.Port, time.Now().Add(startTimeout), errAedesPortBusy, b.launch); err != nil {
 		b.Close()
 		return nil, err
 	}
@@ -139,51 +113,27 @@ func (b *AedesBroker) Version() string { return lastMatch(aedesVersion, b.Log())
 func (b *AedesBroker) Port() int { return b.port }
 
 // Addr returns "127.0.0.1:PORT".
-func (b *AedesBroker) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(b.port)) }
+func (b *AedesBroker) Addr() string { return loopback(b.port) }
 
 // URI returns "tcp://127.0.0.1:PORT".
 func (b *AedesBroker) URI() string { return "tcp://" + b.Addr() }
 
 // Running reports whether the Node.js process is alive.
-func (b *AedesBroker) Running() bool {
-	p := b.proc.Load()
-	return p != nil && !p.exited()
-}
+func (b *AedesBroker) Running() bool { return b.running() }
 
 // Kill sends SIGKILL and returns once the process has been reaped.
-func (b *AedesBroker) Kill() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return killGroup(b.proc.Load())
-}
+func (b *AedesBroker) Kill() error { return b.kill() }
 
 // Stop shuts the broker down with SIGTERM (server.mjs closes every connection), falling back
 // to SIGKILL after 5s.
-func (b *AedesBroker) Stop() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return terminate(b.proc.Load(), stopGrace)
-}
+func (b *AedesBroker) Stop() error { return b.stop(stopGrace) }
 
 // Restart starts the broker again on the same port. Like a restarted Mosquitto without
 // persistence, it has no sessions, subscriptions or retained messages.
 func (b *AedesBroker) Restart() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		return errors.New("brokertest: restart of a closed aedes broker")
-	}
-	if err := killGroup(b.proc.Load()); err != nil {
-		return err
-	}
-	deadline := time.Now().Add(startTimeout)
-	for {
-		err := b.launch(deadline)
-		if err == nil || !errors.Is(err, errAedesPortBusy) || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return b.restart("aedes broker", func() error {
+		return retryWhileBusy(time.Now().Add(startTimeout), errAedesPortBusy, 50*time.Millisecond, b.launch)
+	})
 }
 
 func (b *AedesBroker) logPath() string { return filepath.Join(b.dir, "aedes.log") }
@@ -195,29 +145,16 @@ func (b *AedesBroker) Log() string {
 }
 
 // Close kills the broker and removes its directory if NewAedes created it. Idempotent.
-func (b *AedesBroker) Close() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		return nil
-	}
-	b.closed = true
-	err := killGroup(b.proc.Load())
-	if b.ownDir {
-		err = errors.Join(err, os.RemoveAll(b.dir))
-	}
-	return err
-}
+func (b *AedesBroker) Close() error { return b.close(nil) }
 
 // launch starts server.mjs on b.port and waits until it logged that it listens and a TCP
 // connection succeeds. Callers hold b.mu (or own b exclusively).
 func (b *AedesBroker) launch(deadline time.Time) error {
-	out, err := os.OpenFile(b.logPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	out, logStart, err := appendLog(b.logPath())
 	if err != nil {
-		return fmt.Errorf("brokertest: %w", err)
+		return err
 	}
 	defer out.Close()
-	logStart := fileSize(b.logPath())
 	cmd := exec.Command(b.node, b.script, strconv.Itoa(b.port))
 	cmd.Dir, cmd.Stdout, cmd.Stderr = b.dir, out, out
 	p, err := startProcess(cmd)
@@ -225,25 +162,20 @@ func (b *AedesBroker) launch(deadline time.Time) error {
 		return fmt.Errorf("brokertest: start %s: %w", b.node, err)
 	}
 	b.proc.Store(p)
-	for {
-		if p.exited() {
+	return awaitServing(p, deadline, readiness{
+		addr:      b.Addr(),
+		logged:    func() bool { return strings.Contains(readFrom(b.logPath(), logStart), " running on ") },
+		notLogged: `no "running" line in the log yet`,
+		exited: func() error {
 			why := errors.New("aedes exited during startup")
 			if p.cmd.ProcessState.ExitCode() == 98 {
 				why = errAedesPortBusy
 			}
 			return fmt.Errorf("brokertest: aedes on port %d: %w (%s); log tail:\n%s", b.port, why, p.cmd.ProcessState, tail(b.Log(), 20))
-		}
-		err := errors.New(`no "running" line in the log yet`)
-		if strings.Contains(readFrom(b.logPath(), logStart), " running on ") {
-			var c net.Conn
-			if c, err = net.DialTimeout("tcp", b.Addr(), 200*time.Millisecond); err == nil {
-				return c.Close()
-			}
-		}
-		if time.Now().After(deadline) {
-			killGroup(p)
-			return fmt.Errorf("brokertest: aedes on port %d not ready within %v: %w; log tail:\n%s", b.port, startTimeout, err, tail(b.Log(), 20))
-		}
-		time.Sleep(pollInterval)
-	}
+		},
+		timedOut: func(last error) error {
+			return fmt.Errorf("brokertest: aedes on port %d not ready within %v: %w; log tail:\n%s", b.port, startTimeout, last, tail(b.Log(), 20))
+		},
+		pause: pollInterval,
+	})
 }

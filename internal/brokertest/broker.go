@@ -12,11 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -49,17 +45,12 @@ type Options struct {
 // Broker is a Mosquitto process listening on 127.0.0.1. It is safe for
 // concurrent use.
 type Broker struct {
-	bin, dir string
-	ownDir   bool
-	extra    string
-	port     int // fixed once New returns
-
-	mu     sync.Mutex // serialises lifecycle operations
-	proc   atomic.Pointer[process]
-	closed bool
+	supervisor
+	bin, extra string
 }
 
-// process is one run of mosquitto; done is closed once it has been reaped.
+// process is one run of a broker or helper process; done is closed once it
+// has been reaped.
 type process struct {
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -99,30 +90,11 @@ func New(opts Options) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Broker{bin: bin, dir: opts.Dir, extra: opts.ExtraConfig, port: opts.Port}
-	if b.dir == "" {
-		if b.dir, err = os.MkdirTemp("", "hamqtt-mosquitto-"); err != nil {
-			return nil, fmt.Errorf("brokertest: %w", err)
-		}
-		b.ownDir = true
-	} else if err = os.MkdirAll(b.dir, 0o755); err != nil {
-		return nil, fmt.Errorf("brokertest: %w", err)
+	b := &Broker{supervisor: supervisor{dir: opts.Dir}, bin: bin, extra: opts.ExtraConfig}
+	if err := b.makeDir("hamqtt-mosquitto-"); err != nil {
+		return nil, err
 	}
-	deadline := time.Now().Add(startTimeout)
-	for {
-		if opts.Port == 0 {
-			if b.port, err = FreePort(); err != nil {
-				break
-			}
-		}
-		err = b.launch(deadline)
-		// A picked port can be taken by someone else before mosquitto binds
-		// it; only then is another port worth a try.
-		if err == nil || opts.Port != 0 || !errors.Is(err, errPortBusy) || time.Now().After(deadline) {
-			break
-		}
-	}
-	if err != nil {
+	if err := b.startOn(opts.Port, time.Now().Add(startTimeout), errPortBusy, b.launch); err != nil {
 		b.Close()
 		return nil, err
 	}
@@ -169,7 +141,7 @@ func StartN(t testing.TB, n int) []*Broker {
 func (b *Broker) Port() int { return b.port }
 
 // Addr returns "127.0.0.1:PORT".
-func (b *Broker) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(b.port)) }
+func (b *Broker) Addr() string { return loopback(b.port) }
 
 // URI returns "tcp://127.0.0.1:PORT", the form MQTT clients take.
 func (b *Broker) URI() string { return "tcp://" + b.Addr() }
@@ -178,75 +150,25 @@ func (b *Broker) URI() string { return "tcp://" + b.Addr() }
 func (b *Broker) Dir() string { return b.dir }
 
 // Running reports whether the mosquitto process is alive.
-func (b *Broker) Running() bool {
-	p := b.proc.Load()
-	return p != nil && !p.exited()
-}
+func (b *Broker) Running() bool { return b.running() }
 
 // Kill sends SIGKILL, simulating a crash, and returns once the process has
 // been reaped. Killing a stopped broker is a no-op.
-func (b *Broker) Kill() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.kill()
-}
-
-func (b *Broker) kill() error {
-	p := b.proc.Load()
-	if p == nil || p.exited() {
-		return nil
-	}
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("brokertest: kill mosquitto: %w", err)
-	}
-	<-p.done
-	return nil
-}
+func (b *Broker) Kill() error { return b.kill() }
 
 // Stop shuts the broker down gracefully with SIGTERM, falling back to
 // SIGKILL if it has not exited within 5s.
-func (b *Broker) Stop() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	p := b.proc.Load()
-	if p == nil || p.exited() {
-		return nil
-	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("brokertest: stop mosquitto: %w", err)
-	}
-	t := time.NewTimer(stopGrace)
-	defer t.Stop()
-	select {
-	case <-p.done:
-		return nil
-	case <-t.C:
-		return b.kill()
-	}
-}
+func (b *Broker) Stop() error { return b.stop(stopGrace) }
 
 // Restart starts the broker again on the same port (killing it first if it
 // is still running) and returns once it accepts connections. Sessions are
 // lost unless ExtraConfig enabled persistence.
 func (b *Broker) Restart() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		return errors.New("brokertest: restart of a closed broker")
-	}
-	if err := b.kill(); err != nil {
-		return err
-	}
-	deadline := time.Now().Add(startTimeout)
-	for {
-		// The old listening socket or its connections can still hold the
-		// port for a moment, so a failed bind is retried rather than fatal.
-		err := b.launch(deadline)
-		if err == nil || !errors.Is(err, errPortBusy) || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return b.restart("broker", func() error {
+		// The old listening socket or its connections can still hold the port
+		// for a moment, so a failed bind is retried rather than fatal.
+		return retryWhileBusy(time.Now().Add(startTimeout), errPortBusy, 50*time.Millisecond, b.launch)
+	})
 }
 
 // WaitReady polls until a TCP connection to the broker succeeds or timeout
@@ -268,87 +190,58 @@ func (b *Broker) WaitReady(timeout time.Duration) error {
 // Log returns the broker's log file (all runs, appended), for failure
 // messages.
 func (b *Broker) Log() string {
-	data, _ := os.ReadFile(filepath.Join(b.dir, "mosquitto.log"))
+	data, _ := os.ReadFile(b.logPath())
 	return string(data)
 }
 
+func (b *Broker) logPath() string { return filepath.Join(b.dir, "mosquitto.log") }
+
 // Close kills the broker and removes its directory if New created it. It is
 // idempotent.
-func (b *Broker) Close() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		return nil
-	}
-	b.closed = true
-	err := b.kill()
-	if b.ownDir {
-		err = errors.Join(err, os.RemoveAll(b.dir))
-	}
-	return err
-}
+func (b *Broker) Close() error { return b.close(nil) }
 
 // launch writes the config, starts mosquitto on b.port and waits until it
 // accepts connections. Callers hold b.mu (or own b exclusively).
 func (b *Broker) launch(deadline time.Time) error {
 	conf := filepath.Join(b.dir, "mosquitto.conf")
-	logPath := filepath.Join(b.dir, "mosquitto.log")
-	if err := os.WriteFile(conf, []byte(b.config(logPath)), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(b.config(b.logPath())), 0o644); err != nil {
 		return fmt.Errorf("brokertest: %w", err)
 	}
 	// mosquitto writes errors that precede opening its log file (bad config)
 	// to stderr; sending them to the same file keeps Log complete.
-	out, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	out, logStart, err := appendLog(b.logPath())
 	if err != nil {
-		return fmt.Errorf("brokertest: %w", err)
+		return err
 	}
 	defer out.Close()
-	st, err := out.Stat()
-	if err != nil {
-		return fmt.Errorf("brokertest: %w", err)
-	}
-	logStart := int(st.Size())
 	cmd := exec.Command(b.bin, "-c", conf)
 	cmd.Dir, cmd.Stdout, cmd.Stderr = b.dir, out, out
-	cmd.SysProcAttr = sysProcAttr()
-	if err := cmd.Start(); err != nil {
+	p, err := startProcess(cmd)
+	if err != nil {
 		return fmt.Errorf("brokertest: start %s: %w", b.bin, err)
 	}
-	p := &process{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		cmd.Wait() // reap promptly so a killed broker never lingers as a zombie
-		close(p.done)
-	}()
 	b.proc.Store(p)
 
 	logged := func(s string) bool { // only this run's lines count
-		log := b.Log()
-		return len(log) >= logStart && strings.Contains(log[logStart:], s)
+		return strings.Contains(readFrom(b.logPath(), logStart), s)
 	}
-	for {
-		if p.exited() {
+	return awaitServing(p, deadline, readiness{
+		addr: b.Addr(),
+		// mosquitto logs "running" only once all its listeners are bound.
+		logged:    func() bool { return logged(" running") },
+		notLogged: `no "running" line in the log yet`,
+		exited: func() error {
 			why := errors.New("mosquitto exited during startup")
 			if logged("Address already in use") {
 				why = errPortBusy
 			}
 			return fmt.Errorf("brokertest: port %d: %w (%s); log tail:\n%s", b.port, why, cmd.ProcessState, tail(b.Log(), 20))
-		}
-		// A successful connect alone could reach another process that owns
-		// the port while ours fails to bind it; mosquitto logs "running" only
-		// once all its listeners are bound.
-		var err error = errors.New(`no "running" line in the log yet`)
-		if logged(" running") {
-			var c net.Conn
-			if c, err = net.DialTimeout("tcp", b.Addr(), 200*time.Millisecond); err == nil {
-				return c.Close()
-			}
-		}
-		if time.Now().After(deadline) {
-			b.kill()
-			return fmt.Errorf("brokertest: mosquitto on port %d not ready within %v: %w; log tail:\n%s", b.port, startTimeout, err, tail(b.Log(), 20))
-		}
-		time.Sleep(pollInterval)
-	}
+		},
+		timedOut: func(last error) error {
+			return fmt.Errorf("brokertest: mosquitto on port %d not ready within %v: %w; log tail:\n%s", b.port, startTimeout, last, tail(b.Log(), 20))
+		},
+		pause: pollInterval,
+	})
 }
 
 func (b *Broker) config(logPath string) string {
@@ -386,7 +279,7 @@ func RefusedAddr() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(p)), nil
+	return loopback(p), nil
 }
 
 func tail(s string, n int) string {

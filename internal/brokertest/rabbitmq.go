@@ -10,8 +10,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -42,19 +40,13 @@ type RabbitMQOptions struct {
 // RabbitMQ never meet. It survives SIGKILL: Restart starts it again on the same ports with the
 // same database, as a supervisor would after a crash.
 type RabbitMQBroker struct {
+	supervisor      // its port is the MQTT one
 	server, epmdBin string
-	dir             string
-	ownDir          bool
 	extra           string
-	port            int // MQTT
 	distPort        int // Erlang distribution
 	epmdPort        int
 	node            string
-
-	mu     sync.Mutex // serialises lifecycle operations
-	proc   atomic.Pointer[process]
-	epmd   *process
-	closed bool
+	epmd            *process
 }
 
 // errRabbitPortBusy marks a launch that could not bind one of its ports.
@@ -108,47 +100,42 @@ func newRabbitMQ(opts RabbitMQOptions, useTemplate bool) (*RabbitMQBroker, error
 	if err != nil {
 		return nil, errors.New("brokertest: epmd (Erlang) not found on PATH; run scripts/install-deps.sh")
 	}
-	b := &RabbitMQBroker{server: server, epmdBin: epmd, dir: opts.Dir, extra: opts.ExtraConfig, port: opts.Port}
-	if b.dir == "" {
-		if b.dir, err = os.MkdirTemp("", "hamqtt-rabbitmq-"); err != nil {
-			return nil, fmt.Errorf("brokertest: %w", err)
-		}
-		b.ownDir = true
-	} else if err = os.MkdirAll(b.dir, 0o755); err != nil {
-		return nil, fmt.Errorf("brokertest: %w", err)
+	b := &RabbitMQBroker{supervisor: supervisor{dir: opts.Dir, port: opts.Port}, server: server, epmdBin: epmd, extra: opts.ExtraConfig}
+	if err := b.makeDir("hamqtt-rabbitmq-"); err != nil {
+		return nil, err
 	}
 	seeded := false
 	if _, statErr := os.Stat(filepath.Join(b.dir, "mnesia")); useTemplate && os.IsNotExist(statErr) {
 		// Without a template the node boots from scratch, only slower.
 		seeded = seedFromTemplate(server, b.dir) == nil
 	}
-	deadline := time.Now().Add(rabbitStartTimeout)
-	for {
-		if err = b.pickPorts(opts.Port == 0); err == nil {
-			if err = b.startEpmd(); err == nil {
-				err = b.launch(deadline)
-			}
-		}
-		if err == nil || opts.Port != 0 || !errors.Is(err, errRabbitPortBusy) || time.Now().After(deadline) {
-			break
-		}
-		// Lost a race for a picked port: everything again on new ports.
+	// Every try runs on new ports (the MQTT one too unless it was given), with an epmd of
+	// its own: a previous try's goes first.
+	launchOnNewPorts := func(deadline time.Time) error {
 		killGroup(b.epmd)
 		b.epmd = nil
+		if err := b.pickPorts(opts.Port == 0); err != nil {
+			return err
+		}
+		if err := b.startEpmd(); err != nil {
+			return err
+		}
+		return b.launch(deadline)
+	}
+	deadline := time.Now().Add(rabbitStartTimeout)
+	if opts.Port != 0 {
+		err = launchOnNewPorts(deadline)
+	} else {
+		// Lost a race for a picked port: everything again on new ports.
+		err = retryWhileBusy(deadline, errRabbitPortBusy, 0, launchOnNewPorts)
 	}
 	if err != nil && seeded {
 		// A template that does not boot is dropped (the next node makes a new one), and this
 		// node boots from scratch.
 		dropTemplate(server)
-		killGroup(b.epmd)
-		b.epmd = nil
 		os.RemoveAll(filepath.Join(b.dir, "mnesia"))
 		os.Remove(filepath.Join(b.dir, "feature_flags"))
-		if err = b.pickPorts(opts.Port == 0); err == nil {
-			if err = b.startEpmd(); err == nil {
-				err = b.launch(time.Now().Add(rabbitStartTimeout))
-			}
-		}
+		err = launchOnNewPorts(time.Now().Add(rabbitStartTimeout))
 	}
 	if err != nil {
 		b.Close()
@@ -337,7 +324,7 @@ func (b *RabbitMQBroker) startEpmd() error {
 	}
 	b.epmd = p
 	deadline := time.Now().Add(startTimeout)
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(b.epmdPort))
+	addr := loopback(b.epmdPort)
 	for {
 		if p.exited() {
 			// epmd exits at once when its port is taken.
@@ -429,58 +416,34 @@ func (b *RabbitMQBroker) Dir() string { return b.dir }
 func (b *RabbitMQBroker) Port() int { return b.port }
 
 // Addr returns "127.0.0.1:PORT".
-func (b *RabbitMQBroker) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(b.port)) }
+func (b *RabbitMQBroker) Addr() string { return loopback(b.port) }
 
 // URI returns "tcp://127.0.0.1:PORT".
 func (b *RabbitMQBroker) URI() string { return "tcp://" + b.Addr() }
 
 // Running reports whether the node's Erlang VM is alive.
-func (b *RabbitMQBroker) Running() bool {
-	p := b.proc.Load()
-	return p != nil && !p.exited()
-}
+func (b *RabbitMQBroker) Running() bool { return b.running() }
 
 // Kill SIGKILLs the Erlang VM (and its helper processes) and returns once it is gone. Its
 // epmd stays up, as the machine's would; it forgets the node when the VM's connection drops.
-func (b *RabbitMQBroker) Kill() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return killGroup(b.proc.Load())
-}
+func (b *RabbitMQBroker) Kill() error { return b.kill() }
 
 // Stop shuts the node down gracefully (SIGTERM, which RabbitMQ handles as a stop), falling back
 // to SIGKILL after 20s.
-func (b *RabbitMQBroker) Stop() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return terminate(b.proc.Load(), rabbitStopGrace)
-}
+func (b *RabbitMQBroker) Stop() error { return b.stop(rabbitStopGrace) }
 
 // Restart starts the node again on the same ports with the same database, killing it first if
 // it runs, and returns once MQTT accepts connections (5-7 s). Retained messages survive (they
 // are kept on disk); MQTT sessions with clean session set do not.
 func (b *RabbitMQBroker) Restart() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		return errors.New("brokertest: restart of a closed RabbitMQ node")
-	}
-	if err := killGroup(b.proc.Load()); err != nil {
-		return err
-	}
-	if b.epmd == nil || b.epmd.exited() {
-		if err := b.startEpmd(); err != nil {
-			return err
+	return b.restart("RabbitMQ node", func() error {
+		if b.epmd == nil || b.epmd.exited() {
+			if err := b.startEpmd(); err != nil {
+				return err
+			}
 		}
-	}
-	deadline := time.Now().Add(rabbitStartTimeout)
-	for {
-		err := b.launch(deadline)
-		if err == nil || !errors.Is(err, errRabbitPortBusy) || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return retryWhileBusy(time.Now().Add(rabbitStartTimeout), errRabbitPortBusy, 200*time.Millisecond, b.launch)
+	})
 }
 
 func (b *RabbitMQBroker) logPath() string { return filepath.Join(b.dir, "rabbitmq.log") }
@@ -495,18 +458,7 @@ func (b *RabbitMQBroker) Log() string {
 // Close kills the node and its epmd, and removes the directory if NewRabbitMQ created it.
 // Idempotent.
 func (b *RabbitMQBroker) Close() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		return nil
-	}
-	b.closed = true
-	err := killGroup(b.proc.Load())
-	err = errors.Join(err, killGroup(b.epmd))
-	if b.ownDir {
-		err = errors.Join(err, os.RemoveAll(b.dir))
-	}
-	return err
+	return b.close(func() error { return killGroup(b.epmd) })
 }
 
 // awaitDurableClientIDTracker waits (until deadline at most) for the MQTT plugin's Raft server,
@@ -543,12 +495,12 @@ func (b *RabbitMQBroker) launch(deadline time.Time) error {
 			return fmt.Errorf("brokertest: %w", err)
 		}
 	}
-	out, err := os.OpenFile(b.outPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	out, outStart, err := appendLog(b.outPath())
 	if err != nil {
-		return fmt.Errorf("brokertest: %w", err)
+		return err
 	}
 	defer out.Close()
-	logStart, outStart := fileSize(b.logPath()), fileSize(b.outPath())
+	logStart := fileSize(b.logPath())
 	cmd := exec.Command(b.server)
 	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = b.dir, b.env(), out, out
 	p, err := startProcess(cmd)
@@ -560,27 +512,22 @@ func (b *RabbitMQBroker) launch(deadline time.Time) error {
 		return fmt.Errorf("brokertest: RabbitMQ node %s (MQTT port %d): %w; output:\n%s\nlog tail:\n%s",
 			b.node, b.port, why, tail(readFrom(b.outPath(), outStart), 15), tail(readFrom(b.logPath(), logStart), 20))
 	}
-	for {
-		if p.exited() {
+	return awaitServing(p, deadline, readiness{
+		addr:      b.Addr(),
+		logged:    func() bool { return strings.Contains(readFrom(b.logPath(), logStart), "Server startup complete") },
+		notLogged: `no "Server startup complete" in the log yet`,
+		exited: func() error {
 			why := fmt.Errorf("exited during startup (%s)", p.cmd.ProcessState)
 			output := readFrom(b.outPath(), outStart) + readFrom(b.logPath(), logStart)
 			if strings.Contains(output, "eaddrinuse") || strings.Contains(output, "seems to be in use by another Erlang node") {
 				why = fmt.Errorf("%w: %v", errRabbitPortBusy, why)
 			}
 			return failed(why)
-		}
-		err := errors.New(`no "Server startup complete" in the log yet`)
-		if strings.Contains(readFrom(b.logPath(), logStart), "Server startup complete") {
-			var c net.Conn
-			if c, err = net.DialTimeout("tcp", b.Addr(), 200*time.Millisecond); err == nil {
-				b.awaitDurableClientIDTracker(time.Now().Add(5 * time.Second))
-				return c.Close()
-			}
-		}
-		if time.Now().After(deadline) {
-			killGroup(p)
-			return failed(fmt.Errorf("not ready within %v: %w", rabbitStartTimeout, err))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		},
+		timedOut: func(last error) error {
+			return failed(fmt.Errorf("not ready within %v: %w", rabbitStartTimeout, last))
+		},
+		pause:      50 * time.Millisecond,
+		onceServed: func() { b.awaitDurableClientIDTracker(time.Now().Add(5 * time.Second)) },
+	})
 }

@@ -3,9 +3,13 @@ package brokertest
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"regexp"
+	"strconv"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -193,3 +197,160 @@ func readFrom(path string, offset int) string {
 	}
 	return string(data[offset:])
 }
+
+// supervisor is what every broker kind keeps about its process: its directory and port, the
+// current run, and the lock that serialises starting and stopping it. Each kind embeds one
+// and adds only how it launches and how it tells that a launch serves.
+type supervisor struct {
+	dir    string
+	ownDir bool // dir was made by New and goes with Close
+	port   int  // the MQTT port, fixed once New returns
+
+	mu     sync.Mutex // serialises lifecycle operations
+	proc   atomic.Pointer[process]
+	closed bool
+}
+
+// makeDir creates the given directory, or a new temporary one named after prefix that close
+// removes.
+func (s *supervisor) makeDir(prefix string) error {
+	var err error
+	if s.dir == "" {
+		if s.dir, err = os.MkdirTemp("", prefix); err != nil {
+			return fmt.Errorf("brokertest: %w", err)
+		}
+		s.ownDir = true
+	} else if err = os.MkdirAll(s.dir, 0o755); err != nil {
+		return fmt.Errorf("brokertest: %w", err)
+	}
+	return nil
+}
+
+// startOn launches on port, or on a free port when port is 0. A picked port can be taken by
+// someone else before the broker binds it; only then is another port worth a try.
+func (s *supervisor) startOn(port int, deadline time.Time, busy error, launch func(deadline time.Time) error) error {
+	if port != 0 {
+		s.port = port
+		return launch(deadline)
+	}
+	return retryWhileBusy(deadline, busy, 0, func(deadline time.Time) error {
+		var err error
+		if s.port, err = FreePort(); err != nil {
+			return err
+		}
+		return launch(deadline)
+	})
+}
+
+// retryWhileBusy calls launch until it succeeds, fails for another reason than busy (a port
+// that someone else, or the previous run's lingering sockets, still holds), or deadline has
+// passed, pausing between tries.
+func retryWhileBusy(deadline time.Time, busy error, pause time.Duration, launch func(deadline time.Time) error) error {
+	for {
+		err := launch(deadline)
+		if err == nil || !errors.Is(err, busy) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(pause)
+	}
+}
+
+// restart kills the running process and relaunches, under the lock; what names the broker
+// in the error for a closed one.
+func (s *supervisor) restart(what string, relaunch func() error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errors.New("brokertest: restart of a closed " + what)
+	}
+	if err := killGroup(s.proc.Load()); err != nil {
+		return err
+	}
+	return relaunch()
+}
+
+func (s *supervisor) running() bool {
+	p := s.proc.Load()
+	return p != nil && !p.exited()
+}
+
+func (s *supervisor) kill() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return killGroup(s.proc.Load())
+}
+
+func (s *supervisor) stop(grace time.Duration) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return terminate(s.proc.Load(), grace)
+}
+
+// close kills the process for good, then (still under the lock) the kind's helper processes
+// if killHelpers is not nil, and removes the directory if makeDir created it. Idempotent.
+func (s *supervisor) close(killHelpers func() error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	err := killGroup(s.proc.Load())
+	if killHelpers != nil {
+		err = errors.Join(err, killHelpers())
+	}
+	if s.ownDir {
+		err = errors.Join(err, os.RemoveAll(s.dir))
+	}
+	return err
+}
+
+// readiness says how one launch of a broker shows that it serves.
+type readiness struct {
+	addr string
+	// logged reports whether this run's log says the broker is up. A successful connect
+	// alone could reach another process that owns the port while ours fails to bind it.
+	logged     func() bool
+	notLogged  string                 // the error while logged is false
+	exited     func() error           // why the process exited during startup
+	timedOut   func(last error) error // the error once the deadline has passed
+	pause      time.Duration          // between polls
+	onceServed func()                 // if not nil, runs after the first connect, before it is closed
+}
+
+// awaitServing polls p until its log says it is up and a TCP connection succeeds, it exits,
+// or deadline passes (then its group is killed, so that no half-started broker lingers).
+func awaitServing(p *process, deadline time.Time, r readiness) error {
+	for {
+		if p.exited() {
+			return r.exited()
+		}
+		err := errors.New(r.notLogged)
+		if r.logged() {
+			var c net.Conn
+			if c, err = net.DialTimeout("tcp", r.addr, 200*time.Millisecond); err == nil {
+				if r.onceServed != nil {
+					r.onceServed()
+				}
+				return c.Close()
+			}
+		}
+		if time.Now().After(deadline) {
+			killGroup(p)
+			return r.timedOut(err)
+		}
+		time.Sleep(r.pause)
+	}
+}
+
+// appendLog opens path for appending a run's output and returns where that output begins.
+func appendLog(path string) (out *os.File, start int, err error) {
+	out, err = os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, 0, fmt.Errorf("brokertest: %w", err)
+	}
+	return out, fileSize(path), nil
+}
+
+// loopback returns "127.0.0.1:port".
+func loopback(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
