@@ -26,6 +26,16 @@ def mosquitto_path() -> Optional[str]:
     return None
 
 
+def wait_for(cond, timeout: float = 10.0) -> bool:
+    """Poll cond every 10 ms until it is true or timeout seconds have passed; its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.01)
+    return cond()
+
+
 def free_port() -> int:
     """A TCP port that was free on 127.0.0.1 a moment ago."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

@@ -10,16 +10,7 @@ from typing import List
 import pytest
 
 import hamqtt.client as mqtt
-from brokers import Broker, free_port
-
-
-def wait_for(cond, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.01)
-    return cond()
+from brokers import Broker, free_port, wait_for
 
 
 def v2(**kw) -> mqtt.Client:

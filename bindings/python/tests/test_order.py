@@ -16,16 +16,7 @@ import pytest
 
 import hamqtt.client as mqtt
 from hamqtt import _lib
-from brokers import Broker
-
-
-def wait_for(cond, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.01)
-    return cond()
+from brokers import Broker, wait_for
 
 
 class Subscriber:

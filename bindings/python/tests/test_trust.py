@@ -20,18 +20,9 @@ import pytest
 
 import hamqtt
 import hamqtt.client as mqtt
-from brokers import Broker
+from brokers import Broker, wait_for
 
 SECRET = "SECRET-pw-4711"
-
-
-def wait_for(cond, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.01)
-    return cond()
 
 
 def v2(**kw: Any) -> mqtt.Client:
