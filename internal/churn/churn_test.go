@@ -5,10 +5,8 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -281,22 +279,13 @@ func TestChurn(t *testing.T) {
 	t.Logf("\n%s", table.String())
 }
 
-// buildClient builds internal/cmd/churnclient into a temporary directory, with the race
-// detector when this test runs with it.
+// buildClient builds the Go churn client (with the race detector when this test runs with
+// it) into a temporary directory.
 func buildClient(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "churnclient")
-	args := []string{"build", "-o", bin}
-	if raceEnabled {
-		args = append(args, "-race")
-	}
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(gobin); err != nil {
-		gobin = "go"
-	}
-	cmd := exec.Command(gobin, append(args, "github.com/hamqtt/hamqtt/internal/cmd/churnclient")...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the Go churn client: %v\n%s", err, out)
+	bin, err := BuildGoClient(t.TempDir(), raceEnabled)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return bin
 }

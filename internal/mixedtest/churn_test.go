@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -77,22 +74,13 @@ func TestMixedChurn(t *testing.T) {
 	t.Logf("\n%s", table.String())
 }
 
-// buildChurnClient builds internal/cmd/churnclient into a temporary directory, with the race
-// detector when this test runs with it.
+// buildChurnClient builds the Go churn client (with the race detector when this test runs with
+// it) into a temporary directory.
 func buildChurnClient(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "churnclient")
-	args := []string{"build", "-o", bin}
-	if raceEnabled {
-		args = append(args, "-race")
-	}
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(gobin); err != nil {
-		gobin = "go"
-	}
-	cmd := exec.Command(gobin, append(args, "github.com/hamqtt/hamqtt/internal/cmd/churnclient")...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the Go churn client: %v\n%s", err, out)
+	bin, err := churn.BuildGoClient(t.TempDir(), raceEnabled)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return bin
 }
