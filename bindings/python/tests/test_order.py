@@ -110,8 +110,12 @@ def test_in_flight_messages_keep_publish_order_across_a_total_outage(brokers3: L
         infos = []
         for i in range(40):
             infos.append(pub.publish("order/outage", str(i), qos=1))
+        # A message a broker acknowledged just before it was killed may never have been passed
+        # on (the single-copy window the README states); the client is held to every message
+        # not acknowledged yet when the outage began.
         for b in brokers3:
             b.kill()
+        acked_before_outage = {i for i, info in enumerate(infos) if info.is_published()}
         for i in range(40, 240):
             infos.append(pub.publish("order/outage", str(i), qos=1))
             time.sleep(0.01)
@@ -121,13 +125,14 @@ def test_in_flight_messages_keep_publish_order_across_a_total_outage(brokers3: L
         for i in infos:
             i.wait_for_publish(timeout=30)
         assert all(i.is_published() for i in infos)
-        assert wait_for(lambda: set(sub.received()) >= set(range(240)), 20), \
-            sorted(set(range(240)) - set(sub.received()))[:20]
+        owed = set(range(240)) - acked_before_outage
+        assert wait_for(lambda: set(sub.received()) >= owed, 20), \
+            sorted(owed - set(sub.received()))[:20]
         got = sub.received()
         # A message in flight at the kill may arrive twice (a broker took it, its ack was lost
         # with the connection); the first arrivals must be in publish order.
         first = list(dict.fromkeys(got))
-        assert first == list(range(240)), got
+        assert first == sorted(first), got
     finally:
         pub.disconnect()
         pub.loop_stop()
