@@ -214,7 +214,7 @@ func TestBackoffEnvelope(t *testing.T) {
 		}
 		window = min(window*2, cfg.MaxProbeDelay)
 	}
-	// Lower envelope in aggregate: full jitter averages half the window, so over 3s at a
+	// Lower envelope in aggregate: equal jitter waits at least half the window, so over 3s at a
 	// 400ms cap the attempts cannot exceed what a 50ms-floor schedule would allow.
 	if len(times) > 3*1000/50 {
 		t.Errorf("%d attempts in 3s: the backoff does not grow", len(times))

@@ -813,13 +813,26 @@ func (c *Cluster) collectAcks(sent []*inflight, deadline time.Time, need int, to
 
 // liveWarmCount is how many endpoints an All publish could still go to, besides took.
 func (c *Cluster) liveWarmCount(req publishReq, took []string) int {
-	n := 0
-	for _, ep := range c.allTargets(req) {
-		if !slices.Contains(took, ep.name) {
-			n++
+	live := *c.live.Load()
+	now := time.Now().UnixNano()
+	warm, untaken, untakenWarm := 0, 0, 0
+	for _, ep := range live {
+		isWarm := ep.warmUntil.Load() <= now
+		taken := slices.Contains(took, ep.name)
+		if isWarm {
+			warm++
+		}
+		if !taken {
+			untaken++
+			if isWarm {
+				untakenWarm++
+			}
 		}
 	}
-	return n
+	if warm == 0 && req.qos == 0 { // as allTargets: QoS 0 takes warming endpoints then
+		return untaken
+	}
+	return untakenWarm
 }
 
 // quorum is how many acknowledgements an All publish needs when n endpoints acknowledged it

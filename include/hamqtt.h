@@ -182,9 +182,9 @@ typedef struct hamqtt_options {
     int connect_timeout_ms;         /* 5000                                   */
     int time_to_wait_ms;            /* bound of connect/publish/subscribe (10000) */
     int ack_timeout_ms;             /* per-endpoint ack wait before failover (3000) */
-    int probe_delay_ms;             /* first reconnect delay (1000)           */
-    int max_probe_delay_ms;         /* backoff cap (30000)                    */
-    double connect_rate;            /* connects/s over the cluster (4; <0: unlimited) */
+    int probe_delay_ms;             /* backoff after a broker's first refusal (1000); a broker that is down is re-checked every 105-245 ms regardless */
+    int max_probe_delay_ms;         /* refusal backoff cap (30000)            */
+    double connect_rate;            /* MQTT CONNECTs/s over the cluster, only to reachable brokers (4; <0: unlimited) */
     int connect_burst;              /* rate limiter bucket (rate rounded up)  */
     int warm_up_ms;                 /* revived endpoint kept from publishing (2000; <0: off) */
     int flap_limit;                 /* drops within flap_window -> quarantine (5; <0: off) */

@@ -21,9 +21,9 @@ export interface HaOptions {
   timeToWait?: number
   /** per-endpoint ack wait before failover (3000) */
   ackTimeout?: number
-  /** first reconnect delay (1000; MqttClient: reconnectPeriod) */
+  /** backoff after a broker's first refusal (1000; MqttClient: reconnectPeriod); a broker that is down is re-checked every 105-245 ms regardless */
   probeDelay?: number
-  /** backoff cap (30000) */
+  /** refusal backoff cap (30000) */
   maxProbeDelay?: number
   /** connects/s over the cluster (4; < 0: unlimited) */
   connectRate?: number

@@ -161,9 +161,10 @@ class ClusterOptions:
     ack_timeout: Optional[float] = None
     """Per-endpoint acknowledgement wait before failover (3 s)."""
     probe_delay: Optional[float] = None
-    """First reconnect delay of a dead endpoint (1 s)."""
+    """Backoff after a broker's first refusal (1 s); a broker that is down is re-checked every
+    105-245 ms regardless."""
     max_probe_delay: Optional[float] = None
-    """Reconnect backoff cap (30 s)."""
+    """Refusal backoff cap (30 s)."""
     connect_rate: Optional[float] = None
     """Connection attempts per second over the cluster (4; negative: unlimited)."""
     connect_burst: Optional[int] = None
