@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -185,15 +186,22 @@ func (c *Cluster) addEndpointLocked(ec EndpointConfig) (*endpoint, error) {
 
 // Connect starts the cluster: it probes every endpoint and returns once at least one is live
 // and the first round of attempts has settled (or half a second has passed since the first
-// endpoint came up). It fails after TimeToWait (or when ctx ends) with an error that names
-// every endpoint and why it could not be reached; the prober keeps trying in the background
-// until Close. Calling Connect on a connected cluster does nothing.
+// endpoint came up).
+//
+// It fails as soon as every endpoint has failed an attempt made during the call (all brokers
+// down or refusing: the answer comes in milliseconds, as a single MQTT client's connect
+// would give it), after TimeToWait, or when ctx ends. The error is a *ClusterError that
+// names every endpoint and why it could not be reached; errors.Is finds each endpoint's
+// cause in it (syscall.ECONNREFUSED when a listener refused the dial). Either way the
+// prober keeps trying in the background until Close, so a publish made later still finds
+// a broker that comes back. Calling Connect on a connected cluster does nothing.
 func (c *Cluster) Connect(ctx context.Context) error {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
 		return ErrClosed
 	}
+	began := time.Now()
 	c.startLocked()
 	c.mu.Unlock()
 
@@ -203,6 +211,7 @@ func (c *Cluster) Connect(ctx context.Context) error {
 	for {
 		c.mu.Lock()
 		live, settled, changed := 0, c.firstDone, c.changed
+		allFailed := true
 		for _, ep := range c.endpoints {
 			switch ep.state {
 			case StateLive:
@@ -210,11 +219,17 @@ func (c *Cluster) Connect(ctx context.Context) error {
 			case StateConnecting:
 				settled = false
 			}
+			if ep.state != StateRemoved && ep.state != StateQuarantined && ep.failedAt.Before(began) {
+				allFailed = false
+			}
 		}
 		closed := c.closed
 		c.mu.Unlock()
 		if closed {
 			return ErrClosed
+		}
+		if live == 0 && settled && allFailed {
+			return c.unreachableError(nil)
 		}
 		if live > 0 && firstLive.IsZero() {
 			firstLive = time.Now()
@@ -324,8 +339,12 @@ func (c *Cluster) unreachableError(cause error) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var parts []string
+	var causes []error
 	for _, ep := range c.endpoints {
 		why := "not tried yet"
+		if ep.lastErr != nil && ep.state != StateLive && ep.state != StateRemoved {
+			causes = append(causes, ep.lastErr)
+		}
 		switch {
 		case ep.state == StateRemoved:
 			continue
@@ -348,15 +367,37 @@ func (c *Cluster) unreachableError(cause error) error {
 	if cause != nil && errors.Is(cause, context.DeadlineExceeded) {
 		msg = fmt.Sprintf("cluster %q: %v after %v: ", c.cfg.Name, ErrNoEndpoints, c.cfg.TimeToWait)
 	}
-	return &ClusterError{msg: msg + strings.Join(parts, "; ")}
+	return &ClusterError{msg: msg + strings.Join(parts, "; "), causes: causes}
 }
 
 // ClusterError is returned when no endpoint could serve a call; its text names every endpoint
-// and the last reason it failed. errors.Is(err, ErrNoEndpoints) is true.
-type ClusterError struct{ msg string }
+// and the last reason it failed. errors.Is(err, ErrNoEndpoints) is true, and errors.Is and
+// errors.As also look into each endpoint's last failure (syscall.ECONNREFUSED, a TLS
+// certificate error, a CONNACK refusal).
+type ClusterError struct {
+	msg    string
+	causes []error
+}
 
 func (e *ClusterError) Error() string        { return e.msg }
 func (e *ClusterError) Is(target error) bool { return target == ErrNoEndpoints }
+
+// Unwrap gives the endpoints' last failures.
+func (e *ClusterError) Unwrap() []error { return e.causes }
+
+// Refused reports whether every endpoint's listener refused the connection (nothing listens
+// where the configuration points): the error MQTT.js reports as ECONNREFUSED.
+func (e *ClusterError) Refused() bool {
+	if len(e.causes) == 0 {
+		return false
+	}
+	for _, err := range e.causes {
+		if !errors.Is(err, syscall.ECONNREFUSED) {
+			return false
+		}
+	}
+	return true
+}
 
 // disconnectLater releases cn off the caller's goroutine (a publisher failing over should not
 // wait for it) and unlocks c.mu. Once the cluster is closed nothing may be added to its wait

@@ -1,10 +1,12 @@
 package core
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -37,20 +39,56 @@ func TestConnectFailsNamingEveryEndpoint(t *testing.T) {
 	a, _ := brokertest.RefusedAddr()
 	b, _ := brokertest.RefusedAddr()
 	cfg := fastConfig("down", "tcp://"+a, "tcp://"+b)
-	cfg.TimeToWait = 700 * time.Millisecond
+	cfg.TimeToWait = time.Hour // the answer must not wait for it
 	c, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	err = c.Connect(ctxT(t, 5*time.Second))
+	err = c.Connect(ctxT(t, 20*time.Second))
 	if !errors.Is(err, ErrNoEndpoints) {
 		t.Fatalf("want ErrNoEndpoints, got %v", err)
+	}
+	if errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "after") {
+		t.Fatalf("every broker refused at once, yet Connect waited for its deadline: %v", err)
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("errors.Is(err, ECONNREFUSED) is false for %v", err)
+	}
+	var ce *ClusterError
+	if !errors.As(err, &ce) || !ce.Refused() {
+		t.Errorf("want a *ClusterError whose Refused() is true, got %#v", err)
 	}
 	for _, want := range []string{"down-1", "down-2", a, b, "refused"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
+	}
+}
+
+// TestConnectAnswersFastAndKeepsTrying: a Connect that found every broker down fails at
+// once, but the cluster keeps probing, so a broker started afterwards is used without a
+// second Connect (what padogrid and connect_async users rely on).
+func TestConnectAnswersFastAndKeepsTrying(t *testing.T) {
+	port, err := brokertest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := fastConfig("later", fmt.Sprintf("tcp://127.0.0.1:%d", port))
+	cfg.TimeToWait = time.Hour
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Connect(ctxT(t, 20*time.Second)); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("want ECONNREFUSED at once, got %v", err)
+	}
+	brokertest.Start(t, brokertest.Options{Port: port})
+	waitLive(t, c, 1)
+	// A second Connect on the now live cluster returns nil.
+	if err := c.Connect(ctxT(t, 20*time.Second)); err != nil {
+		t.Fatal(err)
 	}
 }
 

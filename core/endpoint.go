@@ -54,6 +54,7 @@ type endpoint struct {
 	drops       []time.Time // recent drops by a reachable broker, for flap detection
 	quarantined time.Time   // end of quarantine
 	lastErr     error
+	failedAt    time.Time // when the last attempt failed (Connect's fast answer)
 	firstRound  bool // this attempt belongs to the cluster's first probe: no warm-up needed
 	// reachable: the last dial reached the broker's listener (whatever MQTT said then).
 	reachable bool

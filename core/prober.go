@@ -245,6 +245,7 @@ func (d *deferral) Unwrap() error { return errConnectDeferred }
 // file) and schedules the next one.
 func (c *Cluster) attemptFailedLocked(ep *endpoint, err error) {
 	now := time.Now()
+	ep.failedAt = now
 	var ref *refusal
 	var def *deferral
 	switch {
