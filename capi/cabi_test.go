@@ -9,10 +9,12 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hamqtt/hamqtt/core"
 	"github.com/hamqtt/hamqtt/internal/brokertest"
 )
 
@@ -63,4 +65,25 @@ func FuzzCABI(f *testing.F) {
 			t.Fatal(msg)
 		}
 	})
+}
+
+// TestCABIConfigSeesTheHostEnvironment: ${env:NAME} in a configuration loaded through the C
+// API sees a variable the host set after the library was loaded (Python's os.environ, Node's
+// process.env, C's setenv), which the Go runtime's own copy of the environment does not.
+func TestCABIConfigSeesTheHostEnvironment(t *testing.T) {
+	const name = "HAMQTT_CABI_ENV_TEST"
+	if v, ok := cabiHostEnv(name, "tcp://127.0.0.1:18883"); !ok || v != "tcp://127.0.0.1:18883" {
+		t.Fatalf("hostEnv after setenv: %q %v", v, ok)
+	}
+	if _, ok := os.LookupEnv(name); ok {
+		t.Log("the Go runtime saw the C setenv too (it shares environ under cgo here)")
+	}
+	yaml := "clusters:\n  - name: envtest\n    connections:\n      - connection:\n          serverURIs: [\"${env:" + name + "}\"]\n"
+	fc, err := core.ParseConfig([]byte(yaml), "<test>", loadOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fc.Clusters[0].Endpoints[0].URI; got != "tcp://127.0.0.1:18883" {
+		t.Fatalf("endpoint URI %q, want the value set with setenv", got)
+	}
 }

@@ -74,3 +74,13 @@ func cabiTLSConnect(uri, caPEM string, skipHostname, insecure, oldHeader bool) (
 	}
 	return 0, ""
 }
+
+// cabiHostEnv sets name=value with the C library's setenv (as Python's os.environ and Node's
+// process.env do, after the Go runtime copied the environment) and returns what hostEnv sees.
+func cabiHostEnv(name, value string) (string, bool) {
+	cn, cv := C.CString(name), C.CString(value)
+	defer C.free(unsafe.Pointer(cn))
+	defer C.free(unsafe.Pointer(cv))
+	C.setenv(cn, cv, 1)
+	return hostEnv(name)
+}

@@ -1,6 +1,7 @@
 package main
 
 /*
+#include <stdlib.h>
 #include "capi.h"
 */
 import "C"
@@ -57,6 +58,23 @@ func loadConfig(fc *core.FileConfig, err error) C.int {
 	return statusOK
 }
 
+// hostEnv looks a variable up in the host process's environment (the C library's environ),
+// not in the copy the Go runtime took when the library was loaded: a Python program that sets
+// os.environ, a Node program that sets process.env, or a C program that calls setenv before
+// loading its configuration expects ${env:NAME} to see the value it set.
+func hostEnv(name string) (string, bool) {
+	cname := C.CString(name)
+	defer C.free(unsafe.Pointer(cname))
+	v := C.getenv(cname)
+	if v == nil {
+		return "", false
+	}
+	return C.GoString(v), true
+}
+
+// loadOptions are the options every configuration the C API loads is read with.
+func loadOptions() core.LoadOptions { return core.LoadOptions{Getenv: hostEnv} }
+
 //export hamqtt_init_file
 func hamqtt_init_file(path *C.hqcapi_cchar) (rc C.int) {
 	defer guard(&rc)
@@ -64,7 +82,7 @@ func hamqtt_init_file(path *C.hqcapi_cchar) (rc C.int) {
 	if err != nil {
 		return fail(errInvalid, err)
 	}
-	return loadConfig(core.LoadConfigFile(p, core.LoadOptions{}))
+	return loadConfig(core.LoadConfigFile(p, loadOptions()))
 }
 
 //export hamqtt_init_yaml
@@ -77,7 +95,7 @@ func hamqtt_init_yaml(yaml *C.hqcapi_cchar, n C.size_t) (rc C.int) {
 		return fail(errInvalid, newErr(errInvalid, "hamqtt_init_yaml: %d bytes of YAML is more than the 64 MiB a configuration may have", uint64(n)))
 	}
 	text := C.GoBytes(unsafe.Pointer(yaml), C.int(n))
-	return loadConfig(core.ParseConfig(text, "<hamqtt_init_yaml>", core.LoadOptions{}))
+	return loadConfig(core.ParseConfig(text, "<hamqtt_init_yaml>", loadOptions()))
 }
 
 //export hamqtt_shutdown

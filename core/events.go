@@ -2,8 +2,8 @@ package core
 
 import (
 	"errors"
-	"os"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -78,21 +78,24 @@ type Event struct {
 
 // eventQueue is an unbounded FIFO of events. Producers (paho's goroutines, the prober,
 // publish completions) never block on it, so no network goroutine can stall behind a slow
-// consumer. A consumer waits on the notify channel, or on a pipe that becomes readable when
-// the queue goes from empty to non-empty (for epoll, asyncio and libuv loops).
+// consumer. A consumer waits on the notify channel, or on a descriptor that becomes readable
+// when the queue goes from empty to non-empty (for epoll, asyncio and libuv loops). The
+// descriptor is one end of a Unix socket pair rather than a pipe, so that loops written for
+// a client socket (paho-mqtt's socket callbacks hand it to asyncio, and programs call
+// setsockopt on it) accept it.
 type eventQueue struct {
 	mu      sync.Mutex
 	items   []Event
 	head    int
 	closed  bool
 	notify  chan struct{} // capacity 1: "something is queued"
-	pr, pw  *os.File      // the event fd pipe, created on first request
-	rfd     int           // pr's descriptor (os.File.Fd would reset it to blocking mode)
-	pending bool          // a byte sits in the pipe
+	rfd     int           // the event descriptor's read end, created on first request (-1: none)
+	wfd     int           // its write end (-1: none or closed)
+	pending bool          // a byte sits in the socket
 }
 
 func newEventQueue() *eventQueue {
-	return &eventQueue{notify: make(chan struct{}, 1)}
+	return &eventQueue{notify: make(chan struct{}, 1), rfd: -1, wfd: -1}
 }
 
 func (q *eventQueue) push(e Event) {
@@ -111,9 +114,9 @@ func (q *eventQueue) signalLocked() {
 	case q.notify <- struct{}{}:
 	default:
 	}
-	if q.pw != nil && !q.pending {
+	if q.wfd >= 0 && !q.pending {
 		q.pending = true
-		_, _ = q.pw.Write([]byte{1})
+		_, _ = syscall.Write(q.wfd, []byte{1})
 	}
 }
 
@@ -133,7 +136,7 @@ func (q *eventQueue) drain(dst []Event) int {
 		}
 		if q.pending {
 			var b [16]byte
-			_, _ = q.pr.Read(b[:])
+			_, _ = syscall.Read(q.rfd, b[:])
 			q.pending = false
 		}
 	} else {
@@ -171,29 +174,23 @@ func (q *eventQueue) wait(timeout time.Duration, stop <-chan struct{}) bool {
 	}
 }
 
-// fd returns the read end of a pipe that is readable while events are queued.
+// fd returns the read end of a socket pair that is readable while events are queued, and
+// at end of file once the queue is closed.
 func (q *eventQueue) fd() (int, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
 		return -1, ErrClosed
 	}
-	if q.pr == nil {
-		pr, pw, err := os.Pipe()
+	if q.rfd < 0 {
+		r, w, err := newWakeSocket()
 		if err != nil {
 			return -1, err
 		}
-		// Non-blocking reads; the pipe only ever holds one byte at a time.
-		q.rfd = int(pr.Fd())
-		if err := setNonblock(q.rfd); err != nil {
-			pr.Close()
-			pw.Close()
-			return -1, err
-		}
-		q.pr, q.pw = pr, pw
+		q.rfd, q.wfd = r, w
 		if len(q.items) > q.head {
 			q.pending = true
-			_, _ = q.pw.Write([]byte{1})
+			_, _ = syscall.Write(q.wfd, []byte{1})
 		}
 	}
 	return q.rfd, nil
@@ -206,10 +203,11 @@ func (q *eventQueue) close() {
 		return
 	}
 	q.closed = true
-	if q.pw != nil {
+	if q.wfd >= 0 {
 		// Closing the write end makes the fd readable (EOF) so a waiting loop wakes and sees
 		// the cluster is closed.
-		q.pw.Close()
+		_ = syscall.Close(q.wfd)
+		q.wfd = -1
 	}
 	select {
 	case q.notify <- struct{}{}:
@@ -226,8 +224,9 @@ func (q *eventQueue) isClosed() bool {
 func (q *eventQueue) release() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.pr != nil {
-		q.pr.Close()
+	if q.rfd >= 0 {
+		_ = syscall.Close(q.rfd)
+		q.rfd = -1
 	}
 }
 
