@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -71,6 +73,7 @@ type bridge struct {
 	filters []string
 	qos     byte
 	queue   *eventQueue
+	pending atomic.Int64 // queued or being forwarded
 }
 
 // AddInBridge forwards every message c receives on filters to target. The filters are
@@ -181,6 +184,7 @@ func (c *Cluster) startBridgeLocked(b *bridge) {
 			}
 			for i := range batch[:n] {
 				b.forward(batch[i].Message)
+				b.pending.Add(-1)
 				batch[i] = Event{}
 			}
 		}
@@ -196,8 +200,9 @@ func (b *bridge) matches(topic string) bool {
 	return false
 }
 
-// forward publishes m to the target, bypassing the target's own out-bridges. A failure is
-// reported on the source as an EventError: a bridge has no caller to return it to.
+// forward publishes m to the target, whose own out-bridges forward it further (padogrid's
+// bridges chain: a to b to c), never back to a cluster it came through. A failure is reported
+// on the source as an EventError: a bridge has no caller to return it to.
 func (b *bridge) forward(m *Message) {
 	if b.deliver != nil {
 		b.deliver(m)
@@ -205,7 +210,7 @@ func (b *bridge) forward(m *Message) {
 	}
 	req, err := b.target.newRequest(m.Topic, m.QoS, m.Retained, m.Payload)
 	if err == nil {
-		req.bridged = true
+		req.via = append(append(make([]*Cluster, 0, len(m.via)+1), m.via...), b.source)
 		_, err = b.target.publish(context.Background(), req)
 	}
 	if err != nil && !errors.Is(err, ErrClosed) {
@@ -234,25 +239,67 @@ func (c *Cluster) tapIncoming(m *Message) {
 				return // a bridge forwarded it a moment ago: this copy is the loop coming back
 			}
 		}
+		b.pending.Add(1)
 		b.queue.push(Event{Kind: EventMessage, Message: m})
 	}
 }
 
-// tapPublished hands a message the application published to the out-bridges that want it.
+// tapPublished hands a message published through c (by the application, or by a bridge
+// forwarding into c) to the out-bridges that want it, except those leading back to a cluster
+// the message came through.
 func (c *Cluster) tapPublished(req publishReq) {
-	if req.bridged {
-		return
-	}
 	var m *Message
 	for _, b := range c.outBridgesSnapshot() {
-		if !b.matches(req.topic) {
+		if !b.matches(req.topic) || slices.Contains(req.via, b.target) {
 			continue
 		}
 		if m == nil {
-			m = &Message{Topic: req.topic, Payload: req.payload, QoS: req.qos, Retained: req.retained}
+			m = &Message{Topic: req.topic, Payload: req.payload, QoS: req.qos, Retained: req.retained, via: req.via}
 			recordForward(bridgeKey(req.topic, req.payload), time.Now())
 		}
+		b.pending.Add(1)
 		b.queue.push(Event{Kind: EventMessage, Message: m})
+	}
+}
+
+// BridgesPending is the number of messages c's bridges have queued or are forwarding.
+func (c *Cluster) BridgesPending() int {
+	n := int64(0)
+	for _, b := range c.inBridgesSnapshot() {
+		n += b.pending.Load()
+	}
+	for _, b := range c.outBridgesSnapshot() {
+		n += b.pending.Load()
+	}
+	return int(n)
+}
+
+// FlushBridges waits until the bridges of every cluster have forwarded what they hold (a
+// forward that chains on through another cluster's out-bridge included), or ctx ends. A
+// program that publishes and exits (hamqtt pub) calls it before Close, which would otherwise
+// drop what the bridges still hold. Each forward is bounded by its target's TimeToWait.
+func (r *Clusters) FlushBridges(ctx context.Context) error {
+	for {
+		r.mu.Lock()
+		list := make([]*Cluster, 0, len(r.order))
+		for _, n := range r.order {
+			list = append(list, r.clusters[n])
+		}
+		r.mu.Unlock()
+		pending := 0
+		for _, c := range list {
+			pending += c.BridgesPending()
+		}
+		if pending == 0 {
+			return nil
+		}
+		t := time.NewTimer(5 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%d bridged messages not yet forwarded: %w", pending, ctx.Err())
+		case <-t.C:
+		}
 	}
 }
 

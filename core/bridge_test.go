@@ -80,6 +80,34 @@ func TestOutBridgeMirrorsPublishes(t *testing.T) {
 	}
 }
 
+// TestOutBridgesChain: as in padogrid, a message published through a goes out to b by a's
+// out-bridge and on to c by b's (a forwarded publish is a publish through b); an out-bridge
+// back to a cluster the copy came through (c to a) is not followed, so nothing cycles.
+func TestOutBridgesChain(t *testing.T) {
+	bs := brokertest.StartN(t, 3)
+	a := startCluster(t, fastConfig("chain-a", bs[0].URI()))
+	b := startCluster(t, fastConfig("chain-b", bs[1].URI()))
+	c := startCluster(t, fastConfig("chain-c", bs[2].URI()))
+	counters := []*counter{newCounter(t, bs[0].URI(), "chain/#"), newCounter(t, bs[1].URI(), "chain/#"), newCounter(t, bs[2].URI(), "chain/#")}
+	for _, br := range []struct{ from, to *Cluster }{{a, b}, {b, c}, {c, a}} {
+		if err := br.from.AddOutBridge(br.to, []string{"chain/#"}, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Publish(ctxT(t, 5*time.Second), "chain/x", 1, false, []byte("hop")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the message on a's, b's and c's brokers", func() bool {
+		return counters[0].total() >= 1 && counters[1].total() >= 1 && counters[2].total() >= 1
+	})
+	time.Sleep(500 * time.Millisecond) // a cycle would show as growing counts
+	for i, k := range counters {
+		if n := k.total(); n != 1 {
+			t.Errorf("broker %d got the message %d times, want once", i, n)
+		}
+	}
+}
+
 // TestBridgeLoopProtection: A bridged in to B and B bridged in to A must not ping-pong.
 func TestBridgeLoopProtection(t *testing.T) {
 	a, b, aBrokers, _ := bridgedPair(t)

@@ -50,6 +50,8 @@ type Message struct {
 	Duplicate bool
 	// Endpoint is the name of the endpoint the message arrived through.
 	Endpoint string
+
+	via []*Cluster // in a bridge's queue: the clusters this copy has already passed through
 }
 
 // Delivery is the outcome of an asynchronous publish.

@@ -20,7 +20,7 @@ type publishReq struct {
 	retained bool
 	payload  []byte
 	target   *endpoint   // PublishTo or topic-base routing: this endpoint or nothing
-	bridged  bool        // forwarded by a bridge: not forwarded again by out-bridges
+	via      []*Cluster  // a bridged copy: the clusters it was forwarded from, which out-bridges skip
 	losses   []*endpoint // whose connections were lost in a row while it awaited its ack
 	dropped  bool        // a BeforePublish hook dropped it
 }

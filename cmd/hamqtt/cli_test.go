@@ -185,10 +185,89 @@ func TestPubNothingReachable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := hamqtt(t, "", "pub", "-endpoints", "tcp://"+addr, "-t", "x", "-m", "y", "-timeout", "1s")
+	// Every broker refused: the answer comes at once, not after the 10 minutes of -timeout.
+	r := hamqtt(t, "", "pub", "-endpoints", "tcp://"+addr, "-t", "x", "-m", "y", "-timeout", "10m")
 	expectCode(t, r, 1)
-	if !strings.Contains(r.stderr, "cluster-default-1 (tcp://"+addr+")") || !strings.Contains(r.stderr, "no live endpoint") {
+	if !strings.Contains(r.stderr, "cluster-default-1 (tcp://"+addr+")") || !strings.Contains(r.stderr, "no live endpoint") ||
+		!strings.Contains(r.stderr, "connection refused") {
 		t.Fatalf("error should name the endpoint and the cause:\n%v", r)
+	}
+}
+
+// TestPubConfigRunsBridges: padogrid's archetype 5. hamqtt pub -config on an edge cluster
+// with an out-bridge to an enterprise cluster reaches the enterprise brokers as well, and the
+// enterprise cluster's own out-bridge carries it on to an archive cluster (bridges chain).
+func TestPubConfigRunsBridges(t *testing.T) {
+	edge, ent, archive := brokertest.Start(t), brokertest.Start(t), brokertest.Start(t)
+	cfg := writeFile(t, "archetype5.yaml", fmt.Sprintf(`defaultCluster: edge
+clusters:
+  - name: edge
+    connections:
+      - connection:
+          serverURIs: [%s]
+    bridges:
+      out:
+        - cluster: enterprise
+          topicFilters: [test/#]
+          qos: 1
+  - name: enterprise
+    connections:
+      - connection:
+          serverURIs: [%s]
+    bridges:
+      out:
+        - cluster: archive
+          topicFilters: [test/#]
+  - name: archive
+    connections:
+      - connection:
+          serverURIs: [%s]
+`, edge.URI(), ent.URI(), archive.URI()))
+	var subs []*proc
+	for _, b := range []*brokertest.Broker{edge, ent, archive} {
+		sub := start(t, "sub", "-endpoints", b.URI(), "-t", "test/#", "-q", "1", "-count", "1", "-duration", "30s")
+		sub.waitStderr(subscribed, subReady)
+		subs = append(subs, sub)
+	}
+	expectCode(t, hamqtt(t, "", "pub", "-config", cfg, "-t", "test/a5", "-m", "bridged", "-q", "1"), 0)
+	for i, sub := range subs {
+		r := sub.wait(exitWait)
+		expectCode(t, r, 0)
+		if r.stdout != "cluster-default-1 - test/a5: bridged\n" {
+			t.Fatalf("subscriber %d (edge, enterprise, archive) should get the message once\n%v", i, r)
+		}
+	}
+}
+
+// TestSubConfigRunsInBridge: hamqtt sub -config on a cluster with an in-bridge forwards what
+// it receives to the bridge's target while it prints it.
+func TestSubConfigRunsInBridge(t *testing.T) {
+	edge, cloud := brokertest.Start(t), brokertest.Start(t)
+	cfg := writeFile(t, "inbridge.yaml", fmt.Sprintf(`clusters:
+  - name: edge
+    connections:
+      - connection:
+          serverURIs: [%s]
+    bridges:
+      in:
+        - cluster: cloud
+          topicFilters: [telemetry/#]
+  - name: cloud
+    connections:
+      - connection:
+          serverURIs: [%s]
+`, edge.URI(), cloud.URI()))
+	onCloud := start(t, "sub", "-endpoints", cloud.URI(), "-t", "telemetry/#", "-q", "1", "-count", "1", "-duration", "30s")
+	onCloud.waitStderr(subscribed, subReady)
+	onEdge := start(t, "sub", "-config", cfg, "-cluster", "edge", "-t", "telemetry/#", "-q", "1", "-count", "1", "-duration", "30s")
+	onEdge.waitStderr(subscribed, subReady)
+	expectCode(t, hamqtt(t, "", "pub", "-endpoints", edge.URI(), "-t", "telemetry/t1", "-m", "in", "-q", "1"), 0)
+	for _, p := range []*proc{onEdge, onCloud} {
+		r := p.wait(exitWait)
+		expectCode(t, r, 0)
+		if !strings.HasSuffix(r.stdout, "telemetry/t1: in\n") {
+			t.Fatalf("want the message on the edge subscriber and, bridged, on the cloud broker\n%v", r)
+		}
 	}
 }
 

@@ -111,26 +111,26 @@ func runPub(ctx context.Context, e *env, args []string) error {
 		src = newCountSource(o.message, o.count, o.size)
 	}
 
-	cl, err := core.New(cfg)
+	cl, err := o.cluster.open(cfg, e.stderr)
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
+	defer cl.close(cl.Config().TimeToWait, e.stderr)
 	if o.name != "" && !slices.ContainsFunc(cl.Stats(), func(s core.EndpointStats) bool { return s.Name == o.name }) {
-		return fmt.Errorf("-name %q: cluster %q has no such endpoint (endpoints: %s)", o.name, cl.Name(), strings.Join(endpointNames(cl), ", "))
+		return fmt.Errorf("-name %q: cluster %q has no such endpoint (endpoints: %s)", o.name, cl.Name(), strings.Join(endpointNames(cl.Cluster), ", "))
 	}
-	if err := cl.Connect(ctx); err != nil {
+	if err := cl.connect(ctx); err != nil {
 		if ctx.Err() != nil {
 			return errors.New("interrupted before any endpoint was live; nothing was published")
 		}
 		return err
 	}
 	if o.name != "" {
-		if err := waitLive(ctx, cl, o.name, cl.Config().TimeToWait); err != nil {
+		if err := waitLive(ctx, cl.Cluster, o.name, cl.Config().TimeToWait); err != nil {
 			return err
 		}
 	}
-	return publishAll(ctx, e, cl, &o, src)
+	return publishAll(ctx, e, cl.Cluster, &o, src)
 }
 
 // validate checks the flags that need no cluster.

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hamqtt/hamqtt/core"
@@ -27,6 +29,8 @@ type clusterFlags struct {
 	timeout     time.Duration
 	verbose     bool
 	quiet       bool // set by the command's own -quiet: log errors only
+
+	file *core.FileConfig // the configuration file the cluster came from, if any
 }
 
 const clusterFlagsHelp = `Choosing the cluster:
@@ -70,6 +74,7 @@ func (cf *clusterFlags) resolve(fs *flag.FlagSet, logTo io.Writer) (core.Config,
 			return cfg, nil, err
 		}
 		warnings = set.warnings
+		cf.file = set.file
 		if cfg, err = set.pick(cf.clusterName); err != nil {
 			return cfg, warnings, err
 		}
@@ -200,4 +205,115 @@ func (s *clusterSet) pick(name string) (core.Config, error) {
 		return core.Config{Name: want, Endpoints: eps, ProbeDelay: s.file.ProbeDelay, MaxProbeDelay: s.file.MaxProbeDelay}, nil
 	}
 	return core.Config{}, fmt.Errorf("-cluster %q: no such cluster in %s (clusters: %s)", name, s.source, s.names())
+}
+
+// openedCluster is the cluster a command works on and, when its configuration file bridges it
+// to other clusters, the registry of every cluster of that file.
+type openedCluster struct {
+	*core.Cluster
+	reg     *core.Clusters // nil without bridges
+	bridged []string       // the other clusters the bridges reach, started by connect
+	closed  sync.Once
+}
+
+// open builds the cluster cfg describes. When it came from a configuration file in which it
+// has bridges, every cluster of the file is built (as padogrid's vc_publish and vc_subscribe
+// do), so that what it publishes and receives is forwarded as the file says, through chains of
+// bridges too; bridge failures are written to stderr as warnings.
+func (cf *clusterFlags) open(cfg core.Config, stderr io.Writer) (*openedCluster, error) {
+	reach := bridgedFrom(cf.file, cfg.Name)
+	if len(reach) == 0 {
+		cl, err := core.New(cfg)
+		if err != nil {
+			return nil, err
+		}
+		return &openedCluster{Cluster: cl}, nil
+	}
+	fc := *cf.file
+	fc.Clusters = slices.Clone(cf.file.Clusters)
+	for i := range fc.Clusters {
+		if fc.Clusters[i].Name == cfg.Name {
+			fc.Clusters[i] = cfg
+		} else {
+			fc.Clusters[i].Logger = cfg.Logger
+		}
+	}
+	reg, err := core.NewClusters(&fc)
+	if err != nil {
+		return nil, err
+	}
+	cl, err := reg.Get(cfg.Name)
+	if err != nil {
+		reg.Close()
+		return nil, err
+	}
+	for _, n := range append([]string{cfg.Name}, reach...) {
+		if c, err := reg.Get(n); err == nil {
+			c.SetHandlers(core.Handlers{OnError: func(err error) {
+				if !cf.quiet {
+					fmt.Fprintf(stderr, "warning: %s\n", oneLine(err.Error()))
+				}
+			}})
+		}
+	}
+	return &openedCluster{Cluster: cl, reg: reg, bridged: reach}, nil
+}
+
+// connect connects the cluster, and starts the clusters its bridges reach: a forward waits
+// up to the target's timeToWait for a live broker, so they need not be up first.
+func (o *openedCluster) connect(ctx context.Context) error {
+	for _, n := range o.bridged {
+		if c, err := o.reg.Get(n); err == nil {
+			if err := c.Start(); err != nil {
+				return fmt.Errorf("bridged cluster %q: %w", n, err)
+			}
+		}
+	}
+	return o.Cluster.Connect(ctx)
+}
+
+// close lets the bridges forward what they hold (within timeout), then closes everything.
+// Calls after the first do nothing.
+func (o *openedCluster) close(timeout time.Duration, stderr io.Writer) {
+	o.closed.Do(func() { o.closeOnce(timeout, stderr) })
+}
+
+func (o *openedCluster) closeOnce(timeout time.Duration, stderr io.Writer) {
+	if o.reg == nil {
+		o.Cluster.Close()
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := o.reg.FlushBridges(ctx); err != nil {
+		fmt.Fprintf(stderr, "warning: %v\n", err)
+	}
+	o.reg.Close()
+}
+
+// bridgedFrom lists the clusters that name's bridges reach in fc, directly or through the
+// bridges of the clusters they lead to, in the order found.
+func bridgedFrom(fc *core.FileConfig, name string) []string {
+	if fc == nil {
+		return nil
+	}
+	seen := map[string]bool{name: true}
+	var out []string
+	queue := []string{name}
+	for len(queue) > 0 {
+		n := queue[0]
+		queue = queue[1:]
+		set, ok := fc.Settings[n]
+		if !ok || !set.Enabled {
+			continue
+		}
+		for _, b := range append(slices.Clone(set.Bridges.In), set.Bridges.Out...) {
+			if !seen[b.Cluster] {
+				seen[b.Cluster] = true
+				out = append(out, b.Cluster)
+				queue = append(queue, b.Cluster)
+			}
+		}
+	}
+	return out
 }

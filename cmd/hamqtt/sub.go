@@ -90,11 +90,11 @@ func runSub(ctx context.Context, e *env, args []string) error {
 	if o.dedup {
 		cfg.Dedup = true
 	}
-	cl, err := core.New(cfg)
+	cl, err := o.cluster.open(cfg, e.stderr)
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
+	defer cl.close(cl.Config().TimeToWait, e.stderr)
 
 	uris := map[string]string{}
 	for _, s := range cl.Stats() {
@@ -122,7 +122,7 @@ func runSub(ctx context.Context, e *env, args []string) error {
 		ctx, cancel = context.WithTimeout(ctx, o.duration)
 		defer cancel()
 	}
-	if err := cl.Connect(ctx); err != nil {
+	if err := cl.connect(ctx); err != nil {
 		if errors.Is(ctx.Err(), context.Canceled) {
 			return nil // a signal is sub's normal end
 		}
@@ -143,8 +143,8 @@ func runSub(ctx context.Context, e *env, args []string) error {
 	case <-enough:
 	case <-ctx.Done():
 	}
-	// Close stops the dispatcher, so the handler is done with the writer afterwards.
-	cl.Close()
+	// Closing stops the dispatcher, so the handler is done with the writer afterwards.
+	cl.close(cl.Config().TimeToWait, e.stderr)
 	mu.Lock()
 	defer mu.Unlock()
 	if err := out.w.Flush(); err != nil {
