@@ -150,8 +150,11 @@ type Config struct {
 	SubscriberCount int
 	// PublishOnly makes the cluster refuse subscriptions (padogrid's subscriberCount: 0).
 	PublishOnly bool
-	// FoS 0 delivers messages from every subscriber endpoint; 1-3 deliver only from the sticky
-	// subscriber (padogrid's failover service levels).
+	// FoS is padogrid's failover service level. 0 delivers messages from every subscriber
+	// endpoint; 1 and 3 deliver only from the sticky subscriber; 2 subscribes on two
+	// endpoints and delivers from both through the de-duplicator (Dedup is forced on), where
+	// padogrid delivers only the sticky subscriber's copies and loses what reaches the other
+	// broker while the sticky one fails (docs/padogrid.md, "Differences from padogrid").
 	FoS int
 	// Dedup suppresses the copies of a message that arrive through several endpoints (All
 	// publishers, bridged brokers) so the application sees each publish once. A copy is matched

@@ -1311,6 +1311,15 @@ func (l *loader) cluster(n *yaml.Node, path string, fc *FileConfig, global persi
 	}
 
 	l.endpoints(&cfg, n, path, conns, endpointsNode, primaryNode)
+	if cfg.PublisherType == All {
+		hasBase := cfg.DefaultTopicBase != ""
+		for _, ep := range cfg.Endpoints {
+			hasBase = hasBase || ep.TopicBase != ""
+		}
+		if hasBase {
+			l.warnLine(n.Line, "%s: publisherType ALL with topic bases: a topic under an endpoint's topic base goes to that endpoint only (padogrid sends it to every broker); see \"Differences from padogrid\" in docs/padogrid.md", path)
+		}
+	}
 
 	// Whatever else the engine checks, reported at the cluster's line.
 	if len(l.errs) == 0 {
