@@ -4,7 +4,7 @@ GO        ?= go
 GOFLAGS   ?=
 export GOFLAGS
 
-.PHONY: all build deps test test-go demo clean vet
+.PHONY: all build deps test test-go demo brokers clean vet
 
 all: build
 
@@ -32,6 +32,11 @@ test: test-go c-test
 
 demo: deps
 	$(GO) run ./cmd/hamqtt demo
+
+# Three Mosquitto brokers on 127.0.0.1:1883-1885 until Ctrl-C: what the README's examples, the
+# built-in default cluster and examples/c/gateway.yaml connect to.
+brokers: deps
+	$(GO) run ./cmd/hamqtt brokers
 
 clean:
 	rm -rf build bin

@@ -34,6 +34,7 @@ func commands() []command {
 		{"start", "run the clusters of a config file until SIGINT or SIGTERM", runStart},
 		{"config", "work with config files (config check FILE)", runConfig},
 		{"demo", "start 3 local brokers, publish and subscribe through them while killing them", runDemo},
+		{"brokers", "run local Mosquitto brokers on 127.0.0.1:1883-1885 (or -ports) until Ctrl-C", runBrokers},
 	}
 }
 
