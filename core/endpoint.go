@@ -55,7 +55,7 @@ type endpoint struct {
 	quarantined time.Time   // end of quarantine
 	lastErr     error
 	failedAt    time.Time // when the last attempt failed (Connect's fast answer)
-	firstRound  bool // this attempt belongs to the cluster's first probe: no warm-up needed
+	firstRound  bool      // this attempt belongs to the cluster's first probe: no warm-up needed
 	// reachable: the last dial reached the broker's listener (whatever MQTT said then).
 	reachable bool
 	// ended is the session that just ended, until the next dial tells whether the broker
