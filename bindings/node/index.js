@@ -14,8 +14,9 @@ function connect (brokerUrl, opts) {
 }
 
 /**
- * connect() as a promise, as MQTT.js's connectAsync(): resolves with the client on 'connect',
- * rejects on 'error' (ending the client). With allowRetries false, also rejects on 'close'.
+ * connect() as a promise, as MQTT.js's connectAsync(): resolves with the client on 'connect'
+ * (or 'end'), rejects on 'error' (ending the client, as MQTT.js with end()). With
+ * allowRetries false, also rejects on 'close' ("Couldn't connect to server").
  */
 function connectAsync (brokerUrl, opts, allowRetries = true) {
   return new Promise((resolve, reject) => {
@@ -23,7 +24,7 @@ function connectAsync (brokerUrl, opts, allowRetries = true) {
     const listeners = {
       connect: () => { remove(); resolve(client) },
       end: () => { remove(); resolve(client) },
-      error: (err) => { remove(); client.end(true); reject(err) }
+      error: (err) => { remove(); client.end(); reject(err) }
     }
     if (allowRetries === false) {
       listeners.close = () => { listeners.error(new Error("Couldn't connect to server")) }

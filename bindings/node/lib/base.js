@@ -110,13 +110,16 @@ class NativeOwner extends EventEmitter {
         this._session.delete(a)
         return this._onDown(a, b, c)
       case K_DELIVERY: return this._onDelivery(a, b, c, d)
-      case K_ERROR: return this._onError(makeError(a, b || 'error'))
+      case K_ERROR: return this._onEngineError(makeError(a, b || 'error'))
       case K_CLOSED: return undefined
       case K_IDLE: return this._onIdle()
     }
   }
 
   _onIdle () {}
+
+  // An error the engine reported by itself (no call of ours failed).
+  _onEngineError (err) { return this._onError(err) }
 
   _releaseCluster () {
     this._closedForGood = true

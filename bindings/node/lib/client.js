@@ -2,21 +2,27 @@
 // MqttClient: the MQTT.js client API over a virtual cluster.
 //
 // "Connected" means at least one endpoint of the cluster is live. The engine probes and fails
-// over by itself; the MQTT.js events map onto the cluster as a whole:
-//   connect    the first endpoint is live (again)
-//   close      no endpoint is live any more (or the client ended)
-//   offline    reconnection begins (once per outage)
-//   reconnect  a reconnection starts (once per outage, and on reconnect())
-//   error      a connection attempt failed (no endpoint reachable in time), an asynchronous
-//              publish failed with nobody to tell, or the engine reported an error
+// over by itself; the MQTT.js events map onto the cluster as a whole, in MQTT.js's order. What
+// MQTT.js calls a connection (its stream) is here "at least one endpoint live", and a
+// connection attempt is a call of the engine's connect (which answers at once when every
+// broker refused):
+//   connect    an attempt succeeded, or the engine found a broker while none was live
+//   error      an attempt failed (ECONNREFUSED when every broker refused, as net reports it),
+//              an asynchronous publish failed with nobody to tell, or the engine reported one
+//   offline    the first loss of an outage (reconnectPeriod > 0), just before its 'close'
+//   close      once per lost connection and once per failed attempt (or the client ended)
+//   reconnect  before each retry, every reconnectPeriod while no endpoint is live
 //   end        end() finished
 //   message    (topic, payload: Buffer, packet)
+//   packetsend / packetreceive  the packets the client exchanges with the cluster as a whole
+//                               (see README)
 // plus hamqtt's own: endpointUp(name), endpointDown(name, reason).
 const { NativeOwner, makeError, binding } = require('./base')
 const opt = require('./options')
 const util = require('node:util')
+const os = require('node:os')
 
-const nextTick = process.nextTick
+const ECONNREFUSED_ERRNO = -os.constants.errno.ECONNREFUSED
 
 function noop () {}
 
@@ -29,7 +35,7 @@ function invalidTopic (client, topics, callback) {
     const err = new Error(`Invalid topic ${JSON.stringify(t)}: it ${problem}`)
     err.code = 'HAMQTT_ERR_TOPIC'
     if (callback && callback !== noop) setImmediate(callback, err)
-    else if (client.listenerCount('error') > 0) setImmediate(() => client.emit('error', err))
+    else setImmediate(() => client._emitError(err, true))
     return true
   }
   return false
@@ -46,9 +52,45 @@ function connackPacket (sessionPresent) {
   return { cmd: 'connack', retain: false, qos: 0, dup: false, length: 2, topic: null, payload: null, sessionPresent, returnCode: 0 }
 }
 
-const UNSUPPORTED_EVENTS = {
-  packetsend: 'packet-level events (the engine owns the MQTT connections)',
-  packetreceive: 'packet-level events (the engine owns the MQTT connections)'
+// The address a refused dial names ("dial tcp 127.0.0.1:1883: connect: connection refused"),
+// else the endpoint URI's; null when the endpoint's last failure was not a refusal.
+function refusedAddress (stat) {
+  const why = typeof stat.lastError === 'string' ? stat.lastError : ''
+  if (!/\bconnection refused\b/.test(why)) return null
+  let hostPort = null
+  const m = /\bdial \w+ (\S+): connect: connection refused/.exec(why)
+  if (m) {
+    hostPort = m[1]
+  } else {
+    try {
+      const u = new URL(stat.uri)
+      hostPort = `${u.hostname}:${u.port}`
+    } catch {
+      return null
+    }
+  }
+  const i = hostPort.lastIndexOf(':')
+  let address = hostPort.slice(0, i)
+  if (address.startsWith('[') && address.endsWith(']')) address = address.slice(1, -1)
+  const port = Number(hostPort.slice(i + 1))
+  return Number.isInteger(port) && port > 0 ? { address, port, endpoint: stat.name } : null
+}
+
+// An ECONNREFUSED error shaped as net's: code, errno, syscall, address, port.
+function refusedError ({ address, port, endpoint }, cause) {
+  const e = new Error(`connect ECONNREFUSED ${address}:${port}`, cause ? { cause } : undefined)
+  e.errno = ECONNREFUSED_ERRNO
+  e.code = 'ECONNREFUSED'
+  e.syscall = 'connect'
+  e.address = address
+  e.port = port
+  if (endpoint !== undefined) e.endpoint = endpoint // hamqtt: the endpoint's name
+  return e
+}
+
+// Synthesised acknowledgement packets (the engine acknowledged on every broker concerned).
+function ackPacket (cmd, messageId, extra) {
+  return { cmd, retain: false, qos: 0, dup: false, length: 2, topic: null, payload: null, ...extra, messageId }
 }
 
 class MqttClient extends NativeOwner {
@@ -77,8 +119,21 @@ class MqttClient extends NativeOwner {
     this.reconnecting = false
     this.disconnecting = false
     this.disconnected = false
-    this._state = 'idle' // idle | connecting | up | down | stopped | ending | ended
+    // idle: not started (manualConnect, or after end + reconnect() until its subscriptions are
+    // registered); connecting: an attempt runs; up: an endpoint is live; lost: the connection
+    // or attempt was just lost (its events are being emitted); down: waiting for the next
+    // retry (reconnectPeriod > 0); stopped: not retrying (reconnectPeriod 0); ending; ended
+    this._state = 'idle'
     this._everConnected = false
+    // A connection (an endpoint live) or an attempt is open: MQTT.js emits 'close' when its
+    // stream closes, so its end owes one 'close'.
+    this._open = false
+    this._closeAfterEnd = false // end() began in the 'error' handler of a failed attempt
+    this._retryTimer = null
+    this._stopping = null // the engine's disconnect after a failure with reconnectPeriod 0
+    this._reconnectAfterLost = false // reconnect() called while a loss was being reported
+    this._refed = true
+    this._packetId = 0 // ids of the synthesised SUBACK / UNSUBACK packets
     // Publishes not in the engine, in publish order (seq): those made before the first
     // connect or while reconnection is off, those waiting behind them, and QoS 1/2 messages
     // the engine gave back.
@@ -98,12 +153,6 @@ class MqttClient extends NativeOwner {
     this._deferredReconnect = false
     this._onIdleCb = null
 
-    this.on('newListener', (event) => {
-      if (event in UNSUPPORTED_EVENTS) {
-        throw opt.unsupported(`the '${event}' event (${UNSUPPORTED_EVENTS[event]})`)
-      }
-    })
-
     this._newNative()
     if (!this.options.manualConnect) this._start()
   }
@@ -116,6 +165,7 @@ class MqttClient extends NativeOwner {
       ? { configured: true, cluster: r.cluster }
       : { endpoints: r.endpoints, native: r.native, tls: r.tls })
     this._closedForGood = false
+    this._stopping = null
   }
 
   // --------------------------------------------------------------------------------------------
@@ -123,19 +173,35 @@ class MqttClient extends NativeOwner {
 
   // MQTT.js's connect(): starts connecting (used with manualConnect).
   connect () {
-    if (this._state === 'idle' || this._state === 'stopped') this._start()
+    if (this._state === 'idle' || this._state === 'stopped' || this._state === 'down') this._attempt(false)
     return this
   }
 
-  _start () {
+  _start () { this._attempt(false) }
+
+  // One connection attempt, as MQTT.js makes one when it starts and one per reconnectPeriod
+  // while it is not connected: a retry emits 'reconnect' first.
+  _attempt (retry) {
+    this._clearRetry()
     const n = this._native
     this._state = 'connecting'
-    this._watch()
-    n.connect((err) => this._connected(n, err))
+    this._open = true
+    if (retry) {
+      this.emit('reconnect')
+      // end() or reconnect() from the handler: the attempt is theirs now.
+      if (this._state !== 'connecting' || n !== this._native) return
+    }
+    const go = () => {
+      if (this._state !== 'connecting' || n !== this._native || n.isClosed()) return
+      this._watch()
+      n.connect((err) => this._attemptDone(n, err))
+    }
+    if (this._stopping) this._stopping.then(go)
+    else go()
   }
 
-  _connected (n, err) {
-    if (n !== this._native || this._state === 'ending' || this._state === 'ended') return
+  _attemptDone (n, err) {
+    if (n !== this._native || this._state !== 'connecting') return
     this._watch() // a reconnect makes a new event descriptor
     if (!err) {
       // Deliver the endpoint events already queued (endpointUp, with the CONNACK's session
@@ -150,16 +216,43 @@ class MqttClient extends NativeOwner {
       this._up()
       return
     }
-    this.emit('error', err)
-    this.emit('close')
-    this._goneDown()
+    this._lost(this._attemptError(n, err))
+  }
+
+  // The error of a failed attempt as MQTT.js gives it: when every broker refused the
+  // connection, ECONNREFUSED shaped as net's error (one broker: its address and port; several:
+  // `errors` holds one such error per broker), with the engine's error as `cause`.
+  _attemptError (n, err) {
+    if (err.code !== 'HAMQTT_ERR_NO_ENDPOINT' || n.isClosed()) return err
+    let stats
+    try {
+      stats = n.stats().filter((s) => s.state !== 'removed')
+    } catch {
+      return err
+    }
+    if (stats.length === 0) return err
+    const refused = []
+    for (const s of stats) {
+      const r = refusedAddress(s)
+      if (r === null) return err
+      refused.push(r)
+    }
+    if (refused.length === 1) return refusedError(refused[0], err)
+    const e = new Error(`connect ECONNREFUSED ${refused.map((r) => `${r.address}:${r.port}`).join(', ')}`, { cause: err })
+    e.errno = ECONNREFUSED_ERRNO
+    e.code = 'ECONNREFUSED'
+    e.syscall = 'connect'
+    e.errors = refused.map((r) => refusedError(r))
+    return e
   }
 
   _up () {
     if (this.connected) return
+    this._clearRetry()
     this.connected = true
     this.reconnecting = false
     this._state = 'up'
+    this._open = true
     this._everConnected = true
     this._flush()
     const waiters = this._waiters
@@ -167,39 +260,94 @@ class MqttClient extends NativeOwner {
     for (const w of waiters) w.resolve()
     // sessionPresent: every live broker still had this client's session (clean: false).
     const live = [...this._live]
-    this.emit('connect', connackPacket(live.length > 0 && live.every((e) => this._session.get(e) === true)))
+    const connack = connackPacket(live.length > 0 && live.every((e) => this._session.get(e) === true))
+    if (this.listenerCount('packetreceive') > 0) this.emit('packetreceive', connack)
+    if (this._state !== 'up') return
+    this.emit('connect', connack)
   }
 
-  // No endpoint is live (after a failed connect, or the last endpoint went down).
-  _goneDown () {
+  // The connection (no endpoint live any more) or an attempt (`err`) is lost, which MQTT.js
+  // reports as its stream closing: the attempt's 'error', then 'offline' (the first loss of an
+  // outage, with reconnectPeriod > 0) and 'close'; then a retry after reconnectPeriod, or none.
+  _lost (err) {
+    const n = this._native
+    this.connected = false
+    this._open = false
+    this._state = 'lost'
     for (const [id, rep] of this._reports) if (rep.item.qos > 0) this._staleIds.add(id)
-    if (this.options.reconnectPeriod > 0) {
-      this._state = 'down'
-      if (!this.reconnecting) {
-        this.reconnecting = true
-        this.emit('offline')
+    if (err) {
+      this._emitError(err, true)
+      if (this.disconnecting) {
+        // end() from the 'error' handler: MQTT.js emits 'end' first, then this 'close'.
+        this._closeAfterEnd = true
+        return
       }
-      this.emit('reconnect')
+    }
+    const retry = this.options.reconnectPeriod > 0
+    if (retry && !this.reconnecting) {
+      this.emit('offline')
+      this.reconnecting = true
+    }
+    this.emit('close')
+    if (this.disconnecting || n !== this._native) return // end() or reconnect() from a handler
+    if (this._reconnectAfterLost) {
+      this._reconnectAfterLost = false
+      this._attempt(false) // reconnect() from a handler: its 'reconnect' was emitted
+      return
+    }
+    if (this._state !== 'lost') return
+    if (retry) {
+      this._state = 'down'
+      this._retryTimer = setTimeout(() => {
+        this._retryTimer = null
+        if (this._state === 'down' && n === this._native) this._attempt(true)
+      }, this.options.reconnectPeriod)
+      if (!this._refed) this._retryTimer.unref()
     } else {
-      // reconnectPeriod 0: no reconnection, as MQTT.js. reconnect() starts again.
+      // reconnectPeriod 0: no reconnection, as MQTT.js; connect() or reconnect() starts again.
       this._state = 'stopped'
-      const n = this._native
-      n.disconnect(() => { if (n === this._native && !n.isClosed()) n.drain() })
+      this._stopEngine()
+    }
+  }
+
+  _stopEngine () {
+    const n = this._native
+    if (n.isClosed()) return
+    const p = new Promise((resolve) => {
+      n.disconnect(() => {
+        if (this._stopping === p) this._stopping = null
+        if (n === this._native && !n.isClosed()) n.drain()
+        resolve()
+      })
+    })
+    this._stopping = p
+  }
+
+  _clearRetry () {
+    if (this._retryTimer !== null) {
+      clearTimeout(this._retryTimer)
+      this._retryTimer = null
     }
   }
 
   _onUp (name) {
     this.emit('endpointUp', name)
-    if (this._state === 'down') this._up()
+    if (this._state === 'down' && this._live.size > 0) {
+      // The engine found a broker before the next retry was due: that retry, now.
+      const n = this._native
+      this._clearRetry()
+      this._state = 'connecting'
+      this._open = true
+      this.emit('reconnect')
+      if (this._state !== 'connecting' || n !== this._native) return
+      if (this._live.size > 0) this._up()
+      else this._attempt(false)
+    }
   }
 
   _onDown (name, reason, status) {
     this.emit('endpointDown', name, reason)
-    if (this.connected && this._live.size === 0 && this._state === 'up') {
-      this.connected = false
-      this.emit('close')
-      this._goneDown()
-    }
+    if (this.connected && this._live.size === 0 && this._state === 'up') this._lost(null)
   }
 
   _whenConnected () {
@@ -217,9 +365,17 @@ class MqttClient extends NativeOwner {
   _checkDisconnecting (callback) {
     if (this.disconnecting) {
       if (callback && callback !== noop) callback(new Error('client disconnecting'))
-      else this.emit('error', new Error('client disconnecting'))
+      else this._emitError(new Error('client disconnecting'), true)
     }
     return this.disconnecting
+  }
+
+  // 'error' for the listeners. Without one, MQTT.js's connect() drops it (it adds a listener
+  // that does nothing, so that an error never throws); `quiet` errors are dropped likewise,
+  // the others (a publish nobody else hears of failed) become a process warning.
+  _emitError (err, quiet) {
+    if (this.listenerCount('error') > 0) this.emit('error', err)
+    else if (!quiet) process.emitWarning(err.message, { type: 'HamqttWarning', code: err.code })
   }
 
   // --------------------------------------------------------------------------------------------
@@ -237,6 +393,7 @@ class MqttClient extends NativeOwner {
       payload,
       endpoint
     }
+    if (this.listenerCount('packetreceive') > 0) this.emit('packetreceive', packet)
     this.emit('message', topic, payload, packet)
   }
 
@@ -254,7 +411,12 @@ class MqttClient extends NativeOwner {
       if (this._queue.length > 0) this._scheduleFlush()
     }
     if (status === 0) {
-      if (rep.cb) rep.cb(undefined, rep.packet)
+      if (item.qos > 0 && this.listenerCount('packetreceive') > 0) this.emit('packetreceive', ackPacket(item.qos === 1 ? 'puback' : 'pubcomp', id))
+      // As MQTT.js: QoS 0 calls back without arguments, QoS 1/2 with (null, packet).
+      if (rep.cb) {
+        if (item.qos === 0) rep.cb()
+        else rep.cb(null, rep.packet)
+      }
       return
     }
     if (item.qos > 0 && RESEND_STATUSES.has(status) && !this.disconnecting) {
@@ -269,8 +431,16 @@ class MqttClient extends NativeOwner {
   }
 
   _onError (err) {
-    if (this.listenerCount('error') > 0) this.emit('error', err)
-    else process.emitWarning(err.message, { type: 'HamqttWarning', code: err.code })
+    this._emitError(err, false)
+  }
+
+  // The engine reports a cluster with subscriptions that is subscribed on no live broker while
+  // one is reachable, also for the moment of every revival between a broker's listener
+  // accepting and its session being back. While no endpoint is live, MQTT.js's 'offline',
+  // 'close' and each failed retry's 'error' already tell the outage: not an 'error' of its own.
+  _onEngineError (err) {
+    if (!this.connected && /^subscribed on no live broker\b/.test(err.message)) return
+    this._onError(err)
   }
 
   _onIdle () {
@@ -335,7 +505,8 @@ class MqttClient extends NativeOwner {
 
   // The engine is connected or reconnecting.
   _engineActive () {
-    return this._state === 'up' || this._state === 'down'
+    return this._state === 'up' || this._state === 'down' ||
+      (this.reconnecting && (this._state === 'connecting' || this._state === 'lost'))
   }
 
   _send (item) {
@@ -355,6 +526,9 @@ class MqttClient extends NativeOwner {
     if (item.qos > 0) {
       this._qosInEngine++
       if (item.seq > this._sentHi) this._sentHi = item.seq
+    }
+    if (this.listenerCount('packetsend') > 0) {
+      this.emit('packetsend', { cmd: 'publish', topic: item.topic, payload: item.message, qos: item.qos, retain: item.retain, messageId: item.qos > 0 ? id : 0, dup: false })
     }
     if (item.cbStorePut) {
       const put = item.cbStorePut
@@ -466,12 +640,25 @@ class MqttClient extends NativeOwner {
     if (invalidTopic(this, subs.map((s) => s.topic), callback)) return this
     if (this._checkDisconnecting(callback)) return this
     for (const s of subs) this._subs.set(s.topic, s.qos)
+    const messageId = this._nextPacketId()
     this._serial(async () => {
+      await this._whenConnected()
+      if (this.listenerCount('packetsend') > 0) this.emit('packetsend', { cmd: 'subscribe', subscriptions: subs.map((s) => ({ ...s })), messageId })
       const granted = []
       for (const s of subs) granted.push({ topic: s.topic, qos: await this._subscribeOne(s.topic, s.qos) })
       return granted
-    }).then((granted) => callback(null, granted), (err) => callback(err, subs))
+    }).then((granted) => {
+      // As MQTT.js: (null, granted, suback). The SUBACK stands for the brokers' answers.
+      const suback = ackPacket('suback', messageId, { length: 2 + granted.length, granted: granted.map((g) => g.qos) })
+      if (this.listenerCount('packetreceive') > 0) this.emit('packetreceive', suback)
+      callback(null, granted, suback)
+    }, (err) => callback(err, subs))
     return this
+  }
+
+  _nextPacketId () {
+    this._packetId = this._packetId % 65535 + 1
+    return this._packetId
   }
 
   async _subscribeOne (topic, qos) {
@@ -484,13 +671,7 @@ class MqttClient extends NativeOwner {
         // and ask again to see it acknowledged, as MQTT.js waits for its SUBACK.
         if (err.code !== 'HAMQTT_ERR_NO_ENDPOINT' || this.disconnecting) throw err
         if (this.connected && this._live.size > 0) throw err
-        if (this.connected) {
-          this.connected = false // our view was stale: the down event is on its way
-          if (this._state === 'up') {
-            this.emit('close')
-            this._goneDown()
-          }
-        }
+        if (this.connected && this._state === 'up') this._lost(null) // our view was stale: the down event is on its way
       }
     }
   }
@@ -526,7 +707,9 @@ class MqttClient extends NativeOwner {
     if (invalidTopic(this, topics, callback)) return this
     if (this._checkDisconnecting(callback)) return this
     for (const t of topics) this._subs.delete(t)
+    const messageId = this._nextPacketId()
     this._serial(async () => {
+      if (this.listenerCount('packetsend') > 0) this.emit('packetsend', { cmd: 'unsubscribe', messageId, unsubscriptions: topics.slice() })
       for (const t of topics) {
         try {
           await this._call('unsubscribe', t)
@@ -536,7 +719,12 @@ class MqttClient extends NativeOwner {
           if (err.code !== 'HAMQTT_ERR_NOT_FOUND' && err.code !== 'HAMQTT_ERR_NO_ENDPOINT') throw err
         }
       }
-    }).then(() => callback(null), (err) => callback(err))
+    }).then(() => {
+      // As MQTT.js: (null, unsuback).
+      const unsuback = ackPacket('unsuback', messageId)
+      if (this.listenerCount('packetreceive') > 0) this.emit('packetreceive', unsuback)
+      callback(null, unsuback)
+    }, (err) => callback(err))
     return this
   }
 
@@ -567,14 +755,19 @@ class MqttClient extends NativeOwner {
       }
     }
     if (cb !== undefined && cb !== null && typeof cb !== 'function') throw opt.typeError(`end callback must be a function, got ${opt.describe(cb)}`)
-    if (this._state === 'ended') {
-      if (cb) nextTick(cb)
+    if (this.disconnecting) {
+      // As MQTT.js: end() while the client ends (or after) calls back at once.
+      if (cb) cb()
       return this
     }
     if (cb) this._endCallbacks.push(cb)
-    if (this.disconnecting) return this
+    this._clearRetry()
     this.disconnecting = true
-    const wasActive = this._state !== 'idle'
+    // MQTT.js emits 'close' when its stream closes: a connection's before 'end', an attempt's
+    // after it; while it waits to retry nothing is open, and end() emits no 'close'.
+    const closeBeforeEnd = this._open && this.connected
+    if (this._open && !this.connected) this._closeAfterEnd = true
+    this._open = false
     // Without force, what waits in the queue goes to the engine first (it is flushed below);
     // with force, or when the engine is not connecting, it fails.
     if (!force && this._engineActive() && !this._native.isClosed()) this._flush(true)
@@ -589,6 +782,7 @@ class MqttClient extends NativeOwner {
 
     const finish = () => {
       const n = this._native
+      if (!force && closeBeforeEnd && this.listenerCount('packetsend') > 0) this.emit('packetsend', { cmd: 'disconnect' })
       n.close(() => {
         this._releaseCluster()
         const reports = this._reports
@@ -601,19 +795,23 @@ class MqttClient extends NativeOwner {
           else if (rep.item.qos > 0) unsent++
         }
         this._failUnsent(unsent)
-        const wasConnected = this.connected
         this.connected = false
         this.reconnecting = false
         this._live.clear()
         this._session.clear()
-        if (wasConnected || wasActive) this.emit('close')
-        nextTick(() => {
+        if (closeBeforeEnd) this.emit('close')
+        process.nextTick(() => {
           this._state = 'ended'
           this.disconnected = true
           this.emit('end')
           const cbs = this._endCallbacks
           this._endCallbacks = []
           for (const f of cbs) f()
+          if (this._closeAfterEnd) {
+            // The attempt's 'close', on a later turn of the loop as its stream's in MQTT.js.
+            this._closeAfterEnd = false
+            setImmediate(() => this.emit('close'))
+          }
           if (this._deferredReconnect) {
             this._deferredReconnect = false
             this.reconnect()
@@ -641,6 +839,16 @@ class MqttClient extends NativeOwner {
     if (n > 0) this._onError(new Error(`client disconnecting: ${n} QoS 1/2 message${n === 1 ? '' : 's'} published without a callback, not acknowledged by a broker, dropped`))
   }
 
+  // end(true) that resolves once the client ended, also when an end() is under way (for
+  // HaClusters.shutdown, which must not close the library under a client still closing).
+  _endAndWait () {
+    if (this._state === 'ended') return Promise.resolve()
+    return new Promise((resolve) => {
+      this._endCallbacks.push(resolve)
+      if (!this.disconnecting) this.end(true)
+    })
+  }
+
   endAsync (force, opts) {
     return new Promise((resolve, reject) => {
       this.end(force, opts, (err) => (err ? reject(err) : resolve()))
@@ -664,7 +872,7 @@ class MqttClient extends NativeOwner {
       this.disconnecting = false
       this.disconnected = false
       this._newNative()
-      this.emit('reconnect')
+      this._state = 'idle'
       const n = this._native
       const subs = [...this._subs]
       // Registered before connecting: the engine makes them on every endpoint that comes up.
@@ -673,16 +881,25 @@ class MqttClient extends NativeOwner {
       }).then(() => {
         if (n === this._native && this._state === 'idle') this._start()
       }, (err) => this._onError(err))
-      this._state = 'idle'
-      return this
-    }
-    if (this._state === 'idle' || this._state === 'stopped') {
       this.emit('reconnect')
-      this._start()
       return this
     }
-    // Connected or probing: drop every connection and connect again.
+    switch (this._state) {
+      case 'lost': // from a handler of the loss's events: the attempt follows them
+        this._reconnectAfterLost = true
+        this.emit('reconnect')
+        return this
+      case 'idle': case 'stopped': case 'down':
+        this._attempt(true)
+        return this
+      case 'connecting': // the attempt under way is the reconnection
+        this.emit('reconnect')
+        return this
+    }
+    // Connected: drop every connection and connect again. MQTT.js ends and connects again:
+    // 'reconnect', 'close', 'end', 'connect'.
     this.emit('reconnect')
+    if (this._state !== 'up') return this // ended from the handler
     const n = this._native
     this._state = 'connecting'
     this._serial(async () => {
@@ -693,9 +910,12 @@ class MqttClient extends NativeOwner {
       this._session.clear()
       if (this.connected) {
         this.connected = false
+        this._open = false
         this.emit('close')
+        if (n !== this._native || this.disconnecting) return
+        this.emit('end')
       }
-      if (n === this._native && !this.disconnecting) this._start()
+      if (n === this._native && !this.disconnecting && this._state === 'connecting') this._attempt(false)
     }).catch((err) => this._onError(err))
     return this
   }
@@ -724,8 +944,19 @@ class MqttClient extends NativeOwner {
   /** Per-endpoint statistics. */
   stats () { return this._native.isClosed() ? [] : this._native.stats() }
   /** Lets the process exit while this client is still open (unref) or not (ref). */
-  unref () { this._native.ref(false); return this }
-  ref () { this._native.ref(true); return this }
+  unref () {
+    this._refed = false
+    this._native.ref(false)
+    if (this._retryTimer !== null) this._retryTimer.unref()
+    return this
+  }
+
+  ref () {
+    this._refed = true
+    this._native.ref(true)
+    if (this._retryTimer !== null) this._retryTimer.ref()
+    return this
+  }
 }
 
 module.exports = { MqttClient, binding }

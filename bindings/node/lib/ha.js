@@ -249,7 +249,7 @@ const HaClusters = {
   /** Closes every client of the loaded configuration and forgets the configuration. */
   async shutdown () {
     const owners = [...clusterOwners.values()]
-    await Promise.all(owners.map((o) => (o.closed === undefined ? o.endAsync(true) : o.close())))
+    await Promise.all(owners.map((o) => (o.closed === undefined ? o._endAndWait() : o.close())))
     clusterClients.clear()
     await new Promise((resolve, reject) => binding.shutdown((err) => (err ? reject(err) : resolve())))
     initialized = null

@@ -5,6 +5,7 @@
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const net = require('node:net')
+const os = require('node:os')
 const mqtt = require('..')
 const { startBroker, startBrokers, freePort, sleep, tmpDir, Broker } = require('./helpers/mosquitto')
 
@@ -225,14 +226,37 @@ test('manualConnect waits for connect(); reconnect() reconnects; end then reconn
   await client.endAsync()
 })
 
-test('an unreachable cluster: error, close, offline, reconnect; then it connects when a broker comes up', async () => {
+// The client's events as one string, a run of failed retries counted once.
+function eventLog (client, events = ['connect', 'reconnect', 'close', 'offline', 'error', 'end']) {
+  const seen = []
+  for (const e of events) client.on(e, (x) => seen.push(e === 'error' ? `error:${x.code}` : e))
+  return () => seen.join(' ').replace(/(reconnect error:ECONNREFUSED close ?)+/g, '(retries) ').trim()
+}
+
+test('every broker unreachable: ECONNREFUSED at once (not after timeToWait), retries every reconnectPeriod, connects when a broker comes', async () => {
   const port = await freePort()
   const broker = new Broker(port, tmpDir('hamqtt-late-'))
-  const client = connect(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 100, ha: { timeToWait: 500 } })
-  const seen = []
-  for (const e of ['error', 'close', 'offline', 'reconnect', 'connect']) client.on(e, (x) => seen.push(e === 'error' ? `error:${x.code}` : e))
-  await once(client, 'reconnect')
-  assert.deepEqual(seen, ['error:HAMQTT_ERR_NO_ENDPOINT', 'close', 'offline', 'reconnect'])
+  const started = Date.now()
+  const client = connect(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 100, ha: { timeToWait: 60000 } })
+  const log = eventLog(client)
+  // Long before the 60 s of timeToWait: the engine answers as soon as every broker refused.
+  const [err] = await once(client, 'error', 20000)
+  assert.ok(Date.now() - started < 30000, 'the error came before timeToWait')
+  assert.ok(err instanceof Error)
+  assert.equal(err.code, 'ECONNREFUSED')
+  assert.equal(err.errno, -os.constants.errno.ECONNREFUSED)
+  assert.equal(err.syscall, 'connect')
+  assert.equal(err.address, '127.0.0.1')
+  assert.equal(err.port, port)
+  assert.equal(err.message, `connect ECONNREFUSED 127.0.0.1:${port}`)
+  assert.equal(err.cause.code, 'HAMQTT_ERR_NO_ENDPOINT') // the engine's account, naming the endpoint
+  assert.match(err.cause.message, /cluster-default-1 .*connection refused/)
+  // MQTT.js's retries: 'reconnect', then the attempt's 'error' and 'close', every period.
+  let closes = 0
+  await new Promise((resolve) => client.on('close', function onClose () {
+    if (++closes === 3) { client.off('close', onClose); resolve() }
+  }))
+  assert.equal(log(), 'error:ECONNREFUSED offline close (retries)')
   assert.equal(client.connected, false)
   assert.equal(client.reconnecting, true)
   // A subscription made while offline is made once the broker is up, and acknowledged then.
@@ -240,22 +264,75 @@ test('an unreachable cluster: error, close, offline, reconnect; then it connects
   const connected = once(client, 'connect', 15000)
   await broker.start()
   await connected
+  assert.match(log(), /^error:ECONNREFUSED offline close \(retries\) reconnect connect$/)
   assert.equal(client.reconnecting, false)
   await subscribed
   const msgs = collect(client, 1)
   await client.publishAsync('late/1', 'hi', { qos: 1 })
   assert.equal((await msgs)[0].payload, 'hi')
   await client.endAsync()
+  assert.match(log(), / connect close end$/)
   await broker.stop()
 })
 
-test('connectAsync rejects when nothing is reachable and allowRetries is false', async () => {
+test('every broker unreachable, reconnectPeriod 0: ECONNREFUSED and close, then no retry even when a broker comes', async () => {
   const port = await freePort()
-  await assert.rejects(mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { ha: { timeToWait: 300 } }, false), (err) => {
-    assert.equal(err.code, 'HAMQTT_ERR_NO_ENDPOINT')
-    assert.match(err.message, /127\.0\.0\.1/)
-    return true
-  })
+  const broker = new Broker(port, tmpDir('hamqtt-never-'))
+  const client = connect(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0, ha: { timeToWait: 60000 } })
+  const log = eventLog(client)
+  const closed = once(client, 'close', 20000)
+  const [err] = await once(client, 'error', 20000)
+  assert.equal(err.code, 'ECONNREFUSED')
+  await closed
+  await broker.start()
+  try {
+    // The engine stopped probing: nothing connects within a few of its probe intervals (105-245 ms).
+    await sleep(750)
+    assert.equal(log(), 'error:ECONNREFUSED close')
+    assert.equal(client.connected, false)
+    assert.equal(client.reconnecting, false)
+    assert.deepEqual(client.liveEndpoints(), [])
+    // reconnect() starts again, as MQTT.js's.
+    client.reconnect()
+    await once(client, 'connect')
+    assert.equal(log(), 'error:ECONNREFUSED close reconnect connect')
+    await client.endAsync()
+  } finally {
+    await broker.stop()
+  }
+})
+
+test('several brokers, all refusing: one ECONNREFUSED whose errors[] has each address, as net reports several addresses', async () => {
+  const [p1, p2] = [await freePort(), await freePort()]
+  const client = connect(`mqtt://127.0.0.1:${p1},127.0.0.1:${p2}`, { reconnectPeriod: 0 })
+  const [err] = await once(client, 'error', 20000)
+  assert.equal(err.code, 'ECONNREFUSED')
+  assert.equal(err.syscall, 'connect')
+  assert.equal(err.message, `connect ECONNREFUSED 127.0.0.1:${p1}, 127.0.0.1:${p2}`)
+  assert.deepEqual(err.errors.map((e) => [e.code, e.errno, e.syscall, e.address, e.port, e.endpoint, e.message]), [
+    ['ECONNREFUSED', err.errno, 'connect', '127.0.0.1', p1, 'cluster-default-1', `connect ECONNREFUSED 127.0.0.1:${p1}`],
+    ['ECONNREFUSED', err.errno, 'connect', '127.0.0.1', p2, 'cluster-default-2', `connect ECONNREFUSED 127.0.0.1:${p2}`]
+  ])
+  await client.endAsync()
+  // One broker up and one refusing: connected, no error.
+  const [a] = brokers
+  const mixed = connect(`mqtt://127.0.0.1:${a.port},127.0.0.1:${p1}`)
+  const errors = []
+  mixed.on('error', (e) => errors.push(e))
+  await once(mixed, 'connect')
+  assert.deepEqual(errors, [])
+  await mixed.endAsync()
+})
+
+test('connectAsync rejects with ECONNREFUSED when nothing is reachable (allowRetries or not), and ends the client', async () => {
+  const port = await freePort()
+  for (const allowRetries of [true, false]) {
+    await assert.rejects(mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { ha: { timeToWait: 60000 } }, allowRetries), (err) => {
+      assert.equal(err.code, 'ECONNREFUSED')
+      assert.equal(err.port, port)
+      return true
+    })
+  }
 })
 
 test('reconnectPeriod 0: no reconnection after the broker dies', async () => {
@@ -273,13 +350,12 @@ test('reconnectPeriod 0: no reconnection after the broker dies', async () => {
   await client.endAsync()
 })
 
-test('the last broker dies and comes back: close, offline, reconnect, connect; subscriptions replayed', async () => {
+test('the last broker dies and comes back: offline, close, (reconnect, error, close)*, reconnect, connect; subscriptions replayed', async () => {
   const broker = await startBroker()
   const client = await connectAsync(`mqtt://127.0.0.1:${broker.port}`, { reconnectPeriod: 100 })
   await client.subscribeAsync('back/#', { qos: 1 })
-  const seen = []
-  for (const e of ['close', 'offline', 'reconnect', 'connect']) client.on(e, () => seen.push(e))
-  const down = once(client, 'offline')
+  const log = eventLog(client)
+  const down = once(client, 'close')
   await broker.kill()
   await down
   assert.equal(client.connected, false)
@@ -287,7 +363,7 @@ test('the last broker dies and comes back: close, offline, reconnect, connect; s
   const connected = once(client, 'connect', 15000)
   await broker.start()
   await connected
-  assert.deepEqual(seen, ['close', 'offline', 'reconnect', 'connect'])
+  assert.match(log(), /^offline close (\(retries\) )?reconnect connect$/)
   const msgs = collect(client, 1)
   const other = await connectAsync(`mqtt://127.0.0.1:${broker.port}`)
   await other.publishAsync('back/1', 'replayed', { qos: 1 })
@@ -332,10 +408,13 @@ test('end(false) first sends the publishes made without a callback; one no broke
   const opts = { reconnectPeriod: 100, ha: { timeToWait: 500, ackTimeout: 200, maxProbeDelay: 300 } }
   const lone = await connectAsync(burl, { ...opts, ha: { ...opts.ha, warmUp: -1 } })
   const doomed = await connectAsync(burl, opts)
+  // Connection attempts that fail while the broker is frozen are reported too, as MQTT.js
+  // reports each failed reconnection; only the other errors count here.
+  const attempt = (err) => err.code === 'HAMQTT_ERR_NO_ENDPOINT' || err.code === 'ECONNREFUSED'
   const errors = []
-  lone.on('error', (err) => errors.push(err.message))
+  lone.on('error', (err) => { if (!attempt(err)) errors.push(err.message) })
   const doomedErrors = []
-  doomed.on('error', (err) => doomedErrors.push(err.message))
+  doomed.on('error', (err) => { if (!attempt(err)) doomedErrors.push(err.message) })
   process.kill(broker.proc.pid, 'SIGSTOP')
   let stopped = true
   try {
