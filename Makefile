@@ -4,16 +4,26 @@ GO        ?= go
 GOFLAGS   ?=
 export GOFLAGS
 
-.PHONY: all build deps test test-go demo brokers clean vet
+.PHONY: all build install deps test test-go demo brokers clean vet
 
 all: build
 
 deps:
 	./scripts/install-deps.sh
 
+# Every artifact: the Go packages, libhamqtt.so with its C tests and examples (build/c), and the
+# hamqtt command (bin/hamqtt).
 build:
 	$(GO) build ./...
-	$(MAKE) c-build
+	$(MAKE) c-build cli-build
+
+# The library, its header, CMake package and pkg-config file, and the hamqtt command, under
+# $(PREFIX) (lib/, include/, lib/cmake/hamqtt, lib/pkgconfig, bin/).
+PREFIX ?= /usr/local
+install: build
+	$(CMAKE) --install $(C_BUILD_DIR) --prefix $(PREFIX)
+	install -d $(PREFIX)/bin
+	install -m 755 bin/hamqtt $(PREFIX)/bin/hamqtt
 
 vet:
 	$(GO) vet ./...

@@ -29,11 +29,12 @@ Examples:
 func runBrokers(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "brokers", brokersSynopsis, brokersHelp)
 	portList := fs.String("ports", "1883-1885", "loopback `ports` to start a broker on: a range (1883-1885) or a comma-separated list")
-	if err := fs.Parse(args); err != nil {
+	rest, err := parseFlags(e, fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return usagef(fs, "unexpected argument %q: give the ports with -ports", fs.Arg(0))
+	if len(rest) > 0 {
+		return usagef(fs, "unexpected argument %q: give the ports with -ports", rest[0])
 	}
 	ports, err := parsePorts(*portList)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hamqtt/hamqtt/internal/brokertest"
+	"github.com/hamqtt/hamqtt/internal/version"
 )
 
 const (
@@ -409,11 +410,22 @@ func TestUsageErrors(t *testing.T) {
 // TestHelp: -h, -help, -? and "help" print the usage on stdout and exit 0.
 func TestHelp(t *testing.T) {
 	for _, args := range [][]string{{"-h"}, {"help"}, {"help", "pub"}, {"pub", "-h"}, {"sub", "--help"}, {"status", "-?"},
-		{"start", "-h"}, {"config", "-h"}, {"config", "check", "-h"}, {"demo", "-h"}} {
+		{"start", "-h"}, {"config", "-h"}, {"config", "check", "-h"}, {"demo", "-h"}, {"brokers", "-h"}} {
 		r := hamqtt(t, "", args...)
 		expectCode(t, r, 0)
 		if !strings.Contains(r.stdout, "Usage:") || !strings.Contains(r.stdout, "Exit status") {
 			t.Errorf("hamqtt %s: no usage on stdout\n%v", strings.Join(args, " "), r)
+		}
+	}
+}
+
+// TestVersion: hamqtt --version prints the version the library and the packages share.
+func TestVersion(t *testing.T) {
+	for _, arg := range []string{"--version", "-version", "version"} {
+		r := hamqtt(t, "", arg)
+		expectCode(t, r, 0)
+		if !strings.HasPrefix(r.stdout, "hamqtt "+version.Version+" (go") {
+			t.Errorf("hamqtt %s printed %q, want hamqtt %s (...)", arg, r.stdout, version.Version)
 		}
 	}
 }

@@ -9,7 +9,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
+
+	"github.com/hamqtt/hamqtt/internal/version"
 )
 
 // Exit codes, documented in the usage text and docs/cli.md.
@@ -45,7 +48,7 @@ Usage:
 
 Commands:
 %s
-Run "hamqtt <command> -h" for the flags of a command. Flags may be written -flag or --flag.
+Run "hamqtt <command> -h" for the flags of a command, "hamqtt --version" for the version. Flags may be written -flag or --flag.
 
 Exit status:
   0  success
@@ -90,6 +93,10 @@ func run(ctx context.Context, e *env, args []string) int {
 			return run(ctx, e, []string{args[1], "-h"})
 		}
 		printTopUsage(e.stdout)
+		return exitOK
+	case "-version", "--version", "version":
+		// The library, the packages and this command share one version (internal/version).
+		fmt.Fprintf(e.stdout, "hamqtt %s (%s, %s/%s)\n", version.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return exitOK
 	}
 	for _, c := range commands() {
