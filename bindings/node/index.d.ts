@@ -88,10 +88,11 @@ export interface IClientOptions {
   clientId?: string
   username?: string
   password?: string | Buffer
-  /** seconds (60); 0 is not supported */
+  /** seconds (60); 0 turns keep-alive off, as in MQTT.js */
   keepalive?: number
   clean?: boolean
-  /** ms between reconnect attempts (1000); 0: no reconnection */
+  /** ms between reconnect attempts while no broker is live (1000); 0: no reconnection. Also the
+   *  backoff after a broker's first refusal; a broker that is down is re-checked every 105-245 ms */
   reconnectPeriod?: number
   /** ms (30000) */
   connectTimeout?: number
@@ -145,11 +146,61 @@ export interface ISubscriptionMap {
   [topic: string]: { qos: QoS }
 }
 
+/** The CONNACK 'connect' and 'packetreceive' get: the cluster's, not one broker's. */
 export interface IConnackPacket {
   cmd: 'connack'
-  returnCode: number
+  retain: false
+  qos: 0
+  dup: false
+  length: number
+  topic: null
+  payload: null
+  returnCode: 0
+  /** every live broker still had this client's session (clean: false) */
   sessionPresent: boolean
 }
+
+/** What subscribe's callback (third argument) and 'packetreceive' get once the brokers acknowledged. */
+export interface ISubackPacket {
+  cmd: 'suback'
+  /** the QoS granted per filter (the lowest any subscriber endpoint granted) */
+  granted: number[]
+  /** the client's own number for the subscribe call (each broker has its own packet id) */
+  messageId: number
+}
+
+/** What unsubscribe's callback and unsubscribeAsync() get. */
+export interface IUnsubackPacket {
+  cmd: 'unsuback'
+  messageId: number
+}
+
+/** 'packetreceive' for an acknowledged QoS 1 (puback) or QoS 2 (pubcomp) publish. */
+export interface IPubackPacket {
+  cmd: 'puback' | 'pubcomp'
+  /** the messageId of the publish packet (of packetsend and the publish callback) */
+  messageId: number
+}
+
+export interface ISubscribePacket {
+  cmd: 'subscribe'
+  subscriptions: ISubscriptionGrant[]
+  messageId: number
+}
+
+export interface IUnsubscribePacket {
+  cmd: 'unsubscribe'
+  unsubscriptions: string[]
+  messageId: number
+}
+
+export interface IDisconnectPacket {
+  cmd: 'disconnect'
+}
+
+/** The packets of 'packetsend' / 'packetreceive': what the client exchanges with the cluster as a whole. */
+export type Packet = IConnackPacket | IPublishPacket | IOutgoingPublishPacket | ISubackPacket | IUnsubackPacket | IPubackPacket |
+  ISubscribePacket | IUnsubscribePacket | IDisconnectPacket
 
 export interface IPublishPacket {
   cmd: 'publish'
@@ -159,15 +210,47 @@ export interface IPublishPacket {
   retain: boolean
   dup: boolean
   length: number
-  /** hamqtt: the endpoint the message arrived through */
+  /** hamqtt: the endpoint the message arrived through ('message' only) */
   endpoint?: string
+  /** absent: the broker's packet id does not reach the application */
   messageId?: number
 }
 
-export type PacketCallback = (error?: Error, packet?: IPublishPacket) => void
-export type ClientSubscribeCallback = (err: Error | null, granted?: ISubscriptionGrant[]) => void
+/** The publish packet of publish's callback, publishAsync() and 'packetsend': as it was handed to the cluster. */
+export interface IOutgoingPublishPacket {
+  cmd: 'publish'
+  topic: string
+  payload: string | Buffer
+  qos: QoS
+  retain: boolean
+  dup: false
+  /** the client's number for a QoS 1/2 publish (0 for QoS 0); each broker has its own packet id */
+  messageId: number
+}
+
+/** publish's callback: QoS 0 gets no arguments, QoS 1/2 (null, packet), a failure (error). */
+export type PacketCallback = (error?: Error | null, packet?: IOutgoingPublishPacket) => void
+export type ClientSubscribeCallback = (err: Error | null, granted?: ISubscriptionGrant[], packet?: ISubackPacket) => void
+export type UnsubscribeCallback = (err: Error | null, packet?: IUnsubackPacket) => void
 export type DoneCallback = (error?: Error) => void
 export type OnMessageCallback = (topic: string, payload: Buffer, packet: IPublishPacket) => void
+
+/**
+ * The 'error' of a connection attempt that every broker refused, shaped as net's: code
+ * 'ECONNREFUSED', errno, syscall 'connect'; address and port with one broker, `errors` (one
+ * such error per broker) with several; `cause` is the library's HAMQTT_ERR_NO_ENDPOINT error.
+ */
+export interface ConnectionRefusedError extends Error {
+  code: 'ECONNREFUSED'
+  errno: number
+  syscall: 'connect'
+  address?: string
+  port?: number
+  /** hamqtt: the endpoint's name */
+  endpoint?: string
+  errors?: ConnectionRefusedError[]
+  cause?: HamqttError
+}
 
 /** An error of the library: .code is the HAMQTT_ERR_* name, .status its number. */
 export interface HamqttError extends Error {
@@ -191,6 +274,31 @@ export interface EndpointStats {
   lastError: string
 }
 
+/**
+ * The events of MqttClient, in MQTT.js's order: a failed attempt is 'error', then ('offline'
+ * once per outage with reconnectPeriod > 0) 'close'; while nothing is live, every
+ * reconnectPeriod 'reconnect' then 'connect' or 'error' + 'close'.
+ */
+export interface MqttClientEventCallbacks {
+  connect: (packet: IConnackPacket) => void
+  message: OnMessageCallback
+  /** what the client hands to the cluster: publish, subscribe, unsubscribe, disconnect */
+  packetsend: (packet: Packet) => void
+  /** what the cluster answered: connack, publish (before 'message'), puback, pubcomp, suback, unsuback */
+  packetreceive: (packet: Packet) => void
+  /** MQTT 5 only: never emitted (the engine speaks MQTT 3.1.1) */
+  disconnect: (packet: IDisconnectPacket) => void
+  error: (error: ConnectionRefusedError | HamqttError | (Error & { code?: string })) => void
+  close: () => void
+  end: () => void
+  reconnect: () => void
+  offline: () => void
+  /** hamqtt: an endpoint of the cluster connected */
+  endpointUp: (name: string) => void
+  /** hamqtt: an endpoint of the cluster moved to the dead list */
+  endpointDown: (name: string, reason: string | null) => void
+}
+
 export declare class MqttClient extends EventEmitter {
   constructor (brokerUrl?: string | IClientOptions, opts?: IClientOptions)
   /** at least one endpoint of the cluster is live */
@@ -200,32 +308,36 @@ export declare class MqttClient extends EventEmitter {
   disconnected: boolean
   options: IClientOptions & { endpoints: string | null, cluster: string | null }
 
-  on (event: 'connect', cb: (packet: IConnackPacket) => void): this
-  on (event: 'message', cb: OnMessageCallback): this
-  on (event: 'reconnect' | 'close' | 'offline' | 'end', cb: () => void): this
-  on (event: 'error', cb: (error: HamqttError | Error) => void): this
-  on (event: 'endpointUp', cb: (name: string) => void): this
-  on (event: 'endpointDown', cb: (name: string, reason: string | null) => void): this
+  on<E extends keyof MqttClientEventCallbacks> (event: E, cb: MqttClientEventCallbacks[E]): this
   on (event: string | symbol, cb: (...args: any[]) => void): this
-  once (event: 'connect', cb: (packet: IConnackPacket) => void): this
-  once (event: 'message', cb: OnMessageCallback): this
+  once<E extends keyof MqttClientEventCallbacks> (event: E, cb: MqttClientEventCallbacks[E]): this
   once (event: string | symbol, cb: (...args: any[]) => void): this
+  prependListener<E extends keyof MqttClientEventCallbacks> (event: E, cb: MqttClientEventCallbacks[E]): this
+  prependListener (event: string | symbol, cb: (...args: any[]) => void): this
+  prependOnceListener<E extends keyof MqttClientEventCallbacks> (event: E, cb: MqttClientEventCallbacks[E]): this
+  prependOnceListener (event: string | symbol, cb: (...args: any[]) => void): this
+  off<E extends keyof MqttClientEventCallbacks> (event: E, cb: MqttClientEventCallbacks[E]): this
+  off (event: string | symbol, cb: (...args: any[]) => void): this
+  removeListener<E extends keyof MqttClientEventCallbacks> (event: E, cb: MqttClientEventCallbacks[E]): this
+  removeListener (event: string | symbol, cb: (...args: any[]) => void): this
 
   /** starts connecting (with manualConnect) */
   connect (): this
   publish (topic: string, message: string | Buffer | Uint8Array, opts?: IClientPublishOptions, callback?: PacketCallback): this
   publish (topic: string, message: string | Buffer | Uint8Array, callback?: PacketCallback): this
-  publishAsync (topic: string, message: string | Buffer | Uint8Array, opts?: IClientPublishOptions): Promise<IPublishPacket | undefined>
+  publishAsync (topic: string, message: string | Buffer | Uint8Array, opts?: IClientPublishOptions): Promise<IOutgoingPublishPacket | undefined>
   subscribe (topic: string | string[] | ISubscriptionMap, opts?: IClientSubscribeOptions, callback?: ClientSubscribeCallback): this
   subscribe (topic: string | string[] | ISubscriptionMap, callback?: ClientSubscribeCallback): this
   subscribeAsync (topic: string | string[] | ISubscriptionMap, opts?: IClientSubscribeOptions): Promise<ISubscriptionGrant[]>
-  unsubscribe (topic: string | string[], opts?: object, callback?: DoneCallback): this
-  unsubscribe (topic: string | string[], callback?: DoneCallback): this
-  unsubscribeAsync (topic: string | string[], opts?: object): Promise<void>
-  end (force?: boolean, opts?: object, cb?: DoneCallback): this
-  end (force?: boolean, cb?: DoneCallback): this
+  unsubscribe (topic: string | string[], callback?: UnsubscribeCallback): this
+  unsubscribe (topic: string | string[], opts?: object, callback?: UnsubscribeCallback): this
+  unsubscribeAsync (topic: string | string[], opts?: object): Promise<IUnsubackPacket>
+  /** an end() while (or after) the client ends calls back at once, as MQTT.js */
   end (cb?: DoneCallback): this
+  end (force?: boolean, cb?: DoneCallback): this
+  end (force?: boolean, opts?: object, cb?: DoneCallback): this
   endAsync (force?: boolean, opts?: object): Promise<void>
+  /** drops every connection and connects again ('reconnect', 'close', 'end', 'connect' when connected) */
   reconnect (): this
   /** not supported: throws */
   getLastMessageId (): never
