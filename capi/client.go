@@ -108,6 +108,7 @@ type client struct {
 
 	pollMu sync.Mutex
 	poll   pollState
+	evfd   eventFD // hamqtt_event_fd's descriptor (guarded by mu)
 
 	logs        *logSink
 	dispatchers sync.WaitGroup // push dispatchers and the log goroutine
@@ -123,6 +124,7 @@ func newClient(cfg core.Config, c *core.Cluster, logs *logSink, fromRegistry boo
 		inst:      newInstance(c),
 		logs:      logs,
 		nextIndex: len(cfg.Endpoints),
+		evfd:      newEventFD(),
 	}
 	// Name every endpoint as core did, so a later instance keeps the names.
 	for i, st := range c.Stats() {
@@ -184,6 +186,7 @@ func (cl *client) start(wait bool) error {
 	}
 	cl.state = stateStarted
 	cl.publishLocked()
+	cl.eventsStartedLocked()
 	inst := cl.inst
 	cl.mu.Unlock()
 	if !wait {
@@ -207,7 +210,12 @@ func (cl *client) newInstanceLocked() error {
 			return err
 		}
 	}
-	cl.inst = newInstance(c)
+	inst := newInstance(c)
+	if err := cl.watchEventsLocked(inst); err != nil {
+		c.Close()
+		return err
+	}
+	cl.inst = inst
 	cl.publishLocked()
 	if cl.push.Load() {
 		cl.startDispatcherLocked(cl.inst)
@@ -239,12 +247,16 @@ func (cl *client) disconnect(final bool) {
 func (cl *client) markDisconnected(final bool) *instance {
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
+	prev := cl.state
 	if final {
 		cl.state = stateClosed
 	} else if cl.state != stateClosed {
 		cl.state = stateDisconnected
 	}
 	cl.publishLocked()
+	if final || prev == stateNew || prev == stateStarted {
+		cl.eventsStoppingLocked(final)
+	}
 	return cl.inst
 }
 
@@ -265,6 +277,7 @@ func (cl *client) finishDisconnect(inst *instance, final bool) {
 		if len(rest) > 0 {
 			cl.mu.Lock()
 			cl.leftovers = append(cl.leftovers, rest...)
+			cl.syncEventFDLocked(true)
 			cl.mu.Unlock()
 		}
 	}
@@ -312,6 +325,7 @@ func (cl *client) close() {
 	cl.mu.Lock()
 	cl.leftovers = nil
 	cl.mu.Unlock()
+	cl.releaseEventFD()
 }
 
 // enablePush switches the client to push mode and starts the dispatcher of its instance.
@@ -331,6 +345,9 @@ func (cl *client) enablePush() {
 	// the next instance's dispatcher... or nowhere: a client switching modes after a
 	// disconnect has no use for them.
 	cl.leftovers = nil
+	cl.evfd.closedPending = false
+	cl.unwatchEventsLocked()
+	cl.syncEventFDLocked(false)
 }
 
 func (cl *client) startDispatcherLocked(inst *instance) {

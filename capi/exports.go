@@ -17,16 +17,16 @@ import (
 	"unsafe"
 
 	"github.com/hamqtt/hamqtt/core"
+	"github.com/hamqtt/hamqtt/internal/version"
 )
 
 // Every export recovers panics (guard) and records the detail of a failure for
 // hamqtt_last_error (fail). Pointers from C are only read during the call; strings are copied
 // into Go memory (C.GoString) before use.
 
-var versionText = cString(version)
-
-// version must match HAMQTT_VERSION_STRING in include/hamqtt.h (tests/c checks it).
-const version = "0.2.0"
+// versionText is internal/version's, which HAMQTT_VERSION_STRING in include/hamqtt.h matches
+// (internal/version's test and tests/c check it).
+var versionText = cString(version.Version)
 
 //export hamqtt_version
 func hamqtt_version() *C.hqcapi_cchar {
@@ -774,11 +774,13 @@ func hamqtt_event_fd(h C.hamqtt_client, fd *C.int) (rc C.int) {
 	if cl.push.Load() {
 		return fail(errMode, newErr(errMode, "hamqtt_event_fd: %s is in push mode (callbacks are installed)", cl))
 	}
-	inst, state := cl.current()
-	if state == stateClosed || inst.isClosed() {
-		return fail(errClosed, newErr(errClosed, "hamqtt_event_fd: %s is disconnected", cl))
+	cl.mu.Lock()
+	if cl.state == stateClosed {
+		cl.mu.Unlock()
+		return fail(errClosed, newErr(errClosed, "hamqtt_event_fd: %s is closed", cl))
 	}
-	f, err := inst.c.EventFD()
+	f, err := cl.eventFDLocked()
+	cl.mu.Unlock()
 	if err != nil {
 		return fail(errIO, err)
 	}

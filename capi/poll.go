@@ -1,13 +1,71 @@
 package main
 
 /*
+#include <errno.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include "capi.h"
+
+// The descriptor of hamqtt_event_fd: an epoll instance with the wake-up eventfd in it.
+static int hqcapi_evfd_new(int *ep, int *sig) {
+	struct epoll_event ev;
+	*ep = epoll_create1(EPOLL_CLOEXEC);
+	if (*ep < 0) return errno;
+	*sig = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (*sig < 0) {
+		int e = errno;
+		close(*ep);
+		*ep = -1;
+		return e;
+	}
+	memset(&ev, 0, sizeof ev);
+	ev.events = EPOLLIN;
+	ev.data.fd = *sig;
+	if (epoll_ctl(*ep, EPOLL_CTL_ADD, *sig, &ev) != 0) {
+		int e = errno;
+		close(*sig);
+		close(*ep);
+		*ep = *sig = -1;
+		return e;
+	}
+	return 0;
+}
+
+// Adds (add != 0) or removes fd, level-triggered for reading; 0 or an errno.
+static int hqcapi_evfd_watch(int ep, int fd, int add) {
+	struct epoll_event ev;
+	memset(&ev, 0, sizeof ev);
+	ev.events = EPOLLIN;
+	ev.data.fd = fd;
+	return epoll_ctl(ep, add ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, fd, &ev) == 0 ? 0 : errno;
+}
+
+// Every raise is a write, so a loop watching the descriptor edge-triggered wakes again.
+static void hqcapi_evfd_raise(int sig) {
+	uint64_t one = 1;
+	ssize_t n = write(sig, &one, sizeof one);
+	(void)n;
+}
+
+static void hqcapi_evfd_clear(int sig) {
+	uint64_t v;
+	ssize_t n = read(sig, &v, sizeof v);
+	(void)n;
+}
+
+static void hqcapi_evfd_close(int ep, int sig) {
+	if (sig >= 0) close(sig);
+	if (ep >= 0) close(ep);
+}
 */
 import "C"
 
 import (
 	"errors"
 	"strings"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -50,6 +108,124 @@ func (p *pollState) reserve(n uintptr) bool {
 	return true
 }
 
+// eventFD is what hamqtt_event_fd hands out: one descriptor for the life of the client,
+// though a client gets a new core cluster, with a new event pipe, each time it connects again
+// after hamqtt_disconnect. It is an epoll instance that watches, level-triggered,
+//   - the event pipe of the current core cluster (readable while its queue holds events), and
+//   - sig, an eventfd raised while hamqtt_poll has something to give that is not in that
+//     pipe: events kept from a disconnected cluster (client.leftovers), or the answer
+//     HAMQTT_ERR_CLOSED itself after a disconnect (until hamqtt_poll gave it once).
+//
+// An epoll descriptor is readable while one of the descriptors it watches is, so it can sit
+// in the application's own epoll (edge- or level-triggered), poll(2), select(2), libuv or
+// asyncio loop. Guarded by client.mu.
+type eventFD struct {
+	ep, sig int  // -1 until hamqtt_event_fd was first called
+	watched int  // the core pipe registered in ep, -1 for none
+	raised  bool // sig's counter is not zero
+	// closedPending: the client was disconnected and hamqtt_poll has not answered
+	// HAMQTT_ERR_CLOSED since. Kept whether or not the descriptor exists yet.
+	closedPending bool
+}
+
+func newEventFD() eventFD { return eventFD{ep: -1, sig: -1, watched: -1} }
+
+// eventFDLocked returns the client's descriptor, making it on the first call.
+func (cl *client) eventFDLocked() (int, error) {
+	e := &cl.evfd
+	if e.ep < 0 {
+		var ep, sig C.int
+		if rc := C.hqcapi_evfd_new(&ep, &sig); rc != 0 {
+			return -1, newErr(errIO, "hamqtt_event_fd: %s: cannot make the event descriptor: %v", cl, syscall.Errno(rc))
+		}
+		e.ep, e.sig = int(ep), int(sig)
+		if cl.state == stateNew || cl.state == stateStarted { // not being disconnected
+			if err := cl.watchEventsLocked(cl.inst); err != nil {
+				C.hqcapi_evfd_close(ep, sig)
+				e.ep, e.sig = -1, -1
+				return -1, err
+			}
+		}
+		cl.syncEventFDLocked(false)
+	}
+	return e.ep, nil
+}
+
+// watchEventsLocked puts the event pipe of inst (a cluster not yet closed) into the client's
+// descriptor in place of the previous one. Nothing to do before hamqtt_event_fd was called,
+// or in push mode (the descriptor is not used then).
+func (cl *client) watchEventsLocked(inst *instance) error {
+	e := &cl.evfd
+	if e.ep < 0 || cl.push.Load() {
+		return nil
+	}
+	cl.unwatchEventsLocked()
+	f, err := inst.c.EventFD()
+	if err != nil {
+		return newErr(errIO, "%s: cannot make the event pipe: %v", cl, err)
+	}
+	if rc := C.hqcapi_evfd_watch(C.int(e.ep), C.int(f), 1); rc != 0 {
+		return newErr(errIO, "%s: cannot watch the event pipe: %v", cl, syscall.Errno(rc))
+	}
+	e.watched = f
+	return nil
+}
+
+// unwatchEventsLocked takes the current cluster's pipe out of the descriptor; called before
+// that cluster is closed, so the number is never removed after it was reused.
+func (cl *client) unwatchEventsLocked() {
+	e := &cl.evfd
+	if e.watched >= 0 {
+		C.hqcapi_evfd_watch(C.int(e.ep), C.int(e.watched), 0)
+		e.watched = -1
+	}
+}
+
+// syncEventFDLocked raises sig while the client has leftovers or the disconnected answer to
+// give, and clears it otherwise. force raises it again even when it is raised already: new
+// leftovers must wake an edge-triggered loop that has drained what it was woken for.
+func (cl *client) syncEventFDLocked(force bool) {
+	e := &cl.evfd
+	if e.sig < 0 {
+		return
+	}
+	want := len(cl.leftovers) > 0 || e.closedPending
+	switch {
+	case want && (force || !e.raised):
+		C.hqcapi_evfd_raise(C.int(e.sig))
+		e.raised = true
+	case !want && e.raised:
+		C.hqcapi_evfd_clear(C.int(e.sig))
+		e.raised = false
+	}
+}
+
+// eventsStartedLocked: the client (re)started; the disconnected answer is stale.
+func (cl *client) eventsStartedLocked() {
+	cl.evfd.closedPending = false
+	cl.syncEventFDLocked(false)
+}
+
+// eventsStoppingLocked: the current cluster is about to be closed by a disconnect (final:
+// hamqtt_close). Its pipe leaves the descriptor; a disconnect raises the disconnected answer.
+func (cl *client) eventsStoppingLocked(final bool) {
+	cl.unwatchEventsLocked()
+	if !final {
+		cl.evfd.closedPending = true
+		cl.syncEventFDLocked(true)
+	}
+}
+
+// releaseEventFD closes the descriptor (hamqtt_close, once nothing polls any more).
+func (cl *client) releaseEventFD() {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	e := &cl.evfd
+	cl.unwatchEventsLocked()
+	C.hqcapi_evfd_close(C.int(e.ep), C.int(e.sig))
+	e.ep, e.sig, e.raised = -1, -1, false
+}
+
 // pollEvents implements hamqtt_poll; the caller holds cl.pollMu.
 func (cl *client) pollEvents(out []C.hamqtt_event, timeout time.Duration) (int, error) {
 	p := &cl.poll
@@ -68,6 +244,7 @@ func (cl *client) pollEvents(out []C.hamqtt_event, timeout time.Duration) (int, 
 		if len(cl.leftovers) == 0 {
 			cl.leftovers = nil
 		}
+		cl.syncEventFDLocked(false)
 	}
 	cl.mu.Unlock()
 
@@ -85,6 +262,14 @@ func (cl *client) pollEvents(out []C.hamqtt_event, timeout time.Duration) (int, 
 	defer clear(p.batch[:len(batch)]) // drop payload references
 	if pollErr != nil {
 		if errors.Is(pollErr, core.ErrClosed) {
+			// The answer is given: the descriptor stops being readable for it (unless the
+			// client was connected again meanwhile, or a disconnect left more events).
+			cl.mu.Lock()
+			if cl.inst == inst && len(cl.leftovers) == 0 {
+				cl.evfd.closedPending = false
+				cl.syncEventFDLocked(false)
+			}
+			cl.mu.Unlock()
 			return 0, newErr(errClosed, "%s is disconnected and every event was drained", cl)
 		}
 		return 0, pollErr
@@ -117,6 +302,7 @@ func (cl *client) pollEvents(out []C.hamqtt_event, timeout time.Duration) (int, 
 		// Put the events back rather than lose them.
 		cl.mu.Lock()
 		cl.leftovers = append(append([]core.Event(nil), batch...), cl.leftovers...)
+		cl.syncEventFDLocked(true)
 		cl.mu.Unlock()
 		return 0, newErr(errInternal, "hamqtt_poll: out of memory for %d bytes of events", need)
 	}

@@ -36,7 +36,8 @@
  *                 - pull (the initial mode): hamqtt_poll() drains a batch of
  *                   events on the caller's thread; hamqtt_event_fd() gives a
  *                   descriptor that is readable while events wait, for epoll,
- *                   poll(2), asyncio or libuv loops;
+ *                   poll(2), asyncio or libuv loops (one descriptor for the
+ *                   life of the client; docs/c-event-loop.md shows a loop);
  *                 - push: callbacks called on a library thread (one per client,
  *                   so one client's callbacks never run concurrently and arrive
  *                   in event order), never while the library holds a lock, so a
@@ -445,8 +446,11 @@ int hamqtt_connect_async(hamqtt_client client);
  * pending complete with HAMQTT_ERR_CLOSED; their delivery events are still
  * delivered (push: before this returns; pull: by the next hamqtt_poll()).
  * The handle stays valid: hamqtt_connect() starts again with the same
- * subscriptions; statistics start from zero. The event fd is closed: ask for
- * it again after reconnecting. Waits for in-flight callbacks, except when
+ * subscriptions; statistics start from zero. No HAMQTT_EVENT_ENDPOINT_DOWN
+ * is reported for the endpoints it disconnects. The event descriptor stays
+ * open and keeps its number (hamqtt_event_fd()): it is readable until
+ * hamqtt_poll() has given the events left and HAMQTT_ERR_CLOSED, then quiet
+ * until the client connects again. Waits for in-flight callbacks, except when
  * called from a callback of another client: then the disconnect completes on
  * a library thread after this client's running callback (if any) returned,
  * because that callback might be waiting for the caller's client (two clients
@@ -457,7 +461,8 @@ int hamqtt_disconnect(hamqtt_client client);
 
 /* Disconnects (as above) and releases the client. When it returns, none of
  * the client's callbacks is running or will run again, and the handle is
- * invalid (HAMQTT_ERR_HANDLE from then on, including a second close).
+ * invalid (HAMQTT_ERR_HANDLE from then on, including a second close). It
+ * closes the event descriptor: take it out of your event loop first.
  * Called from a callback of another client, it does not wait: the handle is
  * invalid at once, and the release completes on a library thread after this
  * client's running callback (if any) returned, so two clients may close each
@@ -588,25 +593,59 @@ int hamqtt_set_callbacks(hamqtt_client client, const hamqtt_callbacks *cbs);
 int hamqtt_set_log_callback(hamqtt_client client, int min_level, hamqtt_log_cb cb, void *user);
 
 /* Pull delivery: moves up to `max_events` queued events into `events`
- * (caller-allocated), on the calling thread, waiting up to `timeout_ms` for
- * the first (0: do not wait; negative: until an event comes or the client is
- * disconnected). *count (required) receives how many were stored. The
- * strings and payloads the events point to belong to the library and stay
- * valid until the next hamqtt_poll(), hamqtt_disconnect() or hamqtt_close()
- * on the client. Only one thread may poll a client at a time.
+ * (caller-allocated), in the order they happened, on the calling thread,
+ * waiting up to `timeout_ms` for the first (0: do not wait; negative: until an
+ * event comes or the client is disconnected). *count (required) receives how
+ * many were stored; one call moves at most 4096. The strings and payloads the
+ * events point to belong to the library and stay valid until the next
+ * hamqtt_poll(), hamqtt_disconnect() or hamqtt_close() on the client. Only one
+ * thread may poll a client at a time (any thread; in an event loop, the
+ * loop's).
+ * Event loops serve what is due with timeout_ms 0 when hamqtt_event_fd() is
+ * readable: the call then never waits, neither for events nor for a lock (a
+ * second poller gets HAMQTT_ERR_BUSY). Level-triggered, one call per wake-up
+ * is enough; edge-triggered, call it until it stores fewer than max_events
+ * (fewer than 4096 when max_events is larger), 0, or fails.
  * Returns HAMQTT_OK (also with *count 0 on timeout), HAMQTT_ERR_HANDLE,
  * HAMQTT_ERR_INVALID (NULL events/count, max_events 0), HAMQTT_ERR_MODE
  * (push mode), HAMQTT_ERR_BUSY (another thread is polling this client),
- * HAMQTT_ERR_CLOSED (disconnected and every event drained). */
+ * HAMQTT_ERR_CLOSED (disconnected and every event drained; every call answers
+ * so until the client is connected again). */
 int hamqtt_poll(hamqtt_client client, hamqtt_event *events, size_t max_events, int timeout_ms, size_t *count);
 
-/* A file descriptor that is readable while events wait for hamqtt_poll(), to
- * wake an epoll/poll/select, asyncio or libuv loop. Do not read from it or
- * close it: hamqtt_poll() keeps it in step, and hamqtt_disconnect() and
- * hamqtt_close() close it (it reads EOF then). Valid while connected; ask
- * again after a reconnect. Returns HAMQTT_OK, HAMQTT_ERR_HANDLE,
- * HAMQTT_ERR_INVALID, HAMQTT_ERR_MODE (push mode), HAMQTT_ERR_CLOSED,
- * HAMQTT_ERR_IO. */
+/* Stores in *fd the client's event descriptor, to wake an event loop (epoll,
+ * poll(2), select(2), libuv's uv_poll_t, libevent, asyncio's add_reader). It
+ * is readable (POLLIN, EPOLLIN) while hamqtt_poll() has something to give:
+ * events, or after hamqtt_disconnect() the answer HAMQTT_ERR_CLOSED. Wake on
+ * it, then serve what is due with hamqtt_poll() and timeout_ms 0.
+ *
+ * One descriptor for the life of the client: it can be had from
+ * hamqtt_client_new() on, before hamqtt_connect() or hamqtt_connect_async(),
+ * and every call returns the same number, also across hamqtt_disconnect() and
+ * the next connect, so a loop registers it once. hamqtt_close() (and
+ * hamqtt_shutdown() for the clients of the configuration) closes it: take it
+ * out of the loop first (EPOLL_CTL_DEL, uv_poll_stop(), event_del()), since
+ * the number can be reused at once.
+ *
+ * Readiness is level-triggered: it stays readable while anything waits, so
+ * one hamqtt_poll() per wake-up is enough. Edge-triggered watching (EPOLLET,
+ * EV_ET) is safe too: every event that comes after a hamqtt_poll() took the
+ * last one makes it readable anew, so after each wake-up poll until a batch
+ * comes back short (see hamqtt_poll()). Readiness is a hint: a wake-up whose
+ * hamqtt_poll() stores nothing is possible and harmless. After
+ * hamqtt_disconnect() it is readable until hamqtt_poll() has given the events
+ * left and answered HAMQTT_ERR_CLOSED, then quiet (no busy loop) until the
+ * client connects again.
+ *
+ * The descriptor belongs to the library: never read, write or close it (a
+ * dup() of it is yours to close). It is close-on-exec; on Linux it is an
+ * epoll descriptor. Any thread may ask for it. In push mode the client has
+ * none; one obtained before switching to push mode stays open and quiet.
+ * On failure *fd is -1. Returns HAMQTT_OK, HAMQTT_ERR_HANDLE,
+ * HAMQTT_ERR_INVALID (fd NULL), HAMQTT_ERR_MODE (push mode),
+ * HAMQTT_ERR_CLOSED (closed meanwhile), HAMQTT_ERR_IO (no descriptor could be
+ * made, e.g. the process is out of descriptors). (0.2: before, the descriptor
+ * lasted one connection and hamqtt_disconnect() closed it.) */
 int hamqtt_event_fd(hamqtt_client client, int *fd);
 
 /* ------------------------------------------------------------------------ */
