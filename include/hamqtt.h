@@ -423,11 +423,25 @@ int hamqtt_cluster_names(char ***names, size_t *count);
 int hamqtt_client_new(const char *endpoints, const hamqtt_options *opts, hamqtt_client *out);
 
 /* Starts the client: probes every endpoint and returns once at least one is
- * live (and the first round of attempts settled), or fails after
- * time_to_wait_ms with HAMQTT_ERR_NO_ENDPOINT (last_error names every
- * endpoint and why it failed); the client keeps probing in the background
- * either way. Subscriptions made before (or before a disconnect) are
- * replayed. Connecting a connected client does nothing. Blocks the caller.
+ * live (and the first round of attempts settled). Subscriptions made before
+ * (or before a disconnect) are replayed. Connecting a connected client does
+ * nothing. Blocks the caller (event loops: hamqtt_connect_async()).
+ *
+ * When no broker is reachable it fails fast with HAMQTT_ERR_NO_ENDPOINT: as
+ * soon as every endpoint has failed an attempt made during the call, which
+ * takes milliseconds when the brokers refuse the connection (nothing listens
+ * on the port, or the broker refuses the CONNECT) and up to
+ * connect_timeout_ms when a dial gets no answer; time_to_wait_ms only bounds
+ * the whole wait. last_error names every endpoint, its URI and why it failed,
+ * e.g. 'cluster "c": no live endpoint: c-1 (tcp://10.0.0.5:1883): dial tcp
+ * 10.0.0.5:1883: connect: connection refused; c-2 (...): ...'. The client stays
+ * started all the same and keeps probing in the background (a down broker is
+ * dialled every 105-245 ms) until hamqtt_disconnect() or hamqtt_close(): a
+ * broker that comes back is connected without a second hamqtt_connect(), its
+ * subscriptions are made, and hamqtt_publish() (which waits up to
+ * time_to_wait_ms for a live endpoint) uses it. Calling hamqtt_connect()
+ * again while none is live answers the same way after the next attempt on
+ * each endpoint.
  * Returns HAMQTT_OK, HAMQTT_ERR_HANDLE, HAMQTT_ERR_NO_ENDPOINT,
  * HAMQTT_ERR_CLOSED (closed meanwhile), HAMQTT_ERR_CONFIG. */
 int hamqtt_connect(hamqtt_client client);
@@ -437,7 +451,10 @@ int hamqtt_connect(hamqtt_client client);
  * hamqtt_poll()): HAMQTT_EVENT_ENDPOINT_UP for each endpoint that connects,
  * and HAMQTT_EVENT_ERROR (HAMQTT_ERR_NO_ENDPOINT, naming every endpoint and
  * why it failed) if none is live after time_to_wait_ms; probing goes on
- * either way. Publishing needs no wait: hamqtt_publish_async() queues until an
+ * either way, until hamqtt_disconnect() or hamqtt_close(). Unlike
+ * hamqtt_connect() there is no fast answer when nothing is reachable: failed
+ * attempts give no event (hamqtt_stats() shows each endpoint's last_error
+ * meanwhile). Publishing needs no wait: hamqtt_publish_async() queues until an
  * endpoint is up. Starting a started client does nothing. Returns HAMQTT_OK,
  * HAMQTT_ERR_HANDLE, HAMQTT_ERR_CLOSED, HAMQTT_ERR_CONFIG (0.2). */
 int hamqtt_connect_async(hamqtt_client client);
