@@ -34,6 +34,8 @@ type Cluster struct {
 	probeLimiter rateLimiter   // reachability dials (ProbeRate)
 	changed      chan struct{} // closed and replaced whenever an endpoint changes state
 	gapSince     time.Time     // subscribed on no live broker while one is reachable, since
+	gapReported  bool          // ... and the gap was reported as an EventError
+	gapTimer     *time.Timer   // reports the gap once it has lasted subscriptionGapGrace
 
 	// live is the copy-on-write list of live endpoints, oldest first, read lock-free by the
 	// publish path.
@@ -616,6 +618,7 @@ func (c *Cluster) Close() error {
 	c.closed = true
 	close(c.stop)
 	c.cancelStop()
+	c.closeGapLocked()
 	var conns []*connection
 	for _, ep := range c.endpoints {
 		if ep.conn != nil {

@@ -544,12 +544,15 @@ func (c *Cluster) leaseLost(cn *connection, reason error) {
 // checkSubscriptionGapLocked watches for the fault the prober exists to prevent: a cluster
 // with subscriptions that is subscribed on no live broker while a broker is reachable (its
 // listener accepted our last dial). Messages published meanwhile reach no subscriber of this
-// cluster. The gap is reported as an EventError when it opens, logged when it closes, shown by
-// SubscriptionGap, and shortened: the reachable endpoint due soonest is tried at once (within
-// the connect rate) instead of after its backoff.
+// cluster. The gap is shown by SubscriptionGap from when it opens, logged when it closes, and
+// shortened: the reachable endpoint due soonest is tried at once (within the connect rate)
+// instead of after its backoff. It is reported as an EventError once it has lasted
+// subscriptionGapGrace: a revived broker takes a few milliseconds between its dial and its
+// replay, and a quick kill may add a short backoff; that is the revival itself, not a fault, and
+// an application that ends on errors must not end on an ordinary broker restart.
 func (c *Cluster) checkSubscriptionGapLocked() {
 	if c.cfg.PublishOnly || c.closed || !c.subs.any() {
-		c.gapSince = time.Time{}
+		c.closeGapLocked()
 		return
 	}
 	var due *endpoint
@@ -558,8 +561,8 @@ func (c *Cluster) checkSubscriptionGapLocked() {
 		if ep.state == StateLive && ep.subReady {
 			if !c.gapSince.IsZero() {
 				c.log.Info("subscriptions back on a live broker", "endpoint", ep.name, "after", time.Since(c.gapSince))
-				c.gapSince = time.Time{}
 			}
+			c.closeGapLocked()
 			return
 		}
 		if ep.state == StateRemoved || !ep.reachable || ep.ended != nil {
@@ -571,20 +574,48 @@ func (c *Cluster) checkSubscriptionGapLocked() {
 		}
 	}
 	if reachable == 0 {
-		c.gapSince = time.Time{} // nothing to subscribe on: an outage, not a gap
+		c.closeGapLocked() // nothing to subscribe on: an outage, not a gap
 		return
 	}
-	if !c.gapSince.IsZero() {
+	now := time.Now()
+	if c.gapSince.IsZero() {
+		c.gapSince = now
+		if due != nil && due.nextProbe.After(now) {
+			due.nextProbe = now
+			c.kickProber()
+		}
+	}
+	if c.gapReported {
 		return
 	}
-	c.gapSince = time.Now()
-	if due != nil && due.nextProbe.After(c.gapSince) {
-		due.nextProbe = c.gapSince
-		c.kickProber()
+	if wait := c.gapSince.Add(subscriptionGapGrace).Sub(now); wait > 0 {
+		if c.gapTimer == nil {
+			c.gapTimer = time.AfterFunc(wait, func() {
+				c.mu.Lock()
+				defer c.mu.Unlock()
+				c.gapTimer = nil
+				c.checkSubscriptionGapLocked()
+			})
+		}
+		return
 	}
-	err := fmt.Errorf("%w: %d reachable broker(s), none carrying the subscriptions yet", ErrNotSubscribed, reachable)
-	c.log.Warn("subscribed on no live broker", "reachable", reachable)
-	c.events.push(Event{Kind: EventError, Time: c.gapSince, Err: err})
+	c.gapReported = true
+	err := fmt.Errorf("%w: %d reachable broker(s), none carrying the subscriptions for %v", ErrNotSubscribed,
+		reachable, now.Sub(c.gapSince).Round(time.Millisecond))
+	c.log.Warn("subscribed on no live broker", "reachable", reachable, "since", c.gapSince)
+	c.events.push(Event{Kind: EventError, Time: now, Err: err})
+}
+
+// subscriptionGapGrace is how long a subscription gap may last before it is reported.
+const subscriptionGapGrace = time.Second
+
+// closeGapLocked ends the gap, if one is open, and its pending report.
+func (c *Cluster) closeGapLocked() {
+	c.gapSince, c.gapReported = time.Time{}, false
+	if c.gapTimer != nil {
+		c.gapTimer.Stop()
+		c.gapTimer = nil
+	}
 }
 
 // ErrNotSubscribed is wrapped by the EventError that reports a cluster with subscriptions

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -518,6 +519,42 @@ func TestSubscriptionGapIsReported(t *testing.T) {
 	px.SetMode(brokertest.Pass)
 	waitFor(t, 10*time.Second, "the gap closed", func() bool { _, ok := c.SubscriptionGap(); return !ok })
 	waitLive(t, c, 1)
+}
+
+// TestRevivalIsNotReportedAsAGap: when the only broker of a subscribed cluster is killed and
+// comes back, the moments between its dial and its replay are the revival, not a fault: no
+// ErrNotSubscribed event (an application that ends on errors would end on every restart),
+// yet SubscriptionGap showed the window while it lasted.
+func TestRevivalIsNotReportedAsAGap(t *testing.T) {
+	b := brokertest.Start(t)
+	c := startCluster(t, fastConfig("revgap", b.URI()))
+	var gapErrs atomic.Int32
+	c.SetHandlers(Handlers{OnError: func(err error) {
+		if errors.Is(err, ErrNotSubscribed) {
+			gapErrs.Add(1)
+		}
+	}})
+	if err := c.Subscribe(ctxT(t, 5*time.Second), "revgap/#", 1, func(Message) {}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		killAndWaitDead(t, b, c)
+		if err := b.Restart(); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 10*time.Second, "subscribed again", func() bool {
+			_, gap := c.SubscriptionGap()
+			for _, s := range c.Stats() {
+				if s.State == StateLive && s.Subscriber && !gap {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	if n := gapErrs.Load(); n != 0 {
+		t.Fatalf("%d ErrNotSubscribed events for three ordinary revivals", n)
+	}
 }
 
 // TestProbesStayCheapAtScale: hundreds of dead endpoints must not send thousands of SYNs a
