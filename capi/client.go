@@ -274,12 +274,13 @@ func (cl *client) finishDisconnect(inst *instance, final bool) {
 			}
 			rest = append(rest, buf[:n]...)
 		}
-		if len(rest) > 0 {
-			cl.mu.Lock()
-			cl.leftovers = append(cl.leftovers, rest...)
-			cl.syncEventFDLocked(true)
-			cl.mu.Unlock()
-		}
+		// Raised again even with nothing left over: a loop that polled while the cluster was
+		// closing got nothing, and an edge-triggered one waits for a new edge to poll the
+		// disconnected answer.
+		cl.mu.Lock()
+		cl.leftovers = append(cl.leftovers, rest...)
+		cl.syncEventFDLocked(true)
+		cl.mu.Unlock()
 	}
 }
 

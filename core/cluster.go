@@ -213,7 +213,6 @@ func (c *Cluster) Connect(ctx context.Context) error {
 	for {
 		c.mu.Lock()
 		live, settled, changed := 0, c.firstDone, c.changed
-		allFailed := true
 		for _, ep := range c.endpoints {
 			switch ep.state {
 			case StateLive:
@@ -221,10 +220,8 @@ func (c *Cluster) Connect(ctx context.Context) error {
 			case StateConnecting:
 				settled = false
 			}
-			if ep.state != StateRemoved && ep.state != StateQuarantined && ep.failedAt.Before(began) {
-				allFailed = false
-			}
 		}
+		allFailed := c.allFailedSinceLocked(began)
 		closed := c.closed
 		c.mu.Unlock()
 		if closed {
@@ -253,9 +250,10 @@ func (c *Cluster) Connect(ctx context.Context) error {
 }
 
 // Start is Connect without the waiting, for event loops: it starts probing every endpoint and
-// returns at once. EventEndpointUp reports each broker as it connects; if none is live within
-// TimeToWait, an EventError says why each endpoint failed (the prober keeps trying until
-// Close). Calling it on a started cluster does nothing.
+// returns at once. EventEndpointUp reports each broker as it connects; if none is live once
+// every endpoint has failed an attempt (or within TimeToWait), one EventError says why each
+// endpoint failed, as Connect's error would (the prober keeps trying until Close). Calling it
+// on a started cluster does nothing.
 func (c *Cluster) Start() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -265,10 +263,23 @@ func (c *Cluster) Start() error {
 	if c.started {
 		return nil
 	}
+	began := time.Now()
 	c.startLocked()
 	c.wg.Add(1)
-	go c.reportNoEndpoint()
+	go c.reportNoEndpoint(began)
 	return nil
+}
+
+// allFailedSinceLocked reports whether every endpoint failed an attempt made since began
+// (a quarantined one counts as failed): nothing is reachable, and waiting longer for the
+// first answer would only delay the news.
+func (c *Cluster) allFailedSinceLocked(began time.Time) bool {
+	for _, ep := range c.endpoints {
+		if ep.state != StateRemoved && ep.state != StateQuarantined && ep.failedAt.Before(began) {
+			return false
+		}
+	}
+	return true
 }
 
 // startLocked starts the prober once.
@@ -286,14 +297,21 @@ func (c *Cluster) startLocked() {
 }
 
 // reportNoEndpoint is Start's counterpart of Connect's error: an EventError when no endpoint
-// is live after TimeToWait.
-func (c *Cluster) reportNoEndpoint() {
+// is live once every endpoint failed an attempt, or after TimeToWait.
+func (c *Cluster) reportNoEndpoint(began time.Time) {
 	defer c.wg.Done()
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.TimeToWait)
 	defer cancel()
 	for {
 		changed := c.changedChan() // before looking, so that no change slips between
 		if c.LiveCount() > 0 {
+			return
+		}
+		c.mu.Lock()
+		allFailed := c.allFailedSinceLocked(began)
+		c.mu.Unlock()
+		if allFailed {
+			c.events.push(Event{Kind: EventError, Time: time.Now(), Err: c.unreachableError(nil)})
 			return
 		}
 		if !c.waitChange(ctx, changed, -1) {

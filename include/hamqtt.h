@@ -449,12 +449,13 @@ int hamqtt_connect(hamqtt_client client);
 /* hamqtt_connect() without the waiting, for event loops: starts probing every
  * endpoint and returns at once. Progress comes as events (callbacks or
  * hamqtt_poll()): HAMQTT_EVENT_ENDPOINT_UP for each endpoint that connects,
- * and HAMQTT_EVENT_ERROR (HAMQTT_ERR_NO_ENDPOINT, naming every endpoint and
- * why it failed) if none is live after time_to_wait_ms; probing goes on
- * either way, until hamqtt_disconnect() or hamqtt_close(). Unlike
- * hamqtt_connect() there is no fast answer when nothing is reachable: failed
- * attempts give no event (hamqtt_stats() shows each endpoint's last_error
- * meanwhile). Publishing needs no wait: hamqtt_publish_async() queues until an
+ * and one HAMQTT_EVENT_ERROR (HAMQTT_ERR_NO_ENDPOINT, naming every endpoint
+ * and why it failed) if none is live once every endpoint has failed an
+ * attempt (milliseconds when all refuse, as hamqtt_connect() answers) or
+ * after time_to_wait_ms; probing goes on either way, until
+ * hamqtt_disconnect() or hamqtt_close(), and later failures give no event
+ * (hamqtt_stats() shows each endpoint's last_error). Publishing needs no
+ * wait: hamqtt_publish_async() queues until an
  * endpoint is up. Starting a started client does nothing. Returns HAMQTT_OK,
  * HAMQTT_ERR_HANDLE, HAMQTT_ERR_CLOSED, HAMQTT_ERR_CONFIG (0.2). */
 int hamqtt_connect_async(hamqtt_client client);
