@@ -119,8 +119,8 @@ def test_bad_publish_and_subscribe_arguments(broker: Broker) -> None:
         c.proxy_set(proxy_type=1)
     with pytest.raises(NotImplementedError, match="tls_set_context"):
         c.tls_set_context(None)
-    with pytest.raises(NotImplementedError, match="on_socket_open"):
-        c.on_socket_open = lambda *a: None
+    with pytest.raises(TypeError, match="on_socket_open must be callable"):
+        c.on_socket_open = 3  # type: ignore[assignment]
     with pytest.raises(TypeError, match="on_message must be callable"):
         c.on_message = 3  # type: ignore[assignment]
     with pytest.raises(ValueError, match="Invalid timeout"):

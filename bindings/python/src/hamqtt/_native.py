@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import socket
 import struct
 import threading
 import weakref
@@ -77,7 +78,7 @@ class NativeClient:
         self._events_addr = ctypes.addressof(self._events)
         self._count = c_size_t(0)
         self._log_cb: Any = None
-        self._efd = -1  # our dup of the current event fd
+        self._efd = -1  # our dup of the event descriptor (one for the life of the client)
         self._owner: Optional["weakref.ref[Any]"] = None
         self._pub_id = c_uint64(0)
         self._pub_id_ref = byref(self._pub_id)
@@ -145,8 +146,8 @@ class NativeClient:
     # -- lifecycle ------------------------------------------------------------------------
 
     def connect(self) -> None:
-        """``hamqtt_connect`` (blocks until one endpoint is live or time_to_wait passed)."""
-        self.close_event_fd()
+        """``hamqtt_connect`` (blocks until one endpoint is live, or every endpoint failed an
+        attempt, or time_to_wait passed)."""
         _lib.check(_lib.lib().hamqtt_connect(self._h))
 
     def disconnect(self) -> None:
@@ -250,19 +251,26 @@ class NativeClient:
         return rc, out
 
     def event_fd(self) -> int:
-        """A dup of ``hamqtt_event_fd`` (owned by us; -1 when disconnected)."""
+        """Our dup of ``hamqtt_event_fd`` (-1 if there is none: closed, push mode).
+
+        The library gives one descriptor for the life of the client (an epoll descriptor on
+        Linux), readable while ``hamqtt_poll`` has something to give: events, or after a
+        disconnect the answer HAMQTT_ERR_CLOSED; quiet after that until the next connect. Our
+        dup is kept for the life of this object and closed by :meth:`close`.
+        """
         if self._efd >= 0:
             return self._efd
+        if self._closed:
+            return -1
         fd = c_int(-1)
         rc = _lib.lib().hamqtt_event_fd(self._h, byref(fd))
         if rc != _lib.OK:
             return -1
         self._efd = os.dup(fd.value)
-        os.set_blocking(self._efd, False)
         return self._efd
 
     def close_event_fd(self) -> None:
-        """Forget (close) our dup of the event fd."""
+        """Close our dup of the event descriptor."""
         if self._efd >= 0:
             try:
                 os.close(self._efd)
@@ -338,6 +346,91 @@ class NativeClient:
     def remove_endpoint(self, name: str) -> None:
         """``hamqtt_remove_endpoint``."""
         _lib.check(_lib.lib().hamqtt_remove_endpoint(self._h, _cstr(name, "endpoint name")))
+
+
+class EventBridge:
+    """A real ``socket.socket`` that is readable while the engine's event descriptor is.
+
+    The engine's descriptor is not a socket (an epoll descriptor on Linux), but programs written
+    for paho-mqtt get a socket from ``Client.socket()`` and set options on it. The bridge hands
+    out one end of a Unix socket pair (:attr:`sock`); a daemon thread waits on (a dup of) the
+    event descriptor and writes one byte to the other end when it is readable, then waits until
+    the consumer calls :meth:`rearm` (before each ``hamqtt_poll``) so that a level-triggered
+    descriptor does not make it spin. Every byte leads to a read of :attr:`sock` and so to a
+    ``rearm``: no wake-up is lost, and a spurious one costs one empty poll.
+    """
+
+    def __init__(self, efd: int, name: str) -> None:
+        self._efd = os.dup(efd)
+        self.sock, self._peer = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.setblocking(False)
+        self._peer.setblocking(False)
+        self._stop_r, self._stop_w = os.pipe()
+        self._lock = threading.Lock()
+        self._armed = threading.Event()
+        self._armed.set()
+        self._stopped = False
+        self._fds_closed = False
+        self._thread = threading.Thread(target=self._run, name=f"hamqtt-socket-{name}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import select
+
+        try:
+            p = select.poll()
+            p.register(self._efd, select.POLLIN)
+            p.register(self._stop_r, select.POLLIN)
+            while True:
+                self._armed.wait()
+                if self._stopped:
+                    return
+                ready = p.poll()
+                if self._stopped or any(fd == self._stop_r for fd, _ in ready):
+                    return
+                self._armed.clear()
+                try:
+                    self._peer.send(b"\x01")
+                except OSError:
+                    pass
+        except OSError:
+            return
+        finally:
+            # The thread closes what it polls, so that no descriptor number is reused under it.
+            with self._lock:
+                self._fds_closed = True
+                for fd in (self._efd, self._stop_r, self._stop_w):
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+
+    def rearm(self) -> None:
+        """Consume the wake-up bytes and let the thread watch the descriptor again (call it
+        before polling the events)."""
+        try:
+            while self.sock.recv(64):
+                pass
+        except OSError:
+            pass
+        self._armed.set()
+
+    def close(self, join: bool = True) -> None:
+        """Stop the thread and close the pair (the socket handed out reports fileno() -1)."""
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+            if not self._fds_closed:
+                try:
+                    os.write(self._stop_w, b"x")
+                except OSError:
+                    pass
+        self._armed.set()
+        self.sock.close()
+        self._peer.close()
+        if join and self._thread is not threading.current_thread():
+            self._thread.join(2)
 
 
 def wait_readable(fds: List[int], timeout: Optional[float]) -> List[int]:

@@ -46,15 +46,31 @@ class AsyncHaMqttClient:
         return await loop.run_in_executor(None, functools.partial(fn, *args, **kw))
 
     async def connect(self) -> "AsyncHaMqttClient":
-        """Connect (returns once an endpoint is live) and start draining events on this loop."""
+        """Connect (returns once an endpoint is live) and start draining events on this loop.
+
+        As :meth:`hamqtt.HaMqttClient.connect`: when no broker can be reached it raises
+        :class:`hamqtt.NoEndpointError` at once, and the client keeps probing (events are
+        drained all the same, so a later :meth:`publish` completes once a broker is up);
+        ``async with`` closes it instead.
+        """
         self._loop = asyncio.get_running_loop()
-        await self._run(self._c.connect)
-        self._fd = self._c._nc.event_fd()
+        try:
+            await self._run(self._c.connect)
+        except _lib.NoEndpointError:
+            self._watch()
+            raise
+        self._watch()
         if self._fd < 0:
             raise _lib.ClosedError(_lib.ERR_CLOSED, "no event descriptor: the client is disconnected")
-        self._loop.add_reader(self._fd, self._drain)
-        self._drain()
         return self
+
+    def _watch(self) -> None:
+        if self._fd >= 0 or self._loop is None:
+            return
+        self._fd = self._c._nc.event_fd()
+        if self._fd >= 0:
+            self._loop.add_reader(self._fd, self._drain)
+            self._drain()
 
     def _drain(self) -> None:
         nc = self._c._nc
@@ -106,7 +122,11 @@ class AsyncHaMqttClient:
         await self._run(self._c.close)
 
     async def __aenter__(self) -> "AsyncHaMqttClient":
-        return await self.connect()
+        try:
+            return await self.connect()
+        except BaseException:
+            await self.close()  # __aexit__ will not run: nothing would stop the probing
+            raise
 
     async def __aexit__(self, *exc: Any) -> None:
         await self.close()

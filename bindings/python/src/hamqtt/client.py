@@ -16,7 +16,11 @@ How the virtual cluster maps onto paho's single connection:
   down, and the engine reconnects by itself (``reconnect_on_failure``);
 * publishes fail over between endpoints; QoS > 0 messages that no endpoint took are kept and
   re-sent once an endpoint is back (as paho keeps them until it reconnects);
-* subscriptions are made on every live endpoint and replayed when an endpoint comes back.
+* subscriptions are made on every live endpoint and replayed when an endpoint comes back;
+* callbacks resolve as paho's (properties, decorators, subclass methods), and an external event
+  loop (asyncio, selectors) drives the client through paho's socket contract (``socket()``,
+  ``on_socket_*``, ``loop_read()``/``loop_write()``/``loop_misc()``) on the engine's event
+  descriptor.
 
 Everything runs on the engine's MQTT 3.1.1 clients. What cannot be offered raises
 :class:`NotImplementedError` naming it (MQTT 5, properties, ``manual_ack``, proxies, ...).
@@ -26,8 +30,12 @@ Differences from paho-mqtt are listed in the package README.
 from __future__ import annotations
 
 import collections
+import errno
 import logging
 import math
+import operator
+import re
+import socket as _socket
 import threading
 import time
 import warnings
@@ -47,7 +55,7 @@ from typing import (
 )
 
 from . import _lib
-from ._native import NativeClient, Waker, wait_readable
+from ._native import EventBridge, NativeClient, Waker, wait_readable
 from .enums import (
     CallbackAPIVersion,
     ConnackCode,
@@ -568,15 +576,14 @@ _ENGINE_LOG_LEVELS = {
 }
 
 
-class _EventSocket:
-    """What :meth:`Client.socket` returns: the engine's event descriptor, readable while events wait."""
+# "<RFC 3339 time> <slog level> message key=value ...": the engine's line format (capi/logsink.go)
+_ENGINE_LINE_PREFIX = re.compile(r"^\d{4}-\d\d-\d\dT[0-9:.]+(?:Z|[+-]\d\d:\d\d) (?:DEBUG|INFO|WARN|ERROR)(?:[+-]\d+)? ")
 
-    def __init__(self, fd: int) -> None:
-        self._fd = fd
 
-    def fileno(self) -> int:
-        """The descriptor to watch for reading (never read or write it yourself)."""
-        return self._fd
+def _engine_line(line: str) -> str:
+    """An engine log line without its timestamp and level (on_log gets the level apart)."""
+    m = _ENGINE_LINE_PREFIX.match(line)
+    return line[m.end():] if m else line
 
 
 # ---------------------------------------------------------------------------------------------
@@ -658,7 +665,7 @@ class Client:
         self._ha_options.to_struct()  # validate early
 
         self._callback_api_version = callback_api_version
-        self._client_id = client_id
+        self._client_id = client_id.encode("utf-8")  # bytes, as paho keeps it (wrappers read it)
         self._clean_session = clean_session
         self._userdata = userdata
         self._protocol = protocol
@@ -693,6 +700,10 @@ class Client:
         self._on_unsubscribe: Optional[Callable[..., Any]] = None
         self._on_disconnect: Optional[Callable[..., Any]] = None
         self._on_message_filtered: Dict[str, Callable[..., Any]] = {}
+        self._on_socket_open: Optional[Callable[..., Any]] = None
+        self._on_socket_close: Optional[Callable[..., Any]] = None
+        self._on_socket_register_write: Optional[Callable[..., Any]] = None
+        self._on_socket_unregister_write: Optional[Callable[..., Any]] = None
 
         # runtime state
         self._lock = threading.RLock()
@@ -723,6 +734,13 @@ class Client:
         self._loop_thread_id: Optional[int] = None
         self._tls_state = threading.local()
         self._exit_loop = False
+        # The socket handed to external event loops (socket(), on_socket_open), made readable by
+        # an EventBridge. Named as paho's attribute, which some wrappers look at.
+        self._sock: Optional[_socket.socket] = None
+        self._sock_open = False
+        self._sock_gen = 0
+        self._bridge: Optional[EventBridge] = None
+        self._registered_write = False
         _lib.register_closer(self)
 
     # -- properties -----------------------------------------------------------------------
@@ -883,12 +901,15 @@ class Client:
             raise RuntimeError(f"updating {what} is only allowed before connect() or after disconnect()")
 
     # -- callbacks (properties + decorators) ----------------------------------------------
+    #
+    # As in paho-mqtt, the client calls whatever ``self.on_<name>`` is when the event comes: the
+    # value given to the property (``client.on_connect = f``, or a decorator such as
+    # ``@client.connect_callback()``), or a method of that name defined by a subclass
+    # (``class MyClient(mqtt.Client): def on_connect(self, client, userdata, ...)``). Nothing
+    # reads the private attributes behind the properties directly.
 
     def _cb_property(name: str, doc: str) -> Any:  # type: ignore[misc]  # noqa: N805
         attr = "_" + name
-
-        def getter(self: "Client") -> Optional[Callable[..., Any]]:
-            return getattr(self, attr)  # type: ignore[no-any-return]
 
         def setter(self: "Client", func: Optional[Callable[..., Any]]) -> None:
             if func is not None and not callable(func):
@@ -898,9 +919,18 @@ class Client:
             if name == "on_log":
                 self._update_engine_log()
 
-        return property(getter, setter, doc=doc)
+        # attrgetter: the getter runs for every message and log line, so it should be cheap
+        return property(operator.attrgetter(attr), setter, doc=doc)
 
-    on_log = _cb_property("on_log", "on_log(client, userdata, level, buf): log lines (level MQTT_LOG_*).")
+    on_log = _cb_property(
+        "on_log",
+        "on_log(client, userdata, level, buf): log lines, ``level`` one of MQTT_LOG_INFO, "
+        "MQTT_LOG_NOTICE, MQTT_LOG_WARNING, MQTT_LOG_ERR, MQTT_LOG_DEBUG. The client's own lines "
+        "use paho-mqtt's wording (\"Sending CONNECT ...\", \"Received CONNACK (0, 0)\", \"Sending "
+        "PUBLISH (d0, q1, r0, m1), ...\"); the engine's lines (endpoints up and down, probes, "
+        "failovers) come at their own level. Setting it (or defining it in a subclass) turns the "
+        "engine's log lines on, down to debug.",
+    )
     on_pre_connect = _cb_property("on_pre_connect", "on_pre_connect(client, userdata): before connecting.")
     on_connect = _cb_property(
         "on_connect",
@@ -908,7 +938,11 @@ class Client:
         "VERSION1: on_connect(client, userdata, flags, rc). Called when the first endpoint of the "
         "cluster is live (again).",
     )
-    on_connect_fail = _cb_property("on_connect_fail", "on_connect_fail(client, userdata): a loop connection attempt failed.")
+    on_connect_fail = _cb_property(
+        "on_connect_fail",
+        "on_connect_fail(client, userdata): a connection attempt made by loop_forever() or "
+        "loop_start() failed (the loop tries again after the reconnect delay).",
+    )
     on_subscribe = _cb_property(
         "on_subscribe",
         "VERSION2: on_subscribe(client, userdata, mid, reason_code_list, properties); "
@@ -929,6 +963,29 @@ class Client:
         "VERSION2: on_disconnect(client, userdata, disconnect_flags, reason_code, properties); "
         "VERSION1: on_disconnect(client, userdata, rc). Called after disconnect() and when the last "
         "endpoint was lost.",
+    )
+    on_socket_open = _cb_property(
+        "on_socket_open",
+        "on_socket_open(client, userdata, sock): the client's socket (see :meth:`socket`) was "
+        "opened by connect() or reconnect(); register it with an external event loop for reading "
+        "(call loop_read() when it is readable).",
+    )
+    on_socket_close = _cb_property(
+        "on_socket_close",
+        "on_socket_close(client, userdata, sock): the socket is about to be closed (after "
+        "disconnect(), at reconnect() or reinitialise()); unregister it from the event loop.",
+    )
+    on_socket_register_write = _cb_property(
+        "on_socket_register_write",
+        "on_socket_register_write(client, userdata, sock): the client has work for loop_write(). "
+        "hamqtt writes nothing through this socket (the engine owns the broker connections): it "
+        "asks for write interest only while callbacks wait that no event on the socket will "
+        "announce (on_subscribe, on_unsubscribe), so that the loop calls loop_write() to run them.",
+    )
+    on_socket_unregister_write = _cb_property(
+        "on_socket_unregister_write",
+        "on_socket_unregister_write(client, userdata, sock): loop_write() has nothing left to do; "
+        "stop watching the socket for writing.",
     )
     del _cb_property
 
@@ -974,6 +1031,22 @@ class Client:
         """Decorator form of :attr:`on_disconnect`."""
         return self._decorator("on_disconnect")
 
+    def socket_open_callback(self) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator form of :attr:`on_socket_open`."""
+        return self._decorator("on_socket_open")
+
+    def socket_close_callback(self) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator form of :attr:`on_socket_close`."""
+        return self._decorator("on_socket_close")
+
+    def socket_register_write_callback(self) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator form of :attr:`on_socket_register_write`."""
+        return self._decorator("on_socket_register_write")
+
+    def socket_unregister_write_callback(self) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator form of :attr:`on_socket_unregister_write`."""
+        return self._decorator("on_socket_unregister_write")
+
     def topic_callback(self, sub: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Decorator form of :meth:`message_callback_add`."""
         def deco(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -996,27 +1069,6 @@ class Client:
             raise ValueError("sub must defined.")
         with self._lock:
             self._on_message_filtered.pop(sub, None)
-
-    # Socket callbacks exist in paho for external event loops. hamqtt has no socket of its own:
-    # setting them raises instead of silently never calling them.
-    def _no_socket_cb(name: str) -> Any:  # type: ignore[misc]  # noqa: N805
-        def getter(self: "Client") -> None:
-            return None
-
-        def setter(self: "Client", func: Any) -> None:
-            if func is not None:
-                raise _unsupported(
-                    name, "hamqtt has no MQTT socket; for an external event loop watch "
-                    "client.socket() (the engine's event descriptor) and call loop_read()",
-                )
-
-        return property(getter, setter)
-
-    on_socket_open = _no_socket_cb("on_socket_open")
-    on_socket_close = _no_socket_cb("on_socket_close")
-    on_socket_register_write = _no_socket_cb("on_socket_register_write")
-    on_socket_unregister_write = _no_socket_cb("on_socket_unregister_write")
-    del _no_socket_cb
 
     # -- settings ---------------------------------------------------------------------------
 
@@ -1189,7 +1241,7 @@ class Client:
     # -- logging ----------------------------------------------------------------------------
 
     def _easy_log(self, level: LogLevel, fmt: str, *args: Any) -> None:
-        on_log = self._on_log
+        on_log = self.on_log
         if on_log is not None:
             try:
                 on_log(self, self._userdata, level, fmt % args if args else fmt)
@@ -1198,14 +1250,19 @@ class Client:
         if self._logger is not None:
             self._logger.log(LOGGING_LEVEL[level], fmt, *args)
 
+    def _logging(self) -> bool:
+        """True when a log line would reach someone (on_log or the logger)."""
+        return self._logger is not None or self.on_log is not None
+
     def _update_engine_log(self) -> None:
         nc = self._native
         if nc is None or nc.closed or _lib.forked():
             return
-        if self._on_log is None and self._logger is None:
+        on_log = self.on_log
+        if on_log is None and self._logger is None:
             nc.set_log_handler(_lib.LOG_OFF, None)
             return
-        level = _lib.LOG_DEBUG if self._on_log is not None else max(_lib.LOG_DEBUG, self._logger.getEffectiveLevel() if self._logger else _lib.LOG_INFO)
+        level = _lib.LOG_DEBUG if on_log is not None else max(_lib.LOG_DEBUG, self._logger.getEffectiveLevel() if self._logger else _lib.LOG_INFO)
         logs = self._engine_logs
         nc.set_log_handler(level, lambda lvl, line: logs.append((lvl, line)))
 
@@ -1216,7 +1273,7 @@ class Client:
                 lvl, line = logs.popleft()
             except IndexError:
                 break
-            self._easy_log(_ENGINE_LOG_LEVELS.get(lvl, MQTT_LOG_DEBUG), "%s", line)
+            self._easy_log(_ENGINE_LOG_LEVELS.get(lvl, MQTT_LOG_DEBUG), "%s", _engine_line(line))
 
     # -- connecting -------------------------------------------------------------------------
 
@@ -1229,7 +1286,15 @@ class Client:
         port of entries without one) or a URI with ranges ("tcp://10.0.0.5-7:1883-1885").
         With ``Client(cluster=...)`` no host is needed.
 
-        :raises ConnectionRefusedError: no broker could be connected (nothing keeps trying).
+        As paho's, it fails at once when no broker can be reached: when every broker refused
+        the connection (nothing listens), the error is a ``ConnectionRefusedError`` with
+        ``errno.ECONNREFUSED``, as paho raises for a refused socket; other failures (TLS, bad
+        credentials, timeouts) are ``ConnectionRefusedError`` too, without an errno, naming each
+        broker and why. Nothing keeps trying after it raised (use ``connect_async()`` and a loop
+        for that). The socket for an external event loop is open once it returned
+        (``on_socket_open``).
+
+        :raises ConnectionRefusedError: no broker could be connected.
         """
         if clean_start != MQTT_CLEAN_START_FIRST_ONLY:
             raise ValueError("Clean start only applies to MQTT V5")
@@ -1242,7 +1307,11 @@ class Client:
                       bind_address: str = "", bind_port: int = 0,
                       clean_start: CleanStartOption = MQTT_CLEAN_START_FIRST_ONLY,
                       properties: Optional[Properties] = None) -> None:
-        """Record where to connect; the loop (loop_start/loop_forever) connects."""
+        """Record where to connect; the loop (loop_start/loop_forever) connects.
+
+        As in paho, the loop keeps trying while no broker can be reached: each failed attempt
+        calls ``on_connect_fail`` and the next one follows after the reconnect delay
+        (``reconnect_delay_set``, 1 s doubling up to 120 s by default)."""
         if bind_address or bind_port:
             if bind_port < 0:
                 raise ValueError("Invalid bind port number.")
@@ -1305,7 +1374,7 @@ class Client:
     def _options(self) -> ClusterOptions:
         o = ClusterOptions.from_any(self._ha_options)
         if self._client_id:
-            o.client_id = self._client_id
+            o.client_id = self._client_id.decode("utf-8")
         o.persistent_session = not self._clean_session
         if self._username is not None:
             o.username = self._username
@@ -1346,7 +1415,7 @@ class Client:
             opts = options.to_struct()
             nc = NativeClient.create(key[1], opts.struct)
             warning = options.verification_warning()
-            if warning is not None and self._on_log is None and self._logger is None:
+            if warning is not None and not self._logging():
                 # The engine's own warning reaches on_log and the logger once one is set; without
                 # either it would reach nobody.
                 _log.warning("%s: %s", _lib.redact_uri(self._host), warning)
@@ -1355,7 +1424,8 @@ class Client:
         self._update_engine_log()
         return nc
 
-    def _close_native(self) -> None:
+    def _close_native(self, notify: bool = True) -> None:
+        self._close_socket(notify=notify)
         nc = self._native
         self._native = None
         self._native_key = None
@@ -1381,14 +1451,31 @@ class Client:
     def reconnect(self) -> MQTTErrorCode:
         """Connect again (after connect()/connect_async() or a disconnect()).
 
-        :raises ConnectionRefusedError: no broker could be connected.
+        :raises ConnectionRefusedError: no broker could be connected (see :meth:`connect`).
         """
         if not self._host:
             raise ValueError("Invalid host.")
         self._connect_engine(raise_on_failure=True)
         return MQTT_ERR_SUCCESS
 
+    def _connect_log(self, nc: NativeClient) -> None:
+        """paho's "Sending CONNECT" line, with the flags every broker connection uses."""
+        if not self._logging():
+            return
+        if self._cluster is not None:
+            self._easy_log(MQTT_LOG_DEBUG, "Connecting to cluster %s", nc.name)
+            return
+        self._easy_log(MQTT_LOG_DEBUG, "Connecting to %s", _lib.redact_uri(self._host))
+        will = self._will
+        self._easy_log(
+            MQTT_LOG_DEBUG, "Sending CONNECT (u%d, p%d, wr%d, wq%d, wf%d, c%d, k%d) client_id=%s",
+            self._username is not None, self._password is not None, bool(will and will.retain),
+            will.qos if will else 0, will is not None, self._clean_session, self._keepalive,
+            self._client_id,
+        )
+
     def _connect_engine(self, raise_on_failure: bool) -> bool:
+        self._close_socket()
         with self._lock:
             if self._engine_started:
                 self._stop_engine()
@@ -1400,85 +1487,51 @@ class Client:
             self._live = set()
             self._after_connect = []
             self._engine_started = True
-        on_pre = self._on_pre_connect
+        on_pre = self.on_pre_connect
         if on_pre is not None:
             self._call("on_pre_connect", on_pre, self, self._userdata)
-        self._easy_log(MQTT_LOG_DEBUG, "Connecting to %s", nc.name if self._cluster else _lib.redact_uri(self._host))
-        err = self._connect_fail_fast(nc)
+        self._connect_log(nc)
+        err = self._connect_now(nc)
         if err is not None:
             with self._lock:
                 self._engine_started = False
                 self._state = _State.CONNECT_ASYNC
-            self._easy_log(MQTT_LOG_ERR, "Connection failed: %s", err)
+            self._easy_log(MQTT_LOG_DEBUG, "Connection failed: %s", err)
             if raise_on_failure:
-                raise ConnectionRefusedError(f"hamqtt: no broker of {_lib.redact_uri(self._host)!r} could be connected: {err}")
+                raise err
             return False
+        self._open_socket()
         # Queued messages go out once the first endpoint is reported up (as paho sends them
         # after the CONNACK), so a subscription made right after connect() comes first.
         self._waker.wake()
         return True
 
-    def _connect_fail_fast(self, nc: NativeClient) -> Optional[str]:
-        """hamqtt_connect, given up as soon as every endpoint failed its first attempt.
+    def _connect_now(self, nc: NativeClient) -> Optional[ConnectionRefusedError]:
+        """hamqtt_connect: returns once a broker is live, or the error to raise.
 
-        hamqtt_connect waits time_to_wait (10 s) for a broker to come up, which suits a cluster
-        but not paho's connect(), which fails at once when the broker refuses. A helper thread
-        watches the endpoint statistics and disconnects once every endpoint has failed.
+        The engine answers at once when every broker failed an attempt made during the call
+        (refused, TLS, CONNACK refusal), else after time_to_wait; it would keep probing, but
+        paho's connect() leaves nothing trying after it raised, so the engine is stopped.
         """
-        result: List[Optional[BaseException]] = []
         try:
-            base = {s.name: s for s in nc.stats()}
-        except _lib.HamqttError:
-            base = {}
-        started = time.monotonic()
-
-        def failed(s: Any) -> bool:
-            # Down after an attempt of this connect: a refused CONNECT counts in
-            # connect_failures, a refused dial only leaves its error (a reused client may
-            # show an old one: a new dial follows within the probe interval, < 0.3 s).
-            if s.state not in ("dead", "quarantined"):
-                return False
-            b = base.get(s.name)
-            if b is None or s.connect_failures > b.connect_failures:
-                return True
-            return bool(s.last_error) and (s.last_error != b.last_error or time.monotonic() - started >= 0.3)
-
-        def run() -> None:
-            try:
-                nc.connect()
-                result.append(None)
-            except BaseException as exc:  # noqa: BLE001
-                result.append(exc)
-
-        t = threading.Thread(target=run, name="hamqtt-connect", daemon=True)
-        t.start()
-        t.join(0.05)
-        gave_up = ""
-        while t.is_alive():
-            try:
-                stats = nc.stats()
-            except _lib.HamqttError:
-                stats = []
-            if stats and all(failed(s) for s in stats):
-                gave_up = "; ".join(f"{s.name} ({s.uri}): {s.last_error or 'failed'}" for s in stats)
-                try:
-                    nc.disconnect()
-                except _lib.HamqttError:
-                    pass
-                t.join()
-                break
-            t.join(0.02)
-        exc = result[0] if result else None
-        if exc is None and not gave_up:
+            nc.connect()
             return None
-        if not gave_up:
-            try:
-                nc.disconnect()
-            except _lib.HamqttError:
-                pass
-        if isinstance(exc, _lib.HamqttError) and not gave_up:
-            return exc.detail
-        return gave_up or str(exc)
+        except _lib.HamqttError as exc:
+            detail = exc.detail or str(exc)
+        refused = False
+        try:
+            stats = [s for s in nc.stats() if s.state != "removed"]
+            refused = bool(stats) and all("connection refused" in s.last_error for s in stats)
+        except _lib.HamqttError:
+            pass
+        try:
+            nc.disconnect()
+        except _lib.HamqttError:
+            pass
+        what = f"hamqtt: no broker of {nc.name if self._cluster else _lib.redact_uri(self._host)!r} could be connected: {detail}"
+        if refused:
+            return ConnectionRefusedError(errno.ECONNREFUSED, f"Connection refused: {what}")
+        return ConnectionRefusedError(what)
 
     def _stop_engine(self) -> None:
         """Disconnect the engine (lock held); pending outcomes are drained later."""
@@ -1494,7 +1547,12 @@ class Client:
     def disconnect(self, reasoncode: Optional[ReasonCode] = None,
                    properties: Optional[Properties] = None) -> MQTTErrorCode:
         """Disconnect from every broker (after the messages in flight completed, for at most
-        the engine's time_to_wait); ``on_disconnect`` follows from the loop."""
+        the engine's time_to_wait).
+
+        ``on_disconnect`` follows, then ``on_socket_close``, as in paho: from the loop thread
+        when ``loop_start()``/``loop_forever()`` runs, from the next ``loop_read()`` of an
+        external event loop that set ``on_socket_register_write`` (the socket stays readable
+        until the last events were read), and otherwise before this call returns."""
         if reasoncode is not None and int(reasoncode) != 0:
             raise _unsupported("disconnect(reasoncode=...)", "MQTT 3.1.1 DISCONNECT carries no reason code")
         require_no_properties(properties, "disconnect()")
@@ -1506,6 +1564,7 @@ class Client:
                 return MQTT_ERR_NO_CONN
             self._state = _State.DISCONNECTING
         self._flush_pending(self._time_to_wait())
+        self._easy_log(MQTT_LOG_DEBUG, "Sending DISCONNECT")
         with self._lock:
             self._drain_until_closed = True
             self._disconnect_returned = False
@@ -1515,7 +1574,8 @@ class Client:
                 # A clean session forgets its subscriptions; so does the engine's registry.
                 self._native_key = None
         self._waker.wake()
-        if not self._loop_running_elsewhere() and not self._in_callback():
+        if (not self._loop_running_elsewhere() and not self._in_callback()
+                and self.on_socket_register_write is None):
             self._drain_after_disconnect()
         return MQTT_ERR_SUCCESS
 
@@ -1595,26 +1655,40 @@ class Client:
                 if not self._engine_started or self._state == _State.CONNECTION_LOST:
                     info.rc = MQTT_ERR_NO_CONN
                     return info
-                rc = self._send(out)
-                if rc != _lib.OK:
+                if self._send(out) != _lib.OK:
                     info.rc = MQTT_ERR_NO_CONN
-                return info
-            if self._max_queued_messages and len(self._pending) + len(self._queue) >= self._max_queued_messages:
-                info.rc = MQTT_ERR_QUEUE_SIZE
-                return info
-            if not self._engine_started:
-                info.rc = MQTT_ERR_NO_CONN  # as paho: kept and sent once connected
-                self._queue.append(out)
-                return info
-            if (self._queue or self._state != _State.CONNECTED
-                    or (self._max_inflight_messages and self._inflight >= self._max_inflight_messages)):
-                # Kept in publish order; while no broker is connected it waits here, as in
-                # paho's queue, not in the engine (which would give it back after time_to_wait).
-                self._queue.append(out)
-                return info
-            if self._send(out) != _lib.OK:
-                self._queue.append(out)
-            return info
+                    return info
+            else:
+                if self._max_queued_messages and len(self._pending) + len(self._queue) >= self._max_queued_messages:
+                    info.rc = MQTT_ERR_QUEUE_SIZE
+                    return info
+                if not self._engine_started:
+                    info.rc = MQTT_ERR_NO_CONN  # as paho: kept and sent once connected
+                    self._queue.append(out)
+                    return info
+                if (self._queue or self._state != _State.CONNECTED
+                        or (self._max_inflight_messages and self._inflight >= self._max_inflight_messages)):
+                    # Kept in publish order; while no broker is connected it waits here, as in
+                    # paho's queue, not in the engine (which would give it back after time_to_wait).
+                    self._queue.append(out)
+                    return info
+                if self._send(out) != _lib.OK:
+                    self._queue.append(out)
+                    return info
+        # As paho, "Sending PUBLISH" once the message is on its way (after the lock: on_log may
+        # do anything).
+        if self._logger is not None or self.on_log is not None:
+            self._log_publish(out)
+        return info
+
+    def _log_publish(self, out: _Out, dup: bool = False) -> None:
+        """paho's "Sending PUBLISH" line (logged when the message goes to the engine)."""
+        if out.payload:
+            self._easy_log(MQTT_LOG_DEBUG, "Sending PUBLISH (d%d, q%d, r%d, m%d), '%s', ... (%d bytes)",
+                           dup, out.qos, out.retain, out.info.mid, out.topic, len(out.payload))
+        else:
+            self._easy_log(MQTT_LOG_DEBUG, "Sending PUBLISH (d%d, q%d, r%d, m%d), '%s' (NULL payload)",
+                           dup, out.qos, out.retain, out.info.mid, out.topic)
 
     def _selfref(self) -> "weakref.ref[Client]":
         ref = getattr(self, "_weakself", None)
@@ -1674,9 +1748,13 @@ class Client:
             if out.seq <= self._sent_hi and not resend_ok:
                 break
             q.popleft()
+            resend = out.seq <= self._sent_hi
             if self._send(out) != _lib.OK:
                 q.appendleft(out)
                 break
+            if self._logger is not None or self.on_log is not None:
+                # "Sending PUBLISH" from the loop's thread, as paho logs its queued messages
+                self._backlog.append((self._log_publish, (out, resend)))
 
     # -- subscribing ------------------------------------------------------------------------
 
@@ -1720,6 +1798,7 @@ class Client:
             if nc is None or not self._engine_started or self._state == _State.CONNECTION_LOST:
                 return (MQTT_ERR_NO_CONN, None)
             mid = self._mid_generate()
+        self._easy_log(MQTT_LOG_DEBUG, "Sending SUBSCRIBE (d0, m%d) %s", mid, [(t.encode("utf-8"), q) for t, q in pairs])
         granted: List[int] = []
         for t, q in pairs:
             try:
@@ -1733,7 +1812,6 @@ class Client:
                     granted.append(q)
             except _lib.ClosedError:
                 return (MQTT_ERR_NO_CONN, None)
-        self._easy_log(MQTT_LOG_DEBUG, "Sending SUBSCRIBE (m%d) %s", mid, pairs)
         self._defer(self._fire_subscribe, mid, granted)
         return (MQTT_ERR_SUCCESS, mid)
 
@@ -1755,6 +1833,7 @@ class Client:
             if nc is None or not self._engine_started or self._state == _State.CONNECTION_LOST:
                 return (MQTT_ERR_NO_CONN, None)
             mid = self._mid_generate()
+        self._easy_log(MQTT_LOG_DEBUG, "Sending UNSUBSCRIBE (d0, m%d) %s", mid, [t.encode("utf-8") for t in topics])
         for t in topics:
             try:
                 nc.unsubscribe(t.encode("utf-8"))
@@ -1790,6 +1869,9 @@ class Client:
             self._backlog.append((fn, args))
         if self._loop_running_elsewhere():
             self._waker.wake()
+        # No event on the socket announces these callbacks: an external event loop learns of
+        # them through write interest (loop_write() runs them), as it would for a packet to send.
+        self._call_socket_register_write()
 
     def _pump(self, timeout: float) -> int:
         """Drain events into state and the callback backlog, without running callbacks."""
@@ -1835,16 +1917,17 @@ class Client:
                         continue
                     was = bool(self._live)
                     self._live.add(ep)
-                    backlog.append((self._easy_log, (MQTT_LOG_INFO, "Endpoint %s is up", ep)))
+                    backlog.append((self._easy_log, (MQTT_LOG_DEBUG, "Endpoint %s is up (%d live)", ep, len(self._live))))
                     if not was:
                         self._state = _State.CONNECTED
                         backlog.append((self._fire_connect, (ev[1] == _UP_SESSION_PRESENT,)))
                         self._flush_queue()
                 elif kind == 3:
                     ep = ev[2]
-                    backlog.append((self._easy_log, (MQTT_LOG_WARNING, "Endpoint %s is down: %s", ep, ev[3])))
-                    if ep in self._live:
-                        self._live.discard(ep)
+                    was_live = ep in self._live
+                    self._live.discard(ep)
+                    backlog.append((self._easy_log, (MQTT_LOG_DEBUG, "Endpoint %s is down: %s (%d live)", ep, ev[3], len(self._live))))
+                    if was_live:
                         if not self._live and self._state == _State.CONNECTED and self._engine_started:
                             self._state = _State.CONNECTION_LOST
                             self._stale = {k for k, o in self._pending.items() if o.qos}
@@ -1872,12 +1955,15 @@ class Client:
             self._inflight -= 1
         info = out.info
         if status == _lib.OK:
-            if self._on_publish is not None and not self._in_callback():
+            if out.qos and (self._logger is not None or self.on_log is not None):
+                self._backlog.append((self._easy_log, (MQTT_LOG_DEBUG, "Received %s (Mid: %d)",
+                                                       "PUBACK" if out.qos == 1 else "PUBCOMP", info.mid)))
+            if self.on_publish is not None and not self._in_callback():
                 # As paho: on_publish runs before the message counts as published.
                 self._backlog.append((self._fire_publish, (info.mid, info)))
             else:
                 info._set_as_published()
-                if self._on_publish is not None:
+                if self.on_publish is not None:
                     self._backlog.append((self._fire_publish, (info.mid,)))
         elif out.qos and status in _RESEND_STATUSES:
             # As paho keeps QoS > 0 messages until it reconnects: send again later, in
@@ -1905,11 +1991,13 @@ class Client:
             if not self._drain_until_closed or not self._disconnect_returned:
                 return
             self._drain_until_closed = False
-            if self._native is not None:
-                self._native.close_event_fd()
             if self._state == _State.DISCONNECTING:
                 self._state = _State.DISCONNECTED
                 self._backlog.append((self._fire_disconnect, (MQTT_ERR_SUCCESS,)))
+            # As paho after the DISCONNECT went out: on_disconnect, then the socket closes (this
+            # one: a callback may have connected again by then).
+            if self._sock_open:
+                self._backlog.append((self._close_socket, (self._sock_gen,)))
             self._cond.notify_all()
 
     def _dispatch(self) -> None:
@@ -1946,6 +2034,10 @@ class Client:
                 raise
 
     def _handle_on_message(self, message: MQTTMessage) -> None:
+        if self._logger is not None or self.on_log is not None:
+            self._easy_log(MQTT_LOG_DEBUG, "Received PUBLISH (d%d, q%d, r%d, m%d), '%s', ...  (%d bytes)",
+                           message.dup, message.qos, message.retain, message.mid, message.topic,
+                           len(message.payload))
         filtered = self._on_message_filtered
         matched = False
         if filtered:
@@ -1955,7 +2047,7 @@ class Client:
                     matched = True
                     self._call(f"user defined callback function {getattr(cb, '__name__', cb)}", cb, self, self._userdata, message)
         if not matched:
-            on_message = self._on_message
+            on_message = self.on_message
             if on_message is not None:
                 try:
                     on_message(self, self._userdata, message)
@@ -1969,7 +2061,7 @@ class Client:
         if self._state != _State.CONNECTED:
             return
         self._easy_log(MQTT_LOG_DEBUG, "Received CONNACK (%d, 0)", int(session_present))
-        cb = self._on_connect
+        cb = self.on_connect
         if cb is not None:
             if self._callback_api_version == CallbackAPIVersion.VERSION1:
                 self._call("on_connect", cb, self, self._userdata, {"session present": int(session_present)},
@@ -1983,7 +2075,7 @@ class Client:
             fn(*args)
 
     def _fire_disconnect(self, rc: MQTTErrorCode) -> None:
-        cb = self._on_disconnect
+        cb = self.on_disconnect
         if cb is None:
             return
         if self._callback_api_version == CallbackAPIVersion.VERSION1:
@@ -1993,7 +2085,7 @@ class Client:
                        convert_disconnect_error_code_to_reason_code(rc), Properties(PacketTypes.DISCONNECT))
 
     def _fire_publish(self, mid: int, info: Optional[MQTTMessageInfo] = None) -> None:
-        cb = self._on_publish
+        cb = self.on_publish
         try:
             if cb is None:
                 return
@@ -2008,7 +2100,7 @@ class Client:
 
     def _fire_subscribe(self, mid: int, granted: List[int]) -> None:
         self._easy_log(MQTT_LOG_DEBUG, "Received SUBACK")
-        cb = self._on_subscribe
+        cb = self.on_subscribe
         if cb is None:
             return
         if self._callback_api_version == CallbackAPIVersion.VERSION1:
@@ -2019,7 +2111,7 @@ class Client:
 
     def _fire_unsubscribe(self, mid: int) -> None:
         self._easy_log(MQTT_LOG_DEBUG, "Received UNSUBACK (Mid: %d)", mid)
-        cb = self._on_unsubscribe
+        cb = self.on_unsubscribe
         if cb is None:
             return
         if self._callback_api_version == CallbackAPIVersion.VERSION1:
@@ -2083,6 +2175,7 @@ class Client:
                     self._call_connect_fail()
                     if not retry_first_connection:
                         raise
+                    self._easy_log(MQTT_LOG_DEBUG, "Connection failed, retrying")
                     if self._sleep_or_terminate(delay):
                         break
                     delay = min(delay * 2, float(self._reconnect_max_delay))
@@ -2109,6 +2202,7 @@ class Client:
                         delay = float(self._reconnect_min_delay)
                     except OSError:
                         self._call_connect_fail()
+                        self._easy_log(MQTT_LOG_DEBUG, "Connection failed, retrying")
             self._dispatch()
             return rc
         finally:
@@ -2124,7 +2218,7 @@ class Client:
         return self._thread_terminate
 
     def _call_connect_fail(self) -> None:
-        cb = self._on_connect_fail
+        cb = self.on_connect_fail
         if cb is not None:
             try:
                 cb(self, self._userdata)
@@ -2145,7 +2239,7 @@ class Client:
             return MQTT_ERR_INVAL
         _lib.check_fork()
         self._thread_terminate = False
-        self._thread = threading.Thread(target=self._thread_main, name=f"hamqtt-client-{self._client_id}", daemon=True)
+        self._thread = threading.Thread(target=self._thread_main, name=f"hamqtt-client-{self._client_id.decode('utf-8')}", daemon=True)
         self._thread.start()
         return MQTT_ERR_SUCCESS
 
@@ -2161,42 +2255,171 @@ class Client:
         self._thread_terminate = False
         return MQTT_ERR_SUCCESS
 
-    # External event loops: the engine has no MQTT socket to hand out; socket() returns its
-    # event descriptor, readable while events wait, and loop_read() processes them.
+    # -- external event loops -----------------------------------------------------------------
+    #
+    # paho-mqtt's contract: socket() for the loop to watch, on_socket_open/on_socket_close when
+    # it comes and goes, loop_read() when it is readable, loop_write() while write interest is
+    # registered (on_socket_register_write, or want_write()), loop_misc() every second until it
+    # returns MQTT_ERR_NO_CONN. The engine has no single MQTT socket (it keeps one connection
+    # per broker, on its own threads), and its event descriptor is not a socket (an epoll
+    # descriptor): the socket handed out is one end of a Unix socket pair that an EventBridge
+    # makes readable while the event descriptor is. The bridge (one small thread) exists only
+    # for clients whose program asks for the socket (socket(), or an on_socket_* callback).
+    # "The socket is open" from a successful connect()/reconnect() until the last events of a
+    # disconnect() were read, as paho's is from connect to the close after DISCONNECT.
+    # Callbacks run on the thread that calls loop_read()/loop_write()/loop_misc().
 
-    def socket(self) -> Optional[_EventSocket]:
-        """The engine's event descriptor (``fileno()``) while connected, else None."""
-        nc = self._native
-        if nc is None or not self._engine_started:
-            return None
-        fd = nc.event_fd()
-        return _EventSocket(fd) if fd >= 0 else None
+    def _socket_wanted(self) -> bool:
+        return (self.on_socket_open is not None or self.on_socket_close is not None
+                or self.on_socket_register_write is not None or self.on_socket_unregister_write is not None)
+
+    def _open_socket(self) -> None:
+        """A connection started: the socket is open (on_socket_open gets it)."""
+        with self._lock:
+            self._sock_open = True
+            self._sock_gen += 1
+            self._registered_write = False
+        if self._socket_wanted():
+            sock = self._ensure_socket()
+            cb = self.on_socket_open
+            if cb is not None and sock is not None:
+                self._call("on_socket_open", cb, self, self._userdata, sock)
+
+    def _ensure_socket(self) -> Optional[_socket.socket]:
+        """The socket handed out, made on first demand while the socket is open."""
+        with self._lock:
+            if not self._sock_open:
+                return None
+            if self._bridge is None:
+                nc = self._native
+                efd = nc.event_fd() if nc is not None and not nc.closed else -1
+                if efd < 0:
+                    return None
+                self._bridge = EventBridge(efd, self._client_id.decode("utf-8") or nc.name)  # type: ignore[union-attr]
+                self._sock = self._bridge.sock
+            return self._sock
+
+    def _close_socket(self, gen: Optional[int] = None, notify: bool = True) -> None:
+        """Close the socket (``gen``: only if it is still that connection's), telling the event
+        loop first: on_socket_unregister_write if write interest was registered, then
+        on_socket_close."""
+        with self._lock:
+            if gen is not None and gen != self._sock_gen:
+                return
+            self._sock_open = False
+            bridge, self._bridge = self._bridge, None
+            sock, self._sock = self._sock, None
+            registered, self._registered_write = self._registered_write, False
+        if sock is not None and notify:
+            if registered:
+                cb = self.on_socket_unregister_write
+                if cb is not None:
+                    self._call("on_socket_unregister_write", cb, self, self._userdata, sock)
+            cb = self.on_socket_close
+            if cb is not None:
+                self._call("on_socket_close", cb, self, self._userdata, sock)
+        if bridge is not None:
+            bridge.close()
+
+    def _call_socket_register_write(self) -> None:
+        with self._lock:
+            if not self._sock_open or self._registered_write:
+                return
+            self._registered_write = True
+        cb = self.on_socket_register_write
+        if cb is not None:
+            sock = self._ensure_socket()
+            if sock is not None:
+                self._call("on_socket_register_write", cb, self, self._userdata, sock)
+
+    def _call_socket_unregister_write(self) -> None:
+        with self._lock:
+            sock = self._sock
+            if not self._registered_write:
+                return
+            self._registered_write = False
+        cb = self.on_socket_unregister_write
+        if cb is not None and sock is not None:
+            self._call("on_socket_unregister_write", cb, self, self._userdata, sock)
+
+    def socket(self) -> Optional[_socket.socket]:
+        """The socket for an external event loop, or None while not connected.
+
+        A ``socket.socket`` (AF_UNIX, non-blocking) that is readable while events wait for
+        :meth:`loop_read`: the engine's event descriptor is not a socket, so a small thread of
+        the client makes this one readable whenever the descriptor is (it exists only for
+        clients that ask for the socket). Socket options may be set on it (``setsockopt``
+        works; they change nothing for the broker connections, which belong to the engine).
+        The client owns it: it is opened by ``connect()``/``reconnect()`` (``on_socket_open``)
+        and closed once ``loop_read()`` has read the last events of a ``disconnect()``, and by
+        ``reconnect()`` and ``reinitialise()`` (``on_socket_close``); never read from, write to
+        or close it yourself. It stays open while the engine reconnects after every broker was
+        lost (paho would open a new one).
+        """
+        return self._ensure_socket()
 
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
-        """Process the events that wait (callbacks run on this thread)."""
-        if self._native is None or not (self._engine_started or self._drain_until_closed):
+        """Process the events that wait (callbacks run on this thread), for an external loop
+        that found :meth:`socket` readable.
+
+        :returns: ``MQTT_ERR_SUCCESS``; ``MQTT_ERR_NO_CONN`` when there is no socket (not
+            connected, or disconnected and its last events processed); ``MQTT_ERR_CONN_LOST``
+            when the last broker was lost and the client does not reconnect
+            (``reconnect_on_failure=False``).
+        """
+        if not self._sock_open and (self._native is None or not (self._engine_started or self._drain_until_closed)):
             return MQTT_ERR_NO_CONN
-        return self._loop_step(0)
+        bridge = self._bridge
+        if bridge is not None:
+            bridge.rearm()
+        self._loop_step(0)
+        if not self._sock_open and self._state == _State.CONNECTION_LOST:
+            return MQTT_ERR_CONN_LOST
+        return MQTT_ERR_SUCCESS
 
     def loop_write(self) -> MQTTErrorCode:
-        """Nothing to do: the engine writes by itself."""
-        return MQTT_ERR_SUCCESS if self._native is not None else MQTT_ERR_NO_CONN
+        """Run the callbacks that wait for write interest (``on_subscribe``, ``on_unsubscribe``),
+        then drop write interest (``on_socket_unregister_write``). hamqtt writes nothing to the
+        socket, so calling this at any time is harmless.
+
+        :returns: ``MQTT_ERR_SUCCESS``, or ``MQTT_ERR_NO_CONN`` when there is no socket.
+        """
+        if not self._sock_open:
+            return MQTT_ERR_NO_CONN
+        try:
+            if not self._loop_running_elsewhere():
+                self._dispatch()
+        finally:
+            if self.want_write():
+                self._call_socket_register_write()
+            else:
+                self._call_socket_unregister_write()
+        return MQTT_ERR_SUCCESS
 
     def want_write(self) -> bool:
-        """Always False (the engine writes by itself)."""
-        return False
+        """True while callbacks wait that :meth:`loop_write` would run (the engine writes to the
+        brokers by itself: nothing else is ever waiting to be written)."""
+        return self._sock_open and bool(self._backlog)
 
     def loop_misc(self) -> MQTTErrorCode:
-        """Run callbacks that are due."""
-        self._dispatch()
-        return MQTT_ERR_SUCCESS if self._native is not None else MQTT_ERR_NO_CONN
+        """Run callbacks that are due; call it every second or so from an external loop.
+
+        :returns: ``MQTT_ERR_SUCCESS`` while the socket is open, ``MQTT_ERR_NO_CONN`` once it is
+            closed (after ``disconnect()``), so that a loop of ``while loop_misc() ==
+            MQTT_ERR_SUCCESS`` ends, as with paho. Keep-alives are the engine's business.
+        """
+        if not self._sock_open:
+            return MQTT_ERR_NO_CONN
+        if not self._loop_running_elsewhere():
+            self._dispatch()
+        return MQTT_ERR_SUCCESS
 
     # -- shutdown ---------------------------------------------------------------------------
 
     def _close_at_exit(self) -> None:
         self._thread_terminate = True
         self._waker.wake()
-        self._close_native()
+        self._close_native(notify=False)  # no user callbacks while the interpreter exits
         t = self._thread
         if t is not None and t is not threading.current_thread():
             t.join(2)
@@ -2210,6 +2433,9 @@ class Client:
             w = self.__dict__.get("_waker")
             if w is not None:
                 w.close()
+            b = self.__dict__.get("_bridge")
+            if b is not None:
+                b.close(join=False)
         except Exception:  # noqa: BLE001
             pass
 

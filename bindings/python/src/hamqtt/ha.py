@@ -158,15 +158,32 @@ class HaMqttClient:
     def connect(self) -> "HaMqttClient":
         """Start: returns once an endpoint is live (the others keep being probed).
 
-        :raises NoEndpointError: no endpoint came up within time_to_wait (probing goes on).
+        When no broker can be reached it raises at once (in milliseconds when every broker
+        refused the connection, otherwise once each has failed an attempt, or after
+        time_to_wait), naming every endpoint and why it failed. The client stays started, as
+        padogrid's does: the endpoints keep being probed in the background, :attr:`is_connected`
+        turns True and :attr:`on_endpoint_up` fires when a broker comes, and a later
+        :meth:`publish` waits up to time_to_wait for one. Call :meth:`close` (or
+        :meth:`disconnect`) to stop probing. Used as a context manager, a failed connect closes
+        the client before the error propagates.
+
+        :raises NoEndpointError: no endpoint is live (a :class:`ConnectionError`; probing goes on).
         """
         if self._nc.closed:
             raise _lib.ClosedError(_lib.ERR_CLOSED, f"client of cluster {self.name!r} is closed")
         self._nc.claim(self, "HaMqttClient.connect()")
         if self._threaded:
             self._start_thread()
-        self._nc.connect()
-        self._connected = True
+        self._connected = True  # started: probing from now until disconnect() or close()
+        try:
+            self._nc.connect()
+        except _lib.NoEndpointError as exc:
+            raise _lib.NoEndpointError(
+                exc.code, f"{exc.detail}; the client keeps probing the endpoints in the background "
+                "(publish() waits up to time_to_wait for one; close() stops it)") from None
+        except BaseException:
+            self._connected = False
+            raise
         return self
 
     def disconnect(self) -> None:
@@ -196,19 +213,29 @@ class HaMqttClient:
 
     def __enter__(self) -> "HaMqttClient":
         if not self._connected:
-            self.connect()
+            try:
+                self.connect()
+            except BaseException:
+                self.close()  # the with statement will not call __exit__: nothing would stop it
+                raise
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
     def __repr__(self) -> str:
-        state = "closed" if self._nc.closed else ("connected" if self._connected else "not connected")
+        if self._nc.closed:
+            state = "closed"
+        elif not self._connected:
+            state = "not connected"
+        else:
+            state = "connected" if self.is_connected else "probing, no endpoint live"
         return f"<HaMqttClient cluster={self.name!r} {state}>"
 
     @property
     def is_connected(self) -> bool:
-        """True while at least one endpoint is live."""
+        """True while at least one endpoint is live (connect() was called, and neither
+        disconnect() nor close() since)."""
         return self._connected and bool(self.live_endpoints)
 
     # -- publish / subscribe --------------------------------------------------------------
