@@ -1,6 +1,12 @@
 #!/usr/bin/env node
-// The package's install step: provide native/libhamqtt.so.0 and native/hamqtt.h, then build the
-// addon with node-gyp against the Node headers installed on this machine (never downloaded).
+// The package's install step. With a prebuilt addon for this platform in the package
+// (prebuilds/<platform>-<arch>/, put there by scripts/pack.js: `make npm-pack`), it checks that
+// the prebuilt loads here and builds nothing: no Go, no compiler, no node-gyp. Otherwise (a
+// source install, another platform, or --build-from-source / npm_config_build_from_source /
+// HAMQTT_BUILD_FROM_SOURCE=1), it provides native/libhamqtt.so.0 and native/hamqtt.h, then
+// builds the addon with node-gyp against the Node headers installed on this machine (never
+// downloaded); first it checks that the tools this needs are there, and if any is missing it
+// stops and says which, and what to do.
 //
 // Where the library comes from, first match wins:
 //   1. HAMQTT_LIBRARY=/path/to/libhamqtt.so[.0]  an existing build (copied, symlinks resolved)
@@ -12,12 +18,13 @@
 // (<prefix>/include/node), /usr or /usr/local; if none is installed, the `node-api-headers`
 // package (when present) is laid out as a node-gyp nodedir (HAMQTT_NODE_API_HEADERS=1 forces that).
 //
-// Flags: --lib-only (library and header only; used by prepack), --no-verify.
+// Flags: --lib-only (library and header only; used by prepack), --no-verify, --build-from-source.
 'use strict'
 
 const fs = require('node:fs')
 const path = require('node:path')
 const cp = require('node:child_process')
+const prebuilds = require('../lib/prebuilds')
 
 const root = path.resolve(__dirname, '..')
 const nativeDir = path.join(root, 'native')
@@ -30,6 +37,7 @@ function die (msg) { log(`error: ${msg}`); process.exit(1) }
 function run (cmd, argv, opts = {}) {
   log(`$ ${[cmd, ...argv].join(' ')}`)
   const r = cp.spawnSync(cmd, argv, { stdio: 'inherit', ...opts })
+  if (r.error && r.error.code === 'ENOENT') die(`${cmd} is not on PATH (${process.env.PATH || 'PATH is empty'})`)
   if (r.error) die(`${cmd}: ${r.error.message}`)
   if (r.status !== 0) die(`${cmd} exited with ${r.status === null ? r.signal : r.status}`)
 }
@@ -167,20 +175,160 @@ function nodeGyp () {
   return ['node-gyp', []] // on PATH (npm puts its bundled node-gyp there for scripts)
 }
 
+function truthy (v) { return v !== undefined && v !== '' && v !== 'false' && v !== '0' }
+
+function isExecutable (f) {
+  try {
+    fs.accessSync(f, fs.constants.X_OK)
+    return fs.statSync(f).isFile()
+  } catch {
+    return false
+  }
+}
+
+// The path of cmd as a spawn would find it, or null.
+function which (cmd) {
+  if (!cmd) return null
+  if (cmd.includes('/')) return isExecutable(cmd) ? cmd : null
+  for (const d of (process.env.PATH || '').split(path.delimiter)) {
+    if (d && isExecutable(path.join(d, cmd))) return path.join(d, cmd)
+  }
+  return null
+}
+
+function glibcVersion () {
+  try {
+    process.report.excludeNetwork = true // no reverse lookups of open sockets
+  } catch {}
+  try {
+    return process.report.getReport().header.glibcVersionRuntime || null
+  } catch {
+    return null
+  }
+}
+
+function older (a, b) { // dotted versions: a < b
+  const x = a.split('.').map(Number)
+  const y = b.split('.').map(Number)
+  for (let i = 0; i < Math.max(x.length, y.length); i++) {
+    if ((x[i] || 0) !== (y[i] || 0)) return (x[i] || 0) < (y[i] || 0)
+  }
+  return false
+}
+
+// Loads the addon as the package will (lib/native.js) in a fresh process with no
+// LD_LIBRARY_PATH: proves the RUNPATH finds libhamqtt.so.0.
+function loadCheck () {
+  const r = cp.spawnSync(process.execPath, ['-e',
+    "const n = require('./lib/native'); console.log(n.version())"],
+  { cwd: root, encoding: 'utf8', env: { ...process.env, LD_LIBRARY_PATH: '' } })
+  if (r.status === 0) return { version: r.stdout.trim() }
+  return { error: (r.stderr || r.error?.message || `exit ${r.status}`).trim() }
+}
+
+// The prebuilt addon for this platform if it is there and loads: { dir, version }, else
+// { reason } (why there is none that can be used here).
+function usablePrebuilt () {
+  const what = `${prebuilds.tuple} (${prebuilds.libc() || 'unknown libc'})`
+  const pre = prebuilds.prebuilt()
+  if (!pre) return { reason: `this package has no prebuilt addon for this platform (prebuilts: ${prebuilds.describeShipped()})` }
+  const meta = prebuilds.shipped()[prebuilds.tuple] || {}
+  if (pre.libc === 'glibc' && meta.glibc) {
+    const have = glibcVersion()
+    if (have && older(have, meta.glibc)) {
+      return { reason: `the prebuilt addon for ${prebuilds.tuple} needs glibc ${meta.glibc} or newer (this system has ${have})` }
+    }
+  }
+  const r = loadCheck()
+  if (r.error) return { reason: `the prebuilt addon for ${what} does not load here:\n${r.error}` }
+  return { dir: pre.dir, version: r.version }
+}
+
+function goMinimum (src) {
+  try {
+    const m = /^go\s+(\d+\.\d+)/m.exec(fs.readFileSync(path.join(src, 'go.mod'), 'utf8'))
+    if (m) return m[1]
+  } catch {}
+  return '1.24'
+}
+
+// What a build from source needs and this machine lacks, one line each.
+function missingForSource (src, addon) {
+  const missing = []
+  const env = process.env
+  const first = (v) => v.trim().split(/\s+/)[0]
+  const anyOf = (cmds) => cmds.some((c) => which(c))
+  if (!env.HAMQTT_LIBRARY && src) {
+    const go = env.GO || 'go'
+    if (!which(go)) missing.push(`Go ${goMinimum(src)} or newer, to build libhamqtt.so from ${src} (\`${go}\` is not on PATH)`)
+  } else if (!env.HAMQTT_LIBRARY && !fs.existsSync(path.join(nativeDir, SONAME))) {
+    missing.push('Go 1.24 or newer and the hamqtt source, to build libhamqtt.so.0 for this platform: this package ' +
+      'carries neither (set HAMQTT_SOURCE_DIR to a hamqtt source tree, or HAMQTT_LIBRARY to a libhamqtt.so built ' +
+      'for this platform)')
+  }
+  const needCC = addon || (!env.HAMQTT_LIBRARY && src) // cgo needs one too
+  if (needCC && !anyOf(env.CC ? [first(env.CC)] : ['cc', 'gcc', 'clang'])) {
+    missing.push(`a C compiler (${env.CC ? `CC=${env.CC}` : 'cc, gcc or clang'}: not on PATH)`)
+  }
+  if (addon) {
+    if (!anyOf(env.CXX ? [first(env.CXX)] : ['c++', 'g++', 'clang++'])) {
+      missing.push(`the C++ compiler driver node-gyp links with (${env.CXX ? `CXX=${env.CXX}` : 'c++, g++ or clang++'}: not on PATH)`)
+    }
+    if (!which('make')) missing.push('make, which node-gyp builds with (not on PATH)')
+    const py = env.npm_config_python || env.PYTHON
+    if (!(py ? which(py) : anyOf(['python3', 'python']))) {
+      missing.push(`Python 3, which node-gyp runs (${py || 'python3'}: not on PATH)`)
+    }
+  }
+  return missing
+}
+
+function buildFromSourceAsked () {
+  return args.has('--build-from-source') || truthy(process.env.npm_config_build_from_source) ||
+    truthy(process.env.HAMQTT_BUILD_FROM_SOURCE)
+}
+
 function main () {
+  const libOnly = args.has('--lib-only')
+  let why = null // why there is no prebuilt to use
+  if (libOnly) {
+    why = 'only the library was asked for'
+  } else if (buildFromSourceAsked()) {
+    why = 'a build from source was asked for (--build-from-source)'
+  } else {
+    const pre = usablePrebuilt()
+    if (pre.dir) {
+      log(`using the prebuilt addon in ${path.relative(root, pre.dir)} (libhamqtt ${pre.version}): nothing to build`)
+      return
+    }
+    why = pre.reason
+  }
   const src = sourceTree()
+  const missing = missingForSource(src, !libOnly)
+  if (missing.length) {
+    const shipped = prebuilds.describeShipped()
+    die(`cannot install hamqtt on ${prebuilds.tuple} (${prebuilds.libc() || 'unknown libc'}): ${why}, ` +
+      'and building it from source needs what this machine lacks:\n' +
+      missing.map((m) => `  - ${m}\n`).join('') +
+      `To fix: install what is missing (Go ${src ? goMinimum(src) : '1.24'} or newer, a C compiler toolchain: gcc, g++, ` +
+      'make; Python 3 for node-gyp) and install again' +
+      (shipped !== 'none'
+        ? `, or install on a platform that has a prebuilt: ${shipped}.`
+        : ', or install the hamqtt npm package made by `make npm-pack`, which carries a prebuilt addon ' +
+          '(linux-x64, glibc) and needs neither.'))
+  }
+  if (!libOnly) log(`building from source: ${why}`)
   provideLibrary(src)
   provideHeader(src)
-  if (args.has('--lib-only')) return
+  if (libOnly) return
   const dir = nodeDir()
   const [cmd, pre] = nodeGyp()
   run(cmd, [...pre, 'rebuild', `--nodedir=${dir}`, '--jobs=2'], { cwd: root, env: { ...process.env, npm_config_nodedir: dir } })
   if (!args.has('--no-verify')) {
     // Load it in a fresh process: proves the RUNPATH finds native/libhamqtt.so.0.
-    const r = cp.spawnSync(process.execPath, ['-e', "console.log(require('./lib/native').version())"],
-      { cwd: root, encoding: 'utf8', env: { ...process.env, LD_LIBRARY_PATH: '' } })
-    if (r.status !== 0) die(`the built addon does not load:\n${r.stderr}`)
-    log(`built build/Release/hamqtt.node (libhamqtt ${r.stdout.trim()})`)
+    const r = loadCheck()
+    if (r.error) die(`the built addon does not load:\n${r.error}`)
+    log(`built build/Release/hamqtt.node (libhamqtt ${r.version})`)
   }
 }
 
