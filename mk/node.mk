@@ -7,7 +7,7 @@
 #                 benchmark). No lockfile is written (bindings/node/.npmrc).
 #   node-test     node-install, then the node --test suite against real Mosquitto brokers
 #   node-bench    QoS 0 publish-to-receive throughput, hamqtt against MQTT.js in the same run
-#   node-pack     npm pack: a tarball that ships native/libhamqtt.so.0 (needs no Go to install)
+#   node-pack     the same as npm-pack (mk/npm.mk): a tarball with the addon and library prebuilt
 #   node-clean    remove the addon build, the library copy and node_modules
 NPM ?= npm
 NODE ?= node
@@ -25,8 +25,7 @@ node-test: node-install
 node-bench: node-install
 	cd $(NODE_PKG) && $(NODE) bench/bench_qos0.js
 
-node-pack: node-install
-	cd $(NODE_PKG) && $(NPM) pack
+node-pack: npm-pack
 
 node-clean:
 	rm -rf $(NODE_PKG)/build $(NODE_PKG)/native $(NODE_PKG)/node_modules $(NODE_PKG)/bench/node_path
