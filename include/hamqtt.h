@@ -81,9 +81,9 @@ extern "C" {
 #endif
 
 #define HAMQTT_VERSION_MAJOR 0
-#define HAMQTT_VERSION_MINOR 2
+#define HAMQTT_VERSION_MINOR 3
 #define HAMQTT_VERSION_PATCH 0
-#define HAMQTT_VERSION_STRING "0.2.0"
+#define HAMQTT_VERSION_STRING "0.3.0"
 
 /* ------------------------------------------------------------------------ */
 /* Status codes                                                              */

@@ -25,7 +25,7 @@ from ._native import EndpointStats
 from .ha import HaClusters, HaMqttClient, Message
 from .options import ClusterOptions, PublisherType, Will
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "HaClusters", "HaMqttClient", "Message", "EndpointStats", "ClusterOptions", "PublisherType",
