@@ -10,6 +10,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
+
+	"github.com/hamqtt/hamqtt/internal/version"
 )
 
 // sectionOrder is the order of the sections in RESULTS.md.
@@ -166,7 +168,7 @@ func report(out, resultsPath, lib string, smoke bool, python, nodeDir string) er
 		}
 	}
 	w("## Versions\n\n| | |\n|---|---|\n")
-	w("| hamqtt | %s (git %s) |\n", "0.2.0", orNA(cmdOut("git", "describe", "--always", "--dirty")))
+	w("| hamqtt | %s (git %s) |\n", version.Version, orNA(cmdOut("git", "describe", "--always", "--dirty")))
 	w("| Go | %s |\n", runtime.Version())
 	w("| paho.mqtt.golang | %s |\n", modVersion("github.com/eclipse/paho.mqtt.golang"))
 	w("| Mosquitto (broker) | %s |\n", orNA(strings.TrimPrefix(mosq, "mosquitto version ")))
