@@ -21,8 +21,7 @@ GO ?= go
 .PHONY: c-build c-test c-ctest c-go-test c-clean
 
 c-build:
-	$(CMAKE) -S . -B $(C_BUILD_DIR) $(C_CMAKE_FLAGS)
-	$(CMAKE) --build $(C_BUILD_DIR) --parallel
+	@scripts/quietly.sh c-build sh -c '$(CMAKE) -S . -B $(C_BUILD_DIR) $(C_CMAKE_FLAGS) && $(CMAKE) --build $(C_BUILD_DIR) --parallel'
 
 c-test: c-ctest c-go-test
 

@@ -17,7 +17,7 @@ NODE_TESTFLAGS ?= --test-concurrency=1
 .PHONY: node-install node-test node-bench node-pack node-clean
 
 node-install: deps
-	cd $(NODE_PKG) && $(NPM) install --no-audit --no-fund
+	@scripts/quietly.sh node-install sh -c 'cd $(NODE_PKG) && $(NPM) install --no-audit --no-fund'
 
 node-test: node-install
 	cd $(NODE_PKG) && $(NODE) --test $(NODE_TESTFLAGS) test/*.test.js
