@@ -16,8 +16,17 @@ NODE_TESTFLAGS ?= --test-concurrency=1
 
 .PHONY: node-install node-test node-bench node-pack node-clean
 
-node-install: deps
+# npm install runs again only when what it builds from changed (the benchmarks' recursive make
+# asks for node-install too).
+NODE_INSTALL_STAMP := $(NODE_PKG)/build/.hamqtt-installed
+NODE_INSTALL_INPUTS := $(wildcard $(NODE_PKG)/package.json $(NODE_PKG)/binding.gyp $(NODE_PKG)/src/* \
+  $(NODE_PKG)/scripts/*.js capi/*.go capi/*.c capi/*.h capi/hamqtt.map core/*.go include/hamqtt.h go.mod go.sum)
+
+node-install: deps $(NODE_INSTALL_STAMP)
+
+$(NODE_INSTALL_STAMP): $(NODE_INSTALL_INPUTS)
 	@scripts/quietly.sh node-install sh -c 'cd $(NODE_PKG) && $(NPM) install --no-audit --no-fund'
+	@mkdir -p $(dir $@) && touch $@
 
 node-test: node-install
 	cd $(NODE_PKG) && $(NODE) --test $(NODE_TESTFLAGS) test/*.test.js
