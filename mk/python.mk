@@ -13,14 +13,23 @@ PY_BIN     := $(PY_VENV)/bin
 
 .PHONY: py-install py-test py-bench py-clean
 
-py-install: deps
+# The package is installed again (compiling libhamqtt.so) only when what it is built from
+# changed: the benchmarks' recursive make asks for py-install too.
+PY_INSTALL_STAMP := $(PY_VENV)/.hamqtt-installed
+PY_INSTALL_INPUTS := $(shell find bindings/python/src bindings/python/setup.py bindings/python/pyproject.toml \
+  capi core include go.mod go.sum -type f -not -name '*_test.go' -not -path '*/__pycache__/*' 2>/dev/null)
+
+py-install: deps $(PY_INSTALL_STAMP)
+
+$(PY_INSTALL_STAMP): $(PY_INSTALL_INPUTS)
 	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || { \
 	  echo "py-install: installing python3-venv"; \
 	  SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq python3-venv >/dev/null; }
 	@[ -x $(PY_BIN)/python ] || $(PYTHON) -m venv $(PY_VENV)
-	$(PY_BIN)/python -m pip install -q --disable-pip-version-check pytest pytest-timeout paho-mqtt
-	$(PY_BIN)/python -m pip install -q --disable-pip-version-check --force-reinstall --no-deps ./bindings/python
+	@scripts/quietly.sh py-install sh -c '$(PY_BIN)/python -m pip install -q --disable-pip-version-check pytest pytest-timeout paho-mqtt && \
+	  $(PY_BIN)/python -m pip install -q --disable-pip-version-check --force-reinstall --no-deps ./bindings/python'
+	@touch $@
 
 py-test: py-install
 	cd bindings/python && $(abspath $(PY_BIN))/python -m pytest $(PY_PYTEST_FLAGS) tests
