@@ -11,16 +11,17 @@ all: build
 deps:
 	./scripts/install-deps.sh
 
-# Every artifact: the Go packages, libhamqtt.so with its C tests and examples (build/c), and the
-# hamqtt command (bin/hamqtt).
+# Every artifact: the Go packages, libhamqtt.so with its C tests and examples (build/c), the
+# hamqtt command (bin/hamqtt), the Python wheel (build/wheel) and the npm tarball (build/npm).
 build:
 	$(GO) build ./...
-	$(MAKE) c-build cli-build
+	$(MAKE) c-build cli-build wheel npm-pack
 
 # The library, its header, CMake package and pkg-config file, and the hamqtt command, under
 # $(PREFIX) (lib/, include/, lib/cmake/hamqtt, lib/pkgconfig, bin/).
 PREFIX ?= /usr/local
-install: build
+install:
+	$(MAKE) c-build cli-build
 	$(CMAKE) --install $(C_BUILD_DIR) --prefix $(PREFIX)
 	install -d $(PREFIX)/bin
 	install -m 755 bin/hamqtt $(PREFIX)/bin/hamqtt
