@@ -61,17 +61,15 @@ cross_missing_test = $(cross_missing); for a in $(CROSS_ARCHES); do $(cross_arch
 
 cross: cross-build
 
-# One arch at a time: the library, the CLI, the examples (epoll_loop is one C file more; it
-# must build warning-free for 32-bit ARM as well).
-cross-build:
-	@$(cross_missing); [ -z "$$missing" ] || { echo "cross: missing:$$missing (scripts/install-deps.sh installs them)"; exit 1; }; \
-	ldf="$(cross_ldflags)"; \
+# Shell: the builds, one arch at a time: the library, the CLI, the examples (epoll_loop is
+# one C file more; it must build warning-free for 32-bit ARM as well).
+cross_build_sh = ldf="$(cross_ldflags)"; \
 	if [ -z "$(cross_cmake_ldflags)" ] || [ "$(cross_soname)" = libhamqtt.so. ]; then \
 	  echo "cross: HAMQTT_LDFLAGS or HAMQTT_SOVERSION not found in CMakeLists.txt (mk/cross.mk reads them there)"; exit 1; fi; \
 	case "$$ldf" in *'$${'*) echo "cross: CMakeLists.txt's HAMQTT_LDFLAGS uses a variable mk/cross.mk does not substitute: $$ldf"; exit 1;; esac; \
 	for a in $(CROSS_ARCHES); do $(cross_arch_vars); \
 	  d=$(CROSS_DIR)/$$a; log=$$d/build.log; mkdir -p $$d/lib $$d/bin $(CROSS_BIN_DIR)/$$a; : >$$log; \
-	  start=$$(date +%s); \
+	  t0=$$(date +%s); \
 	  ( set -x; \
 	    env CGO_ENABLED=1 GOOS=linux $$goenv CC=$$t-gcc $(GO) build -buildmode=c-shared -trimpath "-ldflags=$$ldf" \
 	      -o $$d/lib/libhamqtt.so ./capi && \
@@ -82,8 +80,12 @@ cross-build:
 	    $$t-gcc $(CROSS_CFLAGS) -Iinclude -o $$d/bin/epoll_loop examples/c/epoll_loop.c -L$$d/lib -lhamqtt \
 	      -Wl,-rpath,'$$ORIGIN/../lib' \
 	  ) >>$$log 2>&1 || { cat $$log; echo "cross: the linux/$$a build failed (log: $$log)"; exit 1; }; \
-	  echo "cross: linux/$$a built in $$(( $$(date +%s) - start ))s: $$d/lib/libhamqtt.so, $$d/bin/gateway, $$d/bin/epoll_loop, $(CROSS_BIN_DIR)/$$a/hamqtt"; \
+	  echo "cross: linux/$$a built in $$(( $$(date +%s) - t0 ))s: $$d/lib/libhamqtt.so, $$d/bin/gateway, $$d/bin/epoll_loop, $(CROSS_BIN_DIR)/$$a/hamqtt"; \
 	done
+
+cross-build:
+	@$(cross_missing); [ -z "$$missing" ] || { echo "cross: missing:$$missing (scripts/install-deps.sh installs them)"; exit 1; }; \
+	$(cross_build_sh)
 
 # The native helpers of the test: brokerctl (brokers on free loopback ports, as the C tests
 # use) and the hamqtt command as the subscriber that sees what the broker relays.
@@ -93,7 +95,7 @@ cross-test: deps
 	@$(cross_missing_test); if [ -n "$$missing" ]; then \
 	  echo "cross-test: skipped: missing$$missing (scripts/install-deps.sh installs them unless HAMQTT_CROSS=0)"; exit 0; fi; \
 	start=$$(date +%s); \
-	$(MAKE) --no-print-directory cross-build || exit 1; \
+	$(cross_build_sh); \
 	mkdir -p $(CROSS_HOST_DIR); log=$(CROSS_HOST_DIR)/build.log; \
 	{ $(GO) build -trimpath -o $(CROSS_HOST_DIR)/brokerctl ./internal/cmd/brokerctl && \
 	  $(GO) build -o $(CROSS_HOST_DIR)/hamqtt ./cmd/hamqtt; } >$$log 2>&1 \
