@@ -39,10 +39,10 @@ fail() {
   exit 1
 }
 wait_for() { # wait_for SECONDS WHAT COMMAND...: COMMAND succeeds within SECONDS, the gateway alive
-  local end=$((SECONDS + $1)) what=$2
+  local secs=$1 end=$((SECONDS + $1)) what=$2
   shift 2
   until "$@"; do
-    [ $SECONDS -lt $end ] || fail "timed out after ${end}s waiting for $what"
+    [ $SECONDS -lt $end ] || fail "timed out after ${secs}s waiting for $what"
     [ -z "$gw_pid" ] || kill -0 "$gw_pid" 2>/dev/null || fail "the gateway exited while waiting for $what"
     sleep 0.1
   done
