@@ -13,7 +13,7 @@
 C_BUILD_DIR ?= build/c
 C_CMAKE_FLAGS ?=
 C_CTEST_FLAGS ?= --output-on-failure
-C_FUZZTIME ?= 20s
+C_FUZZTIME ?= 10s
 CMAKE ?= cmake
 CTEST ?= ctest
 GO ?= go

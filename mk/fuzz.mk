@@ -1,7 +1,7 @@
 # Fuzz targets of the engine's parsers, included by the root Makefile (or run alone:
 # make -f mk/fuzz.mk fuzz).
 #
-#   fuzz   run each fuzz target of core/ for $(FUZZTIME) (default 10s; about a minute in all):
+#   fuzz   run each fuzz target of core/ for $(FUZZTIME) (default 5s; about 40 s in all; longer runs: make fuzz FUZZTIME=5m):
 #          FuzzParseConfig (configuration files), FuzzExpandURIs (broker URIs and ranges),
 #          FuzzRedactURI (credentials kept out of output), FuzzTopics (topics, filters and
 #          matching) and FuzzInboundGuard (every byte stream a broker may send). A failing
@@ -10,7 +10,7 @@
 #
 # `go test ./core` runs the seed corpora of the same targets without fuzzing.
 GO ?= go
-FUZZTIME ?= 10s
+FUZZTIME ?= 5s
 # New inputs that widen coverage are minimized; left at Go's 60s, minimizing a large one can
 # take a whole FUZZTIME.
 FUZZMINIMIZETIME ?= 2s
