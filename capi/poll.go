@@ -257,6 +257,15 @@ func (cl *client) pollEvents(out []C.hamqtt_event, timeout time.Duration) (int, 
 		batch = p.batch[:len(batch)+n]
 		if err != nil && len(batch) == 0 {
 			pollErr = err
+		} else if errors.Is(err, core.ErrClosed) {
+			// This batch ends what a disconnect left, short of a full batch, and the answer
+			// HAMQTT_ERR_CLOSED is still to come: an edge-triggered loop polls again only on
+			// a new edge, so the descriptor is raised once more.
+			cl.mu.Lock()
+			if cl.inst == inst {
+				cl.syncEventFDLocked(true)
+			}
+			cl.mu.Unlock()
 		}
 	}
 	defer clear(p.batch[:len(batch)]) // drop payload references

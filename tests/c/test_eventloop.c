@@ -487,6 +487,36 @@ static void test_fd_contract(void) {
     }
     check_quiet(fd, 50);
 
+    /* Edge-triggered: a disconnect leaves fewer events than a batch; the poll that hands them
+     * over is short, so the loop waits for a new edge, which must come for the answer
+     * HAMQTT_ERR_CLOSED still to give. */
+    {
+        struct epoll_event ev, got;
+        int et = epoll_create1(EPOLL_CLOEXEC);
+        CHECK(et >= 0);
+        ev.events = EPOLLIN | EPOLLET;
+        ev.data.fd = fd;
+        CHECK(epoll_ctl(et, EPOLL_CTL_ADD, fd, &ev) == 0);
+        brokers_kill(&b, 0);
+        sleep_ms(100);
+        CHECK_OK(hamqtt_publish_async(c, "fdc/pending-et", "p", 1, 1, 0, NULL, NULL, NULL));
+        CHECK_OK(hamqtt_disconnect(c));
+        memset(kinds, 0, sizeof kinds);
+        deadline = now_ms() + 5000 * test_scale();
+        for (;;) {
+            if (now_ms() > deadline) FAILF("edge-triggered: no HAMQTT_ERR_CLOSED after the disconnect (a missed edge)");
+            if (epoll_wait(et, &got, 1, 1000 * test_scale()) != 1) FAILF("edge-triggered: no edge while HAMQTT_ERR_CLOSED is still to come");
+            do {
+                rc = poll_all(c, evs, 64, kinds);
+            } while (rc == 64);
+            if (rc == HAMQTT_ERR_CLOSED) break;
+            CHECK(rc >= 0 && rc < 64); /* short: the loop now waits for an edge */
+        }
+        CHECK(kinds[HAMQTT_EVENT_DELIVERY] == 1);
+        close(et);
+        brokers_restart(&b, 0);
+    }
+
     /* Push mode has no descriptor. */
     {
         hamqtt_callbacks cbs = HAMQTT_CALLBACKS_INIT;
