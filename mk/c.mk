@@ -7,8 +7,9 @@
 #            exported-symbol and ABI-drift checks, the valgrind run, the cgocheck2 run, and
 #            examples/c built against the installed package (find_package and pkg-config) and
 #            run through broker kills; then c-go-test
-#   c-go-test  the C ABI driven from pthreads under the race detector, and a bounded fuzz run
-#            through the C ABI ($(C_FUZZTIME))
+#   c-go-test  the C ABI driven from pthreads under the race detector (its fuzz target's seed
+#            corpus included)
+#   c-fuzz   fuzzing through the C ABI for $(C_FUZZTIME) (make fuzz runs it)
 #   c-clean  remove $(C_BUILD_DIR)
 C_BUILD_DIR ?= build/c
 C_CMAKE_FLAGS ?=
@@ -18,7 +19,7 @@ CMAKE ?= cmake
 CTEST ?= ctest
 GO ?= go
 
-.PHONY: c-build c-test c-ctest c-go-test c-clean
+.PHONY: c-build c-test c-ctest c-go-test c-fuzz c-clean
 
 c-build:
 	@scripts/quietly.sh c-build sh -c '$(CMAKE) -S . -B $(C_BUILD_DIR) $(C_CMAKE_FLAGS) && $(CMAKE) --build $(C_BUILD_DIR) --parallel'
@@ -30,6 +31,8 @@ c-ctest: c-build
 
 c-go-test:
 	$(GO) test -race -tags cabitest -count=1 ./capi
+
+c-fuzz:
 	$(GO) test -tags cabitest -run '^$$' -fuzz FuzzCABI -fuzztime $(C_FUZZTIME) ./capi
 
 c-clean:

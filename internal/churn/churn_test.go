@@ -189,8 +189,8 @@ func TestTable(t *testing.T) {
 // TestChurn runs the harness with the Go client (internal/cmd/churnclient) against real
 // Mosquitto brokers under the harsh schedules, with the product's default settings: no
 // acknowledged message may be lost under one-at-a-time churn, in the default and the no-loss
-// configurations, nor around a total outage. Two brokers down at once is measured, not
-// asserted. HAMQTT_CHURN_SEED replaces the first seed (trials use seed, seed+1).
+// configurations, nor around a total outage (two brokers down at once is measured by make
+// soak, not here). HAMQTT_CHURN_SEED replaces the first seed (trials use seed, seed+1).
 func TestChurn(t *testing.T) {
 	if testing.Short() {
 		t.Skip("churn trials take about two minutes")
@@ -236,10 +236,8 @@ func TestChurn(t *testing.T) {
 			trials = append(trials, trial{cfg, ScheduleChurn, seed + i, 1500, DefaultLimits})
 		}
 	}
-	trials = append(trials,
-		trial{"default", ScheduleOutage, seed, 1500, DefaultLimits},
-		trial{"noloss", ScheduleDouble, seed, 1500, Limits{MaxLost: -1, MaxDup: -1}}, // measured only
-	)
+	// Two brokers down at once is outside the one-at-a-time promise: make soak measures it.
+	trials = append(trials, trial{"default", ScheduleOutage, seed, 1500, DefaultLimits})
 
 	var results []Result
 	for _, tr := range trials {
