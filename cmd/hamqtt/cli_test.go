@@ -244,20 +244,7 @@ clusters:
 // it receives to the bridge's target while it prints it.
 func TestSubConfigRunsInBridge(t *testing.T) {
 	edge, cloud := brokertest.Start(t), brokertest.Start(t)
-	cfg := writeFile(t, "inbridge.yaml", fmt.Sprintf(`clusters:
-  - name: edge
-    connections:
-      - connection:
-          serverURIs: [%s]
-    bridges:
-      in:
-        - cluster: cloud
-          topicFilters: [telemetry/#]
-  - name: cloud
-    connections:
-      - connection:
-          serverURIs: [%s]
-`, edge.URI(), cloud.URI()))
+	cfg := edgeToCloudConfig(t, edge, cloud)
 	onCloud := start(t, "sub", "-endpoints", cloud.URI(), "-t", "telemetry/#", "-q", "1", "-count", "1", "-duration", "30s")
 	onCloud.waitStderr(subscribed, subReady)
 	onEdge := start(t, "sub", "-config", cfg, "-cluster", "edge", "-t", "telemetry/#", "-q", "1", "-count", "1", "-duration", "30s")
@@ -623,11 +610,10 @@ func TestSubInterrupt(t *testing.T) {
 	}
 }
 
-// TestStartBridge: start runs the bridges of the config: an in-bridge forwards what the edge
-// cluster's brokers receive to the cloud cluster's brokers.
-func TestStartBridge(t *testing.T) {
-	edge, cloud := brokertest.Start(t), brokertest.Start(t)
-	cfg := writeFile(t, "bridge.yaml", fmt.Sprintf(`clusters:
+// edgeToCloudConfig writes a file with clusters edge and cloud, one broker each, and an
+// in-bridge that forwards what edge receives on telemetry/# to cloud.
+func edgeToCloudConfig(t *testing.T, edge, cloud *brokertest.Broker) string {
+	return writeFile(t, "bridge.yaml", fmt.Sprintf(`clusters:
   - name: edge
     connections:
       - connection:
@@ -642,6 +628,13 @@ func TestStartBridge(t *testing.T) {
       - connection:
           serverURIs: [%s]
 `, edge.URI(), cloud.URI()))
+}
+
+// TestStartBridge: start runs the bridges of the config: an in-bridge forwards what the edge
+// cluster's brokers receive to the cloud cluster's brokers.
+func TestStartBridge(t *testing.T) {
+	edge, cloud := brokertest.Start(t), brokertest.Start(t)
+	cfg := edgeToCloudConfig(t, edge, cloud)
 	d := start(t, "start", "-config", cfg)
 	d.waitStderr(`msg="bridge in" from=edge to=cloud topicFilters=telemetry/# qos=1`, subReady)
 	d.waitStderr(`msg="running; SIGINT or SIGTERM stops"`, subReady)

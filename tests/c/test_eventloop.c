@@ -640,12 +640,6 @@ static void test_nothing_reachable(void) {
 
 /* ------------------------------------------------------------------------------------------ */
 
-struct test_case {
-    const char *name;
-    void (*fn)(void);
-    int quick; /* part of the valgrind run */
-};
-
 static const struct test_case cases[] = {
     {"epoll_level", test_epoll_level, 1},
     {"epoll_edge", test_epoll_edge, 1},
@@ -653,55 +647,4 @@ static const struct test_case cases[] = {
     {"nothing_reachable", test_nothing_reachable, 1},
 };
 
-/* With HAMQTT_EXPECT_LIB set (the cgocheck2 run), the libhamqtt mapped into the process must
- * come from that path. */
-static void check_loaded_library(void) {
-    const char *want = getenv("HAMQTT_EXPECT_LIB");
-    char line[4096];
-    int found = 0;
-    FILE *maps;
-    if (want == NULL || *want == 0) return;
-    hamqtt_version(); /* make sure it is loaded */
-    maps = fopen("/proc/self/maps", "r");
-    CHECK(maps != NULL);
-    while (fgets(line, sizeof line, maps) != NULL) {
-        if (strstr(line, "libhamqtt") == NULL) continue;
-        if (strstr(line, want) == NULL) FAILF("libhamqtt loaded from the wrong place: %s(want %s)", line, want);
-        found = 1;
-    }
-    fclose(maps);
-    CHECK(found);
-    fprintf(stderr, "library: %s\n", want);
-}
-
-int main(int argc, char **argv) {
-    size_t i;
-    int ran = 0, a;
-    if (argc < 2) {
-        fprintf(stderr, "usage: %s all|quick|list|CASE...\n", argv[0]);
-        return 2;
-    }
-    check_loaded_library();
-    for (a = 1; a < argc; a++) {
-        for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-            if (strcmp(argv[a], "list") == 0) {
-                printf("%s\n", cases[i].name);
-                ran++;
-                continue;
-            }
-            if (strcmp(argv[a], "all") == 0 || (strcmp(argv[a], "quick") == 0 && cases[i].quick) ||
-                strcmp(argv[a], cases[i].name) == 0) {
-                int64_t t0 = now_ms();
-                fprintf(stderr, "=== %s\n", cases[i].name);
-                cases[i].fn();
-                fprintf(stderr, "--- ok %s (%lld ms)\n", cases[i].name, (long long)(now_ms() - t0));
-                ran++;
-            }
-        }
-    }
-    if (ran == 0) {
-        fprintf(stderr, "no test case matches\n");
-        return 2;
-    }
-    return 0;
-}
+int main(int argc, char **argv) { return test_main(argc, argv, cases, sizeof cases / sizeof cases[0]); }

@@ -76,4 +76,16 @@ void test_options(hamqtt_options *o, const char *name);
 /* Waits until the client has `n` live endpoints (aborts after timeout_ms). */
 void wait_live(hamqtt_client c, size_t n, int timeout_ms);
 
+/* One case of a test program. */
+struct test_case {
+    const char *name;
+    void (*fn)(void);
+    int quick; /* part of "quick" (the valgrind and cgocheck2 runs) */
+};
+
+/* A test program's main: runs the cases argv names ("all", "quick", "list" or case names)
+ * and returns the exit status. With HAMQTT_EXPECT_LIB set (the cgocheck2 run), the libhamqtt
+ * mapped into the process must come from that path. */
+int test_main(int argc, char **argv, const struct test_case *cases, size_t ncases);
+
 #endif
