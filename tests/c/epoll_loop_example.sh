@@ -6,39 +6,30 @@
 # must print the endpoint going down, keep receiving, print it coming back; then SIGTERM stops
 # it, and it must exit 0 (no publish failed) with its summary. -e runs it edge-triggered.
 set -euo pipefail
+# shellcheck source=../lib/brokerctl.sh
+. "$(dirname "$0")/../lib/brokerctl.sh"
 prog=$1 brokerctl=$2
 shift 2
 tmp=$(mktemp -d)
-pid=
+under_test=
 cleanup() {
-  [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true
-  [ -n "${BK_PID:-}" ] && { echo quit >&"${BK[1]}" 2>/dev/null || true; wait "$BK_PID" 2>/dev/null || true; }
+  [ -n "$under_test" ] && kill -9 "$under_test" 2>/dev/null || true
+  brokers_quit
   rm -rf "$tmp"
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; [ -f "$tmp/out" ] && { echo "epoll_loop output:"; grep -v '^message' "$tmp/out" | tail -40; }; exit 1; }
 
-coproc BK { exec "$brokerctl" -n 2; }
-read -r ok p1 p2 <&"${BK[0]}"
-[ "$ok" = ok ] || fail "brokerctl: $ok $p1 $p2"
-bk() { echo "$*" >&"${BK[1]}"; read -r reply <&"${BK[0]}"; case $reply in ok*) ;; *) fail "brokerctl $*: $reply";; esac; }
+brokers_start 2
+p1=${PORTS[0]} p2=${PORTS[1]}
 
 received() { grep -c '^message ' "$tmp/out" || true; }
-wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
-  local t=$1 what=$2; shift 2
-  local end=$((SECONDS + t))
-  until "$@"; do
-    [ $SECONDS -lt $end ] || fail "timed out waiting for $what"
-    kill -0 "$pid" 2>/dev/null || fail "epoll_loop exited while waiting for $what"
-    sleep 0.1
-  done
-}
 more_received_than() { [ "$(received)" -gt "$1" ]; }
 lines() { grep -c "$1" "$tmp/out" || true; }
 at_least() { [ "$(lines "$1")" -ge "$2" ]; }
 
 "$prog" "$@" -i 10 -t test/epoll/readings "tcp://127.0.0.1:$p1,tcp://127.0.0.1:$p2" >"$tmp/out" 2>&1 &
-pid=$!
+under_test=$!
 wait_for 20 "both endpoints up" bash -c "grep -q '^up epoll-1' '$tmp/out' && grep -q '^up epoll-2' '$tmp/out'"
 wait_for 20 "first messages" more_received_than 20
 for victim in 0 1; do
@@ -52,9 +43,9 @@ for victim in 0 1; do
 done
 n=$(received)
 wait_for 20 "messages with both brokers back" more_received_than $((n + 30))
-kill -TERM "$pid"
-rc=0; wait "$pid" || rc=$?
-pid=
+kill -TERM "$under_test"
+rc=0; wait "$under_test" || rc=$?
+under_test=
 [ $rc -eq 0 ] || fail "epoll_loop exited with $rc"
 grep -q '^signalled: stopping$' "$tmp/out" || fail "no clean stop"
 summary=$(grep '^published ' "$tmp/out") || fail "no summary"

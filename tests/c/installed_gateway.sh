@@ -6,13 +6,15 @@
 # on two real brokers: each broker is SIGKILLed in turn while it publishes, a command reaches
 # it, and SIGTERM shuts it down cleanly.
 set -euo pipefail
+# shellcheck source=../lib/brokerctl.sh
+. "$(dirname "$0")/../lib/brokerctl.sh"
 build=$1 src=$2 brokerctl=$3 pubtool=$4 cmake=$5 cc=$6
 
 tmp=$(mktemp -d)
-gw_pid=
+under_test=
 cleanup() {
-  [ -n "$gw_pid" ] && kill -9 "$gw_pid" 2>/dev/null || true
-  [ -n "${BK_PID:-}" ] && { echo quit >&"${BK[1]}" 2>/dev/null || true; wait "$BK_PID" 2>/dev/null || true; }
+  [ -n "$under_test" ] && kill -9 "$under_test" 2>/dev/null || true
+  brokers_quit
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -47,10 +49,8 @@ export PKG_CONFIG_PATH="$libdir/pkgconfig"
 ldd "$tmp/gateway-pc" | grep "$prefix" >/dev/null || fail "gateway (pkg-config) does not load the installed library"
 
 step "brokers"
-coproc BK { exec "$brokerctl" -n 2; }
-read -r ok p1 p2 <&"${BK[0]}"
-[ "$ok" = ok ] || fail "brokerctl: $ok $p1 $p2"
-bk() { echo "$*" >&"${BK[1]}"; read -r reply <&"${BK[0]}"; case $reply in ok*) ;; *) fail "brokerctl $*: $reply";; esac; }
+brokers_start 2
+p1=${PORTS[0]} p2=${PORTS[1]}
 cat >"$tmp/gw.yaml" <<YAML
 defaultCluster: gw
 clusters:
@@ -62,21 +62,12 @@ clusters:
 YAML
 
 published() { grep -c '^published seq=' "$tmp/gw.out" || true; }
-wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
-  local t=$1 what=$2; shift 2
-  local end=$((SECONDS + t))
-  until "$@"; do
-    [ $SECONDS -lt $end ] || fail "timed out waiting for $what"
-    kill -0 "$gw_pid" 2>/dev/null || fail "gateway exited while waiting for $what"
-    sleep 0.1
-  done
-}
 more_published_than() { [ "$(published)" -gt "$1" ]; }
 has_line() { grep -q "$1" "$tmp/gw.out"; }
 
 step "gateway (find_package build): publish, broker kills, command, SIGTERM"
 "$tmp/gw-cmake/gateway" -c "$tmp/gw.yaml" -i 20 -d test-gw >"$tmp/gw.out" 2>&1 &
-gw_pid=$!
+under_test=$!
 wait_for 20 "first readings" more_published_than 20
 for victim in 0 1; do
   n=$(published)
@@ -88,9 +79,9 @@ for victim in 0 1; do
 done
 "$pubtool" "tcp://127.0.0.1:$p1,tcp://127.0.0.1:$p2" sensors/test-gw/cmd/set "interval 10" || fail "pubtool"
 wait_for 20 "the command" has_line "command on sensors/test-gw/cmd/set via gw-[12]: interval 10"
-kill -TERM "$gw_pid"
-rc=0; wait "$gw_pid" || rc=$?
-gw_pid=
+kill -TERM "$under_test"
+rc=0; wait "$under_test" || rc=$?
+under_test=
 [ $rc -eq 0 ] || fail "gateway exited with $rc after SIGTERM"
 has_line '^bye$' || fail "no clean shutdown"
 grep -q 'gateway: publish' "$tmp/gw.out" && fail "a publish failed"
@@ -101,11 +92,11 @@ echo "gateway: $(published) readings, $(grep -c '^failover:' "$tmp/gw.out") fail
 
 step "gateway (pkg-config build): a short run, and the stop command"
 "$tmp/gateway-pc" -c "$tmp/gw.yaml" -i 20 -d pc-gw >"$tmp/gw.out" 2>&1 &
-gw_pid=$!
+under_test=$!
 wait_for 20 "readings" more_published_than 5
 "$pubtool" "tcp://127.0.0.1:$p1" sensors/pc-gw/cmd/x stop || fail "pubtool"
-rc=0; wait "$gw_pid" || rc=$?
-gw_pid=
+rc=0; wait "$under_test" || rc=$?
+under_test=
 [ $rc -eq 0 ] || fail "pkg-config gateway exited with $rc"
 has_line '^bye$' || fail "pkg-config gateway: no clean shutdown"
 echo "ok"

@@ -13,22 +13,24 @@
 #   guest; for arm64 it runs with -R 1 TiB so that there is one too; `-d page` logs where it is.
 #   The guest's share is what the gateway's own pages take, the estimate of its RSS on a board.
 set -euo pipefail
+# shellcheck source=../lib/brokerctl.sh
+. "$(dirname "$0")/../lib/brokerctl.sh"
 brokerctl=$1
 shift
 runs=${FOOTPRINT_RUNS:-3}
 tmp=$(mktemp -d)
-gw_pid=
+under_test=
 cleanup() {
-  [ -n "$gw_pid" ] && kill -9 "$gw_pid" 2>/dev/null || true
-  [ -n "${BK_PID:-}" ] && { echo quit >&"${BK[1]}" 2>/dev/null || true; wait "$BK_PID" 2>/dev/null || true; }
+  [ -n "$under_test" ] && kill -9 "$under_test" 2>/dev/null || true
+  brokers_quit
   rm -rf "$tmp"
 }
 trap cleanup EXIT
 die() { echo "footprint: $*" >&2; [ -f "$tmp/gw.out" ] && tail -20 "$tmp/gw.out" >&2; exit 1; }
 
-coproc BK { exec "$brokerctl" -n 3; }
-read -r ok p1 p2 p3 <&"${BK[0]}" || true
-[ "$ok" = ok ] || die "brokerctl: $ok $p1"
+fail() { die "$@"; }
+brokers_start 3
+p1=${PORTS[0]} p2=${PORTS[1]} p3=${PORTS[2]}
 cat >"$tmp/gw.yaml" <<YAML
 defaultCluster: fp
 clusters:
@@ -68,22 +70,22 @@ for spec in "$@"; do
       cmd=("${emu_cmd[0]}" "${extra[@]}" -d page -D "$tmp/qemu.log" "${emu_cmd[@]:1}" "${cmd[@]}")
     fi
     "${cmd[@]}" >"$tmp/gw.out" 2>&1 &
-    gw_pid=$!
+    under_test=$!
     end=$((SECONDS + 60))
     until grep -q 'live endpoints (3)' "$tmp/gw.out"; do
-      [ $SECONDS -lt $end ] && kill -0 "$gw_pid" 2>/dev/null || die "$arch: the gateway did not reach 3 brokers"
+      [ $SECONDS -lt $end ] && kill -0 "$under_test" 2>/dev/null || die "$arch: the gateway did not reach 3 brokers"
       sleep 0.1
     done
     sleep 5
-    rss_all+=("$(awk '/^VmRSS:/ { print $2 }' "/proc/$gw_pid/status")")
+    rss_all+=("$(awk '/^VmRSS:/ { print $2 }' "/proc/$under_test/status")")
     if [ -n "${emu:-}" ]; then
       read -r base size < <(sed -n 's/^pgb_reserved_va: base @ \(0x[0-9a-f]*\) for \([0-9]*\) bytes$/\1 \2/p' "$tmp/qemu.log" | tail -1)
       [ -n "${size:-}" ] || die "$arch: no guest address space in qemu's log"
-      guest_all+=("$(guest_rss "$gw_pid" "$base" "$size")")
+      guest_all+=("$(guest_rss "$under_test" "$base" "$size")")
     fi
-    kill -TERM "$gw_pid"
-    wait "$gw_pid" || die "$arch: the gateway did not exit cleanly"
-    gw_pid=
+    kill -TERM "$under_test"
+    wait "$under_test" || die "$arch: the gateway did not exit cleanly"
+    under_test=
   done
   rss=$(echo "${rss_all[*]}" | median)
   if [ -n "${emu:-}" ]; then

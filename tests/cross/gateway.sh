@@ -13,6 +13,8 @@
 #     published by the ARM hamqtt under the emulator reaches it, SIGTERM ends it cleanly.
 # ARCH is arm64 or arm; EMULATOR ARGS is e.g. "qemu-aarch64 -L /usr/aarch64-linux-gnu".
 set -euo pipefail
+# shellcheck source=../lib/brokerctl.sh
+. "$(dirname "$0")/../lib/brokerctl.sh"
 arch=$1 dir=$2 cli=$3 glibc_max=$5 brokerctl=$6 host=$7
 read -r -a emu <<<"$4"
 src=$(cd "$(dirname "$0")/../.." && pwd)
@@ -24,11 +26,11 @@ case $arch in
 esac
 
 tmp=$(mktemp -d)
-gw_pid= sub_pid=
+under_test= sub_pid=
 cleanup() {
-  [ -n "$gw_pid" ] && kill -9 "$gw_pid" 2>/dev/null || true
+  [ -n "$under_test" ] && kill -9 "$under_test" 2>/dev/null || true
   [ -n "$sub_pid" ] && kill -9 "$sub_pid" 2>/dev/null || true
-  [ -n "${BK_PID:-}" ] && { echo quit >&"${BK[1]}" 2>/dev/null || true; wait "$BK_PID" 2>/dev/null || true; }
+  brokers_quit
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -37,15 +39,6 @@ fail() {
   if [ -s "$tmp/gw.out" ]; then echo "--- gateway output (last 30 lines):"; tail -30 "$tmp/gw.out"; fi
   if [ -s "$tmp/sub.err" ]; then echo "--- subscriber stderr:"; tail -10 "$tmp/sub.err"; fi
   exit 1
-}
-wait_for() { # wait_for SECONDS WHAT COMMAND...: COMMAND succeeds within SECONDS, the gateway alive
-  local secs=$1 end=$((SECONDS + $1)) what=$2
-  shift 2
-  until "$@"; do
-    [ $SECONDS -lt $end ] || fail "timed out after ${secs}s waiting for $what"
-    [ -z "$gw_pid" ] || kill -0 "$gw_pid" 2>/dev/null || fail "the gateway exited while waiting for $what"
-    sleep 0.1
-  done
 }
 
 # --- The files.
@@ -71,9 +64,8 @@ version=$("${emu[@]}" "$cli" --version 2>&1) || fail "hamqtt --version under ${e
 cli_version=${BASH_REMATCH[1]}
 
 # --- The gateway under the emulator, against a real broker.
-coproc BK { exec "$brokerctl" -n 1; }
-read -r ok port <&"${BK[0]}" || true
-[ "$ok" = ok ] || fail "brokerctl: $ok $port"
+brokers_start 1
+port=${PORTS[0]}
 dev=cross-$arch
 cat >"$tmp/gw.yaml" <<YAML
 defaultCluster: cross
@@ -91,7 +83,7 @@ sub_pid=$!
 wait_for 30 "the subscriber" grep -q subscribed "$tmp/sub.err"
 
 "${emu[@]}" "$gw" -c "$tmp/gw.yaml" -i 100 -d "$dev" >"$tmp/gw.out" 2>&1 &
-gw_pid=$!
+under_test=$!
 published() { grep -c '^published seq=' "$tmp/gw.out" || true; }
 wait_for 60 "5 readings" bash -c "[ \$(grep -c '^published seq=' '$tmp/gw.out') -ge 5 ]"
 rc=0
@@ -109,10 +101,10 @@ out=$("${emu[@]}" "$cli" pub -endpoints "tcp://127.0.0.1:$port" -t "sensors/$dev
   fail "hamqtt pub under ${emu[0]}: $out"
 wait_for 30 "the command" grep -q "^command on sensors/$dev/cmd/set via cross-1: interval 50\$" "$tmp/gw.out"
 
-kill -TERM "$gw_pid"
+kill -TERM "$under_test"
 rc=0
-wait "$gw_pid" || rc=$?
-gw_pid=
+wait "$under_test" || rc=$?
+under_test=
 [ $rc -eq 0 ] || fail "the gateway exited with $rc after SIGTERM"
 grep -q '^bye$' "$tmp/gw.out" || fail "no clean shutdown (no 'bye')"
 grep -q 'publish attempts failed' "$tmp/gw.out" || fail "no shutdown summary"
