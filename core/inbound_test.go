@@ -269,3 +269,27 @@ func TestRefusedMessageFailsAlone(t *testing.T) {
 		}
 	}
 }
+
+// TestLostConnectionCountsOnce: a connection is seen lost a moment before its endpoint stops
+// offering it. A message must not be sent on it again in that moment, and its one loss must
+// not count as several: the good message after a refused one once failed as "refused"
+// because one lost connection was counted three times within a millisecond.
+func TestLostConnectionCountsOnce(t *testing.T) {
+	b := brokertest.Start(t)
+	c := startCluster(t, Config{Name: "lost-once", Endpoints: []EndpointConfig{{URI: "tcp://" + b.Addr()}}})
+	waitLive(t, c, 1)
+	ep := c.endpoints[0]
+	cn := ep.active.Load()
+	// What leaseLost does first, without the rest (which clears ep.active).
+	cn.markLost(errors.New("test: lost"))
+	if f := c.send(ep, publishReq{topic: "t", qos: 1, payload: []byte("x")}); f != nil {
+		t.Fatal("a publish was sent on a connection already seen lost")
+	}
+	var losses []*connection
+	for i := 0; i < maxLossesPerMessage; i++ {
+		losses = addLoss(losses, cn)
+	}
+	if len(losses) != 1 {
+		t.Fatalf("one lost connection counted %d times", len(losses))
+	}
+}

@@ -633,10 +633,11 @@ func (c *Cluster) SubscriptionGap() (since time.Time, ok bool) {
 // forgiveDrops takes back what the connection losses caused by one refused message counted
 // against their brokers: the message was at fault, not them. A drop not judged yet is
 // forgotten; one already judged gives back its place in the flap window and its refusal.
-func (c *Cluster) forgiveDrops(eps []*endpoint) {
+func (c *Cluster) forgiveDrops(lost []*connection) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, ep := range eps {
+	for _, cn := range lost {
+		ep := cn.ep
 		switch {
 		case ep.ended != nil:
 			ep.ended = nil

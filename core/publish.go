@@ -19,10 +19,10 @@ type publishReq struct {
 	qos      byte
 	retained bool
 	payload  []byte
-	target   *endpoint   // PublishTo or topic-base routing: this endpoint or nothing
-	via      []*Cluster  // a bridged copy: the clusters it was forwarded from, which out-bridges skip
-	losses   []*endpoint // whose connections were lost in a row while it awaited its ack
-	dropped  bool        // a BeforePublish hook dropped it
+	target   *endpoint     // PublishTo or topic-base routing: this endpoint or nothing
+	via      []*Cluster    // a bridged copy: the clusters it was forwarded from, which out-bridges skip
+	losses   []*connection // the distinct connections lost in a row while it awaited its ack
+	dropped  bool          // a BeforePublish hook dropped it
 }
 
 // Publish sends a message through the cluster and blocks until it is delivered: for QoS 1
@@ -437,7 +437,7 @@ func (c *Cluster) settle(p *asyncPub) ([]string, error) {
 	}
 	req := p.req
 	if _, lost := lastErr.(*lostBeforeAck); lost {
-		req.losses = []*endpoint{p.fs[0].ep}
+		req.losses = []*connection{p.fs[0].cn}
 	}
 	return c.deliverWithFailover(ctx, req)
 }
@@ -480,7 +480,9 @@ type inflight struct {
 // send hands req to ep's current connection; nil means ep is no longer live.
 func (c *Cluster) send(ep *endpoint, req publishReq) *inflight {
 	cn := ep.active.Load()
-	if cn == nil {
+	if cn == nil || cn.isLost() {
+		// A connection is seen lost a moment before its endpoint stops offering it; sending on
+		// it would only fail again at once (and count its one loss many times).
 		return nil
 	}
 	if req.qos == 2 {
@@ -567,6 +569,17 @@ func (e *lostBeforeAck) Unwrap() error { return e.cause }
 // otherwise get it again on every reconnect, and the publisher would never move on. A
 // message caught in ordinary broker deaths sees one loss, rarely two.
 const maxLossesPerMessage = 3
+
+// addLoss records that cn was lost while a message awaited its acknowledgement on it; each
+// connection counts once, however many attempts it failed.
+func addLoss(losses []*connection, cn *connection) []*connection {
+	for _, lost := range losses {
+		if lost == cn {
+			return losses
+		}
+	}
+	return append(losses, cn)
+}
 
 // ErrMessageRefused is wrapped by the error of a publish whose connection was lost
 // maxLossesPerMessage times in a row while it awaited its acknowledgement.
@@ -672,7 +685,7 @@ func (c *Cluster) deliverWithFailover(ctx context.Context, req publishReq) ([]st
 			lastErr = err
 			if _, lost := err.(*lostBeforeAck); !lost {
 				req.losses = nil
-			} else if req.losses = append(req.losses, attempt.ep); len(req.losses) >= maxLossesPerMessage {
+			} else if req.losses = addLoss(req.losses, attempt.cn); len(req.losses) >= maxLossesPerMessage {
 				c.forgiveDrops(req.losses)
 				return nil, fmt.Errorf("publish %q: %w: the connection was lost %d times in a row while it awaited its acknowledgement (last: %v); check the broker's limits (message size, topic rules)",
 					req.topic, ErrMessageRefused, len(req.losses), err)
