@@ -45,6 +45,7 @@ type Cluster struct {
 	stickySub     atomic.Pointer[endpoint] // FoS >= 1: the endpoint messages are delivered from
 	rr            atomic.Uint64
 	nextPublishID atomic.Uint64
+	outbox        *Outbox // Config.Outbox: what PublishAsync stores, and where it resumes from
 	dedup         *deduplicator
 	subsSnap      atomic.Pointer[subsSnapshot]
 	inBridges     atomic.Pointer[[]*bridge]
@@ -116,6 +117,13 @@ func New(cfg Config) (*Cluster, error) {
 	}
 	if err := c.checkTLSUse(); err != nil {
 		return nil, err
+	}
+	if cfg.Outbox != nil {
+		c.outbox = cfg.Outbox
+		if err := c.takeOutbox(); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("cluster %q: %w", cfg.Name, err)
+		}
 	}
 	return c, nil
 }
@@ -662,6 +670,9 @@ func (c *Cluster) Close() error {
 	wg.Wait()
 	c.wg.Wait()
 	c.failQueued()
+	if c.outbox != nil {
+		c.outbox.detach(c)
+	}
 	c.events.close()
 	if c.onDispatcher() {
 		return nil // the dispatcher releases the queue when it ends

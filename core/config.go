@@ -184,6 +184,14 @@ type Config struct {
 	// with the broker's limit, and keep it one below.
 	MaxInflightQoS2 int
 
+	// Outbox, when set, stores every publish of a QoS it takes (OutboxConfig.QoS0) until a
+	// broker acknowledges it: PublishAsync returns once the message is stored, and the
+	// message waits out a total outage instead of failing after TimeToWait; with a directory
+	// it survives a restart. One cluster at a time uses an outbox; the caller opens it
+	// (OpenOutbox) and closes it after the cluster. Without one, a publish that finds no live
+	// broker within TimeToWait fails.
+	Outbox *Outbox
+
 	// ShareConnections lets this cluster use the same connection to a broker as the other
 	// sharing clusters of the process that reach it with the same session settings (URI,
 	// credentials, keepalive, connect timeout, TLS config, will, file store, and for persistent

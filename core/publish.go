@@ -38,13 +38,48 @@ type publishReq struct {
 // never causes a re-send to those that already acknowledged.
 //
 // A topic that starts with an endpoint's topic base is published to that endpoint only.
+//
+// With an Outbox (Config.Outbox) a message of a QoS the outbox takes is stored first and
+// sent through the asynchronous pipeline, in order with PublishAsync's messages; if no broker
+// acknowledged it within the wait, the error wraps ErrStored: the outbox still holds it and
+// sends it when a broker is live (do not publish it again). A full outbox is ErrOutboxFull.
 func (c *Cluster) Publish(ctx context.Context, topic string, qos byte, retained bool, payload []byte) error {
+	if c.outbox != nil && c.outbox.takes(qos) {
+		return c.publishStored(ctx, topic, qos, retained, payload)
+	}
 	req, err := c.newRequest(topic, qos, retained, payload)
 	if err != nil {
 		return err
 	}
 	_, err = c.publish(ctx, req)
 	return err
+}
+
+// publishStored is Publish through the outbox: it waits for the broker's acknowledgement as
+// long as Publish would, and otherwise leaves the message to the outbox.
+func (c *Cluster) publishStored(ctx context.Context, topic string, qos byte, retained bool, payload []byte) error {
+	t := c.newToken(true)
+	if err := c.enqueueBy(t, topic, qos, retained, payload, c.deadline(ctx)); err != nil {
+		c.abandon(t, err)
+		return err
+	}
+	deadline := c.deadline(ctx)
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	select {
+	case <-t.done:
+		return t.err
+	case <-timer.C:
+	case <-ctx.Done():
+	case <-c.stop:
+	}
+	select {
+	case <-t.done: // it ended meanwhile
+		return t.err
+	default:
+	}
+	return fmt.Errorf("publish %q: %w: no broker acknowledged it within the wait; it is sent, in order, when a broker is live",
+		topic, ErrStored)
 }
 
 // PublishTo publishes to the named endpoint only, with no failover. It fails at once when the
@@ -94,10 +129,32 @@ func (c *Cluster) routeByTopicBase(topic string) *endpoint {
 type Token struct {
 	id        uint64
 	done      chan struct{}
+	once      sync.Once
 	err       error
 	endpoints []string
 	detached  bool // PublishDetached: no EventDelivery
+
+	// With an outbox: the stored message, and the cluster whose pipeline carries it now
+	// (nil between clusters), both guarded by the outbox's lock.
+	entry *outboxEntry
+	c     *Cluster
 }
+
+// finish ends the publish with its outcome; false if it had ended already.
+func (t *Token) finish(eps []string, err error) bool {
+	first := false
+	t.once.Do(func() {
+		t.endpoints, t.err = eps, err
+		close(t.done)
+		first = true
+	})
+	return first
+}
+
+// Stored reports whether the message is held by the cluster's outbox until a broker
+// acknowledges it (so it survives outages, and with a disk outbox restarts). It is known
+// when PublishAsync returns; a publish that failed at once was not stored.
+func (t *Token) Stored() bool { return t.entry != nil }
 
 // ID identifies the publish in the EventDelivery that reports it.
 func (t *Token) ID() uint64 { return t.id }
@@ -131,7 +188,9 @@ func (t *Token) Wait(ctx context.Context) error {
 // without waiting for the network: the message joins the cluster's send queue, which one
 // goroutine hands to paho in order, so messages published through one cluster keep their
 // order (failover aside). At most MaxInflight asynchronous publishes wait for their
-// acknowledgement at a time; the queue in front of them is unbounded. The outcome is reported
+// acknowledgement at a time; the queue in front of them is unbounded (with an Outbox it is the
+// outbox, bounded as configured, and PublishAsync returns once the message is stored; it then
+// waits for a live broker for as long as it takes, or until its expiry). The outcome is reported
 // by the Token and, when Config.DeliveryEvents is set, as an EventDelivery: for QoS 0 once the
 // connection's writer took the message, for QoS 1 and 2 on the broker's acknowledgement.
 func (c *Cluster) PublishAsync(topic string, qos byte, retained bool, payload []byte) *Token {
@@ -179,20 +238,51 @@ func (c *Cluster) Flush(ctx context.Context) error {
 
 func (c *Cluster) newToken(detached bool) *Token {
 	c.outstanding.Add(1)
-	return &Token{id: c.nextPublishID.Add(1), done: make(chan struct{}), detached: detached}
+	id := uint64(0)
+	if c.outbox != nil {
+		// One id space with the outbox's sequence numbers, which outlive this cluster.
+		id = c.outbox.nextSeq.Add(1) - 1
+	} else {
+		id = c.nextPublishID.Add(1)
+	}
+	return &Token{id: id, done: make(chan struct{}), detached: detached}
 }
 
 // enqueue validates the request and queues it for the sender.
 func (c *Cluster) enqueue(t *Token, topic string, qos byte, retained bool, payload []byte) error {
+	return c.enqueueBy(t, topic, qos, retained, payload, time.Now().Add(c.cfg.TimeToWait))
+}
+
+// enqueueBy is enqueue for a caller whose wait ends at waitBy: a full outbox with the block
+// policy waits for room until then.
+func (c *Cluster) enqueueBy(t *Token, topic string, qos byte, retained bool, payload []byte, waitBy time.Time) error {
 	req, err := c.newRequest(topic, qos, retained, payload)
 	if err != nil {
 		return err
 	}
-	p := &asyncPub{t: t, req: req, deadline: time.Now().Add(c.cfg.TimeToWait)}
+	if c.outbox != nil && c.outbox.takes(req.qos) && !req.dropped {
+		t.c = c
+		queued := false
+		err := c.outbox.store(req, t, waitBy, func(e *outboxEntry) {
+			queued = c.pushPipeline(&asyncPub{t: t, req: req, deadline: e.deadline()})
+		})
+		if err == nil && !queued {
+			c.complete(t, req.topic, nil, ErrClosed) // closing: it stays in the outbox
+		}
+		return err
+	}
+	if !c.pushPipeline(&asyncPub{t: t, req: req, deadline: time.Now().Add(c.cfg.TimeToWait)}) {
+		return ErrClosed
+	}
+	return nil
+}
+
+// pushPipeline queues p for the sender; false once the cluster is closing.
+func (c *Cluster) pushPipeline(p *asyncPub) bool {
 	c.sendQ.mu.Lock()
 	if c.sendQ.closed {
 		c.sendQ.mu.Unlock()
-		return ErrClosed
+		return false
 	}
 	c.sendQ.items = append(c.sendQ.items, p)
 	c.sendQ.mu.Unlock()
@@ -201,7 +291,30 @@ func (c *Cluster) enqueue(t *Token, topic string, qos byte, retained bool, paylo
 	case c.sendQ.wake <- struct{}{}:
 	default:
 	}
+	return true
+}
+
+// takeOutbox makes c the user of its outbox and queues what the outbox holds, oldest first,
+// ahead of anything published through c.
+func (c *Cluster) takeOutbox() error {
+	held, err := c.outbox.attach(c)
+	if err != nil {
+		return err
+	}
+	for _, e := range held {
+		c.outstanding.Add(1)
+		e.req.target = c.routeByTopicBase(e.req.topic)
+		if !c.pushPipeline(&asyncPub{t: e.t, req: e.req, deadline: e.deadline()}) {
+			break
+		}
+	}
 	return nil
+}
+
+// abandon ends a publish that failed before it was queued; the caller returns the error.
+func (c *Cluster) abandon(t *Token, err error) {
+	t.finish(nil, err)
+	c.releaseOutstanding()
 }
 
 // asyncPub is one asynchronous publish on its way through the pipeline.
@@ -256,6 +369,9 @@ func (c *Cluster) sender(sent chan<- *asyncPub) {
 		}
 		for i, p := range batch {
 			batch[i] = nil
+			if e := p.t.entry; e != nil && !e.state.CompareAndSwap(entryQueued, entrySending) {
+				continue // dropped from the outbox meanwhile; its publish has ended
+			}
 			if p.req.dropped {
 				c.complete(p.t, p.req.topic, nil, nil)
 				continue
@@ -264,6 +380,9 @@ func (c *Cluster) sender(sent chan<- *asyncPub) {
 				err := ErrClosed
 				if !c.isClosed() {
 					err = c.publishFailed(p.req, nil)
+					if p.t.entry != nil {
+						err = expiredError(p.req.topic)
+					}
 				}
 				c.complete(p.t, p.req.topic, nil, err)
 				continue
@@ -406,6 +525,27 @@ func (c *Cluster) confirmer(sent <-chan *asyncPub) {
 // blocking Publish (failing over, or to more brokers for All's quorum). It runs on the
 // confirmer, in order, so re-sent messages keep the order they were published in.
 func (c *Cluster) settle(p *asyncPub) ([]string, error) {
+	eps, err := c.settleOnce(p)
+	if p.t.entry == nil {
+		return eps, err
+	}
+	// A stored message waits out a total outage: it is not failed for want of a broker.
+	for err != nil && errors.Is(err, ErrNoEndpoints) && !c.isClosed() {
+		if !time.Now().Before(p.deadline) {
+			return nil, expiredError(p.req.topic)
+		}
+		eps, err = c.redeliver(p, nil, nil)
+	}
+	return eps, err
+}
+
+func expiredError(topic string) error {
+	return fmt.Errorf("publish %q: %w", topic, ErrExpired)
+}
+
+// settleOnce is settle's first round: the acknowledgements of what the sender handed over,
+// then failover within one TimeToWait.
+func (c *Cluster) settleOnce(p *asyncPub) ([]string, error) {
 	var took []string
 	var lastErr error
 	// In order, each copy: acknowledgements come back in order on one connection, so waiting
@@ -427,13 +567,19 @@ func (c *Cluster) settle(p *asyncPub) ([]string, error) {
 	if lastErr == errCallerDeadline {
 		return nil, c.publishFailed(p.req, lastErr)
 	}
-	ctx, cancel := context.WithDeadline(context.Background(), p.deadline)
-	defer cancel()
-	if all {
-		return c.deliverToAll(ctx, p.req, p.deadline, took, nil)
-	}
 	for _, f := range p.fs {
 		f.ep.failovers.Add(1)
+	}
+	return c.redeliver(p, took, lastErr)
+}
+
+// redeliver delivers p like a blocking Publish (failing over, or to more brokers for All's
+// quorum) after the brokers it was handed to fell short.
+func (c *Cluster) redeliver(p *asyncPub, took []string, lastErr error) ([]string, error) {
+	ctx, cancel := context.WithDeadline(context.Background(), p.deadline)
+	defer cancel()
+	if c.cfg.PublisherType == All && p.req.target == nil {
+		return c.deliverToAll(ctx, p.req, p.deadline, took, nil)
 	}
 	req := p.req
 	if _, lost := lastErr.(*lostBeforeAck); lost {
@@ -443,9 +589,25 @@ func (c *Cluster) settle(p *asyncPub) ([]string, error) {
 }
 
 func (c *Cluster) complete(t *Token, topic string, eps []string, err error) {
-	t.endpoints, t.err = eps, err
-	close(t.done)
+	if t.entry != nil && c.outbox != nil {
+		if errors.Is(err, ErrClosed) && c.isClosed() {
+			// Not an outcome: the message stays in the outbox for the next cluster.
+			c.outbox.letGo(t)
+			c.releaseOutstanding()
+			return
+		}
+		c.outbox.resolve(t.entry, err)
+	}
+	if !t.finish(eps, err) {
+		c.releaseOutstanding()
+		return
+	}
 	switch {
+	case errors.Is(err, ErrDropped) || errors.Is(err, ErrExpired):
+		// The outbox gave up on a stored message: always reported, whoever waits.
+		c.log.Warn("stored message not delivered", "topic", topic, "err", err)
+		c.events.push(Event{Kind: EventDelivery, Time: time.Now(), Err: err,
+			Delivery: &Delivery{ID: t.id, Topic: topic, Err: err}})
 	case t.detached:
 		// Nobody waits for the outcome, but a loss must not go unseen: it becomes an error
 		// event, unless the cluster is closing (which the caller asked for).
@@ -457,6 +619,12 @@ func (c *Cluster) complete(t *Token, topic string, eps []string, err error) {
 		c.events.push(Event{Kind: EventDelivery, Time: time.Now(), Err: err,
 			Delivery: &Delivery{ID: t.id, Topic: topic, Endpoints: eps, Err: err}})
 	}
+	c.releaseOutstanding()
+}
+
+// releaseOutstanding counts one asynchronous publish as no longer this cluster's and wakes
+// Flush when none is left.
+func (c *Cluster) releaseOutstanding() {
 	if c.outstanding.Add(-1) == 0 {
 		c.idleMu.Lock()
 		if c.outstanding.Load() == 0 {
