@@ -529,4 +529,3 @@ func TestDiskOutboxFullDisk(t *testing.T) {
 	}
 	t.Logf("%d messages stored before the disk was full; error: %s", stored, strings.TrimSpace(stderr.String()))
 }
-
