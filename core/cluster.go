@@ -486,6 +486,9 @@ func (c *Cluster) changedChan() chan struct{} {
 // Closed reports whether Close has been called.
 func (c *Cluster) Closed() bool { return c.isClosed() }
 
+// Outbox is the outbox the cluster stores its publishes in (Config.Outbox), or nil.
+func (c *Cluster) Outbox() *Outbox { return c.outbox }
+
 // LiveCount is the number of live endpoints.
 func (c *Cluster) LiveCount() int { return len(*c.live.Load()) }
 
