@@ -18,6 +18,11 @@
 //	err = c.Subscribe(ctx, "sensors/#", 1, func(m core.Message) { ... })
 //	err = c.Publish(ctx, "sensors/t1", 1, false, []byte("21.5"))
 //
+// An Outbox (OpenOutbox, Config.Outbox) stores publishes until a broker acknowledges them, in
+// memory or durably in a directory: a total outage, a kill -9 or a power loss then costs no
+// message the application was told was stored, and the messages flush in publish order when a
+// broker is back (docs/store-and-forward.md).
+//
 // Configuration files in padogrid's mqttv5-client.yaml format load with LoadConfigFile, and
 // NewClusters builds the registry of their clusters, with bridges and plugin hooks attached.
 //
