@@ -510,4 +510,5 @@ func (o *Outbox) freeLocked(e *outboxEntry) {
 		close(o.roomFreed)
 		o.roomFreed = make(chan struct{})
 	}
+	o.oldestLocked() // lets go of the resolved entries at the head
 }

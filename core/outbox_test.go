@@ -529,3 +529,25 @@ func TestDiskOutboxFullDisk(t *testing.T) {
 	}
 	t.Logf("%d messages stored before the disk was full; error: %s", stored, strings.TrimSpace(stderr.String()))
 }
+
+// TestOutboxLetsGoOfDeliveredMessages: a long-running publisher's outbox does not keep the
+// messages it delivered (nobody reads its stats here, which once was what trimmed them).
+func TestOutboxLetsGoOfDeliveredMessages(t *testing.T) {
+	b := brokertest.Start(t)
+	ob := openOutbox(t, OutboxConfig{})
+	c := startCluster(t, Config{Name: "trim", Endpoints: []EndpointConfig{{URI: b.URI()}}, Outbox: ob})
+	for i := 0; i < 5000; i++ {
+		c.PublishAsync("trim/t", 1, false, []byte("x"))
+	}
+	if err := c.Flush(ctxT(t, 30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	ob.mu.Lock()
+	held, count := len(ob.entries), ob.count
+	ob.mu.Unlock()
+	if count != 0 || held > 2048 {
+		t.Fatalf("after delivering 5000 messages the outbox keeps %d entries (%d unresolved)", held, count)
+	}
+	c.Close()
+	ob.Close()
+}
