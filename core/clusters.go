@@ -17,7 +17,8 @@ type Clusters struct {
 
 	mu       sync.Mutex
 	clusters map[string]*Cluster
-	order    []string // creation order
+	outboxes map[string]*Outbox // the outboxes the registry opened, closed after their clusters
+	order    []string           // creation order
 	closed   bool
 	done     chan struct{} // closed when Close has finished
 	warnings []string
@@ -26,6 +27,12 @@ type Clusters struct {
 // NewClusters creates (without connecting) every enabled cluster of fc. A nil fc means
 // LoadDefaultConfig(LoadOptions{}): the file named by HAMQTT_CONFIG, else the built-in
 // default. On error nothing is left running.
+//
+// A cluster whose settings have an outbox (ClusterSettings.Outbox) gets it opened before the
+// cluster is created (a disk outbox's stored messages are then queued first) and closed by
+// Close after the cluster; a Config.Outbox the caller set already is used instead, and stays
+// the caller's to close. An outbox that cannot be opened (its directory is locked by another
+// process, or cannot be created) is an error naming the cluster.
 func NewClusters(fc *FileConfig) (*Clusters, error) {
 	if fc == nil {
 		var err error
@@ -40,7 +47,7 @@ func NewClusters(fc *FileConfig) (*Clusters, error) {
 		cp.Settings[k] = v
 	}
 	fc = &cp
-	r := &Clusters{fc: fc, clusters: map[string]*Cluster{}, done: make(chan struct{})}
+	r := &Clusters{fc: fc, clusters: map[string]*Cluster{}, outboxes: map[string]*Outbox{}, done: make(chan struct{})}
 	for _, cfg := range fc.Clusters {
 		set, ok := fc.Settings[cfg.Name]
 		if ok && !set.Enabled {
@@ -50,13 +57,13 @@ func NewClusters(fc *FileConfig) (*Clusters, error) {
 			r.Close()
 			return nil, fmt.Errorf("%s: cluster %q is defined twice: give each cluster its own name", fc.Source, cfg.Name)
 		}
-		c, err := New(cfg)
+		where := fc.Source
+		if set.Line > 0 {
+			where = fmt.Sprintf("%s:%d", fc.Source, set.Line)
+		}
+		c, err := r.newCluster(cfg, set.Outbox)
 		if err != nil {
 			r.Close()
-			where := fc.Source
-			if set.Line > 0 {
-				where = fmt.Sprintf("%s:%d", fc.Source, set.Line)
-			}
 			return nil, fmt.Errorf("%s: %w", where, err)
 		}
 		r.clusters[cfg.Name] = c
@@ -67,6 +74,34 @@ func NewClusters(fc *FileConfig) (*Clusters, error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// newCluster creates a cluster with the outbox oc describes (none when nil or when cfg has
+// one already), and records the outbox for Close.
+func (r *Clusters) newCluster(cfg Config, oc *OutboxConfig) (*Cluster, error) {
+	var ob *Outbox
+	if oc != nil && cfg.Outbox == nil {
+		o := *oc
+		if o.Logger == nil {
+			o.Logger = cfg.Logger
+		}
+		var err error
+		if ob, err = OpenOutbox(o); err != nil {
+			return nil, fmt.Errorf("cluster %q: %w", cfg.Name, err)
+		}
+		cfg.Outbox = ob
+	}
+	c, err := New(cfg)
+	if err != nil {
+		if ob != nil {
+			ob.Close()
+		}
+		return nil, err
+	}
+	if ob != nil {
+		r.outboxes[cfg.Name] = ob
+	}
+	return c, nil
 }
 
 // wire attaches the bridges and plugins the configuration names, once every cluster exists.
@@ -174,7 +209,8 @@ func (r *Clusters) DefaultName() string {
 }
 
 // GetOrCreate returns the named cluster, creating it if the registry has none of that name.
-// A new cluster has the file's defaults (probeDelay, persistence) and the brokers in uris
+// A new cluster has the file's defaults (probeDelay, persistence, the top-level outbox key; a
+// file persistence implies a disk outbox in <path>/<name>/outbox) and the brokers in uris
 // (comma-separated lists and ranges allowed; none means tcp://localhost:1883-1885). It is not
 // connected: call Connect. uris are ignored when the cluster exists.
 func (r *Clusters) GetOrCreate(name string, uris ...string) (*Cluster, error) {
@@ -209,13 +245,32 @@ func (r *Clusters) GetOrCreate(name string, uris ...string) (*Cluster, error) {
 	for _, u := range expanded {
 		cfg.Endpoints = append(cfg.Endpoints, EndpointConfig{URI: u})
 	}
-	c, err = New(cfg)
+	oc, err := r.fc.OutboxFor(name)
+	if err != nil {
+		return nil, err
+	}
+	c, err = r.newCluster(cfg, oc)
 	if err != nil {
 		return nil, err
 	}
 	r.clusters[name] = c
 	r.order = append(r.order, name)
 	return c, nil
+}
+
+// Outbox returns the outbox of the named cluster (the default cluster for ""), or nil when
+// the registry has no such cluster or the cluster has no outbox. Its Stats stay readable after
+// Close.
+func (r *Clusters) Outbox(name string) *Outbox {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if name == "" {
+		name = r.DefaultName()
+	}
+	if c := r.clusters[name]; c != nil {
+		return c.Outbox()
+	}
+	return nil
 }
 
 // Names lists the clusters in the registry: the file's, in file order, then those created
@@ -261,9 +316,12 @@ func (r *Clusters) ConnectAll(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Close closes every cluster of the registry and waits until they are closed. It is
-// idempotent: a second call waits for the first to finish. Afterwards Get and GetOrCreate
-// fail with ErrClosed. It may be called from a cluster's handler (see Cluster.Close).
+// Close closes every cluster of the registry and waits until they are closed, then closes the
+// outboxes it opened: what a disk outbox still holds is sent by the next run that opens it; a
+// memory outbox's undelivered messages end with ErrClosed. It is idempotent: a second call
+// waits for the first to finish. Afterwards Get and GetOrCreate fail with ErrClosed. It may be
+// called from a cluster's handler (see Cluster.Close). The error, if any, joins the outboxes
+// that failed to close, each naming its cluster.
 func (r *Clusters) Close() error {
 	r.mu.Lock()
 	if r.closed {
@@ -273,8 +331,13 @@ func (r *Clusters) Close() error {
 	}
 	r.closed = true
 	list := make([]*Cluster, 0, len(r.order))
+	var obNames []string
+	var obs []*Outbox
 	for _, n := range r.order {
 		list = append(list, r.clusters[n])
+		if ob := r.outboxes[n]; ob != nil {
+			obNames, obs = append(obNames, n), append(obs, ob)
+		}
 	}
 	r.mu.Unlock()
 	var wg sync.WaitGroup
@@ -290,6 +353,13 @@ func (r *Clusters) Close() error {
 		}()
 	}
 	wg.Wait()
+	// Each cluster has let go of its outbox when its Close returned, also on a dispatcher.
+	var errs []error
+	for i, ob := range obs {
+		if err := ob.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("cluster %q: %w", obNames[i], err))
+		}
+	}
 	close(r.done)
-	return nil
+	return errors.Join(errs...)
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -75,7 +76,9 @@ type FileConfig struct {
 	ProbeDelay    time.Duration
 	MaxProbeDelay time.Duration
 	// PersistenceDir is the directory of the top-level file persistence ("" when messages
-	// are kept in memory); a cluster's files go to PersistenceDir/<cluster>.
+	// are kept in memory); a cluster's files go to PersistenceDir/<cluster>, and a cluster
+	// created later with Clusters.GetOrCreate gets a disk outbox in PersistenceDir/<cluster>/outbox
+	// (unless the top-level outbox key says otherwise).
 	PersistenceDir string
 	// Clusters are the configured clusters in file order, disabled ones included, fully
 	// translated: endpoints expanded and defaults of the file format applied.
@@ -87,6 +90,9 @@ type FileConfig struct {
 	Plugins []PluginConfig
 	// Warnings lists what was accepted but ignored or looks wrong, each as "file:line: text".
 	Warnings []string
+
+	// outboxDefault is the top-level outbox key, for clusters created later by GetOrCreate.
+	outboxDefault outboxSpec
 }
 
 // ClusterSettings is what the configuration says about a cluster beyond its Config.
@@ -103,6 +109,11 @@ type ClusterSettings struct {
 	PluginNames []string
 	// Bridges forward messages between this cluster and others.
 	Bridges Bridges
+	// Outbox is the cluster's outbox (nil: none), from the outbox key or from a file
+	// persistence (MqttDefaultFilePersistence: a disk outbox in <path>/<cluster>/outbox). Its
+	// Dir is "" for a memory outbox. Clusters opens it (OpenOutbox) when it creates the
+	// cluster, unless the cluster's Config.Outbox is set already.
+	Outbox *OutboxConfig
 	// Line is where the cluster is defined in the file.
 	Line int
 }
@@ -168,6 +179,16 @@ func (fc *FileConfig) Cluster(name string) (Config, ClusterSettings, bool) {
 		}
 	}
 	return Config{}, ClusterSettings{}, false
+}
+
+// OutboxFor returns the outbox configuration of the named cluster (nil: no outbox): the
+// cluster's ClusterSettings.Outbox for a cluster of the file, else what Clusters.GetOrCreate
+// gives a new cluster of that name (the top-level outbox key and persistence).
+func (fc *FileConfig) OutboxFor(name string) (*OutboxConfig, error) {
+	if set, ok := fc.Settings[name]; ok {
+		return set.Outbox, nil
+	}
+	return fc.outboxDefault.forNewCluster(name, fc.PersistenceDir)
 }
 
 // ConfigError is one error in a configuration file. Its text is "file:line: key: what is
@@ -351,6 +372,9 @@ type loader struct {
 	clusterURIs           map[string]bool
 	fileEndpoints         int
 	clusterFull, fileFull bool
+	// outboxDirs are the directories the enabled clusters' outboxes use, checked together once
+	// every cluster is read.
+	outboxDirs []outboxUse
 }
 
 // addBrokers counts the brokers us names in the current cluster and the file, and reports
@@ -837,6 +861,7 @@ func (l *loader) load(root *yaml.Node) *FileConfig {
 	}
 	var clustersNode, defaultNode *yaml.Node
 	global := persistSpec{}
+	var globalOutbox outboxSpec
 	for _, e := range l.fields(root, "") {
 		switch e.key {
 		case "enabled":
@@ -858,6 +883,8 @@ func (l *loader) load(root *yaml.Node) *FileConfig {
 			fc.MaxProbeDelay, _ = l.duration(e.v, e.key, time.Millisecond, false)
 		case "persistence":
 			global = l.persistence(e.v, e.key)
+		case "outbox":
+			l.outbox(e.v, e.key, &globalOutbox, true)
 		case "plugins":
 			fc.Plugins = l.plugins(e.v, e.key)
 		case "clusters":
@@ -870,6 +897,8 @@ func (l *loader) load(root *yaml.Node) *FileConfig {
 		l.warn(root, "enabled is false: ConnectAll connects no cluster; connect them one by one")
 	}
 	fc.PersistenceDir = global.dir
+	fc.outboxDefault = globalOutbox.clone()
+	l.outboxDirs = nil
 
 	seen := map[string]int{}
 	var bridgeChecks []func()
@@ -878,7 +907,7 @@ func (l *loader) load(root *yaml.Node) *FileConfig {
 			break // the rest could only add to the same error
 		}
 		path := keyIndex("clusters", i)
-		cfg, set, check := l.cluster(cn, path, fc, global)
+		cfg, set, check := l.cluster(cn, path, fc, global, globalOutbox)
 		if first, dup := seen[cfg.Name]; dup {
 			l.fail(cn, keyPath(path, "name"), "cluster %q is defined twice (first on line %d): give each cluster its own name", cfg.Name, first)
 			continue
@@ -891,6 +920,7 @@ func (l *loader) load(root *yaml.Node) *FileConfig {
 	for _, check := range bridgeChecks {
 		check()
 	}
+	l.checkOutboxDirs()
 
 	plugins := map[string]bool{}
 	for _, p := range fc.Plugins {
@@ -929,6 +959,10 @@ func (l *loader) warnLine(line int, format string, a ...any) {
 type persistSpec struct {
 	file bool
 	dir  string
+	// key and line name where the file persistence was configured, for errors about the
+	// outbox it implies.
+	key  string
+	line int
 }
 
 // persistence translates padogrid's {className, properties} into memory or a file store.
@@ -957,7 +991,11 @@ func (l *loader) persistence(n *yaml.Node, path string) persistSpec {
 		if dir == "" {
 			dir = "."
 		}
-		return persistSpec{file: true, dir: dir}
+		line := n.Line
+		if classNode != nil {
+			line = classNode.Line
+		}
+		return persistSpec{file: true, dir: dir, key: path, line: line}
 	}
 	l.warn(classNode, "key %s.className is ignored (Java-only: %s is a Java class; messages in flight are kept in memory)", path, class)
 	return persistSpec{}
@@ -1104,7 +1142,7 @@ type tlsSettings struct {
 
 // cluster translates one element of clusters. check validates its bridges once every
 // cluster is known.
-func (l *loader) cluster(n *yaml.Node, path string, fc *FileConfig, global persistSpec) (Config, ClusterSettings, func()) {
+func (l *loader) cluster(n *yaml.Node, path string, fc *FileConfig, global persistSpec, globalOutbox outboxSpec) (Config, ClusterSettings, func()) {
 	cfg := Config{
 		Name:          DefaultClusterName,
 		ProbeDelay:    fc.ProbeDelay,
@@ -1118,6 +1156,8 @@ func (l *loader) cluster(n *yaml.Node, path string, fc *FileConfig, global persi
 		return cfg, set, func() {}
 	}
 	per := global
+	ob := globalOutbox.clone()
+	ob.own = nil // the keys of this cluster's own outbox mapping
 	fos, liveCount, subCount := 0, -1, -1
 	var liveNode, subNode *yaml.Node
 	var endpointsNode, connectionsNode, primaryNode, bridgesNode, quorumNode *yaml.Node
@@ -1196,6 +1236,8 @@ func (l *loader) cluster(n *yaml.Node, path string, fc *FileConfig, global persi
 			bridgesNode = e.v
 		case "persistence":
 			per = l.persistence(e.v, kp)
+		case "outbox":
+			l.outbox(e.v, kp, &ob, false)
 		case "connections":
 			connectionsNode = e.v
 		// hamqtt extensions
@@ -1311,6 +1353,7 @@ func (l *loader) cluster(n *yaml.Node, path string, fc *FileConfig, global persi
 	}
 
 	l.endpoints(&cfg, n, path, conns, endpointsNode, primaryNode)
+	set.Outbox = l.clusterOutbox(n, path, cfg, set, ob, per)
 	if cfg.PublisherType == All {
 		hasBase := cfg.DefaultTopicBase != ""
 		for _, ep := range cfg.Endpoints {
@@ -1861,4 +1904,299 @@ func anySecure(eps []EndpointConfig) bool {
 		}
 	}
 	return false
+}
+
+// ---------------------------------------------------------------------------------------
+// Outbox
+
+// outboxSpec is what the outbox keys of one level say; a cluster starts from a copy of the
+// top level's and overrides the keys it sets.
+type outboxSpec struct {
+	enabled *bool  // nil: not said
+	dir     string // "" : not said
+	// dirIsParent: the dir came from the top level, so a cluster's directory is dir/<cluster>.
+	dirIsParent bool
+	dirKey      string // the key path of dir, for errors
+	dirLine     int
+	cfg         OutboxConfig // the limits and policies (Dir unused)
+	// own holds the keys the cluster's own outbox mapping set (nil at the top level), for
+	// warnings about keys that have no effect there.
+	own map[string]*yaml.Node
+}
+
+func (s outboxSpec) clone() outboxSpec {
+	if s.own != nil {
+		own := make(map[string]*yaml.Node, len(s.own))
+		for k, v := range s.own {
+			own[k] = v
+		}
+		s.own = own
+	}
+	return s
+}
+
+// outboxUse is one directory a cluster's outbox uses.
+type outboxUse struct {
+	cluster string
+	dir     string // absolute
+	key     string // where the directory comes from
+	line    int
+	stores  []string // the absolute directories of the cluster's paho file stores
+}
+
+// outbox reads an outbox mapping into spec: enabled, dir (or path, padogrid's name for a
+// directory), maxMessages, maxBytes, overflow, sync, syncInterval, qos0 and expiry.
+func (l *loader) outbox(n *yaml.Node, path string, spec *outboxSpec, top bool) {
+	if !top && spec.own == nil {
+		spec.own = map[string]*yaml.Node{}
+	}
+	var dirNode *yaml.Node
+	var dirKey string
+	for _, e := range l.fields(n, path) {
+		kp := keyPath(path, e.key)
+		known := true
+		switch e.key {
+		case "enabled":
+			if v, ok := l.boolean(e.v, kp); ok {
+				spec.enabled = &v
+			}
+		case "dir", "path":
+			if dirNode != nil {
+				l.fail(e.k, kp, "the directory is already given by %s (line %d): keep one of dir and path", keyPath(path, dirKey), dirNode.Line)
+				continue
+			}
+			dirNode, dirKey = e.v, e.key
+			if v, ok := l.str(e.v, kp); ok {
+				v = strings.TrimSpace(v)
+				switch {
+				case v == "":
+					l.fail(e.v, kp, "empty directory: give a directory for a disk outbox, or leave %s out for a memory outbox (enabled: true)", e.key)
+				case strings.ContainsRune(v, 0):
+					l.fail(e.v, kp, "the directory holds a NUL byte: give a directory path")
+				default:
+					spec.dir, spec.dirIsParent, spec.dirKey, spec.dirLine = filepath.Clean(v), top, kp, e.v.Line
+				}
+			}
+		case "maxMessages":
+			if v, ok := l.integer(e.v, kp); ok {
+				if v < -1 {
+					l.fail(e.v, kp, "%d: give a positive count, -1 for no bound, or 0 (or nothing) for the default 100000", v)
+				} else {
+					spec.cfg.MaxMessages = v
+				}
+			}
+		case "maxBytes":
+			if v, ok := l.byteCount(e.v, kp); ok {
+				if v < -1 {
+					l.fail(e.v, kp, "%d: give a positive size such as 64MiB, -1 for no bound, or 0 (or nothing) for the default 64MiB", v)
+				} else {
+					spec.cfg.MaxBytes = v
+				}
+			}
+		case "overflow":
+			if v, ok := l.str(e.v, kp); ok {
+				if p, err := ParseOverflowPolicy(v); err != nil || strings.TrimSpace(v) == "" {
+					l.fail(e.v, kp, "%q is not an overflow policy: use refuse, block or drop-oldest", v)
+				} else {
+					spec.cfg.Overflow = p
+				}
+			}
+		case "sync":
+			if v, ok := l.str(e.v, kp); ok {
+				if p, err := ParseSyncPolicy(v); err != nil || strings.TrimSpace(v) == "" {
+					l.fail(e.v, kp, "%q is not a sync policy: use always, interval or never", v)
+				} else {
+					spec.cfg.Sync = p
+				}
+			}
+		case "syncInterval":
+			if d, ok := l.duration(e.v, kp, time.Millisecond, false); ok {
+				spec.cfg.SyncInterval = d
+			}
+		case "qos0":
+			if v, ok := l.boolean(e.v, kp); ok {
+				spec.cfg.QoS0 = v
+			}
+		case "expiry":
+			if d, ok := l.duration(e.v, kp, time.Millisecond, false); ok {
+				spec.cfg.Expiry = d
+			}
+		default:
+			known = false
+			l.other(e, path, nil)
+		}
+		if known && spec.own != nil {
+			spec.own[e.key] = e.k
+		}
+	}
+}
+
+// byteSizeRE matches a size: a whole number and an optional unit.
+var byteSizeRE = regexp.MustCompile(`^([-+]?\d+)\s*([A-Za-z]*)$`)
+
+var byteUnits = map[string]int64{
+	"": 1, "b": 1,
+	"kb": 1000, "mb": 1000 * 1000, "gb": 1000 * 1000 * 1000,
+	"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30,
+}
+
+// byteCount reads a size in bytes: a whole number, or one with a unit (B, KB, MB, GB in
+// powers of 1000; KiB, MiB, GiB in powers of 1024; any case).
+func (l *loader) byteCount(n *yaml.Node, path string) (int64, bool) {
+	s, ok := l.str(n, path)
+	if !ok {
+		return 0, false
+	}
+	s = strings.TrimSpace(s)
+	m := byteSizeRE.FindStringSubmatch(s)
+	if m == nil {
+		l.fail(n, path, "%q is not a size: give a number of bytes, or one with a unit such as 512KiB, 64MiB or 1GB", s)
+		return 0, false
+	}
+	mult, known := byteUnits[strings.ToLower(m[2])]
+	if !known {
+		l.fail(n, path, "%q: unknown unit %q: use B, KB, MB, GB (powers of 1000) or KiB, MiB, GiB (powers of 1024)", s, m[2])
+		return 0, false
+	}
+	v, err := strconv.ParseInt(m[1], 10, 64)
+	if err != nil || v > (1<<62)/mult || v < -(1<<62)/mult {
+		l.fail(n, path, "%q is out of range", s)
+		return 0, false
+	}
+	return v * mult, true
+}
+
+// clusterOutbox resolves a cluster's outbox: off with enabled: false; on with enabled: true,
+// a directory, or a file persistence. Its directory is the cluster's own dir, the top level's
+// dir/<cluster>, else <persistence path>/<cluster>/outbox; without any, it is in memory.
+func (l *loader) clusterOutbox(n *yaml.Node, path string, cfg Config, set ClusterSettings, spec outboxSpec, per persistSpec) *OutboxConfig {
+	var tuned []string // the cluster's own keys beyond enabled
+	for k := range spec.own {
+		if k != "enabled" {
+			tuned = append(tuned, k)
+		}
+	}
+	slices.Sort(tuned)
+	warnAt := func() *yaml.Node {
+		var first *yaml.Node
+		for _, k := range tuned {
+			if nd := spec.own[k]; first == nil || nd.Line < first.Line {
+				first = nd
+			}
+		}
+		return first
+	}
+	if spec.enabled != nil && !*spec.enabled {
+		if len(tuned) > 0 {
+			l.warn(warnAt(), "%s.outbox: enabled is false, so %s %s no effect", path, strings.Join(tuned, ", "), plural2(len(tuned), "has", "have"))
+		}
+		return nil
+	}
+	oc, fromName := spec.resolve(cfg.Name, per)
+	if oc == nil {
+		if len(tuned) > 0 {
+			l.warn(warnAt(), "%s.outbox: the cluster has no outbox (add enabled: true for one in memory, or dir: DIR for one on disk), so %s %s no effect", path, strings.Join(tuned, ", "), plural2(len(tuned), "has", "have"))
+		}
+		return nil
+	}
+	key, line := spec.dirKey, spec.dirLine
+	if fromName && spec.dir == "" {
+		key, line = per.key, per.line
+	}
+	if fromName && !dirElement(cfg.Name) {
+		l.fail(n, keyPath(path, "name"), "cluster name %q cannot be a directory name, and %s (line %d) puts the cluster's outbox in a directory named after it: rename the cluster (no /, no . or ..), or give the cluster its own outbox.dir", cfg.Name, key, line)
+		return nil
+	}
+	if oc.Dir == "" {
+		for _, k := range []string{"sync", "syncInterval"} {
+			if nd := spec.own[k]; nd != nil {
+				l.warn(nd, "%s.outbox.%s has no effect on a memory outbox (give dir: DIR for a disk outbox)", path, k)
+			}
+		}
+	} else if nd := spec.own["syncInterval"]; nd != nil && oc.Sync != SyncInterval {
+		l.warn(nd, "%s.outbox.syncInterval only matters with sync: interval (this outbox syncs %v)", path, oc.Sync)
+	}
+	if oc.Dir != "" && set.Enabled {
+		abs, err := filepath.Abs(oc.Dir)
+		if err != nil {
+			abs = filepath.Clean(oc.Dir)
+		}
+		use := outboxUse{cluster: cfg.Name, dir: abs, key: key, line: line}
+		if cfg.Connection.FileStoreDir != "" {
+			for i, ep := range cfg.Endpoints {
+				name := ep.Name
+				if name == "" {
+					name = fmt.Sprintf("%s-%d", cfg.Name, i+1)
+				}
+				if d, err := filepath.Abs(filepath.Join(cfg.Connection.FileStoreDir, name)); err == nil {
+					use.stores = append(use.stores, d)
+				}
+			}
+		}
+		l.outboxDirs = append(l.outboxDirs, use)
+	}
+	return oc
+}
+
+// resolve is the outbox of the cluster name under the file persistence per (nil: none), and
+// whether its directory is named after the cluster. It assumes enabled is not false.
+func (s outboxSpec) resolve(name string, per persistSpec) (oc *OutboxConfig, fromName bool) {
+	c := s.cfg
+	switch {
+	case s.dir != "" && s.dirIsParent:
+		c.Dir, fromName = filepath.Join(s.dir, name), true
+	case s.dir != "":
+		c.Dir = s.dir
+	case per.file:
+		c.Dir, fromName = filepath.Join(per.dir, name, "outbox"), true
+	case s.enabled == nil:
+		return nil, false
+	}
+	return &c, fromName
+}
+
+// forNewCluster is the outbox of a cluster that Clusters.GetOrCreate creates: the top-level
+// outbox key and the top-level persistence directory (persistDir, "" for memory) decide.
+func (s outboxSpec) forNewCluster(name, persistDir string) (*OutboxConfig, error) {
+	if s.enabled != nil && !*s.enabled {
+		return nil, nil
+	}
+	oc, fromName := s.resolve(name, persistSpec{file: persistDir != "", dir: persistDir})
+	if oc != nil && fromName && !dirElement(name) {
+		return nil, fmt.Errorf("cluster name %q cannot be a directory name, and the configuration puts each cluster's outbox in a directory named after it: choose a name without /, . or ..", name)
+	}
+	return oc, nil
+}
+
+// dirElement reports whether name can be one element of a path.
+func dirElement(name string) bool {
+	return name != "" && name != "." && name != ".." && !strings.ContainsAny(name, "/\x00")
+}
+
+// checkOutboxDirs refuses an outbox directory that two enabled clusters would use, or that is
+// also where paho keeps an endpoint's in-flight messages (an endpoint named "outbox" under a
+// file persistence): a directory has one owner, and the second cluster would fail to start.
+func (l *loader) checkOutboxDirs() {
+	owners := map[string]outboxUse{}
+	for _, u := range l.outboxDirs {
+		if o, dup := owners[u.dir]; dup {
+			l.fail(&yaml.Node{Line: u.line}, u.key, "cluster %q would put its outbox in %s, the outbox of cluster %q (%s, line %d): an outbox has one owner: give each cluster its own directory", u.cluster, u.dir, o.cluster, o.key, o.line)
+			continue
+		}
+		owners[u.dir] = u
+	}
+	for _, u := range l.outboxDirs {
+		for _, d := range u.stores {
+			if o, clash := owners[d]; clash {
+				l.fail(&yaml.Node{Line: o.line}, o.key, "cluster %q would put its outbox in %s, where cluster %q keeps an endpoint's in-flight messages (file persistence): rename that endpoint, or give the outbox another dir", o.cluster, d, u.cluster)
+			}
+		}
+	}
+}
+
+func plural2(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

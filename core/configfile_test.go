@@ -1304,3 +1304,212 @@ func TestConfigProberAndQuorumKeys(t *testing.T) {
 		t.Fatalf("no warning for ackQuorum on a STICKY cluster: %v", fc.Warnings)
 	}
 }
+
+// TestConfigOutboxKeys: every outbox key, at the top level (a default every cluster starts
+// from, key by key) and per cluster; the directory rules (a cluster's dir as written, the top
+// level's dir/<cluster>, a file persistence's <path>/<cluster>/outbox).
+func TestConfigOutboxKeys(t *testing.T) {
+	text := `
+defaultCluster: plain
+outbox:
+  maxMessages: 500
+  maxBytes: 1MiB
+  overflow: drop-oldest
+persistence:
+  className: org.eclipse.paho.mqttv5.client.persist.MqttDefaultFilePersistence
+  properties:
+    - {key: path, value: /var/lib/gw}
+clusters:
+  - name: plain
+  - name: memory
+    persistence: {className: MemoryPersistence}
+    outbox: {enabled: true, qos0: true, expiry: 90s}
+  - name: none
+    persistence: {className: MemoryPersistence}
+  - name: off
+    outbox: {enabled: false}
+  - name: own
+    outbox:
+      path: ${env:SPOOL}/own
+      maxMessages: -1
+      maxBytes: -1
+      overflow: BLOCK
+      sync: interval
+      syncInterval: 250
+      expiry: 60000
+  - name: bytes
+    outbox: {dir: /b, maxBytes: 2000, sync: never, overflow: refuse}
+  - name: units
+    outbox: {dir: /u, maxBytes: 3 kB, sync: always}
+`
+	fc, err := ParseConfig([]byte(text), "ob.yaml", LoadOptions{Strict: true, Getenv: cfgEnvOf(map[string]string{"SPOOL": "/spool"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fc.Warnings) != 0 {
+		t.Errorf("warnings: %q", fc.Warnings)
+	}
+	top := OutboxConfig{MaxMessages: 500, MaxBytes: 1 << 20, Overflow: OverflowDropOldest}
+	with := func(f func(*OutboxConfig)) *OutboxConfig { c := top; f(&c); return &c }
+	want := map[string]*OutboxConfig{
+		"plain":  with(func(c *OutboxConfig) { c.Dir = filepath.Join("/var/lib/gw", "plain", "outbox") }),
+		"memory": with(func(c *OutboxConfig) { c.QoS0, c.Expiry = true, 90*time.Second }),
+		"none":   nil,
+		"off":    nil,
+		"own": {Dir: "/spool/own", MaxMessages: -1, MaxBytes: -1, Overflow: OverflowBlock, Sync: SyncInterval,
+			SyncInterval: 250 * time.Millisecond, Expiry: time.Minute},
+		"bytes": with(func(c *OutboxConfig) { c.Dir, c.MaxBytes, c.Sync, c.Overflow = "/b", 2000, SyncNever, OverflowRefuse }),
+		"units": with(func(c *OutboxConfig) { c.Dir, c.MaxBytes = "/u", 3000 }),
+	}
+	for name, w := range want {
+		got := fc.Settings[name].Outbox
+		if !reflect.DeepEqual(got, w) {
+			t.Errorf("cluster %s: outbox\n got %+v\nwant %+v", name, got, w)
+		}
+	}
+	// The file store of a file persistence is unchanged: <path>/<cluster>/<endpoint>.
+	if c, _, _ := fc.Cluster("plain"); c.Connection.FileStoreDir != filepath.Join("/var/lib/gw", "plain") {
+		t.Errorf("file store %q", c.Connection.FileStoreDir)
+	}
+
+	// A top-level dir is the parent of each cluster's directory; a cluster's own dir is used
+	// as written. Nothing but enabled, a dir or a file persistence turns an outbox on.
+	fc, err = ParseConfig([]byte("outbox: {dir: spool, qos0: true}\nclusters:\n  - name: a\n  - name: b\n    outbox: {dir: /elsewhere}\n"), "d.yaml", LoadOptions{Strict: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fc.Settings["a"].Outbox; got == nil || got.Dir != filepath.Join("spool", "a") || !got.QoS0 {
+		t.Errorf("a: %+v", got)
+	}
+	if got := fc.Settings["b"].Outbox; got == nil || got.Dir != "/elsewhere" || !got.QoS0 {
+		t.Errorf("b: %+v", got)
+	}
+	fc, err = ParseConfig([]byte("outbox: {maxMessages: 10}\nclusters:\n  - name: a\n"), "n.yaml", LoadOptions{Strict: true})
+	if err != nil || fc.Settings["a"].Outbox != nil || len(fc.Warnings) != 1 {
+		t.Errorf("limits alone make no outbox: %v %+v %q", err, fc.Settings["a"].Outbox, fc.Warnings)
+	}
+	// padogrid's own files: file persistence gives every cluster a disk outbox, memory none.
+	for file, withOutbox := range map[string]bool{"mqttv5-fos.yaml": true, "mqttv5-persistence.yaml": false} {
+		fc, err := LoadConfigFile(filepath.Join("testdata/padogrid", file), LoadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range fc.Clusters {
+			got := fc.Settings[c.Name].Outbox
+			if withOutbox && (got == nil || got.Dir != filepath.Join("persist", c.Name, "outbox")) || !withOutbox && got != nil {
+				t.Errorf("%s: cluster %s: outbox %+v", file, c.Name, got)
+			}
+		}
+	}
+	// A padogrid persistence without path: the working directory, as padogrid's comment says.
+	c, fc := cfgParseOne(t, "clusters:\n  - name: cwd\n    persistence: {className: MqttDefaultFilePersistence}\n", LoadOptions{Strict: true})
+	if got := fc.Settings[c.Name].Outbox; got == nil || got.Dir != filepath.Join(".", "cwd", "outbox") {
+		t.Errorf("persistence without path: %+v", got)
+	}
+}
+
+// TestConfigOutboxErrors: every bad outbox value is an error with the file, line and key.
+func TestConfigOutboxErrors(t *testing.T) {
+	cases := []struct {
+		name, text string
+		want       []string
+	}{
+		{"negative maxMessages", "clusters:\n  - name: a\n    outbox: {enabled: true, maxMessages: -5}\n",
+			[]string{"bad.yaml:3: clusters[0].outbox.maxMessages: -5: give a positive count, -1 for no bound, or 0 (or nothing) for the default 100000"}},
+		{"maxMessages not a number", "outbox:\n  maxMessages: lots\n",
+			[]string{`bad.yaml:2: outbox.maxMessages: "lots" is not a whole number`}},
+		{"negative maxBytes", "outbox:\n  maxBytes: -2KiB\n",
+			[]string{"bad.yaml:2: outbox.maxBytes: -2048: give a positive size such as 64MiB, -1 for no bound, or 0 (or nothing) for the default 64MiB"}},
+		{"maxBytes not a size", "outbox:\n  maxBytes: 5.5MiB\n",
+			[]string{`bad.yaml:2: outbox.maxBytes: "5.5MiB" is not a size: give a number of bytes, or one with a unit such as 512KiB, 64MiB or 1GB`}},
+		{"maxBytes unknown unit", "outbox:\n  maxBytes: 5TB\n",
+			[]string{`bad.yaml:2: outbox.maxBytes: "5TB": unknown unit "TB": use B, KB, MB, GB (powers of 1000) or KiB, MiB, GiB (powers of 1024)`}},
+		{"maxBytes out of range", "outbox:\n  maxBytes: 99999999999GiB\n",
+			[]string{`bad.yaml:2: outbox.maxBytes: "99999999999GiB" is out of range`}},
+		{"overflow policy", "clusters:\n  - name: a\n    outbox:\n      enabled: true\n      overflow: drop-newest\n",
+			[]string{`bad.yaml:5: clusters[0].outbox.overflow: "drop-newest" is not an overflow policy: use refuse, block or drop-oldest`}},
+		{"empty overflow", "outbox: {overflow: ''}\n",
+			[]string{`bad.yaml:1: outbox.overflow: "" is not an overflow policy: use refuse, block or drop-oldest`}},
+		{"sync policy", "outbox: {dir: /x, sync: sometimes}\n",
+			[]string{`bad.yaml:1: outbox.sync: "sometimes" is not a sync policy: use always, interval or never`}},
+		{"negative syncInterval and expiry", "outbox:\n  syncInterval: -1\n  expiry: -1s\n",
+			[]string{
+				"bad.yaml:2: outbox.syncInterval: -1 is negative: give a positive duration (or leave it out for the default)",
+				"bad.yaml:3: outbox.expiry: -1s is negative: give a positive duration (or leave it out for the default)",
+			}},
+		{"expiry not a duration", "outbox: {expiry: forever}\n",
+			[]string{`bad.yaml:1: outbox.expiry: "forever" is not a duration: give a whole number of milliseconds or a value with a unit such as 500ms or 2s`}},
+		{"enabled and qos0 not booleans", "outbox: {enabled: sure, qos0: 2}\n",
+			[]string{`bad.yaml:1: outbox.enabled: "sure" is not true or false`, `bad.yaml:1: outbox.qos0: "2" is not true or false`}},
+		{"dir and path", "outbox:\n  dir: /a\n  path: /b\n",
+			[]string{"bad.yaml:3: outbox.path: the directory is already given by outbox.dir (line 2): keep one of dir and path"}},
+		{"empty dir", "outbox: {dir: ' '}\n",
+			[]string{`bad.yaml:1: outbox.dir: empty directory: give a directory for a disk outbox, or leave dir out for a memory outbox (enabled: true)`}},
+		{"unset variable in dir", "outbox: {dir: '${env:NO_SUCH_SPOOL}/x'}\n",
+			[]string{"bad.yaml:1: outbox.dir: environment variable NO_SUCH_SPOOL is not set (used by ${env:NO_SUCH_SPOOL}): set it, or write $${ for a literal ${"}},
+		{"not a mapping", "clusters:\n  - name: a\n    outbox: yes\n",
+			[]string{`bad.yaml:3: clusters[0].outbox: expected a mapping (key: value lines), found "yes"`}},
+		{"a dir shared by two clusters", "clusters:\n  - name: a\n    outbox: {dir: /spool/x}\n  - name: b\n    outbox:\n      dir: /spool/./x/\n",
+			[]string{`bad.yaml:6: clusters[1].outbox.dir: cluster "b" would put its outbox in /spool/x, the outbox of cluster "a" (clusters[0].outbox.dir, line 3): an outbox has one owner: give each cluster its own directory`}},
+		{"a dir that is a persistence's outbox", "persistence:\n  className: MqttDefaultFilePersistence\n  properties: [{key: path, value: /p}]\nclusters:\n  - name: a\n  - name: b\n    outbox: {dir: /p/a/outbox}\n",
+			[]string{`bad.yaml:7: clusters[1].outbox.dir: cluster "b" would put its outbox in /p/a/outbox, the outbox of cluster "a" (persistence, line 2): an outbox has one owner: give each cluster its own directory`}},
+		{"an endpoint named outbox", "clusters:\n  - name: a\n    persistence:\n      className: MqttDefaultFilePersistence\n      properties: [{key: path, value: /p}]\n    endpoints:\n      - {name: outbox, endpoint: tcp://h:1}\n",
+			[]string{`bad.yaml:4: clusters[0].persistence: cluster "a" would put its outbox in /p/a/outbox, where cluster "a" keeps an endpoint's in-flight messages (file persistence): rename that endpoint, or give the outbox another dir`}},
+		{"a cluster name that cannot be a directory", "outbox: {dir: /spool}\nclusters:\n  - name: ../etc\n",
+			[]string{`bad.yaml:3: clusters[0].name: cluster name "../etc" cannot be a directory name, and outbox.dir (line 1) puts the cluster's outbox in a directory named after it: rename the cluster (no /, no . or ..), or give the cluster its own outbox.dir`}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			fc, err := ParseConfig([]byte(tc.text), "bad.yaml", LoadOptions{Getenv: cfgNoEnv})
+			if err == nil {
+				t.Fatalf("no error; loaded %+v", fc)
+			}
+			if got := strings.Split(err.Error(), "\n"); !slices.Equal(got, tc.want) {
+				t.Errorf("error:\n got %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+	// Clusters that are not created do not clash; strict mode refuses an unknown outbox key.
+	if _, err := ParseConfig([]byte("clusters:\n  - name: a\n    outbox: {dir: /x}\n  - name: b\n    enabled: false\n    outbox: {dir: /x}\n"), "ok.yaml", LoadOptions{}); err != nil {
+		t.Errorf("a disabled cluster's dir: %v", err)
+	}
+	_, err := ParseConfig([]byte("outbox: {maxMesages: 5}\n"), "s.yaml", LoadOptions{Strict: true})
+	if err == nil || err.Error() != "s.yaml:1: outbox.maxMesages: unknown key: check its spelling and case against docs/configuration.md, or remove it" {
+		t.Errorf("strict unknown key: %v", err)
+	}
+}
+
+// TestConfigOutboxWarnings: keys that have no effect where they are written are warned.
+func TestConfigOutboxWarnings(t *testing.T) {
+	text := `clusters:
+  - name: mem
+    outbox:
+      enabled: true
+      sync: interval
+  - name: off
+    outbox:
+      enabled: false
+      maxMessages: 9
+  - name: nothing
+    outbox:
+      qos0: true
+  - name: interval
+    outbox:
+      dir: /i
+      syncInterval: 50ms
+`
+	fc, err := ParseConfig([]byte(text), "w.yaml", LoadOptions{Strict: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"w.yaml:5: clusters[0].outbox.sync has no effect on a memory outbox (give dir: DIR for a disk outbox)",
+		"w.yaml:9: clusters[1].outbox: enabled is false, so maxMessages has no effect",
+		"w.yaml:12: clusters[2].outbox: the cluster has no outbox (add enabled: true for one in memory, or dir: DIR for one on disk), so qos0 has no effect",
+		"w.yaml:16: clusters[3].outbox.syncInterval only matters with sync: interval (this outbox syncs always)",
+		`w.yaml:1: defaultCluster "cluster-default" is not defined under clusters: it is created on tcp://localhost:1883-1885 when first used`,
+	}
+	if !slices.Equal(fc.Warnings, want) {
+		t.Errorf("warnings:\n got %q\nwant %q", fc.Warnings, want)
+	}
+}
