@@ -129,6 +129,11 @@ func checkConfigFile(e *env, path string, opts core.LoadOptions, quiet bool) boo
 		if len(s.PluginNames) > 0 {
 			notes = append(notes, "plugins "+strings.Join(s.PluginNames, ","))
 		}
+		if ob := s.Outbox; ob != nil && ob.Dir != "" {
+			notes = append(notes, "disk outbox "+ob.Dir)
+		} else if ob != nil {
+			notes = append(notes, "memory outbox")
+		}
 		fmt.Fprintf(e.stdout, "  cluster %s (line %d): %s\n", c.Name, s.Line, strings.Join(notes, ", "))
 		tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 		for i, ep := range c.Endpoints {

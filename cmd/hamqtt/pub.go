@@ -111,6 +111,7 @@ func runPub(ctx context.Context, e *env, args []string) error {
 		src = newCountSource(o.message, o.count, o.size)
 	}
 
+	o.cluster.withOutbox = true
 	cl, err := o.cluster.open(cfg, e.stderr)
 	if err != nil {
 		return err
@@ -119,11 +120,21 @@ func runPub(ctx context.Context, e *env, args []string) error {
 	if o.name != "" && !slices.ContainsFunc(cl.Stats(), func(s core.EndpointStats) bool { return s.Name == o.name }) {
 		return fmt.Errorf("-name %q: cluster %q has no such endpoint (endpoints: %s)", o.name, cl.Name(), strings.Join(endpointNames(cl.Cluster), ", "))
 	}
+	if ob := cl.outbox; ob != nil && ob.Recovery().Messages > 0 && !o.quiet {
+		fmt.Fprintf(e.stderr, "outbox %s: %d %s stored by an earlier run %s sent first\n", ob.Stats().Dir,
+			ob.Recovery().Messages, plural(ob.Recovery().Messages, "message", "messages"), plural(ob.Recovery().Messages, "is", "are"))
+	}
 	if err := cl.connect(ctx); err != nil {
 		if ctx.Err() != nil {
 			return errors.New("interrupted before any endpoint was live; nothing was published")
 		}
-		return err
+		if cl.outbox == nil || o.name != "" || (o.qos == 0 && !cl.qos0) {
+			return err
+		}
+		// The outbox keeps what no broker takes: publish anyway, and tell stored from delivered.
+		if !o.quiet {
+			fmt.Fprintf(e.stderr, "warning: %s\nwarning: messages wait in the %s for a broker\n", oneLine(err.Error()), outboxName(cl.outbox))
+		}
 	}
 	if o.name != "" {
 		if err := waitLive(ctx, cl.Cluster, o.name, cl.Config().TimeToWait); err != nil {
@@ -131,6 +142,14 @@ func runPub(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	return publishAll(ctx, e, cl.Cluster, &o, src)
+}
+
+// outboxName describes an outbox for messages: "disk outbox DIR" or "memory outbox".
+func outboxName(ob *core.Outbox) string {
+	if d := ob.Stats().Dir; d != "" {
+		return "disk outbox " + d
+	}
+	return "memory outbox"
 }
 
 // validate checks the flags that need no cluster.
@@ -324,11 +343,13 @@ type pending struct {
 	tok   *core.Token // nil when the outcome is already known (PublishTo)
 	err   error
 	via   []string
+	sent  time.Time
 }
 
-// pubCounters are the load-mode counters shown in the progress line.
+// pubCounters are the load-mode counters shown in the progress line. stored counts messages
+// the outbox holds that no broker acknowledged within the timeout.
 type pubCounters struct {
-	sent, acked, failed atomic.Int64
+	sent, acked, failed, stored atomic.Int64
 }
 
 // publishAll publishes every message of src through cl with at most o.inflight awaiting their
@@ -347,24 +368,52 @@ func publishAll(ctx context.Context, e *env, cl *core.Cluster, o *pubOptions, sr
 		})
 	}
 	var lastEndpoints []string
+	ob := cl.Outbox()
+	timeout := cl.Config().TimeToWait
+	var held []pending // stored, not acknowledged within the timeout: the outbox keeps them
+	outcome := func(p pending) {
+		err := p.err
+		if err == nil {
+			lastEndpoints = p.via
+		}
+		if p.tok != nil {
+			err = p.tok.Err()
+			lastEndpoints = p.tok.Endpoints()
+		}
+		if err != nil {
+			c.failed.Add(1)
+			fail(fmt.Errorf("%s: %w", p.label, err))
+			return
+		}
+		c.acked.Add(1)
+	}
 	collected := make(chan struct{})
 	go func() { // collects outcomes in publish order
 		defer close(collected)
+		// Once one stored message was not acknowledged within the timeout, no broker is taking
+		// messages: the next ones are not waited for one by one, but all together at the end.
+		outage := false
 		for p := range window {
-			err := p.err
-			if err == nil {
-				lastEndpoints = p.via
+			if p.tok != nil && p.tok.Stored() {
+				if !outage && !waitDone(ctx, p.tok, p.sent.Add(timeout)) {
+					outage = true
+				}
+				select {
+				case <-p.tok.Done():
+				default:
+					held = append(held, p)
+					c.stored.Add(1)
+					continue
+				}
 			}
-			if p.tok != nil {
-				err = p.tok.Err()
-				lastEndpoints = p.tok.Endpoints()
+			outcome(p)
+		}
+		// Each held message gets its timeout from when it was published.
+		for _, p := range held {
+			if waitDone(ctx, p.tok, p.sent.Add(timeout)) {
+				c.stored.Add(-1)
+				outcome(p)
 			}
-			if err != nil {
-				c.failed.Add(1)
-				fail(fmt.Errorf("%s: %w", p.label, err))
-				continue
-			}
-			c.acked.Add(1)
 		}
 	}()
 
@@ -394,7 +443,7 @@ send:
 		if o.name != "" {
 			p = pending{label: label, err: cl.PublishTo(ctx, o.name, o.topic, qos, o.retain, payload), via: []string{o.name}}
 		} else {
-			p = pending{label: label, tok: cl.PublishAsync(o.topic, qos, o.retain, payload)}
+			p = pending{label: label, tok: cl.PublishAsync(o.topic, qos, o.retain, payload), sent: time.Now()}
 		}
 		c.sent.Add(1)
 		select {
@@ -419,17 +468,51 @@ send:
 
 	elapsed := time.Since(start)
 	if o.progress || (!o.quiet && firstErr == nil && sendErr == nil) {
-		report(e, o, &c, elapsed, lastEndpoints)
+		report(e, o, &c, elapsed, lastEndpoints, ob, timeout)
 	}
+	// A message a memory outbox still holds ends with this command: not delivered.
+	lost := ob != nil && ob.Stats().Dir == "" && c.stored.Load() > 0
 	switch {
 	case firstErr != nil:
 		return firstErr
 	case sendErr != nil && errors.Is(sendErr, context.Canceled):
-		return fmt.Errorf("interrupted after %d of %s messages", c.acked.Load(), totalText(src.total()))
+		stored := ""
+		if n := c.stored.Load(); n > 0 && !lost {
+			stored = fmt.Sprintf("; %d stored in the %s", n, outboxName(ob))
+		}
+		return fmt.Errorf("interrupted after %d of %s messages%s", c.acked.Load(), totalText(src.total()), stored)
 	case sendErr != nil:
 		return sendErr
+	case lost:
+		n := c.stored.Load()
+		return fmt.Errorf("%d %s not delivered: no broker acknowledged %s within %v, and a memory outbox ends with this command; give the cluster a disk outbox (outbox.dir) to keep messages for the next run",
+			n, plural(int(n), "message", "messages"), plural(int(n), "it", "them"), timeout)
 	}
 	return nil
+}
+
+// waitDone waits until tok is done or until deadline (or ctx ends); it reports whether tok
+// is done.
+func waitDone(ctx context.Context, tok *core.Token, deadline time.Time) bool {
+	select {
+	case <-tok.Done():
+		return true
+	default:
+	}
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-tok.Done():
+		return true
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	select {
+	case <-tok.Done():
+		return true
+	default:
+		return false
+	}
 }
 
 func totalText(n int) string {
@@ -439,19 +522,38 @@ func totalText(n int) string {
 	return strconv.Itoa(n)
 }
 
-// report prints what was published.
-func report(e *env, o *pubOptions, c *pubCounters, elapsed time.Duration, endpoints []string) {
-	if !o.progress {
+// report prints what was published: delivered (a broker acknowledged it) or, with an outbox,
+// stored (the outbox holds it until a broker does).
+func report(e *env, o *pubOptions, c *pubCounters, elapsed time.Duration, endpoints []string, ob *core.Outbox, timeout time.Duration) {
+	stored := c.stored.Load()
+	switch {
+	case !o.progress && stored == 0:
 		via := strings.Join(endpoints, ", ")
 		if via == "" {
 			via = "?"
 		}
 		fmt.Fprintf(e.stderr, "published to %q (qos %d%s) via %s\n", o.topic, o.qos, retainedText(o.retain), via)
+	case !o.progress && ob.Stats().Dir != "":
+		fmt.Fprintf(e.stderr, "stored %q (qos %d%s) in the %s: no broker acknowledged it within %v; it is sent, in order, when the cluster runs again with this outbox (hamqtt start, hamqtt pub)\n",
+			o.topic, o.qos, retainedText(o.retain), outboxName(ob), timeout)
+	case !o.progress:
+		// a memory outbox: the error says it
+	default:
+		storedText := ""
+		if stored > 0 {
+			storedText = fmt.Sprintf(", %d stored in the %s (not acknowledged yet)", stored, outboxName(ob))
+		}
+		fmt.Fprintf(e.stderr, "published %d messages to %q in %v (%.0f msg/s): %d acknowledged%s, %d failed\n",
+			c.sent.Load(), o.topic, elapsed.Round(time.Millisecond), float64(c.acked.Load())/max(elapsed.Seconds(), 1e-9),
+			c.acked.Load(), storedText, c.failed.Load())
+	}
+	if ob == nil || ob.Stats().Dir == "" {
 		return
 	}
-	fmt.Fprintf(e.stderr, "published %d messages to %q in %v (%.0f msg/s): %d acknowledged, %d failed\n",
-		c.sent.Load(), o.topic, elapsed.Round(time.Millisecond), float64(c.acked.Load())/max(elapsed.Seconds(), 1e-9),
-		c.acked.Load(), c.failed.Load())
+	if st := ob.Stats(); st.Messages > int(stored) {
+		fmt.Fprintf(e.stderr, "outbox %s: %d %s waiting in all, the oldest for %v\n", st.Dir, st.Messages,
+			plural(st.Messages, "message", "messages"), st.OldestAge().Round(time.Millisecond))
+	}
 }
 
 func retainedText(r bool) string {
@@ -535,8 +637,12 @@ func progressLine(c *pubCounters, total int, elapsed time.Duration) string {
 	if total > 0 {
 		of = fmt.Sprintf("/%d (%.0f%%)", total, 100*float64(sent)/float64(total))
 	}
-	return fmt.Sprintf("sent %d%s  acked %d  failed %d  %.0f msg/s  %v",
-		sent, of, c.acked.Load(), c.failed.Load(), float64(c.acked.Load())/max(elapsed.Seconds(), 1e-9), elapsed.Round(100*time.Millisecond))
+	stored := ""
+	if n := c.stored.Load(); n > 0 {
+		stored = fmt.Sprintf("  stored %d", n)
+	}
+	return fmt.Sprintf("sent %d%s  acked %d%s  failed %d  %.0f msg/s  %v",
+		sent, of, c.acked.Load(), stored, c.failed.Load(), float64(c.acked.Load())/max(elapsed.Seconds(), 1e-9), elapsed.Round(100*time.Millisecond))
 }
 
 // printWarnings prints config warnings on stderr.

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -29,6 +31,7 @@ type clusterFlags struct {
 	timeout     time.Duration
 	verbose     bool
 	quiet       bool // set by the command's own -quiet: log errors only
+	withOutbox  bool // the command publishes: open the selected cluster's outbox, if it has one
 
 	file *core.FileConfig // the configuration file the cluster came from, if any
 }
@@ -213,6 +216,8 @@ type openedCluster struct {
 	*core.Cluster
 	reg     *core.Clusters // nil without bridges
 	bridged []string       // the other clusters the bridges reach, started by connect
+	outbox  *core.Outbox   // the cluster's outbox, closed after it; nil without one
+	qos0    bool           // the outbox stores QoS 0 messages too
 	closed  sync.Once
 }
 
@@ -220,16 +225,72 @@ type openedCluster struct {
 // has bridges, every cluster of the file is built (as padogrid's vc_publish and vc_subscribe
 // do), so that what it publishes and receives is forwarded as the file says, through chains of
 // bridges too; bridge failures are written to stderr as warnings.
+//
+// Only a publishing command (withOutbox) opens an outbox, and only the selected cluster's:
+// the others (bridge targets, sub) run without theirs, so that a command never contends with
+// a running hamqtt start for an outbox directory it does not need.
 func (cf *clusterFlags) open(cfg core.Config, stderr io.Writer) (*openedCluster, error) {
+	ob, err := cf.openOutbox(cfg, stderr)
+	if err != nil {
+		return nil, err
+	}
+	oc, err := cf.build(cfg, ob, stderr)
+	if err != nil {
+		if ob != nil {
+			ob.Close()
+		}
+		return nil, err
+	}
+	if ob != nil {
+		c, _ := cf.file.OutboxFor(cfg.Name)
+		oc.qos0 = c != nil && c.QoS0
+	}
+	return oc, nil
+}
+
+// openOutbox opens the outbox the configuration gives the selected cluster, if the command
+// wants it. A directory another process holds (a hamqtt start of the same file) is a warning:
+// the command then publishes without it.
+func (cf *clusterFlags) openOutbox(cfg core.Config, stderr io.Writer) (*core.Outbox, error) {
+	if !cf.withOutbox || cf.file == nil {
+		return nil, nil
+	}
+	oc, err := cf.file.OutboxFor(cfg.Name)
+	if err != nil || oc == nil {
+		return nil, err
+	}
+	o := *oc
+	o.Logger = cfg.Logger
+	ob, err := core.OpenOutbox(o)
+	switch {
+	case errors.Is(err, core.ErrOutboxLocked):
+		if !cf.quiet {
+			fmt.Fprintf(stderr, "warning: cluster %q: %s; publishing without the outbox: a message no broker acknowledges within the timeout fails\n", cfg.Name, oneLine(err.Error()))
+		}
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("cluster %q: %w", cfg.Name, err)
+	}
+	return ob, nil
+}
+
+func (cf *clusterFlags) build(cfg core.Config, ob *core.Outbox, stderr io.Writer) (*openedCluster, error) {
+	cfg.Outbox = ob
 	reach := bridgedFrom(cf.file, cfg.Name)
 	if len(reach) == 0 {
 		cl, err := core.New(cfg)
 		if err != nil {
 			return nil, err
 		}
-		return &openedCluster{Cluster: cl}, nil
+		return &openedCluster{Cluster: cl, outbox: ob}, nil
 	}
 	fc := *cf.file
+	// The registry opens no outbox of its own (see open).
+	fc.Settings = maps.Clone(cf.file.Settings)
+	for n, set := range fc.Settings {
+		set.Outbox = nil
+		fc.Settings[n] = set
+	}
 	fc.Clusters = slices.Clone(cf.file.Clusters)
 	for i := range fc.Clusters {
 		if fc.Clusters[i].Name == cfg.Name {
@@ -256,7 +317,7 @@ func (cf *clusterFlags) open(cfg core.Config, stderr io.Writer) (*openedCluster,
 			}})
 		}
 	}
-	return &openedCluster{Cluster: cl, reg: reg, bridged: reach}, nil
+	return &openedCluster{Cluster: cl, reg: reg, bridged: reach, outbox: ob}, nil
 }
 
 // connect connects the cluster, and starts the clusters its bridges reach: a forward waits
@@ -281,14 +342,19 @@ func (o *openedCluster) close(timeout time.Duration, stderr io.Writer) {
 func (o *openedCluster) closeOnce(timeout time.Duration, stderr io.Writer) {
 	if o.reg == nil {
 		o.Cluster.Close()
-		return
+	} else {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		if err := o.reg.FlushBridges(ctx); err != nil {
+			fmt.Fprintf(stderr, "warning: %v\n", err)
+		}
+		o.reg.Close()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	if err := o.reg.FlushBridges(ctx); err != nil {
-		fmt.Fprintf(stderr, "warning: %v\n", err)
+	if o.outbox != nil {
+		if err := o.outbox.Close(); err != nil {
+			fmt.Fprintf(stderr, "warning: %v\n", err)
+		}
 	}
-	o.reg.Close()
 }
 
 // bridgedFrom lists the clusters that name's bridges reach in fc, directly or through the

@@ -108,6 +108,14 @@ func runStart(ctx context.Context, e *env, args []string) error {
 		if len(set.PluginNames) > 0 {
 			log.Info("plugins", "cluster", n, "names", strings.Join(set.PluginNames, ","))
 		}
+		if ob := reg.Outbox(n); ob != nil {
+			st := ob.Stats()
+			kind := "memory"
+			if st.Dir != "" {
+				kind = "disk"
+			}
+			log.Info("outbox", "cluster", n, "kind", kind, "dir", st.Dir, "recovered", ob.Recovery().Messages)
+		}
 	}
 	if err := reg.ConnectAll(ctx); err != nil {
 		if ctx.Err() != nil {
@@ -139,12 +147,17 @@ func runStart(ctx context.Context, e *env, args []string) error {
 		case <-tick:
 			for _, n := range names {
 				if c, err := reg.Get(n); err == nil {
+					attrs := []any{"cluster", n, "live", strings.Join(c.LiveEndpoints(), ","), "dead", strings.Join(c.DeadEndpoints(), ",")}
+					if ob := reg.Outbox(n); ob != nil {
+						st := ob.Stats()
+						attrs = append(attrs, "outboxMessages", st.Messages, "outboxBytes", st.Bytes, "outboxOldest", st.OldestAge().Round(time.Millisecond),
+							"outboxDelivered", st.Delivered, "outboxDropped", st.Dropped, "outboxExpired", st.Expired)
+					}
 					if since, gap := c.SubscriptionGap(); gap {
-						log.Warn("status", "cluster", n, "live", strings.Join(c.LiveEndpoints(), ","), "dead", strings.Join(c.DeadEndpoints(), ","),
-							"subscribedOnNoLiveBrokerFor", time.Since(since).Round(time.Millisecond))
+						log.Warn("status", append(attrs, "subscribedOnNoLiveBrokerFor", time.Since(since).Round(time.Millisecond))...)
 						continue
 					}
-					log.Info("status", "cluster", n, "live", strings.Join(c.LiveEndpoints(), ","), "dead", strings.Join(c.DeadEndpoints(), ","))
+					log.Info("status", attrs...)
 				}
 			}
 		}

@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -17,7 +20,9 @@ const statusSynopsis = `hamqtt status [cluster flags] [-all] [-json]`
 const statusHelp = clusterFlagsHelp + `
 
 status connects to every endpoint of the cluster, waits until each attempt has settled, and
-prints the live and dead endpoints with their counters. It exits 1 when no endpoint is live.
+prints the live and dead endpoints with their counters, and the cluster's outbox when the config
+gives it one (a disk outbox's messages waiting, read from its directory). It exits 1 when no
+endpoint is live.
 
 Examples:
   hamqtt status -endpoints tcp://127.0.0.1:1883-1885
@@ -37,7 +42,27 @@ type clusterStatus struct {
 	Live          []string         `json:"live"`
 	Dead          []string         `json:"dead"`
 	Endpoints     []endpointStatus `json:"endpoints"`
+	Outbox        *outboxStatus    `json:"outbox,omitempty"`
 	Error         string           `json:"error,omitempty"`
+}
+
+// outboxStatus is a cluster's outbox in status -json. status reads a disk outbox from its
+// directory; its counters are those of this command's reading (what the process that runs the
+// cluster counts, hamqtt start logs).
+type outboxStatus struct {
+	Kind             string     `json:"kind"` // memory or disk
+	Dir              string     `json:"dir,omitempty"`
+	Messages         int        `json:"messages"`
+	Bytes            int64      `json:"bytes"`
+	Oldest           *time.Time `json:"oldest,omitempty"`
+	OldestAgeSeconds float64    `json:"oldestAgeSeconds"`
+	Delivered        uint64     `json:"delivered"`
+	Dropped          uint64     `json:"dropped"`
+	Expired          uint64     `json:"expired"`
+	// Note says why there is nothing to read: a memory outbox, a directory not created yet,
+	// or one another process holds.
+	Note  string `json:"note,omitempty"`
+	Error string `json:"error,omitempty"`
 }
 
 type endpointStatus struct {
@@ -74,11 +99,13 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 		return usagef(fs, "-all shows every cluster of the config: it excludes -cluster and -endpoints")
 	}
 	var cfgs []core.Config
+	var file *core.FileConfig
 	if o.all {
 		set, err := loadClusterConfigs(o.cluster.configPath)
 		if err != nil {
 			return err
 		}
+		file = set.file
 		printWarnings(e, "status", set.warnings, o.json)
 		if len(set.clusters) == 0 {
 			return fmt.Errorf("%s defines no enabled cluster", set.source)
@@ -96,6 +123,7 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 		}
 		printWarnings(e, "status", warnings, o.json)
 		cfgs = []core.Config{cfg}
+		file = o.cluster.file
 	}
 
 	var report []clusterStatus
@@ -104,6 +132,13 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 		st, err := probeCluster(ctx, cfg)
 		if err != nil {
 			return err
+		}
+		if file != nil {
+			if oc, err := file.OutboxFor(cfg.Name); err != nil {
+				st.Outbox = &outboxStatus{Error: err.Error()}
+			} else if oc != nil {
+				st.Outbox = readOutbox(*oc)
+			}
 		}
 		if len(st.Live) > 0 {
 			anyLive = true
@@ -166,6 +201,48 @@ func probeCluster(ctx context.Context, cfg core.Config) (clusterStatus, error) {
 	return st, nil
 }
 
+// readOutbox reads what a cluster's outbox holds. A disk outbox is opened (and closed) here,
+// not attached to any cluster: status sends nothing. A directory another process holds
+// (hamqtt start, an application) cannot be read; a memory outbox lives in the process that
+// publishes.
+func readOutbox(oc core.OutboxConfig) *outboxStatus {
+	st := &outboxStatus{Kind: "memory", Dir: oc.Dir}
+	if oc.Dir == "" {
+		st.Note = "a memory outbox lives in the process that publishes through the cluster: nothing to read from here"
+		return st
+	}
+	st.Kind = "disk"
+	if _, err := os.Stat(oc.Dir); errors.Is(err, fs.ErrNotExist) {
+		st.Note = "nothing stored yet (the directory does not exist)"
+		return st
+	}
+	oc.Logger = nil
+	ob, err := core.OpenOutbox(oc)
+	switch {
+	case errors.Is(err, core.ErrOutboxLocked):
+		who := "another process"
+		if _, after, ok := strings.Cut(err.Error(), " by process "); ok {
+			if pid, _, ok := strings.Cut(after, ":"); ok {
+				who = "process " + pid
+			}
+		}
+		st.Note = "in use by " + who + ", which holds its messages and counts (hamqtt start -status-every logs them)"
+		return st
+	case err != nil:
+		st.Error = err.Error()
+		return st
+	}
+	defer ob.Close()
+	s := ob.Stats()
+	st.Messages, st.Bytes = s.Messages, s.Bytes
+	st.Delivered, st.Dropped, st.Expired = s.Delivered, s.Dropped, s.Expired
+	if !s.Oldest.IsZero() {
+		t := s.Oldest
+		st.Oldest, st.OldestAgeSeconds = &t, s.OldestAge().Seconds()
+	}
+	return st
+}
+
 func connecting(cl *core.Cluster) bool {
 	for _, s := range cl.Stats() {
 		if s.State == core.StateConnecting {
@@ -205,9 +282,32 @@ func printStatusTable(w io.Writer, st clusterStatus) {
 			s.Published, s.Acked, s.Failed, s.Failovers, s.Probes, s.Connects, s.ConnectFailures, s.Received, oneLine(lastErr))
 	}
 	tw.Flush()
+	if ob := st.Outbox; ob != nil {
+		fmt.Fprintf(w, "\n%s\n", outboxLine(ob))
+	}
 	if st.Error != "" {
 		fmt.Fprintf(w, "\nerror: %s\n", st.Error)
 	}
+}
+
+// outboxLine is a cluster's outbox in the status table.
+func outboxLine(ob *outboxStatus) string {
+	where := ob.Kind
+	if ob.Dir != "" {
+		where += " " + ob.Dir
+	}
+	switch {
+	case ob.Error != "":
+		return fmt.Sprintf("outbox: %s: error: %s", where, oneLine(ob.Error))
+	case ob.Note != "":
+		return fmt.Sprintf("outbox: %s: %s", where, ob.Note)
+	}
+	oldest := "-"
+	if ob.Oldest != nil {
+		oldest = time.Duration(ob.OldestAgeSeconds * float64(time.Second)).Round(time.Millisecond).String()
+	}
+	return fmt.Sprintf("outbox: %s: %d %s waiting (%d bytes), oldest %s; delivered %d, dropped %d, expired %d since opened by this command",
+		where, ob.Messages, plural(ob.Messages, "message", "messages"), ob.Bytes, oldest, ob.Delivered, ob.Dropped, ob.Expired)
 }
 
 func oneLine(s string) string {
