@@ -13,8 +13,10 @@
 #
 # Knobs: SOAK_TRIALS (10 per API, config and schedule; seeds SOAK_SEED, SOAK_SEED+1, ...),
 # SOAK_SEED (random when empty; printed, and any trial replays with -seed), SOAK_CONFIGS
-# (default,noloss), SOAK_SCHEDULES (churn; also outage, double, none), SOAK_COUNT and SOAK_RATE
-# (1500 messages at 100/s), SOAK_FLAGS (more churn flags: -max-dup 0, -check-order).
+# (default,noloss; also roundrobin, and outbox: a disk outbox, for the clients that have one),
+# SOAK_SCHEDULES (churn; also outage, crash: the outage with the publisher SIGKILLed and
+# restarted in its middle, double, none), SOAK_COUNT and SOAK_RATE (1500 messages at 100/s),
+# SOAK_FLAGS (more churn flags: -max-dup 0, -check-order, -outage 20s).
 # Results: $(SOAK_OUT)/results.jsonl (churn -report prints its table), logs in $(SOAK_OUT)/logs.
 GO    ?= go
 CMAKE ?= cmake
@@ -33,7 +35,8 @@ SOAK_C_BUILD_DIR ?= $(or $(C_BUILD_DIR),build/c)
 SOAK_PYTHON       = $(or $(PY_VENV),build/py-venv)/bin/python
 SOAK_PY_CLIENT   := bindings/python/tests/churn_client.py
 SOAK_NODE_CLIENT := bindings/node/test/churn_client.js
-SOAK_CLIENT_ARGS := --brokers {brokers} --topic {topic} --count {count} --rate {rate} --config {config}
+SOAK_CLIENT_ARGS := --brokers {brokers} --topic {topic} --count {count} --rate {rate} --config {config} \
+	--outbox {outbox} --start {start}
 
 SOAK_CHURN = $(SOAK_BIN)/churn -trials $(SOAK_TRIALS) $(if $(SOAK_SEED),-seed $(SOAK_SEED)) \
 	-count $(SOAK_COUNT) -rate $(SOAK_RATE) -config $(SOAK_CONFIGS) -schedule $(SOAK_SCHEDULES) \

@@ -1,8 +1,9 @@
 // Package churn runs cross-process churn trials against real Mosquitto brokers: a subscriber
 // process and a publisher process, written against any of the project's APIs, stream QoS 1
 // messages through a virtual cluster of three brokers while a seeded killer SIGKILLs and
-// restarts the brokers. The trial then counts what the publisher was told was acknowledged
-// and what the subscriber received.
+// restarts the brokers (and, in the crash schedule, the publisher). The trial then counts what
+// the publisher was promised (acknowledged, or stored in its outbox) and what the subscriber
+// received.
 //
 // The clients speak a line protocol on stdout (one line each, flushed at once; anything else
 // goes to stderr):
@@ -11,17 +12,64 @@
 //	            MSG <seq>        for every delivered message (the payload is the decimal seq,
 //	                             optionally followed by a space and padding)
 //	            and exits 0 on SIGTERM
-//	publisher   ACK <seq>        the API reported the message acknowledged by a broker
-//	            QUEUED <seq>     the API accepted it for later sending (APIs that queue)
+//	publisher   STORED <seq>     the API reported the message stored in its outbox (for a disk
+//	                             outbox: as durable as its sync policy makes it), which promises
+//	                             delivery as an acknowledgement does; printed as soon as the API
+//	                             says so (Go: PublishAsync returned a token whose Stored() is
+//	                             true; a blocking publish that ended with ErrStored), before the
+//	                             message's ACK or FAIL
+//	            ACK <seq>        the API reported the message acknowledged by a broker
+//	            QUEUED <seq>     the API accepted it for later sending without storing it
+//	                             (APIs that queue in memory; not printed for a STORED message)
 //	            FAIL <seq> <why> the API reported that it failed
-//	            DONE             every publish is resolved (or the client's own deadline
+//	            DONE             every publish is resolved, the messages its outbox recovered
+//	                             from an earlier process included (or the client's own deadline
 //	                             passed); then it exits 0
+//
+// A message is lost when it was promised and never received: lost = (ACK ∪ STORED) − MSG, by
+// sequence number. A STORED message counts even if a FAIL follows it: the outbox
+// configuration neither drops stored messages (a full outbox refuses new ones, which are never
+// STORED) nor expires them, so a FAIL after STORED is itself a broken promise.
 //
 // A command template names each client; its placeholders are {brokers}
 // (127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3), {uris} (tcp://127.0.0.1:p1,...), {topic},
-// {count}, {rate}, {config} and {seed}. Templates are split into words like a shell's simple
-// command (quotes and backslashes; leading NAME=value words set the environment) and run
-// without a shell, each client in a process group of its own.
+// {count}, {rate}, {config}, {seed}, {outbox} and {start}:
+//
+//	{outbox}  a directory made empty for the trial, the same for every publisher process of the
+//	          trial: a configuration with a disk outbox keeps it there, so that a publisher
+//	          started again finds what its predecessor stored. It is removed after the trial,
+//	          unless the trial failed and the directory is not empty (the log names it).
+//	{start}   the first sequence number the publisher publishes: 0, and for a publisher started
+//	          again after a crash one more than the highest sequence number its predecessors
+//	          reported STORED or ACK. A publisher publishes {start}..{count}-1 at {rate}, paced
+//	          from its own start.
+//
+// Templates are split into words like a shell's simple command (quotes and backslashes;
+// leading NAME=value words set the environment) and run without a shell, each client in a
+// process group of its own.
+//
+// The project's clients (Go, C, Python, Node) share one argument shape, which the churn
+// command's -client builds: `CLIENT pub|sub --brokers {brokers} --topic {topic} --count {count}
+// --rate {rate} --config {config}`, and for a publisher in an outbox configuration (a config
+// named outbox or outbox-*) or the crash schedule also `--outbox {outbox} --start {start}`
+// (a client accepts both in every configuration, and ignores --outbox where it keeps no
+// outbox). Their configuration outbox is: the publisher keeps a disk outbox in --outbox DIR,
+// every other setting (publisher type, sync policy, bounds) at its default, publishes
+// asynchronously and prints STORED, then ACK or FAIL, per message; the subscriber
+// de-duplicates (which drops the copies that arrive through different brokers; a message
+// published twice through the same broker still arrives twice).
+//
+// The crash schedule (ScheduleCrash) SIGKILLs the publisher's process group during a total
+// outage and starts the publisher again at once, while every broker is still down. A publisher
+// in a configuration with a disk outbox must then: start without any broker reachable (no
+// failure for want of one), recover the outbox in {outbox} and send what it holds when brokers
+// return (it prints nothing for those messages: their sequence numbers were its predecessor's,
+// and the subscriber's MSG lines account for them), publish {start}..{count}-1, and print DONE
+// only once the recovered messages are resolved too. Messages the killed publisher stored
+// without reporting STORED are published again by the new one: duplicates, which the
+// subscriber delivers unless it recognises them. While brokers are down a publisher with an
+// outbox must not give up on its stored messages: its own deadline has to outlast any outage
+// (the trial's Timeout bounds it).
 package churn
 
 import (
@@ -29,6 +77,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -37,6 +86,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hamqtt/hamqtt/internal/brokertest"
@@ -62,8 +112,8 @@ type Options struct {
 	Seed     uint64        // seeds the killer's random choices
 	Count    int           // messages to publish (1500)
 	Rate     float64       // publish rate in messages per second (100)
-	Schedule string        // ScheduleChurn (default), ScheduleOutage, ScheduleDouble, ScheduleNone
-	Outage   time.Duration // how long ScheduleOutage keeps every broker down (8s)
+	Schedule string        // ScheduleChurn (default), ScheduleOutage, ScheduleCrash, ScheduleDouble, ScheduleNone
+	Outage   time.Duration // how long ScheduleOutage and ScheduleCrash keep every broker down (8s)
 
 	// Timeout bounds the whole trial (default: three times the publishing time, plus the
 	// outage, plus one minute).
@@ -99,12 +149,13 @@ type Result struct {
 
 	Sent       int   `json:"sent"`         // messages the publisher was asked to publish
 	Acked      int   `json:"acked"`        // distinct sequence numbers reported ACK
+	Stored     int   `json:"stored"`       // distinct sequence numbers reported STORED
 	Failed     int   `json:"failed"`       // distinct sequence numbers reported FAIL
 	Queued     int   `json:"queued"`       // distinct sequence numbers reported QUEUED
-	Unresolved int   `json:"unresolved"`   // neither ACK nor FAIL when the publisher ended
+	Unresolved int   `json:"unresolved"`   // neither ACK nor FAIL when the publisher ended (nor Recovered)
 	Received   int   `json:"received"`     // MSG lines
 	Distinct   int   `json:"distinct"`     // distinct sequence numbers received
-	Lost       int   `json:"lost"`         // acknowledged and never received
+	Lost       int   `json:"lost"`         // acknowledged or stored, and never received
 	LostSeqs   []int `json:"lost_seqs"`    // which
 	Duplicates int   `json:"duplicates"`   // Received - Distinct
 	OutOfOrder int   `json:"out_of_order"` // first arrivals below the highest first arrival before them
@@ -114,6 +165,11 @@ type Result struct {
 	QueuedLostSeqs []int    `json:"queued_lost_seqs,omitempty"`
 	FailReasons    []string `json:"fail_reasons,omitempty"` // the first few FAIL reasons
 	Kills          int      `json:"kills"`                  // broker SIGKILLs
+	// Crashes counts the publisher's SIGKILLs (ScheduleCrash); Recovered the sequence numbers
+	// a killed publisher reported STORED and not ACK or FAIL: its outbox hands them to the next
+	// publisher, which reports no outcome for them.
+	Crashes   int `json:"crashes,omitempty"`
+	Recovered int `json:"recovered,omitempty"`
 	// KillsByKind counts the SIGKILLs per broker implementation ("mosquitto", "rabbitmq",
 	// "aedes").
 	KillsByKind map[string]int `json:"kills_by_kind,omitempty"`
@@ -124,7 +180,8 @@ type Result struct {
 	SubExit   int     `json:"sub_exit"`
 	SubStatus string  `json:"sub_status"`
 	Seconds   float64 `json:"seconds"`
-	Log       string  `json:"log"` // the trial's log file
+	Log       string  `json:"log"`              // the trial's log file
+	Outbox    string  `json:"outbox,omitempty"` // {outbox}, when kept after a failed trial
 
 	// Failures lists every way the trial failed: the harness's error, misbehaving clients,
 	// and the Limits it broke. Empty when the trial passed.
@@ -137,8 +194,15 @@ func (r Result) OK() bool { return len(r.Failures) == 0 }
 // Line is the one-line summary of the trial.
 func (r Result) Line() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s/%s/%s seed=%d: sent %d acked %d received %d lost %d dup %d out-of-order %d kills %d",
-		r.Label, r.Config, r.Schedule, r.Seed, r.Sent, r.Acked, r.Received, r.Lost, r.Duplicates, r.OutOfOrder, r.Kills)
+	fmt.Fprintf(&b, "%s/%s/%s seed=%d: sent %d acked %d", r.Label, r.Config, r.Schedule, r.Seed, r.Sent, r.Acked)
+	if r.Stored > 0 {
+		fmt.Fprintf(&b, " stored %d", r.Stored)
+	}
+	fmt.Fprintf(&b, " received %d lost %d dup %d out-of-order %d kills %d",
+		r.Received, r.Lost, r.Duplicates, r.OutOfOrder, r.Kills)
+	if r.Crashes > 0 {
+		fmt.Fprintf(&b, " pub-crashes %d recovered %d", r.Crashes, r.Recovered)
+	}
 	if r.Failed > 0 {
 		fmt.Fprintf(&b, " failed %d", r.Failed)
 	}
@@ -218,10 +282,11 @@ type tally struct {
 	mu sync.Mutex
 	lg *trialLog
 
-	acked, failed, queued map[int]bool
-	failReasons           []string
-	done                  chan struct{} // closed on DONE
-	ready                 chan struct{} // closed on READY
+	acked, failed, queued, stored map[int]bool
+	recovered                     map[int]bool // stored by a killed publisher, no outcome reported
+	failReasons                   []string
+	done                          chan struct{} // closed on DONE
+	ready                         chan struct{} // closed on READY
 
 	received   int
 	first      map[int]bool
@@ -232,7 +297,8 @@ type tally struct {
 
 func newTally(lg *trialLog) *tally {
 	return &tally{lg: lg, acked: map[int]bool{}, failed: map[int]bool{}, queued: map[int]bool{},
-		first: map[int]bool{}, done: make(chan struct{}), ready: make(chan struct{}), maxFirst: -1 << 62}
+		stored: map[int]bool{}, recovered: map[int]bool{}, first: map[int]bool{},
+		done: make(chan struct{}), ready: make(chan struct{}), maxFirst: -1 << 62}
 }
 
 func closeOnce(ch chan struct{}) {
@@ -260,6 +326,9 @@ func (t *tally) pubLine(line string) {
 				return
 			case "QUEUED":
 				t.queued[seq] = true
+				return
+			case "STORED":
+				t.stored[seq] = true
 				return
 			case "FAIL":
 				t.failed[seq] = true
@@ -302,7 +371,7 @@ func (t *tally) subLine(line string) {
 	t.lg.printf("sub stdout (not protocol): %s", line)
 }
 
-// missing counts the acknowledged messages not received yet, and says when the last message
+// missing counts the promised messages not received yet, and says when the last message
 // arrived.
 func (t *tally) missing() (int, time.Time) {
 	t.mu.Lock()
@@ -313,7 +382,33 @@ func (t *tally) missing() (int, time.Time) {
 			n++
 		}
 	}
+	for seq := range t.stored {
+		if !t.acked[seq] && !t.first[seq] {
+			n++
+		}
+	}
 	return n, t.lastMsg
+}
+
+// resume is called once a killed publisher was reaped (every line it wrote is counted): it
+// records the messages the publisher stored without an outcome, which its outbox hands to the
+// next one, and returns that publisher's {start}.
+func (t *tally) resume() (start, handed int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	high := -1
+	for _, m := range []map[int]bool{t.acked, t.stored} {
+		for seq := range m {
+			high = max(high, seq)
+		}
+	}
+	for seq := range t.stored {
+		if !t.acked[seq] && !t.failed[seq] && !t.recovered[seq] {
+			t.recovered[seq] = true
+			handed++
+		}
+	}
+	return high + 1, handed
 }
 
 func sortedKeys(m map[int]bool, keep func(int) bool) []int {
@@ -354,12 +449,22 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	lg.printf("harness: trial %s/%s/%s seed %d: %d messages at %v/s, timeout %v",
 		o.Label, o.Config, o.Schedule, o.Seed, o.Count, o.Rate, o.Timeout)
 
-	err = run(ctx, &o, lg, &res)
+	outbox, err := os.MkdirTemp("", "hamqtt-churn-outbox-")
+	if err != nil {
+		return res, fmt.Errorf("churn: %w", err)
+	}
+	err = run(ctx, &o, lg, &res, outbox)
 	if err != nil {
 		res.Failures = append([]string{err.Error()}, res.Failures...)
 		lg.printf("harness: %v", err)
 	}
 	res.Failures = append(res.Failures, checkLimits(res, o.Limits)...)
+	if left, _ := os.ReadDir(outbox); len(left) > 0 && !res.OK() {
+		res.Outbox = outbox
+		lg.printf("harness: the publisher's outbox is kept in %s", outbox)
+	} else {
+		os.RemoveAll(outbox)
+	}
 	res.Seconds = time.Since(start).Seconds()
 	lg.printf("harness: %s", res.Line())
 	return res, err
@@ -394,8 +499,8 @@ func seqList(s []int, max int) string {
 	return b.String()
 }
 
-// run is the body of Run; it fills res as far as it gets.
-func run(ctx context.Context, o *Options, lg *trialLog, res *Result) (err error) {
+// run is the body of Run; it fills res as far as it gets. outbox is the trial's {outbox}.
+func run(ctx context.Context, o *Options, lg *trialLog, res *Result, outbox string) (err error) {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 
@@ -438,13 +543,15 @@ func run(ctx context.Context, o *Options, lg *trialLog, res *Result) (err error)
 		"rate":    strconv.FormatFloat(o.Rate, 'f', -1, 64),
 		"config":  o.Config,
 		"seed":    strconv.FormatUint(o.Seed, 10),
+		"outbox":  outbox,
+		"start":   "0",
 	}
 	kinds := make([]string, len(brokers))
 	for i, b := range brokers {
 		kinds[i] = fmt.Sprintf("%s %s", b.Kind(), b.Version())
 	}
 	lg.printf("harness: brokers %s (%s)", vars["brokers"], strings.Join(kinds, ", "))
-	pubCmd, err := expand(o.Pub, vars)
+	pubCmd, err := expand(o.Pub, vars) // again with {start} for a publisher started after a crash
 	if err != nil {
 		return err
 	}
@@ -457,21 +564,21 @@ func run(ctx context.Context, o *Options, lg *trialLog, res *Result) (err error)
 	defer func() { // counted whatever happened
 		t.mu.Lock()
 		defer t.mu.Unlock()
-		res.Acked, res.Failed, res.Queued = len(t.acked), len(t.failed), len(t.queued)
+		res.Acked, res.Failed, res.Queued, res.Stored = len(t.acked), len(t.failed), len(t.queued), len(t.stored)
 		res.FailReasons = t.failReasons
 		res.Received, res.Distinct, res.OutOfOrder = t.received, len(t.first), t.outOfOrder
 		res.Duplicates = t.received - len(t.first)
-		res.LostSeqs = sortedKeys(t.acked, func(s int) bool { return !t.first[s] })
+		promised := maps.Clone(t.acked)
+		maps.Copy(promised, t.stored)
+		res.LostSeqs = sortedKeys(promised, func(s int) bool { return !t.first[s] })
 		res.Lost = len(res.LostSeqs)
 		res.QueuedLostSeqs = sortedKeys(t.queued, func(s int) bool { return !t.first[s] })
 		res.QueuedLost = len(res.QueuedLostSeqs)
-		resolved := len(t.acked)
-		for seq := range t.failed {
-			if !t.acked[seq] {
-				resolved++
-			}
-		}
-		res.Unresolved = max(o.Count-resolved, 0)
+		res.Recovered = len(t.recovered)
+		resolved := maps.Clone(t.acked)
+		maps.Copy(resolved, t.failed)
+		maps.Copy(resolved, t.recovered)
+		res.Unresolved = max(o.Count-len(resolved), 0)
 	}()
 
 	// The subscriber, until READY.
@@ -513,7 +620,8 @@ func run(ctx context.Context, o *Options, lg *trialLog, res *Result) (err error)
 		}
 	}()
 	k := &killer{brokers: brokers, rng: rand.New(rand.NewPCG(o.Seed, 0x6861_6d71_7474)), lg: lg,
-		stop: make(chan struct{}), schedule: o.Schedule, outage: o.Outage, outageAt: o.publishTime() / 4}
+		stop: make(chan struct{}), schedule: o.Schedule, outage: o.Outage, outageAt: o.publishTime() / 4,
+		crash: make(chan chan error)}
 	killerDone := make(chan struct{})
 	go func() {
 		defer close(killerDone)
@@ -531,24 +639,81 @@ func run(ctx context.Context, o *Options, lg *trialLog, res *Result) (err error)
 	}
 	defer stopKiller()
 
-	var runErr error
-	select {
-	case <-t.done:
-		res.PubDone = true
-	case <-pub.exited:
-		select {
-		case <-t.done: // DONE was its last line
-			res.PubDone = true
-		default:
-			runErr = fmt.Errorf("publisher exited without DONE (%s)", pub.status())
+	// crash SIGKILLs the publisher's process group and, once every line it wrote is counted,
+	// starts the next publisher where the promises it was given end.
+	crash := func() error {
+		finished := func() bool {
+			select {
+			case <-t.done:
+				lg.printf("harness: the publisher finished before its crash: not started again")
+				return true
+			default:
+				return false
+			}
 		}
-	case <-ctx.Done():
-		runErr = fmt.Errorf("publisher did not finish within %v (timeout)", o.Timeout)
-		if errors.Is(ctx.Err(), context.Canceled) {
-			runErr = errors.New("interrupted before the publisher finished")
+		if finished() {
+			return nil
+		}
+		lg.printf("harness: SIGKILL publisher (pid %d) and its process group (crash)", pub.cmd.Process.Pid)
+		pub.signal(syscall.SIGKILL)
+		select {
+		case <-pub.exited:
+		case <-ctx.Done():
+			return fmt.Errorf("the crashed publisher was not reaped: %w", ctx.Err())
+		}
+		if finished() {
+			return nil
+		}
+		res.Crashes++
+		start, handed := t.resume()
+		lg.printf("harness: publisher crashed; started again with start %d (%d messages it reported STORED and not resolved are left to its outbox)", start, handed)
+		vars["start"] = strconv.Itoa(start)
+		cmd, err := expand(o.Pub, vars)
+		if err != nil {
+			return err
+		}
+		next, err := startChild("pub", cmd, o.Dir, o.Env, t.pubLine, lg)
+		if err != nil {
+			return err
+		}
+		pub = next
+		return nil
+	}
+
+	var runErr error
+wait:
+	for {
+		select {
+		case <-t.done:
+			res.PubDone = true
+			break wait
+		case <-pub.exited:
+			select {
+			case <-t.done: // DONE was its last line
+				res.PubDone = true
+			default:
+				runErr = fmt.Errorf("publisher exited without DONE (%s)", pub.status())
+			}
+			break wait
+		case reply := <-k.crash:
+			err := crash()
+			reply <- err
+			if err != nil {
+				runErr = fmt.Errorf("restarting the publisher after its crash: %w", err)
+				break wait
+			}
+		case <-ctx.Done():
+			runErr = fmt.Errorf("publisher did not finish within %v (timeout)", o.Timeout)
+			if errors.Is(ctx.Err(), context.Canceled) {
+				runErr = errors.New("interrupted before the publisher finished")
+			}
+			break wait
 		}
 	}
 	stopKiller()
+	if o.Schedule == ScheduleCrash && res.Crashes == 0 && runErr == nil {
+		res.Failures = append(res.Failures, "the publisher finished before the crash schedule could crash it")
+	}
 	lg.printf("harness: killer stopped after %d kills", k.kills)
 	if k.err != nil && runErr == nil {
 		runErr = k.err
@@ -571,14 +736,14 @@ func run(ctx context.Context, o *Options, lg *trialLog, res *Result) (err error)
 		for {
 			n, last := t.missing()
 			if n == 0 {
-				lg.printf("harness: every acknowledged message received")
+				lg.printf("harness: every acknowledged or stored message received")
 				break
 			}
 			if last.Before(drainStart) {
 				last = drainStart
 			}
 			if time.Since(last) >= o.Quiet {
-				lg.printf("harness: %d acknowledged messages missing, none received for %v", n, o.Quiet)
+				lg.printf("harness: %d acknowledged or stored messages missing, none received for %v", n, o.Quiet)
 				break
 			}
 			if sub.hasExited() || ctx.Err() != nil {

@@ -19,6 +19,11 @@ const (
 	// ScheduleOutage: after about a quarter of the run every broker is SIGKILLed for
 	// Options.Outage, then all are restarted; nothing else.
 	ScheduleOutage = "outage"
+	// ScheduleCrash: the outage schedule, and in the middle of the outage (at a moment drawn
+	// from the seed, in its second and third quarters) the publisher's process group is
+	// SIGKILLed and the publisher started again at once with {start} one past the highest
+	// sequence number it reported STORED or ACK, on the same {outbox}; nothing else.
+	ScheduleCrash = "crash"
 	// ScheduleDouble: like churn, but each event kills two brokers at once (one survives) and
 	// restarts both 0.2-1.5 s later; half the events spare the broker spared last.
 	ScheduleDouble = "double"
@@ -27,7 +32,7 @@ const (
 )
 
 // Schedules lists the valid Options.Schedule values.
-var Schedules = []string{ScheduleChurn, ScheduleOutage, ScheduleDouble, ScheduleNone}
+var Schedules = []string{ScheduleChurn, ScheduleOutage, ScheduleCrash, ScheduleDouble, ScheduleNone}
 
 // killer runs one schedule against the brokers until stop is closed. Its random choices come
 // from rng alone, so a seed replays the same sequence of kills (the timing of the clients
@@ -40,6 +45,9 @@ type killer struct {
 	schedule string
 	outage   time.Duration
 	outageAt time.Duration // how long into the run the outage begins
+	// crash asks the trial to SIGKILL the publisher and start it again (ScheduleCrash); the
+	// trial answers on the channel it is sent once the new publisher runs.
+	crash chan chan error
 
 	kills  int            // read once run returned
 	byKind map[string]int // kills per broker implementation, likewise
@@ -106,7 +114,7 @@ func (k *killer) run() {
 		k.churn()
 	case ScheduleDouble:
 		k.double()
-	case ScheduleOutage:
+	case ScheduleOutage, ScheduleCrash:
 		k.total()
 	case ScheduleNone:
 		<-k.stop
@@ -129,6 +137,23 @@ func (k *killer) churn() {
 		if !k.restart(v) {
 			return
 		}
+	}
+}
+
+// crashPublisher has the trial SIGKILL and restart the publisher, and waits until it did.
+func (k *killer) crashPublisher() {
+	done := make(chan error, 1)
+	select {
+	case k.crash <- done:
+	case <-k.stop:
+		return
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			k.lg.printf("harness: the publisher's crash: %v", err)
+		}
+	case <-k.stop:
 	}
 }
 
@@ -169,7 +194,15 @@ func (k *killer) total() {
 		k.kill(i, " (outage)")
 	}
 	k.lg.printf("harness: outage of every broker for %v", k.outage)
-	k.sleep(k.outage)
+	began := time.Now()
+	if k.schedule == ScheduleCrash {
+		at := k.between(k.outage/4, k.outage*3/4)
+		k.lg.printf("harness: the publisher crashes %v into the outage", at)
+		if k.sleep(at) {
+			k.crashPublisher()
+		}
+	}
+	k.sleep(k.outage - time.Since(began)) // a stop restarts at once
 	if !k.restart(all...) {
 		return
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 )
 
@@ -13,8 +14,8 @@ import (
 // the sums over its trials, and the number of trials that failed.
 func WriteTable(w io.Writer, rs []Result) error {
 	type row struct {
-		key                                                            string
-		trials, sent, acked, lost, dup, ooo, kills, failed, qlost, bad int
+		key                                                                             string
+		trials, sent, acked, stored, lost, dup, ooo, kills, crashes, failed, qlost, bad int
 	}
 	var rows []*row
 	byKey := map[string]*row{}
@@ -29,31 +30,42 @@ func WriteTable(w io.Writer, rs []Result) error {
 		rw.trials++
 		rw.sent += r.Sent
 		rw.acked += r.Acked
+		rw.stored += r.Stored
 		rw.lost += r.Lost
 		rw.dup += r.Duplicates
 		rw.ooo += r.OutOfOrder
 		rw.kills += r.Kills
+		rw.crashes += r.Crashes
 		rw.failed += r.Failed
 		rw.qlost += r.QueuedLost
 		if !r.OK() {
 			rw.bad++
 		}
 	}
-	head := []string{"trials", "sent", "acked", "lost", "dup", "out-of-order", "kills", "pub-failed", "queued-lost", "failed-trials"}
+	head := []string{"trials", "sent", "acked", "stored", "lost", "dup", "out-of-order", "kills", "pub-crashes", "pub-failed", "queued-lost", "failed-trials"}
 	keyW := len("api/config/schedule")
-	for _, r := range rows {
+	widths := make([]int, len(head))
+	for i, h := range head {
+		widths[i] = len(h)
+	}
+	cells := make([][]int, len(rows))
+	for n, r := range rows {
 		keyW = max(keyW, len(r.key))
+		cells[n] = []int{r.trials, r.sent, r.acked, r.stored, r.lost, r.dup, r.ooo, r.kills, r.crashes, r.failed, r.qlost, r.bad}
+		for i, v := range cells[n] {
+			widths[i] = max(widths[i], len(strconv.Itoa(v)))
+		}
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%-*s", keyW, "api/config/schedule")
-	for _, h := range head {
-		fmt.Fprintf(&b, "  %s", h)
+	for i, h := range head {
+		fmt.Fprintf(&b, "  %*s", widths[i], h)
 	}
 	b.WriteByte('\n')
-	for _, r := range rows {
+	for n, r := range rows {
 		fmt.Fprintf(&b, "%-*s", keyW, r.key)
-		for i, v := range []int{r.trials, r.sent, r.acked, r.lost, r.dup, r.ooo, r.kills, r.failed, r.qlost, r.bad} {
-			fmt.Fprintf(&b, "  %*d", len(head[i]), v)
+		for i, v := range cells[n] {
+			fmt.Fprintf(&b, "  %*d", widths[i], v)
 		}
 		b.WriteByte('\n')
 	}

@@ -6,6 +6,7 @@
 // -check-order), 2 on a usage error.
 //
 //	go run ./internal/cmd/churn -client "bin/churnclient" -config default,noloss -trials 5
+//	go run ./internal/cmd/churn -client "bin/churnclient" -config outbox -schedule outage,crash -outage 20s
 //	go run ./internal/cmd/churn -pub "CMD pub ..." -sub "CMD sub ..." -seed 42
 //	go run ./internal/cmd/churn -report build/soak/results.jsonl
 //
@@ -29,8 +30,22 @@ import (
 	"github.com/hamqtt/hamqtt/internal/churn"
 )
 
-// clientArgs is the argument shape every churn client takes after its mode.
-const clientArgs = " --brokers {brokers} --topic {topic} --count {count} --rate {rate} --config {config}"
+// clientArgs is the argument shape every churn client takes after its mode; a publisher
+// whose configuration keeps an outbox (the config is named outbox, or outbox-something), or
+// that the crash schedule restarts, is given outboxArgs too.
+const (
+	clientArgs = " --brokers {brokers} --topic {topic} --count {count} --rate {rate} --config {config}"
+	outboxArgs = " --outbox {outbox} --start {start}"
+)
+
+// pubTemplate is -client's publisher command for a configuration and schedule.
+func pubTemplate(client, config, schedule string) string {
+	t := client + " pub" + clientArgs
+	if config == "outbox" || strings.HasPrefix(config, "outbox-") || schedule == churn.ScheduleCrash {
+		t += outboxArgs
+	}
+	return t
+}
 
 func main() { os.Exit(run()) }
 
@@ -38,20 +53,20 @@ func run() int {
 	fs := flag.NewFlagSet("churn", flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: churn [flags]   (or: churn -report FILE)\n\n"+
-			"Command templates take {brokers}, {uris}, {topic}, {count}, {rate}, {config} and {seed}.\n\n")
+			"Command templates take {brokers}, {uris}, {topic}, {count}, {rate}, {config}, {seed}, {outbox} and {start}.\n\n")
 		fs.PrintDefaults()
 	}
 	var (
 		pub       = fs.String("pub", "", "publisher command template")
 		sub       = fs.String("sub", "", "subscriber command template")
-		client    = fs.String("client", "", "a churn client program: sets -pub and -sub to `CLIENT pub|sub"+clientArgs+"`")
-		configs   = fs.String("config", "default", "client configuration(s), comma separated: default, noloss, roundrobin, ...")
+		client    = fs.String("client", "", "a churn client program: sets -pub and -sub to `CLIENT pub|sub"+clientArgs+"`,\nand adds"+outboxArgs+" to -pub for the outbox configs and the crash schedule")
+		configs   = fs.String("config", "default", "client configuration(s), comma separated: default, noloss, roundrobin, outbox, ...")
 		seedFlag  = fs.Uint64("seed", 0, "seed of the first trial (default $HAMQTT_CHURN_SEED, else random)")
 		trials    = fs.Int("trials", 1, "trials per config and schedule, with seeds seed, seed+1, ...")
 		count     = fs.Int("count", 1500, "messages per trial")
 		rate      = fs.Float64("rate", 100, "publish rate, messages per second")
 		schedules = fs.String("schedule", churn.ScheduleChurn, "kill schedule(s), comma separated: "+strings.Join(churn.Schedules, ", "))
-		outage    = fs.Duration("outage", 8*time.Second, "how long the outage schedule keeps every broker down")
+		outage    = fs.Duration("outage", 8*time.Second, "how long the outage and crash schedules keep every broker down")
 		label     = fs.String("label", "", "the API's name in reports (default: the publisher program's name)")
 		jsonPath  = fs.String("json", "", "append every result to this file as a JSON line")
 		timeout   = fs.Duration("timeout", 0, "bound of one trial (default: 3x the publishing time + outage + 1m)")
@@ -71,15 +86,16 @@ func run() int {
 	if *report != "" {
 		return printReport(*report)
 	}
+	pubFor := func(config, schedule string) string { return *pub }
 	if *client != "" {
 		if *pub == "" {
-			*pub = *client + " pub" + clientArgs
+			pubFor = func(config, schedule string) string { return pubTemplate(*client, config, schedule) }
 		}
 		if *sub == "" {
 			*sub = *client + " sub" + clientArgs
 		}
 	}
-	if *pub == "" || *sub == "" {
+	if pubFor("", "") == "" || *sub == "" {
 		fmt.Fprintln(os.Stderr, "churn: give -client, or both -pub and -sub")
 		return 2
 	}
@@ -100,7 +116,7 @@ func run() int {
 					break
 				}
 				o := churn.Options{
-					Pub: *pub, Sub: *sub, Config: cfg, Label: *label,
+					Pub: pubFor(cfg, sched), Sub: *sub, Config: cfg, Label: *label,
 					Seed: seed + uint64(i), Count: *count, Rate: *rate, Schedule: sched, Outage: *outage,
 					Timeout: *timeout, LogDir: *logDir, Progress: os.Stdout,
 					Limits: churn.Limits{MaxLost: *maxLost, MaxDup: *maxDup, CheckOrder: *order},
