@@ -1,7 +1,7 @@
 # Benchmarks side by side with the peers (issue 8), included by the root Makefile.
 #
 #   bench        builds what it needs, runs every section against fresh Mosquitto brokers,
-#                writes bench/RESULTS.md and prints it (about 8 minutes on 2 cores)
+#                writes bench/RESULTS.md and prints it (about 11 minutes on 2 cores)
 #   bench-smoke  the same with tiny counts and one repetition (seconds): checks that every
 #                benchmark still works; no timing is asserted. Part of `make test`. Its
 #                report goes to $(BENCH_SMOKE_OUT)/RESULTS.md, never to bench/RESULTS.md.
@@ -11,10 +11,17 @@
 #                (bench/c -> build/bench) and libhamqtt.so (CMake target hamqtt_go in
 #                $(BENCH_CMAKE_DIR), the same build the C package ships)
 #   bench-clean  removes build/bench and bench/out
+#   bench-storage  the outbox's storage (segment log, each sync policy) against bbolt on the
+#                same workload (bench/storage, a module of its own so that the engine never
+#                depends on bbolt); prints a table (several minutes). Not part of `make test`
+#                nor of `make bench`; docs/engine.md "Outbox storage" holds its figures.
+#                BENCH_STORAGE_FLAGS passes flags (-quick, -reps N, -run REGEXP, -n64, -n16k).
 #
 # Sections: go (core vs paho.mqtt.golang), c (hamqtt C API vs libmosquitto, Paho C and
 # paho.mqtt.golang), python and node (the bindings' own bench scripts, when present), failover
-# (stall after SIGKILL and blackhole), footprint (idle RSS, load time, library size). A section
+# (stall after SIGKILL and blackhole), footprint (idle RSS, load time, library size), outbox
+# (the disk outbox through the C API vs Paho C's MQTTAsync with its file persistence: durable
+# QoS 1 throughput per sync policy, flush after an outage; bench/c/outbox_*.c). A section
 # that cannot run (say the C API does not build) is reported as missing in RESULTS.md; `bench`
 # goes on with the others, `bench-smoke` fails.
 GO              ?= go
@@ -39,7 +46,9 @@ BENCH_PY_N      ?= 30000
 BENCH_NODE_N    ?= 40000
 BENCH_SCRIPT_SIZES ?= 64,1024
 
-.PHONY: bench bench-smoke bench-deps bench-build bench-lib bench-clean bench-py-prep bench-node-prep
+BENCH_STORAGE_FLAGS ?=
+
+.PHONY: bench bench-smoke bench-deps bench-build bench-lib bench-clean bench-py-prep bench-node-prep bench-storage
 
 bench-deps:
 	@missing=""; \
@@ -60,14 +69,18 @@ bench-lib:
 	   $(CMAKE) --build $(BENCH_CMAKE_DIR) --target hamqtt_go ) \
 	 || echo "bench-lib: libhamqtt.so did not build; the hamqtt C API rows will be missing"
 	@[ ! -e $(BENCH_LIBDIR)/libhamqtt.so ] || \
-	  $(MAKE) --no-print-directory -C bench/c hamqtt OUT=$(abspath $(BENCH_BIN)) \
+	  $(MAKE) --no-print-directory -C bench/c $(abspath $(BENCH_BIN))/bench_hamqtt OUT=$(abspath $(BENCH_BIN)) \
 	    HAMQTT_INC=$(abspath include) HAMQTT_LIBDIR=$(abspath $(BENCH_LIBDIR)) \
 	 || echo "bench-lib: bench_hamqtt did not build; the hamqtt C API rows will be missing"
+	@[ ! -e $(BENCH_LIBDIR)/libhamqtt.so ] || \
+	  $(MAKE) --no-print-directory -C bench/c $(abspath $(BENCH_BIN))/outbox_hamqtt OUT=$(abspath $(BENCH_BIN)) \
+	    HAMQTT_INC=$(abspath include) HAMQTT_LIBDIR=$(abspath $(BENCH_LIBDIR)) \
+	 || echo "bench-lib: outbox_hamqtt did not build; the outbox section measures hamqtt's side through the Go API"
 
 bench-build: bench-deps
 	$(GO) build -o $(GOBENCH) ./bench/gobench
 	$(MAKE) --no-print-directory -C bench/c peers OUT=$(abspath $(BENCH_BIN))
-	@rm -f $(BENCH_BIN)/bench_hamqtt
+	@rm -f $(BENCH_BIN)/bench_hamqtt $(BENCH_BIN)/outbox_hamqtt
 	@$(MAKE) --no-print-directory bench-lib
 
 # The bindings' bench scripts need their packages installed: py-install (mk/python.mk) makes
@@ -112,6 +125,7 @@ define bench_sections
 	else echo "bench: Node section skipped: $(BENCH_NODE_SCRIPT), $(BENCH_NODE_PATH), libhamqtt.so or node missing"; fi
 	$(GOBENCH) failover -out $(1) -kills $(BENCH_KILLS) $(2) || $(3) failover
 	$(GOBENCH) footprint -out $(1) -bin $(BENCH_BIN) -lib $(BENCH_LIBDIR) $(2) || $(3) footprint
+	$(GOBENCH) outbox -out $(1) -bin $(BENCH_BIN) -lib $(BENCH_LIBDIR) -self $(abspath $(GOBENCH)) $(2) || $(3) outbox
 endef
 
 bench: bench-build bench-py-prep bench-node-prep
@@ -127,5 +141,8 @@ bench-smoke: bench-build bench-py-prep bench-node-prep
 
 bench-clean:
 	rm -rf $(BENCH_BIN) $(BENCH_OUT)
+
+bench-storage:
+	cd bench/storage && $(GO) run . $(BENCH_STORAGE_FLAGS)
 
 test: bench-smoke

@@ -5,8 +5,12 @@
 //	gobench c         [flags]   C: libmosquitto and Paho C vs the hamqtt C API (and paho.mqtt.golang)
 //	gobench failover  [flags]   stall after SIGKILL of the sticky broker and after a blackhole
 //	gobench footprint [flags]   idle RSS with 3 brokers, load+init time, library size
+//	gobench outbox    [flags]   the disk outbox vs Paho C's file persistence: durable QoS 1
+//	                            throughput per sync policy, flush after an outage
 //	gobench script    [flags]   drives a binding's bench script (Python, Node) run by run
 //	gobench client    [flags]   one throughput run of one Go client (used by the C section)
+//	gobench outbox-client ARGS  the outbox section's program with the Go API (used when the C
+//	                            API's outbox program is not built)
 //	gobench report    [flags]   assembles bench/out/*.json into bench/RESULTS.md and prints it
 //
 // Every section writes <out>/<section>.json; report turns them into markdown. -smoke makes every
@@ -23,7 +27,7 @@ import (
 )
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: gobench go|c|failover|footprint|script|client|report [flags]")
+	fmt.Fprintln(os.Stderr, "usage: gobench go|c|failover|footprint|outbox|script|client|outbox-client|report [flags]")
 	os.Exit(2)
 }
 
@@ -61,6 +65,14 @@ func main() {
 		lib := fs.String("lib", "build/c/lib", "directory holding libhamqtt.so")
 		fs.Parse(args)
 		err = footprintSuite(*out, *bin, *lib, *smoke, smokeReps(*smoke, 11))
+	case "outbox":
+		bin := fs.String("bin", "build/bench", "directory holding the C bench programs")
+		self := fs.String("self", "", "path of this gobench binary (runs the Go API's outbox program)")
+		lib := fs.String("lib", "build/c/lib", "directory holding libhamqtt.so")
+		fs.Parse(args)
+		err = outboxSuite(*out, *bin, *self, *lib, *smoke, smokeReps(*smoke, *reps), *window)
+	case "outbox-client":
+		err = outboxClient(args)
 	case "script":
 		name := fs.String("name", "", "section name (python, node)")
 		title := fs.String("title", "", "section title")

@@ -22,6 +22,7 @@ var sectionOrder = []struct{ name, fallback string }{
 	{"node", "Node: hamqtt vs MQTT.js"},
 	{"failover", "Failover stall"},
 	{"footprint", "Footprint"},
+	{"outbox", "Outbox: hamqtt's disk outbox vs Paho C's file persistence"},
 }
 
 func cmdOut(name string, args ...string) string {
