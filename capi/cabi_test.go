@@ -28,6 +28,17 @@ func TestCABIThreadsRace(t *testing.T) {
 	}
 }
 
+// TestCABIOutboxCycles: a client with an outbox, published to from several pthreads while it
+// is disconnected and connected again and again (each disconnect hands the outbox to a new
+// engine cluster): every publish is stored or acknowledged, every message is delivered once,
+// and every asynchronous publish gets exactly one outcome, under the race detector.
+func TestCABIOutboxCycles(t *testing.T) {
+	b := brokertest.Start(t)
+	if msg := cabiOutboxCycles(b.URI(), 4, 150); msg != "" {
+		t.Fatal(msg)
+	}
+}
+
 // TestCABIAckQuorum: hamqtt_options.ack_quorum reaches the engine's configuration, a value
 // below -1 is refused with an error that names the field, and a program built against a
 // header without the field (a smaller struct_size) gets the default whatever follows.

@@ -22,6 +22,17 @@ func cabiThreads(uris string, threads, perThread int) string {
 	return ""
 }
 
+// cabiOutboxCycles runs hqtest_outbox_cycles: pthreads publishing through a client with an
+// outbox while it is disconnected and connected again and again. "" or what went wrong.
+func cabiOutboxCycles(uris string, threads, perThread int) string {
+	cs := C.CString(uris)
+	defer C.free(unsafe.Pointer(cs))
+	if msg := C.hqtest_outbox_cycles(cs, C.int(threads), C.int(perThread)); msg != nil {
+		return C.GoString(msg)
+	}
+	return ""
+}
+
 // cabiFuzz runs one fuzz input through the C ABI; "" means it passed.
 func cabiFuzz(data []byte) string {
 	p := C.CBytes(data)

@@ -29,6 +29,9 @@ static inline size_t hqcapi_options_has_ack_quorum(const hamqtt_options *o) {
 static inline size_t hqcapi_options_has_skip_hostname(const hamqtt_options *o) {
     return o->struct_size >= offsetof(hamqtt_options, tls_skip_hostname_check) + sizeof o->tls_skip_hostname_check;
 }
+static inline size_t hqcapi_options_has_outbox(const hamqtt_options *o) {
+    return o->struct_size >= offsetof(hamqtt_options, outbox_expiry_ms) + sizeof o->outbox_expiry_ms;
+}
 
 /* Thread-local error text (hamqtt_last_error). */
 void hqcapi_set_error(const char *msg, size_t len);

@@ -6,8 +6,10 @@ package main
 import "C"
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -51,6 +53,14 @@ type callbacks struct {
 type asyncReg struct {
 	cb   C.hamqtt_delivery_cb
 	user unsafe.Pointer
+	// With an outbox every asynchronous publish is registered: tok and topic give the outcome
+	// hamqtt_close reports for a message still unresolved, detached marks
+	// hamqtt_publish_detached's (a failure becomes an error event, a success nothing), and
+	// suppress a publish whose call returned its failure (its delivery event is not reported).
+	tok      *core.Token
+	topic    string
+	detached bool
+	suppress bool
 }
 
 // instance is one core.Cluster of a client. A client gets a new instance when it reconnects
@@ -92,6 +102,18 @@ type client struct {
 	nextIndex int                   // endpoints ever added: the <cluster>-<n> of the next one
 	leftovers []core.Event          // pull mode: events of a disconnected instance not yet polled
 
+	// The outbox, when the client has one: its own (hamqtt_client_new, closed by close) or
+	// its configured cluster's. It outlives the instances, so that stored messages survive
+	// hamqtt_disconnect; while disconnected, next is the instance the next hamqtt_connect
+	// starts, made at once (unstarted) so that publishes are stored meanwhile. nextReady is
+	// closed when the disconnect that makes it has made it (or failed: nextErr).
+	ob        *core.Outbox
+	ownOutbox bool
+	obQoS0    bool // the outbox stores QoS 0 too (known for an own outbox only)
+	next      *instance
+	nextReady chan struct{}
+	nextErr   error
+
 	routes atomic.Pointer[[]*sub] // subscriptions with a callback, read by the dispatcher
 	push   atomic.Bool
 	cbs    atomic.Pointer[callbacks]
@@ -125,7 +147,9 @@ func newClient(cfg core.Config, c *core.Cluster, logs *logSink, fromRegistry boo
 		logs:      logs,
 		nextIndex: len(cfg.Endpoints),
 		evfd:      newEventFD(),
+		ob:        c.Outbox(),
 	}
+	cl.cfg.Outbox = cl.ob // every instance uses it
 	// Name every endpoint as core did, so a later instance keeps the names.
 	for i, st := range c.Stats() {
 		if i < len(cl.endpoints) && cl.endpoints[i].Name == "" {
@@ -163,6 +187,13 @@ func (cl *client) current() (*instance, clientState) {
 	return s.inst, s.state
 }
 
+// warn logs a warning through the client's log callback.
+func (cl *client) warn(msg string, err error) {
+	if l := cl.cfg.Logger; l != nil {
+		l.Warn(msg, "client", cl.String(), "err", err)
+	}
+}
+
 // inCallback reports whether the calling thread runs one of cl's callbacks.
 func (cl *client) inCallback() bool {
 	return uint64(C.hqcapi_callback_client()) == cl.id
@@ -174,12 +205,19 @@ func (cl *client) connect() error { return cl.start(true) }
 // core's Connect does; without, returns at once (core's Start).
 func (cl *client) start(wait bool) error {
 	cl.mu.Lock()
+	cl.waitNextLocked()
 	switch cl.state {
 	case stateClosed:
 		cl.mu.Unlock()
 		return newErr(errClosed, "%s: closed", cl)
 	case stateDisconnected:
-		if err := cl.newInstanceLocked(); err != nil {
+		var err error
+		if cl.next != nil {
+			err = cl.promoteNextLocked()
+		} else {
+			err = cl.newInstanceLocked()
+		}
+		if err != nil {
 			cl.mu.Unlock()
 			return err
 		}
@@ -198,21 +236,12 @@ func (cl *client) start(wait bool) error {
 // newInstanceLocked replaces a closed instance with a new core cluster that carries the
 // client's subscriptions.
 func (cl *client) newInstanceLocked() error {
-	cfg := cl.cfg
-	cfg.Endpoints = slices.Clone(cl.endpoints)
-	c, err := core.New(cfg)
+	inst, err := cl.makeInstanceLocked()
 	if err != nil {
-		return newErr(errConfig, "%v", err)
+		return err
 	}
-	for _, s := range cl.subs {
-		if err := registerSubscription(c, s.filter, s.qos); err != nil {
-			c.Close()
-			return err
-		}
-	}
-	inst := newInstance(c)
 	if err := cl.watchEventsLocked(inst); err != nil {
-		c.Close()
+		inst.c.Close()
 		return err
 	}
 	cl.inst = inst
@@ -221,6 +250,69 @@ func (cl *client) newInstanceLocked() error {
 		cl.startDispatcherLocked(cl.inst)
 	}
 	return nil
+}
+
+// makeInstanceLocked makes an unstarted core cluster with the client's endpoints,
+// subscriptions and outbox (whose messages it queues at once).
+func (cl *client) makeInstanceLocked() (*instance, error) {
+	cfg := cl.cfg
+	cfg.Endpoints = slices.Clone(cl.endpoints)
+	c, err := core.New(cfg)
+	if err != nil {
+		return nil, newErr(errConfig, "%v", err)
+	}
+	for _, s := range cl.subs {
+		if err := registerSubscription(c, s.filter, s.qos); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	return newInstance(c), nil
+}
+
+// promoteNextLocked makes the instance prepared after a disconnect the current one, for
+// hamqtt_connect to start.
+func (cl *client) promoteNextLocked() error {
+	inst := cl.next
+	if err := cl.watchEventsLocked(inst); err != nil {
+		return err
+	}
+	cl.next = nil
+	cl.inst = inst
+	cl.publishLocked()
+	if cl.push.Load() {
+		cl.startDispatcherLocked(inst)
+	}
+	return nil
+}
+
+// waitNextLocked waits (releasing cl.mu meanwhile) until no disconnect is still making the
+// next instance: the outbox takes one cluster at a time, so the next cannot be made before
+// the previous one closed.
+func (cl *client) waitNextLocked() {
+	for cl.nextReady != nil {
+		ready := cl.nextReady
+		cl.mu.Unlock()
+		<-ready
+		cl.mu.Lock()
+	}
+}
+
+// prepareNext makes, after a disconnect of a client with an outbox closed inst, the
+// unstarted instance that stores what is published until the next hamqtt_connect.
+func (cl *client) prepareNext(inst *instance) {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	if cl.state == stateDisconnected && cl.inst == inst && cl.next == nil {
+		cl.next, cl.nextErr = cl.makeInstanceLocked()
+		if cl.nextErr != nil {
+			cl.warn("the outbox takes no publish until hamqtt_connect", cl.nextErr)
+		}
+	}
+	if cl.nextReady != nil {
+		close(cl.nextReady)
+		cl.nextReady = nil
+	}
 }
 
 // registerSubscription records a subscription in a cluster that is not started yet, without
@@ -257,6 +349,9 @@ func (cl *client) markDisconnected(final bool) *instance {
 	if final || prev == stateNew || prev == stateStarted {
 		cl.eventsStoppingLocked(final)
 	}
+	if !final && cl.ob != nil && (prev == stateNew || prev == stateStarted) && cl.nextReady == nil {
+		cl.nextReady = make(chan struct{})
+	}
 	return cl.inst
 }
 
@@ -281,6 +376,9 @@ func (cl *client) finishDisconnect(inst *instance, final bool) {
 		cl.leftovers = append(cl.leftovers, rest...)
 		cl.syncEventFDLocked(true)
 		cl.mu.Unlock()
+	}
+	if !final && cl.ob != nil {
+		cl.prepareNext(inst)
 	}
 }
 
@@ -318,6 +416,20 @@ func (cl *client) disconnectDetached() {
 // unregistered, so no new call can reach it; calls still running see ErrClosed.
 func (cl *client) close() {
 	cl.disconnect(true)
+	cl.mu.Lock()
+	cl.waitNextLocked()
+	next := cl.next
+	cl.next = nil
+	cl.mu.Unlock()
+	if next != nil {
+		cl.stopInstance(next)
+	}
+	if cl.ownOutbox {
+		if err := cl.ob.Close(); err != nil {
+			cl.warn("closing the outbox", err)
+		}
+	}
+	cl.reportUnresolved()
 	cl.logs.stop()
 	cl.dispatchers.Wait()
 	cl.pollMu.Lock()
@@ -404,6 +516,13 @@ type dispatchState struct {
 }
 
 func (cl *client) deliver(d *dispatchState, e *core.Event) {
+	var reg *asyncReg
+	if e.Kind == core.EventDelivery && e.Delivery != nil {
+		var keep bool
+		if reg, keep = cl.routeDelivery(e); !keep {
+			return
+		}
+	}
 	cbs := cl.cbs.Load()
 	id := C.hamqtt_client(cl.id)
 	b := &d.buf
@@ -452,34 +571,9 @@ func (cl *client) deliver(d *dispatchState, e *core.Event) {
 			C.hqcapi_call_endpoint(cbs.onDown, cbs.user, id, b.str(e.Endpoint), b.str(reason))
 		}
 	case core.EventDelivery:
-		dl := e.Delivery
-		if dl == nil {
-			return
+		if e.Delivery != nil {
+			cl.deliverOutcome(d, cbs, e.Delivery, reg)
 		}
-		reg := cl.takeReg(dl.ID)
-		cb, user, duser := C.hamqtt_delivery_cb(nil), unsafe.Pointer(nil), unsafe.Pointer(nil)
-		if reg != nil {
-			duser = reg.user
-			cb, user = reg.cb, reg.user
-		}
-		if cb == nil && cbs != nil {
-			cb, user = cbs.onDelivery, cbs.user
-		}
-		if cb == nil {
-			return
-		}
-		status, errText := C.int(statusOK), ""
-		if dl.Err != nil {
-			status = C.int(classify(dl.Err, errNoEndpoint))
-			errText = dl.Err.Error()
-		}
-		eps := strings.Join(dl.Endpoints, ",")
-		b.reset(uintptr(len(dl.Topic) + len(errText) + len(eps) + 3))
-		var errPtr *C.char
-		if dl.Err != nil {
-			errPtr = b.str(errText)
-		}
-		C.hqcapi_call_delivery(cb, user, id, C.uint64_t(dl.ID), b.str(dl.Topic), status, errPtr, b.str(eps), duser)
 	case core.EventError:
 		if cbs != nil && cbs.onError != nil {
 			msg := "error"
@@ -492,6 +586,107 @@ func (cl *client) deliver(d *dispatchState, e *core.Event) {
 	}
 }
 
+// deliverOutcome calls the delivery callback of one publish: its own, else on_delivery. A
+// stored message's failure that nobody registered for (a blocking publish left it stored, or
+// a disk outbox resumed it) goes to on_error when there is no on_delivery: a loss must not go
+// unseen.
+func (cl *client) deliverOutcome(d *dispatchState, cbs *callbacks, dl *core.Delivery, reg *asyncReg) {
+	id := C.hamqtt_client(cl.id)
+	b := &d.buf
+	cb, user, duser := C.hamqtt_delivery_cb(nil), unsafe.Pointer(nil), unsafe.Pointer(nil)
+	if reg != nil {
+		duser = reg.user
+		cb, user = reg.cb, reg.user
+	}
+	if cb == nil && cbs != nil {
+		cb, user = cbs.onDelivery, cbs.user
+	}
+	if cb == nil {
+		if reg == nil && cbs != nil && cbs.onError != nil && (errors.Is(dl.Err, core.ErrDropped) || errors.Is(dl.Err, core.ErrExpired)) {
+			msg := dl.Err.Error()
+			b.reset(uintptr(len(msg) + 1))
+			C.hqcapi_call_error(cbs.onError, cbs.user, id, C.int(classify(dl.Err, errInternal)), b.str(msg))
+		}
+		return
+	}
+	status, errText := C.int(statusOK), ""
+	if dl.Err != nil {
+		status = C.int(classify(dl.Err, errNoEndpoint))
+		errText = dl.Err.Error()
+	}
+	eps := strings.Join(dl.Endpoints, ",")
+	b.reset(uintptr(len(dl.Topic) + len(errText) + len(eps) + 3))
+	var errPtr *C.char
+	if dl.Err != nil {
+		errPtr = b.str(errText)
+	}
+	C.hqcapi_call_delivery(cb, user, id, C.uint64_t(dl.ID), b.str(dl.Topic), status, errPtr, b.str(eps), duser)
+}
+
+// routeDelivery takes the registration of a delivery event and says what reaches the
+// application: nothing for a publish whose call returned its failure, nor for a detached
+// publish's success or closing; an error event for a detached publish's failure (the engine
+// reports a stored message that was dropped or expired as a delivery even when nobody waits
+// for it); the delivery, with its registration (nil: none), otherwise.
+func (cl *client) routeDelivery(e *core.Event) (*asyncReg, bool) {
+	dl := e.Delivery
+	reg := cl.takeReg(dl.ID)
+	switch {
+	case reg == nil:
+		return nil, true
+	case reg.suppress:
+		return nil, false
+	case reg.detached:
+		if dl.Err == nil || errors.Is(dl.Err, core.ErrClosed) {
+			return nil, false
+		}
+		*e = core.Event{Kind: core.EventError, Time: e.Time, Err: fmt.Errorf("publish %q (detached): %w", dl.Topic, dl.Err)}
+		return nil, true
+	}
+	return reg, true
+}
+
+// reportUnresolved ends, at hamqtt_close, the registrations of asynchronous publishes whose
+// outcome never came (an outbox held them when its client closed): in push mode each gets its
+// outcome, HAMQTT_ERR_CLOSED mostly, on a library thread, in publish order; pull mode has
+// nobody left to poll them.
+func (cl *client) reportUnresolved() {
+	type left struct {
+		id  uint64
+		reg *asyncReg
+	}
+	var regs []left
+	cl.pending.Range(func(k, v any) bool {
+		cl.pending.Delete(k)
+		if reg := v.(*asyncReg); reg.tok != nil && !reg.detached && !reg.suppress {
+			regs = append(regs, left{k.(uint64), reg})
+		}
+		return true
+	})
+	if len(regs) == 0 || !cl.push.Load() {
+		return
+	}
+	slices.SortFunc(regs, func(a, b left) int { return cmp.Compare(a.id, b.id) })
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		d := &dispatchState{}
+		defer d.buf.free()
+		cbs := cl.cbs.Load()
+		for _, l := range regs {
+			// Not ended: the outbox is the configured cluster's, which outlives this client.
+			err := fmt.Errorf("publish %q: %w before a broker acknowledged the message; it stays in the cluster's outbox, for the cluster's next client", l.reg.topic, core.ErrClosed)
+			select {
+			case <-l.reg.tok.Done():
+				err = l.reg.tok.Err()
+			default:
+			}
+			cl.deliverOutcome(d, cbs, &core.Delivery{ID: l.id, Topic: l.reg.topic, Err: err}, l.reg)
+		}
+	}()
+	<-done
+}
+
 func cbool(b bool) C.int {
 	if b {
 		return 1
@@ -500,17 +695,45 @@ func cbool(b bool) C.int {
 }
 
 // publishAsync starts a publish and registers its callback or user pointer under its id.
-func (cl *client) publishAsync(c *core.Cluster, topic string, qos byte, retain bool, payload []byte, reg *asyncReg) uint64 {
-	if reg == nil {
-		return c.PublishAsync(topic, qos, retain, payload).ID()
+// With an outbox every publish is registered (see asyncReg), and one the outbox did not store
+// (full, a disk error) returns its error: the call reports it, its delivery event is not.
+func (cl *client) publishAsync(c *core.Cluster, topic string, qos byte, retain bool, payload []byte, reg *asyncReg) (uint64, error) {
+	if reg == nil && cl.ob == nil {
+		return c.PublishAsync(topic, qos, retain, payload).ID(), nil
 	}
 	cl.regInFlight.Add(1)
 	cl.regMu.RLock()
-	id := c.PublishAsync(topic, qos, retain, payload).ID()
+	defer func() {
+		cl.regMu.RUnlock()
+		cl.regInFlight.Add(-1)
+	}()
+	tok := c.PublishAsync(topic, qos, retain, payload)
+	id := tok.ID()
+	if cl.ob == nil {
+		cl.pending.Store(id, reg)
+		return id, nil
+	}
+	if reg == nil {
+		reg = &asyncReg{}
+	}
+	if tok.Stored() {
+		reg.tok, reg.topic = tok, topic
+	} else {
+		select {
+		case <-tok.Done():
+			// Failed at once. Closing is reported as an outcome, as without an outbox.
+			if err := tok.Err(); err != nil && !errors.Is(err, core.ErrClosed) {
+				cl.pending.Store(id, &asyncReg{suppress: true})
+				return id, err
+			}
+		default: // a QoS the outbox does not store
+		}
+		if reg.cb == nil && reg.user == nil && !reg.detached {
+			return id, nil
+		}
+	}
 	cl.pending.Store(id, reg)
-	cl.regMu.RUnlock()
-	cl.regInFlight.Add(-1)
-	return id
+	return id, nil
 }
 
 // takeReg returns and forgets the registration of publish id, or nil. A delivery event can
@@ -561,6 +784,9 @@ func (cl *client) subscribe(filter string, qos byte, cb C.hamqtt_message_cb, use
 	}
 	cl.rebuildRoutesLocked()
 	inst, state := cl.inst, cl.state
+	if state == stateDisconnected && cl.next != nil {
+		inst, state = cl.next, stateNew
+	}
 	cl.mu.Unlock()
 	switch {
 	case state == stateDisconnected:
@@ -582,6 +808,9 @@ func (cl *client) unsubscribe(filter string) error {
 	cl.subs = slices.Delete(cl.subs, idx, idx+1)
 	cl.rebuildRoutesLocked()
 	inst, state := cl.inst, cl.state
+	if state == stateDisconnected && cl.next != nil {
+		inst, state = cl.next, stateNew
+	}
 	cl.mu.Unlock()
 	if !cl.inCallback() {
 		// Wait for a callback of the removed subscription that may be running.
@@ -637,6 +866,13 @@ func (cl *client) addEndpoints(uris []string, name string) ([]string, error) {
 				cl.nextIndex++
 				ec.Name = cl.name + "-" + strconv.Itoa(cl.nextIndex)
 			}
+			if cl.next != nil {
+				// The instance the next hamqtt_connect starts is made already (outbox).
+				if _, err := cl.next.c.AddEndpoint(ec); err != nil {
+					cl.mu.Unlock()
+					return names, newErr(errConfig, "%v", err)
+				}
+			}
 		} else {
 			cl.mu.Unlock()
 			var err error
@@ -655,11 +891,16 @@ func (cl *client) addEndpoints(uris []string, name string) ([]string, error) {
 
 func (cl *client) removeEndpoint(name string) error {
 	cl.mu.Lock()
-	inst, state := cl.inst, cl.state
+	inst, state, next := cl.inst, cl.state, cl.next
 	idx := slices.IndexFunc(cl.endpoints, func(ec core.EndpointConfig) bool { return ec.Name == name })
 	cl.mu.Unlock()
 	if state == stateClosed {
 		return newErr(errClosed, "%s: closed", cl)
+	}
+	if inst.isClosed() && next != nil && idx >= 0 {
+		if err := next.c.RemoveEndpoint(name); err != nil {
+			return newErr(errNotFound, "%v", err)
+		}
 	}
 	if !inst.isClosed() {
 		if err := inst.c.RemoveEndpoint(name); err != nil {

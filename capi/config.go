@@ -172,11 +172,21 @@ func clusterClient(n string) (*client, int, error) {
 		// Not made from the file (the implicit default cluster) or closed by an earlier
 		// hamqtt_close: a cluster of our own with the same configuration.
 		logs = newLogSink()
-		if c, err = core.New(prepareConfig(c.Config(), logs)); err != nil {
+		cfg := c.Config()
+		cfg.Outbox = c.Outbox() // the registry's, which one cluster at a time uses
+		if cfg.Outbox != nil && !registry.used[n] {
+			c.Close() // the registry's own default cluster lets go of it
+		}
+		if c, err = core.New(prepareConfig(cfg, logs)); err != nil {
 			return nil, errConfig, err
 		}
 	}
 	cl := newClient(c.Config(), c, logs, true)
+	if cl.ob != nil {
+		if oc, err := registry.fc.OutboxFor(n); err == nil && oc != nil {
+			cl.obQoS0 = oc.QoS0
+		}
+	}
 	registry.clients[n] = cl
 	registry.used[n] = true
 	return cl, statusOK, nil

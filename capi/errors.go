@@ -34,7 +34,15 @@ const (
 	errIO             = -14
 	errNotInitialized = -15
 	errTimeout        = -16
+	errFull           = -17
+	errDropped        = -18
+	errExpired        = -19
+	errLocked         = -20
 	errInternal       = -99
+
+	// statusStored is HAMQTT_STORED: not an error (the outbox holds the message and delivers
+	// it), so it is positive.
+	statusStored = 1
 )
 
 // statusText is what hamqtt_strerror returns: static C strings, allocated once and never freed.
@@ -59,12 +67,19 @@ func init() {
 		errIO:             "I/O error",
 		errNotInitialized: "no configuration loaded",
 		errTimeout:        "timed out",
+		errFull:           "the outbox is full: the message was not stored",
+		errDropped:        "dropped from the full outbox to make room for a newer message",
+		errExpired:        "expired in the outbox before any broker took it",
+		errLocked:         "the outbox directory is in use by another client or process",
 		errInternal:       "internal error",
+		statusStored:      "stored in the outbox, not yet acknowledged by a broker (it will be delivered: do not publish it again)",
 	} {
 		statusText[code] = cString(s)
 	}
-	statusText[1] = cString("unknown status code")
 }
+
+// unknownStatusText is hamqtt_strerror's answer for a code it does not know.
+var unknownStatusText = cString("unknown status code")
 
 // apiError carries a status code with its detail text.
 type apiError struct {
@@ -104,6 +119,14 @@ func classify(err error, def int) int {
 	switch {
 	case err == nil:
 		return statusOK
+	case errors.Is(err, core.ErrOutboxFull):
+		return errFull
+	case errors.Is(err, core.ErrDropped):
+		return errDropped
+	case errors.Is(err, core.ErrExpired):
+		return errExpired
+	case errors.Is(err, core.ErrOutboxLocked):
+		return errLocked
 	case errors.Is(err, core.ErrClosed):
 		return errClosed
 	case errors.Is(err, core.ErrPushMode):

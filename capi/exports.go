@@ -40,7 +40,7 @@ func hamqtt_strerror(status C.int) (s *C.hqcapi_cchar) {
 	if t, ok := statusText[int(status)]; ok {
 		return (*C.hqcapi_cchar)(t)
 	}
-	return (*C.hqcapi_cchar)(statusText[1])
+	return (*C.hqcapi_cchar)(unknownStatusText)
 }
 
 //export hamqtt_last_error
@@ -90,8 +90,12 @@ func hamqtt_client_new(endpoints *C.hqcapi_cchar, opts *C.hqcapi_coptions, out *
 		return fail(errInvalid, err)
 	}
 	cfg := core.Config{}
+	var ocfg *core.OutboxConfig
 	if opts != nil {
 		if cfg, err = convertOptions(opts); err != nil {
+			return fail(errConfig, err)
+		}
+		if ocfg, err = convertOutboxOptions(opts); err != nil {
 			return fail(errConfig, err)
 		}
 	}
@@ -110,13 +114,94 @@ func hamqtt_client_new(endpoints *C.hqcapi_cchar, opts *C.hqcapi_coptions, out *
 	}
 	logs := newLogSink()
 	cfg = prepareConfig(cfg, logs)
+	if ocfg != nil {
+		ocfg.Logger = cfg.Logger
+		ob, err := core.OpenOutbox(*ocfg)
+		if err != nil {
+			return fail(errIO, fmt.Errorf("hamqtt_client_new: %w", err))
+		}
+		cfg.Outbox = ob
+	}
 	c, err := core.New(cfg)
 	if err != nil {
+		if cfg.Outbox != nil {
+			cfg.Outbox.Close()
+		}
 		return fail(errConfig, err)
 	}
 	cl := newClient(c.Config(), c, logs, false)
+	if ocfg != nil {
+		cl.ownOutbox, cl.obQoS0 = true, ocfg.QoS0
+	}
 	*out = C.hamqtt_client(cl.id)
 	return statusOK
+}
+
+// convertOutboxOptions reads the outbox fields of hamqtt_options (0.4): nil when the client
+// has no outbox. Outbox settings without an outbox are refused, as the caller would believe
+// its messages are stored.
+func convertOutboxOptions(o *C.hqcapi_coptions) (*core.OutboxConfig, error) {
+	if C.hqcapi_options_has_outbox(o) == 0 {
+		return nil, nil
+	}
+	if o.outbox == 0 && o.outbox_dir == nil {
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{{"outbox_max_messages", o.outbox_max_messages != 0}, {"outbox_max_bytes", o.outbox_max_bytes != 0},
+			{"outbox_overflow", o.outbox_overflow != 0}, {"outbox_sync", o.outbox_sync != 0},
+			{"outbox_sync_interval_ms", o.outbox_sync_interval_ms != 0}, {"outbox_qos0", o.outbox_qos0 != 0},
+			{"outbox_expiry_ms", o.outbox_expiry_ms != 0}} {
+			if f.set {
+				return nil, newErr(errConfig, "hamqtt_options.%s is set but the client has no outbox: set outbox (memory) or outbox_dir (disk) too", f.name)
+			}
+		}
+		return nil, nil
+	}
+	oc := &core.OutboxConfig{
+		MaxMessages: int(o.outbox_max_messages),
+		MaxBytes:    int64(o.outbox_max_bytes),
+		QoS0:        o.outbox_qos0 != 0,
+		Expiry:      time.Duration(o.outbox_expiry_ms) * time.Millisecond,
+	}
+	if o.outbox_dir != nil {
+		oc.Dir = optstr(o.outbox_dir)
+		if oc.Dir == "" {
+			return nil, newErr(errConfig, "hamqtt_options.outbox_dir is empty: give a directory for a disk outbox, or NULL (with outbox set) for one in memory")
+		}
+	}
+	switch o.outbox_overflow {
+	case C.HAMQTT_OVERFLOW_REFUSE:
+		oc.Overflow = core.OverflowRefuse
+	case C.HAMQTT_OVERFLOW_BLOCK:
+		oc.Overflow = core.OverflowBlock
+	case C.HAMQTT_OVERFLOW_DROP_OLDEST:
+		oc.Overflow = core.OverflowDropOldest
+	default:
+		return nil, newErr(errConfig, "hamqtt_options.outbox_overflow is %d: use HAMQTT_OVERFLOW_REFUSE (0), HAMQTT_OVERFLOW_BLOCK (1) or HAMQTT_OVERFLOW_DROP_OLDEST (2)", o.outbox_overflow)
+	}
+	switch o.outbox_sync {
+	case C.HAMQTT_SYNC_ALWAYS:
+		oc.Sync = core.SyncAlways
+	case C.HAMQTT_SYNC_INTERVAL:
+		oc.Sync = core.SyncInterval
+	case C.HAMQTT_SYNC_NEVER:
+		oc.Sync = core.SyncNever
+	default:
+		return nil, newErr(errConfig, "hamqtt_options.outbox_sync is %d: use HAMQTT_SYNC_ALWAYS (0), HAMQTT_SYNC_INTERVAL (1) or HAMQTT_SYNC_NEVER (2)", o.outbox_sync)
+	}
+	switch {
+	case oc.Dir == "" && o.outbox_sync != C.HAMQTT_SYNC_ALWAYS:
+		return nil, newErr(errConfig, "hamqtt_options.outbox_sync is %d but the outbox is in memory: the sync policy is a disk outbox's (set outbox_dir)", o.outbox_sync)
+	case o.outbox_sync_interval_ms < 0:
+		return nil, newErr(errConfig, "hamqtt_options.outbox_sync_interval_ms is %d: use 0 for the default (100) or a positive number of milliseconds", o.outbox_sync_interval_ms)
+	case o.outbox_sync_interval_ms > 0 && o.outbox_sync != C.HAMQTT_SYNC_INTERVAL:
+		return nil, newErr(errConfig, "hamqtt_options.outbox_sync_interval_ms is %d but outbox_sync is not HAMQTT_SYNC_INTERVAL: the interval applies to that policy only", o.outbox_sync_interval_ms)
+	case o.outbox_expiry_ms < 0:
+		return nil, newErr(errConfig, "hamqtt_options.outbox_expiry_ms is %d: use 0 for no expiry or a positive number of milliseconds", o.outbox_expiry_ms)
+	}
+	oc.SyncInterval = time.Duration(o.outbox_sync_interval_ms) * time.Millisecond
+	return oc, nil
 }
 
 // optionsV1Size is sizeof(hamqtt_options) of the first version; fields are only appended.
@@ -461,6 +546,35 @@ func publishArgs(fn string, topic *C.hqcapi_cchar, payload *C.hqcapi_cvoid, n C.
 	return t, p, byte(qos), nil
 }
 
+// target returns the instance a publish of this QoS goes to, and whether it is started. A
+// client with an outbox stores what the outbox takes while it is not connected (before
+// hamqtt_connect, after hamqtt_disconnect), in the instance the next hamqtt_connect starts.
+func (cl *client) target(fn string, qos byte) (*instance, bool, error) {
+	inst, state := cl.current()
+	switch {
+	case state == stateStarted:
+		return inst, true, nil
+	case state == stateClosed || cl.ob == nil || (qos == 0 && !cl.obQoS0):
+		inst, err := cl.started(fn)
+		return inst, err == nil, err
+	}
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	cl.waitNextLocked()
+	switch cl.state {
+	case stateStarted:
+		return cl.inst, true, nil
+	case stateClosed:
+		return nil, false, newErr(errClosed, "%s: %s is closed", fn, cl)
+	case stateNew:
+		return cl.inst, false, nil
+	}
+	if cl.next == nil {
+		return nil, false, newErr(errState, "%s: %s is disconnected and its outbox takes no publish until hamqtt_connect: %v", fn, cl, cl.nextErr)
+	}
+	return cl.next, false, nil
+}
+
 // started returns the instance for a call that needs a connected client.
 func (cl *client) started(fn string) (*instance, error) {
 	inst, state := cl.current()
@@ -478,6 +592,7 @@ func (cl *client) started(fn string) (*instance, error) {
 type publishCall struct {
 	cl      *client
 	inst    *instance
+	running bool // inst is started (not: a client with an outbox, not connected)
 	topic   string
 	payload []byte
 	qos     byte
@@ -494,11 +609,11 @@ func preparePublish(fn string, h C.hamqtt_client, topic *C.hqcapi_cchar, payload
 	if err != nil {
 		return publishCall{}, fail(errInvalid, err)
 	}
-	inst, err := cl.started(fn)
+	inst, running, err := cl.target(fn, q)
 	if err != nil {
 		return publishCall{}, fail(errState, err)
 	}
-	return publishCall{cl: cl, inst: inst, topic: t, payload: p, qos: q}, statusOK
+	return publishCall{cl: cl, inst: inst, running: running, topic: t, payload: p, qos: q}, statusOK
 }
 
 //export hamqtt_publish
@@ -508,7 +623,18 @@ func hamqtt_publish(h C.hamqtt_client, topic *C.hqcapi_cchar, payload *C.hqcapi_
 	if rc != statusOK {
 		return rc
 	}
-	if err := pc.inst.c.Publish(context.Background(), pc.topic, pc.qos, retain != 0, pc.payload); err != nil {
+	ctx := context.Background()
+	if !pc.running {
+		// Not connected: nothing can acknowledge it before hamqtt_connect, so the answer is
+		// HAMQTT_STORED (or that it was not stored) at once.
+		c, cancel := context.WithCancel(ctx)
+		cancel()
+		ctx = c
+	}
+	if err := pc.inst.c.Publish(ctx, pc.topic, pc.qos, retain != 0, pc.payload); err != nil {
+		if errors.Is(err, core.ErrStored) {
+			return statusStored
+		}
 		return fail(errNoEndpoint, err)
 	}
 	return statusOK
@@ -532,7 +658,10 @@ func hamqtt_publish_async(h C.hamqtt_client, topic *C.hqcapi_cchar, payload *C.h
 	if cb != nil {
 		pc.cl.enablePush()
 	}
-	pid := pc.cl.publishAsync(pc.inst.c, pc.topic, pc.qos, retain != 0, pc.payload, reg)
+	pid, err := pc.cl.publishAsync(pc.inst.c, pc.topic, pc.qos, retain != 0, pc.payload, reg)
+	if err != nil {
+		return fail(errIO, fmt.Errorf("hamqtt_publish_async: %w", err))
+	}
 	if id != nil {
 		*id = C.uint64_t(pid)
 	}
@@ -547,6 +676,14 @@ func hamqtt_publish_detached(h C.hamqtt_client, topic *C.hqcapi_cchar, payload *
 	if rc != statusOK {
 		return rc
 	}
+	if pc.cl.ob != nil {
+		// Through PublishAsync: a message the outbox refused is the call's failure alone, and
+		// a stored one's failure (dropped, expired, ...) an error event (see routeDelivery).
+		if _, err := pc.cl.publishAsync(pc.inst.c, pc.topic, pc.qos, retain != 0, pc.payload, &asyncReg{detached: true}); err != nil {
+			return fail(errIO, fmt.Errorf("hamqtt_publish_detached: %w", err))
+		}
+		return statusOK
+	}
 	if err := pc.inst.c.PublishDetached(pc.topic, pc.qos, retain != 0, pc.payload); err != nil {
 		return fail(errClosed, fmt.Errorf("hamqtt_publish_detached: %w", err))
 	}
@@ -560,7 +697,18 @@ func hamqtt_flush(h C.hamqtt_client, timeoutMs C.int) (rc C.int) {
 	if err != nil {
 		return fail(errHandle, err)
 	}
-	inst, _ := cl.current()
+	inst, state := cl.current()
+	if state == stateDisconnected && cl.ob != nil {
+		// What was published since is held by the instance the next hamqtt_connect starts.
+		cl.mu.Lock()
+		cl.waitNextLocked()
+		if cl.state == stateDisconnected && cl.next != nil {
+			inst = cl.next
+		} else {
+			inst = cl.inst
+		}
+		cl.mu.Unlock()
+	}
 	if inst == nil {
 		return statusOK
 	}
@@ -601,6 +749,47 @@ func hamqtt_publish_to(h C.hamqtt_client, endpoint *C.hqcapi_cchar, topic *C.hqc
 	}
 	return statusOK
 }
+
+//export hamqtt_outbox_stats
+func hamqtt_outbox_stats(h C.hamqtt_client, out *C.struct_hamqtt_outbox_stats) (rc C.int) {
+	defer guard(&rc)
+	cl, err := clientOf(h)
+	if err != nil {
+		return fail(errHandle, err)
+	}
+	if out == nil {
+		return fail(errInvalid, newErr(errInvalid, "hamqtt_outbox_stats: out is NULL"))
+	}
+	size := uintptr(out.struct_size)
+	if size < outboxStatsV1Size {
+		return fail(errInvalid, newErr(errInvalid, "hamqtt_outbox_stats: struct_size is %d, want at least %d: initialise it with HAMQTT_OUTBOX_STATS_INIT", out.struct_size, outboxStatsV1Size))
+	}
+	if cl.ob == nil {
+		return fail(errState, newErr(errState, "hamqtt_outbox_stats: %s has no outbox (hamqtt_options.outbox or outbox_dir, or the cluster's outbox in the configuration)", cl))
+	}
+	s := cl.ob.Stats()
+	v := C.struct_hamqtt_outbox_stats{
+		struct_size: out.struct_size,
+		messages:    C.uint64_t(s.Messages),
+		bytes:       C.uint64_t(s.Bytes),
+		stored:      C.uint64_t(s.Stored),
+		delivered:   C.uint64_t(s.Delivered),
+		dropped:     C.uint64_t(s.Dropped),
+		expired:     C.uint64_t(s.Expired),
+		recovered:   C.uint64_t(cl.ob.Recovery().Messages),
+	}
+	if !s.Oldest.IsZero() {
+		v.oldest_unix_ns = C.int64_t(s.Oldest.UnixNano())
+		v.oldest_age_ms = C.int64_t(max(s.OldestAge().Milliseconds(), 0))
+	}
+	// The fields the caller's struct has (a later library may know more of them).
+	n := min(size, unsafe.Sizeof(v))
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(out)), n), unsafe.Slice((*byte)(unsafe.Pointer(&v)), n))
+	return statusOK
+}
+
+// outboxStatsV1Size is sizeof(struct hamqtt_outbox_stats) of its first version.
+const outboxStatsV1Size = unsafe.Sizeof(C.struct_hamqtt_outbox_stats{})
 
 // ---------------------------------------------------------------------------------------------
 // Subscribing

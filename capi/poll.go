@@ -76,6 +76,7 @@ import (
 // that holds the strings and payloads the returned events point to until the next poll.
 type pollState struct {
 	batch    []core.Event
+	users    []unsafe.Pointer // the user pointers of the batch's deliveries
 	arena    unsafe.Pointer
 	arenaCap uintptr
 }
@@ -226,6 +227,31 @@ func (cl *client) releaseEventFD() {
 	e.ep, e.sig, e.raised = -1, -1, false
 }
 
+// filterEvents routes the deliveries of evs (routeDelivery), compacting evs to the events the
+// application gets, and stores each kept delivery's user pointer at the same index of users.
+// It returns how many events are kept.
+func (cl *client) filterEvents(evs []core.Event, users []unsafe.Pointer) int {
+	kept := 0
+	for i := range evs {
+		var user unsafe.Pointer
+		if evs[i].Kind == core.EventDelivery && evs[i].Delivery != nil {
+			reg, keep := cl.routeDelivery(&evs[i])
+			if !keep {
+				continue
+			}
+			if reg != nil {
+				user = reg.user
+			}
+		}
+		if kept != i {
+			evs[kept] = evs[i]
+		}
+		users[kept] = user
+		kept++
+	}
+	return kept
+}
+
 // pollEvents implements hamqtt_poll; the caller holds cl.pollMu.
 func (cl *client) pollEvents(out []C.hamqtt_event, timeout time.Duration) (int, error) {
 	p := &cl.poll
@@ -234,30 +260,55 @@ func (cl *client) pollEvents(out []C.hamqtt_event, timeout time.Duration) (int, 
 		p.batch = make([]core.Event, want)
 	}
 	batch := p.batch[:0]
-
-	cl.mu.Lock()
-	inst := cl.inst
-	if len(cl.leftovers) > 0 {
-		k := min(want, len(cl.leftovers))
-		batch = append(batch, cl.leftovers[:k]...)
-		cl.leftovers = cl.leftovers[k:]
-		if len(cl.leftovers) == 0 {
-			cl.leftovers = nil
-		}
-		cl.syncEventFDLocked(false)
+	if cap(p.users) < want {
+		p.users = make([]unsafe.Pointer, want)
 	}
-	cl.mu.Unlock()
+	users := p.users[:want]
+	defer clear(users)
+	var deadline time.Time
+	if timeout > 0 {
+		deadline = time.Now().Add(timeout)
+	}
 
 	var pollErr error
-	if len(batch) < want {
-		if len(batch) > 0 {
-			timeout = 0
+	var inst *instance
+	for {
+		cl.mu.Lock()
+		inst = cl.inst
+		if len(cl.leftovers) > 0 {
+			k := min(want-len(batch), len(cl.leftovers))
+			more := cl.filterEvents(cl.leftovers[:k], users[len(batch):])
+			batch = append(batch, cl.leftovers[:more]...)
+			clear(cl.leftovers[:k])
+			cl.leftovers = cl.leftovers[k:]
+			if len(cl.leftovers) == 0 {
+				cl.leftovers = nil
+			}
+			cl.syncEventFDLocked(false)
 		}
-		n, err := inst.c.Poll(p.batch[len(batch):want], timeout)
-		batch = p.batch[:len(batch)+n]
+		cl.mu.Unlock()
+		if len(batch) == want {
+			break
+		}
+		t := timeout
+		switch {
+		case len(batch) > 0 || timeout == 0:
+			t = 0
+		case timeout > 0:
+			if t = time.Until(deadline); t < 0 {
+				t = 0
+			}
+		}
+		room := p.batch[len(batch):want]
+		n, err := inst.c.Poll(room, t)
+		kept := cl.filterEvents(room[:n], users[len(batch):])
+		clear(room[kept:n])
+		batch = p.batch[:len(batch)+kept]
 		if err != nil && len(batch) == 0 {
 			pollErr = err
-		} else if errors.Is(err, core.ErrClosed) {
+			break
+		}
+		if errors.Is(err, core.ErrClosed) {
 			// This batch ends what a disconnect left, short of a full batch, and the answer
 			// HAMQTT_ERR_CLOSED is still to come: an edge-triggered loop polls again only on
 			// a new edge, so the descriptor is raised once more.
@@ -266,6 +317,14 @@ func (cl *client) pollEvents(out []C.hamqtt_event, timeout time.Duration) (int, 
 				cl.syncEventFDLocked(true)
 			}
 			cl.mu.Unlock()
+			break
+		}
+		// Events that are not the application's were taken out (outcomes of publishes whose
+		// call reported them): fetch more while the queue had more, so that a short batch
+		// still means a drained queue (edge-triggered loops rely on it), and wait on when
+		// nothing is left to give.
+		if kept == n || (n < len(room) && (len(batch) > 0 || timeout == 0)) {
+			break
 		}
 	}
 	defer clear(p.batch[:len(batch)]) // drop payload references
@@ -370,9 +429,7 @@ func (cl *client) pollEvents(out []C.hamqtt_event, timeout time.Duration) (int, 
 				ev.status = ev.delivery.status
 				ev.error = ev.delivery.error
 			}
-			if reg := cl.takeReg(d.ID); reg != nil {
-				ev.delivery.user = reg.user
-			}
+			ev.delivery.user = users[i]
 		}
 	}
 	C.hqcapi_mark_defined(p.arena, C.size_t(off))

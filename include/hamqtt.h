@@ -13,6 +13,10 @@
  *                 hamqtt_strerror(code) gives static text for a code and
  *                 hamqtt_last_error() the detail of the calling thread's last
  *                 failure ("publish: topic \"a/+\" contains a wildcard ...").
+ *                 One positive code exists: HAMQTT_STORED, which the publish
+ *                 functions of a client with an outbox return for a message
+ *                 the outbox holds but no broker acknowledged yet. It is not
+ *                 a failure: test `rc < 0` for failures (see "Outbox" below).
  *
  *   Handles       A client is an opaque 64-bit integer (hamqtt_client). 0 is
  *                 never a valid handle and ids are never reused, so a stale or
@@ -107,7 +111,14 @@ enum hamqtt_status {
     HAMQTT_ERR_IO = -14,           /* file or system error                   */
     HAMQTT_ERR_NOT_INITIALIZED = -15, /* no configuration loaded            */
     HAMQTT_ERR_TIMEOUT = -16,      /* the wait ended before the condition (0.2) */
-    HAMQTT_ERR_INTERNAL = -99      /* a bug: an internal panic was caught    */
+    HAMQTT_ERR_FULL = -17,         /* the outbox is full: the message was not stored (0.4) */
+    HAMQTT_ERR_DROPPED = -18,      /* outcome: dropped from the full outbox (drop-oldest) (0.4) */
+    HAMQTT_ERR_EXPIRED = -19,      /* outcome: waited in the outbox past its expiry (0.4) */
+    HAMQTT_ERR_LOCKED = -20,       /* the outbox directory is owned by another client or process (0.4) */
+    HAMQTT_ERR_INTERNAL = -99,     /* a bug: an internal panic was caught    */
+    /* Not an error (0.4): the outbox holds the message and delivers it when a broker is
+     * live; no broker acknowledged it yet. Do NOT publish it again. */
+    HAMQTT_STORED = 1
 };
 
 /* ------------------------------------------------------------------------ */
@@ -141,6 +152,26 @@ enum hamqtt_endpoint_state {
     HAMQTT_ENDPOINT_LIVE = 2,
     HAMQTT_ENDPOINT_QUARANTINED = 3,
     HAMQTT_ENDPOINT_REMOVED = 4
+};
+
+/* What a full outbox does with a new message (hamqtt_options.outbox_overflow, 0.4). */
+enum hamqtt_outbox_overflow {
+    HAMQTT_OVERFLOW_REFUSE = 0,     /* the new publish fails with HAMQTT_ERR_FULL (default)    */
+    HAMQTT_OVERFLOW_BLOCK = 1,      /* the publisher waits for room, up to time_to_wait_ms,
+                                       then HAMQTT_ERR_FULL                                    */
+    HAMQTT_OVERFLOW_DROP_OLDEST = 2 /* the oldest message not yet being sent is dropped (its
+                                       outcome: HAMQTT_ERR_DROPPED) to make room               */
+};
+
+/* When a disk outbox forces its writes to disk (hamqtt_options.outbox_sync, 0.4). */
+enum hamqtt_outbox_sync {
+    HAMQTT_SYNC_ALWAYS = 0,   /* a message counts as stored once fsync covered it (concurrent
+                                 publishers share one fsync): survives a power loss (default) */
+    HAMQTT_SYNC_INTERVAL = 1, /* stored once written to the operating system, forced to disk
+                                 every outbox_sync_interval_ms: survives a crash of the
+                                 process; a power loss can take the last interval's messages */
+    HAMQTT_SYNC_NEVER = 2     /* written to the operating system, which writes it when it
+                                 chooses: survives a crash of the process, not a power loss  */
 };
 
 /* Event kinds (hamqtt_event.kind). */
@@ -237,9 +268,32 @@ typedef struct hamqtt_options {
      * name (paho-mqtt's tls_insecure_set(True)). A warning is logged when the client is made.
      * tls_insecure, when also set, turns every check off. */
     int tls_skip_hostname_check;
+    /* Appended in 0.4. The outbox (store and forward; see "Outbox" above the publishing
+     * functions): publishes of QoS 1 and 2 (and 0 with outbox_qos0) are stored first and
+     * leave the outbox only once a broker acknowledged them, in publish order, through total
+     * outages and (with outbox_dir) restarts. The outbox belongs to the client: it outlives
+     * hamqtt_disconnect() and is closed by hamqtt_close(). Without outbox and outbox_dir,
+     * every outbox_* field must be 0 (HAMQTT_ERR_CONFIG otherwise). */
+    int outbox;                  /* non-zero: store publishes in an outbox (in memory unless
+                                    outbox_dir is given)                                      */
+    const char *outbox_dir;      /* non-NULL: a durable disk outbox in this directory (made if
+                                    missing; implies outbox). One client or process owns a
+                                    directory at a time (HAMQTT_ERR_LOCKED otherwise). What an
+                                    earlier client left there is resumed, oldest first.       */
+    int outbox_max_messages;     /* messages held at most (0: 100000; <0: unbounded)          */
+    int64_t outbox_max_bytes;    /* topic + payload bytes held at most (0: 64 MiB; <0: unbounded) */
+    int outbox_overflow;         /* enum hamqtt_outbox_overflow (HAMQTT_OVERFLOW_REFUSE)      */
+    int outbox_sync;             /* enum hamqtt_outbox_sync (HAMQTT_SYNC_ALWAYS); disk only   */
+    int outbox_sync_interval_ms; /* HAMQTT_SYNC_INTERVAL's period (0: 100); only with it      */
+    int outbox_qos0;             /* non-zero: QoS 0 messages are stored too (without it they
+                                    bypass the outbox and fail after time_to_wait_ms when no
+                                    broker is live, as QoS 0 promises no delivery)             */
+    int outbox_expiry_ms;        /* a message not delivered after this long is dropped with
+                                    the outcome HAMQTT_ERR_EXPIRED (0: never)                  */
 } hamqtt_options;
 
-#define HAMQTT_OPTIONS_INIT { (uint32_t)sizeof(hamqtt_options), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0.0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+#define HAMQTT_OPTIONS_INIT { (uint32_t)sizeof(hamqtt_options), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0.0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, \
+                              0, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 /* A received message. All pointers are valid only during the callback (push)
  * or until the next hamqtt_poll() on the client (pull). */
@@ -256,7 +310,8 @@ typedef struct hamqtt_message {
 
 /* The outcome of an asynchronous publish. Same lifetime as hamqtt_message. */
 typedef struct hamqtt_delivery {
-    uint64_t id;            /* the id hamqtt_publish_async() returned        */
+    uint64_t id;            /* the id hamqtt_publish_async() returned (with an outbox, also
+                               an id never returned: see "Outbox")          */
     const char *topic;
     int status;             /* HAMQTT_OK when delivered, else a HAMQTT_ERR_* */
     const char *error;      /* why it failed; NULL when delivered            */
@@ -298,6 +353,27 @@ typedef struct hamqtt_endpoint_stats {
     uint64_t received;          /* messages received through it             */
     const char *last_error;     /* "" when none                             */
 } hamqtt_endpoint_stats;
+
+/* A snapshot of a client's outbox, from hamqtt_outbox_stats() (0.4). Initialise with
+ * HAMQTT_OUTBOX_STATS_INIT: the library fills only the fields struct_size covers, so that
+ * fields can be appended. Counters count since the outbox was opened (hamqtt_client_new()).
+ * Like POSIX's struct stat and stat(), the struct shares its name with its function, so it
+ * has no typedef: write `struct hamqtt_outbox_stats`. */
+struct hamqtt_outbox_stats {
+    uint32_t struct_size;   /* sizeof(hamqtt_outbox_stats)                                     */
+    uint64_t messages;      /* held now: stored and not yet acknowledged (being sent included) */
+    uint64_t bytes;         /* their topics and payloads                                        */
+    int64_t oldest_unix_ns; /* when the oldest message held was stored; 0 when empty            */
+    int64_t oldest_age_ms;  /* how long it has waited; 0 when empty                             */
+    uint64_t stored;        /* messages stored                                                  */
+    uint64_t delivered;     /* ... acknowledged by a broker                                     */
+    uint64_t dropped;       /* ... dropped by HAMQTT_OVERFLOW_DROP_OLDEST                       */
+    uint64_t expired;       /* ... expired (outbox_expiry_ms)                                   */
+    uint64_t recovered;     /* messages a disk outbox found, stored by an earlier client, when
+                               it was opened (they are sent first); 0 in memory                  */
+};
+
+#define HAMQTT_OUTBOX_STATS_INIT { (uint32_t)sizeof(struct hamqtt_outbox_stats), 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 /* Push callbacks. `user` is the pointer registered with the callback. They run
  * on the client's library thread (see "Events" above), one at a time per
@@ -360,9 +436,14 @@ void hamqtt_free(void *ptr);
  * cluster it defines (not yet connected; see hamqtt_cluster_client()). At most
  * one configuration is loaded at a time: call hamqtt_shutdown() before loading
  * another (HAMQTT_ERR_STATE otherwise).
+ * The outboxes the file configures (its `outbox` keys) are opened here, before
+ * their clusters, and closed by hamqtt_shutdown() (0.4): a cluster's outbox
+ * outlives hamqtt_close() of its client, so the cluster's next client
+ * (hamqtt_cluster_client()) sends what it holds.
  * Returns HAMQTT_OK, HAMQTT_ERR_INVALID (path NULL), HAMQTT_ERR_IO (cannot
  * read the file), HAMQTT_ERR_CONFIG (invalid YAML or values; last_error gives
- * the line), HAMQTT_ERR_STATE. */
+ * the line), HAMQTT_ERR_STATE, HAMQTT_ERR_LOCKED (an outbox directory is owned
+ * by another client or process). */
 int hamqtt_init_file(const char *path);
 
 /* Like hamqtt_init_file(), from YAML text: `len` bytes at `yaml` (need not be
@@ -413,13 +494,21 @@ int hamqtt_cluster_names(char ***names, size_t *count);
  * most 1024 brokers once expanded.
  * `opts` may be NULL for all defaults. The client is not connected.
  * On success *out holds a new handle; close it with hamqtt_close().
+ * With hamqtt_options.outbox or outbox_dir it opens the client's outbox (0.4):
+ * a disk outbox resumes what an earlier client stored in outbox_dir (sent after
+ * hamqtt_connect(), oldest first, ahead of anything published later; damage
+ * found in its files, such as a write torn by a power loss, is repaired and
+ * logged as a warning).
  * Returns HAMQTT_OK, HAMQTT_ERR_INVALID (NULL endpoints/out, bad struct_size),
  * HAMQTT_ERR_CONFIG (bad URI, range or option, a value beyond MQTT's limits, TLS
- * options while no endpoint uses TLS; last_error says which, and never shows a
- * password), HAMQTT_ERR_PAYLOAD (will_payload_len above 65535). Warnings logged
- * meanwhile (TLS verification switched off by tls_insecure or
- * tls_skip_hostname_check) are kept for the first log callback installed with
- * hamqtt_set_log_callback() at HAMQTT_LOG_WARN or below. */
+ * options while no endpoint uses TLS, outbox_* options without an outbox;
+ * last_error says which, and never shows a password), HAMQTT_ERR_PAYLOAD
+ * (will_payload_len above 65535), HAMQTT_ERR_LOCKED (outbox_dir is owned by
+ * another client of this process or by another process; last_error names the
+ * process), HAMQTT_ERR_IO (outbox_dir cannot be made, read or locked). Warnings
+ * logged meanwhile (TLS verification switched off by tls_insecure or
+ * tls_skip_hostname_check, a repaired outbox) are kept for the first log
+ * callback installed with hamqtt_set_log_callback() at HAMQTT_LOG_WARN or below. */
 int hamqtt_client_new(const char *endpoints, const hamqtt_options *opts, hamqtt_client *out);
 
 /* Starts the client: probes every endpoint and returns once at least one is
@@ -442,6 +531,9 @@ int hamqtt_client_new(const char *endpoints, const hamqtt_options *opts, hamqtt_
  * time_to_wait_ms for a live endpoint) uses it. Calling hamqtt_connect()
  * again while none is live answers the same way after the next attempt on
  * each endpoint.
+ * A client with an outbox sends what the outbox holds (stored before the call,
+ * or by an earlier client on its outbox_dir) once a broker is live and past its
+ * warm-up, in publish order.
  * Returns HAMQTT_OK, HAMQTT_ERR_HANDLE, HAMQTT_ERR_NO_ENDPOINT,
  * HAMQTT_ERR_CLOSED (closed meanwhile), HAMQTT_ERR_CONFIG. */
 int hamqtt_connect(hamqtt_client client);
@@ -461,7 +553,10 @@ int hamqtt_connect(hamqtt_client client);
 int hamqtt_connect_async(hamqtt_client client);
 
 /* Disconnects every endpoint and stops probing. Asynchronous publishes still
- * pending complete with HAMQTT_ERR_CLOSED; their delivery events are still
+ * pending complete with HAMQTT_ERR_CLOSED (with an outbox, those the outbox
+ * holds do not: they stay stored, are sent after the next hamqtt_connect(),
+ * and their outcomes come then; publishes made while disconnected are stored
+ * too, see "Outbox"); their delivery events are still
  * delivered (push: before this returns; pull: by the next hamqtt_poll()).
  * The handle stays valid: hamqtt_connect() starts again with the same
  * subscriptions; statistics start from zero. No HAMQTT_EVENT_ENDPOINT_DOWN
@@ -486,6 +581,12 @@ int hamqtt_disconnect(hamqtt_client client);
  * client's running callback (if any) returned, so two clients may close each
  * other from their callbacks. Then do not free what this client's callbacks
  * use until they have stopped (e.g. have the callback signal its end).
+ * With an outbox (0.4), the outbox is closed after the connections: every
+ * asynchronous publish it still holds ends with HAMQTT_ERR_CLOSED, reported in
+ * push mode before this returns, on a library thread (in pull mode nothing can
+ * be polled any more; hamqtt_publish_detached() messages are not reported). A
+ * disk outbox keeps those messages for the next client on its directory; a
+ * memory outbox loses them (hamqtt_flush() first to wait for them).
  * Returns HAMQTT_OK, HAMQTT_ERR_HANDLE, HAMQTT_ERR_BUSY (called from one of
  * this client's own callbacks: it would wait for itself; the client stays
  * open). */
@@ -493,6 +594,65 @@ int hamqtt_close(hamqtt_client client);
 
 /* The cluster's name. *name is allocated: free with hamqtt_free(). */
 int hamqtt_client_name(hamqtt_client client, char **name);
+
+/* ------------------------------------------------------------------------ */
+/* Outbox (store and forward, 0.4)                                           */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A client made with hamqtt_options.outbox or outbox_dir (or the client of a
+ * configured cluster with an outbox) stores every publish of QoS 1 and 2 (and
+ * QoS 0 with outbox_qos0) before sending it. A stored message leaves the outbox
+ * only when a broker acknowledged it, or when it failed for good (below). It
+ * waits out a total outage (every broker down) for as long as it lasts instead
+ * of failing after time_to_wait_ms, and is sent in publish order once a broker
+ * is live and past its warm-up. A disk outbox (outbox_dir) also survives a
+ * crash or restart of the process: the next client on that directory resumes
+ * what it holds.
+ *
+ * Two outcomes are told apart:
+ *   stored     the outbox holds the message: hamqtt_publish() returned
+ *              HAMQTT_STORED, hamqtt_publish_async() or hamqtt_publish_detached()
+ *              returned HAMQTT_OK. It is not lost and must not be published
+ *              again: it will be delivered.
+ *   delivered  a broker acknowledged it: hamqtt_publish() returned HAMQTT_OK,
+ *              or the delivery outcome has status HAMQTT_OK.
+ * A message that was not stored is reported by the call itself: HAMQTT_ERR_FULL
+ * (the outbox is full: refused, or no room came within time_to_wait_ms with
+ * HAMQTT_OVERFLOW_BLOCK), HAMQTT_ERR_IO (the disk outbox could not write it).
+ *
+ * A stored message can still fail; its outcome then says why:
+ * HAMQTT_ERR_DROPPED (HAMQTT_OVERFLOW_DROP_OLDEST made room for a newer one),
+ * HAMQTT_ERR_EXPIRED (outbox_expiry_ms), HAMQTT_ERR_NO_ENDPOINT (brokers kept
+ * closing the connection on this message: it is failed alone),
+ * HAMQTT_ERR_CLOSED (hamqtt_close() came first; a disk outbox keeps it for the
+ * next client on the directory). Dropped and expired messages are reported
+ * even when nobody waits for them: those of hamqtt_publish_detached() as an
+ * error naming the topic (on_error, HAMQTT_EVENT_ERROR); those hamqtt_publish()
+ * left stored, or a disk outbox resumed from an earlier client, as a delivery
+ * outcome with an id the application was never given (on_delivery, or on_error
+ * when no on_delivery is installed; HAMQTT_EVENT_DELIVERY in pull mode), and
+ * their other failures as errors.
+ *
+ * The outbox belongs to the client, not to its connections. A client with an
+ * outbox accepts publishes of the QoS it stores before hamqtt_connect() and
+ * after hamqtt_disconnect(): they are stored and sent once the client is
+ * connected (other QoS: HAMQTT_ERR_STATE, as without an outbox).
+ * hamqtt_disconnect() leaves stored publishes unresolved (their outcomes come
+ * after the next hamqtt_connect()); hamqtt_close() closes the outbox.
+ * Publish ids come from the outbox's sequence: unique for the life of the
+ * client (and of a disk outbox's directory). hamqtt_publish_to() bypasses the
+ * outbox.
+ */
+
+/* Stores in *out a snapshot of the client's outbox: depth, bytes, the age of
+ * the oldest message, counters. Set out->struct_size first
+ * (HAMQTT_OUTBOX_STATS_INIT): the library fills the fields it covers and leaves
+ * struct_size as it is. Works for a client of the configuration whose cluster
+ * has an outbox too. Never waits for the network. Returns HAMQTT_OK,
+ * HAMQTT_ERR_HANDLE, HAMQTT_ERR_INVALID (out NULL, or struct_size smaller than
+ * the 0.4 struct), HAMQTT_ERR_STATE (the client has no outbox). */
+int hamqtt_outbox_stats(hamqtt_client client, struct hamqtt_outbox_stats *out);
 
 /* ------------------------------------------------------------------------ */
 /* Publishing                                                                */
@@ -504,10 +664,19 @@ int hamqtt_client_name(hamqtt_client client, char **name);
  * QoS 0). An endpoint that fails meanwhile is
  * moved to the dead list and the message goes to the next live endpoint; the
  * call fails only when no endpoint took it within time_to_wait_ms.
+ * With an outbox (0.4), for a QoS it stores: HAMQTT_OK when a broker
+ * acknowledged it within time_to_wait_ms; HAMQTT_STORED (positive, not an
+ * error) when the wait ended first, and at once when the client is not
+ * connected (before hamqtt_connect(), after hamqtt_disconnect()): the outbox
+ * holds it and delivers it, so do not publish it again; HAMQTT_ERR_FULL or
+ * HAMQTT_ERR_IO when it was not stored (see "Outbox"). A total outage then ends
+ * in HAMQTT_STORED, never in HAMQTT_ERR_NO_ENDPOINT.
  * Returns HAMQTT_OK, HAMQTT_ERR_HANDLE, HAMQTT_ERR_INVALID (NULL topic, NULL
  * payload with len > 0), HAMQTT_ERR_TOPIC (empty, wildcard, invalid UTF-8,
  * too long), HAMQTT_ERR_QOS, HAMQTT_ERR_PAYLOAD, HAMQTT_ERR_STATE (not
- * connected), HAMQTT_ERR_NO_ENDPOINT, HAMQTT_ERR_CLOSED. */
+ * connected, and no outbox stores this QoS), HAMQTT_ERR_NO_ENDPOINT,
+ * HAMQTT_ERR_CLOSED, and with an outbox HAMQTT_STORED, HAMQTT_ERR_FULL,
+ * HAMQTT_ERR_IO. */
 int hamqtt_publish(hamqtt_client client, const char *topic, const void *payload, size_t len, int qos, int retain);
 
 /* Starts a publish with the rules of hamqtt_publish() and returns at once;
@@ -520,7 +689,13 @@ int hamqtt_publish(hamqtt_client client, const char *topic, const void *payload,
  *     HAMQTT_EVENT_DELIVERY from hamqtt_poll() (pull mode).
  * On any other return nothing is reported later. Returns the codes of
  * hamqtt_publish() except HAMQTT_ERR_NO_ENDPOINT/HAMQTT_ERR_CLOSED, which are
- * reported in the delivery outcome. */
+ * reported in the delivery outcome, and HAMQTT_STORED.
+ * With an outbox (0.4), for a QoS it stores: HAMQTT_OK once the message is
+ * stored, also before hamqtt_connect() and after hamqtt_disconnect(); its
+ * outcome follows when a broker acknowledged it (HAMQTT_OK, however long the
+ * outage) or it failed for good (HAMQTT_ERR_DROPPED, HAMQTT_ERR_EXPIRED,
+ * HAMQTT_ERR_NO_ENDPOINT, HAMQTT_ERR_CLOSED: see "Outbox"). HAMQTT_ERR_FULL or
+ * HAMQTT_ERR_IO at once when it was not stored (nothing is reported later). */
 int hamqtt_publish_async(hamqtt_client client, const char *topic, const void *payload, size_t len, int qos,
                          int retain, hamqtt_delivery_cb cb, void *user, uint64_t *id);
 
@@ -532,6 +707,10 @@ int hamqtt_publish_async(hamqtt_client client, const char *topic, const void *pa
  * that would throw a success away (telemetry, MQTT.js-style publish without
  * a callback).
  * hamqtt_flush() waits for these publishes too. The payload is copied.
+ * With an outbox (0.4), for a QoS it stores: HAMQTT_OK once stored (also when
+ * not connected), HAMQTT_ERR_FULL or HAMQTT_ERR_IO when not; a stored message
+ * that fails for good (dropped, expired, refused by the brokers) is reported
+ * as an error naming the topic; HAMQTT_ERR_CLOSED is not reported.
  * Returns HAMQTT_OK and the codes of hamqtt_publish_async(), and
  * HAMQTT_ERR_CLOSED. */
 int hamqtt_publish_detached(hamqtt_client client, const char *topic, const void *payload, size_t len, int qos,
@@ -542,8 +721,10 @@ int hamqtt_publish_detached(hamqtt_client client, const char *topic, const void 
  * acknowledged (QoS 1, 2), written (QoS 0) or failed. Publishes started by
  * other threads meanwhile count too. `timeout_ms` < 0 waits without limit.
  * Outcomes of publishes with a callback may still be queued for delivery when
- * it returns. Returns HAMQTT_OK (also when the client is not connected),
- * HAMQTT_ERR_HANDLE, HAMQTT_ERR_TIMEOUT. */
+ * it returns. With an outbox, every message it holds counts, also while the
+ * client is not connected (nothing is sent then: the wait times out).
+ * Returns HAMQTT_OK (also when the client is not connected and has nothing
+ * outstanding), HAMQTT_ERR_HANDLE, HAMQTT_ERR_TIMEOUT. */
 int hamqtt_flush(hamqtt_client client, int timeout_ms);
 
 /* Publishes through the named endpoint only, without failover; blocks like

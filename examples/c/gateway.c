@@ -3,8 +3,15 @@
  *
  * What a real gateway does: it loads its configuration (the YAML of hamqtt/padogrid), publishes
  * sensor readings at QoS 1 in a loop, listens on a command topic, reports failovers between
- * brokers, and shuts down cleanly on SIGINT and SIGTERM. A reading that could not be published
- * (no broker live within the configured time) is kept and sent again: nothing is dropped.
+ * brokers, and shuts down cleanly on SIGINT and SIGTERM. Nothing is dropped:
+ *   - when the cluster has an outbox (the configuration's `outbox` key; gateway.yaml keeps a
+ *     disk outbox in ./gateway-outbox), each reading is stored there and the loop goes on at
+ *     once (hamqtt_publish_async): while no broker is reachable readings pile up in the outbox,
+ *     which the gateway reports ("stored seq=N, outbox depth D"), and they are sent in order
+ *     when a broker is back ("published seq=N"); what is still stored at exit is sent by the
+ *     next run;
+ *   - without one, a reading that could not be published (no broker live within the
+ *     configured time) is kept and sent again.
  *
  *   gateway [-c CONFIG] [-C CLUSTER] [-d DEVICE] [-i INTERVAL_MS] [-n COUNT]
  *
@@ -32,6 +39,7 @@
 
 static volatile sig_atomic_t stop_requested;
 static volatile sig_atomic_t interval_ms = 1000;
+static volatile sig_atomic_t kept_for_next_run; /* stored readings still held at exit */
 
 static void on_signal(int sig) {
     (void)sig;
@@ -78,6 +86,33 @@ static void on_endpoint_down(void *user, hamqtt_client c, const char *endpoint, 
     print_live(c);
 }
 
+/* The outcome of a reading the outbox stored (user: its sequence number). */
+static void on_delivery(void *user, hamqtt_client c, const hamqtt_delivery *d) {
+    long seq = (long)(size_t)user;
+    (void)c;
+    if (d->status == HAMQTT_OK)
+        printf("published seq=%ld\n", seq);
+    else if (d->status == HAMQTT_ERR_CLOSED)
+        kept_for_next_run++; /* shutting down: a disk outbox keeps it for the next run */
+    else
+        fprintf(stderr, "gateway: reading seq=%ld lost: %s: %s\n", seq, hamqtt_strerror(d->status), d->error);
+}
+
+/* Failures nobody waits for, such as a reading stored by an earlier run that expired. */
+static void on_error(void *user, hamqtt_client c, int status, const char *error) {
+    (void)user;
+    (void)c;
+    fprintf(stderr, "gateway: %s: %s\n", hamqtt_strerror(status), error);
+}
+
+static void print_outbox(hamqtt_client c, const char *when) {
+    struct hamqtt_outbox_stats st = HAMQTT_OUTBOX_STATS_INIT;
+    if (hamqtt_outbox_stats(c, &st) != HAMQTT_OK) return;
+    printf("outbox %s: %llu readings held (%llu bytes, oldest %lld ms), %llu stored, %llu delivered, %llu resumed from an earlier run\n",
+           when, (unsigned long long)st.messages, (unsigned long long)st.bytes, (long long)st.oldest_age_ms,
+           (unsigned long long)st.stored, (unsigned long long)st.delivered, (unsigned long long)st.recovered);
+}
+
 static void on_log(void *user, hamqtt_client c, int level, const char *line) {
     (void)user;
     (void)c;
@@ -110,8 +145,9 @@ int main(int argc, char **argv) {
     hamqtt_client c = 0;
     hamqtt_callbacks cbs = HAMQTT_CALLBACKS_INIT;
     hamqtt_endpoint_stats *stats = NULL;
+    struct hamqtt_outbox_stats ob = HAMQTT_OUTBOX_STATS_INIT;
     size_t n = 0, i;
-    int opt, rc, pending = 0, plen = 0;
+    int opt, rc, pending = 0, plen = 0, outbox;
 
     while ((opt = getopt(argc, argv, "c:C:d:i:n:h")) != -1) {
         switch (opt) {
@@ -144,7 +180,10 @@ int main(int argc, char **argv) {
     }
     cbs.on_endpoint_up = on_endpoint_up;
     cbs.on_endpoint_down = on_endpoint_down;
+    cbs.on_error = on_error;
     hamqtt_set_callbacks(c, &cbs);
+    outbox = hamqtt_outbox_stats(c, &ob) == HAMQTT_OK;
+    if (outbox) print_outbox(c, "at start");
     hamqtt_set_log_callback(c, HAMQTT_LOG_WARN, on_log, NULL);
 
     snprintf(topic, sizeof topic, "sensors/%s/temperature", device);
@@ -167,8 +206,22 @@ int main(int argc, char **argv) {
                             device, seq, temp, (long)time(NULL));
             pending = 1;
         }
-        rc = hamqtt_publish(c, topic, payload, (size_t)plen, 1, 0);
-        if (rc == HAMQTT_OK) {
+        if (outbox) {
+            /* Returns once the outbox stored it (on disk, fsynced by default); on_delivery
+             * tells when a broker acknowledged it. */
+            rc = hamqtt_publish_async(c, topic, payload, (size_t)plen, 1, 0, on_delivery, (void *)(size_t)seq, NULL);
+            if (rc == HAMQTT_OK) {
+                if (hamqtt_outbox_stats(c, &ob) == HAMQTT_OK && ob.messages > 1)
+                    printf("stored seq=%ld, outbox depth %llu\n", seq, (unsigned long long)ob.messages);
+                pending = 0;
+                seq++;
+            } else {
+                /* not stored (the outbox is full, or the disk failed): try again later */
+                failed++;
+                fprintf(stderr, "gateway: publish seq=%ld: %s: %s\n", seq, hamqtt_strerror(rc), hamqtt_last_error());
+                if (rc != HAMQTT_ERR_FULL) break;
+            }
+        } else if ((rc = hamqtt_publish(c, topic, payload, (size_t)plen, 1, 0)) == HAMQTT_OK) {
             printf("published seq=%ld\n", seq);
             pending = 0;
             seq++;
@@ -181,7 +234,12 @@ int main(int argc, char **argv) {
         if (!stop_requested && (count < 0 || seq < count)) sleep_interruptible(interval_ms);
     }
 
+    if (outbox && count >= 0 && !stop_requested) {
+        /* A run of COUNT readings: give the outbox a moment to deliver the last ones. */
+        (void)hamqtt_flush(c, 10000);
+    }
     printf("shutting down after %ld readings (%ld publish attempts failed)\n", seq, failed);
+    if (outbox) print_outbox(c, "at exit");
     if (hamqtt_stats(c, &stats, &n) == HAMQTT_OK) {
         for (i = 0; i < n; i++)
             printf("  %-16s %-28s published=%llu acked=%llu failovers=%llu connects=%llu\n", stats[i].name,
@@ -194,6 +252,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "gateway: shutdown: %s\n", hamqtt_last_error());
         return 1;
     }
+    if (kept_for_next_run > 0)
+        printf("%d readings not delivered yet stay in the outbox for the next run\n", (int)kept_for_next_run);
     printf("bye\n");
     return 0;
 }

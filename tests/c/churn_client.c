@@ -1,20 +1,30 @@
 /* churn_client: the C client of the churn harness (internal/churn, run by internal/cmd/churn),
  * written against hamqtt.h the way a C gateway would be: a client with the default options
  * and what the configuration names, a blocking connect, a subscription with a callback, and
- * blocking publishes paced at the rate.
+ * blocking publishes paced at the rate (asynchronous ones through a disk outbox).
  *
  *   churn_client sub --brokers H:P,H:P,H:P --topic T [--config NAME]
  *   churn_client pub --brokers H:P,H:P,H:P --topic T --count N --rate R [--config NAME]
+ *                    [--outbox DIR] [--start N]
  *
  * Line protocol on stdout (one line each, flushed at once; logs go to stderr): the subscriber
  * prints READY once its subscription is acknowledged, then MSG <seq> per delivered message,
- * and exits 0 on SIGTERM; the publisher prints ACK <seq> when hamqtt_publish returned
- * HAMQTT_OK, FAIL <seq> <why> when it failed, then DONE, and exits 0.
+ * and exits 0 on SIGTERM; the publisher publishes START..COUNT-1 (--start, default 0) and
+ * prints ACK <seq> when hamqtt_publish returned HAMQTT_OK, FAIL <seq> <why> when it failed,
+ * then DONE, and exits 0.
  *
  * Configurations: default (all defaults: a STICKY publisher), noloss (publisher type ALL with
- * an acknowledgement quorum of 2, a de-duplicating subscriber), roundrobin. */
+ * an acknowledgement quorum of 2, a de-duplicating subscriber), roundrobin, and outbox: the
+ * publisher keeps a disk outbox in --outbox DIR (everything else at its default) and publishes
+ * with hamqtt_publish_async, printing STORED <seq> when the call stored the message, then ACK
+ * or FAIL when its outcome comes; it starts even when no broker is reachable, sends first what
+ * a killed predecessor left in the outbox, and prints DONE once that is resolved too. The
+ * subscriber de-duplicates. --outbox is ignored by the other configurations. */
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +41,7 @@ static void on_signal(int sig) {
 
 static void usage(void) {
     fprintf(stderr, "usage: churn_client pub|sub --brokers H:P,... --topic T [--count N] [--rate R] "
-                    "[--config default|noloss|roundrobin]\n");
+                    "[--config default|noloss|roundrobin|outbox] [--outbox DIR] [--start N]\n");
 }
 
 static void on_log(void *user, hamqtt_client client, int level, const char *line) {
@@ -93,6 +103,28 @@ static void sleep_until(double until) {
     }
 }
 
+/* Outcomes of the outbox configuration's asynchronous publishes. order_mu is held from the
+ * publish call to its STORED line, so that the outcome (on the library thread) comes after. */
+static pthread_mutex_t order_mu = PTHREAD_MUTEX_INITIALIZER;
+static atomic_long outcomes;
+
+static void on_delivery(void *user, hamqtt_client client, const hamqtt_delivery *d) {
+    long seq = (long)(intptr_t)user;
+    char why[1024], *s;
+    (void)client;
+    pthread_mutex_lock(&order_mu);
+    if (d->status == HAMQTT_OK) {
+        emit("ACK %ld", seq);
+    } else {
+        snprintf(why, sizeof why, "%s: %s", hamqtt_strerror(d->status), d->error ? d->error : "");
+        for (s = why; *s; s++)
+            if (*s == '\n' || *s == '\r') *s = ' ';
+        emit("FAIL %ld %s", seq, why);
+    }
+    pthread_mutex_unlock(&order_mu);
+    atomic_fetch_add(&outcomes, 1);
+}
+
 /* The failure of the last call, on one line. */
 static const char *why(int rc) {
     static char buf[1024];
@@ -105,14 +137,14 @@ static const char *why(int rc) {
 }
 
 int main(int argc, char **argv) {
-    const char *mode, *brokers = NULL, *topic = "hamqtt/churn", *config = "default";
-    long count = 1500;
+    const char *mode, *brokers = NULL, *topic = "hamqtt/churn", *config = "default", *outbox = NULL;
+    long count = 1500, start_seq = 0, stored = 0;
     double rate = 100;
     hamqtt_options opts = HAMQTT_OPTIONS_INIT;
     hamqtt_callbacks cbs = HAMQTT_CALLBACKS_INIT;
     hamqtt_client c;
     struct sigaction sa;
-    int i, rc, pub;
+    int i, rc, pub, use_outbox;
 
     if (argc < 2 || (strcmp(argv[1], "pub") != 0 && strcmp(argv[1], "sub") != 0)) {
         usage();
@@ -136,12 +168,16 @@ int main(int argc, char **argv) {
             rate = strtod(v, NULL);
         else if (strcmp(k, "--config") == 0)
             config = v;
+        else if (strcmp(k, "--outbox") == 0)
+            outbox = v;
+        else if (strcmp(k, "--start") == 0)
+            start_seq = strtol(v, NULL, 10);
         else {
             usage();
             return 2;
         }
     }
-    if (brokers == NULL || count < 0 || rate <= 0) {
+    if (brokers == NULL || count < 0 || rate <= 0 || start_seq < 0) {
         usage();
         return 2;
     }
@@ -156,10 +192,21 @@ int main(int argc, char **argv) {
         }
     } else if (strcmp(config, "roundrobin") == 0) {
         opts.publisher_type = HAMQTT_PUBLISHER_ROUND_ROBIN;
+    } else if (strcmp(config, "outbox") == 0) {
+        if (pub) {
+            if (outbox == NULL || *outbox == 0) {
+                fprintf(stderr, "churn_client: config outbox needs --outbox DIR\n");
+                return 2;
+            }
+            opts.outbox_dir = outbox;
+        } else {
+            opts.dedup = 1;
+        }
     } else if (strcmp(config, "default") != 0) {
-        fprintf(stderr, "churn_client: unknown config %s (default, noloss, roundrobin)\n", config);
+        fprintf(stderr, "churn_client: unknown config %s (default, noloss, roundrobin, outbox)\n", config);
         return 2;
     }
+    use_outbox = pub && opts.outbox_dir != NULL;
 
     /* Handlers installed after the library was loaded need SA_ONSTACK (hamqtt.h). */
     memset(&sa, 0, sizeof sa);
@@ -180,8 +227,11 @@ int main(int argc, char **argv) {
     hamqtt_set_callbacks(c, &cbs);
     if ((rc = hamqtt_connect(c)) != HAMQTT_OK) {
         fprintf(stderr, "churn_client: connect: %s\n", why(rc));
-        hamqtt_close(c);
-        return 1;
+        /* With an outbox no broker is needed to start: it stores, and the client keeps probing. */
+        if (!use_outbox || rc != HAMQTT_ERR_NO_ENDPOINT) {
+            hamqtt_close(c);
+            return 1;
+        }
     }
 
     if (!pub) {
@@ -200,18 +250,38 @@ int main(int argc, char **argv) {
     {
         double start = now_s();
         long seq;
-        for (seq = 0; seq < count && !stopping; seq++) {
+        for (seq = start_seq; seq < count && !stopping; seq++) {
             char payload[32];
             int n = snprintf(payload, sizeof payload, "%ld", seq);
-            sleep_until(start + (double)seq / rate);
+            sleep_until(start + (double)(seq - start_seq) / rate);
             if (stopping)
                 break;
+            if (use_outbox) {
+                pthread_mutex_lock(&order_mu);
+                rc = hamqtt_publish_async(c, topic, payload, (size_t)n, 1, 0, on_delivery, (void *)(intptr_t)seq, NULL);
+                if (rc == HAMQTT_OK) {
+                    emit("STORED %ld", seq);
+                    stored++;
+                } else {
+                    emit("FAIL %ld %s", seq, why(rc));
+                }
+                pthread_mutex_unlock(&order_mu);
+                continue;
+            }
             rc = hamqtt_publish(c, topic, payload, (size_t)n, 1, 0);
             if (rc == HAMQTT_OK)
                 emit("ACK %ld", seq);
             else
                 emit("FAIL %ld %s", seq, why(rc));
         }
+    }
+    if (use_outbox) {
+        /* Everything the outbox holds, what a predecessor left included, is resolved however
+         * long an outage lasts; then every outcome is printed. */
+        while (!stopping && hamqtt_flush(c, 100) == HAMQTT_ERR_TIMEOUT) {
+        }
+        while (!stopping && atomic_load(&outcomes) < stored)
+            sleep_until(now_s() + 0.01);
     }
     emit("DONE");
     return hamqtt_close(c) == HAMQTT_OK ? 0 : 1;

@@ -9,7 +9,10 @@ int hamqtt_header_cxx();
 int hamqtt_header_cxx() {
     hamqtt_options o = HAMQTT_OPTIONS_INIT;
     hamqtt_callbacks c = HAMQTT_CALLBACKS_INIT;
+    struct hamqtt_outbox_stats s = HAMQTT_OUTBOX_STATS_INIT;
     int (*close_fn)(hamqtt_client) = &hamqtt_close;
+    int (*stats_fn)(hamqtt_client, struct hamqtt_outbox_stats *) = &hamqtt_outbox_stats;
     (void)close_fn;
-    return static_cast<int>(o.struct_size + c.struct_size);
+    (void)stats_fn;
+    return static_cast<int>(o.struct_size + c.struct_size + s.struct_size);
 }

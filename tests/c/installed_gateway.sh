@@ -4,7 +4,8 @@
 # Installs the build into a temporary prefix, builds examples/c/gateway.c against the
 # installed package twice (CMake find_package(hamqtt) and pkg-config), then runs the gateway
 # on two real brokers: each broker is SIGKILLed in turn while it publishes, a command reaches
-# it, and SIGTERM shuts it down cleanly.
+# it, and SIGTERM shuts it down cleanly; then with a disk outbox through a total outage (every
+# reading stored, then published in order once a broker is back) until the stop command.
 set -euo pipefail
 # shellcheck source=../lib/brokerctl.sh
 . "$(dirname "$0")/../lib/brokerctl.sh"
@@ -90,13 +91,35 @@ seqs=$(grep '^published seq=' "$tmp/gw.out" | sed 's/published seq=//')
 grep -E "^(failover|endpoint up|command|  live|shutting|  gw-)" "$tmp/gw.out" | head -20
 echo "gateway: $(published) readings, $(grep -c '^failover:' "$tmp/gw.out") failover lines, clean exit"
 
-step "gateway (pkg-config build): a short run, and the stop command"
-"$tmp/gateway-pc" -c "$tmp/gw.yaml" -i 20 -d pc-gw >"$tmp/gw.out" 2>&1 &
+step "gateway (pkg-config build) with a disk outbox: every broker down, then one back; the stop command"
+cat >"$tmp/gw-outbox.yaml" <<YAML
+defaultCluster: gw
+clusters:
+  - name: gw
+    probeDelay: 100
+    outbox: {dir: "$tmp/outbox"}
+    connections:
+      - connection:
+          serverURIs: [tcp://127.0.0.1:$p1, tcp://127.0.0.1:$p2]
+YAML
+"$tmp/gateway-pc" -c "$tmp/gw-outbox.yaml" -i 20 -d pc-gw >"$tmp/gw.out" 2>&1 &
 under_test=$!
 wait_for 20 "readings" more_published_than 5
+has_line '^outbox at start: 0 readings held' || fail "the gateway did not report its outbox"
+bk kill 0
+bk kill 1
+wait_for 20 "readings stored while no broker is up" has_line '^stored seq=[0-9]*, outbox depth [0-9]'
+n=$(published)
+bk restart 0
+wait_for 30 "the stored readings to be published" more_published_than $((n + 30))
 "$pubtool" "tcp://127.0.0.1:$p1" sensors/pc-gw/cmd/x stop || fail "pubtool"
 rc=0; wait "$under_test" || rc=$?
 under_test=
 [ $rc -eq 0 ] || fail "pkg-config gateway exited with $rc"
 has_line '^bye$' || fail "pkg-config gateway: no clean shutdown"
+grep -q 'gateway: publish\|gateway: reading' "$tmp/gw.out" && fail "a reading failed"
+seqs=$(grep '^published seq=' "$tmp/gw.out" | sed 's/published seq=//')
+echo "$seqs" | sort -n -c || fail "readings were published out of order"
+[ "$(echo "$seqs" | sort -n | uniq | wc -l)" -eq "$(echo "$seqs" | wc -l)" ] || fail "a reading was published twice"
+echo "gateway with an outbox: $(published) readings in order, $(grep -c '^stored seq=' "$tmp/gw.out") stored while the brokers were down"
 echo "ok"

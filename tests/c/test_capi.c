@@ -17,6 +17,7 @@
 
 #include "hamqtt.h"
 #include "testutil.h"
+#include "test_outbox.h"
 
 /* ------------------------------------------------------------------------------------------ */
 /* helpers                                                                                    */
@@ -60,7 +61,8 @@ static void test_version(void) {
                    HAMQTT_ERR_PAYLOAD, HAMQTT_ERR_CONFIG, HAMQTT_ERR_NO_ENDPOINT, HAMQTT_ERR_CLOSED,
                    HAMQTT_ERR_NOT_FOUND, HAMQTT_ERR_BUSY, HAMQTT_ERR_MODE, HAMQTT_ERR_STATE,
                    HAMQTT_ERR_REFUSED, HAMQTT_ERR_IO, HAMQTT_ERR_NOT_INITIALIZED, HAMQTT_ERR_TIMEOUT,
-                   HAMQTT_ERR_INTERNAL};
+                   HAMQTT_ERR_FULL, HAMQTT_ERR_DROPPED, HAMQTT_ERR_EXPIRED, HAMQTT_ERR_LOCKED,
+                   HAMQTT_ERR_INTERNAL, HAMQTT_STORED};
     size_t i;
     CHECK(strcmp(hamqtt_version(), HAMQTT_VERSION_STRING) == 0);
     CHECK(strcmp(hamqtt_last_error(), "") == 0);
@@ -1648,6 +1650,13 @@ static const struct test_case cases[] = {
     {"limits", test_limits, 1},
     {"poison_topics", test_poison_topics, 1},
     {"secrets", test_secrets, 1},
+    {"outbox_options", test_outbox_options, 1},
+    {"outbox_before_connect", test_outbox_before_connect, 1},
+    {"outbox_outage", test_outbox_outage, 0},
+    {"outbox_disk", test_outbox_disk, 1},
+    {"outbox_full", test_outbox_full, 1},
+    {"outbox_outcomes", test_outbox_outcomes, 1},
+    {"outbox_config", test_outbox_config, 1},
 };
 
 int main(int argc, char **argv) { return test_main(argc, argv, cases, sizeof cases / sizeof cases[0]); }
