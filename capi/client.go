@@ -307,6 +307,10 @@ func (cl *client) prepareNext(inst *instance) {
 		cl.next, cl.nextErr = cl.makeInstanceLocked()
 		if cl.nextErr != nil {
 			cl.warn("the outbox takes no publish until hamqtt_connect", cl.nextErr)
+		} else if cl.push.Load() {
+			// Outcomes of what it holds (dropped, expired) reach the callbacks at once, as
+			// before the first connect; pull mode has them polled after the connect.
+			cl.startDispatcherLocked(cl.next)
 		}
 	}
 	if cl.nextReady != nil {
@@ -453,6 +457,9 @@ func (cl *client) enablePush() {
 	}
 	if cl.state != stateClosed && !cl.inst.isClosed() {
 		cl.startDispatcherLocked(cl.inst)
+	}
+	if cl.next != nil {
+		cl.startDispatcherLocked(cl.next)
 	}
 	// Events of a disconnected instance that pull mode never collected go to the callbacks of
 	// the next instance's dispatcher... or nowhere: a client switching modes after a
