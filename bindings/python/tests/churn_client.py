@@ -1,18 +1,28 @@
 """A publisher or subscriber for the churn harness (internal/cmd/churn), written as a paho-mqtt
 program: the only hamqtt-specific line is the import (and the cluster address given to
-connect(), plus ha_options for the no-loss and round-robin configurations).
+connect(), plus ha_options for the no-loss and round-robin configurations and outbox_set() for
+the disk outbox).
 
     churn_client.py pub|sub --brokers 127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3 --topic T
-                    --count N --rate R --config default|noloss|roundrobin [--impl hamqtt|paho]
+                    --count N --rate R --config default|noloss|roundrobin|outbox
+                    [--outbox DIR] [--start N] [--impl hamqtt|paho]
+
+The publisher publishes the sequence numbers --start..--count-1. Configurations: default (the
+defaults: a memory outbox), noloss (publisher type ALL with an acknowledgement quorum of 2, a
+de-duplicating subscriber), roundrobin, and outbox (a disk outbox in --outbox DIR, a
+de-duplicating subscriber; the publisher starts without waiting for a broker, so that it can
+be started during an outage, and sends what an earlier publisher left in DIR).
 
 Line protocol on stdout (one line each, flushed at once; everything else goes to stderr):
 
     subscriber  READY            the subscription was acknowledged (on_subscribe)
                 MSG <seq>        a message arrived (payload: the decimal sequence number)
-    publisher   ACK <seq>        on_publish: a broker acknowledged the QoS 1 message
-                QUEUED <seq>     publish() accepted the message while the client was not connected
+    publisher   STORED <seq>     publish() stored the message in the outbox (rc 0, is_stored())
+                ACK <seq>        on_publish: a broker acknowledged the QoS 1 message
+                QUEUED <seq>     publish() kept the message while not connected, unstored (paho)
                 FAIL <seq> <why> the message was refused or reported failed
-                DONE             every message was resolved (or the deadline passed)
+                DONE             every message was resolved, and the outbox is empty (what an
+                                 earlier publisher left in it included), or the deadline passed
 
 The subscriber runs until SIGTERM and exits 0. ``--impl paho`` runs the same program on
 paho-mqtt itself, connected to the first broker only (paho has no cluster): a comparison.
@@ -48,10 +58,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--topic", required=True)
     p.add_argument("--count", type=int, default=1000)
     p.add_argument("--rate", type=float, default=100.0, help="messages per second")
-    p.add_argument("--config", choices=["default", "noloss", "roundrobin"], default="default")
+    p.add_argument("--config", choices=["default", "noloss", "roundrobin", "outbox"], default="default")
+    p.add_argument("--outbox", help="the disk outbox's directory (config outbox)")
+    p.add_argument("--start", type=int, default=0, help="the first sequence number to publish")
     p.add_argument("--impl", choices=["hamqtt", "paho"], default="hamqtt")
-    p.add_argument("--deadline", type=float, default=60.0,
-                   help="seconds after the last publish to wait for outcomes")
+    p.add_argument("--deadline", type=float, default=None,
+                   help="seconds after the last publish to wait for outcomes (default 60; no limit "
+                        "with config outbox: stored messages wait out any outage)")
     return p.parse_args(argv)
 
 
@@ -79,9 +92,18 @@ def main(argv: Optional[List[str]] = None) -> int:
                 kwargs["ha_options"] = {"dedup": True}
         elif args.config == "roundrobin" and args.role == "pub":
             kwargs["ha_options"] = {"publisher_type": "ROUND_ROBIN"}
+        elif args.config == "outbox" and args.role == "sub":
+            kwargs["ha_options"] = {"dedup": True}
+    if args.config == "outbox" and args.role == "pub" and not args.outbox:
+        log("config outbox needs --outbox DIR")
+        return 2
+    if args.deadline is None:
+        args.deadline = float("inf") if args.config == "outbox" else 60.0
 
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, **kwargs)
     client.enable_logger()  # paho's log lines go to stderr through logging
+    if args.config == "outbox" and args.role == "pub" and args.impl == "hamqtt":
+        client.outbox_set(args.outbox)
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
@@ -137,6 +159,7 @@ def run_publisher(mqtt, client, where, args, stop: threading.Event) -> int:  # t
     early_acks = set()
     acked = set()
     failed = set()
+    queued = set()
     infos = {}
 
     def ack(seq: int) -> None:
@@ -167,16 +190,26 @@ def run_publisher(mqtt, client, where, args, stop: threading.Event) -> int:  # t
     client.on_publish = on_publish
     client.on_connect = on_connect
     client.on_disconnect = on_disconnect
-    client.connect(*where)
-    client.loop_start()
-    if not connected_once.wait(10):
-        log("no on_connect within 10 s; publishing all the same")
+    outbox = args.config == "outbox" and args.impl == "hamqtt"
+    if outbox:
+        # Started again after a crash, possibly while every broker is down: what the outbox
+        # holds waits for a broker, so publishing goes ahead while the loop connects. paho's
+        # reconnect backoff (up to 120 s) would outlast the outage by far: the loop retries
+        # every 0.5-2 s instead.
+        client.reconnect_delay_set(0.5, 2)
+        client.connect_async(*where)
+        client.loop_start()
+    else:
+        client.connect(*where)
+        client.loop_start()
+        if not connected_once.wait(10):
+            log("no on_connect within 10 s; publishing all the same")
 
     start = time.monotonic()
-    for seq in range(1, args.count + 1):
+    for seq in range(args.start, args.count):
         if stop.is_set():
             break
-        delay = start + (seq - 1) / args.rate - time.monotonic()
+        delay = start + (seq - args.start) / args.rate - time.monotonic()
         if delay > 0:
             time.sleep(delay)
         connected = client.is_connected()
@@ -190,24 +223,28 @@ def run_publisher(mqtt, client, where, args, stop: threading.Event) -> int:  # t
             continue
         with lock:
             infos[seq] = info
+            stored = getattr(info, "is_stored", None)
+            if stored is not None and stored():
+                emit(f"STORED {seq}")
+            elif not connected or not client.is_connected():
+                # Accepted while not connected: paho keeps it (rc MQTT_ERR_NO_CONN, or 0 when
+                # it waits behind the in-flight window) and sends it once connected.
+                emit(f"QUEUED {seq}")
+                queued.add(seq)
             if info.mid in early_acks:
                 early_acks.discard(info.mid)
                 ack(seq)
                 continue
             seq_of_mid[info.mid] = seq
-            # Accepted while not connected: paho keeps it (rc MQTT_ERR_NO_CONN, or 0 when
-            # it waits behind the in-flight window) and sends it once connected.
-            if not connected or not client.is_connected():
-                emit(f"QUEUED {seq}")
 
     # Wait for every outcome (bounded): wait_for_publish raises for a message that failed.
-    # A message kept with rc MQTT_ERR_NO_CONN makes paho's wait_for_publish raise at once
+    # A message paho kept with rc MQTT_ERR_NO_CONN makes its wait_for_publish raise at once
     # although it is still sent once connected: for those, on_publish is awaited instead.
     deadline = time.monotonic() + args.deadline
     for seq, info in sorted(infos.items()):
         if stop.is_set() or time.monotonic() >= deadline:
             break
-        if info.rc == mqtt.MQTT_ERR_NO_CONN:
+        if seq in queued and info.rc == mqtt.MQTT_ERR_NO_CONN:
             while seq not in acked and not stop.is_set() and time.monotonic() < deadline:
                 time.sleep(0.02)
             continue
@@ -224,6 +261,17 @@ def run_publisher(mqtt, client, where, args, stop: threading.Event) -> int:  # t
             if len(acked) + len(failed) >= len(infos) or not seq_of_mid:
                 break
         time.sleep(0.05)
+    if outbox:
+        # What an earlier publisher stored (this one has no MQTTMessageInfo for it) is resolved
+        # once the outbox is empty.
+        while not stop.is_set() and time.monotonic() < deadline:
+            st = client.outbox_stats()
+            if st.messages == 0:
+                break
+            time.sleep(0.05)
+        st = client.outbox_stats()
+        log(f"outbox: {st.messages} held, {st.recovered} recovered from an earlier publisher, "
+            f"{st.stored} stored and {st.delivered} delivered since it was opened")
     with lock:
         unresolved = len(infos) - len(acked) - len(failed & set(infos))
         log(f"published {len(infos)}, acknowledged {len(acked)}, failed {len(failed)}, unresolved {unresolved}"

@@ -30,6 +30,7 @@ STRUCTS = {
     "hamqtt_delivery": _lib.Delivery,
     "hamqtt_event": _lib.Event,
     "hamqtt_endpoint_stats": _lib.EndpointStatsStruct,
+    "struct hamqtt_outbox_stats": _lib.OutboxStatsStruct,  # no typedef, as struct stat
 }
 
 

@@ -281,28 +281,6 @@ def test_loop_on_callers_thread_and_callbacks(broker: Broker) -> None:
     assert not c.is_connected()
 
 
-def test_max_queued_and_inflight(broker: Broker) -> None:
-    c = v2()
-    c.max_queued_messages_set(3)
-    c.max_inflight_messages_set(1)
-    with pytest.raises(TypeError):
-        c.max_queued_messages_set("3")  # type: ignore[arg-type]
-    infos = [c.publish("q/a", b"%d" % i, qos=1) for i in range(4)]  # not connected: kept
-    assert [i.rc for i in infos[:3]] == [mqtt.MQTT_ERR_NO_CONN] * 3
-    assert infos[3].rc == mqtt.MQTT_ERR_QUEUE_SIZE
-    with pytest.raises(ValueError):
-        infos[3].is_published()
-    got: List[bytes] = []
-    c.on_message = lambda cl, u, m: got.append(m.payload)
-    c.connect("127.0.0.1", broker.port)
-    c.subscribe("q/#", 1)
-    c.loop_start()
-    assert wait_for(lambda: len(got) == 3)
-    assert got == [b"0", b"1", b"2"]
-    c.disconnect()
-    c.loop_stop()
-
-
 def test_will_username_and_reconnect_delay(broker: Broker) -> None:
     wills: List[bytes] = []
     watcher = v2()

@@ -16,21 +16,28 @@ from ._lib import (
     ConfigError,
     HamqttError,
     InvalidArgumentError,
+    MessageDroppedError,
+    MessageExpiredError,
     NoEndpointError,
     NotFoundError,
+    OutboxError,
+    OutboxFullError,
+    OutboxLockedError,
     StateError,
     TimedOutError,
 )
-from ._native import EndpointStats
+from ._native import EndpointStats, OutboxStats
 from .ha import HaClusters, HaMqttClient, Message
-from .options import ClusterOptions, PublisherType, Will
+from .options import ClusterOptions, OverflowPolicy, PublisherType, SyncPolicy, Will
 
 __version__ = "0.3.0"
 
 __all__ = [
-    "HaClusters", "HaMqttClient", "Message", "EndpointStats", "ClusterOptions", "PublisherType",
-    "Will", "HamqttError", "ConfigError", "InvalidArgumentError", "NoEndpointError",
-    "NotFoundError", "ClosedError", "StateError", "TimedOutError", "library_version", "__version__",
+    "HaClusters", "HaMqttClient", "Message", "EndpointStats", "OutboxStats", "ClusterOptions",
+    "PublisherType", "OverflowPolicy", "SyncPolicy", "Will", "HamqttError", "ConfigError",
+    "InvalidArgumentError", "NoEndpointError", "NotFoundError", "ClosedError", "StateError",
+    "TimedOutError", "OutboxError", "OutboxFullError", "OutboxLockedError", "MessageDroppedError",
+    "MessageExpiredError", "library_version", "__version__",
 ]
 
 

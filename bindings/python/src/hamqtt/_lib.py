@@ -59,7 +59,13 @@ ERR_REFUSED = -13
 ERR_IO = -14
 ERR_NOT_INITIALIZED = -15
 ERR_TIMEOUT = -16
+ERR_FULL = -17
+ERR_DROPPED = -18
+ERR_EXPIRED = -19
+ERR_LOCKED = -20
 ERR_INTERNAL = -99
+# Not an error: the client's outbox holds the message, no broker acknowledged it yet.
+STORED = 1
 
 STATUS_NAMES = {
     OK: "HAMQTT_OK",
@@ -79,7 +85,12 @@ STATUS_NAMES = {
     ERR_IO: "HAMQTT_ERR_IO",
     ERR_NOT_INITIALIZED: "HAMQTT_ERR_NOT_INITIALIZED",
     ERR_TIMEOUT: "HAMQTT_ERR_TIMEOUT",
+    ERR_FULL: "HAMQTT_ERR_FULL",
+    ERR_DROPPED: "HAMQTT_ERR_DROPPED",
+    ERR_EXPIRED: "HAMQTT_ERR_EXPIRED",
+    ERR_LOCKED: "HAMQTT_ERR_LOCKED",
     ERR_INTERNAL: "HAMQTT_ERR_INTERNAL",
+    STORED: "HAMQTT_STORED",
 }
 
 # Event kinds (enum hamqtt_event_kind)
@@ -102,6 +113,14 @@ LOG_ERROR = 40
 LOG_OFF = 100
 
 ENDPOINT_STATES = {0: "dead", 1: "connecting", 2: "live", 3: "quarantined", 4: "removed"}
+
+# Outbox overflow and sync policies (enum hamqtt_outbox_overflow, enum hamqtt_outbox_sync)
+OVERFLOW_REFUSE = 0
+OVERFLOW_BLOCK = 1
+OVERFLOW_DROP_OLDEST = 2
+SYNC_ALWAYS = 0
+SYNC_INTERVAL = 1
+SYNC_NEVER = 2
 
 
 # ---------------------------------------------------------------------------------------------
@@ -175,6 +194,28 @@ class TimedOutError(HamqttError, TimeoutError):
     """A wait ended before what it waited for (a :class:`TimeoutError`)."""
 
 
+class OutboxError(HamqttError):
+    """A failure of the client's outbox or of a message it held (the subclasses say which)."""
+
+
+class OutboxFullError(OutboxError):
+    """The outbox is full: the message was not stored (publish it later, or choose another
+    overflow policy or larger bounds)."""
+
+
+class MessageDroppedError(OutboxError):
+    """A stored message was dropped to make room for a newer one (overflow ``drop-oldest``)."""
+
+
+class MessageExpiredError(OutboxError):
+    """A stored message waited longer than the outbox's expiry and was dropped."""
+
+
+class OutboxLockedError(OutboxError):
+    """The outbox directory is owned by another client of this process or by another process
+    (one owner at a time: give each client its own directory)."""
+
+
 _ERROR_CLASSES: dict[int, type[HamqttError]] = {
     ERR_INVALID: InvalidArgumentError,
     ERR_TOPIC: InvalidArgumentError,
@@ -191,6 +232,10 @@ _ERROR_CLASSES: dict[int, type[HamqttError]] = {
     ERR_BUSY: StateError,
     ERR_MODE: StateError,
     ERR_TIMEOUT: TimedOutError,
+    ERR_FULL: OutboxFullError,
+    ERR_DROPPED: MessageDroppedError,
+    ERR_EXPIRED: MessageExpiredError,
+    ERR_LOCKED: OutboxLockedError,
 }
 
 
@@ -260,6 +305,15 @@ class Options(Structure):
         ("tls_key_pem", c_char_p),
         ("ack_quorum", c_int),
         ("tls_skip_hostname_check", c_int),
+        ("outbox", c_int),
+        ("outbox_dir", c_char_p),
+        ("outbox_max_messages", c_int),
+        ("outbox_max_bytes", c_int64),
+        ("outbox_overflow", c_int),
+        ("outbox_sync", c_int),
+        ("outbox_sync_interval_ms", c_int),
+        ("outbox_qos0", c_int),
+        ("outbox_expiry_ms", c_int),
     ]
 
 
@@ -322,6 +376,23 @@ class EndpointStatsStruct(Structure):
         ("connect_failures", c_uint64),
         ("received", c_uint64),
         ("last_error", c_char_p),
+    ]
+
+
+class OutboxStatsStruct(Structure):
+    """``struct hamqtt_outbox_stats``."""
+
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("messages", c_uint64),
+        ("bytes", c_uint64),
+        ("oldest_unix_ns", c_int64),
+        ("oldest_age_ms", c_int64),
+        ("stored", c_uint64),
+        ("delivered", c_uint64),
+        ("dropped", c_uint64),
+        ("expired", c_uint64),
+        ("recovered", c_uint64),
     ]
 
 
@@ -457,6 +528,7 @@ def _declare(h: ctypes.CDLL) -> None:
         "hamqtt_stats": (c_int, [u64, POINTER(POINTER(EndpointStatsStruct)), POINTER(c_size_t)]),
         "hamqtt_add_endpoint": (c_int, [u64, c_char_p, c_char_p, POINTER(c_void_p)]),
         "hamqtt_remove_endpoint": (c_int, [u64, c_char_p]),
+        "hamqtt_outbox_stats": (c_int, [u64, POINTER(OutboxStatsStruct)]),
     }
     for name, (res, args) in sigs.items():
         fn = getattr(h, name)

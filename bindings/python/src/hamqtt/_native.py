@@ -56,6 +56,32 @@ class EndpointStats:
     last_error: str
 
 
+@dataclass(frozen=True)
+class OutboxStats:
+    """A snapshot of a client's outbox: what it holds now, and counters since it was opened."""
+
+    messages: int
+    """Messages held: stored and not yet acknowledged by a broker (those being sent included)."""
+    bytes: int
+    """Their topics and payloads, in bytes."""
+    oldest_age: float
+    """How long the oldest message held has waited, in seconds (0.0 when empty)."""
+    oldest_time: Optional[float]
+    """When the oldest message held was stored (Unix time in seconds, as ``time.time()``), or
+    None when empty."""
+    stored: int
+    """Messages stored since the outbox was opened."""
+    delivered: int
+    """... acknowledged by a broker."""
+    dropped: int
+    """... dropped to make room (overflow ``drop-oldest``)."""
+    expired: int
+    """... dropped because they waited longer than the expiry."""
+    recovered: int = 0
+    """Messages a disk outbox found when it was opened, stored by an earlier client or process
+    (sent first); 0 in memory."""
+
+
 def _cstr(value: Optional[str], what: str) -> Optional[bytes]:
     if value is None:
         return None
@@ -80,6 +106,7 @@ class NativeClient:
         self._log_cb: Any = None
         self._efd = -1  # our dup of the event descriptor (one for the life of the client)
         self._owner: Optional["weakref.ref[Any]"] = None
+        self._has_outbox: Optional[bool] = None
         self._pub_id = c_uint64(0)
         self._pub_id_ref = byref(self._pub_id)
         self._publish_async_fn = _lib.lib().hamqtt_publish_async
@@ -182,9 +209,14 @@ class NativeClient:
 
     # -- publish / subscribe --------------------------------------------------------------
 
-    def publish(self, topic: bytes, payload: bytes, qos: int, retain: bool) -> None:
-        """``hamqtt_publish`` (blocking)."""
-        _lib.check(_lib.lib().hamqtt_publish(self._h, topic, payload, len(payload), qos, int(retain)))
+    def publish(self, topic: bytes, payload: bytes, qos: int, retain: bool) -> bool:
+        """``hamqtt_publish`` (blocking): True when delivered, False when the client's outbox
+        holds the message (``HAMQTT_STORED``: it is sent when a broker is live)."""
+        rc = _lib.lib().hamqtt_publish(self._h, topic, payload, len(payload), qos, int(retain))
+        if rc == _lib.STORED:
+            return False
+        _lib.check(rc)
+        return True
 
     def publish_to(self, endpoint: bytes, topic: bytes, payload: bytes, qos: int, retain: bool) -> None:
         """``hamqtt_publish_to`` (blocking, one endpoint, no failover)."""
@@ -297,6 +329,30 @@ class NativeClient:
         cb = _lib.LOG_CB(trampoline)
         _lib.check(L.hamqtt_set_log_callback(self._h, level, cb, None))
         self._log_cb = cb  # keep alive while the library may call it
+
+    def has_outbox(self) -> bool:
+        """Whether the client has an outbox (its own, or its configured cluster's)."""
+        if self._has_outbox is None:
+            try:
+                self._has_outbox = self.outbox_stats() is not None
+            except _lib.HamqttError:
+                return False
+        return self._has_outbox
+
+    def outbox_stats(self) -> Optional[OutboxStats]:
+        """``hamqtt_outbox_stats``: the outbox's snapshot, or None when the client has none."""
+        st = _lib.OutboxStatsStruct()
+        st.struct_size = ctypes.sizeof(_lib.OutboxStatsStruct)
+        rc = _lib.lib().hamqtt_outbox_stats(self._h, byref(st))
+        if rc == _lib.ERR_STATE:
+            return None
+        _lib.check(rc)
+        return OutboxStats(
+            messages=st.messages, bytes=st.bytes, oldest_age=st.oldest_age_ms / 1000.0,
+            oldest_time=st.oldest_unix_ns / 1e9 if st.oldest_unix_ns else None,
+            stored=st.stored, delivered=st.delivered, dropped=st.dropped, expired=st.expired,
+            recovered=st.recovered,
+        )
 
     # -- endpoints ------------------------------------------------------------------------
 

@@ -14,8 +14,10 @@ How the virtual cluster maps onto paho's single connection:
 * the client is *connected* while at least one endpoint is live: ``on_connect`` fires when the
   first endpoint comes up, ``on_disconnect`` (``MQTT_ERR_CONN_LOST``) when the last one goes
   down, and the engine reconnects by itself (``reconnect_on_failure``);
-* publishes fail over between endpoints; QoS > 0 messages that no endpoint took are kept and
-  re-sent once an endpoint is back (as paho keeps them until it reconnects);
+* publishes fail over between endpoints; QoS > 0 messages go through the engine's outbox (in
+  memory by default, on disk with :meth:`Client.outbox_set`), which keeps them until a broker
+  acknowledged them, however long every broker is down (as paho keeps them until it
+  reconnects), and sends them in publish order;
 * subscriptions are made on every live endpoint and replayed when an endpoint comes back;
 * callbacks resolve as paho's (properties, decorators, subclass methods), and an external event
   loop (asyncio, selectors) drives the client through paho's socket contract (``socket()``,
@@ -34,6 +36,7 @@ import errno
 import logging
 import math
 import operator
+import os
 import re
 import socket as _socket
 import threading
@@ -55,7 +58,7 @@ from typing import (
 )
 
 from . import _lib
-from ._native import EventBridge, NativeClient, Waker, wait_readable
+from ._native import EventBridge, NativeClient, OutboxStats, Waker, wait_readable
 from .enums import (
     CallbackAPIVersion,
     ConnackCode,
@@ -66,7 +69,17 @@ from .enums import (
     MQTTProtocolVersion,
     PahoClientMode,
 )
-from .options import MAX_KEEPALIVE, MAX_STRING_FIELD, ClusterOptions, Will, check_mqtt_text, check_secret, mqtt_string_problem
+from .options import (
+    MAX_KEEPALIVE,
+    MAX_STRING_FIELD,
+    ClusterOptions,
+    OverflowPolicy,
+    SyncPolicy,
+    Will,
+    check_mqtt_text,
+    check_secret,
+    mqtt_string_problem,
+)
 from .packettypes import PacketTypes
 from .reasoncodes import Properties, ReasonCode, ReasonCodes, require_no_properties
 
@@ -74,7 +87,7 @@ __all__ = [
     "Client", "MQTTMessage", "MQTTMessageInfo", "ConnectFlags", "DisconnectFlags",
     "CallbackAPIVersion", "MQTTErrorCode", "MQTTProtocolVersion", "ReasonCode", "Properties",
     "topic_matches_sub", "error_string", "connack_string", "MQTTException", "NotSupportedError",
-    "WebsocketConnectionError",
+    "WebsocketConnectionError", "OutboxStats", "OverflowPolicy", "SyncPolicy",
 ]
 
 # hamqtt_event.status of an ENDPOINT_UP event when the broker kept this client's session
@@ -363,9 +376,14 @@ def _encode_payload(payload: Any) -> bytes:
 
 
 class MQTTMessageInfo:
-    """Returned by :meth:`Client.publish`: ``rc``, ``mid``, unpacks as ``(rc, mid)``."""
+    """Returned by :meth:`Client.publish`: ``rc``, ``mid``, unpacks as ``(rc, mid)``.
 
-    __slots__ = ("_client", "_done", "_event", "_iterpos", "_published", "_error", "mid", "rc")
+    Two outcomes are told apart: *stored* (:meth:`is_stored`: the client's outbox holds the
+    message and delivers it when a broker is live; ``publish()`` returned ``MQTT_ERR_SUCCESS``)
+    and *published* (:meth:`is_published`, ``on_publish``: a broker acknowledged it).
+    """
+
+    __slots__ = ("_client", "_done", "_event", "_iterpos", "_published", "_stored", "_error", "mid", "rc")
 
     def __init__(self, mid: int) -> None:
         self.mid = mid
@@ -373,6 +391,7 @@ class MQTTMessageInfo:
         self.rc: MQTTErrorCode = MQTTErrorCode.MQTT_ERR_SUCCESS
         """The status; may change until the message is published."""
         self._published = False
+        self._stored = False
         self._done = False
         self._event: Optional[threading.Event] = None  # made only when someone waits
         self._iterpos = 0
@@ -383,7 +402,8 @@ class MQTTMessageInfo:
         return str((self.rc, self.mid))
 
     def __repr__(self) -> str:
-        return f"MQTTMessageInfo(rc={int(self.rc)}, mid={self.mid}, published={self._published})"
+        return (f"MQTTMessageInfo(rc={int(self.rc)}, mid={self.mid}, stored={self.is_stored()}, "
+                f"published={self._published})")
 
     def __iter__(self) -> Iterator[Union[MQTTErrorCode, int]]:
         self._iterpos = 0
@@ -416,6 +436,7 @@ class MQTTMessageInfo:
     def _set_failed(self, rc: MQTTErrorCode, detail: str) -> None:
         self.rc = rc
         self._error = detail
+        self._stored = False
         self._finish()
 
     def _finish(self) -> None:
@@ -428,7 +449,8 @@ class MQTTMessageInfo:
 
     def _raise_if_failed(self) -> None:
         if self.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
-            raise ValueError("Message is not queued due to ERR_QUEUE_SIZE")
+            extra = f" ({self._error})" if self._error else ""
+            raise ValueError(f"Message is not queued due to ERR_QUEUE_SIZE{extra}")
         if self.rc > 0:
             extra = f" ({self._error})" if self._error else ""
             raise RuntimeError(f"Message publish failed: {error_string(self.rc)}{extra}")
@@ -461,13 +483,30 @@ class MQTTMessageInfo:
         self._raise_if_failed()
 
     def is_published(self) -> bool:
-        """True once the message was published (acknowledged for QoS 1/2, written for QoS 0).
+        """True once the message was published: a broker acknowledged it (QoS 1/2), or a
+        connection to one took it (QoS 0). Stored in the outbox is not published yet.
 
-        :raises ValueError: the message was not queued (``MQTT_ERR_QUEUE_SIZE``).
+        :raises ValueError: the message was not queued (``MQTT_ERR_QUEUE_SIZE``: the outbox
+            was full, or dropped it to make room for a newer one).
         :raises RuntimeError: the message was not published for another reason.
         """
         self._raise_if_failed()
         return self._published
+
+    def is_stored(self) -> bool:
+        """hamqtt extension: True when the client's outbox took the message (``publish()``
+        returned ``MQTT_ERR_SUCCESS`` for a QoS the outbox stores: 1 and 2, and 0 with
+        ``outbox_set(qos0=True)``), and it has not failed since.
+
+        A stored message is delivered, in publish order, once a broker is live, however long
+        every broker is down (and, with a disk outbox, after a restart of the process): do not
+        publish it again. ``is_stored() and not is_published()`` is a message waiting in the
+        outbox; ``is_published()`` turns True when a broker acknowledged it (``on_publish``).
+        False for a message never stored (not taken, QoS 0, the outbox turned off) and for one
+        that left the outbox unpublished (dropped, expired: ``rc`` and :meth:`is_published`
+        say why). Never raises.
+        """
+        return self._stored
 
 
 class MQTTMessage:
@@ -535,29 +574,37 @@ def _new_message(topic: str, payload: bytes, qos: int, retain: bool, dup: bool, 
 _INFO_PLACEHOLDER = MQTTMessageInfo(0)
 
 
-class _Out:
-    """An outgoing message not yet confirmed. ``seq`` is its place in publish order (mids wrap
-    at 65535, ``seq`` never does): the client's queue is kept sorted by it."""
+class _Early:
+    """A message published before the client had an engine to hand it to (no ``connect()``
+    yet named the brokers), or before the engine could take it (no outbox, not connected).
+    ``connect()`` hands these to the engine first, in publish order."""
 
-    __slots__ = ("info", "payload", "qos", "retain", "seq", "topic")
+    __slots__ = ("info", "payload", "qos", "retain", "since", "topic")
 
-    def __init__(self, topic: bytes, payload: bytes, qos: int, retain: bool, info: MQTTMessageInfo,
-                 seq: int) -> None:
+    def __init__(self, topic: bytes, payload: bytes, qos: int, retain: bool, info: MQTTMessageInfo) -> None:
         self.topic = topic
         self.payload = payload
         self.qos = qos
         self.retain = retain
         self.info = info
-        self.seq = seq
+        self.since = time.time()
 
 
-# Delivery statuses after which a QoS > 0 message is kept and sent again (as paho keeps such
-# messages until it reconnects): no broker took it in time, the engine was closed or
-# disconnected under it, or the attempt timed out. Any other failure is final and reported
-# (MQTTMessageInfo.rc, wait_for_publish() and is_published() raise, on_log/logger get an error).
-_RESEND_STATUSES = frozenset({
-    _lib.ERR_NO_ENDPOINT, _lib.ERR_CLOSED, _lib.ERR_TIMEOUT, _lib.ERR_IO, _lib.ERR_BUSY, _lib.ERR_HANDLE,
-})
+# The engine's outcome of a message that was not published, as paho's codes.
+_FAILURE_RC = {
+    _lib.ERR_DROPPED: MQTTErrorCode.MQTT_ERR_QUEUE_SIZE,  # dropped from the full outbox
+    _lib.ERR_FULL: MQTTErrorCode.MQTT_ERR_QUEUE_SIZE,
+    _lib.ERR_EXPIRED: MQTTErrorCode.MQTT_ERR_NO_CONN,  # no broker took it before its expiry
+    _lib.ERR_CLOSED: MQTTErrorCode.MQTT_ERR_CONN_LOST,
+    _lib.ERR_NO_ENDPOINT: MQTTErrorCode.MQTT_ERR_NO_CONN,
+    _lib.ERR_TIMEOUT: MQTTErrorCode.MQTT_ERR_NO_CONN,
+    _lib.ERR_STATE: MQTTErrorCode.MQTT_ERR_NO_CONN,
+    _lib.ERR_PAYLOAD: MQTTErrorCode.MQTT_ERR_PAYLOAD_SIZE,
+    _lib.ERR_INVALID: MQTTErrorCode.MQTT_ERR_INVAL,
+    _lib.ERR_TOPIC: MQTTErrorCode.MQTT_ERR_INVAL,
+    _lib.ERR_QOS: MQTTErrorCode.MQTT_ERR_INVAL,
+    _lib.ERR_IO: MQTTErrorCode.MQTT_ERR_ERRNO,  # the disk outbox could not write it
+}
 
 
 class _State:
@@ -578,6 +625,18 @@ _ENGINE_LOG_LEVELS = {
 
 # "<RFC 3339 time> <slog level> message key=value ...": the engine's line format (capi/logsink.go)
 _ENGINE_LINE_PREFIX = re.compile(r"^\d{4}-\d\d-\d\dT[0-9:.]+(?:Z|[+-]\d\d:\d\d) (?:DEBUG|INFO|WARN|ERROR)(?:[+-]\d+)? ")
+
+
+def _outbox_dir_of(options: ClusterOptions) -> Optional[str]:
+    """The disk outbox directory of these options, as an absolute path (None: none, or in memory)."""
+    d = options.outbox_dir
+    return os.path.abspath(os.fspath(d)) if d is not None else None
+
+
+def _sync_value(sync: Any) -> int:
+    from .options import _policy
+
+    return _policy("outbox_sync", sync, SyncPolicy)
 
 
 def _engine_line(line: str) -> str:
@@ -605,6 +664,17 @@ class Client:
         (``HAMQTT_CONFIG`` or :meth:`hamqtt.HaClusters.initialize`); ``connect()`` then needs no host.
     :param ha_options: hamqtt extension: :class:`hamqtt.ClusterOptions` (or a dict of its
         fields) for the cluster built by ``connect()``: publisher type, dedup, timeouts, ...
+        (``{"outbox": False}`` turns the outbox off).
+
+    Outgoing messages go through the engine's *outbox*: in memory by default (paho-mqtt keeps
+    its queue in memory too), on disk with :meth:`outbox_set`. A QoS 1 or 2 message is stored
+    first (``publish()`` returns ``MQTT_ERR_SUCCESS``), sent when a broker is live, and leaves
+    the outbox once a broker acknowledged it (``on_publish``); it waits out any outage, in
+    publish order. QoS 0 messages are not stored (as paho: dropped with ``MQTT_ERR_NO_CONN``
+    while no broker is connected) unless ``outbox_set(qos0=True)``.
+    ``max_queued_messages_set()`` bounds the outbox (0, the default: no bound, as paho), and
+    ``publish()`` returns ``MQTT_ERR_QUEUE_SIZE`` when it is full; :meth:`outbox_stats` gives
+    its depth and the age of its oldest message.
     """
 
     suppress_exceptions: bool
@@ -716,14 +786,19 @@ class Client:
         self._disconnect_returned = False
         self._live: "set[str]" = set()
         self._last_mid = 0
-        self._last_seq = 0
-        self._sent_hi = 0  # the highest seq handed to the engine
-        # QoS > 0 messages the engine held when the last broker was lost (pids): nothing newer
-        # goes to the engine until each has its outcome.
-        self._stale: "set[int]" = set()
-        self._pending: Dict[int, _Out] = {}
-        self._queue: Deque[_Out] = collections.deque()
-        self._inflight = 0
+        # What outbox_set() chose (ClusterOptions outbox_* fields); the rest comes from
+        # ha_options and max_queued_messages (see _outbox_options).
+        self._outbox_opts: Dict[str, Any] = {}
+        # The engine's publishes awaiting their outcome: engine id -> (info, qos).
+        self._pending: Dict[int, Tuple[MQTTMessageInfo, int]] = {}
+        self._early: Deque[_Early] = collections.deque()
+        self._early_bytes = 0
+        # Filters subscribed through this client (a clean disconnect() forgets them).
+        self._subscriptions: Dict[str, int] = {}
+        self._native_outbox_dir: Optional[str] = None
+        # Every broker was lost since the last one was up: what waits for an acknowledgement
+        # then waits in the outbox, and nothing is worth waiting for at disconnect.
+        self._all_lost = False
         self._backlog: Deque[Any] = collections.deque()
         self._after_connect: List[Tuple[Callable[..., Any], Tuple[Any, ...]]] = []
         self._engine_logs: Deque[Tuple[int, str]] = collections.deque(maxlen=2000)
@@ -832,20 +907,21 @@ class Client:
 
     @property
     def max_inflight_messages(self) -> int:
-        """QoS > 0 messages part way through their flow at once (default 20; 0: no limit)."""
+        """paho's in-flight window (default 20; 0: no limit). Kept for compatibility: the
+        engine paces what it sends by its own window (4096 asynchronous publishes awaiting
+        their acknowledgement, 19 QoS 2 ones per broker), and order does not depend on it."""
         return self._max_inflight_messages
 
     @max_inflight_messages.setter
     def max_inflight_messages(self, value: int) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError("max_inflight_messages must be an int >= 0")
-        with self._lock:
-            self._max_inflight_messages = value
-            self._flush_queue()
+        self._max_inflight_messages = value
 
     @property
     def max_queued_messages(self) -> int:
-        """Outgoing QoS > 0 messages kept at most (0: no limit)."""
+        """The outbox's bound: outgoing messages held at most, those being sent included
+        (0: no bound, as paho). Applies to the cluster the next ``connect()`` makes."""
         return self._max_queued_messages
 
     @max_queued_messages.setter
@@ -1210,15 +1286,103 @@ class Client:
         self._reconnect_max_delay = max_delay
 
     def max_inflight_messages_set(self, inflight: int) -> None:
-        """At most this many QoS > 0 messages in flight at once (default 20; 0: unlimited)."""
+        """paho's in-flight window (default 20; 0: unlimited): recorded, see
+        :attr:`max_inflight_messages`."""
         self.max_inflight_messages = inflight
 
     def max_queued_messages_set(self, queue_size: int) -> "Client":
-        """At most this many outgoing QoS > 0 messages kept (0: unlimited)."""
+        """Bound the outbox: at most ``queue_size`` outgoing messages held (those stored and
+        those being sent, until a broker acknowledged them); 0 (the default): no bound, as
+        paho. A publish that finds it full returns ``MQTT_ERR_QUEUE_SIZE`` (nothing stored is
+        touched; ``outbox_set(overflow="drop-oldest")`` drops the oldest instead). Call it
+        before ``connect()``: the bound belongs to the cluster ``connect()`` makes."""
         if not isinstance(queue_size, int) or isinstance(queue_size, bool):
             raise TypeError("queue_size should be an int")
         self.max_queued_messages = queue_size
         return self
+
+    def outbox_set(self, path: Union[str, "os.PathLike[str]", None] = None, *,
+                   sync: Union[SyncPolicy, str] = SyncPolicy.ALWAYS, sync_interval: Optional[float] = None,
+                   overflow: Union[OverflowPolicy, str] = OverflowPolicy.REFUSE, max_bytes: Optional[int] = None,
+                   expiry: Optional[float] = None, qos0: bool = False) -> None:
+        """hamqtt extension: choose the outbox outgoing messages are stored in (before
+        ``connect()``).
+
+        Without this call the outbox is in memory, unbounded (as paho's queue), and stores QoS
+        1 and 2 messages. With ``path`` it is a durable disk outbox in that directory (made if
+        missing): stored messages also survive a crash or ``kill -9`` of the process, and the
+        next client on the directory sends them first, in order, once a broker is live. One
+        client or process owns a directory at a time: another one's ``connect()`` raises
+        :class:`hamqtt.OutboxLockedError`.
+
+        :param path: the disk outbox's directory; None: in memory.
+        :param sync: when a disk outbox forces its writes to disk (:class:`hamqtt.SyncPolicy`
+            or its name): ``"always"`` (default; a publish returns once an fsync covered it,
+            so it survives a power loss), ``"interval"`` (every ``sync_interval`` seconds,
+            default 0.1: survives a crash of the process), ``"never"``.
+        :param overflow: what a full outbox does with a new message
+            (:class:`hamqtt.OverflowPolicy` or its name): ``"refuse"`` (default: ``publish()``
+            returns ``MQTT_ERR_QUEUE_SIZE``), ``"block"`` (``publish()`` waits for room up to
+            ``time_to_wait``, then refuses), ``"drop-oldest"`` (the oldest message not being
+            sent is dropped: its ``rc`` becomes ``MQTT_ERR_QUEUE_SIZE``).
+        :param max_bytes: topic and payload bytes held at most (None: no bound); the message
+            count is bounded by :meth:`max_queued_messages_set`.
+        :param expiry: seconds after which a message not yet published is dropped (its ``rc``
+            becomes ``MQTT_ERR_NO_CONN``); None: never.
+        :param qos0: store QoS 0 messages too (by default they are not stored: dropped with
+            ``MQTT_ERR_NO_CONN`` while no broker is connected, as paho).
+        :raises RuntimeError: called while connected.
+        :raises ValueError: a value out of range or an unknown policy name.
+        """
+        self._check_not_connected("the outbox")
+        self._no_cluster_setting("outbox_set()")
+        if path is not None and not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"path must be a directory (str or os.PathLike) or None, not {type(path).__name__}")
+        opts: Dict[str, Any] = {
+            "outbox": True,
+            "outbox_dir": os.fspath(path) if path is not None else None,
+            "outbox_sync": sync if path is not None else None,
+            "outbox_sync_interval": sync_interval,
+            "outbox_overflow": overflow,
+            "outbox_max_bytes": max_bytes,
+            "outbox_expiry": expiry,
+            "outbox_qos0": bool(qos0),
+        }
+        if path is None and SyncPolicy(_sync_value(sync)) != SyncPolicy.ALWAYS:
+            raise ValueError("outbox_set(sync=...) applies to a disk outbox: give a path")
+        ClusterOptions(**opts).to_struct()  # validate now, not at connect()
+        self._outbox_opts = opts
+
+    def outbox_stats(self) -> OutboxStats:
+        """hamqtt extension: the outbox's depth, size and the age of its oldest message.
+
+        ``messages`` counts what waits for a broker's acknowledgement (stored, or being sent);
+        ``oldest_age`` is how long the oldest of them has waited, in seconds. Messages published
+        before the first ``connect()`` are counted too. With the outbox turned off
+        (``ha_options={"outbox": False}``, or a ``Client(cluster=...)`` whose cluster has none
+        in the configuration file) only those are.
+        """
+        with self._lock:
+            early = list(self._early)
+            nc = self._native
+        st: Optional[OutboxStats] = None
+        if nc is not None and not nc.closed:
+            try:
+                st = nc.outbox_stats()
+            except _lib.ClosedError:
+                st = None
+        if not early:
+            return st if st is not None else OutboxStats(0, 0, 0.0, None, 0, 0, 0, 0, 0)
+        now = time.time()
+        n = len(early)
+        size = sum(len(e.topic) + len(e.payload) for e in early)
+        oldest = early[0].since
+        if st is None:
+            return OutboxStats(n, size, max(0.0, now - oldest), oldest, n, 0, 0, 0, 0)
+        if st.oldest_time is not None and st.oldest_time < oldest:
+            oldest = st.oldest_time
+        return OutboxStats(st.messages + n, st.bytes + size, max(0.0, now - oldest), oldest,
+                           st.stored + n, st.delivered, st.dropped, st.expired, st.recovered)
 
     def enable_logger(self, logger: Optional[logging.Logger] = None) -> None:
         """Send log lines to ``logger`` (default: the ``hamqtt.client`` logger)."""
@@ -1311,7 +1475,16 @@ class Client:
 
         As in paho, the loop keeps trying while no broker can be reached: each failed attempt
         calls ``on_connect_fail`` and the next one follows after the reconnect delay
-        (``reconnect_delay_set``, 1 s doubling up to 120 s by default)."""
+        (``reconnect_delay_set``, 1 s doubling up to 120 s by default).
+
+        The cluster and its outbox are made here (nothing is sent yet): messages published
+        from now on are stored in it (on disk with ``outbox_set(path)``), behind those published
+        before this call, and sent once the loop has connected.
+
+        :raises ValueError: a host or setting the engine refuses.
+        :raises hamqtt.OutboxLockedError: the disk outbox's directory is owned by another
+            client or process.
+        """
         if bind_address or bind_port:
             if bind_port < 0:
                 raise ValueError("Invalid bind port number.")
@@ -1339,6 +1512,11 @@ class Client:
             self._port = port
             self._keepalive = int(keepalive)
             self._state = _State.CONNECT_ASYNC
+            # The cluster (and its outbox) exists from now on: what is published before the
+            # loop connects is stored in it (on disk with a disk outbox), behind what was
+            # published before this call.
+            nc = self._ensure_native()
+            self._hand_over(nc)
 
     def connect_srv(self, domain: Optional[str] = None, keepalive: int = 60, bind_address: str = "",
                     bind_port: int = 0, clean_start: CleanStartOption = MQTT_CLEAN_START_FIRST_ONLY,
@@ -1391,7 +1569,33 @@ class Client:
             o.tls_key_file = self._tls["key"]
             o.tls_insecure = bool(self._tls.get("no_verify"))
             o.tls_skip_hostname_check = self._tls_insecure
+        self._outbox_options(o)
         return o
+
+    def _outbox_options(self, o: ClusterOptions) -> None:
+        """The outbox of the cluster connect() makes: in memory by default, as paho keeps its
+        queue; outbox_set() chooses it, ha_options may turn it off or set its fields;
+        max_queued_messages bounds its count (0: no bound, as paho)."""
+        if o.outbox is False and not self._outbox_opts:
+            return
+        for k, v in self._outbox_opts.items():
+            setattr(o, k, v)
+        o.outbox = True
+        if self._max_queued_messages > 0:
+            o.outbox_max_messages = self._max_queued_messages
+        elif o.outbox_max_messages is None:
+            o.outbox_max_messages = -1
+        if o.outbox_max_bytes is None:
+            o.outbox_max_bytes = -1
+
+    def _stores(self, qos: int) -> bool:
+        """Whether the outbox of the cluster connect() makes (or made) stores this QoS."""
+        if self._cluster is not None:
+            nc = self._native
+            return nc is not None and qos > 0 and nc.has_outbox()
+        if self._ha_options.outbox is False and not self._outbox_opts:
+            return False
+        return qos > 0 or bool(self._outbox_opts.get("outbox_qos0") or self._ha_options.outbox_qos0)
 
     def _ensure_native(self) -> NativeClient:
         if self._cluster is not None:
@@ -1403,7 +1607,11 @@ class Client:
         nc = self._native
         if nc is not None and not nc.closed and self._native_key == key:
             return nc
-        self._close_native()
+        # Another cluster replaces this one: what its outbox still holds is handed on only when
+        # the new one opens the same disk outbox (which resumes the messages under the same
+        # ids); a memory outbox goes with its cluster.
+        new_dir = _outbox_dir_of(key[2]) if self._cluster is None else None
+        self._close_native(keep_stored=new_dir is not None and new_dir == self._native_outbox_dir)
         if self._cluster is not None:
             from . import ha
 
@@ -1421,27 +1629,36 @@ class Client:
                 _log.warning("%s: %s", _lib.redact_uri(self._host), warning)
         self._native = nc
         self._native_key = key
+        self._native_outbox_dir = new_dir
         self._update_engine_log()
         return nc
 
-    def _close_native(self, notify: bool = True) -> None:
+    def _close_native(self, notify: bool = True, keep_stored: bool = False) -> None:
         self._close_socket(notify=notify)
         nc = self._native
         self._native = None
         self._native_key = None
         self._engine_started = False
+        where = self._native_outbox_dir
+        self._native_outbox_dir = None
         with self._lock:
-            # Messages the old cluster still had: QoS > 0 ones are kept for the next
-            # connection (as paho keeps them), in publish order with those already queued;
-            # QoS 0 ones are lost.
-            outs = list(self._pending.values())
-            self._pending.clear()
-            self._stale.clear()
-            self._inflight = 0
-            self._requeue([o for o in outs if o.qos])
-            for o in outs:
-                if not o.qos:
-                    o.info._set_failed(MQTT_ERR_CONN_LOST, "the connection was replaced")
+            if keep_stored:
+                # Still stored on disk: the next client on the directory resumes them and
+                # reports their outcomes under the same ids.
+                lost = [(i, q) for i, q in self._pending.values() if not i._stored]
+                self._pending = {k: v for k, v in self._pending.items() if v[0]._stored}
+            else:
+                lost = list(self._pending.values())
+                self._pending.clear()
+        if lost and notify:
+            why = ("the client's cluster was closed first"
+                   + (f"; the message stays stored in the outbox {where}, for the next client on it" if where else ""))
+            for info, _ in lost:
+                info._set_failed(MQTT_ERR_CONN_LOST, why)
+            self._easy_log(MQTT_LOG_ERR, "%d message(s) not published: %s", len(lost), why)
+        elif lost:
+            for info, _ in lost:
+                info._set_failed(MQTT_ERR_CONN_LOST, "the client was closed")
         if nc is not None:
             try:
                 nc.close()
@@ -1480,11 +1697,13 @@ class Client:
             if self._engine_started:
                 self._stop_engine()
             nc = self._ensure_native()
+            self._hand_over(nc)
             self._state = _State.CONNECTING
             self._drain_until_closed = False
             self._disconnect_returned = False
             self._exit_loop = False
             self._live = set()
+            self._all_lost = False
             self._after_connect = []
             self._engine_started = True
         on_pre = self.on_pre_connect
@@ -1500,9 +1719,10 @@ class Client:
             if raise_on_failure:
                 raise err
             return False
+        if self._early:
+            with self._lock:
+                self._hand_over(nc)  # what a cluster without an outbox takes only once started
         self._open_socket()
-        # Queued messages go out once the first endpoint is reported up (as paho sends them
-        # after the CONNACK), so a subscription made right after connect() comes first.
         self._waker.wake()
         return True
 
@@ -1546,8 +1766,9 @@ class Client:
 
     def disconnect(self, reasoncode: Optional[ReasonCode] = None,
                    properties: Optional[Properties] = None) -> MQTTErrorCode:
-        """Disconnect from every broker (after the messages in flight completed, for at most
-        the engine's time_to_wait).
+        """Disconnect from every broker (after the messages on their way completed, for at most
+        the engine's time_to_wait; not at all while every broker is down). What the outbox
+        still holds stays there and is sent after the next ``connect()``.
 
         ``on_disconnect`` follows, then ``on_socket_close``, as in paho: from the loop thread
         when ``loop_start()``/``loop_forever()`` runs, from the next ``loop_read()`` of an
@@ -1570,23 +1791,39 @@ class Client:
             self._disconnect_returned = False
             self._stop_engine()
             self._disconnect_returned = True
-            if self._clean_session and self._native is not None and self._cluster is None:
-                # A clean session forgets its subscriptions; so does the engine's registry.
-                self._native_key = None
+            if self._clean_session and self._cluster is None:
+                self._forget_subscriptions()
         self._waker.wake()
         if (not self._loop_running_elsewhere() and not self._in_callback()
                 and self.on_socket_register_write is None):
             self._drain_after_disconnect()
         return MQTT_ERR_SUCCESS
 
+    def _forget_subscriptions(self) -> None:
+        """A clean session forgets its subscriptions (lock held): so does the engine's
+        registry, which would replay them at the next connect(). The cluster itself, and what
+        its outbox holds, stays."""
+        nc = self._native
+        subs, self._subscriptions = self._subscriptions, {}
+        if nc is None or nc.closed:
+            return
+        for t in subs:
+            try:
+                nc.unsubscribe(t.encode("utf-8"))
+            except _lib.HamqttError:
+                pass
+
     def _time_to_wait(self) -> float:
         return self._ha_options.time_to_wait or 10.0
 
     def _flush_pending(self, timeout: float) -> None:
+        """Let the messages on their way complete, for at most ``timeout`` seconds, unless every
+        broker is lost: what the outbox holds then stays there (sent after the next
+        connect())."""
         deadline = time.monotonic() + timeout
         while True:
             with self._lock:
-                if not self._pending:
+                if not self._pending or self._all_lost:
                     return
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -1617,9 +1854,23 @@ class Client:
                 properties: Optional[Properties] = None) -> MQTTMessageInfo:
         """Publish a message through the cluster (failing over between brokers).
 
-        Returns an :class:`MQTTMessageInfo`; ``rc`` is ``MQTT_ERR_NO_CONN`` for a QoS 0 message
-        while no broker is connected (dropped, as paho does). QoS > 0 messages are kept and sent
-        once a broker is connected.
+        Returns an :class:`MQTTMessageInfo` whose ``rc`` is
+
+        * ``MQTT_ERR_SUCCESS`` when the message was taken: stored in the outbox (QoS 1 and 2,
+          and QoS 0 with ``outbox_set(qos0=True)``; :meth:`MQTTMessageInfo.is_stored` is True),
+          or for QoS 0 handed to a connected broker. A stored message is sent in publish order
+          once a broker is live, however long every broker is down, also when published before
+          ``connect()``; ``on_publish`` and ``is_published()`` follow the broker's
+          acknowledgement. (paho returns ``MQTT_ERR_NO_CONN`` for a QoS > 0 message it kept
+          while disconnected, and its ``wait_for_publish()`` then raises; here the message is
+          stored and ``wait_for_publish()`` waits for it.)
+        * ``MQTT_ERR_QUEUE_SIZE`` when the outbox is full (:meth:`max_queued_messages_set`,
+          ``outbox_set(max_bytes=...)``): not stored, as paho;
+        * ``MQTT_ERR_NO_CONN`` for a QoS 0 message while no broker is connected (dropped, as
+          paho), and for any message the outbox does not store while the client is not
+          connected (the outbox turned off: then, as paho, a QoS > 0 message is kept and sent
+          once connected);
+        * ``MQTT_ERR_ERRNO`` when the disk outbox could not write it (not stored).
 
         :raises ValueError: bad topic (empty, wildcard), QoS or a payload that is too large.
         :raises TypeError: topic, payload or qos of the wrong type.
@@ -1649,46 +1900,135 @@ class Client:
         with self._lock:
             info = MQTTMessageInfo(self._mid_generate())
             info._client = self._selfref()
-            self._last_seq += 1
-            out = _Out(tb, data, qos, retain, info, self._last_seq)
-            if qos == 0:
-                if not self._engine_started or self._state == _State.CONNECTION_LOST:
-                    info.rc = MQTT_ERR_NO_CONN
-                    return info
-                if self._send(out) != _lib.OK:
-                    info.rc = MQTT_ERR_NO_CONN
-                    return info
+            nc = self._native
+            if self._early or nc is None or nc.closed:
+                # No cluster yet (connect() names the brokers), or older messages still wait
+                # for it: this one goes behind them.
+                self._publish_early(tb, data, qos, retain, info)
+                return info
+            stores = self._stores(qos)
+            if not stores and qos == 0 and (not self._engine_started or self._state == _State.CONNECTION_LOST):
+                info.rc = MQTT_ERR_NO_CONN
+                return info
+            rc, pid = nc.publish_async(tb, data, qos, retain)
+            if rc == _lib.OK:
+                self._pending[pid] = (info, qos)
+                info._stored = stores
+            elif rc == _lib.ERR_STATE and qos > 0:
+                # Not connected and no outbox takes it: kept, as paho keeps it, and handed
+                # over once connected.
+                self._publish_early(tb, data, qos, retain, info)
+                return info
             else:
-                if self._max_queued_messages and len(self._pending) + len(self._queue) >= self._max_queued_messages:
-                    info.rc = MQTT_ERR_QUEUE_SIZE
-                    return info
-                if not self._engine_started:
-                    info.rc = MQTT_ERR_NO_CONN  # as paho: kept and sent once connected
-                    self._queue.append(out)
-                    return info
-                if (self._queue or self._state != _State.CONNECTED
-                        or (self._max_inflight_messages and self._inflight >= self._max_inflight_messages)):
-                    # Kept in publish order; while no broker is connected it waits here, as in
-                    # paho's queue, not in the engine (which would give it back after time_to_wait).
-                    self._queue.append(out)
-                    return info
-                if self._send(out) != _lib.OK:
-                    self._queue.append(out)
-                    return info
+                self._refused(info, rc)
+                return info
         # As paho, "Sending PUBLISH" once the message is on its way (after the lock: on_log may
         # do anything).
         if self._logger is not None or self.on_log is not None:
-            self._log_publish(out)
+            self._log_publish(tb, data, qos, retain, info.mid)
         return info
 
-    def _log_publish(self, out: _Out, dup: bool = False) -> None:
-        """paho's "Sending PUBLISH" line (logged when the message goes to the engine)."""
-        if out.payload:
-            self._easy_log(MQTT_LOG_DEBUG, "Sending PUBLISH (d%d, q%d, r%d, m%d), '%s', ... (%d bytes)",
-                           dup, out.qos, out.retain, out.info.mid, out.topic, len(out.payload))
+    def _refused(self, info: MQTTMessageInfo, rc: int) -> None:
+        """The engine did not take the message (lock held): the rc says why."""
+        if rc in (_lib.ERR_TOPIC, _lib.ERR_QOS, _lib.ERR_PAYLOAD, _lib.ERR_INVALID):
+            raise _lib.error_for(rc)
+        detail = _lib.error_for(rc).detail
+        info.rc = _FAILURE_RC.get(rc, MQTT_ERR_NO_CONN)
+        info._error = detail
+        if rc not in (_lib.ERR_FULL, _lib.ERR_STATE, _lib.ERR_CLOSED, _lib.ERR_HANDLE):
+            self._backlog.append((self._easy_log, (MQTT_LOG_ERR, "Message %d not published: %s", info.mid, detail)))
+
+    def _publish_early(self, tb: bytes, data: bytes, qos: int, retain: bool, info: MQTTMessageInfo) -> None:
+        """Keep a message until connect() makes the cluster (lock held), under the bounds the
+        outbox will have: paho's queue holds messages published before connect() too."""
+        stores = self._stores(qos)
+        if not stores and qos == 0:
+            info.rc = MQTT_ERR_NO_CONN
+            return
+        o = self._outbox_bounds()
+        size = len(tb) + len(data)
+        early = self._early
+        while early and ((o[0] > 0 and len(early) >= o[0]) or (o[1] > 0 and self._early_bytes + size > o[1])):
+            if o[2] != OverflowPolicy.DROP_OLDEST:
+                info.rc = MQTT_ERR_QUEUE_SIZE
+                info._error = (f"the outbox is full ({len(early)} messages, {self._early_bytes} bytes held; "
+                               f"limits {o[0]} messages, {o[1]} bytes): nothing was stored")
+                return
+            victim = early.popleft()
+            self._early_bytes -= len(victim.topic) + len(victim.payload)
+            victim.info._set_failed(MQTT_ERR_QUEUE_SIZE, "dropped from the full outbox to make room for a newer message")
+        early.append(_Early(tb, data, qos, retain, info))
+        self._early_bytes += size
+        if stores:
+            info._stored = True
         else:
-            self._easy_log(MQTT_LOG_DEBUG, "Sending PUBLISH (d%d, q%d, r%d, m%d), '%s' (NULL payload)",
-                           dup, out.qos, out.retain, out.info.mid, out.topic)
+            info.rc = MQTT_ERR_NO_CONN  # as paho: kept, and sent once connected
+
+    def _outbox_bounds(self) -> Tuple[int, int, int]:
+        """(max messages, max bytes, overflow policy) of the outbox connect() will make, for the
+        messages kept before it (0: no bound)."""
+        if self._cluster is not None:
+            return (0, 0, OverflowPolicy.REFUSE)
+        o = ClusterOptions.from_any(self._ha_options)
+        self._outbox_options(o)
+        if not o.has_outbox():
+            return (self._max_queued_messages, 0, OverflowPolicy.REFUSE)
+        from .options import _policy
+
+        mm = o.outbox_max_messages if o.outbox_max_messages else 100_000
+        mb = o.outbox_max_bytes if o.outbox_max_bytes else 64 << 20
+        return (max(mm, 0), max(mb, 0), _policy("outbox_overflow", o.outbox_overflow, OverflowPolicy))
+
+    def _hand_over(self, nc: NativeClient) -> None:
+        """Hand the messages kept before the cluster existed to it, oldest first (lock held).
+        Those it cannot take yet (no outbox, not connected) stay, in order."""
+        early = self._early
+        if not early:
+            return
+        expiry = self._outbox_expiry()
+        logging_on = self._logging()
+        while early:
+            e = early[0]
+            if expiry and time.time() - e.since > expiry:
+                early.popleft()
+                self._early_bytes -= len(e.topic) + len(e.payload)
+                e.info._set_failed(MQTT_ERR_NO_CONN, "expired before any broker took it")
+                continue
+            rc, pid = nc.publish_async(e.topic, e.payload, e.qos, e.retain)
+            if rc == _lib.ERR_STATE:
+                return
+            early.popleft()
+            self._early_bytes -= len(e.topic) + len(e.payload)
+            if rc == _lib.OK:
+                self._pending[pid] = (e.info, e.qos)
+                e.info._stored = self._stores(e.qos)
+                if e.info.rc == MQTT_ERR_NO_CONN:
+                    e.info.rc = MQTT_ERR_SUCCESS
+                if logging_on:
+                    self._backlog.append((self._log_publish, (e.topic, e.payload, e.qos, e.retain, e.info.mid)))
+            else:
+                try:
+                    self._refused(e.info, rc)
+                except _lib.HamqttError as exc:
+                    e.info.rc = MQTT_ERR_INVAL
+                    e.info._error = str(exc)
+                e.info._stored = False
+                e.info._finish()
+
+    def _outbox_expiry(self) -> float:
+        if self._cluster is not None:
+            return 0.0
+        e = self._outbox_opts.get("outbox_expiry", self._ha_options.outbox_expiry)
+        return float(e or 0.0)
+
+    def _log_publish(self, topic: bytes, payload: bytes, qos: int, retain: bool, mid: int) -> None:
+        """paho's "Sending PUBLISH" line (logged when the message goes to the engine)."""
+        if payload:
+            self._easy_log(MQTT_LOG_DEBUG, "Sending PUBLISH (d0, q%d, r%d, m%d), '%s', ... (%d bytes)",
+                           qos, retain, mid, topic, len(payload))
+        else:
+            self._easy_log(MQTT_LOG_DEBUG, "Sending PUBLISH (d0, q%d, r%d, m%d), '%s' (NULL payload)",
+                           qos, retain, mid, topic)
 
     def _selfref(self) -> "weakref.ref[Client]":
         ref = getattr(self, "_weakself", None)
@@ -1696,65 +2036,6 @@ class Client:
             ref = weakref.ref(self)
             self._weakself = ref
         return ref
-
-    def _send(self, out: _Out) -> int:
-        """Hand a message to the engine (lock held)."""
-        nc = self._native
-        if nc is None:
-            return _lib.ERR_STATE
-        rc, pid = nc.publish_async(out.topic, out.payload, out.qos, out.retain)
-        if rc == _lib.OK:
-            self._pending[pid] = out
-            if out.qos:
-                self._inflight += 1
-                if out.seq > self._sent_hi:
-                    self._sent_hi = out.seq
-            return rc
-        if rc in (_lib.ERR_TOPIC, _lib.ERR_QOS, _lib.ERR_PAYLOAD, _lib.ERR_INVALID):
-            raise _lib.error_for(rc)
-        return rc
-
-    def _requeue(self, outs: List[_Out]) -> None:
-        """Put messages the engine gave back into the queue, in publish order (lock held).
-
-        They are older than most of what waits there, so each goes in near the front; several
-        failing one after another must not end up reversed."""
-        q = self._queue
-        for out in sorted(outs, key=lambda o: o.seq):
-            if not q or q[-1].seq < out.seq:
-                q.append(out)
-                continue
-            i = 0
-            while q[i].seq < out.seq:
-                i += 1
-            q.insert(i, out)
-
-    def _flush_queue(self) -> None:
-        """Send queued QoS > 0 messages, oldest first, while a broker is connected and the
-        in-flight window allows (lock held). The engine receives the stream in publish order:
-
-        * after a total outage, nothing goes until every message the engine held when the last
-          broker was lost has its outcome (it may still be delivered, or be given back);
-        * messages the engine gave back (their seq is not above the highest ever sent) go again
-          only in a pass that starts while the engine holds no QoS > 0 message of ours: sent
-          earlier, they would go behind newer messages still in flight, and older ones given
-          back later would go behind them."""
-        q = self._queue
-        if not q or not self._engine_started or self._state != _State.CONNECTED or self._stale:
-            return
-        resend_ok = self._inflight == 0
-        while q and (not self._max_inflight_messages or self._inflight < self._max_inflight_messages):
-            out = q[0]
-            if out.seq <= self._sent_hi and not resend_ok:
-                break
-            q.popleft()
-            resend = out.seq <= self._sent_hi
-            if self._send(out) != _lib.OK:
-                q.appendleft(out)
-                break
-            if self._logger is not None or self.on_log is not None:
-                # "Sending PUBLISH" from the loop's thread, as paho logs its queued messages
-                self._backlog.append((self._log_publish, (out, resend)))
 
     # -- subscribing ------------------------------------------------------------------------
 
@@ -1801,6 +2082,7 @@ class Client:
         self._easy_log(MQTT_LOG_DEBUG, "Sending SUBSCRIBE (d0, m%d) %s", mid, [(t.encode("utf-8"), q) for t, q in pairs])
         granted: List[int] = []
         for t, q in pairs:
+            self._subscriptions[t] = q
             try:
                 granted.append(nc.subscribe(t.encode("utf-8"), q))
             except _lib.NoEndpointError as exc:
@@ -1811,6 +2093,7 @@ class Client:
                     self._easy_log(MQTT_LOG_WARNING, "Subscription to %s registered, no broker acknowledged it yet: %s", t, exc.detail)
                     granted.append(q)
             except _lib.ClosedError:
+                self._subscriptions.pop(t, None)
                 return (MQTT_ERR_NO_CONN, None)
         self._defer(self._fire_subscribe, mid, granted)
         return (MQTT_ERR_SUCCESS, mid)
@@ -1835,6 +2118,7 @@ class Client:
             mid = self._mid_generate()
         self._easy_log(MQTT_LOG_DEBUG, "Sending UNSUBSCRIBE (d0, m%d) %s", mid, [t.encode("utf-8") for t in topics])
         for t in topics:
+            self._subscriptions.pop(t, None)
             try:
                 nc.unsubscribe(t.encode("utf-8"))
             except _lib.NotFoundError:
@@ -1903,34 +2187,33 @@ class Client:
     def _ingest(self, evs: List[Any]) -> None:
         backlog = self._backlog
         with self._lock:
-            deliveries = False
             for ev in evs:
                 kind = ev[0]
                 if kind == 1:
                     backlog.append(_new_message(ev[5], ev[6], ev[7], ev[8], ev[9], ev[2]))
                 elif kind == 4:
                     self._on_delivery(ev[10], ev[1], ev[3])
-                    deliveries = True
                 elif kind == 2:
                     ep = ev[2]
                     if not self._engine_started:
                         continue
                     was = bool(self._live)
                     self._live.add(ep)
+                    self._all_lost = False
                     backlog.append((self._easy_log, (MQTT_LOG_DEBUG, "Endpoint %s is up (%d live)", ep, len(self._live))))
                     if not was:
                         self._state = _State.CONNECTED
                         backlog.append((self._fire_connect, (ev[1] == _UP_SESSION_PRESENT,)))
-                        self._flush_queue()
                 elif kind == 3:
                     ep = ev[2]
                     was_live = ep in self._live
                     self._live.discard(ep)
+                    if was_live and not self._live:
+                        self._all_lost = True
                     backlog.append((self._easy_log, (MQTT_LOG_DEBUG, "Endpoint %s is down: %s (%d live)", ep, ev[3], len(self._live))))
                     if was_live:
                         if not self._live and self._state == _State.CONNECTED and self._engine_started:
                             self._state = _State.CONNECTION_LOST
-                            self._stale = {k for k, o in self._pending.items() if o.qos}
                             backlog.append((self._fire_disconnect, (MQTT_ERR_CONN_LOST,)))
                             if not self._reconnect_on_failure:
                                 self._stop_engine()
@@ -1939,25 +2222,24 @@ class Client:
                                 self._exit_loop = True
                 elif kind == 5:
                     backlog.append((self._easy_log, (MQTT_LOG_ERR, "%s", ev[3] or "engine error")))
-            if deliveries:
-                self._flush_queue()
             self._cond.notify_all()
 
     def _on_delivery(self, pid: int, status: int, error: Optional[str]) -> None:
-        """One publish outcome (lock held); the caller flushes the queue after the batch, so
-        messages given back together are queued together, in publish order."""
-        out = self._pending.pop(pid, None)
-        if out is None:
+        """One publish outcome (lock held): the broker's acknowledgement, or the reason the
+        message is not published (dropped, expired, refused, the client closed)."""
+        entry = self._pending.pop(pid, None)
+        if entry is None:
+            if status != _lib.OK:
+                # A message an earlier client stored in the disk outbox (this one never had its
+                # info), which failed for good.
+                self._backlog.append((self._easy_log, (MQTT_LOG_ERR, "A message stored by an earlier client was not published: %s",
+                                                       error or _lib.STATUS_NAMES.get(status, f"status {status}"))))
             return
-        if self._stale:
-            self._stale.discard(pid)
-        if out.qos:
-            self._inflight -= 1
-        info = out.info
+        info, qos = entry
         if status == _lib.OK:
-            if out.qos and (self._logger is not None or self.on_log is not None):
+            if qos and (self._logger is not None or self.on_log is not None):
                 self._backlog.append((self._easy_log, (MQTT_LOG_DEBUG, "Received %s (Mid: %d)",
-                                                       "PUBACK" if out.qos == 1 else "PUBCOMP", info.mid)))
+                                                       "PUBACK" if qos == 1 else "PUBCOMP", info.mid)))
             if self.on_publish is not None and not self._in_callback():
                 # As paho: on_publish runs before the message counts as published.
                 self._backlog.append((self._fire_publish, (info.mid, info)))
@@ -1965,26 +2247,10 @@ class Client:
                 info._set_as_published()
                 if self.on_publish is not None:
                     self._backlog.append((self._fire_publish, (info.mid,)))
-        elif out.qos and status in _RESEND_STATUSES:
-            # As paho keeps QoS > 0 messages until it reconnects: send again later, in
-            # publish order with the rest of the queue.
-            self._requeue([out])
-            self._backlog.append((self._easy_log, (MQTT_LOG_WARNING, "Message %d kept for resending: %s", info.mid, error)))
-        else:
-            if status == _lib.ERR_CLOSED:
-                rc = MQTT_ERR_CONN_LOST
-            elif status in (_lib.ERR_NO_ENDPOINT, _lib.ERR_TIMEOUT):
-                rc = MQTT_ERR_NO_CONN
-            elif status == _lib.ERR_PAYLOAD:
-                rc = MQTT_ERR_PAYLOAD_SIZE
-            elif status in (_lib.ERR_INVALID, _lib.ERR_TOPIC, _lib.ERR_QOS):
-                rc = MQTT_ERR_INVAL
-            else:
-                rc = MQTT_ERR_UNKNOWN
-            detail = error or _lib.STATUS_NAMES.get(status, f"status {status}")
-            info._set_failed(rc, detail)
-            error = detail
-            self._backlog.append((self._easy_log, (MQTT_LOG_ERR, "Message %d not published: %s", info.mid, error)))
+            return
+        detail = error or _lib.STATUS_NAMES.get(status, f"status {status}")
+        info._set_failed(_FAILURE_RC.get(status, MQTT_ERR_UNKNOWN), detail)
+        self._backlog.append((self._easy_log, (MQTT_LOG_ERR, "Message %d not published: %s", info.mid, detail)))
 
     def _on_engine_closed(self) -> None:
         with self._lock:
@@ -2188,7 +2454,7 @@ class Client:
                     now = time.monotonic()
                     terminate_since = terminate_since or now
                     with self._lock:
-                        if not self._pending or now - terminate_since > self._time_to_wait():
+                        if not self._pending or self._all_lost or now - terminate_since > self._time_to_wait():
                             break
                 if self._should_exit():
                     break

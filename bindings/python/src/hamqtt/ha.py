@@ -29,11 +29,11 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from . import _lib
 from ._lib import HamqttError, StateError
-from ._native import EndpointStats, NativeClient
+from ._native import EndpointStats, NativeClient, OutboxStats
 from .client import topic_matches_sub
 from .options import ClusterOptions
 
-__all__ = ["HaClusters", "HaMqttClient", "Message", "EndpointStats"]
+__all__ = ["HaClusters", "HaMqttClient", "Message", "EndpointStats", "OutboxStats"]
 
 log = logging.getLogger("hamqtt")
 
@@ -94,7 +94,12 @@ class HaMqttClient:
     :param endpoints: broker URIs, as a comma-separated string or a sequence, with optional
         ranges: ``"tcp://10.0.0.5-7:1883"``, ``"127.0.0.1:1883-1885"``, ``["a:1883", "b:1884"]``.
     :param options: a :class:`ClusterOptions` or a dict of its fields.
-    :param option_kwargs: :class:`ClusterOptions` fields, e.g. ``publisher_type="ALL"``.
+    :param option_kwargs: :class:`ClusterOptions` fields, e.g. ``publisher_type="ALL"``, or
+        ``outbox_dir="/var/lib/app/outbox"`` for a durable outbox (store and forward):
+        ``outbox``, ``outbox_dir``, ``outbox_max_messages``, ``outbox_max_bytes``,
+        ``outbox_overflow``, ``outbox_sync``, ``outbox_sync_interval``, ``outbox_qos0``,
+        ``outbox_expiry``. Without ``outbox`` or ``outbox_dir`` the client has no outbox (as
+        the C API): a publish that finds no broker within ``time_to_wait`` fails.
 
     Use it as a context manager (connects on entry, closes on exit) or call :meth:`connect`
     and :meth:`close`.
@@ -241,25 +246,38 @@ class HaMqttClient:
     # -- publish / subscribe --------------------------------------------------------------
 
     def publish(self, topic: str, payload: PayloadLike = b"", qos: int = 0, retain: bool = False,
-                *, endpoint: Optional[str] = None) -> None:
+                *, endpoint: Optional[str] = None) -> bool:
         """Publish and wait until delivered (acknowledged for QoS 1/2, written for QoS 0).
 
         A failing endpoint is moved to the dead list and the message goes to the next live one.
-        With ``endpoint``, only that endpoint is used (no failover).
+        With ``endpoint``, only that endpoint is used (no failover, no outbox).
 
-        :raises NoEndpointError: no endpoint took it within time_to_wait.
+        :returns: True when delivered. False when the client's outbox holds the message: no
+            broker acknowledged it within time_to_wait, or the client is not connected (before
+            :meth:`connect`, after :meth:`disconnect`). A stored message is not lost: it is
+            sent, in publish order, when a broker is live; do not publish it again.
+        :raises NoEndpointError: no endpoint took it within time_to_wait (without an outbox).
+        :raises OutboxFullError: the outbox is full: the message was not stored.
         :raises ValueError: bad topic, QoS or payload; :raises TypeError: wrong types.
         """
         t, p, q = _topic(topic), _payload(payload), _qos(qos)
         if endpoint is not None:
             self._nc.publish_to(_topic(endpoint, "endpoint"), t, p, q, bool(retain))
-        else:
-            self._nc.publish(t, p, q, bool(retain))
+            return True
+        return self._nc.publish(t, p, q, bool(retain))
 
     def publish_async(self, topic: str, payload: PayloadLike = b"", qos: int = 0,
                       retain: bool = False) -> "concurrent.futures.Future[List[str]]":
         """Start a publish; the future resolves to the endpoint names that took it, or to the
-        error (resolved on the event thread, so the client must be connected)."""
+        error (resolved on the event thread, which :meth:`connect` starts).
+
+        With an outbox the call returns once the message is stored (also before
+        :meth:`connect`), and the future resolves when a broker acknowledged it, however long
+        the outage; its error says why a stored message was not published after all
+        (:class:`MessageDroppedError`, :class:`MessageExpiredError`, :class:`ClosedError`).
+
+        :raises OutboxFullError: the outbox is full: the message was not stored.
+        """
         t, p, q = _topic(topic), _payload(payload), _qos(qos)
         fut: "concurrent.futures.Future[List[str]]" = concurrent.futures.Future()
         with self._lock:
@@ -334,6 +352,11 @@ class HaMqttClient:
     def stats(self) -> List[EndpointStats]:
         """A snapshot of every endpoint, in configuration order."""
         return self._nc.stats()
+
+    def outbox_stats(self) -> Optional[OutboxStats]:
+        """The outbox's depth (``messages``, ``bytes``), the age of its oldest message
+        (``oldest_age``, seconds) and its counters; None when the client has no outbox."""
+        return self._nc.outbox_stats()
 
     def add_endpoint(self, uri: str, name: Optional[str] = None) -> List[str]:
         """Add broker(s) at runtime (a URI, list or range); returns the names given."""

@@ -9,12 +9,13 @@ from __future__ import annotations
 import ctypes
 import enum
 import math
+import os
 from dataclasses import dataclass, field, fields
 from typing import Any, List, Mapping, Optional, Union
 
 from . import _lib
 
-__all__ = ["PublisherType", "Will", "ClusterOptions"]
+__all__ = ["PublisherType", "OverflowPolicy", "SyncPolicy", "Will", "ClusterOptions"]
 
 #: The longest client id, user name, password or will payload MQTT can carry (a 16-bit length).
 MAX_STRING_FIELD = 65535
@@ -75,6 +76,50 @@ class PublisherType(enum.IntEnum):
     """A random live endpoint per message."""
     ALL = _lib.PUBLISHER_ALL
     """Every live endpoint; done once each acknowledged or failed and at least one acknowledged."""
+
+
+class OverflowPolicy(enum.IntEnum):
+    """What a full outbox does with a new message. Strings are accepted too: ``"refuse"``,
+    ``"block"``, ``"drop-oldest"``."""
+
+    REFUSE = _lib.OVERFLOW_REFUSE
+    """The new publish is refused (not stored); nothing stored is touched. The default."""
+    BLOCK = _lib.OVERFLOW_BLOCK
+    """The publisher waits for room, up to ``time_to_wait``, then the publish is refused."""
+    DROP_OLDEST = _lib.OVERFLOW_DROP_OLDEST
+    """The oldest message not yet being sent is dropped (its outcome says so) to make room."""
+
+
+class SyncPolicy(enum.IntEnum):
+    """When a disk outbox forces its writes to disk. Strings are accepted too: ``"always"``,
+    ``"interval"``, ``"never"``."""
+
+    ALWAYS = _lib.SYNC_ALWAYS
+    """A message counts as stored once an fsync covered it (concurrent publishers share one):
+    it survives a power loss. The default."""
+    INTERVAL = _lib.SYNC_INTERVAL
+    """Stored once written to the operating system, forced to disk every ``sync_interval``:
+    survives a crash of the process; a power loss can take the last interval's messages."""
+    NEVER = _lib.SYNC_NEVER
+    """Written to the operating system, which writes it back when it chooses: survives a crash
+    of the process, not a power loss."""
+
+
+def _policy(name: str, value: Any, kind: Any) -> int:
+    """An OverflowPolicy or SyncPolicy from the enum, its value or its name (any case, ``-`` or
+    ``_``); 0 for None (the default)."""
+    if value is None:
+        return 0
+    if isinstance(value, str):
+        key = value.strip().upper().replace("-", "_")
+        try:
+            return int(kind[key])
+        except KeyError:
+            pass
+    elif isinstance(value, int) and not isinstance(value, bool) and value in {p.value for p in kind}:
+        return int(value)
+    names = ", ".join(p.name.lower().replace("_", "-") for p in kind)
+    raise ValueError(f"unknown {name} {value!r}: use {names}")
 
 
 @dataclass
@@ -212,6 +257,35 @@ class ClusterOptions:
     """Do not check that the broker's certificate names the host; its chain is still verified
     against ``tls_ca_file`` (the system's CAs without one). paho-mqtt's
     ``tls_insecure_set(True)``. A warning is logged."""
+    outbox: Optional[bool] = None
+    """Store every QoS 1 and 2 publish (and QoS 0 with ``outbox_qos0``) in an outbox first: it
+    leaves the outbox only once a broker acknowledged it, in publish order, however long every
+    broker is down. In memory unless ``outbox_dir`` is given. None: no outbox for
+    :class:`hamqtt.HaMqttClient` (a publish that finds no broker within ``time_to_wait`` fails);
+    a memory outbox for ``hamqtt.client.Client``, as paho-mqtt keeps its queue (False turns it
+    off)."""
+    outbox_dir: Union[str, "os.PathLike[str]", None] = None
+    """A durable disk outbox in this directory (made if missing; implies ``outbox``): it also
+    survives a crash or restart of the process, and the next client on the directory sends what
+    it holds first. One client or process owns a directory at a time
+    (:class:`hamqtt.OutboxLockedError` otherwise)."""
+    outbox_max_messages: Optional[int] = None
+    """Messages held at most (None or 0: 100,000; negative: no bound)."""
+    outbox_max_bytes: Optional[int] = None
+    """Topic and payload bytes held at most (None or 0: 64 MiB; negative: no bound)."""
+    outbox_overflow: Union[OverflowPolicy, str, None] = None
+    """What a full outbox does with a new message: :class:`OverflowPolicy` or its name
+    (``"refuse"``, the default; ``"block"``; ``"drop-oldest"``)."""
+    outbox_sync: Union[SyncPolicy, str, None] = None
+    """When a disk outbox forces its writes to disk: :class:`SyncPolicy` or its name
+    (``"always"``, the default; ``"interval"``; ``"never"``)."""
+    outbox_sync_interval: Optional[float] = None
+    """The period of ``outbox_sync="interval"`` (0.1 s)."""
+    outbox_qos0: bool = False
+    """Store QoS 0 messages too (without it they bypass the outbox: QoS 0 promises no delivery)."""
+    outbox_expiry: Optional[float] = None
+    """A message not delivered after this many seconds is dropped, its outcome saying so
+    (None: never)."""
 
     def __repr__(self) -> str:
         parts = []
@@ -359,7 +433,46 @@ class ClusterOptions:
         o.tls_key_file = s("tls_key_file")
         o.tls_insecure = int(bool(self.tls_insecure))
         o.tls_skip_hostname_check = int(bool(self.tls_skip_hostname_check))
+        self._outbox_to_struct(o, keep)
         return _OptionsStruct(o, keep)
+
+    def has_outbox(self) -> bool:
+        """True when these options give the cluster an outbox (``outbox`` or ``outbox_dir``)."""
+        return bool(self.outbox) or self.outbox_dir is not None
+
+    def _outbox_to_struct(self, o: _lib.Options, keep: List[Any]) -> None:
+        if self.outbox is not None and not isinstance(self.outbox, bool):
+            raise TypeError(f"ClusterOptions.outbox must be a bool or None, not {type(self.outbox).__name__}")
+        if self.outbox_dir is not None and self.outbox is False:
+            raise ValueError("ClusterOptions.outbox is False but outbox_dir is given: a directory implies an outbox")
+        if self.outbox_dir == "":
+            raise ValueError("ClusterOptions.outbox_dir is empty: give a directory (or None for a memory outbox)")
+        if not self.has_outbox():
+            set_ = [f.name for f in fields(self) if f.name.startswith("outbox_") and getattr(self, f.name) not in (None, False)]
+            if set_:
+                raise ValueError(f"ClusterOptions.{set_[0]} is set but the cluster has no outbox: set outbox=True "
+                                 "(memory) or outbox_dir (disk)")
+            return
+        o.outbox = 1
+        d = self.outbox_dir
+        if isinstance(d, os.PathLike):
+            d = os.fspath(d)
+        b = _str("outbox_dir", d)  # type: ignore[arg-type]
+        keep.append(b)
+        o.outbox_dir = b
+        o.outbox_max_messages = _int("outbox_max_messages", self.outbox_max_messages, -(2**31), 2**31 - 1)
+        mb = self.outbox_max_bytes
+        if mb is not None:
+            if isinstance(mb, bool) or not isinstance(mb, int):
+                raise TypeError(f"ClusterOptions.outbox_max_bytes must be an int, not {type(mb).__name__}")
+            if mb < -(2**63) or mb > 2**63 - 1:
+                raise ValueError(f"ClusterOptions.outbox_max_bytes is {mb}: out of range")
+            o.outbox_max_bytes = mb
+        o.outbox_overflow = _policy("outbox_overflow", self.outbox_overflow, OverflowPolicy)
+        o.outbox_sync = _policy("outbox_sync", self.outbox_sync, SyncPolicy)
+        o.outbox_sync_interval_ms = _seconds_to_ms("outbox_sync_interval", self.outbox_sync_interval)
+        o.outbox_qos0 = int(bool(self.outbox_qos0))
+        o.outbox_expiry_ms = _seconds_to_ms("outbox_expiry", self.outbox_expiry)
 
 
 @dataclass
