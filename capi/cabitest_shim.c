@@ -94,13 +94,23 @@ const char *hqtest_threads(const char *uris, int threads, int per_thread) {
 }
 
 /* hqtest_outbox_cycles: pthreads publish (blocking and async) through a client with an outbox
- * while the main thread disconnects and connects it again and again: every call is stored or
- * acknowledged, and every async publish gets exactly one outcome, HAMQTT_OK, in the end. */
+ * while the main thread disconnects and connects it again and again, and a subscription's
+ * callback publishes an echo of what it receives (a disconnect waits for that callback): every
+ * call is stored or acknowledged, and every async publish gets exactly one outcome, HAMQTT_OK,
+ * in the end. */
 struct ob_state {
     hamqtt_client c;
     int per_thread;
-    atomic_int async_ok, calls, outcomes, bad_outcomes, failed;
+    atomic_int async_ok, calls, outcomes, bad_outcomes, failed, echoes;
 };
+
+static void ob_on_msg(void *user, hamqtt_client c, const hamqtt_message *m) {
+    struct ob_state *s = (struct ob_state *)user;
+    int rc = hamqtt_publish(c, "race/echo", m->payload, m->payload_len, 1, 0);
+    (void)m;
+    if (rc != HAMQTT_OK && rc != HAMQTT_STORED) atomic_fetch_add(&s->failed, 1);
+    else atomic_fetch_add(&s->echoes, 1);
+}
 
 static void ob_on_delivery(void *user, hamqtt_client c, const hamqtt_delivery *d) {
     struct ob_state *s = (struct ob_state *)user;
@@ -141,6 +151,7 @@ const char *hqtest_outbox_cycles(const char *uris, int threads, int per_thread) 
     o.connect_rate = -1;
     o.warm_up_ms = -1;
     if (hamqtt_client_new(uris, &o, &s.c) != HAMQTT_OK) SHIM_FAIL("client_new: %s", hamqtt_last_error());
+    if (hamqtt_subscribe(s.c, "race/ob", 1, ob_on_msg, &s) != HAMQTT_OK) SHIM_FAIL("subscribe: %s", hamqtt_last_error());
     for (i = 0; i < threads; i++)
         if (pthread_create(&th[i], NULL, ob_publisher, &s) != 0) SHIM_FAIL("pthread_create");
     want = threads * per_thread;
@@ -161,10 +172,14 @@ const char *hqtest_outbox_cycles(const char *uris, int threads, int per_thread) 
         waited += 10;
     }
     if (hamqtt_flush(s.c, 30000) != HAMQTT_OK) SHIM_FAIL("flush: %s", hamqtt_last_error());
+    if (hamqtt_unsubscribe(s.c, "race/ob") != HAMQTT_OK) SHIM_FAIL("unsubscribe: %s", hamqtt_last_error());
+    if (hamqtt_flush(s.c, 30000) != HAMQTT_OK) SHIM_FAIL("flush: %s", hamqtt_last_error());
     if (hamqtt_outbox_stats(s.c, &st) != HAMQTT_OK) SHIM_FAIL("outbox_stats: %s", hamqtt_last_error());
+    want += atomic_load(&s.echoes);
     if (st.messages != 0 || st.stored != (uint64_t)want || st.delivered != (uint64_t)want)
         SHIM_FAIL("outbox after %d cycles: %llu held, %llu stored, %llu delivered; want 0, %d, %d", cycles,
                   (unsigned long long)st.messages, (unsigned long long)st.stored, (unsigned long long)st.delivered, want, want);
+    if (atomic_load(&s.failed) != 0) SHIM_FAIL("%d calls failed", atomic_load(&s.failed));
     if (hamqtt_close(s.c) != HAMQTT_OK) SHIM_FAIL("close: %s", hamqtt_last_error());
     if (atomic_load(&s.outcomes) != atomic_load(&s.async_ok) || atomic_load(&s.bad_outcomes) != 0)
         SHIM_FAIL("after %d cycles: %d outcomes (%d not OK) for %d async publishes", cycles, atomic_load(&s.outcomes),

@@ -205,6 +205,10 @@ func (cl *client) connect() error { return cl.start(true) }
 // core's Connect does; without, returns at once (core's Start).
 func (cl *client) start(wait bool) error {
 	cl.mu.Lock()
+	if cl.nextReady != nil && cl.inCallback() {
+		cl.mu.Unlock()
+		return newErr(errBusy, "%s: a disconnect of this client is waiting for the callback that calls hamqtt_connect: connect once it returned", cl)
+	}
 	cl.waitNextLocked()
 	switch cl.state {
 	case stateClosed:

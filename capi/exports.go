@@ -560,6 +560,12 @@ func (cl *client) target(fn string, qos byte) (*instance, bool, error) {
 	}
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
+	if cl.nextReady != nil && cl.inCallback() {
+		// Called from this client's dispatcher, which the disconnect in progress waits for:
+		// store through the instance being closed; the outbox hands what it stored to the
+		// next instance, which is made once this callback has returned.
+		return cl.inst, false, nil
+	}
 	cl.waitNextLocked()
 	switch cl.state {
 	case stateStarted:
@@ -701,7 +707,9 @@ func hamqtt_flush(h C.hamqtt_client, timeoutMs C.int) (rc C.int) {
 	if state == stateDisconnected && cl.ob != nil {
 		// What was published since is held by the instance the next hamqtt_connect starts.
 		cl.mu.Lock()
-		cl.waitNextLocked()
+		if cl.nextReady == nil || !cl.inCallback() { // see target
+			cl.waitNextLocked()
+		}
 		if cl.state == stateDisconnected && cl.next != nil {
 			inst = cl.next
 		} else {

@@ -286,8 +286,9 @@ typedef struct hamqtt_options {
     int outbox_sync;             /* enum hamqtt_outbox_sync (HAMQTT_SYNC_ALWAYS); disk only   */
     int outbox_sync_interval_ms; /* HAMQTT_SYNC_INTERVAL's period (0: 100); only with it      */
     int outbox_qos0;             /* non-zero: QoS 0 messages are stored too (without it they
-                                    bypass the outbox and fail after time_to_wait_ms when no
-                                    broker is live, as QoS 0 promises no delivery)             */
+                                    bypass the outbox: HAMQTT_ERR_STATE when not connected,
+                                    a failure after time_to_wait_ms when no broker is live, as
+                                    QoS 0 promises no delivery)                                */
     int outbox_expiry_ms;        /* a message not delivered after this long is dropped with
                                     the outcome HAMQTT_ERR_EXPIRED (0: never)                  */
 } hamqtt_options;
@@ -356,11 +357,12 @@ typedef struct hamqtt_endpoint_stats {
 
 /* A snapshot of a client's outbox, from hamqtt_outbox_stats() (0.4). Initialise with
  * HAMQTT_OUTBOX_STATS_INIT: the library fills only the fields struct_size covers, so that
- * fields can be appended. Counters count since the outbox was opened (hamqtt_client_new()).
+ * fields can be appended. Counters count since the outbox was opened (hamqtt_client_new(), or
+ * the loading of the configuration whose cluster has it).
  * Like POSIX's struct stat and stat(), the struct shares its name with its function, so it
  * has no typedef: write `struct hamqtt_outbox_stats`. */
 struct hamqtt_outbox_stats {
-    uint32_t struct_size;   /* sizeof(hamqtt_outbox_stats)                                     */
+    uint32_t struct_size;   /* sizeof(struct hamqtt_outbox_stats)                              */
     uint64_t messages;      /* held now: stored and not yet acknowledged (being sent included) */
     uint64_t bytes;         /* their topics and payloads                                        */
     int64_t oldest_unix_ns; /* when the oldest message held was stored; 0 when empty            */
@@ -535,7 +537,9 @@ int hamqtt_client_new(const char *endpoints, const hamqtt_options *opts, hamqtt_
  * or by an earlier client on its outbox_dir) once a broker is live and past its
  * warm-up, in publish order.
  * Returns HAMQTT_OK, HAMQTT_ERR_HANDLE, HAMQTT_ERR_NO_ENDPOINT,
- * HAMQTT_ERR_CLOSED (closed meanwhile), HAMQTT_ERR_CONFIG. */
+ * HAMQTT_ERR_CLOSED (closed meanwhile), HAMQTT_ERR_CONFIG, HAMQTT_ERR_BUSY (0.4,
+ * with an outbox: called from one of the client's callbacks while another
+ * thread's hamqtt_disconnect() waits for that callback). */
 int hamqtt_connect(hamqtt_client client);
 
 /* hamqtt_connect() without the waiting, for event loops: starts probing every
@@ -549,7 +553,8 @@ int hamqtt_connect(hamqtt_client client);
  * (hamqtt_stats() shows each endpoint's last_error). Publishing needs no
  * wait: hamqtt_publish_async() queues until an
  * endpoint is up. Starting a started client does nothing. Returns HAMQTT_OK,
- * HAMQTT_ERR_HANDLE, HAMQTT_ERR_CLOSED, HAMQTT_ERR_CONFIG (0.2). */
+ * HAMQTT_ERR_HANDLE, HAMQTT_ERR_CLOSED, HAMQTT_ERR_CONFIG (0.2), and
+ * HAMQTT_ERR_BUSY as hamqtt_connect(). */
 int hamqtt_connect_async(hamqtt_client client);
 
 /* Disconnects every endpoint and stops probing. Asynchronous publishes still
