@@ -205,9 +205,11 @@ func (cl *client) connect() error { return cl.start(true) }
 // core's Connect does; without, returns at once (core's Start).
 func (cl *client) start(wait bool) error {
 	cl.mu.Lock()
-	if cl.nextReady != nil && cl.inCallback() {
+	if cl.nextReady != nil && inAnyCallback() {
+		// The disconnect in progress waits for this client's callbacks, which may be waiting
+		// for the caller's.
 		cl.mu.Unlock()
-		return newErr(errBusy, "%s: a disconnect of this client is waiting for the callback that calls hamqtt_connect: connect once it returned", cl)
+		return newErr(errBusy, "%s: called from a callback while a disconnect of this client is still under way: connect once the callback returned", cl)
 	}
 	cl.waitNextLocked()
 	switch cl.state {

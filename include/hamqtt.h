@@ -538,8 +538,8 @@ int hamqtt_client_new(const char *endpoints, const hamqtt_options *opts, hamqtt_
  * warm-up, in publish order.
  * Returns HAMQTT_OK, HAMQTT_ERR_HANDLE, HAMQTT_ERR_NO_ENDPOINT,
  * HAMQTT_ERR_CLOSED (closed meanwhile), HAMQTT_ERR_CONFIG, HAMQTT_ERR_BUSY (0.4,
- * with an outbox: called from one of the client's callbacks while another
- * thread's hamqtt_disconnect() waits for that callback). */
+ * with an outbox: called from a callback while a hamqtt_disconnect() of the
+ * client is still under way on another thread). */
 int hamqtt_connect(hamqtt_client client);
 
 /* hamqtt_connect() without the waiting, for event loops: starts probing every
