@@ -322,3 +322,46 @@ def test_ha_client_outbox_options(broker: Broker, tmp_path) -> None:
             assert plain.publish("ob/ha", b"x", qos=1) is True
     finally:
         b.stop()
+
+
+def test_configured_cluster_outbox(tmp_path) -> None:
+    # Client(cluster=...) takes its outbox from the configuration file's outbox key.
+    port = free_port()
+    directory = tmp_path / "gw-outbox"
+    yaml = textwrap.dedent(f"""
+        clusters:
+          - name: gw
+            connections:
+              - connection:
+                  serverURIs: [tcp://127.0.0.1:{port}]
+            outbox:
+              dir: {directory}
+          - name: plain
+            connections:
+              - connection:
+                  serverURIs: [tcp://127.0.0.1:{port}]
+        """)
+    with hamqtt.HaClusters.initialize(yaml=yaml):
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, cluster="gw")
+        with pytest.raises(NotImplementedError, match="configuration file"):
+            c.outbox_set(None)
+        infos = [c.publish("ob/cfg", b"%d" % i, qos=1) for i in range(3)]  # before connect()
+        assert [i.rc for i in infos] == [mqtt.MQTT_ERR_SUCCESS] * 3 and all(i.is_stored() for i in infos)
+        assert c.outbox_stats().messages == 3 and os.path.isdir(directory)
+        plain = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, cluster="plain")
+        kept = plain.publish("ob/cfg", b"x", qos=1)  # no outbox: kept until connected, as paho
+        assert kept.rc == mqtt.MQTT_ERR_NO_CONN and not kept.is_stored()
+        b = Broker(port=port).start()
+        try:
+            sub = Sub(b.address, "ob/cfg")
+            c.connect()
+            c.loop_start()
+            for i in infos:
+                i.wait_for_publish(15)
+            assert wait_for(lambda: len(sub.got) == 3)
+            assert sub.got == [b"0", b"1", b"2"]
+            c.disconnect()
+            c.loop_stop()
+            sub.close()
+        finally:
+            b.stop()

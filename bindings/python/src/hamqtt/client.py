@@ -1901,6 +1901,13 @@ class Client:
             info = MQTTMessageInfo(self._mid_generate())
             info._client = self._selfref()
             nc = self._native
+            if nc is None and self._cluster is not None and not self._early:
+                # A configured cluster needs no connect() to exist: its outbox (if the file
+                # gives it one) stores the message now.
+                try:
+                    nc = self._ensure_native()
+                except (_lib.HamqttError, RuntimeError):
+                    nc = None  # connect() raises it
             if self._early or nc is None or nc.closed:
                 # No cluster yet (connect() names the brokers), or older messages still wait
                 # for it: this one goes behind them.
