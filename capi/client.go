@@ -624,7 +624,7 @@ func (cl *client) deliverOutcome(d *dispatchState, cbs *callbacks, dl *core.Deli
 	}
 	status, errText := C.int(statusOK), ""
 	if dl.Err != nil {
-		status = C.int(classify(dl.Err, errNoEndpoint))
+		status = C.int(publishCode(dl.Err, errNoEndpoint))
 		errText = dl.Err.Error()
 	}
 	eps := strings.Join(dl.Endpoints, ",")

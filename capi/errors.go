@@ -8,6 +8,7 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"runtime/debug"
 	"unsafe"
@@ -139,6 +140,19 @@ func classify(err error, def int) int {
 		return errNotFound
 	case errors.Is(err, core.ErrPublishOnly):
 		return errState
+	}
+	return def
+}
+
+// publishCode maps the error of a publish or its outcome: what classify knows, a file error
+// (a disk outbox that could not write or sync the message) as errIO, else def.
+func publishCode(err error, def int) int {
+	if code := classify(err, statusOK); code != statusOK || err == nil {
+		return code
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return errIO
 	}
 	return def
 }

@@ -641,7 +641,7 @@ func hamqtt_publish(h C.hamqtt_client, topic *C.hqcapi_cchar, payload *C.hqcapi_
 		if errors.Is(err, core.ErrStored) {
 			return statusStored
 		}
-		return fail(errNoEndpoint, err)
+		return fail(publishCode(err, errNoEndpoint), err)
 	}
 	return statusOK
 }

@@ -424,7 +424,7 @@ func (cl *client) pollEvents(out []C.hamqtt_event, timeout time.Duration) (int, 
 			ev.delivery.topic = putStr(d.Topic)
 			ev.delivery.endpoints = putStr(joined[i])
 			if d.Err != nil {
-				ev.delivery.status = C.int(classify(d.Err, errNoEndpoint))
+				ev.delivery.status = C.int(publishCode(d.Err, errNoEndpoint))
 				ev.delivery.error = putStr(d.Err.Error())
 				ev.status = ev.delivery.status
 				ev.error = ev.delivery.error
