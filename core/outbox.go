@@ -373,10 +373,12 @@ func (o *Outbox) store(req publishReq, t *Token, roomBy time.Time, enqueue func(
 		o.mu.Lock()
 		break
 	}
-	if o.closed {
+	if o.closed || o.owner != t.c {
+		// A cluster that has let go of the outbox (closed, perhaps another one took it) must
+		// not store into it: nothing would ever send the message or end its publish.
 		o.mu.Unlock()
 		o.finishDropped(dropped)
-		return fmt.Errorf("outbox: %w", ErrClosed)
+		return fmt.Errorf("publish %q: %w", req.topic, ErrClosed)
 	}
 	if !o.hasRoomLocked(size) {
 		o.mu.Unlock()

@@ -551,3 +551,25 @@ func TestOutboxLetsGoOfDeliveredMessages(t *testing.T) {
 	c.Close()
 	ob.Close()
 }
+
+// TestClosedClusterStoresNothing: a cluster closed after handing its outbox on (another
+// cluster took it) refuses publishes instead of storing what nobody would send.
+func TestClosedClusterStoresNothing(t *testing.T) {
+	ob := openOutbox(t, OutboxConfig{})
+	dead := deadURI(t)
+	c1, err := New(Config{Name: "first", Endpoints: []EndpointConfig{{URI: dead}}, Outbox: ob})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1.Close()
+	c2 := newUnstarted(t, Config{Name: "second", Endpoints: []EndpointConfig{{URI: dead}}, Outbox: ob})
+	tok := c1.PublishAsync("late", 1, false, []byte("x"))
+	if tok.Stored() || !errors.Is(tok.Err(), ErrClosed) {
+		t.Fatalf("a closed cluster's publish: stored %v, %v; want ErrClosed", tok.Stored(), tok.Err())
+	}
+	if st := ob.Stats(); st.Messages != 0 {
+		t.Fatalf("the outbox holds %d messages nobody will send", st.Messages)
+	}
+	c2.Close()
+	ob.Close()
+}
