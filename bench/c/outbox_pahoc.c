@@ -6,7 +6,7 @@
  * made while disconnected as buffered commands, in files too. It never calls fsync, so its
  * store survives the process's crash but not a power loss: hamqtt's SyncNever (or
  * SyncInterval) is the fair counterpart. Reconnection is Paho's own automatic reconnect at
- * its shortest interval (1 s). */
+ * its shortest interval (1 s). persistQoS0 is left alone: every message here is QoS 1. */
 #include <MQTTAsync.h>
 
 #include "outbox_common.h"

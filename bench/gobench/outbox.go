@@ -83,7 +83,7 @@ func outboxSuite(out, bin, self, lib string, smoke bool, reps, window int) error
 	}
 	sec.Settings = []string{
 		fmt.Sprintf("each run is a fresh process of one library with a fresh store directory; one client, QoS 1, one broker (Mosquitto, max_inflight_messages 64); %d repetitions, alternating programs; medians", reps),
-		"Paho C: MQTTAsync_createWithOptions with MQTTCLIENT_PERSISTENCE_DEFAULT (a file per message under the directory), sendWhileDisconnected, maxBufferedMessages = N, automatic reconnect every 1 s (its shortest); bench/c/outbox_pahoc.c",
+		"Paho C: MQTTAsync_createWithOptions with MQTTCLIENT_PERSISTENCE_DEFAULT (files per message under the directory), sendWhileDisconnected, maxBufferedMessages = N, automatic reconnect every 1 s (its shortest); bench/c/outbox_pahoc.c",
 		fmt.Sprintf("%s: the disk outbox with each sync policy (always: a message counts as stored once fsync covered it, concurrent publishers share one; interval: fsync every 100 ms; never: the kernel writes it back when it chooses), default limits, default cluster settings (warm-up 2 s after a total outage); %s", api, ourSource(api)),
 		"**Paho C's file persistence never calls fsync** (strace of outbox_pahoc: open, write, close and unlink per message, no fsync or fdatasync): it survives a crash of the process, not a power loss. The fair ratio is against hamqtt's sync never (same promise) or interval (at most 100 ms lost on power loss); sync always promises more and pays one fsync per publish from a single publishing thread",
 		fmt.Sprintf("throughput: N messages, at most %d awaiting their PUBACK (the completion callback), first publish to last PUBACK", window),
