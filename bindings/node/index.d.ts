@@ -8,6 +8,53 @@ export type QoS = 0 | 1 | 2
 /** A publisher policy of the engine. */
 export type PublisherType = 'STICKY' | 'ROUND_ROBIN' | 'RANDOM' | 'ALL' | 0 | 1 | 2 | 3
 
+/**
+ * The outbox: where publishes wait until a broker acknowledged them (while every broker is
+ * down, before the first connection, and with `dir` across restarts and `kill -9`). In memory
+ * unless `dir` is given. Durations in milliseconds.
+ */
+export interface OutboxOptions {
+  /** a directory: a disk outbox (segment log; one process at a time owns it) */
+  dir?: string
+  /** at most this many messages (100000); -1: no bound */
+  maxMessages?: number
+  /** at most this many bytes of topics and payloads (64 MiB); -1: no bound */
+  maxBytes?: number
+  /**
+   * a full outbox: 'refuse' (default) fails the new publish at once with HAMQTT_ERR_FULL (not
+   * stored); 'drop-oldest' drops the oldest message waiting (its callback gets
+   * HAMQTT_ERR_DROPPED). ('block' is not offered: it would stop the event loop.)
+   */
+  overflow?: 'refuse' | 'drop-oldest'
+  /** when a disk outbox forces its writes to disk: 'always' (default), 'interval', 'never' */
+  sync?: 'always' | 'interval' | 'never'
+  /** the period of sync 'interval' (100) */
+  syncInterval?: number
+  /** a message not delivered within this fails with HAMQTT_ERR_EXPIRED (0: never, the default) */
+  expiry?: number
+}
+
+/** The outbox of a client, from outboxStats(). */
+export interface OutboxStats {
+  /** MqttClient: the outbox directory, null in memory */
+  dir?: string | null
+  /** published and not delivered yet (waiting, or in flight) */
+  messages: number
+  /** their topics and payloads */
+  bytes: number
+  /** when the oldest of them was stored (null when there is none) */
+  oldest: Date | null
+  /** its age in ms (0 when there is none) */
+  oldestAge: number
+  /** counters since the client was made */
+  stored: number
+  delivered: number
+  dropped: number
+  expired: number
+  /** messages a disk outbox found, stored by an earlier process, when the client was made (0 in memory) */
+  recovered: number
+}
+
 /** hamqtt's own options (MQTT.js has none of these); durations in milliseconds. */
 export interface HaOptions {
   /** cluster name; endpoints are named <name>-1, <name>-2, ... (default "cluster-default") */
@@ -59,8 +106,13 @@ export interface HaOptions {
    * own subscriptions' messages. TLS clusters never share.
    */
   shareConnections?: boolean
-  /** persistent store of in-flight messages (memory when unset) */
+  /** persistent store of the MQTT session's in-flight messages (memory when unset); see outbox */
   fileStoreDir?: string
+  /**
+   * MqttClient: the outbox it always keeps (in memory by default, as MQTT.js keeps what is
+   * published offline). QoS 0 messages are stored unless queueQoSZero is false.
+   */
+  outbox?: OutboxOptions
   keepAlive?: number
   connectTimeout?: number
   clientId?: string
@@ -74,6 +126,15 @@ export interface HaOptions {
   tlsInsecure?: boolean
   /** the broker's certificate chain is verified, not that it names the host; a process warning says so */
   tlsSkipHostnameCheck?: boolean
+}
+
+/** HaMqttClient's options: those of `ha`, with an outbox only when asked. */
+export interface HaClientOptions extends Omit<HaOptions, 'outbox'> {
+  /** true: a memory outbox with the defaults; an object: configured; absent or false: none */
+  outbox?: boolean | (OutboxOptions & {
+    /** store QoS 0 messages too (false: a QoS 0 publish no broker took within timeToWait fails) */
+    qos0?: boolean
+  })
 }
 
 export interface ServerAddress {
@@ -113,6 +174,7 @@ export interface IClientOptions {
   cert?: string | Buffer | Array<string | Buffer>
   key?: string | Buffer | Array<string | Buffer>
   rejectUnauthorized?: boolean
+  /** store QoS 0 messages in the outbox too (true); false: a QoS 0 publish while not connected fails at once */
   queueQoSZero?: boolean
   manualConnect?: boolean
   resubscribe?: true
@@ -130,6 +192,7 @@ export interface IClientPublishOptions {
   retain?: boolean
   /** only false: the engine sets DUP itself */
   dup?: false
+  /** QoS 1/2: called once the message is stored in the outbox (before publish() returns) */
   cbStorePut?: () => void
 }
 
@@ -228,7 +291,12 @@ export interface IOutgoingPublishPacket {
   messageId: number
 }
 
-/** publish's callback: QoS 0 gets no arguments, QoS 1/2 (null, packet), a failure (error). */
+/**
+ * publish's callback: QoS 0 gets no arguments, QoS 1/2 (null, packet) once a broker
+ * acknowledged it; a failure (error): HAMQTT_ERR_FULL at once from publish() (the outbox had no
+ * room: not stored), later HAMQTT_ERR_DROPPED, HAMQTT_ERR_EXPIRED, HAMQTT_ERR_REFUSED, or
+ * 'Connection closed' (HAMQTT_ERR_CLOSED) from end(true).
+ */
 export type PacketCallback = (error?: Error | null, packet?: IOutgoingPublishPacket) => void
 export type ClientSubscribeCallback = (err: Error | null, granted?: ISubscriptionGrant[], packet?: ISubackPacket) => void
 export type UnsubscribeCallback = (err: Error | null, packet?: IUnsubackPacket) => void
@@ -350,6 +418,13 @@ export declare class MqttClient extends EventEmitter {
   deadEndpoints (): string[]
   /** hamqtt: per-endpoint statistics */
   stats (): EndpointStats[]
+  /** hamqtt: the outbox's depth, bytes, oldest message and counters; null once ended */
+  outboxStats (): OutboxStats | null
+  /**
+   * MQTT.js's offline queue as far as code reads it: `length` is the number of messages in the
+   * outbox (published, not delivered yet); the entries are not exposed (empty slots).
+   */
+  readonly queue: ReadonlyArray<never>
   /** hamqtt: let the process exit while this client is open */
   unref (): this
   ref (): this
@@ -373,7 +448,7 @@ export interface HaMessage {
 /** A client of one virtual cluster (the native HA API). */
 export declare class HaMqttClient extends EventEmitter {
   /** @param endpoints broker URIs with lists and ranges: "tcp://10.0.0.5-7:1883-1885,ssl://b:8883" */
-  constructor (endpoints: string, options?: HaOptions)
+  constructor (endpoints: string, options?: HaClientOptions)
   readonly name: string
   readonly closed: boolean
   on (event: 'message', cb: (topic: string, payload: Buffer, message: HaMessage) => void): this
@@ -384,6 +459,11 @@ export declare class HaMqttClient extends EventEmitter {
   connect (): Promise<void>
   disconnect (): Promise<void>
   close (): Promise<void>
+  /**
+   * resolves once delivered (QoS 1/2: acknowledged). With an outbox the message is stored first
+   * (also before connect()) and waits out any outage; rejects with HAMQTT_ERR_FULL when it was
+   * not stored, later HAMQTT_ERR_DROPPED, HAMQTT_ERR_EXPIRED, HAMQTT_ERR_CLOSED (close())
+   */
   publish (topic: string, payload: string | Buffer | Uint8Array, options?: { qos?: QoS, retain?: boolean }): Promise<{ endpoints: string[] }>
   publishTo (endpoint: string, topic: string, payload: string | Buffer | Uint8Array, options?: { qos?: QoS, retain?: boolean }): Promise<void>
   subscribe (filter: string, options?: { qos?: QoS }): Promise<void>
@@ -391,6 +471,8 @@ export declare class HaMqttClient extends EventEmitter {
   liveEndpoints (): string[]
   deadEndpoints (): string[]
   stats (): EndpointStats[]
+  /** the outbox's depth, bytes, oldest message and counters; null without an outbox */
+  outboxStats (): OutboxStats | null
   addEndpoint (uri: string, name?: string): string[]
   removeEndpoint (name: string): Promise<void>
   unref (): this
@@ -406,7 +488,7 @@ export declare const HaClusters: {
   getHaMqttClient (name?: string): HaMqttClient
   getHaClusterClient (name?: string): HaMqttClient
   connect (name?: string): Promise<void>
-  createClient (endpoints: string, options?: HaOptions): HaMqttClient
+  createClient (endpoints: string, options?: HaClientOptions): HaMqttClient
   shutdown (): Promise<void>
   stop (): Promise<void>
 }

@@ -26,6 +26,13 @@ const ECONNREFUSED_ERRNO = -os.constants.errno.ECONNREFUSED
 
 function noop () {}
 
+// What end() gives the callbacks of publishes without an outcome, as MQTT.js's end() does.
+function closedError () {
+  const e = new Error('Connection closed')
+  e.code = 'HAMQTT_ERR_CLOSED'
+  return e
+}
+
 // An invalid topic reported as MQTT.js reports one: an Error to the callback (on a later tick),
 // nothing sent. Without a callback it goes to 'error' listeners, if any.
 function invalidTopic (client, topics, callback) {
@@ -40,13 +47,6 @@ function invalidTopic (client, topics, callback) {
   }
   return false
 }
-
-// Delivery statuses after which a QoS 1/2 message is kept and sent again, as MQTT.js keeps such
-// messages in its offline queue until it reconnects: no broker took it in time
-// (HAMQTT_ERR_NO_ENDPOINT), the engine was disconnected under it (HAMQTT_ERR_CLOSED, by
-// reconnect() or reconnectPeriod 0), it timed out (HAMQTT_ERR_TIMEOUT), an I/O error
-// (HAMQTT_ERR_IO) or a busy or stale handle. Any other failure is final and reported.
-const RESEND_STATUSES = new Set([-7, -8, -16, -14, -10, -2])
 
 function connackPacket (sessionPresent) {
   return { cmd: 'connack', retain: false, qos: 0, dup: false, length: 2, topic: null, payload: null, sessionPresent, returnCode: 0 }
@@ -114,6 +114,10 @@ class MqttClient extends NativeOwner {
       require('./ha').HaClusters._ensureInitialized(r.config)
     }
     this._spec = r
+    // A configured cluster's outbox is its configuration file's (null: memory or disk, or
+    // none, as the file says); the others always have one.
+    this._memoryOutbox = r.cluster === null ? r.native.outboxDir === undefined : null
+    this._hasOutbox = true
     this.options = r.options
     this.connected = false
     this.reconnecting = false
@@ -134,18 +138,11 @@ class MqttClient extends NativeOwner {
     this._reconnectAfterLost = false // reconnect() called while a loss was being reported
     this._refed = true
     this._packetId = 0 // ids of the synthesised SUBACK / UNSUBACK packets
-    // Publishes not in the engine, in publish order (seq): those made before the first
-    // connect or while reconnection is off, those waiting behind them, and QoS 1/2 messages
-    // the engine gave back.
-    this._queue = []
-    this._seq = 0 // publish order
-    this._sentHi = 0 // the highest seq of a QoS 1/2 message ever handed to the engine
-    this._qosInEngine = 0 // QoS 1/2 messages in the engine without an outcome yet
-    // Ids of the QoS 1/2 messages the engine held when the last endpoint was lost: nothing
-    // newer goes to the engine until each has its outcome.
-    this._staleIds = new Set()
-    this._flushPending = false
-    this._reports = new Map() // publish id -> { item, cb, packet }
+    // Publishes whose outcome is reported (a callback, or a QoS 1/2 puback for
+    // 'packetreceive'): publish id -> { qos, cb, packet, stored }. Every publish goes to the
+    // engine at once, connected or not: its outbox keeps it until a broker acknowledged it and
+    // sends the stream in publish order, as MQTT.js's offline queue and outgoing store do.
+    this._reports = new Map()
     this._subs = new Map() // filter -> qos (to rebuild after end + reconnect)
     this._waiters = [] // { resolve, reject } waiting for connected
     this._tail = Promise.resolve() // serialises subscribe/unsubscribe/reconnect
@@ -166,6 +163,7 @@ class MqttClient extends NativeOwner {
       : { endpoints: r.endpoints, native: r.native, tls: r.tls })
     this._closedForGood = false
     this._stopping = null
+    this._hasOutbox = r.cluster === null || this._native.outboxStats() !== null
   }
 
   // --------------------------------------------------------------------------------------------
@@ -254,7 +252,6 @@ class MqttClient extends NativeOwner {
     this._state = 'up'
     this._open = true
     this._everConnected = true
-    this._flush()
     const waiters = this._waiters
     this._waiters = []
     for (const w of waiters) w.resolve()
@@ -274,7 +271,6 @@ class MqttClient extends NativeOwner {
     this.connected = false
     this._open = false
     this._state = 'lost'
-    for (const [id, rep] of this._reports) if (rep.item.qos > 0) this._staleIds.add(id)
     if (err) {
       this._emitError(err, true)
       if (this.disconnecting) {
@@ -397,6 +393,11 @@ class MqttClient extends NativeOwner {
     this.emit('message', topic, payload, packet)
   }
 
+  // The outcome of a publish: a broker acknowledged it (QoS 0: a broker's connection took it),
+  // or the outbox gave up on it (HAMQTT_ERR_DROPPED, HAMQTT_ERR_EXPIRED), brokers kept
+  // refusing it, or (QoS 0 without queueQoSZero) no broker took it within ha.timeToWait. A
+  // message stored by an earlier run of a disk outbox reports only its failure, with an id
+  // nobody here knows.
   _onDelivery (id, status, error, endpoints) {
     const rep = this._reports.get(id)
     if (!rep) {
@@ -404,25 +405,13 @@ class MqttClient extends NativeOwner {
       return
     }
     this._reports.delete(id)
-    this._staleIds.delete(id)
-    const item = rep.item
-    if (item.qos > 0) {
-      this._qosInEngine--
-      if (this._queue.length > 0) this._scheduleFlush()
-    }
     if (status === 0) {
-      if (item.qos > 0 && this.listenerCount('packetreceive') > 0) this.emit('packetreceive', ackPacket(item.qos === 1 ? 'puback' : 'pubcomp', id))
+      if (rep.qos > 0 && this.listenerCount('packetreceive') > 0) this.emit('packetreceive', ackPacket(rep.qos === 1 ? 'puback' : 'pubcomp', id))
       // As MQTT.js: QoS 0 calls back without arguments, QoS 1/2 with (null, packet).
       if (rep.cb) {
-        if (item.qos === 0) rep.cb()
+        if (rep.qos === 0) rep.cb()
         else rep.cb(null, rep.packet)
       }
-      return
-    }
-    if (item.qos > 0 && RESEND_STATUSES.has(status) && !this.disconnecting) {
-      // Kept, as MQTT.js keeps a QoS 1/2 message until a broker acknowledged it: back into
-      // the queue in publish order, sent again with the next flush.
-      this._requeue(item)
       return
     }
     const err = makeError(status, error || 'publish failed')
@@ -460,6 +449,7 @@ class MqttClient extends NativeOwner {
     if (callback !== undefined && callback !== null && typeof callback !== 'function') {
       throw opt.typeError(`publish callback must be a function, got ${opt.describe(callback)}`)
     }
+    if (callback === null) callback = undefined
     if (opts === undefined || opts === null) opts = {}
     if (typeof opts !== 'object') throw opt.typeError(`publish options must be an object, got ${opt.describe(opts)}`)
     opt.validatePublishTopic(topic)
@@ -482,106 +472,51 @@ class MqttClient extends NativeOwner {
     const retain = opts.retain === true
     if (invalidTopic(this, [topic], callback)) return this
     if (this._checkDisconnecting(callback)) return this
-    const item = { seq: ++this._seq, topic, message, qos, retain, cb: callback || undefined, cbStorePut: opts.cbStorePut }
-    if (this._state === 'up') {
-      if (this._queue.length === 0) {
-        this._send(item) // throws for what the engine refuses (bad topic, payload, ...)
-      } else {
-        this._queue.push(item) // behind the messages waiting there, in publish order
-        this._flush()
-      }
-    } else {
-      // Not connected: kept here, in publish order, and sent once an endpoint is live (as
-      // MQTT.js's offline queue), not handed to the engine, which would give a QoS 1/2
-      // message back after ha.timeToWait and fail a QoS 0 one.
-      if (qos === 0 && !this.options.queueQoSZero) {
-        if (callback) callback(new Error('No connection to broker'))
-        return this
-      }
-      this._queue.push(item)
+    if (qos === 0 && !this.options.queueQoSZero && !this.connected) {
+      // queueQoSZero: false: a QoS 0 message is not kept while offline, as in MQTT.js.
+      if (callback) callback(new Error('No connection to broker'))
+      return this
     }
-    return this
-  }
-
-  // The engine is connected or reconnecting.
-  _engineActive () {
-    return this._state === 'up' || this._state === 'down' ||
-      (this.reconnecting && (this._state === 'connecting' || this._state === 'lost'))
-  }
-
-  _send (item) {
-    // The engine reports the outcome of a QoS 1/2 message always (it is kept and sent again
-    // if no broker took it), of a QoS 0 message only for a callback.
-    const report = item.cb !== undefined || item.qos > 0
-    const id = this._native.publish(item.topic, item.message, item.qos, item.retain, report)
+    // What the outbox keeps (a configured cluster's file decides about QoS 0: not counted).
+    const stored = this._hasOutbox && (qos > 0 || (this.options.queueQoSZero && this._memoryOutbox !== null))
+    // Outcomes are reported for a callback, and for a QoS 1/2 puback 'packetreceive' listeners
+    // see; the other publishes go detached (no event on success; a failure is an 'error').
+    const report = callback !== undefined || (qos > 0 && this.listenerCount('packetreceive') > 0)
+    let id
+    try {
+      id = this._native.publish(topic, message, qos, retain, report)
+    } catch (err) {
+      // The outbox had no room (or could not write it): not stored, and nothing more follows.
+      // MQTT.js reports a store's refusal to the callback likewise, from publish() itself.
+      // HAMQTT_ERR_STATE: not connected, and no outbox keeps this QoS (a configured cluster
+      // whose file gives it none), which MQTT.js reports as its offline QoS 0 refusal.
+      let e = err
+      if (err.code === 'HAMQTT_ERR_STATE') {
+        e = new Error(`No connection to broker: ${this._hasOutbox ? 'QoS 0 messages are not stored' : 'the cluster has no outbox (its configuration file gives it none)'}`, { cause: err })
+        e.code = err.code
+      } else if (err.code !== 'HAMQTT_ERR_FULL' && err.code !== 'HAMQTT_ERR_IO') {
+        throw err // bad topic, payload, ...
+      }
+      if (callback) callback(e)
+      else this._onError(e)
+      return this
+    }
     if (report) {
       this._reports.set(id, {
-        item,
-        cb: item.cb,
-        packet: item.cb !== undefined && item.qos > 0
-          ? { cmd: 'publish', topic: item.topic, payload: item.message, qos: item.qos, retain: item.retain, dup: false, messageId: id }
+        qos,
+        cb: callback,
+        stored,
+        packet: callback !== undefined && qos > 0
+          ? { cmd: 'publish', topic, payload: message, qos, retain, dup: false, messageId: id }
           : undefined
       })
     }
-    if (item.qos > 0) {
-      this._qosInEngine++
-      if (item.seq > this._sentHi) this._sentHi = item.seq
-    }
     if (this.listenerCount('packetsend') > 0) {
-      this.emit('packetsend', { cmd: 'publish', topic: item.topic, payload: item.message, qos: item.qos, retain: item.retain, messageId: item.qos > 0 ? id : 0, dup: false })
+      this.emit('packetsend', { cmd: 'publish', topic, payload: message, qos, retain, messageId: qos > 0 ? id : 0, dup: false })
     }
-    if (item.cbStorePut) {
-      const put = item.cbStorePut
-      item.cbStorePut = undefined // once, when the message is first taken
-      put()
-    }
-  }
-
-  // Puts a message the engine gave back into the queue, in publish order.
-  _requeue (item) {
-    const q = this._queue
-    let i = q.length
-    while (i > 0 && q[i - 1].seq > item.seq) i--
-    q.splice(i, 0, item)
-    this._scheduleFlush()
-  }
-
-  // Flushes once the current batch of events is handled, so that messages given back together
-  // are queued together, in order.
-  _scheduleFlush () {
-    if (this._flushPending) return
-    this._flushPending = true
-    setImmediate(() => {
-      this._flushPending = false
-      this._flush()
-    })
-  }
-
-  // Hands the queue to the engine, oldest first, while an endpoint is live. The engine receives
-  // the stream in publish order: after a total outage nothing goes until every message the
-  // engine held when the last endpoint was lost has its outcome (it may still be delivered, or
-  // be given back); messages the engine gave back (seq not above the highest ever sent) go again
-  // only in a pass that starts while the engine holds no QoS 1/2 message of ours: sent earlier,
-  // they would go behind newer messages still in flight, and older ones given back later would
-  // go behind them. `force` (end) sends everything the engine can take.
-  _flush (force = false) {
-    if (!force && (this._state !== 'up' || this._staleIds.size > 0)) return
-    const q = this._queue
-    const resendOk = force || this._qosInEngine === 0
-    let i = 0
-    while (i < q.length) {
-      const item = q[i]
-      if (item.seq <= this._sentHi && !resendOk) break
-      i++
-      try {
-        this._send(item)
-      } catch (err) {
-        if (item.cb) item.cb(err)
-        else this._onError(err)
-      }
-      if (this._native.isClosed()) break
-    }
-    q.splice(0, i)
+    // As MQTT.js: once a QoS 1/2 message is in the outgoing store (here: the outbox).
+    if (opts.cbStorePut && qos > 0 && stored) opts.cbStorePut()
+    return this
   }
 
   publishAsync (topic, message, opts) {
@@ -768,14 +703,10 @@ class MqttClient extends NativeOwner {
     const closeBeforeEnd = this._open && this.connected
     if (this._open && !this.connected) this._closeAfterEnd = true
     this._open = false
-    // Without force, what waits in the queue goes to the engine first (it is flushed below);
-    // with force, or when the engine is not connecting, it fails.
-    if (!force && this._engineActive() && !this._native.isClosed()) this._flush(true)
+    // Without force the outbox is delivered first, while the engine runs (connected, or
+    // retrying): a client never started, or stopped (reconnectPeriod 0), would wait forever.
+    const deliverFirst = !force && this._state !== 'idle' && this._state !== 'stopped' && this._stopping === null
     this._state = 'ending'
-    const queued = this._queue
-    this._queue = []
-    this._failUnsent(queued.filter((q) => q.cb === undefined && q.qos > 0).length)
-    for (const q of queued) if (q.cb) q.cb(new Error('client disconnecting'))
     const waiters = this._waiters
     this._waiters = []
     for (const w of waiters) w.reject(new Error('client disconnecting'))
@@ -783,18 +714,15 @@ class MqttClient extends NativeOwner {
     const finish = () => {
       const n = this._native
       if (!force && closeBeforeEnd && this.listenerCount('packetsend') > 0) this.emit('packetsend', { cmd: 'disconnect' })
+      const dropped = this._droppedWithoutCallback()
       n.close(() => {
         this._releaseCluster()
         const reports = this._reports
         this._reports = new Map()
-        this._qosInEngine = 0
-        this._staleIds.clear()
-        let unsent = 0
-        for (const rep of reports.values()) {
-          if (rep.cb) rep.cb(new Error('Connection closed'))
-          else if (rep.item.qos > 0) unsent++
-        }
-        this._failUnsent(unsent)
+        // As MQTT.js's end: what has no outcome yet fails with 'Connection closed'. A disk
+        // outbox keeps those messages for the next client on its directory.
+        for (const rep of reports.values()) if (rep.cb) rep.cb(closedError())
+        if (dropped > 0) this._onError(new Error(`client disconnecting: ${dropped} message${dropped === 1 ? '' : 's'} published without a callback, not delivered to a broker, dropped with the memory outbox`))
         this.connected = false
         this.reconnecting = false
         this._live.clear()
@@ -819,10 +747,10 @@ class MqttClient extends NativeOwner {
         })
       })
     }
-    if (!force && !this._native.isClosed()) {
-      // As MQTT.js empties its outgoing queue before it ends: the engine first sends every
-      // publish (those without a callback report nothing), then the outcomes of the others
-      // reach their callbacks.
+    if (deliverFirst && !this._native.isClosed()) {
+      // As MQTT.js empties its outgoing store before it ends: the engine first delivers what
+      // the outbox holds (those without a callback report nothing; during an outage this waits
+      // for a broker, as MQTT.js waits), then the outcomes of the others reach their callbacks.
       const n = this._native
       n.flush(() => {
         if (n.isClosed() || n.notifyIdle()) finish()
@@ -834,9 +762,20 @@ class MqttClient extends NativeOwner {
     return this
   }
 
-  // QoS 1/2 messages published without a callback that end() drops: not silently.
-  _failUnsent (n) {
-    if (n > 0) this._onError(new Error(`client disconnecting: ${n} QoS 1/2 message${n === 1 ? '' : 's'} published without a callback, not acknowledged by a broker, dropped`))
+  // How many messages published without a callback a memory outbox still holds, which closing
+  // the client drops: they are reported, not lost silently. (A disk outbox keeps them.)
+  _droppedWithoutCallback () {
+    if (this._memoryOutbox !== true || this._native.isClosed()) return 0
+    let s
+    try {
+      s = this._native.outboxStats()
+    } catch {
+      return 0
+    }
+    if (s === null) return 0
+    let told = 0
+    for (const rep of this._reports.values()) if (rep.cb && rep.stored) told++
+    return Math.max(0, s.messages - told)
   }
 
   // end(true) that resolves once the client ended, also when an end() is under way (for
@@ -943,6 +882,30 @@ class MqttClient extends NativeOwner {
   deadEndpoints () { return this._native.isClosed() ? [] : this._native.deadEndpoints() }
   /** Per-endpoint statistics. */
   stats () { return this._native.isClosed() ? [] : this._native.stats() }
+
+  /**
+   * The outbox: messages published and not yet delivered (held while no broker is live, or in
+   * flight), their bytes, the oldest one's time and age, and counters since the client was
+   * made. null once the client ended (and for a configured cluster without an outbox).
+   */
+  outboxStats () {
+    if (this._native.isClosed()) return null
+    const s = this._native.outboxStats()
+    if (s !== null && this._memoryOutbox !== null) s.dir = this._memoryOutbox ? null : this._spec.native.outboxDir
+    return s
+  }
+
+  /**
+   * MQTT.js's offline queue, as far as code reads it: `queue.length` is the number of messages
+   * in the outbox (published, not yet delivered). The messages themselves stay in the engine
+   * (or on disk): the array has no entries.
+   */
+  get queue () {
+    const s = this.outboxStats()
+    const q = []
+    q.length = s === null ? 0 : s.messages
+    return Object.freeze(q)
+  }
   /** Lets the process exit while this client is still open (unref) or not (ref). */
   unref () {
     this._refed = false

@@ -15,12 +15,13 @@ const opt = require('./options')
 class HaMqttClient extends NativeOwner {
   /**
    * @param {string} endpoints  broker URIs with lists and ranges, "tcp://10.0.0.5-7:1883-1885,ssl://b:8883"
-   * @param {object} [options]  ha options (publisherType, dedup, ..., see README)
+   * @param {object} [options]  ha options (publisherType, dedup, outbox, ..., see README)
    */
   constructor (endpoints, options, _cluster) {
     super()
     this._pending = new Map() // publish id -> { resolve, reject }
     this._connecting = null
+    this._outboxDir = undefined
     if (_cluster !== undefined) {
       this._createNative({ configured: true, cluster: _cluster })
     } else {
@@ -28,6 +29,7 @@ class HaMqttClient extends NativeOwner {
         throw opt.typeError(`HaMqttClient: endpoints must be a non-empty string of broker URIs, got ${opt.describe(endpoints)}`)
       }
       const native = opt.haOptions(options)
+      this._outboxDir = native.outboxDir
       this._createNative({ endpoints, native })
     }
     this._name = this._native.name()
@@ -69,12 +71,18 @@ class HaMqttClient extends NativeOwner {
     this._session.clear()
     const pending = this._pending
     this._pending = new Map()
-    for (const p of pending.values()) p.reject(makeError(-8, 'the client was closed before the publish completed'))
+    const why = this._outboxDir === undefined
+      ? 'the client was closed before the publish completed'
+      : `the client was closed before the publish completed; the message stays in the outbox ${this._outboxDir} for the next client on it`
+    for (const p of pending.values()) p.reject(makeError(-8, why))
   }
 
   /**
    * Publishes through the cluster's publisher policy, with failover. Resolves with
    * { endpoints } (the endpoints that took it) once delivered (QoS 1/2: acknowledged).
+   * With an outbox (option outbox) the message is stored first and waits for a broker however
+   * long every broker is down; the promise rejects with HAMQTT_ERR_FULL at once when the
+   * outbox had no room (not stored), later with HAMQTT_ERR_DROPPED or HAMQTT_ERR_EXPIRED.
    */
   publish (topic, payload, options = {}) {
     this._ensureOpen()
@@ -82,7 +90,7 @@ class HaMqttClient extends NativeOwner {
     opt.validatePublishTopic(topic)
     payload = opt.validatePayload(payload, 'payload')
     return new Promise((resolve, reject) => {
-      const id = this._native.publish(topic, payload, qos, retain, true)
+      const id = this._native.publish(topic, payload, qos, retain, true) // a refusal rejects
       this._pending.set(id, { resolve, reject })
     })
   }
@@ -124,6 +132,12 @@ class HaMqttClient extends NativeOwner {
   deadEndpoints () { this._ensureOpen(); return this._native.deadEndpoints() }
   /** A snapshot of every endpoint: state, counters, last error. */
   stats () { this._ensureOpen(); return this._native.stats() }
+
+  /**
+   * The outbox: { messages, bytes, oldest: Date | null, oldestAge (ms), stored, delivered,
+   * dropped, expired }, or null when the client has none.
+   */
+  outboxStats () { this._ensureOpen(); return this._native.outboxStats() }
 
   /**
    * Adds broker(s) at runtime (a URI, list or range); returns the names given.

@@ -239,8 +239,8 @@ const UNSUPPORTED_OPTIONS = {
   autoUseTopicAlias: 'MQTT 5 topic aliases',
   autoAssignTopicAlias: 'MQTT 5 topic aliases',
   topicAliasMaximum: 'MQTT 5 topic aliases',
-  incomingStore: 'custom message stores (use ha.fileStoreDir for a persistent store of in-flight messages)',
-  outgoingStore: 'custom message stores (use ha.fileStoreDir for a persistent store of in-flight messages)',
+  incomingStore: 'custom message stores (the engine keeps the state of incoming QoS 2 messages)',
+  outgoingStore: 'custom message stores (outgoing messages wait in the client\'s outbox: ha.outbox.dir keeps it on disk, across restarts and kill -9)',
   messageIdProvider: 'custom message ids (the engine assigns them per broker connection)',
   transformWsUrl: 'rewriting the WebSocket URL per connection',
   wsOptions: 'WebSocket options',
@@ -300,8 +300,25 @@ const HA_OPTIONS = {
   tlsCertFile: ['tlsCertFile', 'string'],
   tlsKeyFile: ['tlsKeyFile', 'string'],
   tlsInsecure: ['tlsInsecure', 'bool'],
-  tlsSkipHostnameCheck: ['tlsSkipHostnameCheck', 'bool']
+  tlsSkipHostnameCheck: ['tlsSkipHostnameCheck', 'bool'],
+  outbox: ['outbox', 'outbox']
 }
+
+// outbox: { ... } keys (the configuration file's names), with their native names.
+const OUTBOX_OPTIONS = {
+  dir: 'outboxDir',
+  maxMessages: 'outboxMaxMessages',
+  maxBytes: 'outboxMaxBytes',
+  overflow: 'outboxOverflow',
+  sync: 'outboxSync',
+  syncInterval: 'outboxSyncIntervalMs',
+  expiry: 'outboxExpiryMs',
+  qos0: 'outboxQos0'
+}
+// HAMQTT_OVERFLOW_*: 'block' is not offered, as it would stop Node's event loop in publish()
+// until room is made (up to ha.timeToWait), callbacks and timers included.
+const OVERFLOW = { refuse: 0, 'drop-oldest': 2 }
+const SYNC = { always: 0, interval: 1, never: 2 } // HAMQTT_SYNC_*
 
 const INT32_MAX = 2147483647
 
@@ -352,15 +369,92 @@ function convertHaOption (key, value, kind) {
   throw new Error(`hamqtt: internal: kind ${kind}`)
 }
 
-// haOptions({ publisherType: 'ALL', ... }) -> native option object (camelCase hamqtt_options)
-function haOptions (ha, native = {}) {
+// haOptions({ publisherType: 'ALL', ... }) -> native option object (camelCase hamqtt_options).
+// `prefix` names the options in errors ('ha.' for MqttClient, '' for HaMqttClient); `mqttjs`:
+// for MqttClient, which always keeps an outbox and takes its QoS 0 rule from queueQoSZero.
+function haOptions (ha, native = {}, { prefix = 'ha.', mqttjs = false } = {}) {
   if (ha === undefined || ha === null) return native
-  if (typeof ha !== 'object' || Array.isArray(ha)) throw typeError(`option ha must be an object, got ${describe(ha)}`)
+  const where = prefix === '' ? 'options' : 'option ha'
+  if (typeof ha !== 'object' || Array.isArray(ha)) throw typeError(`${where} must be an object, got ${describe(ha)}`)
   for (const [key, value] of Object.entries(ha)) {
     if (value === undefined) continue
     const spec = HA_OPTIONS[key]
-    if (!spec) throw typeError(`unknown option ha.${key} (known: ${Object.keys(HA_OPTIONS).join(', ')})`)
+    if (!spec) throw typeError(`unknown option ${prefix}${key} (known: ${Object.keys(HA_OPTIONS).join(', ')})`)
+    if (spec[1] === 'outbox') {
+      outboxOptions(value, native, `${prefix}outbox`, mqttjs)
+      continue
+    }
     native[spec[0]] = convertHaOption(key, value, spec[1])
+  }
+  return native
+}
+
+// outboxOptions({ dir, maxMessages, ... }, native, 'ha.outbox', mqttjs): the outbox fields of
+// hamqtt_options. true: a memory outbox with the defaults; false: none (HaMqttClient only).
+function outboxOptions (value, native, what, mqttjs) {
+  if (value === false) {
+    if (mqttjs) throw unsupported(`option ${what}: false`, 'the MQTT.js API always keeps an outbox, as MQTT.js keeps the messages published while offline (queueQoSZero: false leaves QoS 0 messages out of it)')
+    native.outbox = false
+    return native
+  }
+  if (value === true) {
+    native.outbox = true
+    return native
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw typeError(`option ${what} must be ${mqttjs ? '' : 'true, false or '}an object { dir, maxMessages, maxBytes, overflow, sync, syncInterval, expiry${mqttjs ? '' : ', qos0'} }, got ${describe(value)}`)
+  }
+  const o = {}
+  for (const [k, v] of Object.entries(value)) {
+    if (v === undefined) continue
+    if (!(k in OUTBOX_OPTIONS)) throw typeError(`unknown option ${what}.${k} (known: ${Object.keys(OUTBOX_OPTIONS).filter((x) => !(mqttjs && x === 'qos0')).join(', ')})`)
+    o[k] = v
+  }
+  const name = (k) => `option ${what}.${k}`
+  native.outbox = true
+  if (o.dir !== undefined) {
+    if (typeof o.dir !== 'string' || o.dir === '') throw typeError(`${name('dir')} must be a directory path, got ${describe(o.dir)}`)
+    if (o.dir.includes('\u0000')) throw typeError(`${name('dir')} must not contain NUL characters`)
+    native.outboxDir = o.dir
+  }
+  // maxMessages, maxBytes: a positive bound, or -1 for none.
+  for (const [k, max] of [['maxMessages', INT32_MAX], ['maxBytes', Number.MAX_SAFE_INTEGER]]) {
+    const v = o[k]
+    if (v === undefined) continue
+    if (typeof v !== 'number' || !Number.isInteger(v)) throw typeError(`${name(k)} must be an integer, got ${describe(v)}`)
+    if (v === 0 || v < -1 || v > max) throw rangeError(`${name(k)} must be an integer from 1 to ${max}, or -1 for no bound, got ${v}`)
+    native[OUTBOX_OPTIONS[k]] = v
+  }
+  if (o.overflow !== undefined) {
+    const v = typeof o.overflow === 'string' ? o.overflow.toLowerCase().replace(/_/g, '-') : o.overflow
+    if (v === 'block') {
+      throw unsupported(`${name('overflow')} 'block'`, "a publish would stop Node's event loop until the outbox has room; use 'refuse' (the publish fails at once: its callback gets the error) or 'drop-oldest'")
+    }
+    if (typeof v !== 'string' || !(v in OVERFLOW)) throw rangeError(`${name('overflow')} must be 'refuse' or 'drop-oldest', got ${describe(o.overflow)}`)
+    native.outboxOverflow = OVERFLOW[v]
+  }
+  if (o.sync !== undefined) {
+    if (typeof o.sync !== 'string' || !(o.sync.toLowerCase() in SYNC)) throw rangeError(`${name('sync')} must be 'always', 'interval' or 'never', got ${describe(o.sync)}`)
+    if (o.dir === undefined) throw typeError(`${name('sync')} applies to a disk outbox: give ${what}.dir`)
+    native.outboxSync = SYNC[o.sync.toLowerCase()]
+  }
+  if (o.syncInterval !== undefined) {
+    const v = o.syncInterval
+    if (typeof v !== 'number' || !Number.isInteger(v)) throw typeError(`${name('syncInterval')} must be an integer (milliseconds), got ${describe(v)}`)
+    if (v < 1 || v > INT32_MAX) throw rangeError(`${name('syncInterval')} must be from 1 to ${INT32_MAX} ms, got ${v}`)
+    if (native.outboxSync !== SYNC.interval) throw typeError(`${name('syncInterval')} applies with ${what}.sync 'interval'`)
+    native.outboxSyncIntervalMs = v
+  }
+  if (o.expiry !== undefined) {
+    const v = o.expiry
+    if (typeof v !== 'number' || !Number.isInteger(v)) throw typeError(`${name('expiry')} must be an integer (milliseconds), got ${describe(v)}`)
+    if (v < 0 || v > INT32_MAX) throw rangeError(`${name('expiry')} must be from 1 to ${INT32_MAX} ms (0: never), got ${v}`)
+    native.outboxExpiryMs = v
+  }
+  if (o.qos0 !== undefined) {
+    if (mqttjs) throw typeError(`${name('qos0')} is not an option of the MQTT.js API: QoS 0 messages are stored unless queueQoSZero is false, as MQTT.js queues them`)
+    if (typeof o.qos0 !== 'boolean') throw typeError(`${name('qos0')} must be a boolean, got ${describe(o.qos0)}`)
+    native.outboxQos0 = o.qos0
   }
   return native
 }
@@ -618,7 +712,13 @@ function resolveUnredacted (brokerUrl, opts) {
     throw unsupported('option reconnectPeriod together with option cluster', `cluster "${cluster}" takes probeDelay from the configuration file`)
   }
 
-  if (!cluster) haOptions(opts.ha, native)
+  if (!cluster) {
+    haOptions(opts.ha, native, { mqttjs: true })
+    // An outbox always (memory unless ha.outbox.dir): MQTT.js keeps what is published while it
+    // is offline, before the first connection too, and sends it in order once connected.
+    native.outbox = true
+    native.outboxQos0 = opts.queueQoSZero !== false
+  }
 
   // --- the options property, MQTT.js shaped
   options.keepalive = native.keepAliveMs !== undefined ? Math.max(native.keepAliveMs, 0) / 1000 : opts.keepalive

@@ -138,6 +138,8 @@ static void ensure_onstack_all(void) {
 #define hamqtt_client_name(...) GO(hamqtt_client_name(__VA_ARGS__))
 #define hamqtt_publish(...) GO(hamqtt_publish(__VA_ARGS__))
 #define hamqtt_publish_async(...) GO(hamqtt_publish_async(__VA_ARGS__))
+#define hamqtt_publish_detached(...) GO(hamqtt_publish_detached(__VA_ARGS__))
+#define hamqtt_outbox_stats(...) GO(hamqtt_outbox_stats(__VA_ARGS__))
 #define hamqtt_publish_to(...) GO(hamqtt_publish_to(__VA_ARGS__))
 #define hamqtt_subscribe(...) GO(hamqtt_subscribe(__VA_ARGS__))
 #define hamqtt_unsubscribe(...) GO(hamqtt_unsubscribe(__VA_ARGS__))
@@ -210,6 +212,11 @@ static const char *status_name(int rc) {
     case HAMQTT_ERR_NOT_INITIALIZED: return "HAMQTT_ERR_NOT_INITIALIZED";
     case HAMQTT_ERR_TIMEOUT: return "HAMQTT_ERR_TIMEOUT";
     case HAMQTT_ERR_INTERNAL: return "HAMQTT_ERR_INTERNAL";
+    case HAMQTT_STORED: return "HAMQTT_STORED";
+    case HAMQTT_ERR_FULL: return "HAMQTT_ERR_FULL";
+    case HAMQTT_ERR_DROPPED: return "HAMQTT_ERR_DROPPED";
+    case HAMQTT_ERR_EXPIRED: return "HAMQTT_ERR_EXPIRED";
+    case HAMQTT_ERR_LOCKED: return "HAMQTT_ERR_LOCKED";
     }
     return "HAMQTT_ERR_UNKNOWN";
 }
@@ -741,7 +748,9 @@ static int drain(napi_env env, nclient *c, int batches) {
                 break;
             case HAMQTT_EVENT_DELIVERY: {
                 hamqtt_delivery *d = &e->delivery;
-                if (c->pending > 0) {
+                /* Only our reported publishes count: a disk outbox's messages from an earlier
+                 * run report their drop or expiry too, with no user pointer. */
+                if (d->user != NULL && c->pending > 0) {
                     c->pending--;
                 }
                 if (c->pending == 0 && c->notify_idle) {
@@ -1077,6 +1086,23 @@ static int opt_int(napi_env env, napi_value obj, const char *key, int *dst) {
     return get_int(env, v, what, dst);
 }
 
+static int opt_int64(napi_env env, napi_value obj, const char *key, int64_t *dst) {
+    napi_value v;
+    if (!opt_lookup(env, obj, key, &v)) {
+        return 0;
+    }
+    napi_valuetype t;
+    napi_typeof(env, v, &t);
+    if (t != napi_number) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "hamqtt: option %s must be a number", key);
+        napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
+        return -1;
+    }
+    napi_get_value_int64(env, v, dst);
+    return 0;
+}
+
 static int opt_bool(napi_env env, napi_value obj, const char *key, int *dst) {
     napi_value v;
     if (!opt_lookup(env, obj, key, &v)) {
@@ -1119,7 +1145,14 @@ static int fill_options(napi_env env, napi_value obj, hamqtt_options *o, strings
         opt_bool(env, obj, "shareConnections", &o->share_connections) ||
         opt_str(env, obj, "tlsCaPem", &o->tls_ca_pem, sf) || opt_str(env, obj, "tlsCertPem", &o->tls_cert_pem, sf) ||
         opt_str(env, obj, "tlsKeyPem", &o->tls_key_pem, sf) || opt_int(env, obj, "ackQuorum", &o->ack_quorum) ||
-        opt_bool(env, obj, "tlsSkipHostnameCheck", &o->tls_skip_hostname_check)) {
+        opt_bool(env, obj, "tlsSkipHostnameCheck", &o->tls_skip_hostname_check) ||
+        opt_bool(env, obj, "outbox", &o->outbox) || opt_str(env, obj, "outboxDir", &o->outbox_dir, sf) ||
+        opt_int(env, obj, "outboxMaxMessages", &o->outbox_max_messages) ||
+        opt_int64(env, obj, "outboxMaxBytes", &o->outbox_max_bytes) ||
+        opt_int(env, obj, "outboxOverflow", &o->outbox_overflow) || opt_int(env, obj, "outboxSync", &o->outbox_sync) ||
+        opt_int(env, obj, "outboxSyncIntervalMs", &o->outbox_sync_interval_ms) ||
+        opt_bool(env, obj, "outboxQos0", &o->outbox_qos0) ||
+        opt_int(env, obj, "outboxExpiryMs", &o->outbox_expiry_ms)) {
         return -1;
     }
     napi_value v;
@@ -1381,7 +1414,7 @@ static napi_value m_publish(napi_env env, napi_callback_info info) {
                     : hamqtt_publish_detached(c->h, topic, data, len, qos, retain);
     free(topic);
     free(copy);
-    if (rc != HAMQTT_OK) {
+    if (rc != HAMQTT_OK && rc != HAMQTT_STORED) {
         throw_status(env, rc, NULL);
         return NULL;
     }
@@ -1720,6 +1753,44 @@ static napi_value m_stats(napi_env env, napi_callback_info info) {
     return arr;
 }
 
+/* outboxStats() -> { messages, bytes, oldest: Date | null, oldestAge, stored, delivered,
+ * dropped, expired, recovered }, or null when the client has no outbox. */
+static napi_value m_outbox_stats(napi_env env, napi_callback_info info) {
+    size_t argc = 0;
+    nclient *c = unwrap(env, info, &argc, NULL, 1);
+    if (c == NULL) {
+        return NULL;
+    }
+    struct hamqtt_outbox_stats s = HAMQTT_OUTBOX_STATS_INIT;
+    int rc = hamqtt_outbox_stats(c->h, &s);
+    napi_value r;
+    if (rc == HAMQTT_ERR_STATE) { /* no outbox */
+        napi_get_null(env, &r);
+        return r;
+    }
+    if (rc != HAMQTT_OK) {
+        throw_status(env, rc, NULL);
+        return NULL;
+    }
+    napi_create_object(env, &r);
+    set_num(env, r, "messages", (double)s.messages);
+    set_num(env, r, "bytes", (double)s.bytes);
+    napi_value oldest;
+    if (s.messages > 0 && s.oldest_unix_ns > 0) {
+        napi_create_date(env, (double)s.oldest_unix_ns / 1e6, &oldest);
+    } else {
+        napi_get_null(env, &oldest);
+    }
+    napi_set_named_property(env, r, "oldest", oldest);
+    set_num(env, r, "oldestAge", s.messages > 0 ? (double)s.oldest_age_ms : 0);
+    set_num(env, r, "stored", (double)s.stored);
+    set_num(env, r, "delivered", (double)s.delivered);
+    set_num(env, r, "dropped", (double)s.dropped);
+    set_num(env, r, "expired", (double)s.expired);
+    set_num(env, r, "recovered", (double)s.recovered);
+    return r;
+}
+
 static napi_value m_name(napi_env env, napi_callback_info info) {
     size_t argc = 0;
     nclient *c = unwrap(env, info, &argc, NULL, 1);
@@ -1844,7 +1915,8 @@ static napi_value f_status_names(napi_env env, napi_callback_info info) {
                                 HAMQTT_ERR_NO_ENDPOINT, HAMQTT_ERR_CLOSED, HAMQTT_ERR_NOT_FOUND,
                                 HAMQTT_ERR_BUSY, HAMQTT_ERR_MODE, HAMQTT_ERR_STATE, HAMQTT_ERR_REFUSED,
                                 HAMQTT_ERR_IO, HAMQTT_ERR_NOT_INITIALIZED, HAMQTT_ERR_TIMEOUT,
-                                HAMQTT_ERR_INTERNAL};
+                                HAMQTT_ERR_INTERNAL, HAMQTT_STORED, HAMQTT_ERR_FULL, HAMQTT_ERR_DROPPED,
+                                HAMQTT_ERR_EXPIRED, HAMQTT_ERR_LOCKED};
     napi_value obj;
     napi_create_object(env, &obj);
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
@@ -2044,6 +2116,7 @@ static napi_value init(napi_env env, napi_value exports) {
         {"liveEndpoints", NULL, m_live, NULL, NULL, NULL, napi_default, NULL},
         {"deadEndpoints", NULL, m_dead, NULL, NULL, NULL, napi_default, NULL},
         {"stats", NULL, m_stats, NULL, NULL, NULL, napi_default, NULL},
+        {"outboxStats", NULL, m_outbox_stats, NULL, NULL, NULL, napi_default, NULL},
         {"name", NULL, m_name, NULL, NULL, NULL, napi_default, NULL},
         {"isClosed", NULL, m_is_closed, NULL, NULL, NULL, napi_default, NULL},
     };

@@ -1,8 +1,9 @@
 'use strict'
 // Publish order and no silent loss across a total outage, as MQTT.js users expect: MQTT.js keeps
-// QoS 1/2 messages until a broker acknowledged them and sends them in publish order. hamqtt keeps
-// the QoS 1/2 messages the engine could not deliver within ha.timeToWait and sends them again, in
-// publish order, behind nothing newer; a publish made while older ones wait goes behind them.
+// QoS 1/2 messages until a broker acknowledged them and sends them in publish order. hamqtt's
+// outbox keeps every message until a broker acknowledged it, however long no broker is live
+// (ha.timeToWait does not fail it), and sends the stream in publish order; a publish made while
+// older ones wait goes behind them.
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const mqtt = require('..')
@@ -34,7 +35,7 @@ test('QoS 1 messages in flight when every broker dies arrive once one is back, i
   const brokers = await startBrokers(3)
   const url = 'mqtt://' + brokers.map((b) => `127.0.0.1:${b.port}`).join(',')
   const { sub, got } = await subscriber(url, 'order/outage')
-  // ha.timeToWait 1 s: the engine gives the messages back several times during the outage.
+  // ha.timeToWait 1 s, much shorter than the outage: it must not fail what the outbox holds.
   const pub = await mqtt.connectAsync(url, { ...fast, ha: { ...fast.ha, timeToWait: 1000 } })
   try {
     const N = 240
