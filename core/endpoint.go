@@ -56,8 +56,10 @@ type endpoint struct {
 	lastErr     error
 	failedAt    time.Time // when the last attempt failed (Connect's fast answer)
 	firstRound  bool      // this attempt belongs to the cluster's first probe: no warm-up needed
-	// reachable: the last dial reached the broker's listener (whatever MQTT said then).
+	// reachable: the last dial reached the broker's listener (whatever MQTT said then);
+	// dialedAt is when that dial's outcome was known.
 	reachable bool
+	dialedAt  time.Time
 	// ended is the session that just ended, until the next dial tells whether the broker
 	// crashed (unreachable: not its fault) or dropped us while running.
 	ended *endedSession

@@ -285,11 +285,81 @@ func TestLostConnectionCountsOnce(t *testing.T) {
 	if f := c.send(ep, publishReq{topic: "t", qos: 1, payload: []byte("x")}); f != nil {
 		t.Fatal("a publish was sent on a connection already seen lost")
 	}
-	var losses []*connection
+	var losses []lostConnection
 	for i := 0; i < maxLossesPerMessage; i++ {
 		losses = addLoss(losses, cn)
 	}
 	if len(losses) != 1 {
 		t.Fatalf("one lost connection counted %d times", len(losses))
+	}
+}
+
+// dyingProxy forwards to target until the client sends poison: then, like a broker killed at
+// that moment, it closes the connection and stops listening (dials are refused from then on).
+func dyingProxy(t *testing.T, target string, poison []byte) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer client.Close()
+				server, err := net.Dial("tcp", target)
+				if err != nil {
+					return
+				}
+				defer server.Close()
+				go func() {
+					io.Copy(client, server)
+					client.Close()
+				}()
+				buf := make([]byte, 64<<10)
+				for {
+					n, err := client.Read(buf)
+					if err != nil {
+						return
+					}
+					if bytes.Contains(buf[:n], poison) {
+						ln.Close()
+						return
+					}
+					if _, err := server.Write(buf[:n]); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return "tcp://" + ln.Addr().String()
+}
+
+// TestTotalOutageIsNotARefusal: a message whose brokers all die while it awaits its
+// acknowledgement, one after the other, loses three connections in a row, but the brokers
+// died (their dials are refused afterwards): the message is not failed as one that brokers
+// refuse. Once a total outage failed stored messages that way.
+func TestTotalOutageIsNotARefusal(t *testing.T) {
+	marker := []byte("LAST-WORDS")
+	var eps []EndpointConfig
+	for i := 0; i < 3; i++ {
+		eps = append(eps, EndpointConfig{URI: dyingProxy(t, brokertest.Start(t).Addr(), marker)})
+	}
+	cfg := fastConfig("dying")
+	cfg.Endpoints = eps
+	cfg.TimeToWait = 2 * time.Second
+	c := startCluster(t, cfg)
+	waitFor(t, 10*time.Second, "three live endpoints", func() bool { return c.LiveCount() == 3 })
+	err := c.Publish(ctxT(t, 10*time.Second), "d/t", 1, false, marker)
+	if errors.Is(err, ErrMessageRefused) {
+		t.Fatalf("a total outage was taken for a refused message: %v", err)
+	}
+	if !errors.Is(err, ErrNoEndpoints) {
+		t.Fatalf("with every broker dead: %v, want ErrNoEndpoints", err)
 	}
 }

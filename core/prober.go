@@ -200,7 +200,7 @@ func (c *Cluster) kickProber() {
 func (c *Cluster) reachedBroker(ep *endpoint) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	ep.reachable = true
+	ep.reachable, ep.dialedAt = true, time.Now()
 	s := ep.ended
 	if s == nil {
 		return nil
@@ -261,13 +261,13 @@ func (c *Cluster) attemptFailedLocked(ep *endpoint, err error) {
 		ep.nextProbe = def.until
 	case errors.As(err, &ref):
 		ep.connectFailures.Add(1)
-		ep.reachable = true
+		ep.reachable, ep.dialedAt = true, now
 		ep.lastErr = err
 		ep.state = StateDead
 		ep.refusals++
 		ep.nextProbe = now.Add(c.backoff(ep.refusals))
 	default: // the dial failed: down, or unreachable; it costs the broker nothing
-		ep.reachable = false
+		ep.reachable, ep.dialedAt = false, now
 		ep.lastErr = err
 		ep.state = StateDead
 		if ep.ended != nil {
@@ -633,11 +633,11 @@ func (c *Cluster) SubscriptionGap() (since time.Time, ok bool) {
 // forgiveDrops takes back what the connection losses caused by one refused message counted
 // against their brokers: the message was at fault, not them. A drop not judged yet is
 // forgotten; one already judged gives back its place in the flap window and its refusal.
-func (c *Cluster) forgiveDrops(lost []*connection) {
+func (c *Cluster) forgiveDrops(lost []lostConnection) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, cn := range lost {
-		ep := cn.ep
+	for _, l := range lost {
+		ep := l.cn.ep
 		switch {
 		case ep.ended != nil:
 			ep.ended = nil

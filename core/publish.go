@@ -21,7 +21,7 @@ type publishReq struct {
 	payload  []byte
 	target   *endpoint     // PublishTo or topic-base routing: this endpoint or nothing
 	via      []*Cluster    // a bridged copy: the clusters it was forwarded from, which out-bridges skip
-	losses   []*connection // the distinct connections lost in a row while it awaited its ack
+	losses   []lostConnection // the distinct connections lost in a row while it awaited its ack
 	dropped  bool          // a BeforePublish hook dropped it
 }
 
@@ -583,7 +583,7 @@ func (c *Cluster) redeliver(p *asyncPub, took []string, lastErr error) ([]string
 	}
 	req := p.req
 	if _, lost := lastErr.(*lostBeforeAck); lost {
-		req.losses = []*connection{p.fs[0].cn}
+		req.losses = []lostConnection{{p.fs[0].cn, time.Now()}}
 	}
 	return c.deliverWithFailover(ctx, req)
 }
@@ -738,15 +738,65 @@ func (e *lostBeforeAck) Unwrap() error { return e.cause }
 // message caught in ordinary broker deaths sees one loss, rarely two.
 const maxLossesPerMessage = 3
 
+// lostConnection is a connection lost while a message awaited its acknowledgement on it, and
+// when that was seen.
+type lostConnection struct {
+	cn *connection
+	at time.Time
+}
+
 // addLoss records that cn was lost while a message awaited its acknowledgement on it; each
 // connection counts once, however many attempts it failed.
-func addLoss(losses []*connection, cn *connection) []*connection {
-	for _, lost := range losses {
-		if lost == cn {
+func addLoss(losses []lostConnection, cn *connection) []lostConnection {
+	for _, l := range losses {
+		if l.cn == cn {
 			return losses
 		}
 	}
-	return append(losses, cn)
+	return append(losses, lostConnection{cn, time.Now()})
+}
+
+// lossJudgeWait bounds how long a message's losses wait for the dials that tell a broker that
+// dropped the connection from one that died.
+const lossJudgeWait = 2 * time.Second
+
+// lossesToRunningBrokers keeps, of req's losses, those whose broker was still running after
+// it (it dropped the connection: the message may be at fault), and drops those whose broker
+// had died (a crash, a total outage: not the message's doing, however many die at once). A
+// broker's fate is the outcome of the prober's next dial (made within judgeDelay of the loss)
+// or a new connection; it waits up to lossJudgeWait for them, within deadline. A loss still
+// unjudged then does not count: a message is failed as refused only on evidence.
+func (c *Cluster) lossesToRunningBrokers(ctx context.Context, req *publishReq, deadline time.Time) []lostConnection {
+	judgeBy := time.Now().Add(lossJudgeWait)
+	if deadline.Before(judgeBy) {
+		judgeBy = deadline
+	}
+	for {
+		changed := c.changedChan()
+		var running []lostConnection
+		pending := 0
+		c.mu.Lock()
+		for _, l := range req.losses {
+			ep := l.cn.ep
+			cur := ep.active.Load()
+			switch {
+			case (cur != nil && cur != l.cn) || (ep.dialedAt.After(l.at) && ep.reachable):
+				running = append(running, l)
+			case ep.dialedAt.After(l.at) || ep.state == StateRemoved:
+				// died: not the message's doing
+			default:
+				pending++
+			}
+		}
+		c.mu.Unlock()
+		if pending == 0 || !time.Now().Before(judgeBy) {
+			req.losses = running
+			return running
+		}
+		wctx, cancel := context.WithDeadline(ctx, judgeBy)
+		c.waitChange(wctx, changed, 20*time.Millisecond)
+		cancel()
+	}
 }
 
 // ErrMessageRefused is wrapped by the error of a publish whose connection was lost
@@ -853,7 +903,8 @@ func (c *Cluster) deliverWithFailover(ctx context.Context, req publishReq) ([]st
 			lastErr = err
 			if _, lost := err.(*lostBeforeAck); !lost {
 				req.losses = nil
-			} else if req.losses = addLoss(req.losses, attempt.cn); len(req.losses) >= maxLossesPerMessage {
+			} else if req.losses = addLoss(req.losses, attempt.cn); len(req.losses) >= maxLossesPerMessage &&
+				len(c.lossesToRunningBrokers(ctx, &req, deadline)) >= maxLossesPerMessage {
 				c.forgiveDrops(req.losses)
 				return nil, fmt.Errorf("publish %q: %w: the connection was lost %d times in a row while it awaited its acknowledgement (last: %v); check the broker's limits (message size, topic rules)",
 					req.topic, ErrMessageRefused, len(req.losses), err)
