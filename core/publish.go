@@ -19,10 +19,10 @@ type publishReq struct {
 	qos      byte
 	retained bool
 	payload  []byte
-	target   *endpoint     // PublishTo or topic-base routing: this endpoint or nothing
-	via      []*Cluster    // a bridged copy: the clusters it was forwarded from, which out-bridges skip
+	target   *endpoint        // PublishTo or topic-base routing: this endpoint or nothing
+	via      []*Cluster       // a bridged copy: the clusters it was forwarded from, which out-bridges skip
 	losses   []lostConnection // the distinct connections lost in a row while it awaited its ack
-	dropped  bool          // a BeforePublish hook dropped it
+	dropped  bool             // a BeforePublish hook dropped it
 }
 
 // Publish sends a message through the cluster and blocks until it is delivered: for QoS 1
