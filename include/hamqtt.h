@@ -85,9 +85,9 @@ extern "C" {
 #endif
 
 #define HAMQTT_VERSION_MAJOR 0
-#define HAMQTT_VERSION_MINOR 3
+#define HAMQTT_VERSION_MINOR 4
 #define HAMQTT_VERSION_PATCH 0
-#define HAMQTT_VERSION_STRING "0.3.0"
+#define HAMQTT_VERSION_STRING "0.4.0"
 
 /* ------------------------------------------------------------------------ */
 /* Status codes                                                              */
