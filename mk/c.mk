@@ -13,7 +13,8 @@
 #   c-clean  remove $(C_BUILD_DIR)
 C_BUILD_DIR ?= build/c
 C_CMAKE_FLAGS ?=
-C_CTEST_FLAGS ?= --output-on-failure
+# Two at a time: the valgrind, cgocheck2 and timing-sensitive cases are RUN_SERIAL.
+C_CTEST_FLAGS ?= --output-on-failure -j2
 C_FUZZTIME ?= 10s
 CMAKE ?= cmake
 CTEST ?= ctest
