@@ -67,15 +67,36 @@ type connection struct {
 	// sessionPresent is the CONNACK flag, for the lease that made the connection.
 	sessionPresent bool
 	// awaitingAcks counts this lease's QoS 1 and 2 publishes handed to paho and not yet
-	// acknowledged. A QoS 0 publish bypasses paho only while it is zero: then nothing sent
-	// before it can still be in paho's queue, and order holds.
+	// acknowledged. A QoS 0 publish bypasses paho only while it is zero and lastViaPaho is
+	// done: then nothing sent before it can still be in paho's queue, and order holds.
 	awaitingAcks atomic.Int64
+	// lastViaPaho is the token of the last publish of this lease handed to paho (any QoS).
+	// Paho writes in order, so once it is done nothing handed to paho earlier still waits in
+	// its queue: a QoS 0 message handed to paho after a QoS 1 one counts in no ack, and a
+	// direct write must not overtake it.
+	lastViaPaho atomic.Pointer[pahoToken]
 
 	lossSignal // this lease is gone: the link failed or the lease was released
 
 	// filters is what this lease subscribed through the link (guarded by link.mu for
 	// writing, read lock-free when routing).
 	filters atomic.Pointer[[]leaseFilter]
+}
+
+type pahoToken struct{ tok mqtt.Token }
+
+// pahoDrained reports whether every publish this lease handed to paho has left paho's queue.
+func (cn *connection) pahoDrained() bool {
+	last := cn.lastViaPaho.Load()
+	if last == nil {
+		return true
+	}
+	select {
+	case <-last.tok.Done():
+		return true
+	default:
+		return false
+	}
 }
 
 type leaseFilter struct {

@@ -665,7 +665,7 @@ func (c *Cluster) send(ep *endpoint, req publishReq) *inflight {
 		}
 	}
 	ep.published.Add(1)
-	if req.qos == 0 && cn.awaitingAcks.Load() == 0 {
+	if req.qos == 0 && cn.awaitingAcks.Load() == 0 && cn.pahoDrained() {
 		if tc := cn.link.transport.Load(); tc != nil && !cn.isLost() {
 			return &inflight{ep: ep, cn: cn, tok: writtenToken(tc.writePublishQoS0(req.topic, req.payload, req.retained))}
 		}
@@ -673,8 +673,9 @@ func (c *Cluster) send(ep *endpoint, req publishReq) *inflight {
 	if req.qos > 0 {
 		cn.awaitingAcks.Add(1)
 	}
-	return &inflight{ep: ep, cn: cn, tok: cn.client.Publish(req.topic, req.qos, req.retained, req.payload),
-		qos: req.qos}
+	tok := cn.client.Publish(req.topic, req.qos, req.retained, req.payload)
+	cn.lastViaPaho.Store(&pahoToken{tok})
+	return &inflight{ep: ep, cn: cn, tok: tok, qos: req.qos}
 }
 
 // writtenToken is the completed token of a QoS 0 publish written directly to the transport.
