@@ -159,6 +159,12 @@ func hostileBroker(t *testing.T, misbehave func() []byte) string {
 // goroutine for every connection, and returns the listener's tcp:// URI.
 func serveLoopback(t *testing.T, serve func(net.Conn)) string {
 	t.Helper()
+	return serveLoopbackOn(t, func(conn net.Conn, _ net.Listener) { serve(conn) })
+}
+
+// serveLoopbackOn is serveLoopback for servers that act on their listener (stop listening).
+func serveLoopbackOn(t *testing.T, serve func(net.Conn, net.Listener)) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +176,7 @@ func serveLoopback(t *testing.T, serve func(net.Conn)) string {
 			if err != nil {
 				return
 			}
-			go serve(conn)
+			go serve(conn, ln)
 		}
 	}()
 	return "tcp://" + ln.Addr().String()
@@ -212,10 +218,11 @@ func TestHostileBrokerCannotReachTheApplication(t *testing.T) {
 }
 
 // poisonProxy forwards to target and closes both sides as soon as the client sends a byte
-// sequence containing poison, as a broker does with a message it refuses.
-func poisonProxy(t *testing.T, target string, poison []byte) string {
+// sequence containing poison, as a broker does with a message it refuses. With dies, it also
+// stops listening then (dials are refused from then on), like a broker killed at that moment.
+func poisonProxy(t *testing.T, target string, poison []byte, dies bool) string {
 	t.Helper()
-	return serveLoopback(t, func(client net.Conn) {
+	return serveLoopbackOn(t, func(client net.Conn, ln net.Listener) {
 		defer client.Close()
 		server, err := net.Dial("tcp", target)
 		if err != nil {
@@ -229,7 +236,13 @@ func poisonProxy(t *testing.T, target string, poison []byte) string {
 		buf := make([]byte, 64<<10)
 		for {
 			n, err := client.Read(buf)
-			if err != nil || bytes.Contains(buf[:n], poison) {
+			if err != nil {
+				return
+			}
+			if bytes.Contains(buf[:n], poison) {
+				if dies {
+					ln.Close()
+				}
 				return
 			}
 			if _, err := server.Write(buf[:n]); err != nil {
@@ -246,7 +259,7 @@ func TestRefusedMessageFailsAlone(t *testing.T) {
 	b1, b2 := brokertest.Start(t), brokertest.Start(t)
 	poison := []byte("POISON-PAYLOAD")
 	cfg := Config{Name: "poison", FlapLimit: 2, Endpoints: []EndpointConfig{
-		{URI: poisonProxy(t, b1.Addr(), poison)}, {URI: poisonProxy(t, b2.Addr(), poison)}}}
+		{URI: poisonProxy(t, b1.Addr(), poison, false)}, {URI: poisonProxy(t, b2.Addr(), poison, false)}}}
 	c := startCluster(t, cfg)
 	waitLive(t, c, 2)
 	if err := c.Publish(ctxT(t, 5*time.Second), "p/a", 1, false, []byte("fine")); err != nil {
@@ -294,52 +307,6 @@ func TestLostConnectionCountsOnce(t *testing.T) {
 	}
 }
 
-// dyingProxy forwards to target until the client sends poison: then, like a broker killed at
-// that moment, it closes the connection and stops listening (dials are refused from then on).
-func dyingProxy(t *testing.T, target string, poison []byte) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			client, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer client.Close()
-				server, err := net.Dial("tcp", target)
-				if err != nil {
-					return
-				}
-				defer server.Close()
-				go func() {
-					io.Copy(client, server)
-					client.Close()
-				}()
-				buf := make([]byte, 64<<10)
-				for {
-					n, err := client.Read(buf)
-					if err != nil {
-						return
-					}
-					if bytes.Contains(buf[:n], poison) {
-						ln.Close()
-						return
-					}
-					if _, err := server.Write(buf[:n]); err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return "tcp://" + ln.Addr().String()
-}
-
 // TestTotalOutageIsNotARefusal: a message whose brokers all die while it awaits its
 // acknowledgement, one after the other, loses three connections in a row, but the brokers
 // died (their dials are refused afterwards): the message is not failed as one that brokers
@@ -348,7 +315,7 @@ func TestTotalOutageIsNotARefusal(t *testing.T) {
 	marker := []byte("LAST-WORDS")
 	var eps []EndpointConfig
 	for i := 0; i < 3; i++ {
-		eps = append(eps, EndpointConfig{URI: dyingProxy(t, brokertest.Start(t).Addr(), marker)})
+		eps = append(eps, EndpointConfig{URI: poisonProxy(t, brokertest.Start(t).Addr(), marker, true)})
 	}
 	cfg := fastConfig("dying")
 	cfg.Endpoints = eps
