@@ -58,7 +58,9 @@ type OutboxConfig struct {
 	Dir string
 	// MaxMessages bounds the messages stored (default 100,000; negative: no bound).
 	MaxMessages int
-	// MaxBytes bounds the topics and payloads stored (default 64 MiB; negative: no bound).
+	// MaxBytes bounds the topics and payloads stored (default 64 MiB; negative: no bound). A
+	// single message larger than MaxBytes is still taken when the outbox is empty, so that no
+	// valid message can never be stored.
 	MaxBytes int64
 	// Overflow is what a full outbox does with a new message (default OverflowRefuse).
 	Overflow OverflowPolicy

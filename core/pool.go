@@ -74,7 +74,7 @@ type connection struct {
 	// Paho writes in order, so once it is done nothing handed to paho earlier still waits in
 	// its queue: a QoS 0 message handed to paho after a QoS 1 one counts in no ack, and a
 	// direct write must not overtake it.
-	lastViaPaho atomic.Pointer[pahoToken]
+	lastViaPaho atomic.Pointer[mqtt.PublishToken] // paho's own type: no allocation per publish
 
 	lossSignal // this lease is gone: the link failed or the lease was released
 
@@ -83,8 +83,6 @@ type connection struct {
 	filters atomic.Pointer[[]leaseFilter]
 }
 
-type pahoToken struct{ tok mqtt.Token }
-
 // pahoDrained reports whether every publish this lease handed to paho has left paho's queue.
 func (cn *connection) pahoDrained() bool {
 	last := cn.lastViaPaho.Load()
@@ -92,7 +90,7 @@ func (cn *connection) pahoDrained() bool {
 		return true
 	}
 	select {
-	case <-last.tok.Done():
+	case <-last.Done():
 		return true
 	default:
 		return false

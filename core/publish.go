@@ -674,7 +674,9 @@ func (c *Cluster) send(ep *endpoint, req publishReq) *inflight {
 		cn.awaitingAcks.Add(1)
 	}
 	tok := cn.client.Publish(req.topic, req.qos, req.retained, req.payload)
-	cn.lastViaPaho.Store(&pahoToken{tok})
+	if pt, ok := tok.(*mqtt.PublishToken); ok { // what paho's Publish returns on every path
+		cn.lastViaPaho.Store(pt)
+	}
 	return &inflight{ep: ep, cn: cn, tok: tok, qos: req.qos}
 }
 
