@@ -573,3 +573,38 @@ func TestClosedClusterStoresNothing(t *testing.T) {
 	c2.Close()
 	ob.Close()
 }
+
+// TestDiskOutboxSyncPolicies: with always, a message counts as stored only once an fsync
+// covered it; with interval, the syncer forces what was written within its period; never
+// leaves it to the operating system.
+func TestDiskOutboxSyncPolicies(t *testing.T) {
+	for _, policy := range []SyncPolicy{SyncAlways, SyncInterval, SyncNever} {
+		t.Run(policy.String(), func(t *testing.T) {
+			ob := openOutbox(t, OutboxConfig{Dir: t.TempDir(), Sync: policy, SyncInterval: 20 * time.Millisecond})
+			c := newUnstarted(t, Config{Name: "sync", Endpoints: []EndpointConfig{{URI: "tcp://127.0.0.1:1"}}, Outbox: ob})
+			for i := 0; i < 20; i++ {
+				if tok := c.PublishAsync("s/t", 1, false, []byte("x")); !tok.Stored() {
+					t.Fatal(tok.Err())
+				}
+			}
+			l := ob.log
+			written := func() uint64 { l.mu.Lock(); defer l.mu.Unlock(); return l.written }
+			switch policy {
+			case SyncAlways:
+				if l.synced.Load() < written() {
+					t.Fatalf("stored before an fsync covered it: synced %d of %d bytes", l.synced.Load(), written())
+				}
+			case SyncInterval:
+				waitFor(t, 2*time.Second, "the interval's fsync", func() bool { return l.synced.Load() >= written() })
+			case SyncNever:
+				if l.synced.Load() != 0 {
+					t.Fatalf("never forced %d bytes to disk", l.synced.Load())
+				}
+			}
+			c.Close()
+			if err := ob.Close(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
