@@ -375,9 +375,10 @@ func (o *Outbox) store(req publishReq, t *Token, roomBy time.Time, enqueue func(
 		o.mu.Lock()
 		break
 	}
-	if o.closed || o.owner != t.c {
-		// A cluster that has let go of the outbox (closed, perhaps another one took it) must
-		// not store into it: nothing would ever send the message or end its publish.
+	if o.closed || (o.owner != nil && o.owner != t.c) {
+		// A closed cluster whose outbox another cluster took must not store into it: nothing
+		// would ever send the message or end its publish. Between clusters (no owner) it may:
+		// the next cluster to attach queues what the outbox holds.
 		o.mu.Unlock()
 		o.finishDropped(dropped)
 		return fmt.Errorf("publish %q: %w", req.topic, ErrClosed)

@@ -608,3 +608,26 @@ func TestDiskOutboxSyncPolicies(t *testing.T) {
 		})
 	}
 }
+
+// TestPublishBetweenClustersWaitsForTheNext: a publish through a cluster that closed while no
+// other cluster has taken its outbox yet (a callback still running during a disconnect) is
+// stored, and the next cluster on the outbox delivers it.
+func TestPublishBetweenClustersWaitsForTheNext(t *testing.T) {
+	b := brokertest.Start(t)
+	ob := openOutbox(t, OutboxConfig{})
+	c1, err := New(Config{Name: "before", Endpoints: []EndpointConfig{{URI: b.URI()}}, Outbox: ob})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1.Close()
+	tok := c1.PublishAsync("between", 1, false, []byte("x"))
+	if !tok.Stored() {
+		t.Fatalf("a publish between clusters was not stored: %v", tok.Err())
+	}
+	c2 := startCluster(t, Config{Name: "after", Endpoints: []EndpointConfig{{URI: b.URI()}}, Outbox: ob})
+	if err := tok.Wait(ctxT(t, 10*time.Second)); err != nil {
+		t.Fatalf("the next cluster did not deliver it: %v", err)
+	}
+	c2.Close()
+	ob.Close()
+}
