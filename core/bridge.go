@@ -208,7 +208,7 @@ func (b *bridge) forward(m *Message) {
 		b.deliver(m)
 		return
 	}
-	req, err := b.target.newRequest(m.Topic, m.QoS, m.Retained, m.Payload)
+	req, err := b.target.newRequest(m.Topic, m.QoS, m.Retained, m.Payload, b.target.carried(m.Properties))
 	if err == nil {
 		req.via = append(append(make([]*Cluster, 0, len(m.via)+1), m.via...), b.source)
 		_, err = b.target.publish(context.Background(), req)

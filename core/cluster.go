@@ -45,14 +45,19 @@ type Cluster struct {
 	stickySub     atomic.Pointer[endpoint] // FoS >= 1: the endpoint messages are delivered from
 	rr            atomic.Uint64
 	nextPublishID atomic.Uint64
-	outbox        *Outbox // Config.Outbox: what PublishAsync stores, and where it resumes from
-	dedup         *deduplicator
-	subsSnap      atomic.Pointer[subsSnapshot]
-	inBridges     atomic.Pointer[[]*bridge]
-	outBridges    atomic.Pointer[[]*bridge]
-	hooks         atomic.Pointer[[]Hooks]
-	topicBases    atomic.Pointer[[]*endpoint] // endpoints with a topic base, for lock-free routing
-	sendQ         sendQueue                   // PublishAsync's pipeline
+	// stamps: MQTT 5 messages carry a message id (Config.MessageIDs), publisherID and
+	// stampSeq make it.
+	stamps      bool
+	publisherID string
+	stampSeq    atomic.Uint64
+	outbox      *Outbox // Config.Outbox: what PublishAsync stores, and where it resumes from
+	dedup       *deduplicator
+	subsSnap    atomic.Pointer[subsSnapshot]
+	inBridges   atomic.Pointer[[]*bridge]
+	outBridges  atomic.Pointer[[]*bridge]
+	hooks       atomic.Pointer[[]Hooks]
+	topicBases  atomic.Pointer[[]*endpoint] // endpoints with a topic base, for lock-free routing
+	sendQ       sendQueue                   // PublishAsync's pipeline
 	// pipeInflight counts the pipeline's messages handed over and not yet settled by the
 	// confirmer, which signals pipeDrained when it reaches zero.
 	pipeInflight atomic.Int64
@@ -108,6 +113,8 @@ func New(cfg Config) (*Cluster, error) {
 	if cfg.Dedup {
 		c.dedup = newDeduplicator(cfg.DedupWindow)
 	}
+	c.stamps = cfg.stampsMessages()
+	c.publisherID = randomHex(6)
 	c.live.Store(&[]*endpoint{})
 	c.subsSnap.Store(&subsSnapshot{})
 	for _, ec := range cfg.Endpoints {

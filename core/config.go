@@ -46,6 +46,35 @@ func ParsePublisherType(s string) (PublisherType, error) {
 	return 0, fmt.Errorf("unknown publisher type %q: use STICKY, ROUND_ROBIN, RANDOM or ALL", s)
 }
 
+// MessageIDMode is Config.MessageIDs.
+type MessageIDMode int
+
+const (
+	MessageIDsAuto MessageIDMode = iota
+	MessageIDsAlways
+	MessageIDsNever
+)
+
+// stampsMessages reports whether this cluster's MQTT 5 publishes carry a message id.
+func (c *Config) stampsMessages() bool {
+	if c.Connection.ProtocolVersion != MQTT5 {
+		return false
+	}
+	switch c.MessageIDs {
+	case MessageIDsAlways:
+		return true
+	case MessageIDsNever:
+		return false
+	}
+	return c.PublisherType == All || c.Outbox != nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
 // EndpointConfig names one broker of a cluster.
 type EndpointConfig struct {
 	// Name identifies the endpoint in events, stats and PublishTo. Empty means "<cluster>-<n>".
@@ -62,6 +91,11 @@ type Will struct {
 	Payload  []byte
 	QoS      byte
 	Retained bool
+	// Properties are the will message's MQTT 5 properties (MQTT 5 only).
+	Properties *Properties
+	// Delay is MQTT 5's Will Delay Interval: the broker publishes the will this long after the
+	// connection ended, and not at all if the session resumes first (MQTT 5 only).
+	Delay time.Duration
 }
 
 // ConnectionConfig holds the MQTT session settings used for every endpoint of a cluster.
@@ -84,8 +118,40 @@ type ConnectionConfig struct {
 	Will              *Will
 	TLS               *tls.Config
 	// FileStoreDir, when set, keeps in-flight QoS 1/2 messages of each endpoint in files under
-	// this directory (one subdirectory per endpoint) instead of memory.
+	// this directory (one subdirectory per endpoint) instead of memory (MQTT 3.1.1 only: use
+	// an Outbox, which serves both versions).
 	FileStoreDir string
+
+	// ProtocolVersion is MQTT311 (4, the default) or MQTT5 (5). Every endpoint of the cluster
+	// speaks it.
+	ProtocolVersion int
+	// MQTT5 holds the MQTT 5 session settings; ignored under MQTT 3.1.1.
+	MQTT5 MQTT5Config
+}
+
+// MQTT5Config holds the CONNECT settings only MQTT 5 has. Every broker of the cluster gets
+// the same ones.
+type MQTT5Config struct {
+	// SessionExpiry is how long a broker keeps the session after the connection ends. Zero
+	// means: none for a clean session, no expiry (0xFFFFFFFF) with PersistentSession, which
+	// is MQTT 3.1.1's behaviour.
+	SessionExpiry time.Duration
+	// ReceiveMaximum is how many QoS 1 and 2 messages a broker may have unacknowledged
+	// towards this client (0: 65535, MQTT's default).
+	ReceiveMaximum uint16
+	// TopicAliasMaximum is how many topic aliases a broker may use towards this client (0:
+	// none). Aliases the engine uses towards a broker are its own, per connection, within the
+	// broker's Topic Alias Maximum (unless NoTopicAliases).
+	TopicAliasMaximum uint16
+	// NoTopicAliases turns off the engine's use of topic aliases towards brokers.
+	NoTopicAliases bool
+	// RequestResponseInfo asks brokers for Response Information.
+	RequestResponseInfo bool
+	// NoProblemInfo asks brokers not to send a Reason String or user properties on failures
+	// (MQTT's Request Problem Information 0).
+	NoProblemInfo bool
+	// User are the user properties of every CONNECT.
+	User []UserProperty
 }
 
 // Config describes one virtual cluster. The zero value of each duration or count field means
@@ -163,6 +229,13 @@ type Config struct {
 	// (default 30s).
 	Dedup       bool
 	DedupWindow time.Duration
+	// MessageIDs decides whether MQTT 5 publishes carry a message id (a user property named
+	// "hamqtt-id", the same on every copy and every retry), which lets a Dedup subscriber
+	// remove copies exactly, whatever their payload, and keep a message published twice on
+	// purpose. MessageIDsAuto (default) stamps when copies are expected: the All publisher
+	// type, or an outbox (a resend after a crash). Receivers that are not hamqtt see the user
+	// property; MessageIDsNever leaves messages as the application made them.
+	MessageIDs MessageIDMode
 
 	// AckQuorum is, for the All publisher type, how many brokers must acknowledge a QoS 1 or
 	// 2 publish before it counts as delivered: 0 (default) any one, once every copy was
@@ -370,7 +443,25 @@ func (c Config) withDefaults() (Config, error) {
 		c.LiveEndpointCount, c.SubscriberCount = 2, 2
 		c.Dedup = true
 	}
+	switch c.Connection.ProtocolVersion {
+	case 0:
+		c.Connection.ProtocolVersion = MQTT311
+	case MQTT311, MQTT5:
+	case 3:
+		return c, fmt.Errorf("cluster %q: MQTT 3.1 (protocol version 3) is not supported: use 4 (MQTT 3.1.1) or 5", c.Name)
+	default:
+		return c, fmt.Errorf("cluster %q: protocol version %d: use 4 (MQTT 3.1.1) or 5 (MQTT 5)", c.Name, c.Connection.ProtocolVersion)
+	}
+	if c.Connection.ProtocolVersion == MQTT5 && c.Connection.FileStoreDir != "" {
+		return c, fmt.Errorf("cluster %q: a file store (fileStoreDir) is MQTT 3.1.1's: with MQTT 5 use an outbox directory, which keeps every message until a broker acknowledges it", c.Name)
+	}
+	if c.Connection.ProtocolVersion != MQTT5 && c.Connection.Will != nil && (!c.Connection.Will.Properties.empty() || c.Connection.Will.Delay != 0) {
+		return c, fmt.Errorf("cluster %q: will properties and will delay need MQTT 5 (protocol version 5)", c.Name)
+	}
 	if c.Connection.Will != nil {
+		if err := c.Connection.Will.Properties.validate(); err != nil {
+			return c, fmt.Errorf("cluster %q: will: %w", c.Name, err)
+		}
 		if err := ValidateTopic(c.Connection.Will.Topic); err != nil {
 			return c, fmt.Errorf("cluster %q: will: %w", c.Name, err)
 		}

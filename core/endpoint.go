@@ -71,8 +71,8 @@ type endpoint struct {
 	published, acked, failed, failovers, probes, connects, connectFailures, received atomic.Uint64
 }
 
-// openLink opens a new paho connection to ep and waits for its CONNACK. Paho's own reconnect
-// logic is off: the prober decides when to try again, so backoff and rate limits hold.
+// openLink opens a new connection to ep and waits for its CONNACK. Paho's own reconnect
+// logic is off (MQTT 3.1.1; session5 has none): the prober decides when to try again, so backoff and rate limits hold.
 func (c *Cluster) openLink(ep *endpoint, key linkKey, shared bool) (*link, error) {
 	cfg := c.cfg.Connection
 	// The dial is the reachability probe: a refused or unanswered dial costs the broker
@@ -107,8 +107,12 @@ func (c *Cluster) openLink(ep *endpoint, key linkKey, shared bool) (*link, error
 	unwatch := context.AfterFunc(c.stopCtx, func() { dialled.Close() })
 	defer unwatch()
 	ep.connects.Add(1)
-	l := &link{key: key, shared: shared, lossSignal: newLossSignal(), qos2Slots: make(chan struct{}, c.cfg.MaxInflightQoS2)}
+	l := &link{key: key, shared: shared, lossSignal: newLossSignal()}
 	l.routes.Store(&[]*connection{})
+	if cfg.ProtocolVersion == MQTT5 {
+		return c.handshake5(ep, l, tc)
+	}
+	l.qos2Slots = make(chan struct{}, c.cfg.MaxInflightQoS2)
 	o := mqtt.NewClientOptions().
 		AddBroker(ep.uri.pahoURI()).
 		SetClientID(cfg.ClientID).
@@ -138,7 +142,7 @@ func (c *Cluster) openLink(ep *endpoint, key linkKey, shared bool) (*link, error
 		// Ordered delivery on paho's router goroutine is safe because the handler only
 		// enqueues and returns; user code never runs there (paho.mqtt.golang #473, #509).
 		SetOrderMatters(true).
-		SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { l.route(m) }).
+		SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { l.routePaho(m) }).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) { l.fail(fmt.Errorf("connection lost: %w", err)) })
 	if cfg.Username != "" {
 		o.SetUsername(cfg.Username)
@@ -155,12 +159,13 @@ func (c *Cluster) openLink(ep *endpoint, key linkKey, shared bool) (*link, error
 	if dir := c.fileStoreDir(ep); dir != "" {
 		o.SetStore(mqtt.NewFileStore(dir))
 	}
-	l.client = mqtt.NewClient(o)
-	tok := l.client.Connect()
+	client := mqtt.NewClient(o)
+	l.sess = &pahoSession{client: client}
+	tok := client.Connect()
 	// Token.Wait can hang (paho.mqtt.golang #613): always bound it.
 	if !tok.WaitTimeout(cfg.ConnectTimeout + time.Second) {
 		l.markLost(errConnectTimeout)
-		go l.client.Disconnect(0)
+		go client.Disconnect(0)
 		return nil, &refusal{fmt.Errorf("no CONNACK within %v", cfg.ConnectTimeout)}
 	}
 	if err := tok.Error(); err != nil {

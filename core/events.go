@@ -50,6 +50,9 @@ type Message struct {
 	Duplicate bool
 	// Endpoint is the name of the endpoint the message arrived through.
 	Endpoint string
+	// Properties are the message's MQTT 5 properties (nil under MQTT 3.1.1, or when it
+	// carried none).
+	Properties *Properties
 
 	via []*Cluster // in a bridge's queue: the clusters this copy has already passed through
 }
@@ -76,6 +79,9 @@ type Event struct {
 	// SessionPresent is, for EventEndpointUp, the broker's CONNACK flag: it still had a session
 	// for this client (only with ConnectionConfig.PersistentSession).
 	SessionPresent bool
+	// Connack is, for EventEndpointUp on an MQTT 5 cluster, what the broker's CONNACK said
+	// (its limits, properties, assigned client ID); nil under MQTT 3.1.1.
+	Connack *Connack
 }
 
 // eventQueue is an unbounded FIFO of events. Producers (paho's goroutines, the prober,

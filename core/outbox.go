@@ -200,7 +200,10 @@ func OpenOutbox(cfg OutboxConfig) (*Outbox, error) {
 	for _, m := range msgs {
 		e := &outboxEntry{seq: m.seq, storedAt: m.storedAt, expires: m.expires, seg: m.seg,
 			size: int64(len(m.topic) + len(m.payload)),
-			req:  publishReq{topic: m.topic, qos: m.qos, retained: m.retained, payload: m.payload}}
+			req:  publishReq{topic: m.topic, qos: m.qos, retained: m.retained, payload: m.payload, props: m.props, stamp: m.stamp}}
+		if m.props != nil && m.props.MessageExpiry != nil {
+			e.req.expires = m.storedAt.Add(time.Duration(*m.props.MessageExpiry) * time.Second)
+		}
 		o.entries = append(o.entries, e)
 		o.count++
 		o.bytes += e.size
@@ -394,10 +397,13 @@ func (o *Outbox) store(req publishReq, t *Token, roomBy time.Time, enqueue func(
 	if o.cfg.Expiry > 0 {
 		e.expires = now.Add(o.cfg.Expiry)
 	}
+	if !req.expires.IsZero() && (e.expires.IsZero() || req.expires.Before(e.expires)) {
+		e.expires = req.expires // the message's own MQTT 5 expiry is sooner
+	}
 	var pos uint64
 	if o.log != nil {
 		m := storedMessage{seq: e.seq, storedAt: now, expires: e.expires, topic: req.topic, qos: req.qos,
-			retained: req.retained, payload: req.payload}
+			retained: req.retained, payload: req.payload, props: req.props, stamp: req.stamp}
 		seg, at, err := o.log.appendMessage(&m)
 		if err != nil {
 			o.mu.Unlock()

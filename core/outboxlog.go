@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/hamqtt/hamqtt/internal/mqtt5"
 )
 
 // The disk outbox is an append-only log of segment files in one directory. A record is
@@ -50,10 +52,23 @@ type storedMessage struct {
 	qos      byte
 	retained bool
 	payload  []byte
+	props    *Properties // MQTT 5
+	stamp    string      // MQTT 5: the message id, kept so a resend after a restart is known as a copy
 }
 
+// flagProperties marks a record whose topic is followed by its MQTT 5 properties: a length
+// (uint32) and a PUBLISH packet with no payload that carries them (the codec's own checks
+// then guard what is read back).
+const flagProperties = 2
+
 func encodeMessage(m *storedMessage) []byte {
-	body := make([]byte, 0, 1+8+8+8+1+1+2+len(m.topic)+len(m.payload))
+	var props []byte
+	if !m.props.empty() || m.stamp != "" {
+		pkt := &mqtt5.Publish{Topic: "p"}
+		m.props.toWire(&pkt.Properties, 0, m.stamp)
+		props, _ = pkt.Append(nil) // validated when the message was made
+	}
+	body := make([]byte, 0, 1+8+8+8+1+1+2+len(m.topic)+4+len(props)+len(m.payload))
 	body = append(body, recordMessage)
 	body = binary.LittleEndian.AppendUint64(body, m.seq)
 	body = binary.LittleEndian.AppendUint64(body, uint64(m.storedAt.UnixNano()))
@@ -66,9 +81,16 @@ func encodeMessage(m *storedMessage) []byte {
 	if m.retained {
 		flags = 1
 	}
+	if props != nil {
+		flags |= flagProperties
+	}
 	body = append(body, m.qos, flags)
 	body = binary.LittleEndian.AppendUint16(body, uint16(len(m.topic)))
 	body = append(body, m.topic...)
+	if props != nil {
+		body = binary.LittleEndian.AppendUint32(body, uint32(len(props)))
+		body = append(body, props...)
+	}
 	body = append(body, m.payload...)
 	return frameRecord(body)
 }
@@ -143,7 +165,24 @@ func decodeBody(body []byte) (kind byte, m storedMessage, ok bool) {
 			return kind, m, false
 		}
 		m.topic = string(body[fixed : fixed+tlen])
-		m.payload = slices.Clone(body[fixed+tlen:])
+		rest := body[fixed+tlen:]
+		if body[26]&flagProperties != 0 {
+			if len(rest) < 4 {
+				return kind, m, false
+			}
+			n := int(binary.LittleEndian.Uint32(rest))
+			if n > len(rest)-4 {
+				return kind, m, false
+			}
+			p, _, err := mqtt5.Decode(rest[4:4+n], 0)
+			pub, ok := p.(*mqtt5.Publish)
+			if err != nil || !ok {
+				return kind, m, false
+			}
+			m.props, m.stamp = propertiesFromWire(&pub.Properties)
+			rest = rest[4+n:]
+		}
+		m.payload = slices.Clone(rest)
 		return kind, m, true
 	}
 	return kind, m, false

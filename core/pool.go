@@ -34,10 +34,12 @@ import (
 type link struct {
 	key    linkKey
 	shared bool
-	client mqtt.Client
-	// qos2Slots bounds the QoS 2 publishes awaiting PUBCOMP on this connection (see send).
+	sess   session // the protocol: paho for MQTT 3.1.1, session5 for MQTT 5
+	// qos2Slots bounds the QoS 2 publishes awaiting PUBCOMP on this connection (see send);
+	// nil under MQTT 5, where the broker's Receive Maximum bounds them (session5).
 	qos2Slots      chan struct{}
-	sessionPresent bool // the broker's CONNACK flag
+	sessionPresent bool     // the broker's CONNACK flag
+	connack        *Connack // what an MQTT 5 broker's CONNACK said; nil under MQTT 3.1.1
 	// transport is the connection under paho, for QoS 0 publishes written directly.
 	transport atomic.Pointer[coalescingConn]
 
@@ -58,10 +60,10 @@ var retainedRouteWindow = 30 * time.Second // a variable for tests
 // token always belongs to exactly one TCP connection: an ack seen on it is an ack from that
 // broker, and the loss of it fails every publish still waiting on it.
 type connection struct {
-	c      *Cluster
-	ep     *endpoint
-	link   *link
-	client mqtt.Client // the link's, copied for the publish path
+	c    *Cluster
+	ep   *endpoint
+	link *link
+	sess session // the link's, copied for the publish path
 	// qos2Slots is the link's: the broker's in-flight limit is per connection.
 	qos2Slots chan struct{}
 	// sessionPresent is the CONNACK flag, for the lease that made the connection.
@@ -251,7 +253,7 @@ func (l *link) attach(c *Cluster, ep *endpoint, dialled bool) *connection {
 	if l.closing || l.isLost() {
 		return nil
 	}
-	cn := &connection{c: c, ep: ep, link: l, client: l.client, qos2Slots: l.qos2Slots,
+	cn := &connection{c: c, ep: ep, link: l, sess: l.sess, qos2Slots: l.qos2Slots,
 		sessionPresent: dialled && l.sessionPresent, lossSignal: newLossSignal()}
 	cn.filters.Store(&[]leaseFilter{})
 	l.leases = append(l.leases, cn)
@@ -265,7 +267,7 @@ func (l *link) publishRoutesLocked() {
 }
 
 // fail ends the link for every lease: each cluster using it moves the endpoint to its dead
-// list, and the last lease released closes the paho client.
+// list, and the last lease released closes the session.
 func (l *link) fail(reason error) {
 	if !l.markLost(reason) {
 		return
@@ -305,13 +307,13 @@ func (cn *connection) release(reason error, quiesce uint) {
 	if last {
 		sharedLinks.forget(l)
 		l.markLost(reason)
-		l.client.Disconnect(quiesce)
+		l.sess.disconnect(quiesce)
 		return
 	}
 	if len(drop) > 0 && !l.isLost() {
 		// Not waited for: the other leases go on, and a broker that does not answer fails
 		// the link through their own operations.
-		l.client.Unsubscribe(drop...)
+		_ = l.sess.unsubscribe(nil, drop, time.Time{})
 	}
 }
 
@@ -326,7 +328,7 @@ func (l *link) heldByOthersLocked(cn *connection, filter string) bool {
 }
 
 // subscribe makes subs on the broker for this lease and returns the QoS the broker granted
-// each filter (never above what this lease asked for; 0x80 for a refused one, which also makes
+// each filter (never above what this lease asked for; 0x80 or above for a refused one, which also makes
 // the error a refusedError). On a shared link a filter other leases hold is subscribed again at
 // the highest QoS any lease asked for, so that this lease gets the retained messages a
 // subscription brings.
@@ -348,30 +350,30 @@ func (cn *connection) subscribe(subs []subscription, deadline time.Time) (map[st
 	}
 	// Holding the filters before the SUBSCRIBE goes out routes what the broker sends at once.
 	cn.filters.Store(&next)
-	filters := make(map[string]byte, len(subs))
-	for _, s := range subs {
-		filters[s.filter] = l.grantedQoSLocked(s.filter)
+	ask := slices.Clone(subs)
+	for i := range ask {
+		ask[i].qos = l.grantedQoSLocked(ask[i].filter)
 	}
 	l.mu.Unlock()
 
-	tok := l.client.SubscribeMultiple(filters, nil)
-	if err := waitToken(cn, tok, deadline); err != nil {
+	codes, err := l.sess.subscribe(cn, ask, deadline)
+	if err != nil {
 		return nil, err
 	}
 	granted := make(map[string]byte, len(subs))
 	var refused []string
-	codes := tok.(*mqtt.SubscribeToken).Result()
-	for _, s := range subs {
-		code, ok := codes[s.filter]
-		switch {
-		case !ok:
-			granted[s.filter] = s.qos // a broker that answered for fewer filters: assume as asked
-		case code == 0x80:
-			granted[s.filter] = 0x80
+	var refusal *ReasonError
+	for i, s := range subs {
+		code := codes[i]
+		if code >= 0x80 {
+			granted[s.filter] = code // 0x80 under MQTT 3.1.1, the broker's reason code under MQTT 5
 			refused = append(refused, s.filter)
-		default:
-			granted[s.filter] = min(code, s.qos)
+			if code != 0x80 && refusal == nil {
+				refusal = &ReasonError{Packet: "SUBACK", Code: ReasonCode(code), Endpoint: cn.ep.name}
+			}
+			continue
 		}
+		granted[s.filter] = min(code, s.qos)
 	}
 	if len(refused) == 0 {
 		return granted, nil
@@ -381,7 +383,7 @@ func (cn *connection) subscribe(subs []subscription, deadline time.Time) (map[st
 	kept := slices.DeleteFunc(slices.Clone(*cn.filters.Load()), func(f leaseFilter) bool { return slices.Contains(refused, f.filter) })
 	cn.filters.Store(&kept)
 	l.mu.Unlock()
-	return granted, &refusedError{refused}
+	return granted, &refusedError{filters: refused, reason: refusal}
 }
 
 // grantedQoSLocked is the QoS a filter is subscribed at on the link: the highest any lease
@@ -415,12 +417,12 @@ func (cn *connection) unsubscribe(filters []string, deadline time.Time) error {
 	if len(send) == 0 {
 		return nil
 	}
-	return waitToken(cn, l.client.Unsubscribe(send...), deadline)
+	return l.sess.unsubscribe(cn, send, deadline)
 }
 
-// route hands a received message to the leases it is for. It runs on paho's router
+// route hands a received message to the leases it is for. It runs on the session's receive
 // goroutine and must not block.
-func (l *link) route(m mqtt.Message) {
+func (l *link) route(m incoming) {
 	leases := *l.routes.Load()
 	if !l.shared {
 		// One user: everything the connection receives is its own, as on a client of its
@@ -430,7 +432,7 @@ func (l *link) route(m mqtt.Message) {
 		}
 		return
 	}
-	topic, retained := m.Topic(), m.Retained()
+	topic, retained := m.topic, m.retained
 	now := time.Now()
 	var to []*connection
 	recent := false

@@ -448,7 +448,7 @@ func (c *Cluster) connectEndpoint(ep *endpoint) {
 	c.rebuildLiveLocked()
 	c.balanceSubscribersLocked()
 	c.log.Info("endpoint up", "endpoint", ep.name, "uri", ep.uri.String(), "subscriber", ep.subscriber)
-	c.events.push(Event{Kind: EventEndpointUp, Endpoint: ep.name, Time: now, SessionPresent: cn.sessionPresent})
+	c.events.push(Event{Kind: EventEndpointUp, Endpoint: ep.name, Time: now, SessionPresent: cn.sessionPresent, Connack: cn.link.connack})
 	c.checkSubscriptionGapLocked()
 	c.notifyLocked()
 }

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	mqtt "github.com/eclipse/paho.mqtt.golang"
 )
 
 // publishReq is one message on its way to the cluster.
@@ -19,10 +17,17 @@ type publishReq struct {
 	qos      byte
 	retained bool
 	payload  []byte
-	target   *endpoint        // PublishTo or topic-base routing: this endpoint or nothing
-	via      []*Cluster       // a bridged copy: the clusters it was forwarded from, which out-bridges skip
-	losses   []lostConnection // the distinct connections lost in a row while it awaited its ack
-	dropped  bool             // a BeforePublish hook dropped it
+	props    *Properties // MQTT 5 only
+	// expires is when the message's MQTT 5 Message Expiry ends (zero: never): it is not sent
+	// after that, and the broker gets the lifetime left.
+	expires time.Time
+	// stamp is the message id the engine adds as a user property (MQTT 5), the same for every
+	// copy and every retry, so a dedup subscriber removes copies exactly.
+	stamp   string
+	target  *endpoint        // PublishTo or topic-base routing: this endpoint or nothing
+	via     []*Cluster       // a bridged copy: the clusters it was forwarded from, which out-bridges skip
+	losses  []lostConnection // the distinct connections lost in a row while it awaited its ack
+	dropped bool             // a BeforePublish hook dropped it
 }
 
 // Publish sends a message through the cluster and blocks until it is delivered: for QoS 1
@@ -44,10 +49,16 @@ type publishReq struct {
 // acknowledged it within the wait, the error wraps ErrStored: the outbox still holds it and
 // sends it when a broker is live (do not publish it again). A full outbox is ErrOutboxFull.
 func (c *Cluster) Publish(ctx context.Context, topic string, qos byte, retained bool, payload []byte) error {
+	return c.PublishWith(ctx, topic, qos, retained, payload, nil)
+}
+
+// PublishWith is Publish with MQTT 5 properties (nil for none; a cluster speaking MQTT 3.1.1
+// refuses any). The properties are copied: the caller may reuse them.
+func (c *Cluster) PublishWith(ctx context.Context, topic string, qos byte, retained bool, payload []byte, props *Properties) error {
 	if c.outbox != nil && c.outbox.takes(qos) {
-		return c.publishStored(ctx, topic, qos, retained, payload)
+		return c.publishStored(ctx, topic, qos, retained, payload, props)
 	}
-	req, err := c.newRequest(topic, qos, retained, payload)
+	req, err := c.newRequest(topic, qos, retained, payload, props)
 	if err != nil {
 		return err
 	}
@@ -57,9 +68,9 @@ func (c *Cluster) Publish(ctx context.Context, topic string, qos byte, retained 
 
 // publishStored is Publish through the outbox: it waits for the broker's acknowledgement as
 // long as Publish would, and otherwise leaves the message to the outbox.
-func (c *Cluster) publishStored(ctx context.Context, topic string, qos byte, retained bool, payload []byte) error {
+func (c *Cluster) publishStored(ctx context.Context, topic string, qos byte, retained bool, payload []byte, props *Properties) error {
 	t := c.newToken(true)
-	if err := c.enqueueBy(t, topic, qos, retained, payload, c.deadline(ctx)); err != nil {
+	if err := c.enqueueBy(t, topic, qos, retained, payload, props, c.deadline(ctx)); err != nil {
 		c.abandon(t, err)
 		return err
 	}
@@ -85,7 +96,7 @@ func (c *Cluster) publishStored(ctx context.Context, topic string, qos byte, ret
 // PublishTo publishes to the named endpoint only, with no failover. It fails at once when the
 // endpoint is unknown or not live.
 func (c *Cluster) PublishTo(ctx context.Context, endpoint, topic string, qos byte, retained bool, payload []byte) error {
-	req, err := c.newRequest(topic, qos, retained, payload)
+	req, err := c.newRequest(topic, qos, retained, payload, nil)
 	if err != nil {
 		return err
 	}
@@ -96,7 +107,7 @@ func (c *Cluster) PublishTo(ctx context.Context, endpoint, topic string, qos byt
 	return err
 }
 
-func (c *Cluster) newRequest(topic string, qos byte, retained bool, payload []byte) (publishReq, error) {
+func (c *Cluster) newRequest(topic string, qos byte, retained bool, payload []byte, props *Properties) (publishReq, error) {
 	if err := ValidateTopic(topic); err != nil {
 		return publishReq{}, fmt.Errorf("publish: %w", err)
 	}
@@ -107,6 +118,22 @@ func (c *Cluster) newRequest(topic string, qos byte, retained bool, payload []by
 		return publishReq{}, fmt.Errorf("publish %q: payload of %d bytes exceeds the MQTT limit of %d", topic, len(payload), MaxPayloadSize-len(topic))
 	}
 	req := publishReq{topic: topic, qos: qos, retained: retained, payload: payload}
+	if c.cfg.Connection.ProtocolVersion == MQTT5 {
+		if !props.empty() {
+			if err := props.validate(); err != nil {
+				return publishReq{}, fmt.Errorf("publish %q: %w", topic, err)
+			}
+			req.props = props.Clone()
+			if e := props.MessageExpiry; e != nil {
+				req.expires = time.Now().Add(time.Duration(*e) * time.Second)
+			}
+		}
+		if c.stamps {
+			req.stamp = c.nextStamp()
+		}
+	} else if !props.empty() {
+		return publishReq{}, fmt.Errorf("publish %q: MQTT 5 properties cannot be sent: the cluster speaks MQTT 3.1.1 (set protocol version 5)", topic)
+	}
 	if err := c.runBeforePublish(&req); err != nil {
 		return publishReq{}, err
 	}
@@ -194,8 +221,13 @@ func (t *Token) Wait(ctx context.Context) error {
 // by the Token and, when Config.DeliveryEvents is set, as an EventDelivery: for QoS 0 once the
 // connection's writer took the message, for QoS 1 and 2 on the broker's acknowledgement.
 func (c *Cluster) PublishAsync(topic string, qos byte, retained bool, payload []byte) *Token {
+	return c.PublishAsyncWith(topic, qos, retained, payload, nil)
+}
+
+// PublishAsyncWith is PublishAsync with MQTT 5 properties (see PublishWith).
+func (c *Cluster) PublishAsyncWith(topic string, qos byte, retained bool, payload []byte, props *Properties) *Token {
 	t := c.newToken(false)
-	if err := c.enqueue(t, topic, qos, retained, payload); err != nil {
+	if err := c.enqueue(t, topic, qos, retained, payload, props); err != nil {
 		c.complete(t, topic, nil, err)
 	}
 	return t
@@ -208,8 +240,13 @@ func (c *Cluster) PublishAsync(topic string, qos byte, retained bool, payload []
 // It serves callers that would throw a success away, such as MQTT.js's publish without a
 // callback.
 func (c *Cluster) PublishDetached(topic string, qos byte, retained bool, payload []byte) error {
+	return c.PublishDetachedWith(topic, qos, retained, payload, nil)
+}
+
+// PublishDetachedWith is PublishDetached with MQTT 5 properties (see PublishWith).
+func (c *Cluster) PublishDetachedWith(topic string, qos byte, retained bool, payload []byte, props *Properties) error {
 	t := c.newToken(true)
-	err := c.enqueue(t, topic, qos, retained, payload)
+	err := c.enqueue(t, topic, qos, retained, payload, props)
 	if err != nil {
 		c.complete(t, topic, nil, err)
 	}
@@ -249,14 +286,14 @@ func (c *Cluster) newToken(detached bool) *Token {
 }
 
 // enqueue validates the request and queues it for the sender.
-func (c *Cluster) enqueue(t *Token, topic string, qos byte, retained bool, payload []byte) error {
-	return c.enqueueBy(t, topic, qos, retained, payload, time.Now().Add(c.cfg.TimeToWait))
+func (c *Cluster) enqueue(t *Token, topic string, qos byte, retained bool, payload []byte, props *Properties) error {
+	return c.enqueueBy(t, topic, qos, retained, payload, props, time.Now().Add(c.cfg.TimeToWait))
 }
 
 // enqueueBy is enqueue for a caller whose wait ends at waitBy: a full outbox with the block
 // policy waits for room until then.
-func (c *Cluster) enqueueBy(t *Token, topic string, qos byte, retained bool, payload []byte, waitBy time.Time) error {
-	req, err := c.newRequest(topic, qos, retained, payload)
+func (c *Cluster) enqueueBy(t *Token, topic string, qos byte, retained bool, payload []byte, props *Properties, waitBy time.Time) error {
+	req, err := c.newRequest(topic, qos, retained, payload, props)
 	if err != nil {
 		return err
 	}
@@ -271,7 +308,11 @@ func (c *Cluster) enqueueBy(t *Token, topic string, qos byte, retained bool, pay
 		}
 		return err
 	}
-	if !c.pushPipeline(&asyncPub{t: t, req: req, deadline: time.Now().Add(c.cfg.TimeToWait)}) {
+	deadline := time.Now().Add(c.cfg.TimeToWait)
+	if !req.expires.IsZero() && req.expires.Before(deadline) {
+		deadline = req.expires
+	}
+	if !c.pushPipeline(&asyncPub{t: t, req: req, deadline: deadline}) {
 		return ErrClosed
 	}
 	return nil
@@ -567,6 +608,9 @@ func (c *Cluster) settleOnce(p *asyncPub) ([]string, error) {
 	if lastErr == errCallerDeadline {
 		return nil, c.publishFailed(p.req, lastErr)
 	}
+	if refusedMessage(lastErr) != nil && (!all || len(p.fs) >= len(*c.live.Load())) {
+		return nil, fmt.Errorf("publish %q: %w", p.req.topic, lastErr)
+	}
 	for _, f := range p.fs {
 		f.ep.failovers.Add(1)
 	}
@@ -641,7 +685,7 @@ func (c *Cluster) releaseOutstanding() {
 type inflight struct {
 	ep  *endpoint
 	cn  *connection
-	tok mqtt.Token
+	tok ackToken
 	qos byte // 1 and 2 count in cn.awaitingAcks, 2 holds one of cn's QoS 2 slots
 }
 
@@ -653,7 +697,7 @@ func (c *Cluster) send(ep *endpoint, req publishReq) *inflight {
 		// it would only fail again at once (and count its one loss many times).
 		return nil
 	}
-	if req.qos == 2 {
+	if req.qos == 2 && cn.qos2Slots != nil {
 		// Mosquitto acknowledges and silently drops the QoS 1 and 2 messages an MQTT 3.1.1
 		// client sends while its QoS 2 messages awaiting PUBREL fill max_inflight_messages (20
 		// by default): a 3.1.1 client cannot be told. So at most MaxInflightQoS2 (one less)
@@ -665,40 +709,13 @@ func (c *Cluster) send(ep *endpoint, req publishReq) *inflight {
 		}
 	}
 	ep.published.Add(1)
-	if req.qos == 0 && cn.awaitingAcks.Load() == 0 && cn.pahoDrained() {
-		if tc := cn.link.transport.Load(); tc != nil && !cn.isLost() {
-			return &inflight{ep: ep, cn: cn, tok: writtenToken(tc.writePublishQoS0(req.topic, req.payload, req.retained))}
-		}
-	}
-	if req.qos > 0 {
-		cn.awaitingAcks.Add(1)
-	}
-	tok := cn.client.Publish(req.topic, req.qos, req.retained, req.payload)
-	if pt, ok := tok.(*mqtt.PublishToken); ok { // what paho's Publish returns on every path
-		cn.lastViaPaho.Store(pt)
+	tok := cn.sess.publish(cn, &req)
+	if req.qos > 0 && cn.qos2Slots == nil {
+		// MQTT 5: the session bounds what awaits an acknowledgement; nothing to release here.
+		return &inflight{ep: ep, cn: cn, tok: tok}
 	}
 	return &inflight{ep: ep, cn: cn, tok: tok, qos: req.qos}
 }
-
-// writtenToken is the completed token of a QoS 0 publish written directly to the transport.
-func writtenToken(err error) mqtt.Token {
-	if err == nil {
-		return writtenOK
-	}
-	return &doneToken{err: fmt.Errorf("writing to the connection: %w", err)}
-}
-
-var writtenOK mqtt.Token = &doneToken{}
-
-// doneToken is an mqtt.Token that completed before it was made.
-type doneToken struct{ err error }
-
-var closedDone = func() chan struct{} { ch := make(chan struct{}); close(ch); return ch }()
-
-func (t *doneToken) Wait() bool                     { return true }
-func (t *doneToken) WaitTimeout(time.Duration) bool { return true }
-func (t *doneToken) Done() <-chan struct{}          { return closedDone }
-func (t *doneToken) Error() error                   { return t.err }
 
 // release ends f's claim on its connection (its QoS 2 slot, its place in awaitingAcks) once
 // the broker is done with the message, or the connection is.
@@ -859,10 +876,31 @@ func (c *Cluster) confirm(f *inflight, deadline time.Time) error {
 		return nil
 	}
 	f.ep.failed.Add(1)
+	if refusedMessage(err) != nil {
+		return err // the broker is well: it answered, and refused this message
+	}
 	if err != errCallerDeadline {
 		c.endpointFailed(f.cn, fmt.Errorf("publish failed: %w", err))
 	}
 	return err
+}
+
+// refusedMessage returns the broker's reason code when err is its refusal of this one message
+// (an MQTT 5 PUBACK or PUBREC failure, or a limit its CONNACK set). Such a message is not
+// sent elsewhere: another broker of the cluster would apply the same rule, and the
+// application decides (a quota refusal is not a dead broker either).
+func refusedMessage(err error) *ReasonError {
+	if err == nil {
+		return nil
+	}
+	if _, lost := err.(*lostBeforeAck); lost {
+		return nil
+	}
+	var r *ReasonError
+	if errors.As(err, &r) && r.Packet != "DISCONNECT" {
+		return r
+	}
+	return nil
 }
 
 // publish delivers req, failing over until an endpoint takes it or the deadline passes, then
@@ -904,6 +942,9 @@ func (c *Cluster) deliverWithFailover(ctx context.Context, req publishReq) ([]st
 				return []string{attempt.ep.name}, nil
 			}
 			lastErr = err
+			if refusedMessage(err) != nil {
+				return nil, fmt.Errorf("publish %q: %w", req.topic, err)
+			}
 			if _, lost := err.(*lostBeforeAck); !lost {
 				req.losses = nil
 			} else if req.losses = addLoss(req.losses, attempt.cn); len(req.losses) >= maxLossesPerMessage &&
@@ -983,8 +1024,15 @@ func (c *Cluster) deliverToAll(ctx context.Context, req publishReq, deadline tim
 			}
 			took, errs = c.collectAcks(sent, deadline, need, took)
 			sent = nil
+			refusals := 0
 			for _, err := range errs {
 				lastErr = err
+				if refusedMessage(err) != nil {
+					refusals++
+				}
+			}
+			if len(took) == 0 && refusals == len(tried) {
+				return nil, fmt.Errorf("publish %q: %w", req.topic, lastErr)
 			}
 			if len(took) > 0 && len(took) >= c.quorum(len(took)+c.liveWarmCount(req, took)) {
 				return took, nil

@@ -699,7 +699,7 @@ func TestAckQuorum(t *testing.T) {
 		cfg.AckQuorum = tc.quorum
 		c := startCluster(t, cfg)
 		waitLive(t, c, 3)
-		req, err := c.newRequest("quorum/t", 1, false, []byte("x"))
+		req, err := c.newRequest("quorum/t", 1, false, []byte("x"), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

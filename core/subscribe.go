@@ -9,10 +9,9 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
-
-	mqtt "github.com/eclipse/paho.mqtt.golang"
 )
 
 // MessageHandler receives messages in push mode, on the cluster's dispatcher goroutine.
@@ -21,6 +20,7 @@ type MessageHandler func(Message)
 type subscription struct {
 	filter  string
 	qos     byte
+	opts    SubscribeOptions
 	handler MessageHandler
 	// internal subscriptions serve an in-bridge only: their messages do not reach the application.
 	internal bool
@@ -69,6 +69,70 @@ func (c *Cluster) Subscribe(ctx context.Context, filter string, qos byte, handle
 	return c.SubscribeMultiple(ctx, map[string]byte{filter: qos}, handler)
 }
 
+// SubscribeOptions are MQTT 5's subscription options. Under MQTT 3.1.1 only the zero value
+// is accepted.
+type SubscribeOptions struct {
+	// NoLocal: the broker does not send this client the messages it published itself. In a
+	// cluster every broker knows the client by the same client ID, so this holds on each.
+	NoLocal bool
+	// RetainAsPublished keeps the RETAIN flag a message was published with when the broker
+	// forwards it.
+	RetainAsPublished bool
+	// RetainHandling: 0 retained messages are sent when the subscription is made, 1 only if
+	// it did not exist already, 2 never. A broker that comes back has lost a non-persistent
+	// session: its subscription is new again and 1 behaves as 0 there.
+	RetainHandling byte
+	// ID is the Subscription Identifier (1-268435455; 0: none), given back on every message
+	// the subscription matched (Properties.SubscriptionIDs).
+	ID int
+}
+
+// Subscription is one filter of SubscribeWith.
+type Subscription struct {
+	Filter  string
+	QoS     byte
+	Options SubscribeOptions
+}
+
+// SubscribeWith is SubscribeGranted with MQTT 5 subscription options per filter. It returns,
+// in the order of subs, the QoS granted or the failure reason code (0x80 and above) the
+// brokers answered: the lowest grant any subscriber endpoint gave, or a refusal if one refused.
+func (c *Cluster) SubscribeWith(ctx context.Context, subs []Subscription, handler MessageHandler) ([]ReasonCode, error) {
+	if len(subs) == 0 {
+		return nil, errors.New("subscribe: no filter given")
+	}
+	list := make([]subscription, 0, len(subs))
+	for _, s := range subs {
+		if err := c.checkOptions(s); err != nil {
+			return nil, err
+		}
+		list = append(list, subscription{filter: s.Filter, qos: s.QoS, opts: s.Options, handler: handler})
+	}
+	granted, err := c.subscribe(ctx, list)
+	codes := make([]ReasonCode, len(subs))
+	for i, s := range subs {
+		codes[i] = ReasonCode(granted[s.Filter])
+	}
+	return codes, err
+}
+
+func (c *Cluster) checkOptions(s Subscription) error {
+	o := s.Options
+	switch {
+	case o == SubscribeOptions{}:
+		return nil
+	case c.cfg.Connection.ProtocolVersion != MQTT5:
+		return fmt.Errorf("subscribe %q: subscription options need MQTT 5 (the cluster speaks MQTT 3.1.1)", s.Filter)
+	case o.RetainHandling > 2:
+		return fmt.Errorf("subscribe %q: retain handling %d: use 0 (send retained), 1 (only for a new subscription) or 2 (never)", s.Filter, o.RetainHandling)
+	case o.ID < 0 || o.ID > 268435455:
+		return fmt.Errorf("subscribe %q: subscription identifier %d out of range 1..268435455", s.Filter, o.ID)
+	case o.NoLocal && strings.HasPrefix(s.Filter, "$share/"):
+		return fmt.Errorf("subscribe %q: no-local is not allowed on a shared subscription", s.Filter)
+	}
+	return nil
+}
+
 // SubscribeMultiple is Subscribe for several filters in one SUBSCRIBE packet per endpoint.
 func (c *Cluster) SubscribeMultiple(ctx context.Context, filters map[string]byte, handler MessageHandler) error {
 	_, err := c.SubscribeGranted(ctx, filters, handler)
@@ -77,7 +141,8 @@ func (c *Cluster) SubscribeMultiple(ctx context.Context, filters map[string]byte
 
 // SubscribeGranted is SubscribeMultiple that also returns, per filter, the QoS the brokers
 // granted: the lowest any subscriber endpoint granted (a broker may cap it, as Mosquitto's
-// max_qos does), 0x80 where one refused the filter (the error says which). Before Connect, and
+// max_qos does), 0x80 where one refused the filter (under MQTT 5 the broker's reason code,
+// 0x80 or above; the error says which). Before Connect, and
 // when no endpoint could be asked, it is the QoS asked for.
 func (c *Cluster) SubscribeGranted(ctx context.Context, filters map[string]byte, handler MessageHandler) (map[string]byte, error) {
 	if len(filters) == 0 {
@@ -85,14 +150,21 @@ func (c *Cluster) SubscribeGranted(ctx context.Context, filters map[string]byte,
 	}
 	subs := make([]subscription, 0, len(filters))
 	for f, q := range filters {
-		if err := ValidateFilter(f); err != nil {
-			return nil, fmt.Errorf("subscribe: %w", err)
-		}
-		if err := ValidateQoS(int(q)); err != nil {
-			return nil, fmt.Errorf("subscribe %q: %w", f, err)
-		}
 		subs = append(subs, subscription{filter: f, qos: q, handler: handler})
 	}
+	return c.subscribe(ctx, subs)
+}
+
+func (c *Cluster) subscribe(ctx context.Context, subs []subscription) (map[string]byte, error) {
+	for _, s := range subs {
+		if err := ValidateFilter(s.filter); err != nil {
+			return nil, fmt.Errorf("subscribe: %w", err)
+		}
+		if err := ValidateQoS(int(s.qos)); err != nil {
+			return nil, fmt.Errorf("subscribe %q: %w", s.filter, err)
+		}
+	}
+	handler := subs[0].handler
 	slices.SortFunc(subs, func(a, b subscription) int { return compareStrings(a.filter, b.filter) })
 	if c.cfg.PublishOnly {
 		return nil, fmt.Errorf("cluster %q is publish-only (subscriberCount: 0): subscribe through a cluster that has subscribers: %w", c.cfg.Name, ErrPublishOnly)
@@ -124,7 +196,7 @@ func (c *Cluster) SubscribeGranted(ctx context.Context, filters map[string]byte,
 		mu.Lock()
 		defer mu.Unlock()
 		for f, q := range g {
-			if q == 0x80 || (granted[f] != 0x80 && q < granted[f]) {
+			if q >= 0x80 || (granted[f] < 0x80 && q < granted[f]) {
 				granted[f] = q
 			}
 		}
@@ -212,26 +284,26 @@ func (c *Cluster) applyToSubscribers(ctx context.Context, op func(*connection, t
 }
 
 // refusedError is a SUBACK failure code: the broker is fine but will not take the filter.
-type refusedError struct{ filters []string }
+type refusedError struct {
+	filters []string
+	reason  *ReasonError // the MQTT 5 reason code, when the broker gave one beyond 0x80
+}
 
 func (e *refusedError) Error() string {
+	if e.reason != nil {
+		return fmt.Sprintf("broker refused subscription to %q: %s", e.filters, e.reason)
+	}
 	return fmt.Sprintf("broker refused subscription to %q (check its ACL)", e.filters)
 }
 
 func (e *refusedError) Is(target error) bool { return target == ErrSubscriptionRefused }
 
-// waitToken waits for a paho token, the loss of its connection, or the deadline.
-func waitToken(cn *connection, tok mqtt.Token, deadline time.Time) error {
-	t := time.NewTimer(time.Until(deadline))
-	defer t.Stop()
-	select {
-	case <-tok.Done():
-		return tok.Error()
-	case <-cn.lost:
-		return fmt.Errorf("connection lost: %w", cn.lostErr)
-	case <-t.C:
-		return fmt.Errorf("no acknowledgement from %s before the deadline", cn.ep.name)
+func (e *refusedError) As(target any) bool {
+	if t, ok := target.(**ReasonError); ok && e.reason != nil {
+		*t = e.reason
+		return true
 	}
+	return false
 }
 
 // wantsSubscriberLocked reports whether a newly connected endpoint should carry subscriptions.
@@ -291,21 +363,21 @@ func (c *Cluster) balanceSubscribersLocked() {
 	}
 }
 
-// onIncoming runs on paho's router goroutine for every PUBLISH received. It must not block:
-// it filters and enqueues, and paho acknowledges the message when it returns.
-func (c *Cluster) onIncoming(cn *connection, m mqtt.Message) {
+// onIncoming runs on the session's receive goroutine for every PUBLISH received. It must not
+// block: it filters and enqueues, and the session acknowledges the message when it returns.
+func (c *Cluster) onIncoming(cn *connection, m incoming) {
 	ep := cn.ep
 	ep.received.Add(1)
 	if c.dedup != nil {
-		if !c.dedup.admit(ep.index, m.Topic(), m.Payload()) {
+		if !c.dedup.admitMessage(ep.index, &m) {
 			return
 		}
 	} else if c.cfg.FoS > 0 && c.stickySub.Load() != ep {
 		// padogrid FoS 1-3: only the sticky subscriber delivers.
 		return
 	}
-	msg := &Message{Topic: m.Topic(), Payload: m.Payload(), QoS: m.Qos(), Retained: m.Retained(),
-		Duplicate: m.Duplicate(), Endpoint: ep.name}
+	msg := &Message{Topic: m.topic, Payload: m.payload, QoS: m.qos, Retained: m.retained,
+		Duplicate: m.duplicate, Endpoint: ep.name, Properties: m.props}
 	if c.inBridges.Load() != nil {
 		c.tapIncoming(msg)
 	}
@@ -377,17 +449,36 @@ func newDeduplicator(window time.Duration) *deduplicator {
 	return &deduplicator{seed: maphash.MakeSeed(), window: window, byKey: map[uint64]*dedupEntry{}}
 }
 
-func (d *deduplicator) admit(endpoint int, topic string, payload []byte) bool {
+// admitMessage admits m: exactly by its publisher's message id when it carries one (MQTT 5
+// between hamqtt clients: one delivery per id, whichever broker brings it first), otherwise by
+// topic and payload, counted per endpoint.
+func (d *deduplicator) admitMessage(endpoint int, m *incoming) bool {
+	if m.stamp != "" {
+		return d.admitOnce(m.stamp)
+	}
+	return d.admit(endpoint, m.topic, m.payload)
+}
+
+// admitOnce admits the first message with this id within the window.
+func (d *deduplicator) admitOnce(id string) bool {
 	var h maphash.Hash
 	h.SetSeed(d.seed)
-	h.WriteString(topic)
-	h.WriteByte(0)
-	h.Write(payload)
+	h.WriteByte(1) // apart from the topic-and-payload keys, which start with a topic byte
+	h.WriteString(id)
 	key := h.Sum64()
 	now := time.Now()
-
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.expireLocked(now)
+	if _, seen := d.byKey[key]; seen {
+		return false
+	}
+	d.byKey[key] = &dedupEntry{delivered: 1}
+	d.fifo = append(d.fifo, dedupExpiry{key, now})
+	return true
+}
+
+func (d *deduplicator) expireLocked(now time.Time) {
 	for d.head < len(d.fifo) && now.Sub(d.fifo[d.head].at) > d.window {
 		delete(d.byKey, d.fifo[d.head].key)
 		d.head++
@@ -396,6 +487,21 @@ func (d *deduplicator) admit(endpoint int, topic string, payload []byte) bool {
 		d.fifo = append(d.fifo[:0], d.fifo[d.head:]...)
 		d.head = 0
 	}
+}
+
+func (d *deduplicator) admit(endpoint int, topic string, payload []byte) bool {
+	var h maphash.Hash
+	h.SetSeed(d.seed)
+	h.WriteByte(0)
+	h.WriteString(topic)
+	h.WriteByte(0)
+	h.Write(payload)
+	key := h.Sum64()
+	now := time.Now()
+
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.expireLocked(now)
 	e := d.byKey[key]
 	if e == nil {
 		e = &dedupEntry{}

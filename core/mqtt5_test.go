@@ -1,0 +1,226 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/hamqtt/hamqtt/internal/brokertest"
+)
+
+// v5Config is fastConfig speaking MQTT 5.
+func v5Config(name string, uris ...string) Config {
+	cfg := fastConfig(name, uris...)
+	cfg.Connection.ProtocolVersion = MQTT5
+	return cfg
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// Every message property travels between two MQTT 5 clusters through a real broker, at every
+// QoS, and the engine's own stamp never reaches the application.
+func TestMQTT5PropertiesRoundTrip(t *testing.T) {
+	bs := brokertest.StartN(t, 2)
+	pubCfg := v5Config("v5pub", uris(bs)...)
+	pubCfg.PublisherType = All
+	pub := startCluster(t, pubCfg)
+	subCfg := v5Config("v5sub", uris(bs)...)
+	subCfg.Dedup = true
+	sub := startCluster(t, subCfg)
+	waitLive(t, pub, 2)
+	waitLive(t, sub, 2)
+	var got collector
+	codes, err := sub.SubscribeWith(ctxT(t, 5*time.Second), []Subscription{{Filter: "v5/props/#", QoS: 2, Options: SubscribeOptions{ID: 42}}}, got.add)
+	if err != nil || len(codes) != 1 || codes[0] != 2 {
+		t.Fatalf("SubscribeWith: %v %v", codes, err)
+	}
+	for qos := byte(0); qos <= 2; qos++ {
+		props := &Properties{PayloadFormat: ptr(byte(1)), MessageExpiry: ptr(uint32(300)), ContentType: "text/plain",
+			ResponseTopic: "v5/reply/" + fmt.Sprint(qos), CorrelationData: []byte{0, 1, 2, qos},
+			User: []UserProperty{{"a", "1"}, {"a", "2"}, {"b", ""}}}
+		if err := pub.PublishWith(ctxT(t, 5*time.Second), fmt.Sprintf("v5/props/%d", qos), qos, false, []byte("hello"), props); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 5*time.Second, "three messages", func() bool { return got.count() >= 3 })
+	time.Sleep(200 * time.Millisecond) // copies from the second broker would arrive now
+	msgs := got.all()
+	if len(msgs) != 3 {
+		t.Fatalf("got %d messages, want 3 (one per QoS, copies removed by their id)", len(msgs))
+	}
+	for _, m := range msgs {
+		p := m.Properties
+		if p == nil {
+			t.Fatalf("%s: no properties", m.Topic)
+		}
+		qos := m.Topic[len(m.Topic)-1] - '0'
+		if *p.PayloadFormat != 1 || p.MessageExpiry == nil || *p.MessageExpiry > 300 || *p.MessageExpiry < 290 ||
+			p.ContentType != "text/plain" || p.ResponseTopic != "v5/reply/"+string('0'+qos) ||
+			string(p.CorrelationData) != string([]byte{0, 1, 2, qos}) {
+			t.Errorf("%s: properties %+v", m.Topic, p)
+		}
+		if !slices.Equal(p.User, []UserProperty{{"a", "1"}, {"a", "2"}, {"b", ""}}) {
+			t.Errorf("%s: user properties %v (the engine's stamp must not show)", m.Topic, p.User)
+		}
+		if !slices.Equal(p.SubscriptionIDs, []int{42}) {
+			t.Errorf("%s: subscription ids %v, want [42]", m.Topic, p.SubscriptionIDs)
+		}
+	}
+}
+
+// A 3.1.1 cluster refuses what it cannot carry instead of dropping it silently.
+func TestMQTT311RefusesProperties(t *testing.T) {
+	b := brokertest.Start(t)
+	c := startCluster(t, fastConfig("v311", b.URI()))
+	err := c.PublishWith(ctxT(t, 5*time.Second), "t", 1, false, nil, &Properties{ContentType: "x"})
+	if err == nil {
+		t.Fatal("properties on a 3.1.1 cluster were accepted")
+	}
+	if _, err := c.SubscribeWith(ctxT(t, 5*time.Second), []Subscription{{Filter: "t", Options: SubscribeOptions{NoLocal: true}}}, nil); err == nil {
+		t.Fatal("subscription options on a 3.1.1 cluster were accepted")
+	}
+	if err := c.PublishWith(ctxT(t, 5*time.Second), "t", 1, false, nil, &Properties{}); err != nil {
+		t.Fatalf("empty properties: %v", err)
+	}
+}
+
+// Topic aliases are the connection's own: more topics than the broker allows aliases for,
+// and a broker restart in the middle (a new connection starts with none), still give every
+// message its own topic.
+func TestMQTT5TopicAliasesPerConnection(t *testing.T) {
+	b := brokertest.Start(t, brokertest.Options{ExtraConfig: "max_topic_alias 4\n"})
+	pub := startCluster(t, v5Config("alias-pub", b.URI()))
+	sub := startCluster(t, v5Config("alias-sub", b.URI()))
+	var got collector
+	if err := sub.Subscribe(ctxT(t, 5*time.Second), "alias/#", 1, got.add); err != nil {
+		t.Fatal(err)
+	}
+	send := func(round int) {
+		for i := range 30 {
+			topic := fmt.Sprintf("alias/%d", i%7)
+			if err := pub.Publish(ctxT(t, 5*time.Second), topic, byte(i%2), false, []byte(fmt.Sprintf("%d/%s", round, topic))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	send(0)
+	waitFor(t, 5*time.Second, "round 0", func() bool { return got.count() >= 30 })
+	if err := b.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	waitLive(t, pub, 1)
+	waitFor(t, 10*time.Second, "subscriber back", func() bool {
+		sub.mu.Lock()
+		defer sub.mu.Unlock()
+		return sub.endpoints[0].subReady
+	})
+	send(1)
+	waitFor(t, 5*time.Second, "round 1", func() bool { return got.count() >= 60 })
+	for _, m := range got.all() {
+		var round int
+		var topic string
+		if _, err := fmt.Sscanf(string(m.Payload), "%d/%s", &round, &topic); err != nil || topic != m.Topic {
+			t.Fatalf("message %q arrived on %q", m.Payload, m.Topic)
+		}
+	}
+}
+
+// The broker's reason code reaches the application per message; a refused message is not sent
+// elsewhere, and the broker that refused it stays live.
+func TestMQTT5ReasonCodeRefusesMessageNotBroker(t *testing.T) {
+	dir := t.TempDir()
+	acl := filepath.Join(dir, "acl")
+	if err := os.WriteFile(acl, []byte("topic readwrite ok/#\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	conf := fmt.Sprintf("allow_anonymous true\nacl_file %s\n", acl)
+	bs := []*brokertest.Broker{brokertest.Start(t, brokertest.Options{ExtraConfig: conf}), brokertest.Start(t, brokertest.Options{ExtraConfig: conf})}
+	c := startCluster(t, v5Config("rc", uris(bs)...))
+	waitLive(t, c, 2)
+	err := c.Publish(ctxT(t, 5*time.Second), "denied/x", 1, false, []byte("no"))
+	var rerr *ReasonError
+	if !errors.As(err, &rerr) || rerr.Code != ReasonNotAuthorized || !errors.Is(err, ErrRefusedByBroker) {
+		t.Fatalf("publish to a denied topic: %v, want PUBACK Not authorized", err)
+	}
+	tok := c.PublishAsync("denied/y", 2, false, []byte("no"))
+	if err := tok.Wait(ctxT(t, 5*time.Second)); !errors.As(err, &rerr) || rerr.Code != ReasonNotAuthorized || rerr.Packet != "PUBREC" {
+		t.Fatalf("QoS 2 publish to a denied topic: %v, want PUBREC Not authorized", err)
+	}
+	if n := len(*c.live.Load()); n != 2 {
+		t.Fatalf("%d live endpoints after refusals, want 2: a refusal is not a dead broker", n)
+	}
+	var published uint64
+	for _, e := range c.Stats() {
+		published += e.Published
+	}
+	if published != 2 {
+		t.Fatalf("%d copies sent for two refused messages: a refused message went elsewhere", published)
+	}
+	if err := c.Publish(ctxT(t, 5*time.Second), "ok/x", 1, false, []byte("yes")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The broker's Receive Maximum bounds what awaits its acknowledgement; far more messages than
+// it allows in flight are all delivered, at QoS 1 and 2.
+func TestMQTT5ReceiveMaximum(t *testing.T) {
+	b := brokertest.Start(t, brokertest.Options{ExtraConfig: "max_inflight_messages 3\n"})
+	pub := startCluster(t, v5Config("rm-pub", b.URI()))
+	sub := startCluster(t, v5Config("rm-sub", b.URI()))
+	var got collector
+	if err := sub.Subscribe(ctxT(t, 5*time.Second), "rm/#", 2, got.add); err != nil {
+		t.Fatal(err)
+	}
+	// One stream per QoS: a broker orders messages per QoS level only (Mosquitto interleaves
+	// a mixed stream under its in-flight limit).
+	const n = 300
+	for phase, qos := range []byte{1, 2} {
+		var toks []*Token
+		for i := range n {
+			toks = append(toks, pub.PublishAsync("rm/t", qos, false, []byte(fmt.Sprint(phase*n+i))))
+		}
+		for i, tok := range toks {
+			if err := tok.Wait(ctxT(t, 10*time.Second)); err != nil {
+				t.Fatalf("QoS %d message %d: %v", qos, i, err)
+			}
+		}
+		waitFor(t, 10*time.Second, "every message", func() bool { return got.count() >= (phase+1)*n })
+	}
+	for i, m := range got.all() {
+		if string(m.Payload) != fmt.Sprint(i) {
+			t.Fatalf("message %d is %q: order lost", i, m.Payload)
+		}
+	}
+}
+
+// With message ids a dedup subscriber keeps a message published twice on purpose and removes
+// the copies of each, whichever broker brings them.
+func TestMQTT5ExactDedup(t *testing.T) {
+	bs := brokertest.StartN(t, 3)
+	pubCfg := v5Config("xd-pub", uris(bs)...)
+	pubCfg.PublisherType = All
+	pub := startCluster(t, pubCfg)
+	subCfg := v5Config("xd-sub", uris(bs)...)
+	subCfg.Dedup = true
+	sub := startCluster(t, subCfg)
+	waitLive(t, pub, 3)
+	waitLive(t, sub, 3)
+	var got collector
+	if err := sub.Subscribe(ctxT(t, 5*time.Second), "xd/#", 1, got.add); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if err := pub.Publish(ctxT(t, 5*time.Second), "xd/t", 1, false, []byte("same")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 5*time.Second, "five messages", func() bool { return got.count() >= 5 })
+	time.Sleep(300 * time.Millisecond) // the other brokers' copies would arrive now
+	if n := got.count(); n != 5 {
+		t.Fatalf("got %d messages, want the 5 published (15 copies arrived)", n)
+	}
+}
