@@ -224,3 +224,65 @@ func TestMQTT5ExactDedup(t *testing.T) {
 		t.Fatalf("got %d messages, want the 5 published (15 copies arrived)", n)
 	}
 }
+
+// A dedup subscriber on several brokers gets one retained message per topic, not one per
+// broker; with MQTT 5 message ids, the newest of copies that differ in age.
+func TestRetainedOnePerTopic(t *testing.T) {
+	for _, version := range []int{MQTT311, MQTT5} {
+		t.Run(fmt.Sprintf("v%d", version), func(t *testing.T) {
+			bs := brokertest.StartN(t, 3)
+			mk := func(name string, eps ...string) Config {
+				cfg := fastConfig(name, eps...)
+				cfg.Connection.ProtocolVersion = version
+				cfg.MessageIDs = MessageIDsAlways
+				return cfg
+			}
+			// An older retained value on the first broker only, a newer one on all three.
+			old := startCluster(t, mk("ret-old", bs[0].URI()))
+			if err := old.Publish(ctxT(t, 5*time.Second), "ret/a", 1, true, []byte("old")); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(5 * time.Millisecond) // the stamps count milliseconds
+			cfg := mk("ret-new", bs[1].URI(), bs[2].URI())
+			cfg.PublisherType, cfg.AckQuorum = All, -1 // one publish, one id, a copy on each broker
+			newer := startCluster(t, cfg)
+			waitLive(t, newer, 2)
+			for _, topic := range []string{"ret/a", "ret/b"} {
+				if err := newer.Publish(ctxT(t, 5*time.Second), topic, 1, true, []byte("new")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := old.Publish(ctxT(t, 5*time.Second), "ret/b", 1, true, []byte("new")); err != nil {
+				t.Fatal(err) // the same value on the third broker, by another publisher later
+			}
+			subCfg := mk("ret-sub", uris(bs)...)
+			subCfg.Dedup = true
+			sub := startCluster(t, subCfg)
+			waitLive(t, sub, 3)
+			var got collector
+			if err := sub.Subscribe(ctxT(t, 5*time.Second), "ret/#", 1, got.add); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, 5*time.Second, "retained messages", func() bool { return got.count() >= 2 })
+			time.Sleep(300 * time.Millisecond) // later copies would arrive now
+			last := map[string]string{}
+			n := map[string]int{}
+			for _, m := range got.all() {
+				last[m.Topic] = string(m.Payload)
+				n[m.Topic]++
+			}
+			if version == MQTT311 && n["ret/b"] != 1 {
+				t.Errorf("ret/b delivered %d times, want once (three brokers hold it)", n["ret/b"])
+			}
+			if version == MQTT5 && (n["ret/b"] > 2 || last["ret/b"] != "new") {
+				t.Errorf("ret/b delivered %d times ending %q: want the first copy and at most the newer one", n["ret/b"], last["ret/b"])
+			}
+			if version == MQTT5 && last["ret/a"] != "new" {
+				t.Errorf("ret/a ends as %q, want the newest by its message id", last["ret/a"])
+			}
+			if version == MQTT311 && n["ret/a"] != 1 {
+				t.Errorf("ret/a delivered %d times, want once (the first copy stands)", n["ret/a"])
+			}
+		})
+	}
+}

@@ -280,14 +280,3 @@ func (r ReasonCode) messageRefused() bool {
 	}
 	return false
 }
-
-// slowDown reports whether a CONNACK or DISCONNECT code asks the client to come back later:
-// the broker is running, so it is backed off but never counted as a dead or flapping broker.
-func (r ReasonCode) slowDown() bool {
-	switch r {
-	case ReasonServerBusy, ReasonServerUnavailable, ReasonMessageRateTooHigh, ReasonQuotaExceeded,
-		ReasonConnectionRateExceeded:
-		return true
-	}
-	return false
-}

@@ -179,6 +179,9 @@ func (c *Cluster) subscribe(ctx context.Context, subs []subscription) (map[strin
 	}
 	for _, s := range subs {
 		c.subs.put(s)
+		if c.dedup != nil {
+			c.dedup.forgetRetained(s.filter)
+		}
 	}
 	c.refreshSubsLocked()
 	started := c.started
@@ -431,8 +434,10 @@ type deduplicator struct {
 	seed   maphash.Seed
 	window time.Duration
 	byKey  map[uint64]*dedupEntry
-	fifo   []dedupExpiry
-	head   int
+	// retained is the retained message delivered last per topic (admitRetained).
+	retained map[string]retainedCopy
+	fifo     []dedupExpiry
+	head     int
 }
 
 type dedupEntry struct {
@@ -453,10 +458,84 @@ func newDeduplicator(window time.Duration) *deduplicator {
 // between hamqtt clients: one delivery per id, whichever broker brings it first), otherwise by
 // topic and payload, counted per endpoint.
 func (d *deduplicator) admitMessage(endpoint int, m *incoming) bool {
+	if m.retained {
+		return d.admitRetained(m)
+	}
 	if m.stamp != "" {
 		return d.admitOnce(m.stamp)
 	}
 	return d.admit(endpoint, m.topic, m.payload)
+}
+
+// admitRetained admits one retained message per topic within the window: each subscriber
+// broker sends its own retained copy when a subscription is made (and again when it comes
+// back), possibly of different ages. The first copy is delivered; a later one only when its
+// publisher's stamp (MQTT 5 message id) shows it newer, so the application always ends with
+// the newest state. Without stamps (MQTT 3.1.1, foreign publishers) the first copy stands:
+// copies that agree are one message, and of copies that disagree none can be dated.
+func (d *deduplicator) admitRetained(m *incoming) bool {
+	now := time.Now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.retained == nil {
+		d.retained = map[string]retainedCopy{}
+	}
+	if prev, ok := d.retained[m.topic]; ok && now.Sub(prev.at) <= d.window {
+		if m.stamp == "" || prev.stamp == "" || !stampNewer(m.stamp, prev.stamp) {
+			return false
+		}
+	}
+	if len(d.retained) >= 4096 {
+		for t, r := range d.retained {
+			if now.Sub(r.at) > d.window {
+				delete(d.retained, t)
+			}
+		}
+	}
+	d.retained[m.topic] = retainedCopy{stamp: m.stamp, at: now}
+	return true
+}
+
+// forgetRetained lets the next retained message of every topic filter matches through: the
+// application subscribed again and asks for the retained state once more.
+func (d *deduplicator) forgetRetained(filter string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for t := range d.retained {
+		if TopicMatches(filter, t) {
+			delete(d.retained, t)
+		}
+	}
+}
+
+type retainedCopy struct {
+	stamp string
+	at    time.Time
+}
+
+// stampNewer reports whether message id a ("<publisher>.<seq>.<unix ms>", base 36 numbers) was
+// made after b: by its time, and by its sequence when one publisher made both.
+func stampNewer(a, b string) bool {
+	pa, sa, ta, oka := splitStamp(a)
+	pb, sb, tb, okb := splitStamp(b)
+	switch {
+	case !oka || !okb:
+		return false
+	case pa == pb:
+		return sa > sb
+	default:
+		return ta > tb
+	}
+}
+
+func splitStamp(s string) (pub string, seq, ms uint64, ok bool) {
+	parts := strings.Split(s, ".")
+	if len(parts) != 3 {
+		return "", 0, 0, false
+	}
+	seq, err1 := strconv.ParseUint(parts[1], 36, 64)
+	ms, err2 := strconv.ParseUint(parts[2], 36, 64)
+	return parts[0], seq, ms, err1 == nil && err2 == nil
 }
 
 // admitOnce admits the first message with this id within the window.

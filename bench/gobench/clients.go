@@ -24,6 +24,8 @@ type tpParams struct {
 	N      int
 	Window int
 	Topic  string
+	// Version is core's MQTT protocol version (0: its default, 3.1.1).
+	Version int
 }
 
 // tpResult is what a run reports; external (C) programs print the same JSON.
@@ -196,7 +198,9 @@ func coreConnect(cfg core.Config) (*core.Cluster, error) {
 // corePair connects a subscribed core subscriber counting into cnt and a core publisher.
 // close releases both.
 func corePair(uris []string, p tpParams, cnt *counter) (pub *core.Cluster, close func(), err error) {
-	sub, err := coreConnect(coreConfig(uniqueID("bench-sub"), uris))
+	subCfg, pubCfg := coreConfig(uniqueID("bench-sub"), uris), coreConfig(uniqueID("bench-pub"), uris)
+	subCfg.Connection.ProtocolVersion, pubCfg.Connection.ProtocolVersion = p.Version, p.Version
+	sub, err := coreConnect(subCfg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -206,7 +210,7 @@ func corePair(uris []string, p tpParams, cnt *counter) (pub *core.Cluster, close
 		sub.Close()
 		return nil, nil, err
 	}
-	if pub, err = coreConnect(coreConfig(uniqueID("bench-pub"), uris)); err != nil {
+	if pub, err = coreConnect(pubCfg); err != nil {
 		sub.Close()
 		return nil, nil, err
 	}

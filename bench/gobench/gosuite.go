@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hamqtt/hamqtt/core"
 	"github.com/hamqtt/hamqtt/internal/brokertest"
 )
 
@@ -139,6 +140,7 @@ func goSuite(out string, smoke bool, reps, window int, cpuprofile string) error 
 	sec.Settings = []string{
 		fmt.Sprintf("publisher window %d (FIFO of tokens: paho Token / core PublishAsync Token; QoS 0 completes on write, QoS 1/2 on ack)", window),
 		"one publisher client and one subscriber client of the same library per run; subscriber QoS = publish QoS",
+		"core MQTT 5: the same as core 1 endpoint with both clients speaking MQTT 5 (the engine's own session; the peer stays paho.mqtt.golang's 3.1.1)",
 		"core 3 endpoints: both clients are 3-endpoint STICKY clusters; the subscriber is subscribed on all three, the publisher sticks to one",
 		"3 fresh Mosquitto brokers per cell (max_queued_messages 0, so a slow subscriber is measured instead of losing messages; max_inflight_messages 64 = the window: with the default 20, Mosquitto 2.0.11 acknowledges QoS 2 publishes beyond 20 in flight and drops them); paho and core-1 use the first",
 		fmt.Sprintf("%d repetitions per cell, alternating libraries, after one unmeasured warm-up run each; figures are medians", reps),
@@ -161,6 +163,10 @@ func goSuite(out string, smoke bool, reps, window int, cpuprofile string) error 
 		{"paho.mqtt.golang", func(bs []*brokertest.Broker, p tpParams) (tpResult, error) { return runPaho(bs[0].URI(), p) }},
 		{"core (1 endpoint)", func(bs []*brokertest.Broker, p tpParams) (tpResult, error) { return runCore(uris(bs[:1]), p) }},
 		{"core (3 endpoints, STICKY)", func(bs []*brokertest.Broker, p tpParams) (tpResult, error) { return runCore(uris(bs), p) }},
+		{"core (1 endpoint, MQTT 5)", func(bs []*brokertest.Broker, p tpParams) (tpResult, error) {
+			p.Version = core.MQTT5
+			return runCore(uris(bs[:1]), p)
+		}},
 	}
 	for _, c := range cells(smoke) {
 		n := msgCount(c, smoke)
@@ -173,7 +179,7 @@ func goSuite(out string, smoke bool, reps, window int, cpuprofile string) error 
 				Peer: impls[0].name, Unit: "msg/s", Value: median(rates[i]), PeerValue: median(rates[0]),
 				Reps: rates[i], PeerReps: rates[0], Lost: lost[i], PeerLost: lost[0]})
 		}
-		logf("go %v: paho [%s] core1 [%s] core3 [%s]", c, fmtRates(rates[0]), fmtRates(rates[1]), fmtRates(rates[2]))
+		logf("go %v: paho [%s] core1 [%s] core3 [%s] core1-v5 [%s]", c, fmtRates(rates[0]), fmtRates(rates[1]), fmtRates(rates[2]), fmtRates(rates[3]))
 	}
 	sec.Duration = time.Since(sec.Started).Round(time.Second).String()
 	return writeSection(out, sec)

@@ -21,7 +21,8 @@
 // a disk outbox in --outbox DIR with its defaults, a de-duplicating subscriber). The outbox
 // publisher starts without waiting for a broker (it may be started during an outage), and by
 // default waits for its stored messages without a deadline. --outbox is accepted, and ignored,
-// by the other configurations.
+// by the other configurations. Each name with "-v5" appended (noloss-v5, outbox-v5) is the same
+// configuration speaking MQTT 5, where copies carry message ids and are removed exactly.
 package main
 
 import (
@@ -80,7 +81,7 @@ func run(args []string) int {
 		return 2
 	}
 	var ob *core.Outbox
-	if mode == "pub" && *config == "outbox" {
+	if mode == "pub" && strings.TrimSuffix(*config, mqtt5Suffix) == "outbox" {
 		if *outbox == "" {
 			fmt.Fprintln(os.Stderr, "churnclient: config outbox needs --outbox DIR")
 			return 2
@@ -162,6 +163,9 @@ func openOutbox(dir string, logger *slog.Logger) (*core.Outbox, error) {
 	return ob, nil
 }
 
+// mqtt5Suffix on a configuration name runs it over MQTT 5 ("noloss-v5").
+const mqtt5Suffix = "-v5"
+
 // clusterConfig is the cluster a user of the configuration would build: the endpoints and
 // what the configuration names, every other setting at its default.
 func clusterConfig(mode, brokers, config string) (core.Config, error) {
@@ -177,6 +181,12 @@ func clusterConfig(mode, brokers, config string) (core.Config, error) {
 			b = "tcp://" + b
 		}
 		cfg.Endpoints = append(cfg.Endpoints, core.EndpointConfig{URI: b})
+	}
+	if base, ok := strings.CutSuffix(config, mqtt5Suffix); ok {
+		// The same configuration over MQTT 5: an All or outbox publisher stamps message ids,
+		// and the de-duplicating subscriber removes copies by them, exactly.
+		cfg.Connection.ProtocolVersion = core.MQTT5
+		config = base
 	}
 	switch config {
 	case "default":
