@@ -286,3 +286,50 @@ func TestRetainedOnePerTopic(t *testing.T) {
 		})
 	}
 }
+
+// A disk outbox keeps a message's MQTT 5 properties and message id across a restart, and the
+// message's own expiry applies to what waits in it.
+func TestMQTT5OutboxKeepsPropertiesAndExpiry(t *testing.T) {
+	dir := t.TempDir()
+	dead := deadURI(t)
+	ob := openOutbox(t, OutboxConfig{Dir: dir})
+	cfg := v5Config("v5disk", dead)
+	cfg.Outbox = ob
+	c := newUnstarted(t, cfg)
+	// The outbox keeps publish order, so a message's outcome comes in its turn: the one that
+	// expires goes first here.
+	short := c.PublishAsyncWith("v5disk/expires", 1, false, []byte("gone"), &Properties{MessageExpiry: ptr(uint32(1))})
+	if err := short.Wait(ctxT(t, 5*time.Second)); !errors.Is(err, ErrExpired) {
+		t.Fatalf("a message whose expiry ended in the outbox: %v, want ErrExpired", err)
+	}
+	props := &Properties{ContentType: "application/json", CorrelationData: []byte("c1"), User: []UserProperty{{"k", "v"}}}
+	if tok := c.PublishAsyncWith("v5disk/kept", 1, false, []byte("kept"), props); !tok.Stored() {
+		t.Fatalf("not stored: %v", tok.Err())
+	}
+	c.Close()
+	if err := ob.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	b := brokertest.Start(t)
+	sub := startCluster(t, v5Config("v5disksub", b.URI()))
+	var got collector
+	if err := sub.Subscribe(ctxT(t, 5*time.Second), "v5disk/#", 1, got.add); err != nil {
+		t.Fatal(err)
+	}
+	ob = openOutbox(t, OutboxConfig{Dir: dir})
+	cfg2 := v5Config("v5disk", b.URI())
+	cfg2.Outbox = ob
+	c2 := startCluster(t, cfg2)
+	if err := c2.Flush(ctxT(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the stored message", func() bool { return got.count() >= 1 })
+	m := got.all()[0]
+	if m.Topic != "v5disk/kept" || m.Properties == nil || m.Properties.ContentType != "application/json" ||
+		string(m.Properties.CorrelationData) != "c1" || !slices.Equal(m.Properties.User, []UserProperty{{"k", "v"}}) {
+		t.Fatalf("after a restart: %q %+v", m.Topic, m.Properties)
+	}
+	c2.Close()
+	ob.Close()
+}
