@@ -1,9 +1,11 @@
 package core
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"slices"
 	"sync"
@@ -163,7 +165,9 @@ func (c *Cluster) handshake5(ep *endpoint, l *link, tc *coalescingConn) (*link, 
 		return nil, &refusal{fmt.Errorf("sending CONNECT: %w", err)}
 	}
 	_ = tc.Conn.SetReadDeadline(time.Now().Add(cfg.ConnectTimeout))
-	got, raw, err := mqtt5.ReadPacket(tc.r, nil, c.cfg.MaxIncomingPacket)
+	raw, _ := tc.r.Peek(4)
+	raw = bytes.Clone(raw)
+	got, err := readPacket5(tc.r, c.cfg.MaxIncomingPacket)
 	_ = tc.Conn.SetReadDeadline(time.Time{})
 	if err == nil && got.Type() != mqtt5.CONNACK {
 		err = violation("%v before the CONNACK", got.Type())
@@ -528,12 +532,59 @@ func (s *session5) end(err error) {
 	})
 }
 
+// readPacket5 reads and decodes one packet. A new buffer per packet: a delivered payload
+// aliases it and belongs to the application. The size announced in the header is checked
+// against max before anything is read, and a packet larger than the read buffer is read in
+// pieces, so memory grows with the bytes that arrived, not with the bytes announced.
+func readPacket5(r *bufio.Reader, max int) (mqtt5.Packet, error) {
+	var h mqtt5.FixedHeader
+	for n := 2; ; n++ {
+		head, err := r.Peek(n)
+		if err != nil {
+			if len(head) > 0 && errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		h, err = mqtt5.ParseFixedHeader(head, max)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, mqtt5.ErrIncomplete) || n == 5 {
+			return nil, err
+		}
+	}
+	var buf []byte
+	if h.Size() <= r.Size() {
+		b, err := r.Peek(h.Size())
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		buf = bytes.Clone(b)
+		_, _ = r.Discard(h.Size())
+	} else {
+		var grown bytes.Buffer
+		grown.Grow(64 << 10)
+		if _, err := io.CopyN(&grown, r, int64(h.Size())); err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		buf = grown.Bytes()
+	}
+	p, _, err := mqtt5.Decode(buf, max)
+	return p, err
+}
+
 // readLoop reads and handles what the broker sends, in order, until the connection ends.
 func (s *session5) readLoop() {
 	defer close(s.ended)
 	for {
-		// A new buffer per packet: a delivered payload aliases it and belongs to the app.
-		p, _, err := mqtt5.ReadPacket(s.conn.r, nil, s.maxIn)
+		p, err := readPacket5(s.conn.r, s.maxIn)
 		if err != nil {
 			var perr *mqtt5.Error
 			if errors.As(err, &perr) {

@@ -1,0 +1,173 @@
+package core
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hamqtt/hamqtt/internal/mqtt5"
+)
+
+// What an MQTT 5 broker sends is checked as strictly as a 3.1.1 one's: these brokers are test
+// doubles that misbehave on purpose (a real broker does not), answering the client's CONNECT
+// and SUBSCRIBE and then sending what the case gives.
+
+// hostileBroker5 accepts MQTT 5 clients, answers CONNECT with connack and SUBSCRIBE with a
+// grant, then writes what after returns; what the client sends back is recorded.
+type hostileBroker5 struct {
+	mu   sync.Mutex
+	got  []mqtt5.Packet
+	addr string
+}
+
+func startHostileBroker5(t *testing.T, connack *mqtt5.Connack, after func() []byte) *hostileBroker5 {
+	t.Helper()
+	hb := &hostileBroker5{}
+	hb.addr = serveLoopback(t, func(conn net.Conn) {
+		defer conn.Close()
+		r := bufio.NewReader(conn)
+		for {
+			p, err := readPacket5(r, 1<<20)
+			if err != nil {
+				return
+			}
+			hb.mu.Lock()
+			hb.got = append(hb.got, p)
+			hb.mu.Unlock()
+			var out []byte
+			switch p := p.(type) {
+			case *mqtt5.Connect:
+				out, _ = connack.Append(nil)
+			case *mqtt5.Subscribe:
+				out, _ = (&mqtt5.Suback{PacketID: p.PacketID, Reasons: []mqtt5.ReasonCode{1}}).Append(nil)
+				out = append(out, after()...)
+			case *mqtt5.Pingreq:
+				out, _ = (&mqtt5.Pingresp{}).Append(nil)
+			}
+			if _, err := conn.Write(out); err != nil {
+				return
+			}
+		}
+	})
+	return hb
+}
+
+// disconnectReason is the reason code of the DISCONNECT the client sent, or -1.
+func (hb *hostileBroker5) disconnectReason() int {
+	hb.mu.Lock()
+	defer hb.mu.Unlock()
+	for _, p := range hb.got {
+		if d, ok := p.(*mqtt5.Disconnect); ok {
+			return int(d.Reason)
+		}
+	}
+	return -1
+}
+
+func mustAppend(t *testing.T, p mqtt5.Packet) []byte {
+	t.Helper()
+	b, err := p.Append(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestMQTT5HostileBrokerCannotReachTheApplication(t *testing.T) {
+	aliased := func(alias uint16, topic string) []byte {
+		p := &mqtt5.Publish{Topic: topic, Payload: []byte("x")}
+		p.Properties.Present.Add(mqtt5.PropTopicAlias)
+		p.Properties.TopicAlias = alias
+		b, _ := p.Append(nil)
+		return b
+	}
+	for name, tc := range map[string]struct {
+		pkt    []byte
+		reason mqtt5.ReasonCode // what the client must say in its DISCONNECT (0: none checked)
+	}{
+		"wildcard topic":          {encodePacket(0x30, append(publishBody("h/#", 0, nil), 0, 'x')), mqtt5.ReasonProtocolError},
+		"QoS 1 with packet id 0":  {encodePacket(0x32, append(publishBody("h/a", 0, nil), 0, 0, 0, 'x')), mqtt5.ReasonProtocolError},
+		"huge announced length":   {[]byte{0x30, 0xff, 0xff, 0xff, 0x7f}, mqtt5.ReasonPacketTooLarge},
+		"property not allowed":    {encodePacket(0x30, append(publishBody("h/a", 0, nil), 2, 0x11, 0)), mqtt5.ReasonMalformedPacket},
+		"alias above our maximum": {aliased(3, "h/a"), mqtt5.ReasonTopicAliasInvalid},
+		"alias never set":         {aliased(1, ""), mqtt5.ReasonProtocolError},
+		"CONNACK when connected":  {[]byte{0x20, 0x03, 0, 0, 0}, mqtt5.ReasonProtocolError},
+	} {
+		t.Run(name, func(t *testing.T) {
+			hb := startHostileBroker5(t, &mqtt5.Connack{}, func() []byte { return tc.pkt })
+			cfg := v5Config("hostile5", hb.addr)
+			cfg.Connection.MQTT5.TopicAliasMaximum = 2
+			c, err := New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			var got collector
+			if err := c.Subscribe(context.Background(), "h/#", 1, got.add); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Start(); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, 5*time.Second, "the violation reported", func() bool {
+				return strings.Contains(c.Stats()[0].LastError, "protocol violation") ||
+					strings.Contains(c.Stats()[0].LastError, "larger than the maximum")
+			})
+			waitFor(t, 5*time.Second, "the client's DISCONNECT", func() bool { return hb.disconnectReason() >= 0 })
+			if r := hb.disconnectReason(); tc.reason != 0 && r != int(tc.reason) {
+				t.Errorf("DISCONNECT reason 0x%02X, want 0x%02X (%v)", r, byte(tc.reason), tc.reason)
+			}
+			if got.count() != 0 {
+				t.Fatalf("the application received %d malformed messages", got.count())
+			}
+		})
+	}
+}
+
+// A broker's CONNACK refusal and its DISCONNECT reach the application with their reason code
+// and the server it names; the engine does not follow the reference.
+func TestMQTT5BrokerReasonsReachTheApplication(t *testing.T) {
+	t.Run("CONNACK server busy", func(t *testing.T) {
+		hb := startHostileBroker5(t, &mqtt5.Connack{Reason: mqtt5.ReasonServerBusy}, func() []byte { return nil })
+		c, err := New(v5Config("busy", hb.addr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		err = c.Connect(ctxT(t, 3*time.Second))
+		if err == nil || !strings.Contains(err.Error(), "Server busy") {
+			t.Fatalf("connect to a busy broker: %v", err)
+		}
+	})
+	t.Run("DISCONNECT server moved", func(t *testing.T) {
+		moved := &mqtt5.Disconnect{Reason: mqtt5.ReasonServerMoved}
+		moved.Properties.Present.Add(mqtt5.PropServerReference)
+		moved.Properties.ServerReference = "elsewhere:1883"
+		pkt := mustAppend(t, moved)
+		hb := startHostileBroker5(t, &mqtt5.Connack{}, func() []byte { return pkt })
+		c, err := New(v5Config("moved", hb.addr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if err := c.Subscribe(context.Background(), "m/#", 1, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		pollFor(t, c, 5*time.Second, "the endpoint down with the broker's reason", func(e Event) bool {
+			var r *ReasonError
+			return e.Kind == EventEndpointDown && errors.As(e.Err, &r) && r.Code == ReasonServerMoved &&
+				r.ServerReference == "elsewhere:1883"
+		})
+		if r := hb.disconnectReason(); r >= 0 {
+			t.Errorf("the client answered the broker's DISCONNECT with one of its own (0x%02X)", r)
+		}
+	})
+}
