@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +16,16 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
+// testProtocol is the MQTT version of the clusters fastConfig makes: HAMQTT_TEST_PROTOCOL=5
+// runs the same tests over MQTT 5 (make test does, for the suites whose behaviour must not
+// depend on the version).
+var testProtocol = func() int {
+	if os.Getenv("HAMQTT_TEST_PROTOCOL") == "5" {
+		return MQTT5
+	}
+	return MQTT311
+}()
+
 // fastConfig is a cluster over the given brokers with timings short enough for tests.
 func fastConfig(name string, uris ...string) Config {
 	cfg := Config{
@@ -25,7 +36,7 @@ func fastConfig(name string, uris ...string) Config {
 		MaxProbeDelay: 400 * time.Millisecond,
 		ConnectRate:   50,
 		WarmUp:        300 * time.Millisecond,
-		Connection:    ConnectionConfig{KeepAlive: 2 * time.Second, ConnectTimeout: 2 * time.Second},
+		Connection:    ConnectionConfig{KeepAlive: 2 * time.Second, ConnectTimeout: 2 * time.Second, ProtocolVersion: testProtocol},
 	}
 	for _, u := range uris {
 		cfg.Endpoints = append(cfg.Endpoints, EndpointConfig{URI: u})
