@@ -9,13 +9,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -80,6 +83,12 @@ type FileConfig struct {
 	// created later with Clusters.GetOrCreate gets a disk outbox in PersistenceDir/<cluster>/outbox
 	// (unless the top-level outbox key says otherwise).
 	PersistenceDir string
+	// ProtocolVersion and MessageIDs are the top-level protocolVersion and messageIds keys
+	// (0 and MessageIDsAuto when not given); they are already applied to every cluster of
+	// Clusters that does not set its own. (Clusters.GetOrCreate does not read them: a cluster
+	// created later speaks MQTT 3.1.1.)
+	ProtocolVersion int
+	MessageIDs      MessageIDMode
 	// Clusters are the configured clusters in file order, disabled ones included, fully
 	// translated: endpoints expanded and defaults of the file format applied.
 	Clusters []Config
@@ -823,26 +832,12 @@ var (
 		"socketFactory":              "a Java socket factory; use tls",
 		"sslClientProps":             "Java SSL properties; use tls",
 		"sslHostnameVerifier":        "a Java class; use httpsHostnameVerificationEnabled",
-		"mqttVersion":                "hamqtt speaks MQTT 3.1.1",
 		"maxInflight":                "Paho Java's in-flight window",
-		"sessionExpiryInterval":      "an MQTT 5 option; hamqtt speaks MQTT 3.1.1",
-		"receiveMaximum":             "an MQTT 5 option; hamqtt speaks MQTT 3.1.1",
-		"maximumPacketSize":          "an MQTT 5 option; hamqtt speaks MQTT 3.1.1",
-		"topicAliasMaximum":          "an MQTT 5 option; hamqtt speaks MQTT 3.1.1",
-		"requestProblemInfo":         "an MQTT 5 option; hamqtt speaks MQTT 3.1.1",
-		"requestResponseInfo":        "an MQTT 5 option; hamqtt speaks MQTT 3.1.1",
-		"sendReasonMessages":         "an MQTT 5 option; hamqtt speaks MQTT 3.1.1",
-		"useSubscriptionIdentifiers": "an MQTT 5 option; hamqtt speaks MQTT 3.1.1",
-		"userProperties":             "an MQTT 5 option; hamqtt speaks MQTT 3.1.1",
-		"willMessageProperties":      "MQTT 5 will properties; hamqtt speaks MQTT 3.1.1",
-		"authData":                   "MQTT 5 enhanced authentication; hamqtt speaks MQTT 3.1.1",
-		"authMethod":                 "MQTT 5 enhanced authentication; hamqtt speaks MQTT 3.1.1",
 	}
 	javaOnlyWillMessage = map[string]string{
-		"id":         "Paho Java's message id",
-		"mutable":    "Paho Java internals",
-		"duplicate":  "set by the protocol",
-		"properties": "MQTT 5 message properties; hamqtt speaks MQTT 3.1.1",
+		"id":        "Paho Java's message id",
+		"mutable":   "Paho Java internals",
+		"duplicate": "set by the protocol",
 	}
 )
 
@@ -859,7 +854,7 @@ func (l *loader) load(root *yaml.Node) *FileConfig {
 		l.fail(root, "", "the top level must be a mapping with keys such as clusters: (see docs/configuration.md)")
 		return fc
 	}
-	var clustersNode, defaultNode *yaml.Node
+	var clustersNode, defaultNode, idsNode *yaml.Node
 	global := persistSpec{}
 	var globalOutbox outboxSpec
 	for _, e := range l.fields(root, "") {
@@ -885,6 +880,12 @@ func (l *loader) load(root *yaml.Node) *FileConfig {
 			global = l.persistence(e.v, e.key)
 		case "outbox":
 			l.outbox(e.v, e.key, &globalOutbox, true)
+		case "protocolVersion":
+			fc.ProtocolVersion, _ = l.protocolVersion(e.v, e.key)
+		case "messageIds":
+			if v, ok := l.messageIDs(e.v, e.key); ok {
+				fc.MessageIDs, idsNode = v, e.v
+			}
 		case "plugins":
 			fc.Plugins = l.plugins(e.v, e.key)
 		case "clusters":
@@ -921,6 +922,9 @@ func (l *loader) load(root *yaml.Node) *FileConfig {
 		check()
 	}
 	l.checkOutboxDirs()
+	if fc.MessageIDs == MessageIDsAlways && !slices.ContainsFunc(fc.Clusters, func(c Config) bool { return c.Connection.ProtocolVersion == MQTT5 }) {
+		l.warn(idsNode, "key messageIds is ignored: message ids travel as an MQTT 5 user property and no cluster speaks MQTT 5: set protocolVersion: 5")
+	}
 
 	plugins := map[string]bool{}
 	for _, p := range fc.Plugins {
@@ -1117,8 +1121,34 @@ type connEntry struct {
 	uris     []string // canonical, expanded
 	hasURIs  bool
 	settings connSettings
-	tls      *tls.Config
-	line     int
+	// v5 holds the MQTT 5 options, applied once the cluster's protocol version is known
+	// (applyMQTT5).
+	v5  connMQTT5
+	tls *tls.Config
+	// v5Keys are the MQTT 5 keys given a value, for the warnings of a cluster that speaks
+	// MQTT 3.1.1 or has no will.
+	v5Keys        []v5Key
+	versionNode   *yaml.Node // mqttVersion
+	zeroExpiry    *yaml.Node // sessionExpiryInterval given as 0
+	maxPacketNode *yaml.Node // maximumPacketSize
+	willProps     string     // the key path that gave the will properties
+	willPropsLine int
+	line          int
+}
+
+// connMQTT5 are the MQTT 5 options of a connections entry.
+type connMQTT5 struct {
+	MQTT5     MQTT5Config
+	MaxPacket int // maximumPacketSize (0: not given)
+	Will      Properties
+	WillDelay time.Duration
+}
+
+// v5Key is an MQTT 5 key given a value.
+type v5Key struct {
+	path string
+	node *yaml.Node
+	will bool // a will property: it needs a will message
 }
 
 // connSettings are the comparable connection options of a connections entry.
@@ -1131,6 +1161,7 @@ type connSettings struct {
 	WillQoS                   byte
 	WillRetained              bool
 	TLS                       tlsSettings
+	MQTTVersion               int // mqttVersion (0: not given)
 }
 
 type tlsSettings struct {
@@ -1148,6 +1179,7 @@ func (l *loader) cluster(n *yaml.Node, path string, fc *FileConfig, global persi
 		ProbeDelay:    fc.ProbeDelay,
 		MaxProbeDelay: fc.MaxProbeDelay,
 		Connection:    ConnectionConfig{},
+		MessageIDs:    fc.MessageIDs,
 	}
 	set := ClusterSettings{Enabled: true, AutoConnect: true, LiveEndpointPoolEnabled: true, Line: n.Line}
 	l.clusterURIs, l.clusterFull = map[string]bool{}, false
@@ -1161,6 +1193,8 @@ func (l *loader) cluster(n *yaml.Node, path string, fc *FileConfig, global persi
 	fos, liveCount, subCount := 0, -1, -1
 	var liveNode, subNode *yaml.Node
 	var endpointsNode, connectionsNode, primaryNode, bridgesNode, quorumNode *yaml.Node
+	var versionNode, idsNode, maxInNode *yaml.Node
+	version := fc.ProtocolVersion
 	var clientID string
 	for _, e := range l.fields(n, path) {
 		kp := keyPath(path, e.key)
@@ -1259,7 +1293,7 @@ func (l *loader) cluster(n *yaml.Node, path string, fc *FileConfig, global persi
 				if v < 1 || v > 268435460 {
 					l.fail(e.v, kp, "%d: give a size in bytes between 1 and 268435460 (MQTT's largest packet)", v)
 				}
-				cfg.MaxIncomingPacket = v
+				cfg.MaxIncomingPacket, maxInNode = v, e.v
 			}
 		case "probeInterval":
 			cfg.ProbeInterval, _ = l.duration(e.v, kp, time.Millisecond, false)
@@ -1303,6 +1337,14 @@ func (l *loader) cluster(n *yaml.Node, path string, fc *FileConfig, global persi
 			}
 		case "clientId":
 			clientID, _ = l.str(e.v, kp)
+		case "protocolVersion":
+			if v, ok := l.protocolVersion(e.v, kp); ok && v != 0 {
+				version, versionNode = v, e.v
+			}
+		case "messageIds":
+			if v, ok := l.messageIDs(e.v, kp); ok {
+				cfg.MessageIDs, idsNode = v, e.v
+			}
 		default:
 			l.other(e, path, nil)
 		}
@@ -1335,6 +1377,17 @@ func (l *loader) cluster(n *yaml.Node, path string, fc *FileConfig, global persi
 	for i, cn := range l.items(connectionsNode, keyPath(path, "connections")) {
 		conns = append(conns, l.connection(cn, keyIndex(keyPath(path, "connections"), i)))
 	}
+	// The protocol version: connections[].connection.mqttVersion, else the cluster's
+	// protocolVersion, else the top level's, else MQTT 3.1.1.
+	if len(conns) > 0 && conns[0].settings.MQTTVersion != 0 {
+		mv := conns[0].settings.MQTTVersion
+		if versionNode != nil && version != mv {
+			l.fail(conns[0].versionNode, keyPath(keyIndex(keyPath(path, "connections"), 0), "connection.mqttVersion"),
+				"%d contradicts %s.protocolVersion %d (line %d): keep one of them", mv, path, version, versionNode.Line)
+		}
+		version = mv
+	}
+	cfg.Connection.ProtocolVersion = version // 0 (not given) stays the engine's default, 3.1.1
 	if len(conns) > 0 {
 		s := conns[0].settings
 		cc := &cfg.Connection
@@ -1345,15 +1398,24 @@ func (l *loader) cluster(n *yaml.Node, path string, fc *FileConfig, global persi
 			cc.Will = &Will{Topic: s.WillTopic, Payload: []byte(s.WillPayload), QoS: s.WillQoS, Retained: s.WillRetained}
 		}
 		cc.TLS = conns[0].tls
+		l.applyMQTT5(&cfg, path, conns[0], maxInNode)
+	}
+	if idsNode != nil && cfg.MessageIDs == MessageIDsAlways && version != MQTT5 {
+		l.warn(idsNode, "key %s.messageIds is ignored: message ids travel as an MQTT 5 user property and cluster %q speaks MQTT 3.1.1: set protocolVersion: 5", path, cfg.Name)
 	}
 	cfg.Connection.ClientID = clientID
 	cfg.ShareConnections = set.LiveEndpointPoolEnabled
-	if per.file {
+	// paho's file store is MQTT 3.1.1's; under MQTT 5 the file persistence is the cluster's
+	// disk outbox (below), which keeps every message until a broker acknowledges it.
+	if per.file && version != MQTT5 {
 		cfg.Connection.FileStoreDir = filepath.Join(per.dir, cfg.Name)
 	}
 
 	l.endpoints(&cfg, n, path, conns, endpointsNode, primaryNode)
 	set.Outbox = l.clusterOutbox(n, path, cfg, set, ob, per)
+	if per.file && version == MQTT5 && set.Outbox == nil {
+		l.warnLine(per.line, "%s: %s: under MQTT 5 a file persistence is the cluster's disk outbox only (paho's file store is MQTT 3.1.1's), and the outbox is off: messages in flight are kept in memory", path, per.key)
+	}
 	if cfg.PublisherType == All {
 		hasBase := cfg.DefaultTopicBase != ""
 		for _, ep := range cfg.Endpoints {
@@ -1418,9 +1480,9 @@ func (l *loader) endpoints(cfg *Config, n *yaml.Node, path string, conns []connE
 	}
 	haveURIs := false
 	for i, c := range conns {
-		if i > 0 && c.settings != conns[0].settings {
+		if i > 0 && (c.settings != conns[0].settings || !reflect.DeepEqual(c.v5, conns[0].v5)) {
 			l.fail(&yaml.Node{Line: c.line}, keyIndex(keyPath(path, "connections"), i),
-				"connection options differ from connections[0] (line %d): hamqtt applies one set of options (credentials, TLS, will, timers) to every endpoint of a cluster: give these brokers a cluster of their own", conns[0].line)
+				"connection options differ from connections[0] (line %d): hamqtt applies one set of options (credentials, TLS, will, timers, MQTT version and MQTT 5 options) to every endpoint of a cluster: give these brokers a cluster of their own", conns[0].line)
 		}
 		haveURIs = haveURIs || c.hasURIs
 		for _, u := range c.uris {
@@ -1695,7 +1757,79 @@ func (l *loader) connectionOptions(n *yaml.Node, path string, ce *connEntry) {
 			}
 		case "willMessage":
 			willMsgNode = e.v
-			l.willMessage(e.v, kp, s)
+			l.willMessage(e.v, kp, ce)
+		case "mqttVersion":
+			if v, ok := l.protocolVersion(e.v, kp); ok && v != 0 {
+				s.MQTTVersion, ce.versionNode = v, e.v
+			}
+		case "sessionExpiryInterval":
+			if d, ok := l.seconds32(e.v, kp); ok {
+				ce.v5.MQTT5.SessionExpiry = d
+				ce.addV5(kp, e.k, false)
+				if d == 0 {
+					ce.zeroExpiry = e.v
+				}
+			}
+		case "receiveMaximum":
+			if v, ok := l.integer(e.v, kp); ok {
+				if v < 1 || v > 65535 {
+					l.fail(e.v, kp, "%d: give a count between 1 and 65535 (MQTT's default, when left out)", v)
+				} else {
+					ce.v5.MQTT5.ReceiveMaximum = uint16(v)
+					ce.addV5(kp, e.k, false)
+				}
+			}
+		case "maximumPacketSize":
+			if v, ok := l.integer(e.v, kp); ok {
+				if v < 1 || v > 268435460 {
+					l.fail(e.v, kp, "%d: give a size in bytes between 1 and 268435460 (MQTT's largest packet)", v)
+				} else {
+					ce.v5.MaxPacket, ce.maxPacketNode = v, e.v
+					ce.addV5(kp, e.k, false)
+				}
+			}
+		case "topicAliasMaximum":
+			if v, ok := l.integer(e.v, kp); ok {
+				if v < 0 || v > 65535 {
+					l.fail(e.v, kp, "%d: give a count between 0 (no aliases, the default) and 65535", v)
+				} else {
+					ce.v5.MQTT5.TopicAliasMaximum = uint16(v)
+					ce.addV5(kp, e.k, false)
+				}
+			}
+		case "requestProblemInfo":
+			if v, ok := l.boolean(e.v, kp); ok {
+				ce.v5.MQTT5.NoProblemInfo = !v
+				ce.addV5(kp, e.k, false)
+			}
+		case "requestResponseInfo":
+			if v, ok := l.boolean(e.v, kp); ok {
+				ce.v5.MQTT5.RequestResponseInfo = v
+				ce.addV5(kp, e.k, false)
+			}
+		case "userProperties":
+			if ups, ok := l.userProperties(e.v, kp); ok && len(ups) > 0 {
+				ce.v5.MQTT5.User = ups
+				ce.addV5(kp, e.k, false)
+			}
+		case "willMessageProperties":
+			l.willProperties(e.v, kp, ce)
+		case "sendReasonMessages":
+			// Paho Java's option to put a Reason String into the acknowledgements and the
+			// DISCONNECT it sends; false is what hamqtt does.
+			if v, ok := l.boolean(e.v, kp); ok && v {
+				l.warn(e.k, "key %s is ignored: hamqtt never sends a Reason String: the acknowledgements and DISCONNECT it sends carry a reason code only (what sendReasonMessages: false asks)", kp)
+			}
+		case "useSubscriptionIdentifiers":
+			// Paho Java's option to number every subscription itself and route messages to
+			// the listener of the identifier they carry; false is what hamqtt does.
+			if v, ok := l.boolean(e.v, kp); ok && v {
+				l.warn(e.k, "key %s is ignored: hamqtt numbers no subscription itself, it routes each message to the handlers whose topic filters match it; for Subscription Identifiers give one per subscription in code (Go: SubscribeOptions.ID)", kp)
+			}
+		case "authMethod", "authData":
+			if !yamlEmpty(e.v) {
+				l.fail(e.k, kp, "MQTT 5 enhanced authentication (an AUTH exchange) is not supported, and a broker may accept a CONNECT without it on other terms: remove authMethod and authData, and authenticate with userName and password or a TLS client certificate")
+			}
 		default:
 			l.other(e, path, javaOnlyConnection)
 		}
@@ -1723,7 +1857,8 @@ func (l *loader) binary(n *yaml.Node, path string) (string, bool) {
 
 // willMessage reads padogrid's willMessage: a payload, or Paho's MqttMessage {payload, qos,
 // retained} (default QoS 1, as Paho Java's MqttMessage).
-func (l *loader) willMessage(n *yaml.Node, path string, s *connSettings) {
+func (l *loader) willMessage(n *yaml.Node, path string, ce *connEntry) {
+	s := &ce.settings
 	n = yamlResolve(n)
 	s.WillQoS = 1
 	if yamlNull(n) {
@@ -1755,10 +1890,351 @@ func (l *loader) willMessage(n *yaml.Node, path string, s *connSettings) {
 			}
 		case "retained":
 			s.WillRetained, _ = l.boolean(e.v, kp)
+		case "properties":
+			l.willProperties(e.v, kp, ce)
 		default:
 			l.other(e, path, javaOnlyWillMessage)
 		}
 	}
+}
+
+// ---------------------------------------------------------------------------------------
+// MQTT 5
+
+func (ce *connEntry) addV5(path string, n *yaml.Node, will bool) {
+	ce.v5Keys = append(ce.v5Keys, v5Key{path: path, node: n, will: will})
+}
+
+// protocolVersion reads protocolVersion or mqttVersion: 4 (or 3.1.1) for MQTT 3.1.1, 5 (or
+// 5.0) for MQTT 5; 0 is Paho's "default" and means not given. MQTT 3.1 is refused.
+func (l *loader) protocolVersion(n *yaml.Node, path string) (int, bool) {
+	s, ok := l.str(n, path)
+	if !ok {
+		return 0, false
+	}
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "0":
+		return 0, true
+	case "4", "3.1.1":
+		return MQTT311, true
+	case "5", "5.0":
+		return MQTT5, true
+	case "3", "3.1":
+		l.fail(n, path, "MQTT 3.1 (version 3) is not supported: use 4 (MQTT 3.1.1) or 5 (MQTT 5)")
+	default:
+		l.fail(n, path, "%q is not an MQTT version: use 4 (MQTT 3.1.1) or 5 (MQTT 5)", s)
+	}
+	return 0, false
+}
+
+// messageIDs reads messageIds: auto, always or never (any case).
+func (l *loader) messageIDs(n *yaml.Node, path string) (MessageIDMode, bool) {
+	return scalar(l, n, path, "a message id mode: use auto, always or never", func(s string) (MessageIDMode, bool) {
+		switch strings.ToLower(s) {
+		case "auto":
+			return MessageIDsAuto, true
+		case "always":
+			return MessageIDsAlways, true
+		case "never":
+			return MessageIDsNever, true
+		}
+		return 0, false
+	})
+}
+
+// seconds32 reads an MQTT 5 interval: a whole number of seconds from 0 to 4294967295, or a
+// duration with a unit that is a whole number of seconds.
+func (l *loader) seconds32(n *yaml.Node, path string) (time.Duration, bool) {
+	s, ok := l.str(n, path)
+	if !ok {
+		return 0, false
+	}
+	s = strings.TrimSpace(s)
+	if wholeNumberRE.MatchString(s) {
+		v, err := strconv.ParseInt(s, 10, 64)
+		switch {
+		case strings.HasPrefix(s, "-"):
+			l.fail(n, path, "%s is negative: give a number of seconds from 0 to 4294967295", s)
+			return 0, false
+		case err != nil || v > math.MaxUint32:
+			l.fail(n, path, "%s seconds is out of range: MQTT's limit is 4294967295 seconds", s)
+			return 0, false
+		}
+		return time.Duration(v) * time.Second, true
+	}
+	d, ok := l.durationUpTo(n, path, time.Second, false, math.MaxUint32*time.Second, "MQTT's limit is 4294967295 seconds")
+	if ok && d%time.Second != 0 {
+		l.fail(n, path, "%s is not a whole number of seconds: MQTT counts this interval in seconds", s)
+		return 0, false
+	}
+	return d, ok
+}
+
+// userProperties reads MQTT 5 user properties: a mapping {name: value}, or a list of
+// {key, value} (padogrid's form; name is read as key), which may repeat a name. ok is false
+// after an error.
+func (l *loader) userProperties(n *yaml.Node, path string) (out []UserProperty, ok bool) {
+	n = yamlResolve(n)
+	if yamlEmpty(n) {
+		return nil, true
+	}
+	ok = true
+	add := func(at *yaml.Node, p, k, v string) {
+		for _, f := range []struct{ what, s string }{{"user property name", k}, {"user property value", v}} {
+			if len(f.s) > maxStringField {
+				l.fail(at, p, "%s of %d bytes exceeds MQTT's limit of %d", f.what, len(f.s), maxStringField)
+				ok = false
+				return
+			}
+			if err := ValidateMQTTString(f.what, f.s); err != nil {
+				l.fail(at, p, "%v", err)
+				ok = false
+				return
+			}
+		}
+		out = append(out, UserProperty{Key: k, Value: v})
+	}
+	noValue := func(at *yaml.Node, p string) {
+		l.fail(at, p, "a user property needs a value: write \"\" for an empty one")
+		ok = false
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		for _, e := range l.fields(n, path) {
+			kp := keyPath(path, e.key)
+			if yamlNull(e.v) {
+				noValue(e.k, kp)
+				continue
+			}
+			if v, set := l.str(e.v, kp); set {
+				add(e.v, kp, e.key, v)
+			} else {
+				ok = false
+			}
+		}
+	case yaml.SequenceNode:
+		for i, it := range l.items(n, path) {
+			p := keyIndex(path, i)
+			var k, v string
+			var keyNode, valNode *yaml.Node
+			for _, e := range l.fields(it, p) {
+				switch e.key {
+				case "key", "name":
+					if keyNode != nil {
+						l.fail(e.k, keyPath(p, e.key), "the name is already given on line %d: keep one of key and name", keyNode.Line)
+						ok = false
+						continue
+					}
+					keyNode = e.k
+					k, _ = l.str(e.v, keyPath(p, e.key))
+				case "value":
+					valNode = e.v
+					v, _ = l.str(e.v, keyPath(p, e.key))
+				default:
+					l.other(e, p, nil)
+				}
+			}
+			switch {
+			case keyNode == nil:
+				l.fail(it, p, "a user property needs a name: write - key: NAME (and value: VALUE)")
+				ok = false
+			case valNode == nil || yamlNull(valNode):
+				noValue(it, keyPath(p, "value"))
+			default:
+				add(it, p, k, v)
+			}
+		}
+	default:
+		l.fail(n, path, "expected user properties, a mapping (name: value) or a list of {key, value}; found %s", yamlDescribe(n))
+		return nil, false
+	}
+	return out, ok
+}
+
+// notWillProperties are the keys of Paho Java's MqttProperties (padogrid's
+// willMessageProperties) that a will message cannot carry; a hint names where a connection
+// option goes instead.
+var notWillProperties = map[string]string{
+	"assignedClientIdentifier": "", "authenticationData": "", "authenticationMethod": "",
+	"maximumQoS": "", "publishSubscriptionIdentifiers": "", "reasonString": "", "responseInfo": "",
+	"retainAvailable": "", "serverKeepAlive": "", "serverReference": "",
+	"sharedSubscriptionAvailable": "", "subscribeSubscriptionIdentifier": "",
+	"subscriptionIdentifiersAvailable": "", "topicAlias": "", "validProperties": "",
+	"wildcardSubscriptionsAvailable": "",
+	"maximumPacketSize":              "connection.maximumPacketSize",
+	"receiveMaximum":                 "connection.receiveMaximum",
+	"requestProblemInfo":             "connection.requestProblemInfo",
+	"requestResponseInfo":            "connection.requestResponseInfo",
+	"sessionExpiryInterval":          "connection.sessionExpiryInterval",
+	"topicAliasMaximum":              "connection.topicAliasMaximum",
+}
+
+// willPropertyKeys are the keys willProperties reads.
+var willPropertyKeys = map[string]bool{
+	"payloadFormat": true, "payloadFormatIndicator": true, "messageExpiryInterval": true, "contentType": true,
+	"responseTopic": true, "correlationData": true, "userProperties": true, "willDelayInterval": true,
+}
+
+// willProperties reads the properties of the will message (willMessageProperties, or
+// willMessage.properties): payloadFormat (or payloadFormatIndicator), messageExpiryInterval,
+// contentType, responseTopic, correlationData, userProperties and willDelayInterval.
+func (l *loader) willProperties(n *yaml.Node, path string, ce *connEntry) {
+	if yamlEmpty(n) {
+		return
+	}
+	p := &ce.v5.Will
+	var given []v5Key
+	var formatKey string
+	for _, e := range l.fields(n, path) {
+		kp := keyPath(path, e.key)
+		if _, notWill := notWillProperties[e.key]; yamlEmpty(e.v) && (notWill || willPropertyKeys[e.key]) {
+			continue // padogrid's template: null, [] or {}
+		}
+		switch e.key {
+		case "payloadFormat", "payloadFormatIndicator":
+			if formatKey != "" {
+				l.fail(e.k, kp, "the payload format is already given by %s: keep one", formatKey)
+				continue
+			}
+			formatKey = e.key
+			v, ok := scalar(l, e.v, kp, "a payload format: use true or 1 (UTF-8 text), false or 0 (bytes, the default)", func(s string) (byte, bool) {
+				switch strings.ToLower(s) {
+				case "true", "1":
+					return 1, true
+				case "false", "0":
+					return 0, true
+				}
+				return 0, false
+			})
+			if ok && v == 1 { // 0 is what a will without the property means
+				one := byte(1)
+				p.PayloadFormat = &one
+				given = append(given, v5Key{kp, e.k, true})
+			}
+		case "messageExpiryInterval":
+			if d, ok := l.seconds32(e.v, kp); ok && d > 0 { // 0: never expires, as without it
+				v := uint32(d / time.Second)
+				p.MessageExpiry = &v
+				given = append(given, v5Key{kp, e.k, true})
+			}
+		case "contentType":
+			if v, ok := l.str(e.v, kp); ok {
+				if err := ValidateMQTTString("content type", v); err != nil {
+					l.fail(e.v, kp, "%v", err)
+					continue
+				}
+				p.ContentType = v
+				given = append(given, v5Key{kp, e.k, true})
+			}
+		case "responseTopic":
+			if v, ok := l.str(e.v, kp); ok {
+				if err := ValidateTopic(v); err != nil {
+					l.fail(e.v, kp, "%v", err)
+					continue
+				}
+				p.ResponseTopic = v
+				given = append(given, v5Key{kp, e.k, true})
+			}
+		case "correlationData":
+			var v string
+			var ok bool
+			if yamlResolve(e.v).ShortTag() == "!!binary" {
+				v, ok = l.binary(yamlResolve(e.v), kp)
+			} else {
+				v, ok = l.str(e.v, kp)
+			}
+			if ok {
+				if len(v) > maxStringField {
+					l.fail(e.v, kp, "%d bytes exceed MQTT's limit of %d", len(v), maxStringField)
+					continue
+				}
+				p.CorrelationData = []byte(v)
+				given = append(given, v5Key{kp, e.k, true})
+			}
+		case "userProperties":
+			if ups, ok := l.userProperties(e.v, kp); ok && len(ups) > 0 {
+				for _, u := range ups {
+					if strings.HasPrefix(u.Key, stampPrefix) {
+						l.fail(e.v, kp, "user property %q: names starting with %q are hamqtt's own", u.Key, stampPrefix)
+						ok = false
+					}
+				}
+				if ok {
+					p.User = ups
+					given = append(given, v5Key{kp, e.k, true})
+				}
+			}
+		case "willDelayInterval":
+			if d, ok := l.seconds32(e.v, kp); ok && d > 0 {
+				ce.v5.WillDelay = d
+				given = append(given, v5Key{kp, e.k, true})
+			}
+		default:
+			hint, known := notWillProperties[e.key]
+			switch {
+			case known && hint != "":
+				l.warn(e.k, "key %s is ignored: not a will property but a connection option: set %s instead", kp, hint)
+			case known:
+				l.warn(e.k, "key %s is ignored: not a will property (a will carries payloadFormat, messageExpiryInterval, contentType, responseTopic, correlationData, userProperties and willDelayInterval)", kp)
+			default:
+				l.other(e, path, nil)
+			}
+		}
+	}
+	if len(given) == 0 {
+		return
+	}
+	if ce.willProps != "" {
+		l.fail(n, path, "the will properties are already given by %s (line %d): keep one of willMessageProperties and willMessage.properties", ce.willProps, ce.willPropsLine)
+		return
+	}
+	ce.willProps, ce.willPropsLine = path, n.Line
+	ce.v5Keys = append(ce.v5Keys, given...)
+}
+
+// applyMQTT5 applies the MQTT 5 options of a cluster's connections entry ce to cfg, whose
+// protocol version and will are set: under MQTT 3.1.1 each option given is a warning, as is a
+// will property without a will.
+func (l *loader) applyMQTT5(cfg *Config, path string, ce connEntry, maxInNode *yaml.Node) {
+	will := cfg.Connection.Will
+	v5 := cfg.Connection.ProtocolVersion == MQTT5
+	fix := "set protocolVersion: 5 (on the cluster or at the top level)"
+	if ce.versionNode != nil {
+		fix = fmt.Sprintf("set mqttVersion: 5 (line %d)", ce.versionNode.Line)
+	}
+	for _, k := range ce.v5Keys {
+		switch {
+		case k.will && will == nil:
+			l.warn(k.node, "key %s is ignored: the connection has no will message: add willDestination (and willMessage)", k.path)
+		case !v5:
+			l.warn(k.node, "key %s is ignored: it is an MQTT 5 option and cluster %q speaks MQTT 3.1.1: %s to use it", k.path, cfg.Name, fix)
+		}
+	}
+	if !v5 {
+		return
+	}
+	v := ce.v5
+	cfg.Connection.MQTT5 = v.MQTT5
+	if v.MaxPacket != 0 {
+		if maxInNode != nil && cfg.MaxIncomingPacket != v.MaxPacket {
+			l.fail(ce.maxPacketNode, keyPath(path, "connections[0].connection.maximumPacketSize"),
+				"%d contradicts %s.maxIncomingPacket %d (line %d): both set the largest packet a broker may send: keep one", v.MaxPacket, path, cfg.MaxIncomingPacket, maxInNode.Line)
+		}
+		cfg.MaxIncomingPacket = v.MaxPacket
+	}
+	if ce.zeroExpiry != nil && cfg.Connection.PersistentSession {
+		l.warn(ce.zeroExpiry, "%s.connections[0].connection.sessionExpiryInterval: 0 with cleanStart: false is read as no expiry (brokers keep the session until the client comes back, as under MQTT 3.1.1): give the seconds a broker should keep it", path)
+	}
+	if will == nil {
+		return
+	}
+	if !v.Will.empty() {
+		will.Properties = v.Will.Clone()
+		if pf := will.Properties.PayloadFormat; pf != nil && *pf == 1 && !utf8.Valid(will.Payload) {
+			l.fail(&yaml.Node{Line: ce.willPropsLine}, keyPath(ce.willProps, "payloadFormat"), "the will payload is not UTF-8 text, which payload format 1 says it is: remove payloadFormat or fix the payload")
+		}
+	}
+	will.Delay = v.WillDelay
 }
 
 // tlsConfig translates connections[].tls. It returns nil when the entry sets no file and no

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/hamqtt/hamqtt/internal/brokertest"
+	"gopkg.in/yaml.v3"
 )
 
 // The padogrid configuration files in testdata/padogrid are verbatim copies of
@@ -78,16 +79,16 @@ func goldenFiles() map[string]goldenFile {
 	local3 := func(c string) []string { return cfgEps(c, "localhost", 1883, 1885) }
 	ent3 := func(c string) []string { return cfgEps(c, "localhost", 32001, 32003) }
 	ref := "clusters[0].connections[0].connection."
-	refWarn := func(lines [8]int) []string {
+	// padogrid's reference files: sendReasonMessages false is what hamqtt does, and every
+	// will property is null or its default (payloadFormat false, userProperties []).
+	refWarn := func(lines [6]int) []string {
 		return []string{
 			fmt.Sprintf("%d: key %sautomaticReconnect is ignored (Java-only: hamqtt's prober reconnects; see probeDelay and maxProbeDelay)", lines[0], ref),
 			fmt.Sprintf("%d: key %sautomaticReconnectMaxDelay is ignored (Java-only: hamqtt's prober reconnects; see maxProbeDelay)", lines[1], ref),
 			fmt.Sprintf("%d: key %sautomaticReconnectMinDelay is ignored (Java-only: hamqtt's prober reconnects; see probeDelay)", lines[2], ref),
 			fmt.Sprintf("%d: key %sexecutorServiceTimeout is ignored (Java-only: Paho Java's executor)", lines[3], ref),
 			fmt.Sprintf("%d: key %smaxReconnectDelay is ignored (Java-only: hamqtt's prober reconnects; see maxProbeDelay)", lines[4], ref),
-			fmt.Sprintf("%d: key %ssendReasonMessages is ignored (Java-only: an MQTT 5 option; hamqtt speaks MQTT 3.1.1)", lines[5], ref),
-			fmt.Sprintf("%d: key %suseSubscriptionIdentifiers is ignored (Java-only: an MQTT 5 option; hamqtt speaks MQTT 3.1.1)", lines[6], ref),
-			fmt.Sprintf("%d: key %swillMessageProperties is ignored (Java-only: MQTT 5 will properties; hamqtt speaks MQTT 3.1.1)", lines[7], ref),
+			fmt.Sprintf("%d: key %suseSubscriptionIdentifiers is ignored: hamqtt numbers no subscription itself, it routes each message to the handlers whose topic filters match it; for Subscription Identifiers give one per subscription in code (Go: SubscribeOptions.ID)", lines[5], ref),
 		}
 	}
 	return map[string]goldenFile{
@@ -98,7 +99,7 @@ func goldenFiles() map[string]goldenFile {
 				c.initial = -1
 			})},
 			warnings: append(append([]string{"98: plugins[0] has no name: the plugin is ignored"},
-				refWarn([8]int{344, 345, 346, 350, 353, 359, 401, 411})...),
+				refWarn([6]int{344, 345, 346, 350, 353, 401})...),
 				"274: clusters[0].bridges.in[0] names no cluster: the bridge is ignored",
 				"302: clusters[0].bridges.out[0] names no cluster: the bridge is ignored"),
 		},
@@ -107,7 +108,7 @@ func goldenFiles() map[string]goldenFile {
 			clusters: []goldenCluster{cfgWith(cfgPlain("mycluster", local3("mycluster")), func(c *goldenCluster) {
 				c.probe = 5 * time.Second
 			})},
-			warnings: refWarn([8]int{18, 19, 20, 24, 27, 33, 40, 45}),
+			warnings: refWarn([6]int{18, 19, 20, 24, 27, 40}),
 		},
 		"mqttv5-bridge-publisher.yaml": {
 			defaultCluster: "bridge-publisher-edge",
@@ -670,7 +671,7 @@ func TestConfigBadFiles(t *testing.T) {
 		{"endpoint name collides with a default name", "clusters:\n  - name: a\n    endpoints:\n      - {name: a-2, endpoint: tcp://h:1}\n    connections:\n      - connection: {serverURIs: [tcp://h:1-2]}\n", false,
 			[]string{`bad.yaml:4: clusters[0].endpoints: endpoint name "a-2" would name both tcp://h:1 and tcp://h:2: choose a name that is not the default <cluster>-<n> of another endpoint`}},
 		{"connections differ", "clusters:\n  - name: a\n    connections:\n      - connection: {serverURIs: [tcp://h:1], userName: u1}\n      - connection: {serverURIs: [tcp://h:2], userName: u2}\n", false,
-			[]string{"bad.yaml:5: clusters[0].connections[1]: connection options differ from connections[0] (line 4): hamqtt applies one set of options (credentials, TLS, will, timers) to every endpoint of a cluster: give these brokers a cluster of their own"}},
+			[]string{"bad.yaml:5: clusters[0].connections[1]: connection options differ from connections[0] (line 4): hamqtt applies one set of options (credentials, TLS, will, timers, MQTT version and MQTT 5 options) to every endpoint of a cluster: give these brokers a cluster of their own"}},
 		{"negative timeToWait", "clusters:\n  - name: a\n    timeToWait: -5\n", false,
 			[]string{"bad.yaml:3: clusters[0].timeToWait: -5 is negative: give a positive duration (or leave it out for the default)"}},
 		{"will qos", "clusters:\n  - name: a\n    connections:\n      - connection:\n          willDestination: w\n          willMessage: {payload: x, qos: 7}\n", false,
@@ -734,7 +735,7 @@ clusters:
 	}
 	want := []string{
 		"w.yaml:8: key clusters[0].persistence.className is ignored (Java-only: com.acme.MyPersistence is a Java class; messages in flight are kept in memory)",
-		"w.yaml:14: key clusters[0].connections[0].connection.sessionExpiryInterval is ignored (Java-only: an MQTT 5 option; hamqtt speaks MQTT 3.1.1)",
+		"w.yaml:14: key clusters[0].connections[0].connection.sessionExpiryInterval is ignored: it is an MQTT 5 option and cluster \"a\" speaks MQTT 3.1.1: set protocolVersion: 5 (on the cluster or at the top level) to use it",
 		"w.yaml:16: clusters[0].connections[0].connection.keepAliveInterval: 0 turns keep-alive off: a broker that dies silently is then noticed only by an overdue acknowledgement",
 		"w.yaml:6: unknown key clusters[0].colour (ignored)",
 		"w.yaml:5: clusters[0].subscriberCount 3 is ignored: fos 1 fixes it to 1 (use fos: 3 to choose)",
@@ -1511,5 +1512,375 @@ func TestConfigOutboxWarnings(t *testing.T) {
 	}
 	if !slices.Equal(fc.Warnings, want) {
 		t.Errorf("warnings:\n got %q\nwant %q", fc.Warnings, want)
+	}
+}
+
+// cfgMQTT5File sets every MQTT 5 key of a connection and of its will; %s is the cluster's
+// protocolVersion line.
+const cfgMQTT5File = `defaultCluster: five
+clusters:
+  - name: five
+%s    messageIds: always
+    connections:
+      - connection:
+          serverURIs: [tcp://127.0.0.1:1883]
+          cleanStart: false
+          sessionExpiryInterval: 3600
+          receiveMaximum: 100
+          maximumPacketSize: 1048576
+          topicAliasMaximum: 16
+          requestProblemInfo: false
+          requestResponseInfo: true
+          sendReasonMessages: false
+          useSubscriptionIdentifiers: false
+          userProperties:
+            - key: site
+              value: north
+            - key: site
+              value: south
+          willDestination: status/gw
+          willMessage:
+            payload: offline
+            qos: 1
+          willMessageProperties:
+            payloadFormat: true
+            messageExpiryInterval: 60
+            contentType: text/plain
+            responseTopic: status/reply
+            correlationData: !!binary AAEC
+            userProperties: {kind: will}
+            willDelayInterval: 30s
+            topicAlias: null
+`
+
+// Under MQTT 5 every key of padogrid's connection schema that MQTT 5 has lands in the
+// engine's Config; under MQTT 3.1.1 each gives a warning that names the fix.
+func TestConfigMQTT5Keys(t *testing.T) {
+	c, fc := cfgParseOne(t, fmt.Sprintf(cfgMQTT5File, "    protocolVersion: 5\n"), LoadOptions{Strict: true})
+	if len(fc.Warnings) != 0 {
+		t.Errorf("warnings: %q", fc.Warnings)
+	}
+	one, exp := byte(1), uint32(60)
+	wantM5 := MQTT5Config{SessionExpiry: time.Hour, ReceiveMaximum: 100, TopicAliasMaximum: 16, RequestResponseInfo: true,
+		NoProblemInfo: true, User: []UserProperty{{"site", "north"}, {"site", "south"}}}
+	wantWill := &Will{Topic: "status/gw", Payload: []byte("offline"), QoS: 1, Delay: 30 * time.Second, Properties: &Properties{
+		PayloadFormat: &one, MessageExpiry: &exp, ContentType: "text/plain", ResponseTopic: "status/reply",
+		CorrelationData: []byte{0, 1, 2}, User: []UserProperty{{"kind", "will"}}}}
+	cc := c.Connection
+	if cc.ProtocolVersion != MQTT5 || !reflect.DeepEqual(cc.MQTT5, wantM5) || !reflect.DeepEqual(cc.Will, wantWill) ||
+		c.MaxIncomingPacket != 1<<20 || c.MessageIDs != MessageIDsAlways || !cc.PersistentSession {
+		t.Errorf("got version %d, %+v, will %+v (props %+v), maxIncomingPacket %d, messageIds %v, persistent %v\nwant 5, %+v, %+v (props %+v), 1048576, always, true",
+			cc.ProtocolVersion, cc.MQTT5, cc.Will, cc.Will.Properties, c.MaxIncomingPacket, c.MessageIDs, cc.PersistentSession, wantM5, wantWill, wantWill.Properties)
+	}
+	if _, err := c.withDefaults(); err != nil {
+		t.Errorf("the engine refuses the translation: %v", err)
+	}
+
+	// The same keys under MQTT 3.1.1 (the default, or said): one warning each, naming the fix.
+	for _, line := range []string{"", "    protocolVersion: 4\n"} {
+		c, fc := cfgParseOne(t, fmt.Sprintf(cfgMQTT5File, line), LoadOptions{})
+		if c.Connection.MQTT5.SessionExpiry != 0 || c.Connection.Will.Properties != nil || c.Connection.Will.Delay != 0 || c.MaxIncomingPacket != 0 {
+			t.Errorf("MQTT 5 settings applied under 3.1.1: %+v", c)
+		}
+		off := strings.Count(line, "\n")
+		var want []string
+		for _, k := range []struct {
+			line int
+			key  string
+		}{{9, "sessionExpiryInterval"}, {10, "receiveMaximum"}, {11, "maximumPacketSize"}, {12, "topicAliasMaximum"},
+			{13, "requestProblemInfo"}, {14, "requestResponseInfo"}, {17, "userProperties"}, {27, "willMessageProperties.payloadFormat"},
+			{28, "willMessageProperties.messageExpiryInterval"}, {29, "willMessageProperties.contentType"}, {30, "willMessageProperties.responseTopic"},
+			{31, "willMessageProperties.correlationData"}, {32, "willMessageProperties.userProperties"}, {33, "willMessageProperties.willDelayInterval"}} {
+			want = append(want, fmt.Sprintf(`test.yaml:%d: key clusters[0].connections[0].connection.%s is ignored: it is an MQTT 5 option and cluster "five" speaks MQTT 3.1.1: set protocolVersion: 5 (on the cluster or at the top level) to use it`, k.line+off, k.key))
+		}
+		want = append(want, fmt.Sprintf(`test.yaml:%d: key clusters[0].messageIds is ignored: message ids travel as an MQTT 5 user property and cluster "five" speaks MQTT 3.1.1: set protocolVersion: 5`, 4+off))
+		if !slices.Equal(fc.Warnings, want) {
+			t.Errorf("protocol %q: warnings:\n got %q\nwant %q", line, fc.Warnings, want)
+		}
+	}
+}
+
+// The protocol version: the top level's, a cluster's own, padogrid's mqttVersion; and
+// messageIds, at both levels.
+func TestConfigProtocolVersion(t *testing.T) {
+	text := `protocolVersion: 5
+messageIds: never
+defaultCluster: top
+clusters:
+  - name: top
+  - name: own
+    protocolVersion: "3.1.1"
+    messageIds: auto
+  - name: paho
+    connections:
+      - connection:
+          mqttVersion: 4
+  - name: paho5
+    protocolVersion: 5
+    connections:
+      - connection:
+          mqttVersion: 5
+  - name: default
+    connections:
+      - connection:
+          mqttVersion: 0
+`
+	fc, err := ParseConfig([]byte(text), "v.yaml", LoadOptions{Strict: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][2]int{"top": {5, int(MessageIDsNever)}, "own": {4, int(MessageIDsAuto)}, "paho": {4, int(MessageIDsNever)},
+		"paho5": {5, int(MessageIDsNever)}, "default": {5, int(MessageIDsNever)}}
+	for _, c := range fc.Clusters {
+		if got := [2]int{c.Connection.ProtocolVersion, int(c.MessageIDs)}; got != want[c.Name] {
+			t.Errorf("cluster %s: version and messageIds %v, want %v", c.Name, got, want[c.Name])
+		}
+	}
+	if fc.ProtocolVersion != MQTT5 || fc.MessageIDs != MessageIDsNever || len(fc.Warnings) != 0 {
+		t.Errorf("top level %d %v, warnings %q", fc.ProtocolVersion, fc.MessageIDs, fc.Warnings)
+	}
+	// Without any version key a cluster keeps the engine's default (3.1.1).
+	if c, _ := cfgParseOne(t, "clusters:\n  - name: a\n", LoadOptions{}); c.Connection.ProtocolVersion != 0 {
+		t.Errorf("default protocol version %d, want 0 (the engine's 3.1.1)", c.Connection.ProtocolVersion)
+	}
+	// Under mqttVersion: 4 the fix is named there.
+	_, fc = cfgParseOne(t, "defaultCluster: a\nclusters:\n  - name: a\n    connections:\n      - connection:\n          mqttVersion: 4\n          receiveMaximum: 10\n", LoadOptions{})
+	if want := []string{`test.yaml:7: key clusters[0].connections[0].connection.receiveMaximum is ignored: it is an MQTT 5 option and cluster "a" speaks MQTT 3.1.1: set mqttVersion: 5 (line 6) to use it`}; !slices.Equal(fc.Warnings, want) {
+		t.Errorf("warnings:\n got %q\nwant %q", fc.Warnings, want)
+	}
+	// A file persistence under MQTT 5 is the cluster's disk outbox (paho's file store is 3.1.1's).
+	c, fc := cfgParseOne(t, "protocolVersion: 5\npersistence:\n  className: MqttDefaultFilePersistence\n  properties:\n    - {key: path, value: /var/lib/p}\nclusters:\n  - name: a\n", LoadOptions{})
+	if ob := fc.Settings["a"].Outbox; c.Connection.FileStoreDir != "" || ob == nil || ob.Dir != "/var/lib/p/a/outbox" {
+		t.Errorf("file store %q, outbox %+v; want none and /var/lib/p/a/outbox", c.Connection.FileStoreDir, ob)
+	}
+	if _, err := c.withDefaults(); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestConfigMQTT5Errors(t *testing.T) {
+	conn := "clusters:\n  - name: a\n    protocolVersion: 5\n    connections:\n      - connection:\n          "
+	at := "bad.yaml:6: clusters[0].connections[0].connection."
+	cases := []struct{ name, text, want string }{
+		{"MQTT 3.1", conn + "mqttVersion: 3\n", at + "mqttVersion: MQTT 3.1 (version 3) is not supported: use 4 (MQTT 3.1.1) or 5 (MQTT 5)"},
+		{"version 6", "protocolVersion: 6\n", `bad.yaml:1: protocolVersion: "6" is not an MQTT version: use 4 (MQTT 3.1.1) or 5 (MQTT 5)`},
+		{"versions contradict", conn + "mqttVersion: 4\n", at + "mqttVersion: 4 contradicts clusters[0].protocolVersion 5 (line 3): keep one of them"},
+		{"messageIds", "clusters:\n  - name: a\n    messageIds: sometimes\n", `bad.yaml:3: clusters[0].messageIds: "sometimes" is not a message id mode: use auto, always or never`},
+		{"receiveMaximum 0", conn + "receiveMaximum: 0\n", at + "receiveMaximum: 0: give a count between 1 and 65535 (MQTT's default, when left out)"},
+		{"topicAliasMaximum", conn + "topicAliasMaximum: 65536\n", at + "topicAliasMaximum: 65536: give a count between 0 (no aliases, the default) and 65535"},
+		{"maximumPacketSize 0", conn + "maximumPacketSize: 0\n", at + "maximumPacketSize: 0: give a size in bytes between 1 and 268435460 (MQTT's largest packet)"},
+		{"expiry too long", conn + "sessionExpiryInterval: 4294967296\n", at + "sessionExpiryInterval: 4294967296 seconds is out of range: MQTT's limit is 4294967295 seconds"},
+		{"expiry negative", conn + "sessionExpiryInterval: -1\n", at + "sessionExpiryInterval: -1 is negative: give a number of seconds from 0 to 4294967295"},
+		{"expiry fraction", conn + "sessionExpiryInterval: 1500ms\n", at + "sessionExpiryInterval: 1500ms is not a whole number of seconds: MQTT counts this interval in seconds"},
+		{"enhanced auth", conn + "authMethod: SCRAM-SHA-1\n", at + "authMethod: MQTT 5 enhanced authentication (an AUTH exchange) is not supported, and a broker may accept a CONNECT without it on other terms: remove authMethod and authData, and authenticate with userName and password or a TLS client certificate"},
+		{"user property without value", conn + "userProperties: {site: null}\n", at + `userProperties.site: a user property needs a value: write "" for an empty one`},
+		{"user property without name", conn + "userProperties:\n            - value: x\n", "bad.yaml:7: clusters[0].connections[0].connection.userProperties[0]: a user property needs a name: write - key: NAME (and value: VALUE)"},
+		{"packet sizes contradict", "clusters:\n  - name: a\n    protocolVersion: 5\n    maxIncomingPacket: 1000\n    connections:\n      - connection:\n          maximumPacketSize: 2000\n",
+			"bad.yaml:7: clusters[0].connections[0].connection.maximumPacketSize: 2000 contradicts clusters[0].maxIncomingPacket 1000 (line 4): both set the largest packet a broker may send: keep one"},
+		{"will properties twice", conn + "willDestination: w\n          willMessage: {payload: x, properties: {contentType: a}}\n          willMessageProperties: {contentType: b}\n",
+			"bad.yaml:8: clusters[0].connections[0].connection.willMessageProperties: the will properties are already given by clusters[0].connections[0].connection.willMessage.properties (line 7): keep one of willMessageProperties and willMessage.properties"},
+		{"UTF-8 will", conn + "willDestination: w\n          willMessage: {payload: !!binary /w==}\n          willMessageProperties: {payloadFormat: 1}\n",
+			"bad.yaml:8: clusters[0].connections[0].connection.willMessageProperties.payloadFormat: the will payload is not UTF-8 text, which payload format 1 says it is: remove payloadFormat or fix the payload"},
+		{"engine's user property", conn + "willDestination: w\n          willMessageProperties: {userProperties: {hamqtt-id: x}}\n",
+			`bad.yaml:7: clusters[0].connections[0].connection.willMessageProperties.userProperties: user property "hamqtt-id": names starting with "hamqtt-" are hamqtt's own`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseConfig([]byte(tc.text), "bad.yaml", LoadOptions{Getenv: cfgNoEnv})
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("error:\n got %v\nwant %s", err, tc.want)
+			}
+		})
+	}
+}
+
+// Keys that have no effect are warnings, never silence.
+func TestConfigMQTT5Warnings(t *testing.T) {
+	text := `messageIds: always
+persistence:
+  className: MqttDefaultFilePersistence
+clusters:
+  - name: a
+    protocolVersion: 5
+    outbox: {enabled: false}
+    connections:
+      - connection:
+          cleanStart: false
+          sessionExpiryInterval: 0
+          sendReasonMessages: true
+          useSubscriptionIdentifiers: true
+          willMessageProperties:
+            contentType: text/plain
+            receiveMaximum: 10
+            reasonString: why
+`
+	fc, err := ParseConfig([]byte(text), "w.yaml", LoadOptions{Getenv: cfgNoEnv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := "clusters[0].connections[0].connection."
+	want := []string{
+		"w.yaml:12: key " + p + "sendReasonMessages is ignored: hamqtt never sends a Reason String: the acknowledgements and DISCONNECT it sends carry a reason code only (what sendReasonMessages: false asks)",
+		"w.yaml:13: key " + p + "useSubscriptionIdentifiers is ignored: hamqtt numbers no subscription itself, it routes each message to the handlers whose topic filters match it; for Subscription Identifiers give one per subscription in code (Go: SubscribeOptions.ID)",
+		"w.yaml:16: key " + p + "willMessageProperties.receiveMaximum is ignored: not a will property but a connection option: set connection.receiveMaximum instead",
+		"w.yaml:17: key " + p + "willMessageProperties.reasonString is ignored: not a will property (a will carries payloadFormat, messageExpiryInterval, contentType, responseTopic, correlationData, userProperties and willDelayInterval)",
+		"w.yaml:15: key " + p + "willMessageProperties.contentType is ignored: the connection has no will message: add willDestination (and willMessage)",
+		"w.yaml:11: clusters[0].connections[0].connection.sessionExpiryInterval: 0 with cleanStart: false is read as no expiry (brokers keep the session until the client comes back, as under MQTT 3.1.1): give the seconds a broker should keep it",
+		"w.yaml:3: clusters[0]: persistence: under MQTT 5 a file persistence is the cluster's disk outbox only (paho's file store is MQTT 3.1.1's), and the outbox is off: messages in flight are kept in memory",
+		`w.yaml:1: defaultCluster "cluster-default" is not defined under clusters: it is created on tcp://localhost:1883-1885 when first used`,
+	}
+	if !slices.Equal(fc.Warnings, want) {
+		t.Errorf("warnings:\n got %q\nwant %q", fc.Warnings, want)
+	}
+	// messageIds: always at the top level with no MQTT 5 cluster.
+	_, fc = cfgParseOne(t, "messageIds: always\ndefaultCluster: a\nclusters:\n  - name: a\n", LoadOptions{})
+	if want := []string{"test.yaml:1: key messageIds is ignored: message ids travel as an MQTT 5 user property and no cluster speaks MQTT 5: set protocolVersion: 5"}; !slices.Equal(fc.Warnings, want) {
+		t.Errorf("warnings:\n got %q\nwant %q", fc.Warnings, want)
+	}
+}
+
+// Every padogrid file loads under MQTT 3.1.1 and under MQTT 5, and no MQTT 5 key in it is
+// ignored silently: each one given a value either is what hamqtt does, or takes effect, or
+// has a warning on its line.
+func TestConfigPadogridMQTT5(t *testing.T) {
+	connKeys := map[string]bool{"sessionExpiryInterval": true, "receiveMaximum": true, "maximumPacketSize": true,
+		"topicAliasMaximum": true, "requestProblemInfo": true, "requestResponseInfo": true, "userProperties": true,
+		"sendReasonMessages": true, "useSubscriptionIdentifiers": true, "authMethod": true, "authData": true, "mqttVersion": true}
+	// what hamqtt does anyway, under either version
+	asHamqtt := map[string]string{"sendReasonMessages": "false", "useSubscriptionIdentifiers": "false", "payloadFormat": "false"}
+	// keys that take effect under MQTT 5
+	applied := map[string]bool{"sessionExpiryInterval": true, "receiveMaximum": true, "maximumPacketSize": true, "topicAliasMaximum": true,
+		"requestProblemInfo": true, "requestResponseInfo": true, "userProperties": true, "mqttVersion": true}
+	type given struct {
+		key, value string
+		line       int
+		will       bool
+	}
+	// v5Given lists the MQTT 5 keys of connection mappings and their wills that hold a value.
+	var v5Given func(n *yaml.Node, parent, grand string, out *[]given)
+	v5Given = func(n *yaml.Node, parent, grand string, out *[]given) {
+		if n.Kind == yaml.MappingNode {
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				will := parent == "willMessageProperties" || (parent == "properties" && grand == "willMessage")
+				if !yamlEmpty(v) && ((parent == "connection" && connKeys[k.Value]) || will) {
+					*out = append(*out, given{k.Value, v.Value, k.Line, will})
+				}
+				v5Given(v, k.Value, parent, out)
+			}
+			return
+		}
+		for _, c := range n.Content {
+			v5Given(c, parent, grand, out)
+		}
+	}
+	files, _ := filepath.Glob("testdata/padogrid/*.yaml")
+	more, _ := filepath.Glob("testdata/padogrid/archetypes/*.yaml")
+	if files = append(files, more...); len(files) != 26 {
+		t.Fatalf("%d padogrid files, want 26", len(files))
+	}
+	for _, f := range files {
+		text, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc yaml.Node
+		if err := yaml.Unmarshal(text, &doc); err != nil {
+			t.Fatal(err)
+		}
+		var keys []given
+		v5Given(&doc, "", "", &keys)
+		for _, version := range []int{MQTT311, MQTT5} {
+			src, shift := text, 0
+			if version == MQTT5 {
+				src, shift = append([]byte("protocolVersion: 5\n"), text...), 1
+			}
+			fc, err := ParseConfig(src, f, LoadOptions{Getenv: cfgNoEnv})
+			if err != nil {
+				t.Errorf("%s under protocol %d: %v", f, version, err)
+				continue
+			}
+			for _, c := range fc.Clusters {
+				if got := max(c.Connection.ProtocolVersion, MQTT311); got != version {
+					t.Errorf("%s: cluster %s speaks %d, want %d", f, c.Name, got, version)
+				}
+				if !fc.Settings[c.Name].Enabled {
+					continue
+				}
+				if _, err := c.withDefaults(); err != nil {
+					t.Errorf("%s under protocol %d: the engine refuses cluster %s: %v", f, version, c.Name, err)
+				}
+			}
+			for _, k := range keys {
+				if asHamqtt[k.key] == strings.ToLower(k.value) || (k.key == "mqttVersion" && k.value == "0") {
+					continue
+				}
+				if version == MQTT5 && applied[k.key] && !k.will {
+					continue
+				}
+				prefix := fmt.Sprintf("%s:%d: ", f, k.line+shift)
+				if !slices.ContainsFunc(fc.Warnings, func(w string) bool { return strings.HasPrefix(w, prefix) && strings.Contains(w, k.key) }) {
+					t.Errorf("%s under protocol %d: %s: %s (line %d) is ignored without a warning; warnings: %q", f, version, k.key, k.value, k.line, fc.Warnings)
+				}
+			}
+		}
+	}
+}
+
+// A file's MQTT 5 cluster speaks MQTT 5 to a real broker, which honours the Maximum Packet
+// Size the file announces: a larger message is not sent to us, and the connection stays up.
+func TestConfigMQTT5Live(t *testing.T) {
+	b := brokertest.StartN(t, 1)[0]
+	text := fmt.Sprintf(`protocolVersion: 5
+defaultCluster: small
+clusters:
+  - name: small
+    liveEndpointPoolEnabled: false
+    connections:
+      - connection:
+          serverURIs: [%s]
+          maximumPacketSize: 512
+          userProperties: {site: north}
+  - name: pub
+    liveEndpointPoolEnabled: false
+    connections:
+      - connection:
+          serverURIs: [%s]
+`, b.URI(), b.URI())
+	fc, err := ParseConfig([]byte(text), "live5.yaml", LoadOptions{Strict: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewClusters(fc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ctx := cfgTestCtx(t, 10*time.Second)
+	if err := r.ConnectAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	small, _ := r.Get("small")
+	pub, _ := r.Get("pub")
+	got := make(chan Message, 4)
+	if err := small.Subscribe(ctx, "mp/#", 1, func(m Message) { got <- m }); err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Publish(ctx, "mp/big", 1, false, make([]byte, 2000)); err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.PublishWith(ctx, "mp/ok", 1, false, []byte("ok"), &Properties{ContentType: "text/plain"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-got:
+		if m.Topic != "mp/ok" || m.Properties == nil || m.Properties.ContentType != "text/plain" {
+			t.Errorf("received %s (properties %+v), want mp/ok with content type text/plain (mp/big exceeds the announced 512 bytes)", m.Topic, m.Properties)
+		}
+	case <-ctx.Done():
+		t.Fatal("mp/ok not received")
+	}
+	if st := small.Stats(); st[0].Connects != 1 || small.LiveCount() != 1 {
+		t.Errorf("the subscriber reconnected or is down: %+v", st)
 	}
 }

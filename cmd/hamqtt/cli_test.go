@@ -521,8 +521,14 @@ func TestConfigCheck(t *testing.T) {
 	// Standard input.
 	in := hamqtt(t, "clusters:\n  - name: piped\n", "config", "check", "-")
 	expectCode(t, in, 0)
-	if !strings.Contains(in.stdout, "<stdin>: OK, 1 cluster") {
+	if !strings.Contains(in.stdout, "<stdin>: OK, 1 cluster") || !strings.Contains(in.stdout, "cluster piped (line 2): publisher STICKY, fos 0, MQTT 3.1.1") {
 		t.Errorf("config check -\n%v", in)
+	}
+	// The protocol version of each cluster.
+	v5 := hamqtt(t, "protocolVersion: 5\nclusters:\n  - name: five\n  - name: four\n    protocolVersion: 4\n", "config", "check", "-")
+	expectCode(t, v5, 0)
+	if !strings.Contains(v5.stdout, "cluster five (line 3): publisher STICKY, fos 0, MQTT 5") || !strings.Contains(v5.stdout, "cluster four (line 4): publisher STICKY, fos 0, MQTT 3.1.1") {
+		t.Errorf("config check shows no protocol version\n%v", v5)
 	}
 }
 

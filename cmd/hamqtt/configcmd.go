@@ -120,6 +120,11 @@ func checkConfigFile(e *env, path string, opts core.LoadOptions, quiet bool) boo
 			notes = append(notes, "autoConnect false")
 		}
 		notes = append(notes, "publisher "+c.PublisherType.String(), fmt.Sprintf("fos %d", c.FoS))
+		if c.Connection.ProtocolVersion == core.MQTT5 {
+			notes = append(notes, "MQTT 5")
+		} else {
+			notes = append(notes, "MQTT 3.1.1")
+		}
 		if c.Dedup {
 			notes = append(notes, "dedup")
 		}
