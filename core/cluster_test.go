@@ -101,9 +101,10 @@ func TestKeepAliveOff(t *testing.T) {
 	on := fastConfig("ka", b.URI())
 	on.Connection.ClientID = "ka-on"
 	startCluster(t, on)
-	// Mosquitto logs the keep-alive each client asked for.
+	// Mosquitto logs the protocol (p2: 3.1.1, p5: 5) and the keep-alive each client asked for.
+	p := map[int]string{MQTT311: "p2", MQTT5: "p5"}[testProtocol]
 	waitFor(t, 5*time.Second, "both clients in the broker's log", func() bool {
-		return strings.Contains(b.Log(), "as ka-off (p2, c1, k0)") && strings.Contains(b.Log(), "as ka-on (p2, c1, k2)")
+		return strings.Contains(b.Log(), "as ka-off ("+p+", c1, k0)") && strings.Contains(b.Log(), "as ka-on ("+p+", c1, k2)")
 	})
 }
 

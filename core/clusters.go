@@ -235,11 +235,12 @@ func (r *Clusters) GetOrCreate(name string, uris ...string) (*Cluster, error) {
 		Name:          name,
 		ProbeDelay:    r.fc.ProbeDelay,
 		MaxProbeDelay: r.fc.MaxProbeDelay,
-		Connection:    ConnectionConfig{},
+		Connection:    ConnectionConfig{ProtocolVersion: r.fc.ProtocolVersion},
+		MessageIDs:    r.fc.MessageIDs,
 		// padogrid's default cluster settings share connections.
 		ShareConnections: true,
 	}
-	if r.fc.PersistenceDir != "" {
+	if r.fc.PersistenceDir != "" && r.fc.ProtocolVersion != MQTT5 { // MQTT 5: the outbox only
 		cfg.Connection.FileStoreDir = filepath.Join(r.fc.PersistenceDir, name)
 	}
 	for _, u := range expanded {

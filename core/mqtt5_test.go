@@ -75,7 +75,9 @@ func TestMQTT5PropertiesRoundTrip(t *testing.T) {
 // A 3.1.1 cluster refuses what it cannot carry instead of dropping it silently.
 func TestMQTT311RefusesProperties(t *testing.T) {
 	b := brokertest.Start(t)
-	c := startCluster(t, fastConfig("v311", b.URI()))
+	cfg := fastConfig("v311", b.URI())
+	cfg.Connection.ProtocolVersion = MQTT311
+	c := startCluster(t, cfg)
 	err := c.PublishWith(ctxT(t, 5*time.Second), "t", 1, false, nil, &Properties{ContentType: "x"})
 	if err == nil {
 		t.Fatal("properties on a 3.1.1 cluster were accepted")

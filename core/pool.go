@@ -147,12 +147,13 @@ type linkKey struct {
 	tls            *tls.Config
 	will           string
 	fileStore      string
+	version        int
 }
 
 func (c *Cluster) linkKey(ep *endpoint) linkKey {
 	cc := c.cfg.Connection
 	k := linkKey{uri: ep.uri, username: cc.Username, password: cc.Password, keepAlive: cc.KeepAlive,
-		connectTimeout: cc.ConnectTimeout, tls: cc.TLS, fileStore: c.fileStoreDir(ep)}
+		connectTimeout: cc.ConnectTimeout, tls: cc.TLS, fileStore: c.fileStoreDir(ep), version: cc.ProtocolVersion}
 	if cc.PersistentSession {
 		k.clientID = cc.ClientID
 	}
@@ -179,7 +180,10 @@ var sharedLinks = linkPool{entries: map[linkKey]*poolEntry{}}
 // connect returns a lease on a link to ep: on the shared one if the cluster shares and one is
 // up (or being dialled by another cluster, whose outcome it waits for), else on a new one.
 func (c *Cluster) connect(ep *endpoint) (*connection, error) {
-	if !c.cfg.ShareConnections {
+	// MQTT 5 connections are not shared: a v5 broker may send one copy of a message per
+	// matching subscription, and a copy cannot be told apart from the other clusters' on one
+	// connection (subscription identifiers could, one day).
+	if !c.cfg.ShareConnections || c.cfg.Connection.ProtocolVersion == MQTT5 {
 		l, err := c.openLink(ep, linkKey{}, false)
 		if err != nil {
 			return nil, err

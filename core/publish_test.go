@@ -1,10 +1,12 @@
 package core
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,6 +18,7 @@ import (
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/hamqtt/hamqtt/internal/brokertest"
+	"github.com/hamqtt/hamqtt/internal/mqtt5"
 )
 
 // TestPublisherPolicies checks how each publisher type spreads messages over three brokers,
@@ -476,18 +479,12 @@ func TestMixedQoSKeepsOrderOnTheWire(t *testing.T) {
 	if len(streams) != 1 {
 		t.Fatalf("%d connections; want 1", len(streams))
 	}
-	r := bytes.NewReader(streams[0])
 	next := 0
-	for r.Len() > 0 {
-		cp, err := packets.ReadPacket(r)
-		if err != nil {
-			t.Fatalf("reading what the client sent: %v", err)
-		}
-		p, ok := cp.(*packets.PublishPacket)
-		if !ok || p.TopicName != "wire/t" {
+	for _, p := range sentPublishes(t, streams[0]) {
+		if p.topic != "wire/t" {
 			continue
 		}
-		if got := string(p.Payload); got != strconv.Itoa(next) {
+		if got := string(p.payload); got != strconv.Itoa(next) {
 			t.Fatalf("message %s went out when %d was due", got, next)
 		}
 		next++
@@ -730,4 +727,48 @@ func TestAckQuorum(t *testing.T) {
 	if _, err := New(Config{Name: "bad", Endpoints: []EndpointConfig{{URI: bs[0].URI()}}, AckQuorum: -2}); err == nil || !strings.Contains(err.Error(), "ackQuorum") {
 		t.Errorf("AckQuorum -2 accepted: %v", err)
 	}
+}
+
+// sentPublishes decodes the PUBLISH packets a client sent, in the cluster's protocol version
+// (MQTT 5 topic aliases resolved).
+func sentPublishes(t *testing.T, stream []byte) []incoming {
+	t.Helper()
+	var out []incoming
+	if testProtocol == MQTT5 {
+		aliases := map[uint16]string{}
+		r := bufio.NewReader(bytes.NewReader(stream))
+		for {
+			p, err := readPacket5(r, 1<<20)
+			if errors.Is(err, io.EOF) {
+				return out
+			}
+			if err != nil {
+				t.Fatalf("reading what the client sent: %v", err)
+			}
+			pub, ok := p.(*mqtt5.Publish)
+			if !ok {
+				continue
+			}
+			topic := pub.Topic
+			if pub.Properties.Present.Has(mqtt5.PropTopicAlias) {
+				if topic != "" {
+					aliases[pub.Properties.TopicAlias] = topic
+				} else {
+					topic = aliases[pub.Properties.TopicAlias]
+				}
+			}
+			out = append(out, incoming{topic: topic, payload: pub.Payload, qos: pub.QoS})
+		}
+	}
+	r := bytes.NewReader(stream)
+	for r.Len() > 0 {
+		cp, err := packets.ReadPacket(r)
+		if err != nil {
+			t.Fatalf("reading what the client sent: %v", err)
+		}
+		if p, ok := cp.(*packets.PublishPacket); ok {
+			out = append(out, incoming{topic: p.TopicName, payload: p.Payload, qos: p.Qos})
+		}
+	}
+	return out
 }
