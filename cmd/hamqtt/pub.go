@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -28,11 +29,18 @@ Messages:
   -count N [-rate R]      load mode: N messages, R per second (0: as fast as the window allows), with a
                           progress line on stderr
 
+MQTT 5 properties (the cluster must speak MQTT 5: -V 5 or protocolVersion: 5), on every message:
+  -user-property NAME=VALUE (repeatable, in order), -content-type, -response-topic,
+  -correlation-data, -expiry SECONDS, -payload-format 0|1
+A broker that refuses a message (MQTT 5 reason code) stops the run:
+  message 1 to "t" refused by cluster-default-1: PUBACK Not authorized (0x87)
+
 Examples:
   hamqtt pub -endpoints tcp://127.0.0.1:1883-1885 -t sensors/t1 -m 21.5 -q 1
   hamqtt pub -config etc/mqttv5-client.yaml -cluster edge -name edge-2 -t cmd/reboot -m now
   tail -f events.log | hamqtt pub -t logs/app -l -q 1
-  hamqtt pub -t load/test -count 100000 -rate 5000 -q 1 -m 'msg {seq}'`
+  hamqtt pub -t load/test -count 100000 -rate 5000 -q 1 -m 'msg {seq}'
+  hamqtt pub -V 5 -t cmd/reboot -m now -q 1 -user-property site=lab -response-topic replies/1 -expiry 60`
 
 // pubOptions are pub's parsed flags.
 type pubOptions struct {
@@ -54,6 +62,38 @@ type pubOptions struct {
 	loadMode  bool
 	progress  bool
 	stderrTTY bool
+
+	// MQTT 5 properties
+	userProps     userPropertyList
+	contentType   string
+	responseTopic string
+	correlation   string
+	expiry        int64
+	payloadFormat int
+	props         *core.Properties // nil: none given
+}
+
+// userPropertyList is the repeatable -user-property NAME=VALUE flag, in order.
+type userPropertyList []core.UserProperty
+
+func (l *userPropertyList) String() string {
+	var s []string
+	for _, u := range *l {
+		s = append(s, u.Key+"="+u.Value)
+	}
+	return strings.Join(s, ",")
+}
+
+func (l *userPropertyList) Set(v string) error {
+	name, value, ok := strings.Cut(v, "=")
+	if !ok || name == "" {
+		return fmt.Errorf("%q: give NAME=VALUE, e.g. -user-property site=lab", v)
+	}
+	if strings.HasPrefix(name, "hamqtt-") {
+		return fmt.Errorf("%q: names starting with \"hamqtt-\" are the engine's own", name)
+	}
+	*l = append(*l, core.UserProperty{Key: name, Value: value})
+	return nil
 }
 
 func runPub(ctx context.Context, e *env, args []string) error {
@@ -75,6 +115,12 @@ func runPub(ctx context.Context, e *env, args []string) error {
 	fs.IntVar(&o.size, "size", 0, "load mode: pad each payload with '.' to at least `N` bytes")
 	fs.IntVar(&o.inflight, "inflight", 1000, "at most `N` messages waiting for their acknowledgement at once")
 	fs.BoolVar(&o.quiet, "quiet", false, "print nothing but errors")
+	fs.Var(&o.userProps, "user-property", "MQTT 5 user property `NAME=VALUE` (repeatable; order is kept)")
+	fs.StringVar(&o.contentType, "content-type", "", "MQTT 5 content `type` of the payload, e.g. application/json")
+	fs.StringVar(&o.responseTopic, "response-topic", "", "MQTT 5 response `topic` for the receiver's reply")
+	fs.StringVar(&o.correlation, "correlation-data", "", "MQTT 5 correlation `data` (the bytes of the string) for matching a reply")
+	fs.Int64Var(&o.expiry, "expiry", 0, "MQTT 5 message expiry interval in `seconds` (not given: the message never expires)")
+	fs.IntVar(&o.payloadFormat, "payload-format", 0, "MQTT 5 payload format `indicator`: 0 bytes, 1 UTF-8 text")
 	rest, err := parseFlags(e, fs, args)
 	if err != nil {
 		return err
@@ -91,6 +137,9 @@ func runPub(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	printWarnings(e, "pub", warnings, o.quiet)
+	if o.props != nil && cfg.Connection.ProtocolVersion != core.MQTT5 {
+		return usagef(fs, "%s: MQTT 5 properties need MQTT 5, and cluster %q speaks MQTT 3.1.1: add -V 5 (or set protocolVersion: 5 in the config file)", o.propFlags(fs), cfg.Name)
+	}
 	if o.pubType != "" {
 		if cfg.PublisherType, err = core.ParsePublisherType(o.pubType); err != nil {
 			return usagef(fs, "-type: %v", err)
@@ -189,12 +238,89 @@ func (o *pubOptions) validate(fs *flag.FlagSet) error {
 	if o.count == 0 {
 		o.count = 1
 	}
+	if err := o.buildProps(fs); err != nil {
+		return err
+	}
 	o.loadMode = o.count > 1 || o.rate > 0
 	o.progress = (o.loadMode || fromLines) && !o.quiet
 	if !o.hasMsg && o.count > 1 {
 		o.message = "hamqtt load {seq}"
 	}
 	return nil
+}
+
+// propFlagNames are pub's MQTT 5 property flags.
+var propFlagNames = []string{"user-property", "content-type", "response-topic", "correlation-data", "expiry", "payload-format"}
+
+// propFlags names the property flags given, for messages: "-content-type, -expiry".
+func (o *pubOptions) propFlags(fs *flag.FlagSet) string {
+	var given []string
+	for _, n := range propFlagNames {
+		if flagWasSet(fs, n) {
+			given = append(given, "-"+n)
+		}
+	}
+	return strings.Join(given, ", ")
+}
+
+// buildProps checks the property flags and makes o.props from them (nil when none was given).
+func (o *pubOptions) buildProps(fs *flag.FlagSet) error {
+	if o.propFlags(fs) == "" {
+		return nil
+	}
+	p := &core.Properties{User: o.userProps, ContentType: o.contentType, ResponseTopic: o.responseTopic}
+	if flagWasSet(fs, "correlation-data") {
+		p.CorrelationData = []byte(o.correlation)
+	}
+	if o.responseTopic != "" {
+		if err := core.ValidateTopic(o.responseTopic); err != nil {
+			return usagef(fs, "-response-topic: %v", err)
+		}
+	} else if flagWasSet(fs, "response-topic") {
+		return usagef(fs, "-response-topic: give a topic, e.g. -response-topic replies/1")
+	}
+	if flagWasSet(fs, "expiry") {
+		if o.expiry < 1 || o.expiry > math.MaxUint32 {
+			return usagef(fs, "-expiry %d: give seconds from 1 to %d, or leave -expiry out for a message that never expires", o.expiry, uint32(math.MaxUint32))
+		}
+		v := uint32(o.expiry)
+		p.MessageExpiry = &v
+	}
+	if flagWasSet(fs, "payload-format") {
+		if o.payloadFormat != 0 && o.payloadFormat != 1 {
+			return usagef(fs, "-payload-format %d: use 0 (unspecified bytes) or 1 (UTF-8 text)", o.payloadFormat)
+		}
+		v := byte(o.payloadFormat)
+		p.PayloadFormat = &v
+	}
+	if o.name != "" {
+		return usagef(fs, "-name publishes without MQTT 5 properties (%s given): drop -name to publish through the cluster", o.propFlags(fs))
+	}
+	o.props = p
+	return nil
+}
+
+// refusalText describes a broker's MQTT 5 refusal: "PUBACK Not authorized (0x87)", with the
+// broker's reason string when it sent one.
+func refusalText(r *core.ReasonError) string {
+	s := fmt.Sprintf("%s %s (0x%02X)", r.Packet, r.Code, byte(r.Code))
+	if r.Reason != "" {
+		s += fmt.Sprintf(": %q", r.Reason)
+	}
+	if r.ServerReference != "" {
+		s += "; the broker names " + r.ServerReference
+	}
+	return s
+}
+
+// publishError is the error of a message that failed: a broker's refusal is named with its
+// reason code.
+func publishError(label, topic string, err error) error {
+	var r *core.ReasonError
+	if errors.As(err, &r) && r.Packet != "CONNACK" && r.Packet != "DISCONNECT" {
+		return fmt.Errorf("%s to %q refused by %s: %s", label, topic, r.Endpoint, refusalText(r))
+	}
+	return fmt.Errorf("%s: %w", label, err)
 }
 
 // waitLive waits until the named endpoint is live.
@@ -382,7 +508,7 @@ func publishAll(ctx context.Context, e *env, cl *core.Cluster, o *pubOptions, sr
 		}
 		if err != nil {
 			c.failed.Add(1)
-			fail(fmt.Errorf("%s: %w", p.label, err))
+			fail(publishError(p.label, o.topic, err))
 			return
 		}
 		c.acked.Add(1)
@@ -443,7 +569,7 @@ send:
 		if o.name != "" {
 			p = pending{label: label, err: cl.PublishTo(ctx, o.name, o.topic, qos, o.retain, payload), via: []string{o.name}}
 		} else {
-			p = pending{label: label, tok: cl.PublishAsync(o.topic, qos, o.retain, payload), sent: time.Now()}
+			p = pending{label: label, tok: cl.PublishAsyncWith(o.topic, qos, o.retain, payload, o.props), sent: time.Now()}
 		}
 		c.sent.Add(1)
 		select {

@@ -29,6 +29,7 @@ type clusterFlags struct {
 	username    string
 	password    string
 	timeout     time.Duration
+	version     string // -V: the MQTT version, overriding the config's
 	verbose     bool
 	quiet       bool // set by the command's own -quiet: log errors only
 	withOutbox  bool // the command publishes: open the selected cluster's outbox, if it has one
@@ -52,7 +53,8 @@ func (cf *clusterFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&cf.username, "username", "", "MQTT user `name` (overrides the config)")
 	fs.StringVar(&cf.password, "password", "", "MQTT `password` (overrides the config)")
 	fs.DurationVar(&cf.timeout, "timeout", 0, "how long to wait for a live endpoint and for each acknowledgement (default: the config's timeToWait, 10s)")
-	fs.BoolVar(&cf.verbose, "v", false, "log endpoint changes and failovers to stderr")
+	fs.StringVar(&cf.version, "V", "", "MQTT `version`: mqttv5 (or 5) or mqttv311 (or 311, 4); overrides the config's protocolVersion (default: the config's, else 3.1.1)")
+	fs.BoolVar(&cf.verbose, "v", false, "log endpoint changes and failovers to stderr (sub: and print each message's MQTT 5 properties)")
 }
 
 // resolve returns the configuration of the cluster the flags select, and warnings to print.
@@ -111,6 +113,16 @@ func (cf *clusterFlags) apply(fs *flag.FlagSet, cfg *core.Config, logTo io.Write
 	if cf.password != "" {
 		cfg.Connection.Password = cf.password
 	}
+	if flagWasSet(fs, "V") {
+		v, err := parseProtocolVersion(cf.version)
+		if err != nil {
+			return usagef(fs, "-V %s: %v", cf.version, err)
+		}
+		if v == core.MQTT5 && cfg.Connection.FileStoreDir != "" {
+			return fmt.Errorf("-V 5: cluster %q keeps its in-flight messages in a file store (%s), which is MQTT 3.1.1's: set protocolVersion: 5 in the config file instead, where the same persistence becomes the cluster's disk outbox", cfg.Name, cfg.Connection.FileStoreDir)
+		}
+		cfg.Connection.ProtocolVersion = v
+	}
 	level := slog.LevelWarn
 	switch {
 	case cf.verbose:
@@ -120,6 +132,27 @@ func (cf *clusterFlags) apply(fs *flag.FlagSet, cfg *core.Config, logTo io.Write
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(logTo, &slog.HandlerOptions{Level: level}))
 	return nil
+}
+
+// parseProtocolVersion parses -V as mosquitto_pub and mosquitto_sub take it.
+func parseProtocolVersion(s string) (int, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "mqttv5", "5":
+		return core.MQTT5, nil
+	case "mqttv311", "311", "4":
+		return core.MQTT311, nil
+	case "mqttv31", "31", "3":
+		return 0, errors.New("MQTT 3.1 is not supported: use mqttv311 (MQTT 3.1.1) or mqttv5 (MQTT 5)")
+	}
+	return 0, errors.New("use mqttv5 (or 5) for MQTT 5, mqttv311 (or 311, 4) for MQTT 3.1.1")
+}
+
+// protocolName is a cluster's MQTT version as messages name it.
+func protocolName(v int) string {
+	if v == core.MQTT5 {
+		return "MQTT 5"
+	}
+	return "MQTT 3.1.1"
 }
 
 // cliLogger logs the cluster's warnings (an endpoint going down) to w, and with verbose its

@@ -34,16 +34,18 @@ type statusOptions struct {
 	all     bool
 }
 
-// clusterStatus is one cluster in status -json.
+// clusterStatus is one cluster in status -json. ProtocolVersion is the MQTT version the
+// cluster speaks: 4 (MQTT 3.1.1) or 5 (MQTT 5).
 type clusterStatus struct {
-	Name          string           `json:"name"`
-	PublisherType string           `json:"publisherType"`
-	FoS           int              `json:"fos"`
-	Live          []string         `json:"live"`
-	Dead          []string         `json:"dead"`
-	Endpoints     []endpointStatus `json:"endpoints"`
-	Outbox        *outboxStatus    `json:"outbox,omitempty"`
-	Error         string           `json:"error,omitempty"`
+	Name            string           `json:"name"`
+	PublisherType   string           `json:"publisherType"`
+	FoS             int              `json:"fos"`
+	ProtocolVersion int              `json:"protocolVersion"`
+	Live            []string         `json:"live"`
+	Dead            []string         `json:"dead"`
+	Endpoints       []endpointStatus `json:"endpoints"`
+	Outbox          *outboxStatus    `json:"outbox,omitempty"`
+	Error           string           `json:"error,omitempty"`
 }
 
 // outboxStatus is a cluster's outbox in status -json. status reads a disk outbox from its
@@ -176,7 +178,8 @@ func probeCluster(ctx context.Context, cfg core.Config) (clusterStatus, error) {
 		return clusterStatus{}, err
 	}
 	defer cl.Close()
-	st := clusterStatus{Name: cl.Name(), PublisherType: cl.Config().PublisherType.String(), FoS: cl.Config().FoS}
+	st := clusterStatus{Name: cl.Name(), PublisherType: cl.Config().PublisherType.String(), FoS: cl.Config().FoS,
+		ProtocolVersion: cl.Config().Connection.ProtocolVersion}
 	if err := cl.Connect(ctx); err != nil {
 		st.Error = err.Error()
 	}
@@ -260,8 +263,8 @@ func nonNil(l []string) []string {
 }
 
 func printStatusTable(w io.Writer, st clusterStatus) {
-	fmt.Fprintf(w, "cluster %s: %d of %d endpoints live (publisher %s, fos %d)\n",
-		st.Name, len(st.Live), len(st.Endpoints), st.PublisherType, st.FoS)
+	fmt.Fprintf(w, "cluster %s: %d of %d endpoints live (publisher %s, fos %d, %s)\n",
+		st.Name, len(st.Live), len(st.Endpoints), st.PublisherType, st.FoS, protocolName(st.ProtocolVersion))
 	fmt.Fprintf(w, "live: %s\ndead: %s\n\n", listOrNone(st.Live), listOrNone(st.Dead))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ENDPOINT\tSTATE\tURI\tSUB\tUP\tPUBLISHED\tACKED\tFAILED\tFAILOVERS\tDIALS\tCONNECTS\tCONN-FAILS\tRECEIVED\tLAST ERROR")
