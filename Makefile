@@ -29,6 +29,10 @@ install:
 vet:
 	$(GO) vet ./...
 
+# The engine tests whose promises must not depend on the MQTT version, run again over MQTT 5
+# (HAMQTT_TEST_PROTOCOL=5 runs all of them; the MQTT 5 tests themselves run in the first pass).
+CORE_V5_TESTS := TestPublisherPolicies|TestAsyncStreamSurvivesABrokerKill|TestStickyStreamKeepsOrderAcrossFailovers|TestAckQuorum|TestTotalOutageWaitsForWarmUp|TestWarmUpKeepsRevivedBrokerOutOfFailover|TestMixedQoS|TestRevivalReplaysSubscriptions|TestFoSLevels|TestOutboxCarriesATotalOutage|TestDiskOutboxResumesAfterRestart|TestSilentPartition|TestRefusedMessageFailsAlone|TestArchetype
+
 # Go tests run with the race detector; every package checks for leaked goroutines. The engine's
 # package runs alone first: its tests hold the product to time bounds (subscriptions back on a
 # revived broker within 0.5 s), which the other packages' broker farms (RabbitMQ, churn
@@ -36,6 +40,7 @@ vet:
 test-go: deps
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 15m ./core
+	HAMQTT_TEST_PROTOCOL=5 $(GO) test -race -count=1 -timeout 10m -run '$(CORE_V5_TESTS)' ./core
 	$(GO) test -race -count=1 -timeout 15m $$($(GO) list ./... | grep -v '/core$$')
 
 # Every suite: Go (engine, CLI with the 10s demo, C ABI from pthreads), then the C library.

@@ -335,3 +335,28 @@ func TestMQTT5OutboxKeepsPropertiesAndExpiry(t *testing.T) {
 	c2.Close()
 	ob.Close()
 }
+
+// A message's lifetime that ends in the engine's queue fails that message only: the broker
+// stays live and the next message goes out. An expiry of 0 is sent as given.
+func TestMQTT5ExpiryFailsTheMessageNotTheBroker(t *testing.T) {
+	b := brokertest.Start(t)
+	c := startCluster(t, v5Config("exp5", b.URI()))
+	zero := uint32(0)
+	if err := c.PublishWith(ctxT(t, 5*time.Second), "exp5/a", 1, false, []byte("x"), &Properties{MessageExpiry: &zero}); err != nil {
+		t.Fatalf("expiry 0: %v", err)
+	}
+	req, err := c.newRequest("exp5/b", 1, false, []byte("y"), &Properties{MessageExpiry: ptr(uint32(1))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.expires = time.Now().Add(-time.Millisecond) // its lifetime ended while it waited
+	if _, err := c.publish(ctxT(t, 5*time.Second), req); !errors.Is(err, ErrExpired) {
+		t.Fatalf("an expired message: %v, want ErrExpired", err)
+	}
+	if st := c.Stats()[0]; st.State != StateLive {
+		t.Fatalf("endpoint %v after a message expired: %s", st.State, st.LastError)
+	}
+	if err := c.Publish(ctxT(t, 5*time.Second), "exp5/c", 1, false, []byte("z")); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -201,7 +201,7 @@ func OpenOutbox(cfg OutboxConfig) (*Outbox, error) {
 		e := &outboxEntry{seq: m.seq, storedAt: m.storedAt, expires: m.expires, seg: m.seg,
 			size: int64(len(m.topic) + len(m.payload)),
 			req:  publishReq{topic: m.topic, qos: m.qos, retained: m.retained, payload: m.payload, props: m.props, stamp: m.stamp}}
-		if m.props != nil && m.props.MessageExpiry != nil {
+		if m.props != nil && m.props.MessageExpiry != nil && *m.props.MessageExpiry > 0 {
 			e.req.expires = m.storedAt.Add(time.Duration(*m.props.MessageExpiry) * time.Second)
 		}
 		o.entries = append(o.entries, e)

@@ -52,6 +52,7 @@ func untilEnd(t *testing.T, cls ...*collector) {
 }
 
 func TestSharedConnectionKeepsSubscriptionsApart(t *testing.T) {
+	skipUnderMQTT5(t)
 	b := brokertest.Start(t)
 	proxy := brokertest.StartProxy(t, b.Addr())
 	a := startCluster(t, sharing("a", proxy.URI()))
@@ -121,6 +122,7 @@ func TestSharedConnectionKeepsSubscriptionsApart(t *testing.T) {
 }
 
 func TestClustersShareOnlyWhenTheyAsk(t *testing.T) {
+	skipUnderMQTT5(t)
 	b := brokertest.Start(t)
 	proxy := brokertest.StartProxy(t, b.Addr())
 	startCluster(t, sharing("s1", proxy.URI()))
@@ -137,6 +139,7 @@ func TestClustersShareOnlyWhenTheyAsk(t *testing.T) {
 }
 
 func TestSharedConnectionFailureReachesEveryCluster(t *testing.T) {
+	skipUnderMQTT5(t)
 	bs := brokertest.StartN(t, 2)
 	proxy := brokertest.StartProxy(t, bs[0].Addr())
 	var downs [2]collector
@@ -265,5 +268,14 @@ func TestPadogridSharedPublishersConfig(t *testing.T) {
 		if err := c.Publish(ctxT(t, 5*time.Second), "shared/"+name, 1, false, []byte(name)); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+}
+
+// skipUnderMQTT5 skips a test of connection sharing, which MQTT 5 clusters do not do (see
+// Cluster.connect).
+func skipUnderMQTT5(t *testing.T) {
+	t.Helper()
+	if testProtocol == MQTT5 {
+		t.Skip("MQTT 5 clusters keep their own connections")
 	}
 }

@@ -37,8 +37,9 @@ type Properties struct {
 	PayloadFormat *byte
 	// MessageExpiry is the message's lifetime in seconds; nil: it never expires. The engine
 	// counts the time a message waits in its own queues and the outbox against it: a message
-	// whose lifetime ended before a broker took it is never sent (ErrExpired), and the broker
-	// receives the remaining lifetime.
+	// whose lifetime ended before a broker took it is never sent (ErrExpired, reported in the
+	// message's turn: the stream keeps its order), and the broker receives the remaining
+	// lifetime. 0 is sent as given and not counted by the engine.
 	MessageExpiry   *uint32
 	ContentType     string
 	ResponseTopic   string

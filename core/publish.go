@@ -124,7 +124,9 @@ func (c *Cluster) newRequest(topic string, qos byte, retained bool, payload []by
 				return publishReq{}, fmt.Errorf("publish %q: %w", topic, err)
 			}
 			req.props = props.Clone()
-			if e := props.MessageExpiry; e != nil {
+			// 0 is sent as given and not counted here: it would end the message before it
+			// could leave (MQTT 5 gives 0 no meaning of its own; brokers differ on it).
+			if e := props.MessageExpiry; e != nil && *e > 0 {
 				req.expires = time.Now().Add(time.Duration(*e) * time.Second)
 			}
 		}
@@ -608,7 +610,7 @@ func (c *Cluster) settleOnce(p *asyncPub) ([]string, error) {
 	if lastErr == errCallerDeadline {
 		return nil, c.publishFailed(p.req, lastErr)
 	}
-	if refusedMessage(lastErr) != nil && (!all || len(p.fs) >= len(*c.live.Load())) {
+	if messageFinal(lastErr) && (!all || len(p.fs) >= len(*c.live.Load())) {
 		return nil, fmt.Errorf("publish %q: %w", p.req.topic, lastErr)
 	}
 	for _, f := range p.fs {
@@ -876,13 +878,19 @@ func (c *Cluster) confirm(f *inflight, deadline time.Time) error {
 		return nil
 	}
 	f.ep.failed.Add(1)
-	if refusedMessage(err) != nil {
-		return err // the broker is well: it answered, and refused this message
+	if messageFinal(err) {
+		return err // the broker is well: it refused this message, or the message expired
 	}
 	if err != errCallerDeadline {
 		c.endpointFailed(f.cn, fmt.Errorf("publish failed: %w", err))
 	}
 	return err
+}
+
+// messageFinal reports whether err ends this message's delivery wherever it would go: a
+// broker refused it (refusedMessage), or its MQTT 5 lifetime ended before a broker took it.
+func messageFinal(err error) bool {
+	return refusedMessage(err) != nil || errors.Is(err, ErrExpired)
 }
 
 // refusedMessage returns the broker's reason code when err is its refusal of this one message
@@ -942,7 +950,7 @@ func (c *Cluster) deliverWithFailover(ctx context.Context, req publishReq) ([]st
 				return []string{attempt.ep.name}, nil
 			}
 			lastErr = err
-			if refusedMessage(err) != nil {
+			if messageFinal(err) {
 				return nil, fmt.Errorf("publish %q: %w", req.topic, err)
 			}
 			if _, lost := err.(*lostBeforeAck); !lost {
@@ -1027,7 +1035,7 @@ func (c *Cluster) deliverToAll(ctx context.Context, req publishReq, deadline tim
 			refusals := 0
 			for _, err := range errs {
 				lastErr = err
-				if refusedMessage(err) != nil {
+				if messageFinal(err) {
 					refusals++
 				}
 			}

@@ -323,7 +323,7 @@ func (s *session5) publish(cn *connection, req *publishReq) ackToken {
 			Reason: "the broker does not keep retained messages"}}
 	}
 	pkt := &mqtt5.Publish{QoS: req.qos, Retain: req.retained, Topic: req.topic, Payload: req.payload}
-	var expiry uint32
+	var expiry uint32 // 0: the application's own value, if any, goes as given
 	if !req.expires.IsZero() {
 		left := time.Until(req.expires)
 		if left <= 0 {
