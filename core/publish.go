@@ -96,7 +96,12 @@ func (c *Cluster) publishStored(ctx context.Context, topic string, qos byte, ret
 // PublishTo publishes to the named endpoint only, with no failover. It fails at once when the
 // endpoint is unknown or not live.
 func (c *Cluster) PublishTo(ctx context.Context, endpoint, topic string, qos byte, retained bool, payload []byte) error {
-	req, err := c.newRequest(topic, qos, retained, payload, nil)
+	return c.PublishToWith(ctx, endpoint, topic, qos, retained, payload, nil)
+}
+
+// PublishToWith is PublishTo with MQTT 5 properties (see PublishWith).
+func (c *Cluster) PublishToWith(ctx context.Context, endpoint, topic string, qos byte, retained bool, payload []byte, props *Properties) error {
+	req, err := c.newRequest(topic, qos, retained, payload, props)
 	if err != nil {
 		return err
 	}

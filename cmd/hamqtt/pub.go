@@ -293,9 +293,6 @@ func (o *pubOptions) buildProps(fs *flag.FlagSet) error {
 		v := byte(o.payloadFormat)
 		p.PayloadFormat = &v
 	}
-	if o.name != "" {
-		return usagef(fs, "-name publishes without MQTT 5 properties (%s given): drop -name to publish through the cluster", o.propFlags(fs))
-	}
 	o.props = p
 	return nil
 }
@@ -567,7 +564,7 @@ send:
 		}
 		var p pending
 		if o.name != "" {
-			p = pending{label: label, err: cl.PublishTo(ctx, o.name, o.topic, qos, o.retain, payload), via: []string{o.name}}
+			p = pending{label: label, err: cl.PublishToWith(ctx, o.name, o.topic, qos, o.retain, payload, o.props), via: []string{o.name}}
 		} else {
 			p = pending{label: label, tok: cl.PublishAsyncWith(o.topic, qos, o.retain, payload, o.props), sent: time.Now()}
 		}
