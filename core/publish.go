@@ -716,7 +716,7 @@ func (c *Cluster) send(ep *endpoint, req publishReq) *inflight {
 		}
 	}
 	ep.published.Add(1)
-	tok := cn.sess.publish(cn, &req)
+	tok := cn.sess.publish(cn, req)
 	if req.qos > 0 && cn.qos2Slots == nil {
 		// MQTT 5: the session bounds what awaits an acknowledgement; nothing to release here.
 		return &inflight{ep: ep, cn: cn, tok: tok}

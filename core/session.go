@@ -13,7 +13,7 @@ import (
 type session interface {
 	// publish hands req to the broker on cn's behalf. The token completes when the broker
 	// acknowledged it (QoS 1, 2) or the connection took it (QoS 0).
-	publish(cn *connection, req *publishReq) ackToken
+	publish(cn *connection, req publishReq) ackToken
 	// subscribe makes subs on the broker and returns, per filter in order, the granted QoS or
 	// a failure code (0x80 and above); it waits until deadline or the loss of cn.
 	subscribe(cn *connection, subs []subscription, deadline time.Time) ([]byte, error)
@@ -45,7 +45,7 @@ type pahoSession struct {
 	client mqtt.Client
 }
 
-func (s *pahoSession) publish(cn *connection, req *publishReq) ackToken {
+func (s *pahoSession) publish(cn *connection, req publishReq) ackToken {
 	if req.qos == 0 && cn.awaitingAcks.Load() == 0 && cn.pahoDrained() {
 		if tc := cn.link.transport.Load(); tc != nil && !cn.isLost() {
 			return writtenToken(tc.writePublishQoS0(req.topic, req.payload, req.retained))

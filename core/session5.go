@@ -313,7 +313,7 @@ func (s *session5) writePublish(pkt *mqtt5.Publish) error {
 	return perr
 }
 
-func (s *session5) publish(cn *connection, req *publishReq) ackToken {
+func (s *session5) publish(cn *connection, req publishReq) ackToken {
 	if req.qos > s.maxQoS {
 		return &doneToken{err: &ReasonError{Packet: "CONNACK", Code: ReasonQoSNotSupported, Endpoint: s.endpoint,
 			Reason: fmt.Sprintf("QoS %d above the broker's Maximum QoS of %d", req.qos, s.maxQoS)}}
