@@ -191,7 +191,15 @@ func (c *Cluster) addEndpointLocked(ec EndpointConfig) (*endpoint, error) {
 	if base != "" && !strings.HasSuffix(base, "/") {
 		base += "/"
 	}
-	ep := &endpoint{name: name, uri: u, topicBase: base, index: c.nextIndex}
+	version := c.cfg.Connection.ProtocolVersion
+	switch ec.ProtocolVersion {
+	case 0:
+	case MQTT311, MQTT5:
+		version = ec.ProtocolVersion
+	default:
+		return nil, fmt.Errorf("cluster %q: endpoint %q: protocol version %d: use 4 (MQTT 3.1.1), 5 (MQTT 5) or 0 (the cluster's)", c.cfg.Name, name, ec.ProtocolVersion)
+	}
+	ep := &endpoint{name: name, uri: u, topicBase: base, index: c.nextIndex, version: version}
 	c.byName[name], c.byURI[u] = ep, ep
 	c.nextIndex++
 	if base != "" {

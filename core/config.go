@@ -83,6 +83,13 @@ type EndpointConfig struct {
 	URI string
 	// TopicBase routes publishes whose topic starts with it to this endpoint.
 	TopicBase string
+	// ProtocolVersion overrides the cluster's ConnectionConfig.ProtocolVersion for this
+	// broker only (0: the cluster's). A cluster mixes versions only when asked like this:
+	// through an MQTT 3.1.1 endpoint of an MQTT 5 cluster messages travel without their
+	// properties and message ids (a dedup subscriber then counts their copies by topic and
+	// payload), subscription options do not apply there, and that broker's refusals have no
+	// reason codes.
+	ProtocolVersion int
 }
 
 // Will is the last-will message every connection of the cluster registers.

@@ -42,6 +42,7 @@ type endpoint struct {
 	uri       brokerURI
 	topicBase string
 	index     int // stable small number, used by the de-duplicator
+	version   int // MQTT311 or MQTT5: the cluster's, or the endpoint's own
 
 	// guarded by Cluster.mu
 	state       EndpointState
@@ -109,7 +110,7 @@ func (c *Cluster) openLink(ep *endpoint, key linkKey, shared bool) (*link, error
 	ep.connects.Add(1)
 	l := &link{key: key, shared: shared, lossSignal: newLossSignal()}
 	l.routes.Store(&[]*connection{})
-	if cfg.ProtocolVersion == MQTT5 {
+	if ep.version == MQTT5 {
 		return c.handshake5(ep, l, tc)
 	}
 	l.qos2Slots = make(chan struct{}, c.cfg.MaxInflightQoS2)

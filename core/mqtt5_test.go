@@ -360,3 +360,40 @@ func TestMQTT5ExpiryFailsTheMessageNotTheBroker(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A cluster mixes versions only when an endpoint asks: an MQTT 5 cluster with a 3.1.1
+// endpoint sends through both, properties only where MQTT 5 carries them.
+func TestMixedVersionsWhenAsked(t *testing.T) {
+	bs := brokertest.StartN(t, 2)
+	cfg := v5Config("mixed-v", bs[0].URI())
+	cfg.Endpoints = append(cfg.Endpoints, EndpointConfig{URI: bs[1].URI(), ProtocolVersion: MQTT311})
+	cfg.PublisherType = All
+	pub := startCluster(t, cfg)
+	waitLive(t, pub, 2)
+	var on5, on311 collector
+	sub5 := startCluster(t, v5Config("mixed-sub5", bs[0].URI()))
+	if err := sub5.Subscribe(ctxT(t, 5*time.Second), "mixed/#", 1, on5.add); err != nil {
+		t.Fatal(err)
+	}
+	sub311cfg := fastConfig("mixed-sub311", bs[1].URI())
+	sub311cfg.Connection.ProtocolVersion = MQTT311
+	sub311 := startCluster(t, sub311cfg)
+	if err := sub311.Subscribe(ctxT(t, 5*time.Second), "mixed/#", 1, on311.add); err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.PublishWith(ctxT(t, 5*time.Second), "mixed/t", 1, false, []byte("m"), &Properties{ContentType: "text/plain"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "both copies", func() bool { return on5.count() == 1 && on311.count() == 1 })
+	if p := on5.all()[0].Properties; p == nil || p.ContentType != "text/plain" {
+		t.Errorf("through the MQTT 5 broker: properties %+v", p)
+	}
+	if p := on311.all()[0].Properties; p != nil {
+		t.Errorf("through the 3.1.1 broker: properties %+v, want none", p)
+	}
+	bad := v5Config("mixed-bad", bs[0].URI())
+	bad.Endpoints[0].ProtocolVersion = 3
+	if _, err := New(bad); err == nil {
+		t.Fatal("endpoint protocol version 3 accepted")
+	}
+}

@@ -153,7 +153,7 @@ type linkKey struct {
 func (c *Cluster) linkKey(ep *endpoint) linkKey {
 	cc := c.cfg.Connection
 	k := linkKey{uri: ep.uri, username: cc.Username, password: cc.Password, keepAlive: cc.KeepAlive,
-		connectTimeout: cc.ConnectTimeout, tls: cc.TLS, fileStore: c.fileStoreDir(ep), version: cc.ProtocolVersion}
+		connectTimeout: cc.ConnectTimeout, tls: cc.TLS, fileStore: c.fileStoreDir(ep), version: ep.version}
 	if cc.PersistentSession {
 		k.clientID = cc.ClientID
 	}
@@ -183,7 +183,7 @@ func (c *Cluster) connect(ep *endpoint) (*connection, error) {
 	// MQTT 5 connections are not shared: a v5 broker may send one copy of a message per
 	// matching subscription, and a copy cannot be told apart from the other clusters' on one
 	// connection (subscription identifiers could, one day).
-	if !c.cfg.ShareConnections || c.cfg.Connection.ProtocolVersion == MQTT5 {
+	if !c.cfg.ShareConnections || ep.version == MQTT5 {
 		l, err := c.openLink(ep, linkKey{}, false)
 		if err != nil {
 			return nil, err
