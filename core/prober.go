@@ -209,6 +209,13 @@ func (c *Cluster) reachedBroker(ep *endpoint) error {
 	now := time.Now()
 	c.log.Debug("the broker accepted a dial right after the session ended: it dropped us while running",
 		"endpoint", ep.name, "session", s.length, "after", now.Sub(s.at), "reason", s.reason)
+	if r := (*ReasonError)(nil); errors.As(s.reason, &r) && r.Code.asksToSlowDown() {
+		// An MQTT 5 broker that is busy or over a quota is well and said so: it is backed off,
+		// never counted as flapping.
+		ep.refusals++
+		d := c.backoff(ep.refusals)
+		return &deferral{until: now.Add(d), reason: fmt.Errorf("%w; the broker asked us to slow down: next attempt in %v", s.reason, d.Round(time.Millisecond))}
+	}
 	if c.cfg.FlapLimit > 0 {
 		ep.drops = append(ep.drops, s.at)
 		for len(ep.drops) > 0 && now.Sub(ep.drops[0]) > c.cfg.FlapWindow {

@@ -281,3 +281,15 @@ func (r ReasonCode) messageRefused() bool {
 	}
 	return false
 }
+
+// asksToSlowDown reports whether a DISCONNECT code says the broker is running and wants less
+// from us (busy, a rate or quota reached): backed off, never counted as a dead or flapping
+// broker.
+func (r ReasonCode) asksToSlowDown() bool {
+	switch r {
+	case ReasonServerBusy, ReasonServerUnavailable, ReasonMessageRateTooHigh, ReasonQuotaExceeded,
+		ReasonConnectionRateExceeded:
+		return true
+	}
+	return false
+}

@@ -180,3 +180,39 @@ func TestMQTT5BrokerReasonsReachTheApplication(t *testing.T) {
 		}
 	})
 }
+
+// A broker that ends every session with "server busy" is backed off, and never quarantined
+// for it: it is running and said why.
+func TestMQTT5BusyBrokerIsBackedOffNotQuarantined(t *testing.T) {
+	busy := mustAppend(t, &mqtt5.Disconnect{Reason: mqtt5.ReasonServerBusy})
+	hb := startHostileBroker5(t, &mqtt5.Connack{}, func() []byte { return busy })
+	cfg := v5Config("busy5", hb.addr)
+	cfg.FlapLimit, cfg.FlapWindow = 3, time.Minute
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Subscribe(context.Background(), "b/#", 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	connects := func() int {
+		hb.mu.Lock()
+		defer hb.mu.Unlock()
+		n := 0
+		for _, p := range hb.got {
+			if _, ok := p.(*mqtt5.Connect); ok {
+				n++
+			}
+		}
+		return n
+	}
+	// Quarantine (after FlapLimit drops) would stop the attempts at 3.
+	waitFor(t, 10*time.Second, "five sessions ended busy", func() bool { return connects() >= 5 })
+	if st := c.Stats()[0]; st.State == StateQuarantined || strings.Contains(st.LastError, "quarantined") {
+		t.Fatalf("a busy broker was quarantined: %s", st.LastError)
+	}
+}
