@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -198,6 +199,12 @@ func (c *Cluster) handshake5(ep *endpoint, l *link, tc *coalescingConn) (*link, 
 		outAliases: map[string]uint16{}, inAliases: map[uint16]string{}, inQoS2: map[uint16]struct{}{},
 		pong: make(chan struct{}, 1), ended: make(chan struct{}), connackAt: time.Now()}
 	s.connack = s.applyConnack(ca, m5.NoTopicAliases)
+	if ca.SessionPresent {
+		// A resumed session may still hold QoS 2 packet identifiers of the last connection
+		// (a PUBLISH whose PUBREL never came), and a new message reusing one would be taken for
+		// the old one: packet identifiers start at a random place instead of at 1.
+		s.nextID = uint16(rand.Uint32())
+	}
 	l.sess = s
 	l.sessionPresent = ca.SessionPresent
 	l.connack = s.connack
