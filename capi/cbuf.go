@@ -53,6 +53,24 @@ func (b *cbuf) bytes(p []byte) unsafe.Pointer {
 	return dst
 }
 
+// alloc takes n bytes aligned to align (a power of two); the caller sized the buffer for it
+// (with align-1 bytes of slack).
+func (b *cbuf) alloc(n, align uintptr) unsafe.Pointer {
+	base := uintptr(b.p)
+	start := (base + b.off + align - 1) &^ (align - 1)
+	b.off = start - base + n
+	return unsafe.Add(b.p, start-base)
+}
+
+// strBytes copies p NUL-terminated (so that binary data is a C string too, when it can be).
+func (b *cbuf) strBytes(p []byte) *C.char {
+	dst := unsafe.Slice((*byte)(unsafe.Add(b.p, b.off)), len(p)+1)
+	copy(dst, p)
+	dst[len(p)] = 0
+	b.off += uintptr(len(p)) + 1
+	return (*C.char)(unsafe.Add(b.p, b.off-uintptr(len(p))-1))
+}
+
 func (b *cbuf) free() {
 	if b.p != nil {
 		C.free(b.p)

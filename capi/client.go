@@ -35,8 +35,9 @@ const (
 type sub struct {
 	filter string
 	qos    byte
-	cb     C.hamqtt_message_cb // nil: the client-wide on_message or hamqtt_poll
-	user   unsafe.Pointer      // C memory, never dereferenced
+	opts   core.SubscribeOptions // MQTT 5 (hamqtt_subscribe_opts)
+	cb     C.hamqtt_message_cb   // nil: the client-wide on_message or hamqtt_poll
+	user   unsafe.Pointer        // C memory, never dereferenced
 }
 
 // callbacks are the client-wide push callbacks of hamqtt_set_callbacks.
@@ -134,6 +135,13 @@ type client struct {
 
 	logs        *logSink
 	dispatchers sync.WaitGroup // push dispatchers and the log goroutine
+
+	// MQTT 5: the CONNACK of each endpoint whose up event reached the application
+	// (hamqtt_connack_props), and whether the client id is one the engine generated (the
+	// application gave none), which hamqtt_connack_props reports as assigned.
+	connackMu   sync.Mutex
+	connacks    map[string]*core.Connack
+	generatedID bool
 }
 
 // newClient wraps an existing core cluster (c) built from cfg.
@@ -268,7 +276,7 @@ func (cl *client) makeInstanceLocked() (*instance, error) {
 		return nil, newErr(errConfig, "%v", err)
 	}
 	for _, s := range cl.subs {
-		if err := registerSubscription(c, s.filter, s.qos); err != nil {
+		if err := registerSubscription(c, s.filter, s.qos, s.opts); err != nil {
 			c.Close()
 			return nil, err
 		}
@@ -328,10 +336,15 @@ func (cl *client) prepareNext(inst *instance) {
 // registerSubscription records a subscription in a cluster that is not started yet, without
 // waiting: core keeps a subscription whose first attempt found no live endpoint and makes it
 // when one comes up.
-func registerSubscription(c *core.Cluster, filter string, qos byte) error {
+func registerSubscription(c *core.Cluster, filter string, qos byte, opts core.SubscribeOptions) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	err := c.Subscribe(ctx, filter, qos, nil)
+	var err error
+	if opts == (core.SubscribeOptions{}) {
+		err = c.Subscribe(ctx, filter, qos, nil)
+	} else {
+		_, err = c.SubscribeWith(ctx, []core.Subscription{{Filter: filter, QoS: qos, Options: opts}}, nil)
+	}
 	if err != nil && !errors.Is(err, core.ErrNoEndpoints) {
 		return err
 	}
@@ -536,6 +549,7 @@ func (cl *client) deliver(d *dispatchState, e *core.Event) {
 			return
 		}
 	}
+	cl.noteEvent(e)
 	cbs := cl.cbs.Load()
 	id := C.hamqtt_client(cl.id)
 	b := &d.buf
@@ -547,15 +561,21 @@ func (cl *client) deliver(d *dispatchState, e *core.Event) {
 		}
 		var topic, endpoint *C.char
 		var payload unsafe.Pointer
+		var props *C.hamqtt_props
 		prepared := false
 		call := func(cb C.hamqtt_message_cb, user unsafe.Pointer) {
 			if !prepared {
-				b.reset(uintptr(len(m.Topic) + len(m.Payload) + len(m.Endpoint) + 2))
+				b.reset(uintptr(len(m.Topic)+len(m.Payload)+len(m.Endpoint)+2) + propsSize(m.Properties))
 				topic, payload, endpoint = b.str(m.Topic), b.bytes(m.Payload), b.str(m.Endpoint)
+				if m.Properties != nil {
+					start := b.off
+					props = fillProps(b, m.Properties)
+					C.hqcapi_mark_defined(unsafe.Add(b.p, start), C.size_t(b.off-start))
+				}
 				prepared = true
 			}
 			C.hqcapi_call_message(cb, user, id, topic, C.size_t(len(m.Topic)), payload, C.size_t(len(m.Payload)),
-				C.int(m.QoS), cbool(m.Retained), cbool(m.Duplicate), endpoint)
+				C.int(m.QoS), cbool(m.Retained), cbool(m.Duplicate), endpoint, props)
 		}
 		matched := false
 		if routes := cl.routes.Load(); routes != nil {
@@ -633,7 +653,7 @@ func (cl *client) deliverOutcome(d *dispatchState, cbs *callbacks, dl *core.Deli
 	if dl.Err != nil {
 		errPtr = b.str(errText)
 	}
-	C.hqcapi_call_delivery(cb, user, id, C.uint64_t(dl.ID), b.str(dl.Topic), status, errPtr, b.str(eps), duser)
+	C.hqcapi_call_delivery(cb, user, id, C.uint64_t(dl.ID), b.str(dl.Topic), status, errPtr, b.str(eps), duser, C.int(reasonOf(dl.Err)))
 }
 
 // routeDelivery takes the registration of a delivery event and says what reaches the
@@ -710,9 +730,9 @@ func cbool(b bool) C.int {
 // publishAsync starts a publish and registers its callback or user pointer under its id.
 // With an outbox every publish is registered (see asyncReg), and one the outbox did not store
 // (full, a disk error) returns its error: the call reports it, its delivery event is not.
-func (cl *client) publishAsync(c *core.Cluster, topic string, qos byte, retain bool, payload []byte, reg *asyncReg) (uint64, error) {
+func (cl *client) publishAsync(c *core.Cluster, topic string, qos byte, retain bool, payload []byte, props *core.Properties, reg *asyncReg) (uint64, error) {
 	if reg == nil && cl.ob == nil {
-		return c.PublishAsync(topic, qos, retain, payload).ID(), nil
+		return c.PublishAsyncWith(topic, qos, retain, payload, props).ID(), nil
 	}
 	cl.regInFlight.Add(1)
 	cl.regMu.RLock()
@@ -720,7 +740,7 @@ func (cl *client) publishAsync(c *core.Cluster, topic string, qos byte, retain b
 		cl.regMu.RUnlock()
 		cl.regInFlight.Add(-1)
 	}()
-	tok := c.PublishAsync(topic, qos, retain, payload)
+	tok := c.PublishAsyncWith(topic, qos, retain, payload, props)
 	id := tok.ID()
 	if cl.ob == nil {
 		cl.pending.Store(id, reg)
@@ -771,7 +791,7 @@ func (cl *client) takeReg(id uint64) *asyncReg {
 }
 
 // subscribe records the subscription and makes it on the current instance.
-func (cl *client) subscribe(filter string, qos byte, cb C.hamqtt_message_cb, user unsafe.Pointer) (granted byte, err error) {
+func (cl *client) subscribe(filter string, qos byte, opts core.SubscribeOptions, cb C.hamqtt_message_cb, user unsafe.Pointer) (granted byte, err error) {
 	if cb != nil {
 		cl.enablePush()
 	}
@@ -784,7 +804,7 @@ func (cl *client) subscribe(filter string, qos byte, cb C.hamqtt_message_cb, use
 		cl.mu.Unlock()
 		return 0, newErr(errState, "cluster %q is publish-only (subscriber count 0): subscribe through a cluster that has subscribers", cl.name)
 	}
-	s := &sub{filter: filter, qos: qos, cb: cb, user: user}
+	s := &sub{filter: filter, qos: qos, opts: opts, cb: cb, user: user}
 	replaced := false
 	for i, old := range cl.subs {
 		if old.filter == filter {
@@ -805,10 +825,13 @@ func (cl *client) subscribe(filter string, qos byte, cb C.hamqtt_message_cb, use
 	case state == stateDisconnected:
 		return qos, nil // made by the next hamqtt_connect
 	case state == stateNew:
-		return qos, registerSubscription(inst.c, filter, qos)
+		return qos, registerSubscription(inst.c, filter, qos, opts)
 	}
-	g, err := inst.c.SubscribeGranted(context.Background(), map[string]byte{filter: qos}, nil)
-	return g[filter], err
+	codes, err := inst.c.SubscribeWith(context.Background(), []core.Subscription{{Filter: filter, QoS: qos, Options: opts}}, nil)
+	if len(codes) == 0 {
+		return 0x80, err
+	}
+	return byte(codes[0]), err
 }
 
 func (cl *client) unsubscribe(filter string) error {

@@ -182,6 +182,12 @@ func clusterClient(n string) (*client, int, error) {
 		}
 	}
 	cl := newClient(c.Config(), c, logs, true)
+	cl.generatedID = true
+	for _, fcl := range registry.fc.Clusters {
+		if fcl.Name == n {
+			cl.generatedID = fcl.Connection.ClientID == ""
+		}
+	}
 	if cl.ob != nil {
 		if oc, err := registry.fc.OutboxFor(n); err == nil && oc != nil {
 			cl.obQoS0 = oc.QoS0

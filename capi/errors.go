@@ -39,6 +39,7 @@ const (
 	errDropped        = -18
 	errExpired        = -19
 	errLocked         = -20
+	errBuffer         = -21
 	errInternal       = -99
 
 	// statusStored is HAMQTT_STORED: not an error (the outbox holds the message and delivers
@@ -64,7 +65,7 @@ func init() {
 		errBusy:           "not allowed from this callback or while another thread is using it",
 		errMode:           "wrong event mode (poll on a push-mode client)",
 		errState:          "wrong state",
-		errRefused:        "refused by the broker",
+		errRefused:        "refused by the broker (MQTT 5: hamqtt_last_reason_code() gives its reason code)",
 		errIO:             "I/O error",
 		errNotInitialized: "no configuration loaded",
 		errTimeout:        "timed out",
@@ -72,6 +73,7 @@ func init() {
 		errDropped:        "dropped from the full outbox to make room for a newer message",
 		errExpired:        "expired in the outbox before any broker took it",
 		errLocked:         "the outbox directory is in use by another client or process",
+		errBuffer:         "the buffer is too small (the length needed was stored)",
 		errInternal:       "internal error",
 		statusStored:      "stored in the outbox, not yet acknowledged by a broker (it will be delivered: do not publish it again)",
 	} {
@@ -105,6 +107,7 @@ func fail(def int, err error) C.int {
 		code = classify(err, def)
 	}
 	setLastError(err.Error())
+	C.hqcapi_set_reason(C.int(reasonOf(err)))
 	return C.int(code)
 }
 
@@ -134,7 +137,7 @@ func classify(err error, def int) int {
 		return errMode
 	case errors.Is(err, core.ErrNoEndpoints):
 		return errNoEndpoint
-	case errors.Is(err, core.ErrSubscriptionRefused):
+	case errors.Is(err, core.ErrSubscriptionRefused), errors.Is(err, core.ErrRefusedByBroker):
 		return errRefused
 	case errors.Is(err, core.ErrEndpointNotFound):
 		return errNotFound
@@ -163,6 +166,7 @@ func guard(rc *C.int) {
 	if r := recover(); r != nil {
 		*rc = C.int(errInternal)
 		setLastError(fmt.Sprintf("internal error (please report): panic: %v", r))
+		C.hqcapi_set_reason(0)
 		if os.Getenv("HAMQTT_DEBUG") != "" {
 			fmt.Fprintf(os.Stderr, "hamqtt: recovered panic: %v\n%s", r, debug.Stack())
 		}

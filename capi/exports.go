@@ -133,6 +133,7 @@ func hamqtt_client_new(endpoints *C.hqcapi_cchar, opts *C.hqcapi_coptions, out *
 	if ocfg != nil {
 		cl.ownOutbox, cl.obQoS0 = true, ocfg.QoS0
 	}
+	cl.generatedID = cfg.Connection.ClientID == ""
 	*out = C.hamqtt_client(cl.id)
 	return statusOK
 }
@@ -294,6 +295,11 @@ func convertOptions(o *C.hqcapi_coptions) (core.Config, error) {
 		}
 		cfg.AckQuorum = int(o.ack_quorum)
 	}
+	if C.hqcapi_options_has_v5(o) != 0 {
+		if err := convertV5Options(o, &cfg); err != nil {
+			return cfg, err
+		}
+	}
 	for _, f := range []struct {
 		name string
 		v    string
@@ -318,6 +324,76 @@ func convertOptions(o *C.hqcapi_coptions) (core.Config, error) {
 		cfg.Connection.TLS = t
 	}
 	return cfg, nil
+}
+
+// maxSeconds32 is the longest duration MQTT 5 carries in a four-byte count of seconds.
+const maxSeconds32 = int64(0xFFFFFFFF) * 1000
+
+// convertV5Options reads the MQTT 5 fields of hamqtt_options (0.5).
+func convertV5Options(o *C.hqcapi_coptions, cfg *core.Config) error {
+	switch o.protocol_version {
+	case 0, core.MQTT311:
+		cfg.Connection.ProtocolVersion = core.MQTT311
+	case core.MQTT5:
+		cfg.Connection.ProtocolVersion = core.MQTT5
+	default:
+		return newErr(errConfig, "hamqtt_options.protocol_version is %d: use 0 or 4 (MQTT 3.1.1) or 5 (MQTT 5)", o.protocol_version)
+	}
+	v5 := cfg.Connection.ProtocolVersion == core.MQTT5
+	m := &cfg.Connection.MQTT5
+	switch {
+	case o.session_expiry_ms < 0 || int64(o.session_expiry_ms) > maxSeconds32:
+		return newErr(errConfig, "hamqtt_options.session_expiry_ms is %d: use 0 (none, or never with persistent_session) up to %d (4294967295 s)", int64(o.session_expiry_ms), maxSeconds32)
+	case o.receive_maximum < 0 || o.receive_maximum > 65535:
+		return newErr(errConfig, "hamqtt_options.receive_maximum is %d: use 0 (65535) up to 65535", o.receive_maximum)
+	case o.topic_alias_maximum < 0 || o.topic_alias_maximum > 65535:
+		return newErr(errConfig, "hamqtt_options.topic_alias_maximum is %d: use 0 (none) up to 65535", o.topic_alias_maximum)
+	case o.will_delay_ms < 0 || int64(o.will_delay_ms) > maxSeconds32:
+		return newErr(errConfig, "hamqtt_options.will_delay_ms is %d: use 0 up to %d (4294967295 s)", int64(o.will_delay_ms), maxSeconds32)
+	}
+	m.SessionExpiry = time.Duration(o.session_expiry_ms) * time.Millisecond
+	m.ReceiveMaximum = uint16(o.receive_maximum)
+	m.TopicAliasMaximum = uint16(o.topic_alias_maximum)
+	m.NoTopicAliases = o.no_topic_aliases != 0
+	m.RequestResponseInfo = o.request_response_info != 0
+	m.NoProblemInfo = o.no_problem_info != 0
+	switch o.message_ids {
+	case C.HAMQTT_MESSAGE_IDS_AUTO:
+		cfg.MessageIDs = core.MessageIDsAuto
+	case C.HAMQTT_MESSAGE_IDS_ALWAYS:
+		cfg.MessageIDs = core.MessageIDsAlways
+	case C.HAMQTT_MESSAGE_IDS_NEVER:
+		cfg.MessageIDs = core.MessageIDsNever
+	default:
+		return newErr(errConfig, "hamqtt_options.message_ids is %d: use 0 (auto), 1 (always) or -1 (never)", o.message_ids)
+	}
+	user, err := userProps("hamqtt_options.connect_props", o.connect_props)
+	if err != nil {
+		return err
+	}
+	will, err := messageProps("hamqtt_options.will_props", o.will_props)
+	if err != nil {
+		return newErr(errConfig, "%v", err)
+	}
+	if !v5 {
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{{"connect_props", len(user) > 0}, {"will_props", will != nil}, {"will_delay_ms", o.will_delay_ms != 0}} {
+			if f.set {
+				return newErr(errConfig, "hamqtt_options.%s is set but the client speaks MQTT 3.1.1: set protocol_version to 5", f.name)
+			}
+		}
+	}
+	m.User = user
+	if will != nil || o.will_delay_ms != 0 {
+		if cfg.Connection.Will == nil {
+			return newErr(errConfig, "hamqtt_options.will_props or will_delay_ms is set without a will_topic")
+		}
+		cfg.Connection.Will.Properties = will
+		cfg.Connection.Will.Delay = time.Duration(o.will_delay_ms) * time.Millisecond
+	}
+	return nil
 }
 
 // tlsSource is the TLS material of hamqtt_options: each item from a file or from memory.
@@ -602,11 +678,12 @@ type publishCall struct {
 	topic   string
 	payload []byte
 	qos     byte
+	props   *core.Properties
 }
 
 // preparePublish checks the handle, the arguments and the client's state of a publish call;
 // a status other than statusOK is what the call returns.
-func preparePublish(fn string, h C.hamqtt_client, topic *C.hqcapi_cchar, payload *C.hqcapi_cvoid, n C.size_t, qos C.int) (publishCall, C.int) {
+func preparePublish(fn string, h C.hamqtt_client, topic *C.hqcapi_cchar, payload *C.hqcapi_cvoid, n C.size_t, qos C.int, cprops *C.hqcapi_cprops) (publishCall, C.int) {
 	cl, err := clientOf(h)
 	if err != nil {
 		return publishCall{}, fail(errHandle, err)
@@ -615,17 +692,43 @@ func preparePublish(fn string, h C.hamqtt_client, topic *C.hqcapi_cchar, payload
 	if err != nil {
 		return publishCall{}, fail(errInvalid, err)
 	}
+	props, err := messageProps(fn, cprops)
+	if err != nil {
+		return publishCall{}, fail(errInvalid, err)
+	}
+	if props != nil && cl.cfg.Connection.ProtocolVersion != core.MQTT5 {
+		return publishCall{}, fail(errInvalid, newErr(errInvalid, "%s %q: %s speaks MQTT 3.1.1, which cannot carry properties (hamqtt_options.protocol_version 5 does)", fn, t, cl))
+	}
+	if props != nil {
+		for _, u := range props.User {
+			if strings.HasPrefix(u.Key, "hamqtt-") {
+				return publishCall{}, fail(errInvalid, newErr(errInvalid, "%s %q: user property %q: keys starting with \"hamqtt-\" are the engine's own", fn, t, u.Key))
+			}
+		}
+	}
 	inst, running, err := cl.target(fn, q)
 	if err != nil {
 		return publishCall{}, fail(errState, err)
 	}
-	return publishCall{cl: cl, inst: inst, running: running, topic: t, payload: p, qos: q}, statusOK
+	return publishCall{cl: cl, inst: inst, running: running, topic: t, payload: p, qos: q, props: props}, statusOK
 }
 
 //export hamqtt_publish
 func hamqtt_publish(h C.hamqtt_client, topic *C.hqcapi_cchar, payload *C.hqcapi_cvoid, n C.size_t, qos C.int, retain C.int) (rc C.int) {
 	defer guard(&rc)
-	pc, rc := preparePublish("hamqtt_publish", h, topic, payload, n, qos)
+	return publishBlocking("hamqtt_publish", h, topic, payload, n, qos, retain, nil)
+}
+
+//export hamqtt_publish_props
+func hamqtt_publish_props(h C.hamqtt_client, topic *C.hqcapi_cchar, payload *C.hqcapi_cvoid, n C.size_t, qos C.int, retain C.int,
+	props *C.hqcapi_cprops) (rc C.int) {
+	defer guard(&rc)
+	return publishBlocking("hamqtt_publish_props", h, topic, payload, n, qos, retain, props)
+}
+
+func publishBlocking(fn string, h C.hamqtt_client, topic *C.hqcapi_cchar, payload *C.hqcapi_cvoid, n C.size_t, qos C.int, retain C.int,
+	props *C.hqcapi_cprops) C.int {
+	pc, rc := preparePublish(fn, h, topic, payload, n, qos, props)
 	if rc != statusOK {
 		return rc
 	}
@@ -637,7 +740,7 @@ func hamqtt_publish(h C.hamqtt_client, topic *C.hqcapi_cchar, payload *C.hqcapi_
 		cancel()
 		ctx = c
 	}
-	if err := pc.inst.c.Publish(ctx, pc.topic, pc.qos, retain != 0, pc.payload); err != nil {
+	if err := pc.inst.c.PublishWith(ctx, pc.topic, pc.qos, retain != 0, pc.payload, pc.props); err != nil {
 		if errors.Is(err, core.ErrStored) {
 			return statusStored
 		}
@@ -650,10 +753,22 @@ func hamqtt_publish(h C.hamqtt_client, topic *C.hqcapi_cchar, payload *C.hqcapi_
 func hamqtt_publish_async(h C.hamqtt_client, topic *C.hqcapi_cchar, payload *C.hqcapi_cvoid, n C.size_t, qos C.int,
 	retain C.int, cb C.hamqtt_delivery_cb, user unsafe.Pointer, id *C.uint64_t) (rc C.int) {
 	defer guard(&rc)
+	return publishAsyncCall("hamqtt_publish_async", h, topic, payload, n, qos, retain, nil, cb, user, id)
+}
+
+//export hamqtt_publish_async_props
+func hamqtt_publish_async_props(h C.hamqtt_client, topic *C.hqcapi_cchar, payload *C.hqcapi_cvoid, n C.size_t, qos C.int,
+	retain C.int, props *C.hqcapi_cprops, user unsafe.Pointer, id *C.uint64_t) (rc C.int) {
+	defer guard(&rc)
+	return publishAsyncCall("hamqtt_publish_async_props", h, topic, payload, n, qos, retain, props, nil, user, id)
+}
+
+func publishAsyncCall(fn string, h C.hamqtt_client, topic *C.hqcapi_cchar, payload *C.hqcapi_cvoid, n C.size_t, qos C.int,
+	retain C.int, props *C.hqcapi_cprops, cb C.hamqtt_delivery_cb, user unsafe.Pointer, id *C.uint64_t) C.int {
 	if id != nil {
 		*id = 0
 	}
-	pc, rc := preparePublish("hamqtt_publish_async", h, topic, payload, n, qos)
+	pc, rc := preparePublish(fn, h, topic, payload, n, qos, props)
 	if rc != statusOK {
 		return rc
 	}
@@ -664,9 +779,9 @@ func hamqtt_publish_async(h C.hamqtt_client, topic *C.hqcapi_cchar, payload *C.h
 	if cb != nil {
 		pc.cl.enablePush()
 	}
-	pid, err := pc.cl.publishAsync(pc.inst.c, pc.topic, pc.qos, retain != 0, pc.payload, reg)
+	pid, err := pc.cl.publishAsync(pc.inst.c, pc.topic, pc.qos, retain != 0, pc.payload, pc.props, reg)
 	if err != nil {
-		return fail(errIO, fmt.Errorf("hamqtt_publish_async: %w", err))
+		return fail(errIO, fmt.Errorf("%s: %w", fn, err))
 	}
 	if id != nil {
 		*id = C.uint64_t(pid)
@@ -678,20 +793,32 @@ func hamqtt_publish_async(h C.hamqtt_client, topic *C.hqcapi_cchar, payload *C.h
 func hamqtt_publish_detached(h C.hamqtt_client, topic *C.hqcapi_cchar, payload *C.hqcapi_cvoid, n C.size_t, qos C.int,
 	retain C.int) (rc C.int) {
 	defer guard(&rc)
-	pc, rc := preparePublish("hamqtt_publish_detached", h, topic, payload, n, qos)
+	return publishDetachedCall("hamqtt_publish_detached", h, topic, payload, n, qos, retain, nil)
+}
+
+//export hamqtt_publish_detached_props
+func hamqtt_publish_detached_props(h C.hamqtt_client, topic *C.hqcapi_cchar, payload *C.hqcapi_cvoid, n C.size_t, qos C.int,
+	retain C.int, props *C.hqcapi_cprops) (rc C.int) {
+	defer guard(&rc)
+	return publishDetachedCall("hamqtt_publish_detached_props", h, topic, payload, n, qos, retain, props)
+}
+
+func publishDetachedCall(fn string, h C.hamqtt_client, topic *C.hqcapi_cchar, payload *C.hqcapi_cvoid, n C.size_t, qos C.int,
+	retain C.int, props *C.hqcapi_cprops) C.int {
+	pc, rc := preparePublish(fn, h, topic, payload, n, qos, props)
 	if rc != statusOK {
 		return rc
 	}
 	if pc.cl.ob != nil {
 		// Through PublishAsync: a message the outbox refused is the call's failure alone, and
 		// a stored one's failure (dropped, expired, ...) an error event (see routeDelivery).
-		if _, err := pc.cl.publishAsync(pc.inst.c, pc.topic, pc.qos, retain != 0, pc.payload, &asyncReg{detached: true}); err != nil {
-			return fail(errIO, fmt.Errorf("hamqtt_publish_detached: %w", err))
+		if _, err := pc.cl.publishAsync(pc.inst.c, pc.topic, pc.qos, retain != 0, pc.payload, pc.props, &asyncReg{detached: true}); err != nil {
+			return fail(errIO, fmt.Errorf("%s: %w", fn, err))
 		}
 		return statusOK
 	}
-	if err := pc.inst.c.PublishDetached(pc.topic, pc.qos, retain != 0, pc.payload); err != nil {
-		return fail(errClosed, fmt.Errorf("hamqtt_publish_detached: %w", err))
+	if err := pc.inst.c.PublishDetachedWith(pc.topic, pc.qos, retain != 0, pc.payload, pc.props); err != nil {
+		return fail(errClosed, fmt.Errorf("%s: %w", fn, err))
 	}
 	return statusOK
 }
@@ -816,7 +943,7 @@ func filterArg(fn string, filter *C.hqcapi_cchar) (string, error) {
 //export hamqtt_subscribe
 func hamqtt_subscribe(h C.hamqtt_client, filter *C.hqcapi_cchar, qos C.int, cb C.hamqtt_message_cb, user unsafe.Pointer) (rc C.int) {
 	defer guard(&rc)
-	_, rc = subscribeCall("hamqtt_subscribe", h, filter, qos, cb, user)
+	_, rc = subscribeCall("hamqtt_subscribe", h, filter, qos, core.SubscribeOptions{}, cb, user)
 	return rc
 }
 
@@ -828,15 +955,42 @@ func hamqtt_subscribe_granted(h C.hamqtt_client, filter *C.hqcapi_cchar, qos C.i
 		return fail(errInvalid, newErr(errInvalid, "hamqtt_subscribe_granted: granted is NULL"))
 	}
 	*granted = 0x80
-	g, rc := subscribeCall("hamqtt_subscribe_granted", h, filter, qos, cb, user)
+	g, rc := subscribeCall("hamqtt_subscribe_granted", h, filter, qos, core.SubscribeOptions{}, cb, user)
 	if rc == statusOK || rc == errRefused {
 		*granted = C.int(g)
 	}
 	return rc
 }
 
+//export hamqtt_subscribe_opts
+func hamqtt_subscribe_opts(h C.hamqtt_client, filter *C.hqcapi_cchar, qos C.int, opts *C.hqcapi_csub_options, reasonCode *C.int) (rc C.int) {
+	defer guard(&rc)
+	if reasonCode != nil {
+		*reasonCode = 0x80
+	}
+	var o core.SubscribeOptions
+	if opts != nil {
+		if uintptr(opts.struct_size) < uintptr(C.sizeof_hamqtt_sub_options) {
+			return fail(errInvalid, newErr(errInvalid, "hamqtt_sub_options.struct_size is %d, want at least %d: initialise it with HAMQTT_SUB_OPTIONS_INIT", opts.struct_size, C.sizeof_hamqtt_sub_options))
+		}
+		if opts.retain_handling < 0 || opts.retain_handling > 2 {
+			return fail(errInvalid, newErr(errInvalid, "hamqtt_subscribe_opts: retain_handling is %d: use 0 (send retained), 1 (only for a new subscription) or 2 (never)", opts.retain_handling))
+		}
+		if opts.subscription_id < 0 || opts.subscription_id > maxSubscriptionID {
+			return fail(errInvalid, newErr(errInvalid, "hamqtt_subscribe_opts: subscription_id %d out of range 1..268435455 (0: none)", opts.subscription_id))
+		}
+		o = core.SubscribeOptions{NoLocal: opts.no_local != 0, RetainAsPublished: opts.retain_as_published != 0,
+			RetainHandling: byte(opts.retain_handling), ID: int(opts.subscription_id)}
+	}
+	g, rc := subscribeCall("hamqtt_subscribe_opts", h, filter, qos, o, nil, nil)
+	if reasonCode != nil && (rc == statusOK || rc == errRefused) {
+		*reasonCode = C.int(g)
+	}
+	return rc
+}
+
 // subscribeCall is hamqtt_subscribe and hamqtt_subscribe_granted: it returns the granted QoS.
-func subscribeCall(fn string, h C.hamqtt_client, filter *C.hqcapi_cchar, qos C.int, cb C.hamqtt_message_cb, user unsafe.Pointer) (byte, C.int) {
+func subscribeCall(fn string, h C.hamqtt_client, filter *C.hqcapi_cchar, qos C.int, opts core.SubscribeOptions, cb C.hamqtt_message_cb, user unsafe.Pointer) (byte, C.int) {
 	cl, err := clientOf(h)
 	if err != nil {
 		return 0, fail(errHandle, err)
@@ -848,9 +1002,21 @@ func subscribeCall(fn string, h C.hamqtt_client, filter *C.hqcapi_cchar, qos C.i
 	if err := core.ValidateQoS(int(qos)); err != nil {
 		return 0, fail(errQoS, fmt.Errorf("%s %q: %w", fn, f, err))
 	}
-	g, err := cl.subscribe(f, byte(qos), cb, user)
+	if opts != (core.SubscribeOptions{}) {
+		if cl.cfg.Connection.ProtocolVersion != core.MQTT5 {
+			return 0x80, fail(errInvalid, newErr(errInvalid, "%s %q: %s speaks MQTT 3.1.1, which has no subscription options (hamqtt_options.protocol_version 5 does)", fn, f, cl))
+		}
+		if opts.NoLocal && strings.HasPrefix(f, "$share/") {
+			return 0x80, fail(errInvalid, newErr(errInvalid, "%s %q: no_local is not allowed on a shared subscription", fn, f))
+		}
+	}
+	g, err := cl.subscribe(f, byte(qos), opts, cb, user)
 	if err != nil {
-		return g, fail(errNoEndpoint, err)
+		rc := fail(errNoEndpoint, err)
+		if g >= 0x80 && C.hqcapi_get_reason() == 0 {
+			C.hqcapi_set_reason(C.int(g)) // a refusal without an MQTT 5 reason (SUBACK 0x80)
+		}
+		return g, rc
 	}
 	return g, statusOK
 }

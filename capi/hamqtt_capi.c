@@ -51,13 +51,18 @@ const char *hqcapi_get_error(void) {
     return s ? s : "";
 }
 
+static _Thread_local int last_reason;
+
+void hqcapi_set_reason(int code) { last_reason = code; }
+int hqcapi_get_reason(void) { return last_reason; }
+
 static _Thread_local hamqtt_client cb_client;
 
 hamqtt_client hqcapi_callback_client(void) { return cb_client; }
 
 void hqcapi_call_message(hamqtt_message_cb cb, void *user, hamqtt_client c, const char *topic, size_t topic_len,
                          const void *payload, size_t payload_len, int qos, int retained, int dup,
-                         const char *endpoint) {
+                         const char *endpoint, const hamqtt_props *props) {
     hamqtt_message m;
     hamqtt_client prev = cb_client;
     m.topic = topic;
@@ -68,6 +73,7 @@ void hqcapi_call_message(hamqtt_message_cb cb, void *user, hamqtt_client c, cons
     m.retained = retained;
     m.duplicate = dup;
     m.endpoint = endpoint;
+    m.props = props;
     if (topic != NULL) HQ_DEFINED(topic, topic_len + 1);
     if (payload_len) HQ_DEFINED(payload, payload_len);
     mark_str(endpoint);
@@ -87,7 +93,7 @@ void hqcapi_call_endpoint(hamqtt_endpoint_cb cb, void *user, hamqtt_client c, co
 }
 
 void hqcapi_call_delivery(hamqtt_delivery_cb cb, void *user, hamqtt_client c, uint64_t id, const char *topic,
-                          int status, const char *error, const char *endpoints, void *duser) {
+                          int status, const char *error, const char *endpoints, void *duser, int reason_code) {
     hamqtt_delivery d;
     hamqtt_client prev = cb_client;
     d.id = id;
@@ -96,6 +102,7 @@ void hqcapi_call_delivery(hamqtt_delivery_cb cb, void *user, hamqtt_client c, ui
     d.error = error;
     d.endpoints = endpoints;
     d.user = duser;
+    d.reason_code = reason_code;
     mark_str(topic);
     mark_str(error);
     mark_str(endpoints);

@@ -9,7 +9,9 @@
 // Layout: handles.go (the validating handle table), errors.go (status codes, thread-local
 // errors, panic recovery), client.go (a client: its core.Cluster, lifecycle, subscriptions,
 // push dispatcher), poll.go (pull delivery), logsink.go (log lines), config.go (the YAML
-// configuration and its clusters), exports.go (every exported function).
+// configuration and its clusters), props.go and hamqtt_props.c (MQTT 5 property lists: the
+// accessors in C, the conversions and the wire form in Go), exports.go (every other exported
+// function).
 package main
 
 /*

@@ -356,8 +356,9 @@ func (cl *client) pollEvents(out []C.hamqtt_event, timeout time.Duration) (int, 
 			need += uintptr(len(e.Err.Error())) + 1
 		}
 		if m := e.Message; m != nil {
-			need += uintptr(len(m.Topic)+1+len(m.Endpoint)+1) + uintptr(len(m.Payload))
+			need += uintptr(len(m.Topic)+1+len(m.Endpoint)+1) + uintptr(len(m.Payload)) + propsSize(m.Properties)
 		}
+		cl.noteEvent(e)
 		if d := e.Delivery; d != nil {
 			joined[i] = strings.Join(d.Endpoints, ",")
 			need += uintptr(len(d.Topic) + 1 + len(joined[i]) + 1)
@@ -415,6 +416,11 @@ func (cl *client) pollEvents(out []C.hamqtt_event, timeout time.Duration) (int, 
 			ev.message.retained = cbool(m.Retained)
 			ev.message.duplicate = cbool(m.Duplicate)
 			ev.message.endpoint = putStr(m.Endpoint)
+			if m.Properties != nil {
+				view := cbuf{p: p.arena, cap: p.arenaCap, off: off}
+				ev.message.props = fillProps(&view, m.Properties)
+				off = view.off
+			}
 			if ev.endpoint == nil {
 				ev.endpoint = ev.message.endpoint
 			}
@@ -428,6 +434,7 @@ func (cl *client) pollEvents(out []C.hamqtt_event, timeout time.Duration) (int, 
 				ev.delivery.error = putStr(d.Err.Error())
 				ev.status = ev.delivery.status
 				ev.error = ev.delivery.error
+				ev.delivery.reason_code = C.int(reasonOf(d.Err))
 			}
 			ev.delivery.user = users[i]
 		}

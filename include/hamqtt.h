@@ -107,7 +107,9 @@ enum hamqtt_status {
     HAMQTT_ERR_BUSY = -10,         /* not allowed from this callback/thread  */
     HAMQTT_ERR_MODE = -11,         /* pull call on a push-mode client        */
     HAMQTT_ERR_STATE = -12,        /* wrong state (not connected, ...)       */
-    HAMQTT_ERR_REFUSED = -13,      /* a broker refused the subscription      */
+    HAMQTT_ERR_REFUSED = -13,      /* a broker refused it: a subscription, or (MQTT 5) a
+                                      publish or connection with a reason code; see
+                                      hamqtt_last_reason_code() (0.5) */
     HAMQTT_ERR_IO = -14,           /* file or system error                   */
     HAMQTT_ERR_NOT_INITIALIZED = -15, /* no configuration loaded            */
     HAMQTT_ERR_TIMEOUT = -16,      /* the wait ended before the condition (0.2) */
@@ -115,6 +117,8 @@ enum hamqtt_status {
     HAMQTT_ERR_DROPPED = -18,      /* outcome: dropped from the full outbox (drop-oldest) (0.4) */
     HAMQTT_ERR_EXPIRED = -19,      /* outcome: waited in the outbox past its expiry (0.4) */
     HAMQTT_ERR_LOCKED = -20,       /* the outbox directory is owned by another client or process (0.4) */
+    HAMQTT_ERR_BUFFER = -21,       /* the caller's buffer is too small; the length needed was
+                                      stored (hamqtt_props_encode) (0.5) */
     HAMQTT_ERR_INTERNAL = -99,     /* a bug: an internal panic was caught    */
     /* Not an error (0.4): the outbox holds the message and delivers it when a broker is
      * live; no broker acknowledged it yet. Do NOT publish it again. */
@@ -181,6 +185,50 @@ enum hamqtt_event_kind {
     HAMQTT_EVENT_ENDPOINT_DOWN = 3, /* .endpoint moved to the dead list; .error */
     HAMQTT_EVENT_DELIVERY = 4,      /* .delivery: an async publish completed  */
     HAMQTT_EVENT_ERROR = 5          /* .error: a failure that belongs to no call */
+};
+
+/* MQTT 5 properties (0.5): an opaque list of the properties of a message (or of a CONNACK),
+ * made with hamqtt_props_new() or hamqtt_props_decode() and filled with the hamqtt_props_set_*()
+ * functions; see "MQTT 5 properties" below. */
+typedef struct hamqtt_props hamqtt_props;
+
+/* Property identifiers (the MQTT 5 numbers). The message properties can be set; the CONNACK
+ * ones are read only (hamqtt_connack_props(), hamqtt_props_decode()). The Topic Alias (0x23) is
+ * not here: the engine assigns aliases per connection itself. */
+enum hamqtt_prop {
+    HAMQTT_PROP_PAYLOAD_FORMAT = 0x01,     /* int 0 (bytes) or 1 (UTF-8 text)              */
+    HAMQTT_PROP_MESSAGE_EXPIRY = 0x02,     /* int: lifetime in seconds                     */
+    HAMQTT_PROP_CONTENT_TYPE = 0x03,       /* string                                       */
+    HAMQTT_PROP_RESPONSE_TOPIC = 0x08,     /* string: a topic (no wildcards)               */
+    HAMQTT_PROP_CORRELATION_DATA = 0x09,   /* binary                                       */
+    HAMQTT_PROP_SUBSCRIPTION_ID = 0x0B,    /* int 1..268435455, repeated: on a received
+                                              message the ids of the subscriptions it matched
+                                              (hamqtt_props_subscription_id_at()); ignored on
+                                              a publish                                    */
+    HAMQTT_PROP_SESSION_EXPIRY = 0x11,     /* CONNACK, read only: int, seconds             */
+    HAMQTT_PROP_ASSIGNED_CLIENT_ID = 0x12, /* CONNACK, read only: string                   */
+    HAMQTT_PROP_SERVER_KEEP_ALIVE = 0x13,  /* CONNACK, read only: int, seconds             */
+    HAMQTT_PROP_RESPONSE_INFO = 0x1A,      /* CONNACK, read only: string                   */
+    HAMQTT_PROP_SERVER_REFERENCE = 0x1C,   /* CONNACK, read only: string                   */
+    HAMQTT_PROP_REASON_STRING = 0x1F,      /* CONNACK, read only: string                   */
+    HAMQTT_PROP_RECEIVE_MAXIMUM = 0x21,    /* CONNACK, read only: int                      */
+    HAMQTT_PROP_TOPIC_ALIAS_MAXIMUM = 0x22, /* CONNACK, read only: int                     */
+    HAMQTT_PROP_MAXIMUM_QOS = 0x24,        /* CONNACK, read only: int 0 or 1               */
+    HAMQTT_PROP_RETAIN_AVAILABLE = 0x25,   /* CONNACK, read only: int 0 or 1               */
+    HAMQTT_PROP_USER = 0x26,               /* key/value string pairs, in order, repeated
+                                              keys allowed (hamqtt_props_add_user())       */
+    HAMQTT_PROP_MAXIMUM_PACKET_SIZE = 0x27, /* CONNACK, read only: int                     */
+    HAMQTT_PROP_WILDCARD_SUB_AVAILABLE = 0x28, /* CONNACK, read only: int 0 or 1           */
+    HAMQTT_PROP_SUB_ID_AVAILABLE = 0x29,   /* CONNACK, read only: int 0 or 1               */
+    HAMQTT_PROP_SHARED_SUB_AVAILABLE = 0x2A /* CONNACK, read only: int 0 or 1              */
+};
+
+/* hamqtt_options.message_ids (0.5). */
+enum hamqtt_message_ids {
+    HAMQTT_MESSAGE_IDS_AUTO = 0,   /* stamp when copies are expected: publisher type ALL, or
+                                      an outbox (a re-send after a crash)                  */
+    HAMQTT_MESSAGE_IDS_ALWAYS = 1,
+    HAMQTT_MESSAGE_IDS_NEVER = -1  /* messages leave exactly as the application made them  */
 };
 
 /*
@@ -291,10 +339,42 @@ typedef struct hamqtt_options {
                                     QoS 0 promises no delivery)                                */
     int outbox_expiry_ms;        /* a message not delivered after this long is dropped with
                                     the outcome HAMQTT_ERR_EXPIRED (0: never)                  */
+    /* Appended in 0.5: MQTT 5. Every broker of the cluster speaks the protocol version given
+     * here. The fields after protocol_version apply to MQTT 5 only: the numbers are ignored
+     * under MQTT 3.1.1, while connect_props, will_props and will_delay_ms are refused there
+     * (HAMQTT_ERR_CONFIG), as they could not travel. */
+    int protocol_version;        /* 0 or 4: MQTT 3.1.1; 5: MQTT 5 (others: HAMQTT_ERR_CONFIG) */
+    int64_t session_expiry_ms;   /* how long brokers keep the session once the connection
+                                    ended (whole seconds on the wire, at most 4294967295 s);
+                                    0: none, or never expires with persistent_session, as
+                                    MQTT 3.1.1 behaves                                       */
+    int receive_maximum;         /* QoS 1 and 2 messages a broker may have unacknowledged
+                                    towards this client (0: 65535; at most 65535)           */
+    int topic_alias_maximum;     /* topic aliases brokers may use towards this client (0: none;
+                                    at most 65535)                                          */
+    int no_topic_aliases;        /* non-zero: the engine uses no topic aliases towards brokers
+                                    (it does by default, within each broker's maximum)      */
+    int request_response_info;   /* non-zero: ask brokers for Response Information
+                                    (HAMQTT_PROP_RESPONSE_INFO of hamqtt_connack_props())   */
+    int no_problem_info;         /* non-zero: ask brokers not to send reason strings and user
+                                    properties with failures                                */
+    int message_ids;             /* enum hamqtt_message_ids (AUTO): whether publishes carry a
+                                    message id (a user property "hamqtt-id", the same on every
+                                    copy and retry) that lets a dedup subscriber drop copies
+                                    exactly and keep a message published twice on purpose; a
+                                    receiver that is not hamqtt sees the user property       */
+    const hamqtt_props *connect_props; /* the user properties of every CONNECT (only
+                                    HAMQTT_PROP_USER allowed; read by hamqtt_client_new() and
+                                    not kept)                                               */
+    const hamqtt_props *will_props; /* the will message's properties (needs will_topic; read
+                                    by hamqtt_client_new() and not kept)                    */
+    int64_t will_delay_ms;       /* brokers publish the will this long after the connection
+                                    ended, and not at all if the session resumes first (whole
+                                    seconds on the wire; needs will_topic)                  */
 } hamqtt_options;
 
 #define HAMQTT_OPTIONS_INIT { (uint32_t)sizeof(hamqtt_options), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0.0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, \
-                              0, 0, 0, 0, 0, 0, 0, 0, 0 }
+                              0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 /* A received message. All pointers are valid only during the callback (push)
  * or until the next hamqtt_poll() on the client (pull). */
@@ -307,6 +387,10 @@ typedef struct hamqtt_message {
     int retained;
     int duplicate;          /* the MQTT DUP flag                             */
     const char *endpoint;   /* name of the endpoint it arrived through       */
+    const hamqtt_props *props; /* MQTT 5: its properties, read with the hamqtt_props_get_*()
+                               functions; NULL when it carried none (always under MQTT
+                               3.1.1). Same lifetime as the pointers above; never free it
+                               (0.5) */
 } hamqtt_message;
 
 /* The outcome of an asynchronous publish. Same lifetime as hamqtt_message. */
@@ -318,6 +402,9 @@ typedef struct hamqtt_delivery {
     const char *error;      /* why it failed; NULL when delivered            */
     const char *endpoints;  /* comma-separated endpoints that took it ("" if none) */
     void *user;             /* the user pointer given to hamqtt_publish_async() */
+    int reason_code;        /* MQTT 5: the broker's failure reason code (0x80 and above, e.g.
+                               0x87 not authorized) when it refused the message (status
+                               HAMQTT_ERR_REFUSED), else 0 (0.5) */
 } hamqtt_delivery;
 
 /* hamqtt_event.status of an ENDPOINT_UP event: the broker's CONNACK said it still had a
@@ -429,6 +516,122 @@ const char *hamqtt_last_error(void);
 /* Frees memory the library returned (lists, stats, names). NULL is a no-op.
  * Never pass memory from another allocator. Any thread. */
 void hamqtt_free(void *ptr);
+
+/* The MQTT 5 reason code of the last failure of a hamqtt call on the calling
+ * thread: the code a broker refused it with (0x80 and above, e.g. 0x87 not
+ * authorized for a publish its ACL denies, or a SUBACK's failure code), 0 when
+ * that failure carried none (or no call failed yet). Like hamqtt_last_error(),
+ * successful calls do not reset it. Never fails. Any thread (0.5). */
+int hamqtt_last_reason_code(void);
+
+/* ------------------------------------------------------------------------ */
+/* MQTT 5 properties (0.5)                                                   */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A hamqtt_props holds the MQTT 5 properties of a message: what
+ * hamqtt_publish_props() and its siblings send, what a received
+ * hamqtt_message.props carries, and the will's (hamqtt_options.will_props).
+ * Each single-valued property (enum hamqtt_prop) is present or absent; the
+ * user properties (HAMQTT_PROP_USER) and subscription identifiers are lists.
+ *
+ * Ownership: a hamqtt_props from hamqtt_props_new(), hamqtt_props_decode() or
+ * hamqtt_connack_props() belongs to the caller, who frees it with
+ * hamqtt_props_free(). One the library hands over (hamqtt_message.props) is
+ * the library's: it lives as long as the message (until the callback returns
+ * in push mode, until the next hamqtt_poll() in pull mode); do not free or
+ * change it. Whatever a set function is given is copied.
+ *
+ * Strings are NUL-terminated UTF-8 as MQTT allows it (no U+0000, no
+ * surrogates, at most 65535 bytes); binary data at most 65535 bytes.
+ * A hamqtt_props may be read from several threads at once, but not changed
+ * while another thread uses it. The functions never block.
+ */
+
+/* A new, empty property list; NULL when out of memory. Free with
+ * hamqtt_props_free(). */
+hamqtt_props *hamqtt_props_new(void);
+
+/* Frees a property list the caller owns and everything in it. NULL, and a
+ * list that belongs to the library (hamqtt_message.props), are ignored. */
+void hamqtt_props_free(hamqtt_props *props);
+
+/* Sets an integer property: HAMQTT_PROP_PAYLOAD_FORMAT (0 or 1),
+ * HAMQTT_PROP_MESSAGE_EXPIRY (seconds), or adds a HAMQTT_PROP_SUBSCRIPTION_ID
+ * (1..268435455; repeats). Setting a property again replaces its value.
+ * Returns HAMQTT_OK, HAMQTT_ERR_INVALID (NULL, a list of the library's, an id
+ * that is not an integer or is read only, a value out of range). */
+int hamqtt_props_set_int(hamqtt_props *props, int id, uint32_t value);
+
+/* Sets a string property: HAMQTT_PROP_CONTENT_TYPE or
+ * HAMQTT_PROP_RESPONSE_TOPIC (copied). Returns HAMQTT_OK, HAMQTT_ERR_INVALID
+ * (NULL, a list of the library's, an id that is not a string or is read only,
+ * a string longer than 65535 bytes or not valid UTF-8). */
+int hamqtt_props_set_string(hamqtt_props *props, int id, const char *value);
+
+/* Sets a binary property: HAMQTT_PROP_CORRELATION_DATA, `len` bytes at `data`
+ * (copied; NULL allowed when len is 0: present and empty). Returns HAMQTT_OK,
+ * HAMQTT_ERR_INVALID (as above, or len above 65535). */
+int hamqtt_props_set_binary(hamqtt_props *props, int id, const void *data, size_t len);
+
+/* Appends a user property (key and value copied; repeated keys allowed, order
+ * kept). Returns HAMQTT_OK, HAMQTT_ERR_INVALID (NULL, a list of the library's,
+ * a string longer than 65535 bytes or not valid UTF-8). Keys starting with
+ * "hamqtt-" are the engine's own: a publish refuses them. */
+int hamqtt_props_add_user(hamqtt_props *props, const char *key, const char *value);
+
+/* Stores in *value an integer property (any integer id of enum hamqtt_prop;
+ * HAMQTT_PROP_SUBSCRIPTION_ID gives the first). Returns HAMQTT_OK,
+ * HAMQTT_ERR_NOT_FOUND (absent; *value is 0), HAMQTT_ERR_INVALID (NULL, not an
+ * integer id). */
+int hamqtt_props_get_int(const hamqtt_props *props, int id, uint32_t *value);
+
+/* Stores in *value a string property (NUL-terminated; valid while `props`
+ * lives and is not changed) and in *len (may be NULL) its length. Returns
+ * HAMQTT_OK, HAMQTT_ERR_NOT_FOUND (absent; *value NULL), HAMQTT_ERR_INVALID
+ * (NULL, not a string id). */
+int hamqtt_props_get_string(const hamqtt_props *props, int id, const char **value, size_t *len);
+
+/* Stores in *data and *len (may be NULL) a binary property
+ * (HAMQTT_PROP_CORRELATION_DATA; a string id gives its bytes). Valid while
+ * `props` lives and is not changed; *data is never NULL when present, even
+ * for 0 bytes. Returns HAMQTT_OK, HAMQTT_ERR_NOT_FOUND (absent; *data NULL),
+ * HAMQTT_ERR_INVALID (NULL, not a binary or string id). */
+int hamqtt_props_get_binary(const hamqtt_props *props, int id, const void **data, size_t *len);
+
+/* The number of user properties (0 for NULL). */
+size_t hamqtt_props_user_count(const hamqtt_props *props);
+
+/* Stores in *key and *value (valid while `props` lives and is not changed) the
+ * i-th user property, 0-based, in order. Returns HAMQTT_OK,
+ * HAMQTT_ERR_INVALID (NULL, i not below hamqtt_props_user_count()). */
+int hamqtt_props_user_at(const hamqtt_props *props, size_t i, const char **key, const char **value);
+
+/* The number of subscription identifiers (0 for NULL). A received message
+ * carries one for each of this client's subscriptions with an identifier that
+ * it matched on the broker it came through. */
+size_t hamqtt_props_subscription_id_count(const hamqtt_props *props);
+
+/* The i-th subscription identifier, 0 when i is out of range or props NULL. */
+uint32_t hamqtt_props_subscription_id_at(const hamqtt_props *props, size_t i);
+
+/* Writes the MQTT 5 wire form of the list (its length as a variable byte
+ * integer, then the properties, as paho-mqtt's Properties.pack() makes it)
+ * into buf (cap bytes) and its length into *len. When cap is too small,
+ * nothing is written, *len receives the length needed and HAMQTT_ERR_BUFFER
+ * is returned (buf may be NULL with cap 0 to ask for the length). Returns
+ * HAMQTT_OK, HAMQTT_ERR_BUFFER, HAMQTT_ERR_INVALID (NULL props or len, NULL
+ * buf with cap > 0). */
+int hamqtt_props_encode(const hamqtt_props *props, void *buf, size_t cap, size_t *len);
+
+/* Reads the MQTT 5 wire form (`len` bytes at `buf`, exactly one property list
+ * with its length prefix, as paho-mqtt's Properties.unpack() reads it) into a
+ * new list stored in *out, which the caller frees with hamqtt_props_free().
+ * Every property of enum hamqtt_prop is read; a Topic Alias is checked and
+ * dropped. Returns HAMQTT_OK, HAMQTT_ERR_INVALID (NULL arguments; malformed
+ * input: a bad length, an unknown or repeated property, a value out of range,
+ * a string that is not valid UTF-8, bytes left over; *out is NULL then). */
+int hamqtt_props_decode(const void *buf, size_t len, hamqtt_props **out);
 
 /* ------------------------------------------------------------------------ */
 /* Configuration file (padogrid-compatible YAML) and its clusters            */
@@ -732,6 +935,34 @@ int hamqtt_publish_detached(hamqtt_client client, const char *topic, const void 
  * outstanding), HAMQTT_ERR_HANDLE, HAMQTT_ERR_TIMEOUT. */
 int hamqtt_flush(hamqtt_client client, int timeout_ms);
 
+/* hamqtt_publish() with MQTT 5 properties (0.5): `props` (NULL or empty for
+ * none) is copied during the call. The Topic Alias is the engine's own, and
+ * subscription identifiers in `props` are ignored. A broker that refuses the
+ * message with a reason code (0x80 and above, e.g. 0x87 not authorized by its
+ * ACL) fails this message alone: HAMQTT_ERR_REFUSED, with the code in
+ * hamqtt_last_reason_code(); it is not sent to another broker, and the broker
+ * stays live. Returns the codes of hamqtt_publish(), HAMQTT_ERR_REFUSED, and
+ * HAMQTT_ERR_INVALID for properties a client speaking MQTT 3.1.1 cannot send
+ * (any, when non-empty), CONNACK properties, a user property key starting
+ * with "hamqtt-", a payload format other than 0 or 1, or a response topic
+ * with wildcards. */
+int hamqtt_publish_props(hamqtt_client client, const char *topic, const void *payload, size_t len, int qos,
+                         int retain, const hamqtt_props *props);
+
+/* hamqtt_publish_async() with MQTT 5 properties (copied during the call), as
+ * hamqtt_publish_props() takes them. No callback argument: the outcome goes to
+ * hamqtt_callbacks.on_delivery (push mode) or comes as a HAMQTT_EVENT_DELIVERY
+ * (pull mode), with `user`. A message a broker refused has the outcome
+ * HAMQTT_ERR_REFUSED with hamqtt_delivery.reason_code set (0.5). */
+int hamqtt_publish_async_props(hamqtt_client client, const char *topic, const void *payload, size_t len, int qos,
+                               int retain, const hamqtt_props *props, void *user, uint64_t *id);
+
+/* hamqtt_publish_detached() with MQTT 5 properties (copied during the call),
+ * as hamqtt_publish_props() takes them; a refused message is reported as an
+ * error naming the topic (0.5). */
+int hamqtt_publish_detached_props(hamqtt_client client, const char *topic, const void *payload, size_t len, int qos,
+                                  int retain, const hamqtt_props *props);
+
 /* Publishes through the named endpoint only, without failover; blocks like
  * hamqtt_publish(). Returns its codes, and HAMQTT_ERR_NOT_FOUND (no such
  * endpoint), HAMQTT_ERR_NO_ENDPOINT (the endpoint is not live or failed). */
@@ -766,6 +997,41 @@ int hamqtt_subscribe(hamqtt_client client, const char *filter, int qos, hamqtt_m
  * HAMQTT_ERR_INVALID for a NULL granted (0.2). */
 int hamqtt_subscribe_granted(hamqtt_client client, const char *filter, int qos, hamqtt_message_cb cb, void *user,
                              int *granted);
+
+/* MQTT 5 subscription options (0.5), for hamqtt_subscribe_opts(). Initialise
+ * with HAMQTT_SUB_OPTIONS_INIT. */
+typedef struct hamqtt_sub_options {
+    uint32_t struct_size;    /* sizeof(hamqtt_sub_options)                         */
+    int no_local;            /* non-zero: brokers do not send this client the messages
+                                it published itself (every broker of the cluster knows
+                                the client by the same client id, so it holds on each;
+                                not allowed on a $share/ filter)                     */
+    int retain_as_published; /* non-zero: forwarded messages keep the RETAIN flag they
+                                were published with                                  */
+    int retain_handling;     /* retained messages when subscribing: 0 sent, 1 sent only
+                                when the subscription is new (a broker that restarted
+                                without the session sees it as new), 2 never         */
+    int subscription_id;     /* 1..268435455, given back with every message this
+                                subscription matched (hamqtt_props_subscription_id_at());
+                                0: none                                              */
+} hamqtt_sub_options;
+
+#define HAMQTT_SUB_OPTIONS_INIT { (uint32_t)sizeof(hamqtt_sub_options), 0, 0, 0, 0 }
+
+/* hamqtt_subscribe() with MQTT 5 subscription options (`opts` NULL: none, as
+ * hamqtt_subscribe()) and without a callback: the messages go to on_message
+ * (push mode) or hamqtt_poll() (pull mode). The options are kept with the
+ * subscription, which is made again with them on every endpoint that comes
+ * up. *reason_code (may be NULL) receives, as hamqtt_subscribe_granted() does,
+ * the QoS granted (the lowest any subscriber endpoint granted) or the failure
+ * code (0x80 and above) a broker refused the filter with, which
+ * hamqtt_last_reason_code() gives too; before hamqtt_connect() it is `qos`;
+ * after any other failure 0x80. Returns the codes of hamqtt_subscribe(), and
+ * HAMQTT_ERR_INVALID (opts->struct_size too small, retain_handling not 0-2,
+ * subscription_id out of range, no_local on a shared subscription, any option
+ * on a client speaking MQTT 3.1.1) (0.5). */
+int hamqtt_subscribe_opts(hamqtt_client client, const char *filter, int qos, const hamqtt_sub_options *opts,
+                          int *reason_code);
 
 /* Removes `filter` (exactly as subscribed) from the client and from every
  * subscriber endpoint. Called outside a callback, its callback is not
@@ -883,6 +1149,26 @@ int hamqtt_add_endpoint(hamqtt_client client, const char *uri, const char *name,
  * flight on it fail over. Returns HAMQTT_OK, HAMQTT_ERR_HANDLE,
  * HAMQTT_ERR_INVALID, HAMQTT_ERR_NOT_FOUND. */
 int hamqtt_remove_endpoint(hamqtt_client client, const char *name);
+
+/* Stores in *out a new property list (the caller frees it with
+ * hamqtt_props_free()) with what the broker of a live endpoint said in its MQTT
+ * 5 CONNACK: its limits (HAMQTT_PROP_RECEIVE_MAXIMUM,
+ * HAMQTT_PROP_TOPIC_ALIAS_MAXIMUM, HAMQTT_PROP_MAXIMUM_QOS,
+ * HAMQTT_PROP_RETAIN_AVAILABLE, HAMQTT_PROP_MAXIMUM_PACKET_SIZE, the
+ * *_AVAILABLE flags: each present only when the broker departs from MQTT's
+ * default, as a broker sends them), HAMQTT_PROP_SERVER_KEEP_ALIVE,
+ * HAMQTT_PROP_RESPONSE_INFO, HAMQTT_PROP_REASON_STRING, the user properties.
+ * `endpoint` names the endpoint; NULL takes the longest-live one. The engine
+ * always sends a client id (one it generated when hamqtt_options.client_id was
+ * NULL), so that every broker knows the client by the same name and none
+ * assigns one: when the application gave none, HAMQTT_PROP_ASSIGNED_CLIENT_ID
+ * holds the generated id, as a broker that assigned it would have said.
+ * The CONNACK of an endpoint is known once its HAMQTT_EVENT_ENDPOINT_UP was
+ * delivered (polled, or passed to the callbacks in push mode). Returns
+ * HAMQTT_OK, HAMQTT_ERR_HANDLE, HAMQTT_ERR_INVALID (out NULL),
+ * HAMQTT_ERR_NOT_FOUND (no such live endpoint, its up event not delivered yet,
+ * or the client speaks MQTT 3.1.1; *out is NULL) (0.5). */
+int hamqtt_connack_props(hamqtt_client client, const char *endpoint, hamqtt_props **out);
 
 #ifdef __cplusplus
 }
