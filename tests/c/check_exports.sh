@@ -4,7 +4,7 @@
 set -euo pipefail
 lib=$1 header=$2
 exported=$(nm -D --defined-only "$lib" | awk '{print $3}' | sed 's/@.*//' | sort -u)
-declared=$(grep -oE '^[a-z_ *]+[ *](hamqtt_[a-z_]+)\(' "$header" | grep -oE 'hamqtt_[a-z_]+' | sort -u)
+declared=$(grep -oE '^[a-z0-9_ *]+[ *](hamqtt_[a-z_]+)\(' "$header" | sed -E 's/.*[ *](hamqtt_[a-z_]+)\($/\1/' | sort -u)
 if [ "$exported" != "$declared" ]; then
   echo "exports and header disagree:"
   diff <(echo "$declared") <(echo "$exported") || true

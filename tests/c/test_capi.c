@@ -18,6 +18,7 @@
 #include "hamqtt.h"
 #include "testutil.h"
 #include "test_outbox.h"
+#include "test_mqtt5.h"
 
 /* ------------------------------------------------------------------------------------------ */
 /* helpers                                                                                    */
@@ -61,7 +62,7 @@ static void test_version(void) {
                    HAMQTT_ERR_PAYLOAD, HAMQTT_ERR_CONFIG, HAMQTT_ERR_NO_ENDPOINT, HAMQTT_ERR_CLOSED,
                    HAMQTT_ERR_NOT_FOUND, HAMQTT_ERR_BUSY, HAMQTT_ERR_MODE, HAMQTT_ERR_STATE,
                    HAMQTT_ERR_REFUSED, HAMQTT_ERR_IO, HAMQTT_ERR_NOT_INITIALIZED, HAMQTT_ERR_TIMEOUT,
-                   HAMQTT_ERR_FULL, HAMQTT_ERR_DROPPED, HAMQTT_ERR_EXPIRED, HAMQTT_ERR_LOCKED,
+                   HAMQTT_ERR_FULL, HAMQTT_ERR_DROPPED, HAMQTT_ERR_EXPIRED, HAMQTT_ERR_LOCKED, HAMQTT_ERR_BUFFER,
                    HAMQTT_ERR_INTERNAL, HAMQTT_STORED};
     size_t i;
     CHECK(strcmp(hamqtt_version(), HAMQTT_VERSION_STRING) == 0);
@@ -1657,6 +1658,9 @@ static const struct test_case cases[] = {
     {"outbox_full", test_outbox_full, 1},
     {"outbox_outcomes", test_outbox_outcomes, 1},
     {"outbox_config", test_outbox_config, 1},
+    {"mqtt5_props", test_mqtt5_props, 1},
+    {"mqtt5_messages", test_mqtt5_messages, 1},
+    {"mqtt5_refused", test_mqtt5_refused, 1},
 };
 
 int main(int argc, char **argv) { return test_main(argc, argv, cases, sizeof cases / sizeof cases[0]); }
