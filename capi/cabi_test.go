@@ -59,6 +59,39 @@ func TestCABIAckQuorum(t *testing.T) {
 	}
 }
 
+// TestCABIMQTT5Options: every MQTT 5 field of hamqtt_options reaches the engine's
+// configuration (the property lists copied, as the caller frees them), and a program built
+// against a header without them (a smaller struct_size) gets MQTT 3.1.1 whatever follows.
+func TestCABIMQTT5Options(t *testing.T) {
+	cfg, status, msg := cabiV5Options(false)
+	if status != 0 {
+		t.Fatalf("status %d: %s", status, msg)
+	}
+	cc := cfg.Connection
+	m := cc.MQTT5
+	if cc.ProtocolVersion != core.MQTT5 || m.SessionExpiry != 90*time.Second || m.ReceiveMaximum != 42 ||
+		m.TopicAliasMaximum != 7 || !m.NoTopicAliases || !m.RequestResponseInfo || !m.NoProblemInfo ||
+		cfg.MessageIDs != core.MessageIDsNever {
+		t.Errorf("MQTT 5 settings: version %d, %+v, message ids %d", cc.ProtocolVersion, m, cfg.MessageIDs)
+	}
+	if len(m.User) != 1 || m.User[0] != (core.UserProperty{Key: "app", Value: "shim"}) {
+		t.Errorf("connect user properties %v", m.User)
+	}
+	w := cc.Will
+	if w == nil || w.Delay != 5*time.Second || w.Properties == nil || w.Properties.ContentType != "text/plain" ||
+		w.Properties.MessageExpiry == nil || *w.Properties.MessageExpiry != 60 {
+		t.Errorf("will %+v", w)
+	}
+	cfg, status, msg = cabiV5Options(true)
+	if status != 0 {
+		t.Fatalf("old header: status %d: %s", status, msg)
+	}
+	if cfg.Connection.ProtocolVersion != core.MQTT311 || cfg.Connection.Will.Properties != nil || len(cfg.Connection.MQTT5.User) != 0 {
+		t.Errorf("old header: version %d, will %+v, user %v: fields beyond struct_size were read",
+			cfg.Connection.ProtocolVersion, cfg.Connection.Will, cfg.Connection.MQTT5.User)
+	}
+}
+
 // FuzzCABI feeds arbitrary call scripts (topics, filters, QoS values, stale handles, YAML,
 // endpoint strings) through the C ABI: no crash, known status codes, an error text for every
 // failure, no internal error.
@@ -69,6 +102,10 @@ func FuzzCABI(f *testing.F) {
 	f.Add([]byte{10, 24, 0, 't', 'c', 'p', ':', '/', '/', '1', '2', '7', '.', '0', '.', '0', '.', '1', ':', '1', '-', '9', '9', '9', '9', '9'})
 	f.Add([]byte{1, 4, 0xff, 0xc3, 0x28, 'x', 'y', 8, 1, 0, 7, 0, 3})
 	f.Add([]byte{5, 9, 1, 'h', 'o', 's', 't', ':', '1', '8', '8', '4', 6, 6, 0, 'h', '-', '2'})
+	// property lists (op 11): every message property, and a CONNACK's with a topic alias
+	f.Add([]byte{11, 29, 0, 28, 0x01, 1, 0x02, 0, 0, 1, 44, 0x03, 0, 1, 't', 0x08, 0, 1, 'r', 0x09, 0, 2, 0, 255,
+		0x0B, 7, 0x26, 0, 1, 'a', 0, 0})
+	f.Add([]byte{11, 12, 0, 11, 0x12, 0, 2, 'i', 'd', 0x23, 0, 5, 0x21, 0, 20})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		tm := time.AfterFunc(10*time.Second, func() { panic(fmt.Sprintf("input took over 10s: %q", data)) })
 		defer tm.Stop()

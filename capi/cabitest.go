@@ -9,7 +9,11 @@ package main
 */
 import "C"
 
-import "unsafe"
+import (
+	"unsafe"
+
+	"github.com/hamqtt/hamqtt/core"
+)
 
 // cabiThreads runs hqtest_threads: pthreads publishing through the exported C functions while
 // callbacks run. It returns "" or what went wrong.
@@ -94,4 +98,28 @@ func cabiHostEnv(name, value string) (string, bool) {
 	defer C.free(unsafe.Pointer(cv))
 	C.setenv(cn, cv, 1)
 	return hostEnv(name)
+}
+
+// cabiV5Options creates a client through hamqtt_client_new with every MQTT 5 option set
+// (oldHeader: with the struct_size of a program built before they existed) and returns the
+// engine's configuration, or the status and error text.
+func cabiV5Options(oldHeader bool) (core.Config, int, string) {
+	cs := C.CString("tcp://127.0.0.1:1")
+	defer C.free(unsafe.Pointer(cs))
+	old := C.int(0)
+	if oldHeader {
+		old = 1
+	}
+	var id C.uint64_t
+	if rc := C.hqtest_client_v5(cs, old, &id); rc != 0 {
+		return core.Config{}, int(rc), C.GoString((*C.char)(unsafe.Pointer(hamqtt_last_error())))
+	}
+	defer hamqtt_close(C.hamqtt_client(id))
+	cl, err := lookup(uint64(id))
+	if err != nil {
+		return core.Config{}, -1, err.Error()
+	}
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	return cl.cfg, 0, ""
 }
