@@ -182,12 +182,15 @@ func clusterClient(n string) (*client, int, error) {
 		}
 	}
 	cl := newClient(c.Config(), c, logs, true)
-	cl.generatedID = true
+	generated := true
 	for _, fcl := range registry.fc.Clusters {
 		if fcl.Name == n {
-			cl.generatedID = fcl.Connection.ClientID == ""
+			generated = fcl.Connection.ClientID == ""
 		}
 	}
+	cl.mu.Lock()
+	cl.generatedID = generated
+	cl.mu.Unlock()
 	if cl.ob != nil {
 		if oc, err := registry.fc.OutboxFor(n); err == nil && oc != nil {
 			cl.obQoS0 = oc.QoS0

@@ -133,7 +133,9 @@ func hamqtt_client_new(endpoints *C.hqcapi_cchar, opts *C.hqcapi_coptions, out *
 	if ocfg != nil {
 		cl.ownOutbox, cl.obQoS0 = true, ocfg.QoS0
 	}
+	cl.mu.Lock()
 	cl.generatedID = cfg.Connection.ClientID == ""
+	cl.mu.Unlock()
 	*out = C.hamqtt_client(cl.id)
 	return statusOK
 }

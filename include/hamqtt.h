@@ -992,8 +992,10 @@ int hamqtt_subscribe(hamqtt_client client, const char *filter, int qos, hamqtt_m
 /* hamqtt_subscribe() that also stores in *granted (not NULL) the QoS the
  * brokers granted: the lowest any subscriber endpoint granted (a broker may
  * cap it, as Mosquitto's max_qos does), 0x80 when one refused the filter
- * (HAMQTT_ERR_REFUSED). Before hamqtt_connect() it is `qos`; after any other
- * failure, 0x80. Returns the codes of hamqtt_subscribe(), and
+ * (HAMQTT_ERR_REFUSED; under MQTT 5 the broker's failure code, 0x80 and
+ * above; hamqtt_last_reason_code() gives it too, 0.5). Before hamqtt_connect()
+ * it is `qos`; after any other failure, 0x80. Returns the codes of
+ * hamqtt_subscribe(), and
  * HAMQTT_ERR_INVALID for a NULL granted (0.2). */
 int hamqtt_subscribe_granted(hamqtt_client client, const char *filter, int qos, hamqtt_message_cb cb, void *user,
                              int *granted);
