@@ -126,6 +126,83 @@ export interface HaOptions {
   tlsInsecure?: boolean
   /** the broker's certificate chain is verified, not that it names the host; a process warning says so */
   tlsSkipHostnameCheck?: boolean
+  /**
+   * MQTT 5: whether publishes carry the engine's message id, a user property "hamqtt-id" (the
+   * same on every copy and retry) that lets dedup subscribers drop copies exactly. 'auto'
+   * (default) stamps with publisherType ALL or an outbox (MqttClient always has one); receivers
+   * that are not hamqtt see the user property; 'never' sends messages exactly as given.
+   */
+  messageIds?: 'auto' | 'always' | 'never'
+  /** MQTT 5: the engine uses no topic aliases towards brokers (it does by default, within each broker's Topic Alias Maximum) */
+  noTopicAliases?: boolean
+}
+
+/** MQTT 5 user properties, as MQTT.js gives and takes them: a repeated name has an array of values. */
+export type UserProperties = { [name: string]: string | string[] }
+
+/** MQTT 5 CONNECT properties (MQTT.js's IConnectPacket['properties'], as far as the engine sends them). */
+export interface IConnectProperties {
+  /** seconds brokers keep the session after the connection ended (0xFFFFFFFF: never expires) */
+  sessionExpiryInterval?: number
+  /** QoS 1/2 messages a broker may have unacknowledged towards this client (1-65535) */
+  receiveMaximum?: number
+  /** topic aliases brokers may use towards this client (the engine resolves them) */
+  topicAliasMaximum?: number
+  requestResponseInformation?: boolean
+  requestProblemInformation?: boolean
+  userProperties?: UserProperties
+  /** not supported (MQTT 5 enhanced authentication): throws */
+  authenticationMethod?: never
+  /** not supported (the engine announces its own limit): throws */
+  maximumPacketSize?: never
+}
+
+/** MQTT 5 properties of a message: publish options, will, and (with subscriptionIdentifier) received messages. */
+export interface IPublishProperties {
+  payloadFormatIndicator?: boolean
+  /** seconds */
+  messageExpiryInterval?: number
+  /** accepted and ignored: the engine assigns topic aliases itself, per broker connection */
+  topicAlias?: number
+  responseTopic?: string
+  correlationData?: Buffer
+  userProperties?: UserProperties
+  contentType?: string
+}
+
+/** The properties of a received message, as MQTT.js gives them. */
+export interface IReceivedPublishProperties extends Omit<IPublishProperties, 'topicAlias'> {
+  /** the identifier of the subscription it matched; an array when it matched several */
+  subscriptionIdentifier?: number | number[]
+}
+
+/** MQTT 5 will properties. */
+export interface IWillProperties extends Omit<IPublishProperties, 'topicAlias'> {
+  /** seconds brokers wait before publishing the will (none if the session resumes first) */
+  willDelayInterval?: number
+}
+
+/** The MQTT 5 CONNACK properties of the longest-live broker (each present when the broker sent it). */
+export interface IConnackProperties {
+  sessionExpiryInterval?: number
+  /**
+   * clientId '': the id the engine made for this client ("hamqtt-<cluster>-<random>"; every broker
+   * knows the client by it), where a broker would have assigned one
+   */
+  assignedClientIdentifier?: string
+  serverKeepAlive?: number
+  responseInformation?: string
+  serverReference?: string
+  reasonString?: string
+  receiveMaximum?: number
+  topicAliasMaximum?: number
+  maximumQoS?: number
+  retainAvailable?: boolean
+  userProperties?: UserProperties
+  maximumPacketSize?: number
+  wildcardSubscriptionAvailable?: boolean
+  subscriptionIdentifiersAvailable?: boolean
+  sharedSubscriptionAvailable?: boolean
 }
 
 /** HaMqttClient's options: those of `ha`, with an outbox only when asked. */
@@ -157,7 +234,7 @@ export interface IClientOptions {
   reconnectPeriod?: number
   /** ms (30000) */
   connectTimeout?: number
-  will?: { topic: string, payload: string | Buffer, qos?: QoS, retain?: boolean }
+  will?: { topic: string, payload: string | Buffer, qos?: QoS, retain?: boolean, /** MQTT 5 */ properties?: IWillProperties }
   protocol?: 'mqtt' | 'mqtts' | 'tcp' | 'ssl' | 'tls' | 'ws' | 'wss'
   /** a host, or a host list "a:1883,b:1884" */
   host?: string
@@ -168,7 +245,13 @@ export interface IClientOptions {
   /** brokers of the virtual cluster (MQTT.js's failover list) */
   servers?: ServerAddress[]
   protocolId?: 'MQTT'
-  protocolVersion?: 4
+  /** 4: MQTT 3.1.1 (default); 5: MQTT 5, on every broker of the cluster */
+  protocolVersion?: 4 | 5
+  /** MQTT 5 CONNECT properties */
+  properties?: IConnectProperties
+  /** accepted; the engine assigns topic aliases itself (see ha.noTopicAliases) */
+  autoUseTopicAlias?: boolean
+  autoAssignTopicAlias?: boolean
   /** PEM text */
   ca?: string | Buffer | Array<string | Buffer>
   cert?: string | Buffer | Array<string | Buffer>
@@ -194,20 +277,56 @@ export interface IClientPublishOptions {
   dup?: false
   /** QoS 1/2: called once the message is stored in the outbox (before publish() returns) */
   cbStorePut?: () => void
+  /** MQTT 5 (protocolVersion 5); subscriptionIdentifier is refused (brokers add it) */
+  properties?: IPublishProperties
 }
 
 export interface IClientSubscribeOptions {
   qos?: QoS
+  /** MQTT 5 no local: brokers do not send this client its own messages */
+  nl?: boolean
+  /** MQTT 5 retain as published: forwarded messages keep their RETAIN flag */
+  rap?: boolean
+  /** MQTT 5 retain handling: 0 send retained messages, 1 only for a new subscription, 2 never */
+  rh?: 0 | 1 | 2
+  /** MQTT 5: subscriptionIdentifier (1-268435455) for every filter of the call; userProperties are not supported */
+  properties?: { subscriptionIdentifier?: number }
 }
 
+/** What subscribe's callback gets per filter: the request, with the QoS the brokers granted. */
 export interface ISubscriptionGrant {
   topic: string
+  /** the granted QoS; a refused subscribe fails with ErrorWithSubackPacket (the codes in its SUBACK) */
   qos: number
+  /** MQTT 5 */
+  nl?: boolean
+  rap?: boolean
+  rh?: number
+  properties?: { subscriptionIdentifier?: number }
 }
 
 export interface ISubscriptionMap {
-  [topic: string]: { qos: QoS }
+  [topic: string]: IClientSubscribeOptions
 }
+
+/** MQTT 5: a refused publish (err.code: the broker's reason code, e.g. 135), as MQTT.js's. */
+export declare class ErrorWithReasonCode extends Error {
+  constructor (message: string, code: number)
+  code: number
+  /** hamqtt: HAMQTT_ERR_REFUSED */
+  status?: number
+  /** hamqtt: the PUBACK (QoS 1) or PUBREC (QoS 2) that carried the code */
+  packet?: IPubackPacket
+}
+
+/** A refused subscribe (err.packet: the SUBACK with the reason codes), as MQTT.js's. */
+export declare class ErrorWithSubackPacket extends Error {
+  constructor (message: string, packet: ISubackPacket)
+  packet: ISubackPacket
+}
+
+/** MQTT 5 reason codes and their texts, as MQTT.js's. */
+export declare const ReasonCodes: Readonly<Record<number, string>>
 
 /** The CONNACK 'connect' and 'packetreceive' get: the cluster's, not one broker's. */
 export interface IConnackPacket {
@@ -218,15 +337,20 @@ export interface IConnackPacket {
   length: number
   topic: null
   payload: null
-  returnCode: 0
+  /** MQTT 3.1.1 */
+  returnCode?: 0
+  /** MQTT 5 (in place of returnCode) */
+  reasonCode?: 0
   /** every live broker still had this client's session (clean: false) */
   sessionPresent: boolean
+  /** MQTT 5: the CONNACK properties of the longest-live broker */
+  properties?: IConnackProperties
 }
 
 /** What subscribe's callback (third argument) and 'packetreceive' get once the brokers acknowledged. */
 export interface ISubackPacket {
   cmd: 'suback'
-  /** the QoS granted per filter (the lowest any subscriber endpoint granted) */
+  /** per filter the QoS granted (the lowest any subscriber endpoint granted), or the reason code (0x80 and above) a broker refused it with */
   granted: number[]
   /** the client's own number for the subscribe call (each broker has its own packet id) */
   messageId: number
@@ -238,11 +362,14 @@ export interface IUnsubackPacket {
   messageId: number
 }
 
-/** 'packetreceive' for an acknowledged QoS 1 (puback) or QoS 2 (pubcomp) publish. */
+/** 'packetreceive' for an acknowledged QoS 1 (puback) or QoS 2 (pubcomp) publish; MQTT 5: a
+ * refused one's puback or pubrec, with its reason code (also the callback's second argument). */
 export interface IPubackPacket {
-  cmd: 'puback' | 'pubcomp'
+  cmd: 'puback' | 'pubcomp' | 'pubrec'
   /** the messageId of the publish packet (of packetsend and the publish callback) */
   messageId: number
+  /** MQTT 5 */
+  reasonCode?: number
 }
 
 export interface ISubscribePacket {
@@ -277,6 +404,8 @@ export interface IPublishPacket {
   endpoint?: string
   /** absent: the broker's packet id does not reach the application */
   messageId?: number
+  /** MQTT 5: absent when the message carried none */
+  properties?: IReceivedPublishProperties
 }
 
 /** The publish packet of publish's callback, publishAsync() and 'packetsend': as it was handed to the cluster. */
@@ -289,15 +418,18 @@ export interface IOutgoingPublishPacket {
   dup: false
   /** the client's number for a QoS 1/2 publish (0 for QoS 0); each broker has its own packet id */
   messageId: number
+  /** MQTT 5: the properties given */
+  properties?: IPublishProperties
 }
 
 /**
  * publish's callback: QoS 0 gets no arguments, QoS 1/2 (null, packet) once a broker
  * acknowledged it; a failure (error): HAMQTT_ERR_FULL at once from publish() (the outbox had no
  * room: not stored), later HAMQTT_ERR_DROPPED, HAMQTT_ERR_EXPIRED, HAMQTT_ERR_REFUSED, or
- * 'Connection closed' (HAMQTT_ERR_CLOSED) from end(true).
+ * 'Connection closed' (HAMQTT_ERR_CLOSED) from end(true). MQTT 5: a broker's refusal is an
+ * ErrorWithReasonCode (err.code 135 and the like), with the PUBACK or PUBREC as packet.
  */
-export type PacketCallback = (error?: Error | null, packet?: IOutgoingPublishPacket) => void
+export type PacketCallback = (error?: Error | ErrorWithReasonCode | null, packet?: IOutgoingPublishPacket | IPubackPacket) => void
 export type ClientSubscribeCallback = (err: Error | null, granted?: ISubscriptionGrant[], packet?: ISubackPacket) => void
 export type UnsubscribeCallback = (err: Error | null, packet?: IUnsubackPacket) => void
 export type DoneCallback = (error?: Error) => void
@@ -354,7 +486,7 @@ export interface MqttClientEventCallbacks {
   packetsend: (packet: Packet) => void
   /** what the cluster answered: connack, publish (before 'message'), puback, pubcomp, suback, unsuback */
   packetreceive: (packet: Packet) => void
-  /** MQTT 5 only: never emitted (the engine speaks MQTT 3.1.1) */
+  /** never emitted: a broker's DISCONNECT ends that broker's connection only (see endpointDown) */
   disconnect: (packet: IDisconnectPacket) => void
   error: (error: ConnectionRefusedError | HamqttError | (Error & { code?: string })) => void
   close: () => void
@@ -443,6 +575,8 @@ export interface HaMessage {
   retain: boolean
   dup: boolean
   endpoint: string
+  /** MQTT 5 (a configured cluster speaking it): the message's properties, MQTT.js shaped */
+  properties?: IReceivedPublishProperties
 }
 
 /** A client of one virtual cluster (the native HA API). */
@@ -505,6 +639,9 @@ declare const _default: {
   Client: typeof MqttClient
   HaClusters: typeof HaClusters
   HaMqttClient: typeof HaMqttClient
+  ErrorWithReasonCode: typeof ErrorWithReasonCode
+  ErrorWithSubackPacket: typeof ErrorWithSubackPacket
+  ReasonCodes: typeof ReasonCodes
   libraryVersion: string
   status: Readonly<Record<string, number>>
 }

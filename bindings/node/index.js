@@ -4,6 +4,7 @@
 //   const mqtt = require('mqtt')  ->  const mqtt = require('hamqtt')
 const { MqttClient, binding } = require('./lib/client')
 const { HaClusters, HaMqttClient } = require('./lib/ha')
+const { ErrorWithReasonCode, ErrorWithSubackPacket, ReasonCodes } = require('./lib/props')
 
 /**
  * Connects to a broker or a virtual cluster, as MQTT.js's connect(): returns the client at once
@@ -43,6 +44,12 @@ const api = {
   Client: MqttClient,
   HaClusters,
   HaMqttClient,
+  /** MQTT 5: the error of a refused publish (err.code: the broker's reason code), as MQTT.js's. */
+  ErrorWithReasonCode,
+  /** MQTT 5: the error of a refused subscribe (err.packet: the SUBACK), as MQTT.js's. */
+  ErrorWithSubackPacket,
+  /** MQTT 5 reason codes and their texts, as MQTT.js's ReasonCodes. */
+  ReasonCodes,
   /** libhamqtt's version. */
   libraryVersion: binding.version(),
   /** Status codes of the C API (HAMQTT_ERR_*), as on errors' .status; .code holds the name. */

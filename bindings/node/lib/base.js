@@ -98,9 +98,9 @@ class NativeOwner extends EventEmitter {
     if (this._native && !this._native.isClosed()) this._native.watch()
   }
 
-  _onNative (kind, a, b, c, d) {
+  _onNative (kind, a, b, c, d, e) {
     switch (kind) {
-      case K_MESSAGE: return this._onMessage(a, b, c, d)
+      case K_MESSAGE: return this._onMessage(a, b, c, d, e)
       case K_UP:
         this._live.add(a)
         this._session.set(a, b === 1) // HAMQTT_UP_SESSION_PRESENT
@@ -109,7 +109,7 @@ class NativeOwner extends EventEmitter {
         this._live.delete(a)
         this._session.delete(a)
         return this._onDown(a, b, c)
-      case K_DELIVERY: return this._onDelivery(a, b, c, d)
+      case K_DELIVERY: return this._onDelivery(a, b, c, d, e)
       case K_ERROR: return this._onEngineError(makeError(a, b || 'error'))
       case K_CLOSED: return undefined
       case K_IDLE: return this._onIdle()

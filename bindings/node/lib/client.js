@@ -19,6 +19,7 @@
 // plus hamqtt's own: endpointUp(name), endpointDown(name, reason).
 const { NativeOwner, makeError, binding } = require('./base')
 const opt = require('./options')
+const P = require('./props')
 const util = require('node:util')
 const os = require('node:os')
 
@@ -48,8 +49,17 @@ function invalidTopic (client, topics, callback) {
   return false
 }
 
-function connackPacket (sessionPresent) {
-  return { cmd: 'connack', retain: false, qos: 0, dup: false, length: 2, topic: null, payload: null, sessionPresent, returnCode: 0 }
+// MQTT 5 (properties: the CONNACK properties, or undefined): reasonCode in place of returnCode,
+// as MQTT.js gives it.
+function connackPacket (sessionPresent, v5, properties) {
+  const p = { cmd: 'connack', retain: false, qos: 0, dup: false, length: 2, topic: null, payload: null, sessionPresent }
+  if (!v5) {
+    p.returnCode = 0
+    return p
+  }
+  p.reasonCode = 0
+  if (properties !== undefined) p.properties = properties
+  return p
 }
 
 // The address a refused dial names ("dial tcp 127.0.0.1:1883: connect: connection refused"),
@@ -90,7 +100,20 @@ function refusedError ({ address, port, endpoint }, cause) {
 
 // Synthesised acknowledgement packets (the engine acknowledged on every broker concerned).
 function ackPacket (cmd, messageId, extra) {
-  return { cmd, retain: false, qos: 0, dup: false, length: 2, topic: null, payload: null, ...extra, messageId }
+  return { cmd, retain: false, qos: 0, dup: false, length: 2, topic: null, payload: null, messageId, ...extra }
+}
+
+// A publish a broker refused with an MQTT 5 reason code (0x80 and above), as MQTT.js reports
+// it: ErrorWithReasonCode('Publish error: Not authorized', 135) with the PUBACK (QoS 1) or
+// PUBREC (QoS 2) as err.packet and the callback's second argument; err.status is
+// HAMQTT_ERR_REFUSED and err.cause the engine's error. null for any other outcome.
+function refusedPublish (status, error, reasonCode, id, qos) {
+  if (!(reasonCode >= 0x80)) return null
+  const e = new P.ErrorWithReasonCode(`Publish error: ${P.ReasonCodes[reasonCode] || `reason code ${reasonCode}`}`, reasonCode)
+  e.status = status
+  if (error) e.cause = makeError(status, error)
+  e.packet = ackPacket(qos === 2 ? 'pubrec' : 'puback', id, { length: 3, reasonCode })
+  return e
 }
 
 class MqttClient extends NativeOwner {
@@ -143,7 +166,8 @@ class MqttClient extends NativeOwner {
     // engine at once, connected or not: its outbox keeps it until a broker acknowledged it and
     // sends the stream in publish order, as MQTT.js's offline queue and outgoing store do.
     this._reports = new Map()
-    this._subs = new Map() // filter -> qos (to rebuild after end + reconnect)
+    this._subs = new Map() // filter -> { qos, options } (to rebuild after end + reconnect)
+    this._v5 = this.options.protocolVersion === 5
     this._waiters = [] // { resolve, reject } waiting for connected
     this._tail = Promise.resolve() // serialises subscribe/unsubscribe/reconnect
     this._endCallbacks = []
@@ -257,7 +281,8 @@ class MqttClient extends NativeOwner {
     for (const w of waiters) w.resolve()
     // sessionPresent: every live broker still had this client's session (clean: false).
     const live = [...this._live]
-    const connack = connackPacket(live.length > 0 && live.every((e) => this._session.get(e) === true))
+    const connack = connackPacket(live.length > 0 && live.every((e) => this._session.get(e) === true), this._v5,
+      this._v5 ? this._connackProperties() : undefined)
     if (this.listenerCount('packetreceive') > 0) this.emit('packetreceive', connack)
     if (this._state !== 'up') return
     this.emit('connect', connack)
@@ -303,6 +328,16 @@ class MqttClient extends NativeOwner {
       // reconnectPeriod 0: no reconnection, as MQTT.js; connect() or reconnect() starts again.
       this._state = 'stopped'
       this._stopEngine()
+    }
+  }
+
+  // The MQTT 5 CONNACK properties of the longest-live broker, MQTT.js shaped (with
+  // assignedClientIdentifier: the engine's id when the application gave clientId '').
+  _connackProperties () {
+    try {
+      return P.fromNative(this._native.connackProps(null))
+    } catch {
+      return undefined
     }
   }
 
@@ -377,7 +412,7 @@ class MqttClient extends NativeOwner {
   // --------------------------------------------------------------------------------------------
   // Events from the native client
 
-  _onMessage (topic, payload, flags, endpoint) {
+  _onMessage (topic, payload, flags, endpoint, props) {
     const qos = flags & 3
     const packet = {
       cmd: 'publish',
@@ -389,6 +424,12 @@ class MqttClient extends NativeOwner {
       payload,
       endpoint
     }
+    if (props !== undefined) {
+      // MQTT 5: MQTT.js's shape (userProperties { name: value | [values] }, correlationData a
+      // Buffer, subscriptionIdentifier a number, or an array when several subscriptions matched).
+      packet.properties = P.fromNative(props)
+    }
+    if (this._v5) packet.length += 1
     if (this.listenerCount('packetreceive') > 0) this.emit('packetreceive', packet)
     this.emit('message', topic, payload, packet)
   }
@@ -398,15 +439,24 @@ class MqttClient extends NativeOwner {
   // refusing it, or (QoS 0 without queueQoSZero) no broker took it within ha.timeToWait. A
   // message stored by an earlier run of a disk outbox reports only its failure, with an id
   // nobody here knows.
-  _onDelivery (id, status, error, endpoints) {
+  _onDelivery (id, status, error, endpoints, reasonCode) {
     const rep = this._reports.get(id)
     if (!rep) {
-      if (status !== 0) this._onError(makeError(status, error || 'publish failed'))
+      if (status !== 0) this._onError(refusedPublish(status, error, reasonCode, id, 1) || makeError(status, error || 'publish failed'))
       return
     }
     this._reports.delete(id)
+    const refused = refusedPublish(status, error, reasonCode, id, rep.qos)
+    if (refused !== null) {
+      // MQTT 5: a broker refused the message with a reason code (PUBACK or PUBREC): as MQTT.js,
+      // (ErrorWithReasonCode with err.code the reason code, the acknowledgement packet).
+      if (this.listenerCount('packetreceive') > 0) this.emit('packetreceive', refused.packet)
+      if (rep.cb) rep.cb(refused, refused.packet)
+      else this._onError(refused)
+      return
+    }
     if (status === 0) {
-      if (rep.qos > 0 && this.listenerCount('packetreceive') > 0) this.emit('packetreceive', ackPacket(rep.qos === 1 ? 'puback' : 'pubcomp', id))
+      if (rep.qos > 0 && this.listenerCount('packetreceive') > 0) this.emit('packetreceive', ackPacket(rep.qos === 1 ? 'puback' : 'pubcomp', id, this._v5 ? { reasonCode: 0 } : undefined))
       // As MQTT.js: QoS 0 calls back without arguments, QoS 1/2 with (null, packet).
       if (rep.cb) {
         if (rep.qos === 0) rep.cb()
@@ -462,7 +512,9 @@ class MqttClient extends NativeOwner {
         case 'dup':
           if (opts.dup) throw opt.unsupported('publish option dup: true', 'the engine sets the DUP flag itself when it re-sends')
           break
-        case 'properties': throw opt.unsupported('publish option properties', 'MQTT 5 properties (the engine speaks MQTT 3.1.1)')
+        case 'properties':
+          if (!this._v5) throw opt.typeError('publish option properties needs protocolVersion: 5 (MQTT 5)')
+          break
         case 'messageId': throw opt.unsupported('publish option messageId', 'the engine assigns message ids')
         default: throw opt.typeError(`unknown publish option ${k}`)
       }
@@ -470,6 +522,8 @@ class MqttClient extends NativeOwner {
     if (opts.retain !== undefined && typeof opts.retain !== 'boolean') throw opt.typeError(`publish option retain must be a boolean, got ${opt.describe(opts.retain)}`)
     if (opts.cbStorePut !== undefined && typeof opts.cbStorePut !== 'function') throw opt.typeError('publish option cbStorePut must be a function')
     const retain = opts.retain === true
+    // MQTT 5 properties as a flat list the addon hands to the library's setters (null: none).
+    const props = this._v5 ? P.encodeMessage(opts.properties, undefined, true) : null
     if (invalidTopic(this, [topic], callback)) return this
     if (this._checkDisconnecting(callback)) return this
     if (qos === 0 && !this.options.queueQoSZero && !this.connected) {
@@ -484,7 +538,7 @@ class MqttClient extends NativeOwner {
     const report = callback !== undefined || (qos > 0 && this.listenerCount('packetreceive') > 0)
     let id
     try {
-      id = this._native.publish(topic, message, qos, retain, report)
+      id = props === null ? this._native.publish(topic, message, qos, retain, report) : this._native.publish(topic, message, qos, retain, report, props)
     } catch (err) {
       // The outbox had no room (or could not write it): not stored, and nothing more follows.
       // MQTT.js reports a store's refusal to the callback likewise, from publish() itself.
@@ -507,16 +561,23 @@ class MqttClient extends NativeOwner {
         cb: callback,
         stored,
         packet: callback !== undefined && qos > 0
-          ? { cmd: 'publish', topic, payload: message, qos, retain, dup: false, messageId: id }
+          ? this._publishPacket(topic, message, qos, retain, id, opts.properties)
           : undefined
       })
     }
     if (this.listenerCount('packetsend') > 0) {
-      this.emit('packetsend', { cmd: 'publish', topic, payload: message, qos, retain, messageId: qos > 0 ? id : 0, dup: false })
+      this.emit('packetsend', this._publishPacket(topic, message, qos, retain, qos > 0 ? id : 0, opts.properties))
     }
     // As MQTT.js: once a QoS 1/2 message is in the outgoing store (here: the outbox).
     if (opts.cbStorePut && qos > 0 && stored) opts.cbStorePut()
     return this
+  }
+
+  // The publish packet as MQTT.js hands it back (MQTT 5: with the properties given).
+  _publishPacket (topic, payload, qos, retain, messageId, properties) {
+    const p = { cmd: 'publish', topic, payload, qos, retain, messageId, dup: false }
+    if (this._v5) p.properties = properties
+    return p
   }
 
   publishAsync (topic, message, opts) {
@@ -539,26 +600,59 @@ class MqttClient extends NativeOwner {
     callback = callback || noop
     if (opts === null || opts === undefined) opts = {}
     if (typeof opts !== 'object' || Array.isArray(opts)) throw opt.typeError(`subscribe options must be an object, got ${opt.describe(opts)}`)
+    const v5 = this._v5
     const checkSubOpts = (o, where) => {
       for (const k of Object.keys(o)) {
         if (o[k] === undefined) continue
         if (k === 'qos') continue
         if (k === 'nl' || k === 'rap' || k === 'rh') {
-          if (o[k]) throw opt.unsupported(`${where} ${k}`, 'MQTT 5 subscription options (the engine speaks MQTT 3.1.1)')
+          if (!v5 && o[k]) throw opt.typeError(`${where} ${k} needs protocolVersion: 5 (MQTT 5 subscription options)`)
+          if (k === 'rh') {
+            if (o.rh !== 0 && o.rh !== 1 && o.rh !== 2) throw opt.rangeError(`${where} rh must be 0, 1 or 2, got ${opt.describe(o.rh)}`)
+          } else if (typeof o[k] !== 'boolean') {
+            throw opt.typeError(`${where} ${k} must be a boolean, got ${opt.describe(o[k])}`)
+          }
           continue
         }
-        if (k === 'properties') throw opt.unsupported(`${where} properties`, 'MQTT 5 properties (the engine speaks MQTT 3.1.1)')
+        if (k === 'properties') continue // checked below (the call's properties only count)
         throw opt.typeError(`unknown ${where} ${k}`)
       }
     }
     checkSubOpts(opts, 'subscribe option')
+    // MQTT 5 SUBSCRIBE properties: subscriptionIdentifier, given back with every message the
+    // subscriptions match. As MQTT.js, those of the options apply to every filter of the call.
+    const properties = opts.properties === null ? undefined : opts.properties
+    let subscriptionId = 0
+    if (properties !== undefined) {
+      if (!v5) throw opt.typeError('subscribe option properties needs protocolVersion: 5 (MQTT 5)')
+      P.checkKeys(properties, ['subscriptionIdentifier'], 'subscribe option properties', {
+        userProperties: (k) => opt.unsupported(`subscribe option properties.${k}`, 'user properties of a SUBSCRIBE (the engine makes each subscription on every broker by itself, again after each reconnection)')
+      })
+      if (properties.subscriptionIdentifier !== undefined) {
+        subscriptionId = P.checkUint(properties.subscriptionIdentifier, 268435455, 'subscribe option properties.subscriptionIdentifier')
+        if (subscriptionId === 0) throw opt.rangeError('subscribe option properties.subscriptionIdentifier must be from 1 to 268435455, got 0')
+      }
+    }
     const defaultQos = opt.validateQos(opts.qos, 'subscribe option qos')
+    // As MQTT.js: the request per filter ({ topic, qos } and, MQTT 5, nl, rap, rh, properties),
+    // which the callback gets back with the granted QoS.
+    const request = (topic, qos, o) => {
+      const r = { topic, qos }
+      if (v5) {
+        r.nl = o.nl
+        r.rap = o.rap
+        r.rh = o.rh
+        r.properties = properties
+      }
+      return r
+    }
+    const dflt = v5 ? { nl: false, rap: false, rh: 0, ...opts } : opts
     const subs = []
     if (typeof topicObject === 'string') {
-      subs.push({ topic: topicObject, qos: defaultQos })
+      subs.push(request(topicObject, defaultQos, dflt))
     } else if (Array.isArray(topicObject)) {
       if (topicObject.length === 0) throw opt.typeError('subscribe: the topic list is empty')
-      for (const t of topicObject) subs.push({ topic: t, qos: defaultQos })
+      for (const t of topicObject) subs.push(request(t, defaultQos, dflt))
     } else if (topicObject !== null && typeof topicObject === 'object') {
       const keys = Object.keys(topicObject).filter((k) => k !== 'resubscribe')
       if (keys.length === 0) throw opt.typeError('subscribe: the topic object is empty')
@@ -566,7 +660,7 @@ class MqttClient extends NativeOwner {
         const o = topicObject[t]
         if (o === null || typeof o !== 'object') throw opt.typeError(`subscribe: ${JSON.stringify(t)} must map to { qos }, got ${opt.describe(o)}`)
         checkSubOpts(o, `subscribe option of ${JSON.stringify(t)}:`)
-        subs.push({ topic: t, qos: opt.validateQos(o.qos, `qos of ${JSON.stringify(t)}`) })
+        subs.push(request(t, opt.validateQos(o.qos, `qos of ${JSON.stringify(t)}`), o))
       }
     } else {
       throw opt.typeError(`subscribe: topic must be a string, an array of strings or an object { topic: { qos } }, got ${opt.describe(topicObject)}`)
@@ -574,19 +668,41 @@ class MqttClient extends NativeOwner {
     for (const s of subs) opt.validateFilter(s.topic)
     if (invalidTopic(this, subs.map((s) => s.topic), callback)) return this
     if (this._checkDisconnecting(callback)) return this
-    for (const s of subs) this._subs.set(s.topic, s.qos)
+    // The engine's subscription options (null: none, as MQTT 3.1.1 subscribes).
+    const nativeOpts = (s) => (v5 && (s.nl || s.rap || s.rh || subscriptionId)
+      ? { noLocal: !!s.nl, retainAsPublished: !!s.rap, retainHandling: s.rh || 0, subscriptionId }
+      : null)
+    for (const s of subs) {
+      if (s.nl && s.topic.startsWith('$share/')) throw opt.typeError(`subscribe option nl: no-local is not allowed on a shared subscription (${JSON.stringify(s.topic)})`)
+    }
+    for (const s of subs) this._subs.set(s.topic, { qos: s.qos, options: nativeOpts(s) })
     const messageId = this._nextPacketId()
     this._serial(async () => {
       await this._whenConnected()
-      if (this.listenerCount('packetsend') > 0) this.emit('packetsend', { cmd: 'subscribe', subscriptions: subs.map((s) => ({ ...s })), messageId })
-      const granted = []
-      for (const s of subs) granted.push({ topic: s.topic, qos: await this._subscribeOne(s.topic, s.qos) })
-      return granted
-    }).then((granted) => {
-      // As MQTT.js: (null, granted, suback). The SUBACK stands for the brokers' answers.
-      const suback = ackPacket('suback', messageId, { length: 2 + granted.length, granted: granted.map((g) => g.qos) })
+      if (this.listenerCount('packetsend') > 0) {
+        const packet = { cmd: 'subscribe', subscriptions: subs.map((s) => ({ ...s })), messageId }
+        if (properties !== undefined) packet.properties = properties
+        this.emit('packetsend', packet)
+      }
+      const codes = []
+      for (const s of subs) codes.push(await this._subscribeOne(s.topic, s.qos, nativeOpts(s)))
+      return codes
+    }).then((codes) => {
+      // As MQTT.js: (null, granted, suback). The SUBACK stands for the brokers' answers: the
+      // QoS granted per filter, or the reason code (0x80 and above) a broker refused it with.
+      const suback = ackPacket('suback', messageId, { length: 2 + codes.length + (v5 ? 1 : 0), granted: codes })
       if (this.listenerCount('packetreceive') > 0) this.emit('packetreceive', suback)
-      callback(null, granted, suback)
+      const refused = codes.find((c) => (c & 0x80) !== 0)
+      if (refused !== undefined) {
+        // As MQTT.js 5: a refused filter fails the call (ErrorWithSubackPacket, the SUBACK in
+        // err.packet and as the third argument) and is not made again after a reconnection.
+        for (let i = 0; i < codes.length; i++) if ((codes[i] & 0x80) !== 0) this._subs.delete(subs[i].topic)
+        const err = new P.ErrorWithSubackPacket(`Subscribe error: ${P.ReasonCodes[refused] || `reason code ${refused}`}`, suback)
+        callback(err, subs, suback)
+        return
+      }
+      for (let i = 0; i < codes.length; i++) subs[i].qos = codes[i]
+      callback(null, subs, suback)
     }, (err) => callback(err, subs))
     return this
   }
@@ -596,12 +712,14 @@ class MqttClient extends NativeOwner {
     return this._packetId
   }
 
-  async _subscribeOne (topic, qos) {
+  // One filter: the QoS the brokers granted, or the MQTT 5 reason code one refused it with.
+  async _subscribeOne (topic, qos, options) {
     for (;;) {
       await this._whenConnected()
       try {
-        return await this._call('subscribe', topic, qos) // the QoS the brokers granted
+        return await (options === null ? this._call('subscribe', topic, qos) : this._call('subscribe', topic, qos, options))
       } catch (err) {
+        if (err.code === 'HAMQTT_ERR_REFUSED') return err.reasonCode >= 0x80 ? err.reasonCode : 0x80
         // No endpoint live: it stays registered and is made when one comes up; wait for that
         // and ask again to see it acknowledged, as MQTT.js waits for its SUBACK.
         if (err.code !== 'HAMQTT_ERR_NO_ENDPOINT' || this.disconnecting) throw err
@@ -630,7 +748,7 @@ class MqttClient extends NativeOwner {
       if (typeof opts !== 'object') throw opt.typeError(`unsubscribe options must be an object, got ${opt.describe(opts)}`)
       for (const k of Object.keys(opts)) {
         if (opts[k] === undefined) continue
-        if (k === 'properties') throw opt.unsupported('unsubscribe option properties', 'MQTT 5 properties (the engine speaks MQTT 3.1.1)')
+        if (k === 'properties') throw opt.unsupported('unsubscribe option properties', 'user properties of an UNSUBSCRIBE (the engine unsubscribes on every broker by itself)')
         throw opt.typeError(`unknown unsubscribe option ${k}`)
       }
     }
@@ -686,7 +804,7 @@ class MqttClient extends NativeOwner {
       for (const k of Object.keys(opts)) {
         if (opts[k] === undefined) continue
         if (k === 'reasonCode' && opts[k] === 0) continue
-        throw opt.unsupported(`end option ${k}`, 'MQTT 5 DISCONNECT fields (the engine speaks MQTT 3.1.1)')
+        throw opt.unsupported(`end option ${k}`, 'MQTT 5 DISCONNECT fields (the engine ends every broker connection with a normal DISCONNECT)')
       }
     }
     if (cb !== undefined && cb !== null && typeof cb !== 'function') throw opt.typeError(`end callback must be a function, got ${opt.describe(cb)}`)
@@ -816,7 +934,9 @@ class MqttClient extends NativeOwner {
       const subs = [...this._subs]
       // Registered before connecting: the engine makes them on every endpoint that comes up.
       this._serial(async () => {
-        for (const [t, q] of subs) await this._call('subscribe', t, q)
+        for (const [t, { qos, options }] of subs) {
+          await (options === null ? this._call('subscribe', t, qos) : this._call('subscribe', t, qos, options))
+        }
       }).then(() => {
         if (n === this._native && this._state === 'idle') this._start()
       }, (err) => this._onError(err))

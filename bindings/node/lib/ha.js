@@ -167,10 +167,11 @@ class HaMqttClient extends NativeOwner {
     if (this._native.isClosed()) throw makeError(-8, `hamqtt: the client of cluster "${this._name}" is closed`)
   }
 
-  _onMessage (topic, payload, flags, endpoint) {
-    this.emit('message', topic, payload, {
-      topic, payload, qos: flags & 3, retain: (flags & 4) !== 0, dup: (flags & 8) !== 0, endpoint
-    })
+  _onMessage (topic, payload, flags, endpoint, props) {
+    const m = { topic, payload, qos: flags & 3, retain: (flags & 4) !== 0, dup: (flags & 8) !== 0, endpoint }
+    // MQTT 5 (a configured cluster with protocol version 5): MQTT.js-shaped properties
+    if (props !== undefined) m.properties = require('./props').fromNative(props)
+    this.emit('message', topic, payload, m)
   }
 
   _onUp (name) { this.emit('endpointUp', name) }

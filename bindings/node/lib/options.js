@@ -227,18 +227,16 @@ const MQTT_OPTIONS = new Set([
   'protocol', 'host', 'hostname', 'port', 'path', 'servers', 'protocolId', 'protocolVersion',
   'ca', 'cert', 'key', 'rejectUnauthorized', 'queueQoSZero', 'manualConnect', 'resubscribe',
   'reschedulePings', 'query', 'auth', 'href', 'defaultProtocol', 'slashes',
+  'properties', 'autoUseTopicAlias', 'autoAssignTopicAlias',
   // hamqtt's own
   'cluster', 'config', 'ha'
 ])
 
 // MQTT.js options that cannot be honoured, and why.
 const UNSUPPORTED_OPTIONS = {
-  properties: 'MQTT 5 properties (the engine speaks MQTT 3.1.1)',
   authPacket: 'MQTT 5 enhanced authentication',
-  customHandleAcks: 'MQTT 5 custom acknowledgements',
-  autoUseTopicAlias: 'MQTT 5 topic aliases',
-  autoAssignTopicAlias: 'MQTT 5 topic aliases',
-  topicAliasMaximum: 'MQTT 5 topic aliases',
+  customHandleAcks: 'MQTT 5 custom acknowledgements (the engine acknowledges every message it takes)',
+  topicAliasMaximum: 'a top-level topicAliasMaximum (MQTT.js takes it in properties: properties.topicAliasMaximum)',
   incomingStore: 'custom message stores (the engine keeps the state of incoming QoS 2 messages)',
   outgoingStore: 'custom message stores (outgoing messages wait in the client\'s outbox: ha.outbox.dir keeps it on disk, across restarts and kill -9)',
   messageIdProvider: 'custom message ids (the engine assigns them per broker connection)',
@@ -301,8 +299,13 @@ const HA_OPTIONS = {
   tlsKeyFile: ['tlsKeyFile', 'string'],
   tlsInsecure: ['tlsInsecure', 'bool'],
   tlsSkipHostnameCheck: ['tlsSkipHostnameCheck', 'bool'],
-  outbox: ['outbox', 'outbox']
+  outbox: ['outbox', 'outbox'],
+  messageIds: ['messageIds', 'messageIds'],
+  noTopicAliases: ['noTopicAliases', 'bool']
 }
+
+// ha.messageIds: whether MQTT 5 publishes carry the engine's message id (HAMQTT's message_ids).
+const MESSAGE_IDS = { auto: 0, always: 1, never: -1 }
 
 // outbox: { ... } keys (the configuration file's names), with their native names.
 const OUTBOX_OPTIONS = {
@@ -357,6 +360,9 @@ function convertHaOption (key, value, kind) {
         throw rangeError(`${what} must be -1 (every live broker), 0 or 1 (any one broker) or k > 1 (k of the live brokers), got ${value}`)
       }
       return value
+    case 'messageIds':
+      if (typeof value === 'string' && value in MESSAGE_IDS) return MESSAGE_IDS[value]
+      throw rangeError(`${what} must be 'auto', 'always' or 'never', got ${describe(value)}`)
     case 'publisher': {
       if (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 3) return value
       if (typeof value === 'string') {
@@ -543,11 +549,22 @@ function resolveUnredacted (brokerUrl, opts) {
   const tls = {}
 
   // --- protocol level
-  if (opts.protocolVersion !== undefined && opts.protocolVersion !== 4) {
-    throw unsupported(`protocolVersion ${opts.protocolVersion}`, 'the engine speaks MQTT 3.1.1 (protocolVersion 4) only')
+  if (opts.protocolVersion !== undefined && opts.protocolVersion !== 4 && opts.protocolVersion !== 5) {
+    throw unsupported(`protocolVersion ${opts.protocolVersion}`, 'the engine speaks MQTT 3.1.1 (protocolVersion 4) and MQTT 5 (protocolVersion 5)')
+  }
+  const v5 = opts.protocolVersion === 5
+  if (v5) native.protocolVersion = 5
+  for (const key of ['autoUseTopicAlias', 'autoAssignTopicAlias']) {
+    // The engine assigns topic aliases itself, per broker connection, within each broker's
+    // Topic Alias Maximum (ha.noTopicAliases turns that off): these change nothing.
+    if (opts[key] !== undefined && typeof opts[key] !== 'boolean') throw typeError(`option ${key} must be a boolean, got ${describe(opts[key])}`)
+  }
+  if (opts.properties !== undefined && opts.properties !== null) {
+    if (!v5) throw typeError('option properties needs protocolVersion: 5 (MQTT 5)')
+    connectProperties(opts.properties, native)
   }
   if (opts.protocolId !== undefined && opts.protocolId !== 'MQTT') {
-    throw unsupported(`protocolId ${JSON.stringify(opts.protocolId)}`, 'only "MQTT" (MQTT 3.1.1)')
+    throw unsupported(`protocolId ${JSON.stringify(opts.protocolId)}`, 'only "MQTT" (MQTT 3.1.1 and 5)')
   }
   if (opts.resubscribe === false) {
     throw unsupported('resubscribe: false', 'the engine always replays subscriptions on every endpoint that comes up')
@@ -568,7 +585,7 @@ function resolveUnredacted (brokerUrl, opts) {
     if (brokerUrl) throw typeError('give either a broker URL or option cluster, not both')
     // A configured cluster takes its connection settings from the configuration file.
     for (const key of ['servers', 'host', 'hostname', 'port', 'protocol', 'path', 'clientId', 'username', 'password', 'keepalive',
-      'clean', 'connectTimeout', 'will', 'ca', 'cert', 'key', 'rejectUnauthorized', 'ha']) {
+      'clean', 'connectTimeout', 'will', 'ca', 'cert', 'key', 'rejectUnauthorized', 'ha', 'properties']) {
       if (opts[key] !== undefined) {
         throw unsupported(`option ${key} together with option cluster`, `cluster "${cluster}" takes its settings from the configuration file`)
       }
@@ -660,8 +677,13 @@ function resolveUnredacted (brokerUrl, opts) {
 
     // --- connection settings
     options.clientId = options.clientId !== undefined ? options.clientId : randomClientId()
-    if (typeof options.clientId !== 'string' || options.clientId === '') throw typeError(`option clientId must be a non-empty string, got ${describe(options.clientId)}`)
-    native.clientId = checkMqttText('option clientId', options.clientId)
+    if (v5 && options.clientId === '') {
+      // MQTT 5: the engine makes one id for every broker ("hamqtt-<cluster>-<random>"), which
+      // the CONNACK properties report as assignedClientIdentifier, as a broker assigns one.
+    } else {
+      if (typeof options.clientId !== 'string' || options.clientId === '') throw typeError(`option clientId must be a non-empty string${v5 ? ' (or \'\': the engine assigns one)' : ''}, got ${describe(options.clientId)}`)
+      native.clientId = checkMqttText('option clientId', options.clientId)
+    }
     const user = credential(options.username, 'username')
     const pass = credential(options.password, 'password')
     if (user !== undefined) native.username = user
@@ -680,8 +702,11 @@ function resolveUnredacted (brokerUrl, opts) {
       const w = opts.will
       if (typeof w !== 'object') throw typeError(`option will must be an object { topic, payload, qos, retain }, got ${describe(w)}`)
       for (const k of Object.keys(w)) {
-        if (k === 'properties') throw unsupported('option will.properties', 'MQTT 5 properties (the engine speaks MQTT 3.1.1)')
-        if (!['topic', 'payload', 'qos', 'retain'].includes(k)) throw typeError(`option will: unknown key ${k}`)
+        if (!['topic', 'payload', 'qos', 'retain', 'properties'].includes(k)) throw typeError(`option will: unknown key ${k}`)
+      }
+      if (w.properties !== undefined && w.properties !== null) {
+        if (!v5) throw typeError('option will.properties needs protocolVersion: 5 (MQTT 5)')
+        willProperties(w.properties, native)
       }
       validatePublishTopic(w.topic)
       const willProblem = mqttStringProblem(w.topic)
@@ -726,12 +751,49 @@ function resolveUnredacted (brokerUrl, opts) {
   options.clean = opts.clean !== false
   options.resubscribe = true
   options.protocolId = 'MQTT'
-  options.protocolVersion = 4
+  options.protocolVersion = v5 ? 5 : 4
   options.queueQoSZero = opts.queueQoSZero !== false
   options.manualConnect = opts.manualConnect === true
   options.endpoints = endpoints
   options.cluster = cluster
   return { endpoints, cluster, config: opts.config, native, options, tls }
+}
+
+// MQTT.js's properties option (the CONNECT properties) into native options.
+function connectProperties (props, native) {
+  const P = require('./props')
+  const what = 'option properties'
+  P.checkKeys(props, ['sessionExpiryInterval', 'receiveMaximum', 'topicAliasMaximum', 'requestResponseInformation',
+    'requestProblemInformation', 'userProperties'], what, {
+    authenticationMethod: (k) => unsupported(`${what}.${k}`, 'MQTT 5 enhanced authentication'),
+    authenticationData: (k) => unsupported(`${what}.${k}`, 'MQTT 5 enhanced authentication'),
+    maximumPacketSize: (k) => unsupported(`${what}.${k}`, 'the engine announces its own limit for the packets brokers send (64 MiB)')
+  })
+  if (props.sessionExpiryInterval !== undefined) {
+    // seconds; 0xFFFFFFFF: never expires
+    native.sessionExpiryMs = P.checkUint(props.sessionExpiryInterval, 0xffffffff, `${what}.sessionExpiryInterval`) * 1000
+  }
+  if (props.receiveMaximum !== undefined) {
+    native.receiveMaximum = P.checkUint(props.receiveMaximum, 65535, `${what}.receiveMaximum`)
+    if (native.receiveMaximum === 0) throw rangeError(`${what}.receiveMaximum must be from 1 to 65535, got 0`)
+  }
+  if (props.topicAliasMaximum !== undefined) native.topicAliasMaximum = P.checkUint(props.topicAliasMaximum, 65535, `${what}.topicAliasMaximum`)
+  if (props.requestResponseInformation !== undefined) native.requestResponseInfo = P.checkBool(props.requestResponseInformation, `${what}.requestResponseInformation`) === 1
+  if (props.requestProblemInformation !== undefined) native.noProblemInfo = P.checkBool(props.requestProblemInformation, `${what}.requestProblemInformation`) === 0
+  const user = P.encodeUser(props.userProperties, `${what}.userProperties`)
+  if (user !== null) native.connectProps = user
+}
+
+// will.properties into native options: willDelayInterval, and the message's properties.
+function willProperties (props, native) {
+  const P = require('./props')
+  const what = 'option will.properties'
+  if (props === null || typeof props !== 'object' || Array.isArray(props)) throw typeError(`${what} must be an object, got ${describe(props)}`)
+  const { willDelayInterval, ...rest } = props
+  if (willDelayInterval !== undefined) native.willDelayMs = P.checkUint(willDelayInterval, 0xffffffff, `${what}.willDelayInterval`) * 1000
+  if (rest.topicAlias !== undefined) throw typeError(`${what}.topicAlias: a will has no topic alias`)
+  const wire = P.encodeMessage(rest, what)
+  if (wire !== null) native.willProps = wire
 }
 
 // The native options that hand PEM material (MQTT.js's ca, cert and key) to the C API in

@@ -45,10 +45,11 @@ test('connect: bad URLs and options', () => {
 
 test('connect: what cannot be offered is named', () => {
   const cases = [
-    [{ protocolVersion: 5 }, /protocolVersion 5 is not supported: the engine speaks MQTT 3.1.1/],
     [{ protocolVersion: 3 }, /protocolVersion 3 is not supported/],
     [{ protocolId: 'MQIsdp' }, /protocolId "MQIsdp" is not supported/],
-    [{ properties: { sessionExpiryInterval: 10 } }, /option properties \(MQTT 5 properties/],
+    [{ protocolVersion: 5, properties: { authenticationMethod: 'SCRAM-SHA-1' } }, /option properties\.authenticationMethod is not supported: MQTT 5 enhanced authentication/],
+    [{ protocolVersion: 5, properties: { maximumPacketSize: 1024 } }, /option properties\.maximumPacketSize is not supported/],
+    [{ protocolVersion: 5, customHandleAcks: () => {} }, /option customHandleAcks/],
     [{ incomingStore: {} }, /option incomingStore \(custom message stores/],
     [{ transformWsUrl: () => '' }, /option transformWsUrl/],
     [{ resubscribe: false }, /resubscribe: false is not supported: the engine always replays/],
@@ -80,7 +81,7 @@ test('client methods: bad arguments throw, unsupported features are named', asyn
     assert.throws(() => c.publish('a', 'x', {}, 'cb'), ERR(TypeError, /publish callback must be a function/))
     assert.throws(() => c.publish('a', 'x', { qoss: 1 }), ERR(TypeError, /unknown publish option qoss/))
     assert.throws(() => c.publish('a', 'x', { dup: true }), /publish option dup: true is not supported/)
-    assert.throws(() => c.publish('a', 'x', { properties: {} }), /publish option properties is not supported/)
+    assert.throws(() => c.publish('a', 'x', { properties: {} }), ERR(TypeError, /publish option properties needs protocolVersion: 5/))
     assert.throws(() => c.subscribe(7), ERR(TypeError, /subscribe: topic must be a string, an array of strings or an object/))
     assert.throws(() => c.subscribe('a/#/b'), ERR(TypeError, /'#' must be the last level/))
     assert.throws(() => c.subscribe('a/b+'), ERR(TypeError, /'\+' must occupy a whole level/))
@@ -89,7 +90,7 @@ test('client methods: bad arguments throw, unsupported features are named', asyn
     assert.throws(() => c.subscribe({ a: { qos: 5 } }), ERR(RangeError, /qos of "a" must be 0, 1 or 2, got 5/))
     assert.throws(() => c.subscribe({ a: 1 }), ERR(TypeError, /"a" must map to \{ qos \}/))
     assert.throws(() => c.subscribe('a', { qos: -1 }), ERR(RangeError, /subscribe option qos must be 0, 1 or 2, got -1/))
-    assert.throws(() => c.subscribe('a', { nl: true }), /subscribe option nl is not supported: MQTT 5/)
+    assert.throws(() => c.subscribe('a', { nl: true }), ERR(TypeError, /subscribe option nl needs protocolVersion: 5/))
     assert.throws(() => c.unsubscribe(3), ERR(TypeError, /unsubscribe: topic must be a string or a non-empty array/))
     assert.throws(() => c.unsubscribe('a', { properties: {} }), /unsubscribe option properties is not supported/)
     assert.throws(() => c.end(true, 'x', 5), ERR(TypeError, /end callback must be a function/))
