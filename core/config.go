@@ -66,7 +66,8 @@ func (c *Config) stampsMessages() bool {
 	case MessageIDsNever:
 		return false
 	}
-	return c.PublisherType == All || c.Outbox != nil
+	// A memory outbox dies with the process: only a disk outbox resends after a crash.
+	return c.PublisherType == All || (c.Outbox != nil && c.Outbox.log != nil)
 }
 
 func randomHex(n int) string {
@@ -240,7 +241,7 @@ type Config struct {
 	// "hamqtt-id", the same on every copy and every retry), which lets a Dedup subscriber
 	// remove copies exactly, whatever their payload, and keep a message published twice on
 	// purpose. MessageIDsAuto (default) stamps when copies are expected: the All publisher
-	// type, or an outbox (a resend after a crash). Receivers that are not hamqtt see the user
+	// type, or a disk outbox (a resend after a crash). Receivers that are not hamqtt see the user
 	// property; MessageIDsNever leaves messages as the application made them.
 	MessageIDs MessageIDMode
 

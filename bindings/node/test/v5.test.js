@@ -115,14 +115,14 @@ test('one MQTT.js 5 program, run on MQTT.js and on hamqtt: the same CONNACK, gra
 
 test('properties between hamqtt and MQTT.js, both ways; the engine\'s message id only with messageIds', needsMqttJs, async () => {
   const theirs = mqttjs.connect(broker.url, { protocolVersion: 5 })
-  const ours = hamqtt.connect(broker.url, { protocolVersion: 5 })
-  const exact = hamqtt.connect(broker.url, { protocolVersion: 5, ha: { messageIds: 'never' } })
+  const ours = hamqtt.connect(broker.url, { protocolVersion: 5, ha: { messageIds: 'always' } })
+  const exact = hamqtt.connect(broker.url, { protocolVersion: 5 }) // the default: a memory outbox stamps nothing
   for (const c of [theirs, ours, exact]) open.add(c)
   await Promise.all([theirs, ours, exact].map((c) => within(new Promise((resolve) => c.once('connect', resolve)), 10000, 'connect')))
   await theirs.subscribeAsync('v5/rt/to-mqttjs/#', { qos: 1 })
   await ours.subscribeAsync('v5/rt/to-hamqtt', { qos: 1 })
 
-  // hamqtt -> MQTT.js: the same properties; the default (an outbox: auto) adds "hamqtt-id"
+  // hamqtt -> MQTT.js: the same properties; messageIds: 'always' adds "hamqtt-id"
   const atTheirs = messages(theirs, 2)
   await exact.publishAsync('v5/rt/to-mqttjs/exact', 'x', { qos: 1, properties: PROPS })
   await ours.publishAsync('v5/rt/to-mqttjs/stamped', 'y', { qos: 1, properties: PROPS })
