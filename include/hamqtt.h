@@ -181,7 +181,8 @@ enum hamqtt_outbox_sync {
 /* Event kinds (hamqtt_event.kind). */
 enum hamqtt_event_kind {
     HAMQTT_EVENT_MESSAGE = 1,       /* .message holds a received message      */
-    HAMQTT_EVENT_ENDPOINT_UP = 2,   /* .endpoint connected                    */
+    HAMQTT_EVENT_ENDPOINT_UP = 2,   /* .endpoint connected (MQTT 5: its CONNACK's
+                                       properties from hamqtt_connack_props()) */
     HAMQTT_EVENT_ENDPOINT_DOWN = 3, /* .endpoint moved to the dead list; .error */
     HAMQTT_EVENT_DELIVERY = 4,      /* .delivery: an async publish completed  */
     HAMQTT_EVENT_ERROR = 5          /* .error: a failure that belongs to no call */
