@@ -227,7 +227,7 @@ enum hamqtt_prop {
 /* hamqtt_options.message_ids (0.5). */
 enum hamqtt_message_ids {
     HAMQTT_MESSAGE_IDS_AUTO = 0,   /* stamp when copies are expected: publisher type ALL, or
-                                      an outbox (a re-send after a crash)                  */
+                                      a disk outbox (outbox_dir: a re-send after a crash)  */
     HAMQTT_MESSAGE_IDS_ALWAYS = 1,
     HAMQTT_MESSAGE_IDS_NEVER = -1  /* messages leave exactly as the application made them  */
 };
