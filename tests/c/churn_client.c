@@ -19,7 +19,8 @@
  * with hamqtt_publish_async, printing STORED <seq> when the call stored the message, then ACK
  * or FAIL when its outcome comes; it starts even when no broker is reachable, sends first what
  * a killed predecessor left in the outbox, and prints DONE once that is resolved too. The
- * subscriber de-duplicates. --outbox is ignored by the other configurations. */
+ * subscriber de-duplicates. --outbox is ignored by the other configurations. Each name with
+ * "-v5" appended (noloss-v5, outbox-v5) is the same configuration over MQTT 5. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -183,6 +184,17 @@ int main(int argc, char **argv) {
     }
 
     opts.name = pub ? "churn-pub" : "churn-sub";
+    /* NAME-v5: the same configuration over MQTT 5 (copies carry message ids, removed exactly). */
+    {
+        size_t n = strlen(config);
+        static char base[64];
+        if (n > 3 && n < sizeof base && strcmp(config + n - 3, "-v5") == 0) {
+            memcpy(base, config, n - 3);
+            base[n - 3] = 0;
+            config = base;
+            opts.protocol_version = 5;
+        }
+    }
     if (strcmp(config, "noloss") == 0) {
         if (pub) {
             opts.publisher_type = HAMQTT_PUBLISHER_ALL;

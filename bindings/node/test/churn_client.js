@@ -59,6 +59,11 @@ function parseArgs (argv) {
     }
   }
   if (!a.brokers || !a.topic) usage('--brokers and --topic are required')
+  // NAME-v5: the same configuration over MQTT 5 (copies carry message ids, removed exactly)
+  if (a.config.endsWith('-v5')) {
+    a.config = a.config.slice(0, -3)
+    a.v5 = true
+  }
   if (!['default', 'noloss', 'roundrobin', 'outbox'].includes(a.config)) usage(`unknown --config ${a.config}`)
   if (!['hamqtt', 'mqtt'].includes(a.impl)) usage(`unknown --impl ${a.impl}`)
   if (a.deadline === undefined) a.deadline = a.config === 'outbox' ? 0 : 60 // 0: none
@@ -101,6 +106,7 @@ if (args.impl === 'hamqtt') {
 } else if (args.config !== 'default') {
   log(`--config ${args.config} has no MQTT.js equivalent: running the default`)
 }
+if (args.v5) options.protocolVersion = 5
 
 const client = mqtt.connect(options)
 client.on('error', (err) => log(`error: ${err.code || ''} ${err.message}`))
