@@ -46,7 +46,8 @@ def run_example(name: str, *args: str, lib: str = "hamqtt", timeout: float = 60,
     with open(path, encoding="utf-8") as f:
         src = f.read()
     if lib == "paho":
-        src = src.replace("import hamqtt.", "import paho.mqtt.").replace("from hamqtt ", "from paho.mqtt ")
+        src = (src.replace("import hamqtt.", "import paho.mqtt.").replace("from hamqtt ", "from paho.mqtt ")
+               .replace("from hamqtt.", "from paho.mqtt."))
     return subprocess.run([sys.executable, "-c", src, *args], capture_output=True, text=True,
                           timeout=timeout, input=stdin)
 

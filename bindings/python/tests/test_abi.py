@@ -31,6 +31,7 @@ STRUCTS = {
     "hamqtt_event": _lib.Event,
     "hamqtt_endpoint_stats": _lib.EndpointStatsStruct,
     "struct hamqtt_outbox_stats": _lib.OutboxStatsStruct,  # no typedef, as struct stat
+    "hamqtt_sub_options": _lib.SubOptions,
 }
 
 
@@ -66,11 +67,13 @@ def test_event_unpack_format_matches_struct() -> None:
     ev = _lib.Event()
     ev.kind, ev.status, ev.time_unix_ns = 4, -7, 123
     ev.message.qos, ev.message.payload_len = 2, 9
-    ev.delivery.id, ev.delivery.status = 77, -8
+    ev.message.props = 0x1234
+    ev.delivery.id, ev.delivery.status, ev.delivery.reason_code = 77, -8, 0x87
     import struct
 
     t = struct.unpack(_lib.EVENT_FORMAT, bytes(ev))
-    assert t[0] == 4 and t[1] == -7 and t[4] == 123 and t[8] == 9 and t[9] == 2 and t[13] == 77 and t[15] == -8
+    assert t[0] == 4 and t[1] == -7 and t[4] == 123 and t[8] == 9 and t[9] == 2 and t[13] == 0x1234
+    assert t[14] == 77 and t[16] == -8 and t[20] == 0x87
 
 
 def test_installed_package_is_complete() -> None:

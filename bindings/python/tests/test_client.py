@@ -66,8 +66,9 @@ def test_constructor_arguments() -> None:
         mqtt.Client("my-client-id")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="client id must be provided"):
         v2(clean_session=False)
-    with pytest.raises(mqtt.NotSupportedError, match="MQTT 5"):
-        v2(protocol=mqtt.MQTTv5)
+    assert v2(protocol=mqtt.MQTTv5).protocol == mqtt.MQTTv5
+    with pytest.raises(ValueError, match="Clean session is not used for MQTT 5.0"):
+        v2(protocol=mqtt.MQTTv5, clean_session=False)
     with pytest.raises(NotImplementedError, match="MQTT 3.1"):
         v2(protocol=mqtt.MQTTv31)
     with pytest.raises(NotImplementedError, match="unix"):
@@ -111,7 +112,7 @@ def test_bad_publish_and_subscribe_arguments(broker: Broker) -> None:
         c.subscribe(12)  # type: ignore[arg-type]
     with pytest.raises(NotImplementedError, match="properties"):
         c.publish("a", "x", properties=object())  # type: ignore[arg-type]
-    with pytest.raises(NotImplementedError, match="subscribe options"):
+    with pytest.raises(NotImplementedError, match="subscribe.options=.... on an MQTT 3.1.1 client"):
         c.subscribe("a", options=object())
     with pytest.raises(NotImplementedError, match="connect_srv"):
         c.connect_srv("example.com")

@@ -103,6 +103,14 @@ def test_subscribe_and_print(lib: str) -> None:
         b.stop()
 
 
+def test_mqtt5_request_response() -> None:
+    out = _run_both("v5_request_response.py")["hamqtt"]
+    assert "requester connected: Success assigned a client id: True" in out
+    assert any(line.startswith("reply: demo5/client/replies {\"sum\": 6} 1 ") and '"SubscriptionIdentifier": [42]' in line
+               for line in out), out
+    assert "answered: True" in out and "done" in out
+
+
 def test_session_present() -> None:
     cid = "sp-" + uuid.uuid4().hex[:8]
     b = Broker().start()

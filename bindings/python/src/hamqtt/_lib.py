@@ -63,6 +63,7 @@ ERR_FULL = -17
 ERR_DROPPED = -18
 ERR_EXPIRED = -19
 ERR_LOCKED = -20
+ERR_BUFFER = -21
 ERR_INTERNAL = -99
 # Not an error: the client's outbox holds the message, no broker acknowledged it yet.
 STORED = 1
@@ -89,6 +90,7 @@ STATUS_NAMES = {
     ERR_DROPPED: "HAMQTT_ERR_DROPPED",
     ERR_EXPIRED: "HAMQTT_ERR_EXPIRED",
     ERR_LOCKED: "HAMQTT_ERR_LOCKED",
+    ERR_BUFFER: "HAMQTT_ERR_BUFFER",
     ERR_INTERNAL: "HAMQTT_ERR_INTERNAL",
     STORED: "HAMQTT_STORED",
 }
@@ -157,7 +159,12 @@ class HamqttError(Exception):
     :ivar code: the negative ``HAMQTT_ERR_*`` status code.
     :ivar name: its symbolic name, e.g. ``"HAMQTT_ERR_NO_ENDPOINT"``.
     :ivar detail: the library's explanation (``hamqtt_last_error()``).
+    :ivar reason_code: the broker's MQTT 5 reason code when a broker refused (else 0).
     """
+
+    reason_code: int = 0
+    """The MQTT 5 reason code a broker refused the call with (``hamqtt_last_reason_code()``:
+    0x80 and above), else 0."""
 
     def __init__(self, code: int, detail: str) -> None:
         self.code = code
@@ -240,11 +247,17 @@ _ERROR_CLASSES: dict[int, type[HamqttError]] = {
 
 
 def error_for(code: int, detail: Optional[str] = None) -> HamqttError:
-    """Build the exception for status ``code``; ``detail`` defaults to ``hamqtt_last_error()``."""
+    """Build the exception for status ``code``; ``detail`` defaults to ``hamqtt_last_error()``
+    (and its ``reason_code`` to ``hamqtt_last_reason_code()``)."""
+    reason = 0
     if detail is None:
-        raw = lib().hamqtt_last_error()
+        L = lib()
+        raw = L.hamqtt_last_error()
         detail = raw.decode("utf-8", "replace") if raw else ""
-    return _ERROR_CLASSES.get(code, HamqttError)(code, detail)
+        reason = L.hamqtt_last_reason_code()
+    exc = _ERROR_CLASSES.get(code, HamqttError)(code, detail)
+    exc.reason_code = reason
+    return exc
 
 
 def check(code: int) -> None:
@@ -314,6 +327,18 @@ class Options(Structure):
         ("outbox_sync_interval_ms", c_int),
         ("outbox_qos0", c_int),
         ("outbox_expiry_ms", c_int),
+        # MQTT 5 (0.5)
+        ("protocol_version", c_int),
+        ("session_expiry_ms", c_int64),
+        ("receive_maximum", c_int),
+        ("topic_alias_maximum", c_int),
+        ("no_topic_aliases", c_int),
+        ("request_response_info", c_int),
+        ("no_problem_info", c_int),
+        ("message_ids", c_int),
+        ("connect_props", c_void_p),
+        ("will_props", c_void_p),
+        ("will_delay_ms", c_int64),
     ]
 
 
@@ -329,6 +354,7 @@ class Message(Structure):
         ("retained", c_int),
         ("duplicate", c_int),
         ("endpoint", c_void_p),
+        ("props", c_void_p),
     ]
 
 
@@ -342,6 +368,7 @@ class Delivery(Structure):
         ("error", c_void_p),
         ("endpoints", c_void_p),
         ("user", c_void_p),
+        ("reason_code", c_int),
     ]
 
 
@@ -398,9 +425,25 @@ class OutboxStatsStruct(Structure):
 
 # hamqtt_event unpacked in one struct call per event (much faster than ctypes attribute access):
 # kind, status, endpoint, error, time | topic, topic_len, payload, payload_len, qos, retained,
-# duplicate, (pad), endpoint | id, topic, status, (pad), error, endpoints, user
-EVENT_FORMAT = "=iiQQqQQQQiii4xQQQi4xQQQ"
+# duplicate, (pad), endpoint, props | id, topic, status, (pad), error, endpoints, user,
+# reason_code, (pad)
+EVENT_FORMAT = "=iiQQqQQQQiii4xQQQQi4xQQQi4x"
 EVENT_SIZE = struct.calcsize(EVENT_FORMAT)
+
+class SubOptions(Structure):
+    """``hamqtt_sub_options``."""
+
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("no_local", c_int),
+        ("retain_as_published", c_int),
+        ("retain_handling", c_int),
+        ("subscription_id", c_int),
+    ]
+
+
+# enum hamqtt_prop: the property identifiers of MQTT 5 (the same numbers as on the wire).
+PROP_ASSIGNED_CLIENT_ID = 0x12
 
 LOG_CB = CFUNCTYPE(None, c_void_p, c_uint64, c_int, c_char_p)
 _VOIDP_ARRAY = POINTER(c_void_p)
@@ -529,6 +572,19 @@ def _declare(h: ctypes.CDLL) -> None:
         "hamqtt_add_endpoint": (c_int, [u64, c_char_p, c_char_p, POINTER(c_void_p)]),
         "hamqtt_remove_endpoint": (c_int, [u64, c_char_p]),
         "hamqtt_outbox_stats": (c_int, [u64, POINTER(OutboxStatsStruct)]),
+        # MQTT 5
+        "hamqtt_props_free": (None, [c_void_p]),
+        "hamqtt_props_encode": (c_int, [c_void_p, c_void_p, c_size_t, POINTER(c_size_t)]),
+        "hamqtt_props_decode": (c_int, [c_char_p, c_size_t, POINTER(c_void_p)]),
+        "hamqtt_publish_props": (c_int, [u64, c_char_p, c_char_p, c_size_t, c_int, c_int, c_void_p]),
+        "hamqtt_publish_async_props": (
+            c_int,
+            [u64, c_char_p, c_char_p, c_size_t, c_int, c_int, c_void_p, c_void_p, POINTER(u64)],
+        ),
+        "hamqtt_publish_detached_props": (c_int, [u64, c_char_p, c_char_p, c_size_t, c_int, c_int, c_void_p]),
+        "hamqtt_subscribe_opts": (c_int, [u64, c_char_p, c_int, POINTER(SubOptions), POINTER(c_int)]),
+        "hamqtt_last_reason_code": (c_int, []),
+        "hamqtt_connack_props": (c_int, [u64, c_char_p, POINTER(c_void_p)]),
     }
     for name, (res, args) in sigs.items():
         fn = getattr(h, name)

@@ -30,10 +30,56 @@ _string_at = ctypes.string_at
 
 # A drained event, as a tuple (fast to build, cheap to dispatch):
 # (kind, status, endpoint, error, time_ns, topic, payload, qos, retained, duplicate,
-#  delivery_id, delivery_endpoints)
+#  delivery_id, delivery_endpoints, message_props, delivery_reason_code)
+# message_props is the MQTT 5 wire form of the message's properties (as paho-mqtt's
+# Properties.pack() gives it), or None when it has none.
 RawEvent = Tuple[
-    int, int, Optional[str], Optional[str], int, Optional[str], bytes, int, bool, bool, int, str
+    int, int, Optional[str], Optional[str], int, Optional[str], bytes, int, bool, bool, int, str,
+    Optional[bytes], int,
 ]
+
+
+def props_to_bytes(ptr: Optional[int]) -> Optional[bytes]:
+    """The MQTT 5 wire form (length prefix included) of a ``hamqtt_props`` the library owns,
+    via ``hamqtt_props_encode``; None for NULL."""
+    if not ptr:
+        return None
+    L = _lib.lib()
+    need = c_size_t(0)
+    buf = ctypes.create_string_buffer(256)
+    rc = L.hamqtt_props_encode(ptr, buf, 256, byref(need))
+    if rc != _lib.OK:
+        if rc != _lib.ERR_BUFFER:
+            _lib.check(rc)
+        buf = ctypes.create_string_buffer(need.value)
+        _lib.check(L.hamqtt_props_encode(ptr, buf, need.value, byref(need)))
+    return buf.raw[: need.value]
+
+
+class NativeProps:
+    """A ``hamqtt_props`` made from the MQTT 5 wire form (``hamqtt_props_decode``); freed by
+    :meth:`free` or when collected. The library copies what it is given, so one may be freed
+    as soon as the call that took it returned."""
+
+    __slots__ = ("ptr",)
+
+    def __init__(self, packed: bytes) -> None:
+        self.ptr: Optional[int] = None
+        out = c_void_p()
+        _lib.check(_lib.lib().hamqtt_props_decode(packed, len(packed), byref(out)))
+        self.ptr = out.value
+
+    def free(self) -> None:
+        """``hamqtt_props_free`` (idempotent)."""
+        p, self.ptr = self.ptr, None
+        if p and not _lib.forked() and not _lib.exiting():
+            _lib.lib().hamqtt_props_free(p)
+
+    def __del__(self) -> None:
+        try:
+            self.free()
+        except Exception:  # noqa: BLE001 - never raise from a finalizer
+            pass
 
 
 @dataclass(frozen=True)
@@ -236,6 +282,46 @@ class NativeClient:
         """``hamqtt_publish_detached``: queued; only a failure is reported (as an error event)."""
         _lib.check(_lib.lib().hamqtt_publish_detached(self._h, topic, payload, len(payload), qos, int(retain)))
 
+    def publish_async_props(self, topic: bytes, payload: bytes, qos: int, retain: bool,
+                            props: Optional[NativeProps]) -> Tuple[int, int]:
+        """``hamqtt_publish_async_props`` in pull mode: returns (status, id)."""
+        _lib.check_fork()
+        out = c_uint64(0)
+        rc = _lib.lib().hamqtt_publish_async_props(
+            self._h, topic, payload, len(payload), qos, int(retain), props.ptr if props is not None else None,
+            None, byref(out))
+        return rc, out.value
+
+    def subscribe_opts(self, filt: bytes, qos: int, no_local: bool, retain_as_published: bool,
+                       retain_handling: int, subscription_id: int) -> int:
+        """``hamqtt_subscribe_opts``: returns the granted QoS, or the brokers' failure reason
+        code (0x80 and above). Raises the library's error otherwise (its ``reason_code`` set
+        when a broker refused)."""
+        o = _lib.SubOptions()
+        o.struct_size = ctypes.sizeof(_lib.SubOptions)
+        o.no_local = int(bool(no_local))
+        o.retain_as_published = int(bool(retain_as_published))
+        o.retain_handling = int(retain_handling)
+        o.subscription_id = int(subscription_id)
+        code = ctypes.c_int(0x80)
+        rc = _lib.lib().hamqtt_subscribe_opts(self._h, filt, qos, byref(o), byref(code))
+        if rc != _lib.OK:
+            raise _lib.error_for(rc)
+        return code.value
+
+    def connack_props(self, endpoint: Optional[str]) -> Optional[bytes]:
+        """``hamqtt_connack_props``: the wire form of a live endpoint's CONNACK properties (None:
+        MQTT 3.1.1, or the endpoint is not live any more)."""
+        out = c_void_p()
+        rc = _lib.lib().hamqtt_connack_props(self._h, _cstr(endpoint, "endpoint"), byref(out))
+        if rc == _lib.ERR_NOT_FOUND:
+            return None
+        _lib.check(rc)
+        try:
+            return props_to_bytes(out.value)
+        finally:
+            _lib.lib().hamqtt_props_free(out.value)
+
     def flush(self, timeout_ms: int) -> None:
         """``hamqtt_flush`` (blocking; negative: no limit)."""
         _lib.check(_lib.lib().hamqtt_flush(self._h, timeout_ms))
@@ -264,13 +350,14 @@ class NativeClient:
         out: List[RawEvent] = []
         append = out.append
         sa = _string_at
-        for (kind, status, ep, err, tns, mtopic, mtlen, mpay, mplen, qos, ret, dup, _mep,
-             did, _dtopic, _dstatus, derr, deps, _duser) in _unpack_events.iter_unpack(raw):
+        for (kind, status, ep, err, tns, mtopic, mtlen, mpay, mplen, qos, ret, dup, _mep, mprops,
+             did, _dtopic, _dstatus, derr, deps, _duser, dreason) in _unpack_events.iter_unpack(raw):
             if kind == 1:  # EVENT_MESSAGE
                 append((
                     kind, 0, sa(ep).decode("utf-8", "replace") if ep else None, None, tns,
                     sa(mtopic, mtlen).decode("utf-8", "replace"),
                     sa(mpay, mplen) if mplen else b"", qos, bool(ret), bool(dup), 0, "",
+                    props_to_bytes(mprops) if mprops else None, 0,
                 ))
             else:
                 append((
@@ -278,7 +365,7 @@ class NativeClient:
                     sa(ep).decode("utf-8", "replace") if ep else None,
                     sa(err).decode("utf-8", "replace") if err else None,
                     tns, None, b"", 0, False, False, did,
-                    sa(deps).decode("utf-8", "replace") if deps else "",
+                    sa(deps).decode("utf-8", "replace") if deps else "", None, dreason,
                 ))
         return rc, out
 

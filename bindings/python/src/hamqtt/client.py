@@ -24,9 +24,12 @@ How the virtual cluster maps onto paho's single connection:
   ``on_socket_*``, ``loop_read()``/``loop_write()``/``loop_misc()``) on the engine's event
   descriptor.
 
-Everything runs on the engine's MQTT 3.1.1 clients. What cannot be offered raises
-:class:`NotImplementedError` naming it (MQTT 5, properties, ``manual_ack``, proxies, ...).
-Differences from paho-mqtt are listed in the package README.
+``Client(protocol=MQTTv311)`` (the default) speaks MQTT 3.1.1 to every broker,
+``Client(protocol=MQTTv5)`` MQTT 5: properties of CONNECT, PUBLISH, the will and SUBSCRIBE
+(subscription identifiers), subscription options, the brokers' reason codes and CONNACK
+properties in the callbacks, message properties in ``MQTTMessage.properties``. What cannot be
+offered raises :class:`NotImplementedError` naming it (MQTT 3.1, enhanced authentication,
+``manual_ack``, proxies, ...). Differences from paho-mqtt are listed in the package README.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ import operator
 import os
 import re
 import socket as _socket
+import struct
 import threading
 import time
 import warnings
@@ -58,7 +62,7 @@ from typing import (
 )
 
 from . import _lib
-from ._native import EventBridge, NativeClient, OutboxStats, Waker, wait_readable
+from ._native import EventBridge, NativeClient, NativeProps, OutboxStats, Waker, wait_readable
 from .enums import (
     CallbackAPIVersion,
     ConnackCode,
@@ -81,13 +85,16 @@ from .options import (
     mqtt_string_problem,
 )
 from .packettypes import PacketTypes
+from .properties import MQTTException
 from .reasoncodes import Properties, ReasonCode, ReasonCodes, require_no_properties
+from .subscribeoptions import SubscribeOptions
 
 __all__ = [
     "Client", "MQTTMessage", "MQTTMessageInfo", "ConnectFlags", "DisconnectFlags",
     "CallbackAPIVersion", "MQTTErrorCode", "MQTTProtocolVersion", "ReasonCode", "Properties",
     "topic_matches_sub", "error_string", "connack_string", "MQTTException", "NotSupportedError",
-    "WebsocketConnectionError", "OutboxStats", "OverflowPolicy", "SyncPolicy",
+    "WebsocketConnectionError", "OutboxStats", "OverflowPolicy", "SyncPolicy", "SubscribeOptions",
+    "MQTT_CLEAN_START_FIRST_ONLY",
 ]
 
 # hamqtt_event.status of an ENDPOINT_UP event when the broker kept this client's session
@@ -178,10 +185,6 @@ PayloadType = Union[str, bytes, bytearray, int, float, None]
 CleanStartOption = Union[bool, Literal[3]]
 
 _MAX_PAYLOAD = 268435455
-
-
-class MQTTException(Exception):
-    """Raised by the helpers (as paho.mqtt.MQTTException)."""
 
 
 class NotSupportedError(NotImplementedError):
@@ -372,6 +375,121 @@ def _encode_payload(payload: Any) -> bytes:
 
 
 # ---------------------------------------------------------------------------------------------
+# MQTT 5
+
+# The MQTT_ERR_* code of the MQTTMessageInfo of a message a broker refused with this MQTT 5
+# reason code (MQTT_ERR_UNKNOWN for the others).
+_REFUSAL_RC = {
+    0x87: MQTTErrorCode.MQTT_ERR_ACL_DENIED,  # Not authorized
+    0x95: MQTTErrorCode.MQTT_ERR_PAYLOAD_SIZE,  # Packet too large
+    0x9A: MQTTErrorCode.MQTT_ERR_NOT_SUPPORTED,  # Retain not supported
+    0x9B: MQTTErrorCode.MQTT_ERR_NOT_SUPPORTED,  # QoS not supported
+}
+
+
+def _check_properties(properties: Any, packet_type: int) -> Optional[Properties]:
+    """``properties`` when it is None or a Properties of ``packet_type`` (ValueError otherwise,
+    as paho-mqtt); None for an empty one."""
+    if properties is None:
+        return None
+    if not isinstance(properties, Properties):
+        raise ValueError("The properties argument must be an instance of the Properties class.")
+    if properties.packetType != packet_type:
+        raise ValueError(f"The properties argument must be a Properties({PacketTypes.Names[packet_type]}), "
+                         f"not a Properties({PacketTypes.Names[properties.packetType]})")
+    return None if properties.isEmpty() else properties
+
+
+def _connect_options(properties: Optional[Properties]) -> Dict[str, Any]:
+    """The ClusterOptions fields that carry the properties of ``connect()`` (MQTT 5)."""
+    props = _check_properties(properties, PacketTypes.CONNECT)
+    out: Dict[str, Any] = {}
+    if props is None:
+        return out
+    for name in props._present():
+        v = getattr(props, name)
+        if name == "SessionExpiryInterval":
+            out["session_expiry"] = int(v)
+        elif name == "ReceiveMaximum":
+            out["receive_maximum"] = int(v)
+        elif name == "TopicAliasMaximum":
+            out["topic_alias_maximum"] = int(v)
+        elif name == "RequestResponseInformation":
+            out["request_response_info"] = bool(v)
+        elif name == "RequestProblemInformation":
+            out["no_problem_info"] = not v
+        elif name == "UserProperty":
+            out["user_properties"] = list(v)
+        elif name == "MaximumPacketSize":
+            raise _unsupported(
+                "connect(properties=...) with MaximumPacketSize",
+                "the engine announces its own limit to every broker: maxIncomingPacket in the cluster's entry "
+                "of the configuration file (Client(cluster=...)), 64 MiB by default")
+        elif name in ("AuthenticationMethod", "AuthenticationData"):
+            raise _unsupported(f"connect(properties=...) with {name} (MQTT 5 enhanced authentication)",
+                               "authenticate with username_pw_set() or a TLS client certificate")
+        else:  # pragma: no cover - Properties(CONNECT) carries nothing else
+            raise _unsupported(f"connect(properties=...) with {name}")
+    return out
+
+
+def _publish_props(properties: Any) -> Optional[NativeProps]:
+    """The engine's copy of the properties of a publish (MQTT 5), or None when there are none.
+
+    A Topic Alias given by the program is left out: the engine assigns topic aliases itself,
+    per broker connection."""
+    props = _check_properties(properties, PacketTypes.PUBLISH)
+    if props is None:
+        return None
+    if hasattr(props, "TopicAlias"):
+        copy = Properties(PacketTypes.PUBLISH)
+        for name in props._present():
+            if name != "TopicAlias":
+                setattr(copy, name, getattr(props, name))
+        if copy.isEmpty():
+            return None
+        props = copy
+    try:
+        packed = props.pack()
+    except (MQTTException, TypeError, ValueError, struct.error) as exc:
+        raise ValueError(f"publish(properties=...): {exc}") from None
+    return NativeProps(packed)
+
+
+def _pub_code(code: int, qos: int) -> ReasonCode:
+    """The ReasonCode of a broker's answer to a QoS 1 (PUBACK) or QoS 2 (PUBREC) publish."""
+    packet = PacketTypes.PUBREC if qos == 2 else PacketTypes.PUBACK
+    try:
+        return ReasonCode(packet, identifier=code)
+    except (KeyError, ValueError):
+        return ReasonCode(packet, "Unspecified error")
+
+
+def _suback_code(code: int) -> ReasonCode:
+    """The ReasonCode of a SUBACK code (a code no SUBACK may carry reads "Unspecified error")."""
+    try:
+        return ReasonCode(PacketTypes.SUBACK, identifier=code)
+    except (KeyError, ValueError):
+        return ReasonCode(PacketTypes.SUBACK, "Unspecified error")
+
+
+def _unsuback_code(code: int) -> ReasonCode:
+    """The ReasonCode of an UNSUBACK code."""
+    try:
+        return ReasonCode(PacketTypes.UNSUBACK, identifier=code)
+    except (KeyError, ValueError):
+        return ReasonCode(PacketTypes.UNSUBACK, "Unspecified error")
+
+
+def _unpack_props(packet_type: int, packed: Optional[bytes]) -> Properties:
+    """A Properties of ``packet_type`` from the engine's wire form (empty for None)."""
+    props = Properties(packet_type)
+    if packed and packed != b"\x00":
+        props.unpack(packed)
+    return props
+
+
+# ---------------------------------------------------------------------------------------------
 # Messages
 
 
@@ -383,7 +501,8 @@ class MQTTMessageInfo:
     and *published* (:meth:`is_published`, ``on_publish``: a broker acknowledged it).
     """
 
-    __slots__ = ("_client", "_done", "_event", "_iterpos", "_published", "_stored", "_error", "mid", "rc")
+    __slots__ = ("_client", "_done", "_event", "_iterpos", "_published", "_stored", "_error", "mid", "rc",
+                 "reason_code")
 
     def __init__(self, mid: int) -> None:
         self.mid = mid
@@ -397,6 +516,11 @@ class MQTTMessageInfo:
         self._iterpos = 0
         self._error = ""
         self._client: Optional["weakref.ref[Client]"] = None
+        self.reason_code: Optional[ReasonCode] = None
+        """hamqtt extension (MQTT 5): the failure reason code a broker refused the message with
+        (the one ``on_publish`` got), else None. ``rc`` is then ``MQTT_ERR_ACL_DENIED`` for
+        "Not authorized", ``MQTT_ERR_PAYLOAD_SIZE`` for "Packet too large" and
+        ``MQTT_ERR_UNKNOWN`` for the others."""
 
     def __str__(self) -> str:
         return str((self.rc, self.mid))
@@ -579,9 +703,11 @@ class _Early:
     yet named the brokers), or before the engine could take it (no outbox, not connected).
     ``connect()`` hands these to the engine first, in publish order."""
 
-    __slots__ = ("info", "payload", "qos", "retain", "since", "topic")
+    __slots__ = ("info", "payload", "props", "qos", "retain", "since", "topic")
 
-    def __init__(self, topic: bytes, payload: bytes, qos: int, retain: bool, info: MQTTMessageInfo) -> None:
+    def __init__(self, topic: bytes, payload: bytes, qos: int, retain: bool, info: MQTTMessageInfo,
+                 props: Optional[NativeProps] = None) -> None:
+        self.props = props
         self.topic = topic
         self.payload = payload
         self.qos = qos
@@ -653,15 +779,20 @@ class Client:
     """An MQTT client of a virtual cluster, with the API of ``paho.mqtt.client.Client`` 2.x.
 
     :param callback_api_version: ``CallbackAPIVersion.VERSION2`` (or the deprecated VERSION1).
-    :param client_id: MQTT client id ("" lets the engine generate one).
-    :param clean_session: False asks the brokers to keep the session (needs a client id).
+    :param client_id: MQTT client id ("" lets the engine generate one: with MQTT 5 it is
+        reported as ``AssignedClientIdentifier`` in the ``on_connect`` properties).
+    :param clean_session: MQTT 3.1.1: False asks the brokers to keep the session (needs a
+        client id). Must be None with MQTT 5 (use ``connect(clean_start=...)``), as paho.
     :param userdata: passed to every callback.
-    :param protocol: ``MQTTv311`` (MQTT 5 and 3.1 are not available: NotSupportedError).
+    :param protocol: ``MQTTv311`` (default) or ``MQTTv5`` (MQTT 3.1 is not available:
+        NotSupportedError).
     :param transport: ``"tcp"`` or ``"websockets"``.
     :param reconnect_on_failure: reconnect after the last endpoint was lost (default True).
     :param manual_ack: must be False (NotSupportedError otherwise).
     :param cluster: hamqtt extension: bind to this cluster of the loaded configuration file
         (``HAMQTT_CONFIG`` or :meth:`hamqtt.HaClusters.initialize`); ``connect()`` then needs no host.
+        The cluster speaks the protocol of its entry in the file (``protocolVersion: 5`` for
+        MQTT 5): give the same ``protocol`` here.
     :param ha_options: hamqtt extension: :class:`hamqtt.ClusterOptions` (or a dict of its
         fields) for the cluster built by ``connect()``: publisher type, dedup, timeouts, ...
         (``{"outbox": False}`` turns the outbox off).
@@ -703,12 +834,13 @@ class Client:
         if callback_api_version == CallbackAPIVersion.VERSION1:
             warnings.warn("Callback API version 1 is deprecated, update to latest version",
                           category=DeprecationWarning, stacklevel=2)
-        if protocol == MQTTv5:
-            raise _unsupported("protocol=MQTTv5 (MQTT 5)", "the engine speaks MQTT 3.1.1; use MQTTv311")
         if protocol == MQTTv31:
-            raise _unsupported("protocol=MQTTv31 (MQTT 3.1)", "the engine speaks MQTT 3.1.1; use MQTTv311")
-        if protocol != MQTTv311:
-            raise ValueError(f"unknown protocol {protocol!r}: use MQTTv311")
+            raise _unsupported("protocol=MQTTv31 (MQTT 3.1)", "the engine speaks MQTT 3.1.1 and MQTT 5; use MQTTv311 or MQTTv5")
+        if protocol not in (MQTTv311, MQTTv5):
+            raise ValueError(f"unknown protocol {protocol!r}: use MQTTv311 or MQTTv5")
+        protocol = MQTTProtocolVersion(protocol)
+        if protocol == MQTTv5 and clean_session is not None:
+            raise ValueError("Clean session is not used for MQTT 5.0")
         if not isinstance(transport, str):
             raise TypeError(f"transport must be a str, not {type(transport).__name__}")
         transport = transport.lower()  # type: ignore[assignment]
@@ -732,13 +864,25 @@ class Client:
         if cluster is not None and ha_options is not None:
             raise ValueError("Client(cluster=...) takes its options from the configuration file: drop ha_options")
         self._ha_options = ClusterOptions.from_any(ha_options)
-        self._ha_options.to_struct()  # validate early
+        pv = self._ha_options.protocol_version
+        if pv not in (None, 0) and (pv == 5) != (protocol == MQTTv5):
+            raise ValueError(f"ha_options protocol_version={pv!r} disagrees with protocol={protocol!r}: "
+                             "choose the MQTT version with Client(protocol=MQTTv311 or MQTTv5)")
+        if protocol == MQTTv5:
+            # The MQTT 5 fields of ha_options are checked as the cluster will have them.
+            ClusterOptions.from_any(self._ha_options, protocol_version=5).to_struct()
+        else:
+            self._ha_options.to_struct()  # validate early
 
         self._callback_api_version = callback_api_version
         self._client_id = client_id.encode("utf-8")  # bytes, as paho keeps it (wrappers read it)
         self._clean_session = clean_session
         self._userdata = userdata
         self._protocol = protocol
+        self._v5 = protocol == MQTTv5
+        # MQTT 5: connect()'s clean_start and the ClusterOptions fields of its properties.
+        self._clean_start: CleanStartOption = MQTT_CLEAN_START_FIRST_ONLY
+        self._connect_opts: Dict[str, Any] = {}
         self._transport: str = transport
         self._reconnect_on_failure = reconnect_on_failure
         self._cluster = cluster
@@ -868,7 +1012,7 @@ class Client:
 
     @property
     def protocol(self) -> MQTTProtocolVersion:
-        """Always MQTTv311."""
+        """``MQTTv311`` or ``MQTTv5``, as given to the constructor."""
         return self._protocol
 
     @property
@@ -1182,7 +1326,11 @@ class Client:
 
     def will_set(self, topic: str, payload: PayloadType = None, qos: int = 0, retain: bool = False,
                  properties: Optional[Properties] = None) -> None:
-        """Set the last will every broker connection registers (before connect)."""
+        """Set the last will every broker connection registers (before connect).
+
+        MQTT 5: ``properties`` is a ``Properties(PacketTypes.WILLMESSAGE)``: Will Delay Interval,
+        Payload Format Indicator, Message Expiry Interval, Content Type, Response Topic,
+        Correlation Data and User Properties go to every broker with the will."""
         self._no_cluster_setting("will_set()")
         if topic is None or (isinstance(topic, str) and len(topic) == 0):
             raise ValueError("Invalid topic.")
@@ -1192,11 +1340,20 @@ class Client:
             raise ValueError("Publish topic cannot contain wildcards.")
         _check_topic_text(topic, "will topic")
         qos = _validate_qos(qos)
-        require_no_properties(properties, "will_set()")
+        if self._v5:
+            props = _check_properties(properties, PacketTypes.WILLMESSAGE)
+        else:
+            require_no_properties(properties, "will_set() on an MQTT 3.1.1 client")
+            props = None
         data = _encode_payload(payload)
         if len(data) > MAX_STRING_FIELD:
             raise ValueError(f"Payload too large: a will payload is at most {MAX_STRING_FIELD} bytes in MQTT, not {len(data)}")
-        self._will = Will(topic=topic, payload=data, qos=qos, retain=bool(retain))
+        will = Will(topic=topic, payload=data, qos=qos, retain=bool(retain), properties=props)
+        if props is not None:
+            from .options import ClusterOptions as _CO
+
+            _CO(protocol_version=5, will=will).to_struct()  # check the properties now, not at connect()
+        self._will = will
 
     def will_clear(self) -> None:
         """Remove the will."""
@@ -1399,6 +1556,8 @@ class Client:
     def reinitialise(self, client_id: str = "", clean_session: bool = True, userdata: Any = None) -> None:
         """Reset the client as if newly constructed (closing its cluster)."""
         self._close_native()
+        if self._protocol == MQTTv5 and clean_session is True:
+            clean_session = None  # type: ignore[assignment]  # not used by MQTT 5
         self.__init__(self._callback_api_version, client_id, clean_session, userdata,  # type: ignore[misc]
                       self._protocol, self._transport, self._reconnect_on_failure)
 
@@ -1458,12 +1617,26 @@ class Client:
         for that). The socket for an external event loop is open once it returned
         (``on_socket_open``).
 
+        MQTT 5 (``Client(protocol=MQTTv5)``): ``clean_start`` is True (every connection starts
+        a new session), False (every connection resumes the session a broker holds) or
+        ``MQTT_CLEAN_START_FIRST_ONLY`` (the default). The engine keeps one connection per broker,
+        each with its own session, and sets Clean Start alike on all of them, at the first
+        connection and at every reconnection: ``MQTT_CLEAN_START_FIRST_ONLY`` is a clean start
+        when the session ends with the connection (no ``SessionExpiryInterval``, or 0), which is
+        the same thing, and a resumed session when the brokers keep it (a session left by an
+        earlier run is then resumed, where paho would clear it once). ``properties`` is a
+        ``Properties(PacketTypes.CONNECT)``: SessionExpiryInterval, ReceiveMaximum,
+        TopicAliasMaximum, RequestResponseInformation, RequestProblemInformation and
+        UserProperty go to every broker; MaximumPacketSize and the authentication properties
+        raise NotSupportedError. ``on_connect`` gets the CONNACK properties of the first broker.
+
         :raises ConnectionRefusedError: no broker could be connected.
         """
-        if clean_start != MQTT_CLEAN_START_FIRST_ONLY:
-            raise ValueError("Clean start only applies to MQTT V5")
-        if properties:
-            raise ValueError("Properties only apply to MQTT V5")
+        if not self._v5:
+            if clean_start != MQTT_CLEAN_START_FIRST_ONLY:
+                raise ValueError("Clean start only applies to MQTT V5")
+            if properties:
+                raise ValueError("Properties only apply to MQTT V5")
         self.connect_async(host, port, keepalive, bind_address, bind_port, clean_start, properties)
         return self.reconnect()
 
@@ -1489,9 +1662,18 @@ class Client:
             if bind_port < 0:
                 raise ValueError("Invalid bind port number.")
             raise _unsupported("bind_address/bind_port", "the engine chooses the local address")
-        if clean_start != MQTT_CLEAN_START_FIRST_ONLY:
-            raise ValueError("Clean start only applies to MQTT V5")
-        require_no_properties(properties, "connect()")
+        if self._v5:
+            if clean_start not in (True, False, MQTT_CLEAN_START_FIRST_ONLY):
+                raise ValueError(f"clean_start must be True, False or MQTT_CLEAN_START_FIRST_ONLY, not {clean_start!r}")
+            connect_opts = _connect_options(properties)
+            if self._cluster is not None and (connect_opts or clean_start != MQTT_CLEAN_START_FIRST_ONLY):
+                raise _unsupported(f"connect(clean_start=..., properties=...) on Client(cluster={self._cluster!r})",
+                                   "set them in the cluster's entry of the configuration file")
+        else:
+            if clean_start != MQTT_CLEAN_START_FIRST_ONLY:
+                raise ValueError("Clean start only applies to MQTT V5")
+            require_no_properties(properties, "connect()")
+            connect_opts = {}
         if self._cluster is not None:
             if host:
                 _log.warning("Client(cluster=%r): host %r ignored, the brokers come from the configuration file",
@@ -1511,6 +1693,8 @@ class Client:
             self._host = host
             self._port = port
             self._keepalive = int(keepalive)
+            self._clean_start = clean_start
+            self._connect_opts = connect_opts
             self._state = _State.CONNECT_ASYNC
             # The cluster (and its outbox) exists from now on: what is published before the
             # loop connects is stored in it (on disk with a disk outbox), behind what was
@@ -1553,7 +1737,15 @@ class Client:
         o = ClusterOptions.from_any(self._ha_options)
         if self._client_id:
             o.client_id = self._client_id.decode("utf-8")
-        o.persistent_session = not self._clean_session
+        o.persistent_session = self._persistent()
+        if self._v5:
+            o.protocol_version = 5
+            for k, v in self._connect_opts.items():
+                setattr(o, k, v)
+            if o.message_ids is None:
+                # As paho: messages carry the properties the program gave them, nothing more
+                # (ha_options={"message_ids": "auto"} stamps them for exact dedup).
+                o.message_ids = "never"
         if self._username is not None:
             o.username = self._username
             o.password = self._password
@@ -1571,6 +1763,18 @@ class Client:
             o.tls_skip_hostname_check = self._tls_insecure
         self._outbox_options(o)
         return o
+
+    def _persistent(self) -> bool:
+        """Whether the brokers keep the session when a connection ends (MQTT 3.1.1: clean
+        session off; MQTT 5: Clean Start off, see :meth:`connect`)."""
+        if not self._v5:
+            return not self._clean_session
+        cs = self._clean_start
+        if cs is True:
+            return False
+        if cs is False:
+            return True
+        return bool(self._connect_opts.get("session_expiry", self._ha_options.session_expiry))
 
     def _outbox_options(self, o: ClusterOptions) -> None:
         """The outbox of the cluster connect() makes: in memory by default, as paho keeps its
@@ -1687,7 +1891,7 @@ class Client:
         self._easy_log(
             MQTT_LOG_DEBUG, "Sending CONNECT (u%d, p%d, wr%d, wq%d, wf%d, c%d, k%d) client_id=%s",
             self._username is not None, self._password is not None, bool(will and will.retain),
-            will.qos if will else 0, will is not None, self._clean_session, self._keepalive,
+            will.qos if will else 0, will is not None, not self._persistent(), self._keepalive,
             self._client_id,
         )
 
@@ -1775,7 +1979,9 @@ class Client:
         external event loop that set ``on_socket_register_write`` (the socket stays readable
         until the last events were read), and otherwise before this call returns."""
         if reasoncode is not None and int(reasoncode) != 0:
-            raise _unsupported("disconnect(reasoncode=...)", "MQTT 3.1.1 DISCONNECT carries no reason code")
+            raise _unsupported("disconnect(reasoncode=...)",
+                               "the engine's DISCONNECT carries no reason code" if self._v5
+                               else "MQTT 3.1.1 DISCONNECT carries no reason code")
         require_no_properties(properties, "disconnect()")
         with self._lock:
             if not self._engine_started:
@@ -1791,7 +1997,7 @@ class Client:
             self._disconnect_returned = False
             self._stop_engine()
             self._disconnect_returned = True
-            if self._clean_session and self._cluster is None:
+            if not self._persistent() and self._cluster is None:
                 self._forget_subscriptions()
         self._waker.wake()
         if (not self._loop_running_elsewhere() and not self._in_callback()
@@ -1872,7 +2078,17 @@ class Client:
           once connected);
         * ``MQTT_ERR_ERRNO`` when the disk outbox could not write it (not stored).
 
-        :raises ValueError: bad topic (empty, wildcard), QoS or a payload that is too large.
+        MQTT 5 (``Client(protocol=MQTTv5)``): ``properties`` is a
+        ``Properties(PacketTypes.PUBLISH)`` sent with the message (through failover and the
+        outbox). A ``TopicAlias`` in it is ignored: the engine assigns topic aliases itself, per
+        broker connection. A broker that refuses the message with a reason code (0x80 and
+        above, e.g. 0x87 "Not authorized") gives ``on_publish`` that code; the message's ``rc``
+        then says it was not published (see :attr:`MQTTMessageInfo.reason_code`).
+
+        :raises ValueError: bad topic (empty, wildcard), QoS or a payload that is too large;
+            MQTT 5 properties that are not a ``Properties(PacketTypes.PUBLISH)``, or that the
+            engine refuses (a user property named ``hamqtt-...``, a response topic with
+            wildcards).
         :raises TypeError: topic, payload or qos of the wrong type.
         """
         if topic is None or (isinstance(topic, (str, bytes)) and len(topic) == 0):
@@ -1894,8 +2110,12 @@ class Client:
         data = payload if payload.__class__ is bytes else _encode_payload(payload)
         if len(data) > _MAX_PAYLOAD:
             raise ValueError("Payload too large.")
+        props: Optional[NativeProps] = None
         if properties is not None:
-            require_no_properties(properties, "publish()")
+            if self._v5:
+                props = _publish_props(properties)
+            else:
+                require_no_properties(properties, "publish() on an MQTT 3.1.1 client")
         retain = bool(retain)
         with self._lock:
             info = MQTTMessageInfo(self._mid_generate())
@@ -1911,20 +2131,23 @@ class Client:
             if self._early or nc is None or nc.closed:
                 # No cluster yet (connect() names the brokers), or older messages still wait
                 # for it: this one goes behind them.
-                self._publish_early(tb, data, qos, retain, info)
+                self._publish_early(tb, data, qos, retain, info, props)
                 return info
             stores = self._stores(qos)
             if not stores and qos == 0 and (not self._engine_started or self._state == _State.CONNECTION_LOST):
                 info.rc = MQTT_ERR_NO_CONN
                 return info
-            rc, pid = nc.publish_async(tb, data, qos, retain)
+            if props is None:
+                rc, pid = nc.publish_async(tb, data, qos, retain)
+            else:
+                rc, pid = nc.publish_async_props(tb, data, qos, retain, props)
             if rc == _lib.OK:
                 self._pending[pid] = (info, qos)
                 info._stored = stores
             elif rc == _lib.ERR_STATE and qos > 0:
                 # Not connected and no outbox takes it: kept, as paho keeps it, and handed
                 # over once connected.
-                self._publish_early(tb, data, qos, retain, info)
+                self._publish_early(tb, data, qos, retain, info, props)
                 return info
             else:
                 self._refused(info, rc)
@@ -1945,7 +2168,8 @@ class Client:
         if rc not in (_lib.ERR_FULL, _lib.ERR_STATE, _lib.ERR_CLOSED, _lib.ERR_HANDLE):
             self._backlog.append((self._easy_log, (MQTT_LOG_ERR, "Message %d not published: %s", info.mid, detail)))
 
-    def _publish_early(self, tb: bytes, data: bytes, qos: int, retain: bool, info: MQTTMessageInfo) -> None:
+    def _publish_early(self, tb: bytes, data: bytes, qos: int, retain: bool, info: MQTTMessageInfo,
+                       props: Optional[NativeProps] = None) -> None:
         """Keep a message until connect() makes the cluster (lock held), under the bounds the
         outbox will have: paho's queue holds messages published before connect() too."""
         stores = self._stores(qos)
@@ -1964,7 +2188,7 @@ class Client:
             victim = early.popleft()
             self._early_bytes -= len(victim.topic) + len(victim.payload)
             victim.info._set_failed(MQTT_ERR_QUEUE_SIZE, "dropped from the full outbox to make room for a newer message")
-        early.append(_Early(tb, data, qos, retain, info))
+        early.append(_Early(tb, data, qos, retain, info, props))
         self._early_bytes += size
         if stores:
             info._stored = True
@@ -2001,7 +2225,10 @@ class Client:
                 self._early_bytes -= len(e.topic) + len(e.payload)
                 e.info._set_failed(MQTT_ERR_NO_CONN, "expired before any broker took it")
                 continue
-            rc, pid = nc.publish_async(e.topic, e.payload, e.qos, e.retain)
+            if e.props is None:
+                rc, pid = nc.publish_async(e.topic, e.payload, e.qos, e.retain)
+            else:
+                rc, pid = nc.publish_async_props(e.topic, e.payload, e.qos, e.retain, e.props)
             if rc == _lib.ERR_STATE:
                 return
             early.popleft()
@@ -2046,68 +2273,152 @@ class Client:
 
     # -- subscribing ------------------------------------------------------------------------
 
-    def subscribe(self, topic: Union[str, Tuple[str, int], List[Tuple[str, int]]], qos: int = 0,
-                  options: Any = None, properties: Optional[Properties] = None) -> Tuple[MQTTErrorCode, Optional[int]]:
+    def subscribe(self, topic: Union[str, Tuple[str, Any], List[Tuple[str, Any]]], qos: int = 0,
+                  options: Optional[SubscribeOptions] = None,
+                  properties: Optional[Properties] = None) -> Tuple[MQTTErrorCode, Optional[int]]:
         """Subscribe on every live broker (and on each broker that comes up later).
 
         Forms: ``subscribe("a/b", 1)``, ``subscribe(("a/b", 1))``,
         ``subscribe([("a/b", 1), ("c/#", 0)])``. Returns ``(rc, mid)``; ``on_subscribe`` follows
-        from the loop. MQTT 5 ``options``/``properties`` raise NotSupportedError.
+        from the loop with one reason code per filter (the granted QoS, or the brokers'
+        failure code).
 
-        :raises ValueError: bad filter or QoS, empty list.
+        MQTT 5 (``Client(protocol=MQTTv5)``), as paho: ``subscribe("a/b", options=SubscribeOptions(...))``,
+        ``subscribe(("a/b", SubscribeOptions(...)))``, ``subscribe([("a/b", SubscribeOptions(...)),
+        ("c/#", 1)])``; the options (no local, retain as published, retain handling) go to every
+        broker. ``properties`` is a ``Properties(PacketTypes.SUBSCRIBE)`` whose
+        SubscriptionIdentifier is given to each filter of the call (received messages carry it
+        in ``message.properties.SubscriptionIdentifier``); User Properties of a SUBSCRIBE are not
+        carried by the engine (NotSupportedError).
+
+        :raises ValueError: bad filter, QoS or options, empty list.
         :raises TypeError: a topic of the wrong type.
         """
-        if options is not None:
-            raise _unsupported("subscribe(options=...) (MQTT 5 subscribe options)")
-        require_no_properties(properties, "subscribe()")
-        pairs: List[Tuple[str, int]] = []
-        if isinstance(topic, tuple):
-            if len(topic) != 2:
-                raise ValueError("a subscription tuple must be (topic, qos)")
-            topic, qos = topic
-        if isinstance(topic, (str, bytes)):
-            pairs.append((_validate_filter(topic), _validate_qos(qos)))
-        elif isinstance(topic, list):
-            if len(topic) == 0:
-                raise ValueError("Empty topic list")
-            for item in topic:
-                if not isinstance(item, tuple) or len(item) != 2:
-                    raise ValueError("each list item must be a (topic, qos) tuple")
-                t, q = item
-                if not isinstance(q, int) or isinstance(q, bool) or q < 0 or q > 2:
-                    raise ValueError("Invalid QoS level.")
-                pairs.append((_validate_filter(t), q))
-        elif topic is None:
-            raise ValueError("No topic specified, or incorrect topic type.")
+        subs: List[Tuple[str, int, Optional[SubscribeOptions]]] = []
+        sub_id = 0
+        if self._v5:
+            props = _check_properties(properties, PacketTypes.SUBSCRIBE)
+            if props is not None:
+                if hasattr(props, "UserProperty"):
+                    raise _unsupported("subscribe(properties=...) with UserProperty",
+                                       "the engine does not carry the user properties of a SUBSCRIBE")
+                ids = getattr(props, "SubscriptionIdentifier", [])
+                if len(ids) > 1:
+                    raise ValueError("a SUBSCRIBE carries at most one SubscriptionIdentifier")
+                if ids:
+                    sub_id = int(ids[0])
+                    if not 1 <= sub_id <= 268435455:
+                        raise ValueError(f"SubscriptionIdentifier must be 1..268435455, not {sub_id}")
+            if isinstance(topic, tuple):
+                if len(topic) != 2:
+                    raise ValueError("a subscription tuple must be (topic, SubscribeOptions)")
+                topic, options = topic
+                if not isinstance(options, SubscribeOptions):
+                    raise ValueError("Subscribe options must be instance of SubscribeOptions class.")
+            if isinstance(topic, (str, bytes)):
+                if options is None:
+                    subs.append((_validate_filter(topic), _validate_qos(qos), None))
+                else:
+                    if qos != 0:
+                        raise ValueError("Subscribe options and qos parameters cannot be combined.")
+                    if not isinstance(options, SubscribeOptions):
+                        raise ValueError("Subscribe options must be instance of SubscribeOptions class.")
+                    options._check()
+                    subs.append((_validate_filter(topic), options.QoS, options))
+            elif isinstance(topic, list):
+                if len(topic) == 0:
+                    raise ValueError("Empty topic list")
+                for item in topic:
+                    if not isinstance(item, tuple) or len(item) != 2:
+                        raise ValueError("each list item must be a (topic, SubscribeOptions or qos) tuple")
+                    t, o = item
+                    if isinstance(o, SubscribeOptions):
+                        o._check()
+                        subs.append((_validate_filter(t), o.QoS, o))
+                    else:
+                        if not isinstance(o, int) or isinstance(o, bool) or o < 0 or o > 2:
+                            raise ValueError("Invalid QoS level.")
+                        subs.append((_validate_filter(t), o, None))
+            elif topic is None:
+                raise ValueError("No topic specified, or incorrect topic type.")
+            else:
+                raise TypeError(f"topic must be a str, a (topic, options) tuple or a list of them, not {type(topic).__name__}")
         else:
-            raise TypeError(f"topic must be a str, a (topic, qos) tuple or a list of them, not {type(topic).__name__}")
+            if options is not None:
+                raise _unsupported("subscribe(options=...) on an MQTT 3.1.1 client",
+                                   "subscription options are MQTT 5: Client(protocol=MQTTv5)")
+            require_no_properties(properties, "subscribe() on an MQTT 3.1.1 client")
+            if isinstance(topic, tuple):
+                if len(topic) != 2:
+                    raise ValueError("a subscription tuple must be (topic, qos)")
+                topic, qos = topic
+            if isinstance(topic, (str, bytes)):
+                subs.append((_validate_filter(topic), _validate_qos(qos), None))
+            elif isinstance(topic, list):
+                if len(topic) == 0:
+                    raise ValueError("Empty topic list")
+                for item in topic:
+                    if not isinstance(item, tuple) or len(item) != 2:
+                        raise ValueError("each list item must be a (topic, qos) tuple")
+                    t, q = item
+                    if not isinstance(q, int) or isinstance(q, bool) or q < 0 or q > 2:
+                        raise ValueError("Invalid QoS level.")
+                    subs.append((_validate_filter(t), q, None))
+            elif topic is None:
+                raise ValueError("No topic specified, or incorrect topic type.")
+            else:
+                raise TypeError(f"topic must be a str, a (topic, qos) tuple or a list of them, not {type(topic).__name__}")
         with self._lock:
             nc = self._native
             if nc is None or not self._engine_started or self._state == _State.CONNECTION_LOST:
                 return (MQTT_ERR_NO_CONN, None)
             mid = self._mid_generate()
-        self._easy_log(MQTT_LOG_DEBUG, "Sending SUBSCRIBE (d0, m%d) %s", mid, [(t.encode("utf-8"), q) for t, q in pairs])
+        self._easy_log(MQTT_LOG_DEBUG, "Sending SUBSCRIBE (d0, m%d) %s", mid, [(t.encode("utf-8"), q) for t, q, _ in subs])
         granted: List[int] = []
-        for t, q in pairs:
+        for t, q, o in subs:
             self._subscriptions[t] = q
             try:
-                granted.append(nc.subscribe(t.encode("utf-8"), q))
-            except _lib.NoEndpointError as exc:
-                if exc.code == _lib.ERR_REFUSED:
-                    self._easy_log(MQTT_LOG_ERR, "Subscription to %s refused: %s", t, exc.detail)
-                    granted.append(0x80)
+                if self._v5:
+                    if o is None:
+                        code = nc.subscribe_opts(t.encode("utf-8"), q, False, False, 0, sub_id)
+                    else:
+                        code = nc.subscribe_opts(t.encode("utf-8"), q, o.noLocal, o.retainAsPublished,
+                                                 o.retainHandling, sub_id)
                 else:
-                    self._easy_log(MQTT_LOG_WARNING, "Subscription to %s registered, no broker acknowledged it yet: %s", t, exc.detail)
-                    granted.append(q)
+                    code = nc.subscribe(t.encode("utf-8"), q)
+                if code >= 0x80:
+                    self._easy_log(MQTT_LOG_ERR, "Subscription to %s refused with reason code 0x%02x", t, code)
+                granted.append(code)
             except _lib.ClosedError:
                 self._subscriptions.pop(t, None)
                 return (MQTT_ERR_NO_CONN, None)
+            except _lib.HamqttError as exc:
+                if exc.reason_code >= 0x80 or exc.code == _lib.ERR_REFUSED:
+                    self._easy_log(MQTT_LOG_ERR, "Subscription to %s refused: %s", t, exc.detail)
+                    granted.append(exc.reason_code if exc.reason_code >= 0x80 else 0x80)
+                elif isinstance(exc, _lib.NoEndpointError):
+                    self._easy_log(MQTT_LOG_WARNING, "Subscription to %s registered, no broker acknowledged it yet: %s", t, exc.detail)
+                    granted.append(q)
+                else:
+                    raise
         self._defer(self._fire_subscribe, mid, granted)
         return (MQTT_ERR_SUCCESS, mid)
 
     def unsubscribe(self, topic: Union[str, List[str]], properties: Optional[Properties] = None) -> Tuple[MQTTErrorCode, Optional[int]]:
-        """Unsubscribe from one filter or a list of them. Returns ``(rc, mid)``."""
-        require_no_properties(properties, "unsubscribe()")
+        """Unsubscribe from one filter or a list of them. Returns ``(rc, mid)``; ``on_unsubscribe``
+        follows from the loop (MQTT 5: with one reason code per filter, "No subscription
+        existed" for a filter this client had not subscribed to).
+
+        MQTT 5: ``properties`` may be given as a ``Properties(PacketTypes.UNSUBSCRIBE)`` without
+        properties; its only property, UserProperty, is not carried by the engine
+        (NotSupportedError rather than dropped unseen).
+        """
+        if self._v5:
+            if _check_properties(properties, PacketTypes.UNSUBSCRIBE) is not None:
+                raise _unsupported("unsubscribe(properties=...) with UserProperty",
+                                   "the engine does not carry the user properties of an UNSUBSCRIBE")
+        else:
+            require_no_properties(properties, "unsubscribe() on an MQTT 3.1.1 client")
         if topic is None:
             raise ValueError("Invalid topic.")
         if isinstance(topic, (str, bytes)):
@@ -2124,17 +2435,26 @@ class Client:
                 return (MQTT_ERR_NO_CONN, None)
             mid = self._mid_generate()
         self._easy_log(MQTT_LOG_DEBUG, "Sending UNSUBSCRIBE (d0, m%d) %s", mid, [t.encode("utf-8") for t in topics])
+        codes: List[int] = []
         for t in topics:
             self._subscriptions.pop(t, None)
             try:
                 nc.unsubscribe(t.encode("utf-8"))
+                codes.append(0)
             except _lib.NotFoundError:
-                pass
-            except _lib.NoEndpointError as exc:
-                self._easy_log(MQTT_LOG_WARNING, "Unsubscribe from %s: %s", t, exc.detail)
+                codes.append(0x11)  # No subscription existed
             except _lib.ClosedError:
                 return (MQTT_ERR_NO_CONN, None)
-        self._defer(self._fire_unsubscribe, mid)
+            except _lib.HamqttError as exc:
+                if exc.reason_code >= 0x80:
+                    self._easy_log(MQTT_LOG_ERR, "Unsubscribe from %s refused: %s", t, exc.detail)
+                    codes.append(exc.reason_code)
+                elif isinstance(exc, _lib.NoEndpointError):
+                    self._easy_log(MQTT_LOG_WARNING, "Unsubscribe from %s: %s", t, exc.detail)
+                    codes.append(0)
+                else:
+                    raise
+        self._defer(self._fire_unsubscribe, mid, codes)
         return (MQTT_ERR_SUCCESS, mid)
 
     # -- the loop ---------------------------------------------------------------------------
@@ -2193,13 +2513,23 @@ class Client:
 
     def _ingest(self, evs: List[Any]) -> None:
         backlog = self._backlog
+        v5 = self._v5
         with self._lock:
             for ev in evs:
                 kind = ev[0]
                 if kind == 1:
-                    backlog.append(_new_message(ev[5], ev[6], ev[7], ev[8], ev[9], ev[2]))
+                    m = _new_message(ev[5], ev[6], ev[7], ev[8], ev[9], ev[2])
+                    if v5:
+                        # As paho: an MQTT 5 message always has a Properties (empty when it
+                        # carried none); an MQTT 3.1.1 one has None.
+                        try:
+                            m.properties = _unpack_props(PacketTypes.PUBLISH, ev[12])
+                        except MQTTException:  # pragma: no cover - the engine encodes what it checked
+                            _log.warning("properties of a message on %s could not be read", ev[5], exc_info=True)
+                            m.properties = Properties(PacketTypes.PUBLISH)
+                    backlog.append(m)
                 elif kind == 4:
-                    self._on_delivery(ev[10], ev[1], ev[3])
+                    self._on_delivery(ev[10], ev[1], ev[3], ev[13])
                 elif kind == 2:
                     ep = ev[2]
                     if not self._engine_started:
@@ -2210,7 +2540,8 @@ class Client:
                     backlog.append((self._easy_log, (MQTT_LOG_DEBUG, "Endpoint %s is up (%d live)", ep, len(self._live))))
                     if not was:
                         self._state = _State.CONNECTED
-                        backlog.append((self._fire_connect, (ev[1] == _UP_SESSION_PRESENT,)))
+                        connack = self._connack_properties(ep) if v5 else None
+                        backlog.append((self._fire_connect, (ev[1] == _UP_SESSION_PRESENT, connack)))
                 elif kind == 3:
                     ep = ev[2]
                     was_live = ep in self._live
@@ -2231,7 +2562,22 @@ class Client:
                     backlog.append((self._easy_log, (MQTT_LOG_ERR, "%s", ev[3] or "engine error")))
             self._cond.notify_all()
 
-    def _on_delivery(self, pid: int, status: int, error: Optional[str]) -> None:
+    def _connack_properties(self, endpoint: Optional[str]) -> Properties:
+        """The CONNACK properties of a live endpoint (MQTT 5; empty when it is gone again)."""
+        nc = self._native
+        packed = None
+        if nc is not None and not nc.closed:
+            try:
+                packed = nc.connack_props(endpoint)
+            except _lib.HamqttError:
+                _log.debug("no CONNACK properties for %s", endpoint, exc_info=True)
+        try:
+            return _unpack_props(PacketTypes.CONNACK, packed)
+        except MQTTException:
+            _log.warning("CONNACK properties of %s could not be read", endpoint, exc_info=True)
+            return Properties(PacketTypes.CONNACK)
+
+    def _on_delivery(self, pid: int, status: int, error: Optional[str], reason: int = 0) -> None:
         """One publish outcome (lock held): the broker's acknowledgement, or the reason the
         message is not published (dropped, expired, refused, the client closed)."""
         entry = self._pending.pop(pid, None)
@@ -2256,6 +2602,16 @@ class Client:
                     self._backlog.append((self._fire_publish, (info.mid,)))
             return
         detail = error or _lib.STATUS_NAMES.get(status, f"status {status}")
+        if reason >= 0x80 and self._v5:
+            # A broker answered with a failure reason code (MQTT 5): as paho, on_publish gets
+            # it; the message is not published (its info says why).
+            info._set_failed(_REFUSAL_RC.get(reason, MQTT_ERR_UNKNOWN), detail)
+            info.reason_code = _pub_code(reason, qos)
+            self._backlog.append((self._easy_log, (MQTT_LOG_ERR, "Message %d refused by the broker (reason code 0x%02x): %s",
+                                                   info.mid, reason, detail)))
+            if self.on_publish is not None:
+                self._backlog.append((self._fire_publish, (info.mid, None, reason, 1 if qos < 2 else 2)))
+            return
         info._set_failed(_FAILURE_RC.get(status, MQTT_ERR_UNKNOWN), detail)
         self._backlog.append((self._easy_log, (MQTT_LOG_ERR, "Message %d not published: %s", info.mid, detail)))
 
@@ -2330,18 +2686,27 @@ class Client:
                     if not self.suppress_exceptions:
                         raise
 
-    def _fire_connect(self, session_present: bool = False) -> None:
+    def _fire_connect(self, session_present: bool = False, connack: Optional[Properties] = None) -> None:
         if self._state != _State.CONNECTED:
             return
-        self._easy_log(MQTT_LOG_DEBUG, "Received CONNACK (%d, 0)", int(session_present))
+        if self._v5:
+            self._easy_log(MQTT_LOG_DEBUG, "Received CONNACK (%d, Success) properties=%s", int(session_present), connack)
+        else:
+            self._easy_log(MQTT_LOG_DEBUG, "Received CONNACK (%d, 0)", int(session_present))
         cb = self.on_connect
         if cb is not None:
+            if connack is None:
+                connack = Properties(PacketTypes.CONNACK)
             if self._callback_api_version == CallbackAPIVersion.VERSION1:
-                self._call("on_connect", cb, self, self._userdata, {"session present": int(session_present)},
-                           CONNACK_ACCEPTED)
+                if self._v5:
+                    self._call("on_connect", cb, self, self._userdata, {"session present": int(session_present)},
+                               ReasonCode(PacketTypes.CONNACK, "Success"), connack)
+                else:
+                    self._call("on_connect", cb, self, self._userdata, {"session present": int(session_present)},
+                               CONNACK_ACCEPTED)
             else:
                 self._call("on_connect", cb, self, self._userdata, ConnectFlags(session_present=session_present),
-                           ReasonCode(PacketTypes.CONNACK, "Success"), Properties(PacketTypes.CONNACK))
+                           ReasonCode(PacketTypes.CONNACK, "Success"), connack)
         with self._lock:
             after, self._after_connect = self._after_connect, []
         for fn, args in after:
@@ -2352,18 +2717,25 @@ class Client:
         if cb is None:
             return
         if self._callback_api_version == CallbackAPIVersion.VERSION1:
-            self._call("on_disconnect", cb, self, self._userdata, rc)
+            if self._v5:
+                self._call("on_disconnect", cb, self, self._userdata, rc, None)
+            else:
+                self._call("on_disconnect", cb, self, self._userdata, rc)
         else:
             self._call("on_disconnect", cb, self, self._userdata, DisconnectFlags(False),
                        convert_disconnect_error_code_to_reason_code(rc), Properties(PacketTypes.DISCONNECT))
 
-    def _fire_publish(self, mid: int, info: Optional[MQTTMessageInfo] = None) -> None:
+    def _fire_publish(self, mid: int, info: Optional[MQTTMessageInfo] = None, reason: int = 0, qos: int = 1) -> None:
         cb = self.on_publish
         try:
             if cb is None:
                 return
             if self._callback_api_version == CallbackAPIVersion.VERSION1:
                 self._call("on_publish", cb, self, self._userdata, mid)
+            elif reason:
+                # The broker's failure code, in the packet it came in (PUBACK or PUBREC).
+                code = _pub_code(reason, qos)
+                self._call("on_publish", cb, self, self._userdata, mid, code, Properties(code.packetType))
             else:
                 self._call("on_publish", cb, self, self._userdata, mid, ReasonCode(PacketTypes.PUBACK, "Success"),
                            Properties(PacketTypes.PUBACK))
@@ -2376,21 +2748,29 @@ class Client:
         cb = self.on_subscribe
         if cb is None:
             return
-        if self._callback_api_version == CallbackAPIVersion.VERSION1:
-            self._call("on_subscribe", cb, self, self._userdata, mid, tuple(granted))
+        if self._callback_api_version == CallbackAPIVersion.VERSION1 and not self._v5:
+            self._call("on_subscribe", cb, self, self._userdata, mid, tuple(min(g, 0x80) for g in granted))
         else:
-            codes = [ReasonCode(PacketTypes.SUBACK, identifier=g) for g in granted]
+            # VERSION2, and VERSION1 with MQTT 5 (as paho): a list of reason codes.
+            codes = [_suback_code(g) for g in granted]
             self._call("on_subscribe", cb, self, self._userdata, mid, codes, Properties(PacketTypes.SUBACK))
 
-    def _fire_unsubscribe(self, mid: int) -> None:
+    def _fire_unsubscribe(self, mid: int, codes: Optional[List[int]] = None) -> None:
         self._easy_log(MQTT_LOG_DEBUG, "Received UNSUBACK (Mid: %d)", mid)
         cb = self.on_unsubscribe
         if cb is None:
             return
+        # MQTT 3.1.1 has no reason codes in an UNSUBACK: paho gives an empty list.
+        rcs = [_unsuback_code(c) for c in codes or []] if self._v5 else []
         if self._callback_api_version == CallbackAPIVersion.VERSION1:
-            self._call("on_unsubscribe", cb, self, self._userdata, mid)
+            if self._v5:
+                # As paho: (mid, properties, reason codes), one ReasonCode alone unlisted.
+                self._call("on_unsubscribe", cb, self, self._userdata, mid, Properties(PacketTypes.UNSUBACK),
+                           rcs[0] if len(rcs) == 1 else rcs)
+            else:
+                self._call("on_unsubscribe", cb, self, self._userdata, mid)
         else:
-            self._call("on_unsubscribe", cb, self, self._userdata, mid, [], Properties(PacketTypes.UNSUBACK))
+            self._call("on_unsubscribe", cb, self, self._userdata, mid, rcs, Properties(PacketTypes.UNSUBACK))
 
     def _loop_step(self, timeout: float) -> MQTTErrorCode:
         self._dispatch()

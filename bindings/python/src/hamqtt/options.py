@@ -10,8 +10,9 @@ import ctypes
 import enum
 import math
 import os
+from struct import error as struct_error
 from dataclasses import dataclass, field, fields
-from typing import Any, List, Mapping, Optional, Union
+from typing import Any, List, Mapping, Optional, Tuple, Union
 
 from . import _lib
 
@@ -130,6 +131,14 @@ class Will:
     payload: bytes = b""
     qos: int = 0
     retain: bool = False
+    properties: Optional[Any] = None
+    """MQTT 5 (``protocol_version=5``): the will's properties, a
+    :class:`hamqtt.properties.Properties` of ``PacketTypes.WILLMESSAGE`` (payload format,
+    message expiry, content type, response topic, correlation data, user properties; its
+    ``WillDelayInterval`` is used when ``delay`` is None)."""
+    delay: Optional[float] = None
+    """MQTT 5: seconds the broker waits after the connection is lost before it publishes the
+    will (the Will Delay Interval; None: no delay)."""
 
 
 def _seconds_to_ms(name: str, value: Optional[float], allow_negative: bool = False) -> int:
@@ -286,6 +295,32 @@ class ClusterOptions:
     outbox_expiry: Optional[float] = None
     """A message not delivered after this many seconds is dropped, its outcome saying so
     (None: never)."""
+    protocol_version: Optional[int] = None
+    """The MQTT version every broker of the cluster is spoken to in: 4 (MQTT 3.1.1, the
+    default; None or 0 too) or 5 (MQTT 5). The fields below apply to MQTT 5 only (giving one
+    to an MQTT 3.1.1 cluster is a ValueError)."""
+    session_expiry: Optional[float] = None
+    """MQTT 5: seconds a broker keeps the session after the connection ended (whole seconds;
+    None or 0: none, or no expiry with ``persistent_session``)."""
+    receive_maximum: Optional[int] = None
+    """MQTT 5: QoS 1 and 2 messages a broker may have unacknowledged towards this client
+    (1..65535; None: 65535)."""
+    topic_alias_maximum: Optional[int] = None
+    """MQTT 5: topic aliases a broker may use towards this client (0..65535; None: none)."""
+    no_topic_aliases: bool = False
+    """MQTT 5: the engine uses no topic aliases towards brokers (by default it assigns its own
+    per connection, within each broker's Topic Alias Maximum)."""
+    request_response_info: bool = False
+    """MQTT 5: ask brokers for Response Information (in the CONNACK properties)."""
+    no_problem_info: bool = False
+    """MQTT 5: ask brokers not to send reason strings and user properties with failures
+    (Request Problem Information 0)."""
+    message_ids: Optional[str] = None
+    """MQTT 5: stamp a ``hamqtt-id`` user property on each publish so that receivers drop the
+    copies of one message exactly: ``"auto"`` (default: with publisher type ALL or an outbox),
+    ``"always"`` or ``"never"``."""
+    user_properties: Optional[List[Tuple[str, str]]] = None
+    """MQTT 5: the user properties of every CONNECT, as ``(name, value)`` pairs."""
 
     def __repr__(self) -> str:
         parts = []
@@ -434,7 +469,89 @@ class ClusterOptions:
         o.tls_insecure = int(bool(self.tls_insecure))
         o.tls_skip_hostname_check = int(bool(self.tls_skip_hostname_check))
         self._outbox_to_struct(o, keep)
+        self._mqtt5_to_struct(o, keep)
         return _OptionsStruct(o, keep)
+
+    def _mqtt5_to_struct(self, o: _lib.Options, keep: List[Any]) -> None:
+        from ._native import NativeProps
+        from .packettypes import PacketTypes
+        from .properties import MQTTException, Properties
+
+        pv = self.protocol_version
+        if pv is not None and (isinstance(pv, bool) or pv not in (0, 4, 5)):
+            raise ValueError(f"ClusterOptions.protocol_version is {pv!r}: use 4 (MQTT 3.1.1) or 5 (MQTT 5)")
+        v5 = pv == 5
+        w = self.will
+        if not v5:
+            given = [n for n in ("session_expiry", "receive_maximum", "topic_alias_maximum", "no_topic_aliases",
+                                 "request_response_info", "no_problem_info", "message_ids", "user_properties")
+                     if getattr(self, n) not in (None, False)]
+            if w is not None and (w.properties is not None or w.delay is not None):
+                given.append("will.properties" if w.properties is not None else "will.delay")
+            if given:
+                raise ValueError(f"ClusterOptions.{given[0]} is an MQTT 5 setting: set protocol_version=5")
+            return
+        o.protocol_version = 5
+        if self.session_expiry is not None:
+            se = self.session_expiry
+            if isinstance(se, bool) or not isinstance(se, (int, float)) or se < 0 or se > 0xFFFFFFFF or se != int(se):
+                raise ValueError(f"ClusterOptions.session_expiry is {se!r}: give whole seconds, 0..4294967295")
+            o.session_expiry_ms = int(se) * 1000
+        o.receive_maximum = _int("receive_maximum", self.receive_maximum, 1, 65535)
+        o.topic_alias_maximum = _int("topic_alias_maximum", self.topic_alias_maximum, 0, 65535)
+        o.no_topic_aliases = int(bool(self.no_topic_aliases))
+        o.request_response_info = int(bool(self.request_response_info))
+        o.no_problem_info = int(bool(self.no_problem_info))
+        ids = self.message_ids
+        if ids is None or ids == "auto":
+            o.message_ids = 0
+        elif ids == "always":
+            o.message_ids = 1
+        elif ids == "never":
+            o.message_ids = -1
+        else:
+            raise ValueError(f"ClusterOptions.message_ids is {ids!r}: use \"auto\", \"always\" or \"never\"")
+
+        def native(props: Any, what: str) -> Optional[NativeProps]:
+            try:
+                packed = props.pack()
+            except (MQTTException, TypeError, ValueError, struct_error) as exc:
+                raise ValueError(f"{what}: {exc}") from None
+            if packed == b"\x00":
+                return None
+            np = NativeProps(packed)
+            keep.append(np)
+            return np
+
+        if self.user_properties:
+            cp = Properties(PacketTypes.CONNECT)
+            try:
+                cp.UserProperty = [(str(k), str(v)) for k, v in self.user_properties]
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"ClusterOptions.user_properties must be (name, value) pairs: {exc}") from None
+            np = native(cp, "ClusterOptions.user_properties")
+            o.connect_props = np.ptr if np is not None else None
+        if w is not None:
+            delay = w.delay
+            wp = w.properties
+            if wp is not None:
+                if not isinstance(wp, Properties) or wp.packetType != PacketTypes.WILLMESSAGE:
+                    raise TypeError("ClusterOptions.will.properties must be a Properties(PacketTypes.WILLMESSAGE)")
+                if hasattr(wp, "WillDelayInterval"):
+                    if delay is None:
+                        delay = wp.WillDelayInterval
+                    # The delay travels in its own field: the properties go without it.
+                    copy = Properties(PacketTypes.WILLMESSAGE)
+                    for name in wp.json():
+                        if name != "WillDelayInterval":
+                            setattr(copy, name, getattr(wp, name))
+                    wp = copy
+                np = native(wp, "ClusterOptions.will.properties")
+                o.will_props = np.ptr if np is not None else None
+            if delay is not None:
+                if isinstance(delay, bool) or not isinstance(delay, (int, float)) or delay < 0 or delay > 0xFFFFFFFF:
+                    raise ValueError(f"ClusterOptions.will.delay is {delay!r}: give seconds, 0..4294967295")
+                o.will_delay_ms = int(round(delay * 1000))
 
     def has_outbox(self) -> bool:
         """True when these options give the cluster an outbox (``outbox`` or ``outbox_dir``)."""

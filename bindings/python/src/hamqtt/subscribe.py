@@ -47,7 +47,7 @@ def callback(callback: Callable[[mqtt.Client, Any, mqtt.MQTTMessage], Any], topi
              client_id: str = "", keepalive: int = 60, will: Optional[Dict[str, Any]] = None,
              auth: Optional[Dict[str, Any]] = None, tls: Any = None,
              protocol: mqtt.MQTTProtocolVersion = mqtt.MQTTv311,
-             transport: Literal["tcp", "websockets"] = "tcp", clean_session: bool = True,
+             transport: Literal["tcp", "websockets"] = "tcp", clean_session: Optional[bool] = True,
              proxy_args: Any = None) -> None:
     """Subscribe to ``topics`` and call ``callback(client, userdata, message)`` for each message,
     until the callback calls ``client.disconnect()``."""
@@ -83,6 +83,8 @@ def simple(topics: Union[str, List[str]], qos: int = 0, msg_count: int = 1, reta
     if msg_count < 1:
         raise ValueError("msg_count must be > 0")
     messages: Optional[List[mqtt.MQTTMessage]] = None if msg_count == 1 else []
+    if protocol == mqtt.MQTTv5:
+        clean_session = None  # type: ignore[assignment]  # as paho: MQTT 5 has no clean session
     userdata = {"retained": retained, "msg_count": msg_count, "messages": messages}
     callback(_on_message_simple, topics, qos, userdata, hostname, port, client_id, keepalive, will,
              auth, tls, protocol, transport, clean_session, proxy_args)
