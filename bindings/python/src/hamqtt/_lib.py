@@ -590,6 +590,15 @@ def _declare(h: ctypes.CDLL) -> None:
         fn = getattr(h, name)
         fn.restype = res
         fn.argtypes = args
+    # hamqtt_poll_sized (0.5) writes the events in the layout of the size given (ours, Event);
+    # hamqtt_poll writes the layout the client's options imply, the 0.4 one for a cluster of
+    # the configuration file.
+    try:
+        fn = h.hamqtt_poll_sized
+    except AttributeError:
+        return
+    fn.restype = c_int
+    fn.argtypes = [u64, c_void_p, c_size_t, c_size_t, c_int, POINTER(c_size_t)]
 
 
 def version() -> str:

@@ -128,6 +128,21 @@ class OutboxStats:
     (sent first); 0 in memory."""
 
 
+def _poll_function() -> Callable[..., int]:
+    """``hamqtt_poll`` writing events in the layout of :class:`_lib.Event`: through
+    ``hamqtt_poll_sized`` with its size where the library has it."""
+    L = _lib.lib()
+    sized = getattr(L, "hamqtt_poll_sized", None)
+    if sized is None:
+        return L.hamqtt_poll  # type: ignore[no-any-return]
+    size = ctypes.sizeof(_lib.Event)
+
+    def poll(h: int, events: int, max_events: int, timeout_ms: int, count: Any) -> int:
+        return int(sized(h, events, size, max_events, timeout_ms, count))
+
+    return poll
+
+
 def _cstr(value: Optional[str], what: str) -> Optional[bytes]:
     if value is None:
         return None
@@ -156,6 +171,7 @@ class NativeClient:
         self._pub_id = c_uint64(0)
         self._pub_id_ref = byref(self._pub_id)
         self._publish_async_fn = _lib.lib().hamqtt_publish_async
+        self._poll_fn = _poll_function()
         _lib.register_closer(self)
 
     # -- construction ---------------------------------------------------------------------
@@ -342,7 +358,7 @@ class NativeClient:
     def poll(self, timeout_ms: int, max_events: int = 512) -> Tuple[int, List[RawEvent]]:
         """``hamqtt_poll``: returns (status, events). Only one thread may poll at a time."""
         n = self._count
-        rc = _lib.lib().hamqtt_poll(self._h, self._events_addr, min(max_events, 512), timeout_ms, byref(n))
+        rc = self._poll_fn(self._h, self._events_addr, min(max_events, 512), timeout_ms, byref(n))
         if rc != _lib.OK or n.value == 0:
             return rc, []
         count = n.value
