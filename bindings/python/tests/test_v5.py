@@ -440,3 +440,31 @@ def test_will_properties_side_by_side(broker: Broker) -> None:
             watcher.close()
     assert out["hamqtt"] == out["paho"] == ("message", "will/x", b"bye", False, {
         "ContentType": "text/plain", "MessageExpiryInterval": True, "UserProperty": [("why", "gone")]})
+
+
+def test_configured_mqtt5_cluster(broker: Broker, tmp_path: Any) -> None:
+    """Client(cluster=..., protocol=MQTTv5) on a cluster whose entry says protocolVersion: 5."""
+    import hamqtt
+
+    path = tmp_path / "v5.yaml"
+    path.write_text(f"defaultCluster: v5c\nclusters:\n  - name: v5c\n    protocolVersion: 5\n"
+                    f"    connections:\n      - connection:\n          serverURIs: [\"{broker.uri}\"]\n")
+    with hamqtt.HaClusters.initialize(path):
+        c = HAMQTT.mqtt.Client(HAMQTT.mqtt.CallbackAPIVersion.VERSION2, cluster="v5c", protocol=HAMQTT.mqtt.MQTTv5)
+        got: List[Any] = []
+        done = threading.Event()
+        c.on_message = lambda cl, u, m: (got.append((m.topic, _props(m.properties))), done.set())
+        c.connect()
+        c.loop_start()
+        try:
+            sp = HAMQTT.Properties(HAMQTT.PacketTypes.SUBSCRIBE)
+            sp.SubscriptionIdentifier = 9
+            c.subscribe("cfg/#", options=HAMQTT.SubscribeOptions(qos=1), properties=sp)
+            pp = HAMQTT.Properties(HAMQTT.PacketTypes.PUBLISH)
+            pp.ContentType = "text/plain"
+            c.publish("cfg/x", "x", 1, properties=pp).wait_for_publish(10)
+            assert done.wait(10)
+            assert got == [("cfg/x", {"ContentType": "text/plain", "SubscriptionIdentifier": [9]})]
+        finally:
+            c.disconnect()
+            c.loop_stop()
