@@ -636,8 +636,8 @@ class MQTTMessageInfo:
 class MQTTMessage:
     """A received message, passed to ``on_message``."""
 
-    __slots__ = ("_topic", "dup", "info", "mid", "payload", "properties", "qos", "retain", "state",
-                 "timestamp", "endpoint")
+    __slots__ = ("_topic", "dup", "info", "mid", "payload", "_properties", "_props_raw", "qos", "retain",
+                 "state", "timestamp", "endpoint")
 
     def __init__(self, mid: int = 0, topic: bytes = b"") -> None:
         self.timestamp = 0.0
@@ -651,9 +651,30 @@ class MQTTMessage:
         self.qos = 0
         self.retain = False
         self.info = MQTTMessageInfo(mid)
-        self.properties: Optional[Properties] = None
+        self._properties: Optional[Properties] = None
+        self._props_raw: Optional[bytes] = None
         self.endpoint: Optional[str] = None
         """hamqtt extension: the name of the endpoint (broker) the message came through."""
+
+    @property
+    def properties(self) -> Optional[Properties]:
+        """MQTT 5: the message's properties, a ``Properties(PacketTypes.PUBLISH)`` (empty when it
+        carried none), as paho gives them; None under MQTT 3.1.1. Read from the engine's form
+        the first time it is asked for."""
+        raw = self._props_raw
+        if raw is not None:
+            self._props_raw = None
+            try:
+                self._properties = _unpack_props(PacketTypes.PUBLISH, raw)
+            except MQTTException:  # pragma: no cover - the engine encodes what it checked
+                _log.warning("properties of a message on %s could not be read", self.topic, exc_info=True)
+                self._properties = Properties(PacketTypes.PUBLISH)
+        return self._properties
+
+    @properties.setter
+    def properties(self, value: Optional[Properties]) -> None:
+        self._props_raw = None
+        self._properties = value
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, MQTTMessage):
@@ -690,7 +711,8 @@ def _new_message(topic: str, payload: bytes, qos: int, retain: bool, dup: bool, 
     m.qos = qos
     m.retain = retain
     m.info = _INFO_PLACEHOLDER
-    m.properties = None
+    m._properties = None
+    m._props_raw = None
     m.endpoint = endpoint
     return m
 
@@ -2521,12 +2543,12 @@ class Client:
                     m = _new_message(ev[5], ev[6], ev[7], ev[8], ev[9], ev[2])
                     if v5:
                         # As paho: an MQTT 5 message always has a Properties (empty when it
-                        # carried none); an MQTT 3.1.1 one has None.
-                        try:
-                            m.properties = _unpack_props(PacketTypes.PUBLISH, ev[12])
-                        except MQTTException:  # pragma: no cover - the engine encodes what it checked
-                            _log.warning("properties of a message on %s could not be read", ev[5], exc_info=True)
-                            m.properties = Properties(PacketTypes.PUBLISH)
+                        # carried none; read when asked for); an MQTT 3.1.1 one has None.
+                        raw = ev[12]
+                        if raw is None:
+                            m._properties = Properties(PacketTypes.PUBLISH)
+                        else:
+                            m._props_raw = raw
                     backlog.append(m)
                 elif kind == 4:
                     self._on_delivery(ev[10], ev[1], ev[3], ev[13])

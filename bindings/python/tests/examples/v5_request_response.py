@@ -31,6 +31,7 @@ def say(*parts):
 
 replies_ready = threading.Event()
 answered = threading.Event()
+reply_acknowledged = threading.Event()
 
 
 def show(props):
@@ -68,6 +69,7 @@ def responder_message(client, userdata, message):
 
 def responder_publish(client, userdata, mid, reason_code, properties):
     say("reply published:", reason_code)
+    reply_acknowledged.set()
 
 
 responder = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="demo5-responder", protocol=mqtt.MQTTv5)
@@ -127,6 +129,7 @@ info = requester.publish(REQUESTS, json.dumps([1, 2, 3]), qos=1, properties=requ
 info.wait_for_publish(20)
 say("request is published:", info.is_published())
 say("answered:", answered.wait(20))
+reply_acknowledged.wait(20)  # the responder's PUBACK may come after the requester has the reply
 
 
 def on_disconnect(client, userdata, flags, reason_code, properties):
