@@ -519,7 +519,8 @@ class MQTTMessageInfo:
         self.reason_code: Optional[ReasonCode] = None
         """hamqtt extension (MQTT 5): the failure reason code a broker refused the message with
         (the one ``on_publish`` got), else None. ``rc`` is then ``MQTT_ERR_ACL_DENIED`` for
-        "Not authorized", ``MQTT_ERR_PAYLOAD_SIZE`` for "Packet too large" and
+        "Not authorized", ``MQTT_ERR_PAYLOAD_SIZE`` for "Packet too large",
+        ``MQTT_ERR_NOT_SUPPORTED`` for "Retain not supported" and "QoS not supported", and
         ``MQTT_ERR_UNKNOWN`` for the others."""
 
     def __str__(self) -> str:
