@@ -7,6 +7,11 @@
 #include <stddef.h>
 #include "hamqtt.h"
 
+/* hamqtt.h maps hamqtt_poll() to hamqtt_poll_sized() for the programs it is compiled into; here
+ * (and in cgo's declarations of the exports, which include this file) it names the exported
+ * function itself. */
+#undef hamqtt_poll
+
 /* const-qualified aliases so cgo's generated prototypes match hamqtt.h exactly. */
 typedef const char hqcapi_cchar;
 typedef const void hqcapi_cvoid;
@@ -38,6 +43,67 @@ static inline size_t hqcapi_options_has_outbox(const hamqtt_options *o) {
 static inline size_t hqcapi_options_has_v5(const hamqtt_options *o) {
     return o->struct_size >= offsetof(hamqtt_options, will_delay_ms) + sizeof o->will_delay_ms;
 }
+
+/* The event layout of 0.4.0 and before (0.1 to 0.4 have the same one), exactly as its hamqtt.h
+ * declared hamqtt_message, hamqtt_delivery and hamqtt_event. 0.5 appended props to
+ * hamqtt_message and reason_code to hamqtt_delivery, both embedded in hamqtt_event, so an
+ * application built with an older header has smaller events: hamqtt_poll writes this layout
+ * into its array (see hqcapi_events_out). Never change these. */
+typedef struct hqcapi_message_v04 {
+    const char *topic;
+    size_t topic_len;
+    const void *payload;
+    size_t payload_len;
+    int qos;
+    int retained;
+    int duplicate;
+    const char *endpoint;
+} hqcapi_message_v04;
+
+typedef struct hqcapi_delivery_v04 {
+    uint64_t id;
+    const char *topic;
+    int status;
+    const char *error;
+    const char *endpoints;
+    void *user;
+} hqcapi_delivery_v04;
+
+typedef struct hqcapi_event_v04 {
+    int kind;
+    int status;
+    const char *endpoint;
+    const char *error;
+    int64_t time_unix_ns;
+    hqcapi_message_v04 message;
+    hqcapi_delivery_v04 delivery;
+} hqcapi_event_v04;
+
+/* The current structs only appended fields to the 0.4 ones. */
+#define HQCAPI_SAME_OFFSET(cur, old, f) (offsetof(cur, f) == offsetof(old, f))
+/* (A field appended may sit in the old struct's tail padding, as reason_code does on 32-bit
+ * targets: the old code never reads that.) */
+_Static_assert(HQCAPI_SAME_OFFSET(hamqtt_message, hqcapi_message_v04, endpoint) &&
+                   offsetof(hamqtt_message, props) >= offsetof(hqcapi_message_v04, endpoint) + sizeof(const char *),
+               "hamqtt_message must extend the 0.4 layout");
+_Static_assert(HQCAPI_SAME_OFFSET(hamqtt_delivery, hqcapi_delivery_v04, user) &&
+                   offsetof(hamqtt_delivery, reason_code) >= offsetof(hqcapi_delivery_v04, user) + sizeof(void *),
+               "hamqtt_delivery must extend the 0.4 layout");
+_Static_assert(HQCAPI_SAME_OFFSET(hamqtt_event, hqcapi_event_v04, time_unix_ns) &&
+                   HQCAPI_SAME_OFFSET(hamqtt_event, hqcapi_event_v04, message),
+               "hamqtt_event must start as the 0.4 layout");
+_Static_assert(sizeof(hqcapi_event_v04) < sizeof(hamqtt_event),
+               "the 0.4 and current events must differ in size (hamqtt_poll_sized tells them apart by it)");
+
+/* Event sizes hamqtt_poll_sized accepts: the 0.4 one, and the current one or more (a newer
+ * header's event starts with the current layout). */
+#define HQCAPI_EVENT_V04_SIZE sizeof(hqcapi_event_v04)
+#define HQCAPI_EVENT_SIZE sizeof(hamqtt_event)
+
+/* Copies n events of the current layout (src) into the application's array dst, whose
+ * elements are `stride` bytes: HQCAPI_EVENT_V04_SIZE writes the 0.4 layout, a stride of
+ * HQCAPI_EVENT_SIZE or more the current one followed by zeros. */
+void hqcapi_events_out(void *dst, size_t stride, const hamqtt_event *src, size_t n);
 
 /* struct hamqtt_props (opaque in hamqtt.h). Single-valued properties sit in slots (an integer
  * or a byte string each, hqcapi_prop_slot), present when their bit (1 << id) is set. A list the

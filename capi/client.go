@@ -142,6 +142,14 @@ type client struct {
 	connackMu   sync.Mutex
 	connacks    map[string]*core.Connack
 	generatedID bool
+
+	// eventSize is sizeof(hamqtt_event) in the header the application was built with, as far
+	// as the client knows it: the layout hamqtt_poll writes (hamqtt_poll_sized is told it at
+	// each call). The current size when hamqtt_options.struct_size covers the fields of 0.5;
+	// the 0.4 size otherwise, and for clients made without options (NULL, or a cluster of
+	// the configuration), as a program built with the 0.4 header may have made them.
+	// Immutable after construction.
+	eventSize uintptr
 }
 
 // newClient wraps an existing core cluster (c) built from cfg.
@@ -156,6 +164,7 @@ func newClient(cfg core.Config, c *core.Cluster, logs *logSink, fromRegistry boo
 		nextIndex: len(cfg.Endpoints),
 		evfd:      newEventFD(),
 		ob:        c.Outbox(),
+		eventSize: eventSizeV04,
 	}
 	cl.cfg.Outbox = cl.ob // every instance uses it
 	// Name every endpoint as core did, so a later instance keeps the names.

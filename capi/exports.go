@@ -130,6 +130,9 @@ func hamqtt_client_new(endpoints *C.hqcapi_cchar, opts *C.hqcapi_coptions, out *
 		return fail(errConfig, err)
 	}
 	cl := newClient(c.Config(), c, logs, false)
+	if opts != nil && C.hqcapi_options_has_v5(opts) != 0 {
+		cl.eventSize = eventSizeCurrent // built with a header that has the 0.5 events
+	}
 	if ocfg != nil {
 		cl.ownOutbox, cl.obQoS0 = true, ocfg.QoS0
 	}
@@ -1093,6 +1096,31 @@ func hamqtt_set_log_callback(h C.hamqtt_client, level C.int, cb C.hamqtt_log_cb,
 //export hamqtt_poll
 func hamqtt_poll(h C.hamqtt_client, events *C.hamqtt_event, max C.size_t, timeoutMs C.int, count *C.size_t) (rc C.int) {
 	defer guard(&rc)
+	return pollCall("hamqtt_poll", h, unsafe.Pointer(events), 0, max, timeoutMs, count)
+}
+
+//export hamqtt_poll_sized
+func hamqtt_poll_sized(h C.hamqtt_client, events *C.hamqtt_event, eventSize C.size_t, max C.size_t, timeoutMs C.int, count *C.size_t) (rc C.int) {
+	defer guard(&rc)
+	if count != nil {
+		*count = 0
+	}
+	if es := uintptr(eventSize); es != eventSizeV04 && es < eventSizeCurrent {
+		return fail(errInvalid, newErr(errInvalid, "hamqtt_poll_sized: event_size is %d: pass sizeof(hamqtt_event) (%d in this library's header, %d in 0.4's)", es, eventSizeCurrent, eventSizeV04))
+	}
+	return pollCall("hamqtt_poll_sized", h, unsafe.Pointer(events), uintptr(eventSize), max, timeoutMs, count)
+}
+
+// Sizes of hamqtt_event: in the 0.4 header (and before) and in the current one.
+const (
+	eventSizeV04     = uintptr(C.HQCAPI_EVENT_V04_SIZE)
+	eventSizeCurrent = uintptr(C.HQCAPI_EVENT_SIZE)
+)
+
+// pollCall implements hamqtt_poll and hamqtt_poll_sized: up to max events into the array at
+// events, whose elements are eventSize bytes (0: the client's eventSize, which hamqtt_poll
+// goes by).
+func pollCall(fn string, h C.hamqtt_client, events unsafe.Pointer, eventSize uintptr, max C.size_t, timeoutMs C.int, count *C.size_t) C.int {
 	if count != nil {
 		*count = 0
 	}
@@ -1101,23 +1129,46 @@ func hamqtt_poll(h C.hamqtt_client, events *C.hamqtt_event, max C.size_t, timeou
 		return fail(errHandle, err)
 	}
 	if events == nil || count == nil || max == 0 {
-		return fail(errInvalid, newErr(errInvalid, "hamqtt_poll: events and count must not be NULL and max_events not 0 (events=%p count=%p max_events=%d)", events, count, uint64(max)))
+		return fail(errInvalid, newErr(errInvalid, "%s: events and count must not be NULL and max_events not 0 (events=%p count=%p max_events=%d)", fn, events, count, uint64(max)))
 	}
 	if cl.push.Load() {
-		return fail(errMode, newErr(errMode, "hamqtt_poll: %s is in push mode (callbacks are installed): events go to the callbacks", cl))
+		return fail(errMode, newErr(errMode, "%s: %s is in push mode (callbacks are installed): events go to the callbacks", fn, cl))
 	}
 	if !cl.pollMu.TryLock() {
-		return fail(errBusy, newErr(errBusy, "hamqtt_poll: another thread is polling %s", cl))
+		return fail(errBusy, newErr(errBusy, "%s: another thread is polling %s", fn, cl))
 	}
 	defer cl.pollMu.Unlock()
 	timeout := time.Duration(timeoutMs) * time.Millisecond
 	if timeoutMs < 0 {
 		timeout = -1
 	}
-	out := unsafe.Slice(events, int(min(uint64(max), maxBatch)))
+	if eventSize == 0 {
+		eventSize = cl.eventSize
+	}
+	want := int(min(uint64(max), maxBatch))
+	if eventSize == eventSizeCurrent {
+		// The application's array has the current layout: filled in place.
+		n, err := cl.pollEvents(unsafe.Slice((*C.hamqtt_event)(events), want), timeout)
+		if err != nil {
+			return fail(errClosed, err)
+		}
+		*count = C.size_t(n)
+		return statusOK
+	}
+	// Another layout (an application built with the 0.4 header, or a newer one): the events
+	// are made in the current layout, then written out in the application's.
+	p := &cl.poll
+	if cap(p.scratch) < want {
+		p.scratch = make([]C.hamqtt_event, want)
+	}
+	out := p.scratch[:want]
 	n, err := cl.pollEvents(out, timeout)
 	if err != nil {
 		return fail(errClosed, err)
+	}
+	if n > 0 {
+		C.hqcapi_events_out(events, C.size_t(eventSize), &out[0], C.size_t(n))
+		clear(out[:n])
 	}
 	*count = C.size_t(n)
 	return statusOK

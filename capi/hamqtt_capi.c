@@ -126,3 +126,38 @@ void hqcapi_call_log(hamqtt_log_cb cb, void *user, hamqtt_client c, int level, c
     cb(user, c, level, line);
     cb_client = prev;
 }
+
+void hqcapi_events_out(void *dst, size_t stride, const hamqtt_event *src, size_t n) {
+    size_t i;
+    char *out = (char *)dst;
+    for (i = 0; i < n; i++, out += stride) {
+        const hamqtt_event *e = &src[i];
+        if (stride == HQCAPI_EVENT_V04_SIZE) {
+            hqcapi_event_v04 *o = (hqcapi_event_v04 *)out;
+            memset(o, 0, sizeof *o);
+            o->kind = e->kind;
+            o->status = e->status;
+            o->endpoint = e->endpoint;
+            o->error = e->error;
+            o->time_unix_ns = e->time_unix_ns;
+            o->message.topic = e->message.topic;
+            o->message.topic_len = e->message.topic_len;
+            o->message.payload = e->message.payload;
+            o->message.payload_len = e->message.payload_len;
+            o->message.qos = e->message.qos;
+            o->message.retained = e->message.retained;
+            o->message.duplicate = e->message.duplicate;
+            o->message.endpoint = e->message.endpoint;
+            o->delivery.id = e->delivery.id;
+            o->delivery.topic = e->delivery.topic;
+            o->delivery.status = e->delivery.status;
+            o->delivery.error = e->delivery.error;
+            o->delivery.endpoints = e->delivery.endpoints;
+            o->delivery.user = e->delivery.user;
+        } else {
+            memcpy(out, e, sizeof *e);
+            memset(out + sizeof *e, 0, stride - sizeof *e);
+        }
+    }
+    if (n > 0) HQ_DEFINED(dst, n * stride);
+}

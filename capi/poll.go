@@ -79,6 +79,7 @@ type pollState struct {
 	users    []unsafe.Pointer // the user pointers of the batch's deliveries
 	arena    unsafe.Pointer
 	arenaCap uintptr
+	scratch  []C.hamqtt_event // the events of a batch for an application of another layout
 }
 
 // maxBatch bounds the events one hamqtt_poll call moves, whatever max_events says.
@@ -90,6 +91,7 @@ func (p *pollState) free() {
 		p.arena, p.arenaCap = nil, 0
 	}
 	p.batch = nil
+	p.scratch = nil
 }
 
 // reserve makes the arena at least n bytes (its old content is no longer needed).

@@ -56,6 +56,17 @@
  *                 mode, poll regularly: events queue without bound until polled
  *                 (a slow consumer never slows the network down).
  *
+ *   Compatibility A program built with an older header keeps working with a
+ *                 newer libhamqtt.so.0 unchanged: structs only ever gain fields
+ *                 at their end. Those the application passes in
+ *                 (hamqtt_options, hamqtt_callbacks, hamqtt_sub_options, and
+ *                 struct hamqtt_outbox_stats, which the library fills) carry
+ *                 struct_size, and the library reads or writes only the fields
+ *                 it covers. Those the library hands to callbacks are its own
+ *                 memory (older code reads the leading fields it knows). The
+ *                 array of hamqtt_poll() is written in the layout of the
+ *                 application's header (see hamqtt_poll()).
+ *
  * PROCESS CONSTRAINTS (they come from the Go runtime inside the library)
  *
  *   - One Go runtime per process: do not load another Go c-shared library
@@ -413,7 +424,10 @@ typedef struct hamqtt_delivery {
 #define HAMQTT_UP_SESSION_PRESENT 1
 
 /* One event drained by hamqtt_poll(). Pointers stay valid until the next
- * hamqtt_poll(), hamqtt_disconnect() or hamqtt_close() on the client. */
+ * hamqtt_poll(), hamqtt_disconnect() or hamqtt_close() on the client.
+ * 0.5 made it larger (message.props, delivery.reason_code); the library
+ * writes the 0.4 layout for programs built with the 0.4 header (see
+ * hamqtt_poll()). */
 typedef struct hamqtt_event {
     int kind;                 /* enum hamqtt_event_kind                       */
     int status;               /* ENDPOINT_DOWN, ERROR, DELIVERY: error code or 0;
@@ -1083,8 +1097,38 @@ int hamqtt_set_log_callback(hamqtt_client client, int min_level, hamqtt_log_cb c
  * HAMQTT_ERR_INVALID (NULL events/count, max_events 0), HAMQTT_ERR_MODE
  * (push mode), HAMQTT_ERR_BUSY (another thread is polling this client),
  * HAMQTT_ERR_CLOSED (disconnected and every event drained; every call answers
- * so until the client is connected again). */
+ * so until the client is connected again).
+ *
+ * Event layout: hamqtt_event grew in 0.5, and programs built with the 0.4
+ * header keep working unchanged, because the library writes each event in
+ * the layout of the header the program was built with:
+ *   - In a program compiled with this header, hamqtt_poll(...) is a macro
+ *     that calls hamqtt_poll_sized() with sizeof(hamqtt_event): always this
+ *     header's layout, whatever made the client.
+ *   - The exported function hamqtt_poll() (what a program built with an older
+ *     header calls, and what `(hamqtt_poll)(...)`, a function pointer or
+ *     dlsym() reaches) goes by the client's hamqtt_options.struct_size: this
+ *     header's layout when it covers the 0.5 fields (HAMQTT_OPTIONS_INIT of
+ *     this header), else the 0.4 layout, which is also the one for clients
+ *     made without options (hamqtt_client_new() with NULL opts,
+ *     hamqtt_cluster_client()). A binding that declares the structs itself
+ *     calls hamqtt_poll_sized() with the size of its hamqtt_event.
+ * The 0.4 layout has the same fields with the same values, without
+ * message.props and delivery.reason_code. */
 int hamqtt_poll(hamqtt_client client, hamqtt_event *events, size_t max_events, int timeout_ms, size_t *count);
+
+/* hamqtt_poll() that writes the events in the layout whose size the caller
+ * gives: `event_size` is sizeof(hamqtt_event) of the caller's header (the
+ * hamqtt_poll macro passes it). The 0.4 size gives the 0.4 layout (without
+ * message.props and delivery.reason_code); this header's size or more gives
+ * this layout (the bytes beyond it zeroed: the events of a newer header start
+ * with it). Returns the codes of hamqtt_poll(), and HAMQTT_ERR_INVALID for any
+ * other event_size (0.5). */
+int hamqtt_poll_sized(hamqtt_client client, hamqtt_event *events, size_t event_size, size_t max_events,
+                      int timeout_ms, size_t *count);
+
+#define hamqtt_poll(client, events, max_events, timeout_ms, count)                                          \
+    hamqtt_poll_sized((client), (events), sizeof(hamqtt_event), (max_events), (timeout_ms), (count))
 
 /* Stores in *fd the client's event descriptor, to wake an event loop (epoll,
  * poll(2), select(2), libuv's uv_poll_t, libevent, asyncio's add_reader). It

@@ -19,6 +19,7 @@
 #include "testutil.h"
 #include "test_outbox.h"
 #include "test_mqtt5.h"
+#include "compat/test_compat.h"
 
 /* ------------------------------------------------------------------------------------------ */
 /* helpers                                                                                    */
@@ -1661,6 +1662,8 @@ static const struct test_case cases[] = {
     {"mqtt5_props", test_mqtt5_props, 1},
     {"mqtt5_messages", test_mqtt5_messages, 1},
     {"mqtt5_refused", test_mqtt5_refused, 1},
+    {"compat04_poll", test_compat04_poll, 1},
+    {"layout_poll", test_layout_poll, 1},
 };
 
 int main(int argc, char **argv) { return test_main(argc, argv, cases, sizeof cases / sizeof cases[0]); }
