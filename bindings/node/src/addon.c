@@ -143,7 +143,7 @@ static void ensure_onstack_all(void) {
 #define hamqtt_publish_to(...) GO(hamqtt_publish_to(__VA_ARGS__))
 #define hamqtt_subscribe(...) GO(hamqtt_subscribe(__VA_ARGS__))
 #define hamqtt_unsubscribe(...) GO(hamqtt_unsubscribe(__VA_ARGS__))
-#define hamqtt_poll(...) GO(hamqtt_poll(__VA_ARGS__))
+#define hamqtt_poll_sized(...) GO(hamqtt_poll_sized(__VA_ARGS__)) /* hamqtt_poll is the header's macro over it */
 #define hamqtt_event_fd(...) GO(hamqtt_event_fd(__VA_ARGS__))
 #define hamqtt_live_endpoints(...) GO(hamqtt_live_endpoints(__VA_ARGS__))
 #define hamqtt_dead_endpoints(...) GO(hamqtt_dead_endpoints(__VA_ARGS__))
