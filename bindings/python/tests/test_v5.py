@@ -245,6 +245,12 @@ def test_refused_publish_side_by_side() -> None:
             p.messages(1)
             out[lib.name] = [e[2:] for e in p.of("publish")] + [e[1:3] for e in p.of("message")]
             infos[lib.name] = refused
+            if lib is HAMQTT:
+                # QoS 2: the refusal comes in the PUBREC (paho-mqtt ignores it and reports the
+                # PUBCOMP's "Success"; hamqtt reports it, as MQTT.js does).
+                q2 = p.publish("denied/q2", "no", 2)
+                assert p.of("publish")[-1][2:] == (0x87, "Not authorized")
+                assert q2.reason_code == 0x87 and q2.rc == HAMQTT.mqtt.MQTT_ERR_ACL_DENIED
         finally:
             p.close()
             b.stop()
