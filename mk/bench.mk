@@ -1,9 +1,9 @@
 # Benchmarks side by side with the peers (issue 8), included by the root Makefile.
 #
 #   bench        builds what it needs, runs every section against fresh Mosquitto brokers,
-#                writes bench/RESULTS.md and prints it (about 11 minutes on 2 cores)
+#                writes bench/RESULTS.md and prints it (about 13 minutes on 2 cores)
 #   bench-smoke  the same with tiny counts and one repetition (seconds): checks that every
-#                benchmark still works; no timing is asserted. Part of `make test`. Its
+#                benchmark still works (MQTT 3.1.1 and 5, QoS 0 and 1); no timing is asserted. Part of `make test`. Its
 #                report goes to $(BENCH_SMOKE_OUT)/RESULTS.md, never to bench/RESULTS.md.
 #   bench-deps   installs the Debian packages the C peers need (libmosquitto-dev,
 #                libpaho-mqtt-dev) if they are missing
@@ -17,8 +17,10 @@
 #                nor of `make bench`; docs/engine.md "Outbox storage" holds its figures.
 #                BENCH_STORAGE_FLAGS passes flags (-quick, -reps N, -run REGEXP, -n64, -n16k).
 #
-# Sections: go (core vs paho.mqtt.golang), c (hamqtt C API vs libmosquitto, Paho C and
-# paho.mqtt.golang), python and node (the bindings' own bench scripts, when present), failover
+# Sections: go (core vs paho.mqtt.golang, and core over MQTT 5), c (hamqtt C API vs libmosquitto,
+# Paho C and paho.mqtt.golang; and the C API over MQTT 5 vs libmosquitto and Paho C over MQTT 5),
+# python and node (the bindings' own bench scripts, when present: QoS 0 at each size and QoS 1 at
+# the first, each cell over MQTT 3.1.1 and over MQTT 5 for both libraries), failover
 # (stall after SIGKILL and blackhole), footprint (idle RSS, load time, library size), outbox
 # (the disk outbox through the C API vs Paho C's MQTTAsync with its file persistence: durable
 # QoS 1 throughput per sync policy, flush after an outage; bench/c/outbox_*.c). A section
@@ -41,9 +43,12 @@ BENCH_NODE_SCRIPT := $(BENCH_NODE_DIR)/bench/bench_qos0.js
 GOBENCH         := $(BENCH_BIN)/gobench
 BENCH_NODE_PATH := $(BENCH_BIN)/node_path
 # Messages per run of the bindings' scripts (driven through their single-run modes,
-# bench_qos0.py --run and bench_qos0.js --child) and the payload sizes.
+# bench_qos0.py --run and bench_qos0.js --child): QoS 0, and the QoS 1 cell (at the first
+# payload size; 0 leaves it out); and the payload sizes.
 BENCH_PY_N      ?= 30000
+BENCH_PY_QOS1_N ?= 6000
 BENCH_NODE_N    ?= 40000
+BENCH_NODE_QOS1_N ?= 15000
 BENCH_SCRIPT_SIZES ?= 64,1024
 
 BENCH_STORAGE_FLAGS ?=
@@ -109,18 +114,22 @@ define bench_sections
 	$(GOBENCH) go -out $(1) $(2) || $(3) go
 	$(GOBENCH) c -out $(1) -bin $(BENCH_BIN) -lib $(BENCH_LIBDIR) -self $(abspath $(GOBENCH)) $(2) || $(3) c
 	@if [ -f $(BENCH_PY_SCRIPT) ] && [ -x $(BENCH_PYTHON) ] && [ -e $(BENCH_LIBDIR)/libhamqtt.so ]; then set -x; \
-	  $(GOBENCH) script -out $(1) -name python -title "Python: hamqtt.client vs paho-mqtt ($(BENCH_PY_SCRIPT), the same program with the import swapped)" \
-	    -target 2 -n $(BENCH_PY_N) -sizes $(BENCH_SCRIPT_SIZES) $(2) -env HAMQTT_LIBRARY=$(abspath $(BENCH_LIBDIR))/libhamqtt.so \
-	    -impl "hamqtt.client=$(abspath $(BENCH_PYTHON)) $(abspath $(BENCH_PY_SCRIPT)) --run hamqtt.client --port {port} --count {n} --size {size}" \
-	    -impl "paho-mqtt=$(abspath $(BENCH_PYTHON)) $(abspath $(BENCH_PY_SCRIPT)) --run paho.mqtt.client --port {port} --count {n} --size {size}" \
+	  $(GOBENCH) script -out $(1) -name python -title "Python: hamqtt.client vs paho-mqtt, MQTT 3.1.1 and 5 ($(BENCH_PY_SCRIPT), the same program with the import swapped)" \
+	    -target 2 -n $(BENCH_PY_N) -qos1-n $(BENCH_PY_QOS1_N) -sizes $(BENCH_SCRIPT_SIZES) $(2) -env HAMQTT_LIBRARY=$(abspath $(BENCH_LIBDIR))/libhamqtt.so \
+	    -impl "hamqtt.client=$(abspath $(BENCH_PYTHON)) $(abspath $(BENCH_PY_SCRIPT)) --run hamqtt.client --port {port} --count {n} --size {size} --qos {qos}" \
+	    -impl "paho-mqtt=$(abspath $(BENCH_PYTHON)) $(abspath $(BENCH_PY_SCRIPT)) --run paho.mqtt.client --port {port} --count {n} --size {size} --qos {qos}" \
+	    -impl5 "hamqtt.client (MQTT 5)=$(abspath $(BENCH_PYTHON)) $(abspath $(BENCH_PY_SCRIPT)) --run hamqtt.client --port {port} --count {n} --size {size} --qos {qos} --protocol 5" \
+	    -impl5 "paho-mqtt (MQTT 5)=$(abspath $(BENCH_PYTHON)) $(abspath $(BENCH_PY_SCRIPT)) --run paho.mqtt.client --port {port} --count {n} --size {size} --qos {qos} --protocol 5" \
 	  || $(3) python; \
 	else echo "bench: Python section skipped: $(BENCH_PY_SCRIPT), $(BENCH_PYTHON) or libhamqtt.so missing"; fi
 	@if [ -f $(BENCH_NODE_SCRIPT) ] && [ -d $(BENCH_NODE_PATH) ] && [ -e $(BENCH_LIBDIR)/libhamqtt.so ] && command -v node >/dev/null; then set -x; \
-	  $(GOBENCH) script -out $(1) -name node -title "Node: hamqtt vs MQTT.js ($(BENCH_NODE_SCRIPT), the same program with the require swapped)" \
-	    -target 1 -n $(BENCH_NODE_N) -sizes $(BENCH_SCRIPT_SIZES) $(2) -dir $(BENCH_NODE_DIR) -env NODE_PATH=$(abspath $(BENCH_NODE_PATH)) \
+	  $(GOBENCH) script -out $(1) -name node -title "Node: hamqtt vs MQTT.js, MQTT 3.1.1 and 5 ($(BENCH_NODE_SCRIPT), the same program with the require swapped)" \
+	    -target 1 -n $(BENCH_NODE_N) -qos1-n $(BENCH_NODE_QOS1_N) -sizes $(BENCH_SCRIPT_SIZES) $(2) -dir $(BENCH_NODE_DIR) -env NODE_PATH=$(abspath $(BENCH_NODE_PATH)) \
 	    -env LD_LIBRARY_PATH=$(abspath $(BENCH_LIBDIR)) \
-	    -impl "hamqtt=node bench/bench_qos0.js --child hamqtt mqtt://{host}:{port} {n} {size}" \
-	    -impl "MQTT.js=node bench/bench_qos0.js --child mqtt mqtt://{host}:{port} {n} {size}" \
+	    -impl "hamqtt=node bench/bench_qos0.js --child hamqtt mqtt://{host}:{port} {n} {size} {qos} 4" \
+	    -impl "MQTT.js=node bench/bench_qos0.js --child mqtt mqtt://{host}:{port} {n} {size} {qos} 4" \
+	    -impl5 "hamqtt (MQTT 5)=node bench/bench_qos0.js --child hamqtt mqtt://{host}:{port} {n} {size} {qos} 5" \
+	    -impl5 "MQTT.js (MQTT 5)=node bench/bench_qos0.js --child mqtt mqtt://{host}:{port} {n} {size} {qos} 5" \
 	  || $(3) node; \
 	else echo "bench: Node section skipped: $(BENCH_NODE_SCRIPT), $(BENCH_NODE_PATH), libhamqtt.so or node missing"; fi
 	$(GOBENCH) failover -out $(1) -kills $(BENCH_KILLS) $(2) || $(3) failover

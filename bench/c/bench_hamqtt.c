@@ -1,7 +1,8 @@
 /* The hamqtt C API (libhamqtt.so, include/hamqtt.h): see common.h for what this program does.
  * URIS is the whole virtual cluster (one client per role over every URI, STICKY). Push mode:
  * hamqtt_subscribe with a message callback, hamqtt_publish_async with a delivery callback, both
- * called on the client's library thread. */
+ * called on the client's library thread. MQTT 5 (VERSION 5): hamqtt_options.protocol_version = 5
+ * for both clients, everything else the same (message ids left to the default: none here). */
 #include <hamqtt.h>
 
 #include "common.h"
@@ -43,8 +44,9 @@ static size_t live_count(hamqtt_client c) {
 
 /* A connected client with every endpoint live (so the subscriber is subscribed wherever the
  * sticky publisher ends up). */
-static hamqtt_client connect_all(const char *uris, int nuris, const char *name) {
+static hamqtt_client connect_all(const char *uris, int nuris, const char *name, int version) {
     hamqtt_options o = HAMQTT_OPTIONS_INIT;
+    o.protocol_version = version;
     char id[64];
     client_id(id, sizeof id, name);
     o.name = name;
@@ -68,7 +70,7 @@ int main(int argc, char **argv) {
     int nuris = split_uris(argv[2], uris, 8);
 
     if (strcmp(argv[1], "idle") == 0) {
-        hamqtt_client c = connect_all(list, nuris, "idle");
+        hamqtt_client c = connect_all(list, nuris, "idle", 4);
         idle_ready_and_wait();
         hamqtt_close(c);
         return 0;
@@ -77,9 +79,9 @@ int main(int argc, char **argv) {
     st.cnt.n = a.n;
     win_init(&st.win, a.window);
 
-    hamqtt_client sub = connect_all(list, nuris, "bench-sub");
+    hamqtt_client sub = connect_all(list, nuris, "bench-sub", a.version);
     check(hamqtt_subscribe(sub, a.topic, a.qos, on_message, NULL), "hamqtt_subscribe");
-    hamqtt_client pub = connect_all(list, nuris, "bench-pub");
+    hamqtt_client pub = connect_all(list, nuris, "bench-pub", a.version);
 
     unsigned char *payload = malloc(a.size ? a.size : 1);
     random_payload(payload, a.size);

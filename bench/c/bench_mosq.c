@@ -1,5 +1,7 @@
 /* libmosquitto (Debian libmosquitto-dev): see common.h for what this program does. Each client
- * runs libmosquitto's own network thread (mosquitto_loop_start). */
+ * runs libmosquitto's own network thread (mosquitto_loop_start). MQTT 5 (VERSION 5):
+ * MOSQ_OPT_PROTOCOL_VERSION = MQTT_PROTOCOL_V5, the same calls otherwise (libmosquitto runs the
+ * 3.1.1-style callbacks for a v5 client too). */
 #include <mosquitto.h>
 
 #include "common.h"
@@ -30,14 +32,14 @@ static void on_publish(struct mosquitto *m, void *u, int mid) {
     win_release(&((state_t *)u)->win, 1);
 }
 
-static struct mosquitto *connect_one(const char *uri, const char *prefix, state_t *st, int window) {
+static struct mosquitto *connect_one(const char *uri, const char *prefix, state_t *st, int window, int version) {
     char host[256], id[64];
     int port;
     host_port(uri, host, sizeof host, &port);
     client_id(id, sizeof id, prefix);
     struct mosquitto *m = mosquitto_new(id, true, st);
     if (!m) die("mosquitto_new", strerror(errno));
-    mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, version == 5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
     if (window > 0) mosquitto_max_inflight_messages_set(m, (unsigned)window);
     mosquitto_connect_callback_set(m, on_connect);
     mosquitto_subscribe_callback_set(m, on_subscribe);
@@ -61,7 +63,7 @@ int main(int argc, char **argv) {
 
     if (strcmp(argv[1], "idle") == 0) {
         struct mosquitto *ms[8];
-        for (int i = 0; i < nuris; i++) ms[i] = connect_one(uris[i], "idle-mosq", &st, 0);
+        for (int i = 0; i < nuris; i++) ms[i] = connect_one(uris[i], "idle-mosq", &st, 0, 4);
         idle_ready_and_wait();
         for (int i = 0; i < nuris; i++) {
             mosquitto_disconnect(ms[i]);
@@ -75,11 +77,11 @@ int main(int argc, char **argv) {
     st.cnt.n = a.n;
     win_init(&st.win, a.window);
 
-    struct mosquitto *sub = connect_one(uris[0], "bench-sub", &st, a.window);
+    struct mosquitto *sub = connect_one(uris[0], "bench-sub", &st, a.window, a.version);
     int rc = mosquitto_subscribe(sub, NULL, a.topic, a.qos);
     if (rc != MOSQ_ERR_SUCCESS) die("mosquitto_subscribe", mosquitto_strerror(rc));
     if (latch_wait(&st.sub, 10) != 0) die("suback", "timeout");
-    struct mosquitto *pub = connect_one(uris[0], "bench-pub", &st, a.window);
+    struct mosquitto *pub = connect_one(uris[0], "bench-pub", &st, a.window, a.version);
 
     unsigned char *payload = malloc(a.size ? a.size : 1);
     random_payload(payload, a.size);

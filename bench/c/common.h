@@ -2,8 +2,11 @@
  * Shared by the C bench programs: one program per client library, each linked against that
  * library only, with the same shape:
  *
- *   PROG tp   URIS QOS SIZE N WINDOW TOPIC   publish-to-receive throughput; prints one JSON line
- *                                            {"sent":..,"received":..,"elapsed_ns":..}
+ *   PROG tp   URIS QOS SIZE N WINDOW TOPIC [VERSION]
+ *                                            publish-to-receive throughput; prints one JSON line
+ *                                            {"sent":..,"received":..,"elapsed_ns":..}; VERSION
+ *                                            is the MQTT protocol version both clients speak:
+ *                                            4 (3.1.1, the default) or 5
  *   PROG idle URIS                           connects to every broker of the comma-separated
  *                                            URIS, prints "ready" and waits for stdin to close
  *
@@ -197,17 +200,18 @@ static inline void idle_ready_and_wait(void) {
 }
 
 static inline void usage(const char *prog) {
-    fprintf(stderr, "usage: %s tp URIS QOS SIZE N WINDOW TOPIC | %s idle URIS\n", prog, prog);
+    fprintf(stderr, "usage: %s tp URIS QOS SIZE N WINDOW TOPIC [4|5] | %s idle URIS\n", prog, prog);
     exit(2);
 }
 
-/* The arguments of the throughput run: tp URIS QOS SIZE N WINDOW TOPIC. */
+/* The arguments of the throughput run: tp URIS QOS SIZE N WINDOW TOPIC [VERSION]. */
 typedef struct {
     int qos;
     size_t size;
     long n;
     int window;
     const char *topic;
+    int version; /* MQTT protocol version: 4 (3.1.1) or 5 */
 } tp_args;
 
 static inline tp_args tp_parse(int argc, char **argv) {
@@ -218,6 +222,8 @@ static inline tp_args tp_parse(int argc, char **argv) {
     a.n = atol(argv[5]);
     a.window = atoi(argv[6]);
     a.topic = argv[7];
+    a.version = argc > 8 ? atoi(argv[8]) : 4;
+    if (a.version != 4 && a.version != 5) usage(argv[0]);
     return a;
 }
 

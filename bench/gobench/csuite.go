@@ -85,14 +85,15 @@ func cCells(smoke bool) []cell {
 
 // cSuite is section (2): libmosquitto and Paho C against the hamqtt C API, each a C program of
 // the same shape (bench/c), plus raw paho.mqtt.golang as a program (this binary's client mode)
-// for the C API's target against it.
+// for the C API's target against it; and the same C programs speaking MQTT 5 side by side.
 func cSuite(out, bin, self, lib string, smoke bool, reps, window int) error {
-	sec := &Section{Name: "c", Title: "C: hamqtt C API vs libmosquitto, Paho C and raw paho.mqtt.golang (publish-to-receive throughput)", Started: time.Now()}
+	sec := &Section{Name: "c", Title: "C: hamqtt C API vs libmosquitto, Paho C and raw paho.mqtt.golang, MQTT 3.1.1 and 5 (publish-to-receive throughput)", Started: time.Now()}
 	sec.Settings = []string{
 		fmt.Sprintf("every run is a fresh process with a publisher client and a subscriber client of one library; window %d publishes awaiting their completion callback (QoS 0: written, QoS 1/2: acknowledged)", window),
 		"libmosquitto: mosquitto_loop_start thread per client, max_inflight_messages = window; Paho C: MQTTAsync, maxInflight = window; hamqtt: push callbacks (hamqtt_subscribe callback, hamqtt_publish_async delivery callback)",
 		"paho.mqtt.golang: the Go section's client run as a process (`gobench client -impl paho`)",
-		"3 fresh Mosquitto brokers per cell (max_queued_messages 0, max_inflight_messages 64); the single-broker clients use the first; the 3-endpoint hamqtt client runs in the QoS 0 cells",
+		"MQTT 5: the same programs with both clients speaking MQTT 5 (`tp ... 5`: hamqtt_options.protocol_version 5; libmosquitto MOSQ_OPT_PROTOCOL_VERSION MQTT_PROTOCOL_V5; Paho C MQTTAsync_createWithOptions with MQTTVERSION_5), no properties sent; the hamqtt MQTT 5 client is compared with the peers speaking MQTT 5, in the QoS 0 and 1 cells",
+		"3 fresh Mosquitto brokers per cell (max_queued_messages 0, max_inflight_messages 64, which is also the Receive Maximum Mosquitto announces to MQTT 5 clients); the single-broker clients use the first; the 3-endpoint hamqtt client runs in the QoS 0 cells",
 		fmt.Sprintf("%d repetitions per cell, alternating programs, after one unmeasured warm-up run each; figures are medians", reps),
 	}
 	if self == "" {
@@ -101,38 +102,54 @@ func cSuite(out, bin, self, lib string, smoke bool, reps, window int) error {
 	absLib, _ := filepath.Abs(lib)
 	hamqttEnv := []string{"LD_LIBRARY_PATH=" + absLib}
 	prog := func(name string) string { return filepath.Join(bin, name) }
+	// cimpl is one program of the section. v5: both of its clients speak MQTT 5 (it is compared
+	// with the peers speaking MQTT 5 only, and runs in the QoS 0 and 1 cells).
 	type cimpl struct {
-		name string
-		argv func(bs []*brokertest.Broker, p tpParams) []string
+		name  string
+		v5    bool
+		multi bool // the 3-endpoint hamqtt client
+		argv  func(bs []*brokertest.Broker, p tpParams) []string
 	}
-	tp := func(b string, u string, p tpParams) []string {
-		return []string{prog(b), "tp", u, strconv.Itoa(int(p.QoS)), strconv.Itoa(p.Size), strconv.Itoa(p.N), strconv.Itoa(p.Window), p.Topic}
+	tp := func(b string, u string, v5 bool, p tpParams) []string {
+		version := "4"
+		if v5 {
+			version = "5"
+		}
+		return []string{prog(b), "tp", u, strconv.Itoa(int(p.QoS)), strconv.Itoa(p.Size), strconv.Itoa(p.N), strconv.Itoa(p.Window), p.Topic, version}
 	}
 	var impls []cimpl
 	var missing []string
 	hamqttOK := exists(prog("bench_hamqtt")) && exists(filepath.Join(lib, "libhamqtt.so"))
 	if hamqttOK {
 		impls = append(impls,
-			cimpl{"hamqtt C API (1 endpoint)", func(bs []*brokertest.Broker, p tpParams) []string { return tp("bench_hamqtt", bs[0].URI(), p) }},
-			cimpl{"hamqtt C API (3 endpoints, STICKY)", func(bs []*brokertest.Broker, p tpParams) []string {
-				return tp("bench_hamqtt", strings.Join(uris(bs), ","), p)
-			}})
+			cimpl{"hamqtt C API (1 endpoint)", false, false, func(bs []*brokertest.Broker, p tpParams) []string { return tp("bench_hamqtt", bs[0].URI(), false, p) }},
+			cimpl{"hamqtt C API (3 endpoints, STICKY)", false, true, func(bs []*brokertest.Broker, p tpParams) []string {
+				return tp("bench_hamqtt", strings.Join(uris(bs), ","), false, p)
+			}},
+			cimpl{"hamqtt C API (1 endpoint, MQTT 5)", true, false, func(bs []*brokertest.Broker, p tpParams) []string { return tp("bench_hamqtt", bs[0].URI(), true, p) }})
 	} else {
 		missing = append(missing, "hamqtt C API: "+prog("bench_hamqtt")+" or libhamqtt.so not built (make c-build failed or the C API is not ready)")
 	}
 	peers := []cimpl{}
-	for _, pc := range []struct{ name, bin string }{{"libmosquitto", "bench_mosq"}, {"Paho C (MQTTAsync)", "bench_pahoc"}} {
+	for _, pc := range []struct {
+		name, bin string
+		v5        bool
+	}{{"libmosquitto", "bench_mosq", false}, {"Paho C (MQTTAsync)", "bench_pahoc", false}, {"", "", false},
+		{"libmosquitto (MQTT 5)", "bench_mosq", true}, {"Paho C (MQTTAsync, MQTT 5)", "bench_pahoc", true}} {
+		if pc.name == "" { // raw paho.mqtt.golang (3.1.1) as a process of this binary
+			peers = append(peers, cimpl{"paho.mqtt.golang", false, false, func(bs []*brokertest.Broker, p tpParams) []string {
+				return []string{self, "client", "-impl", "paho", "-uri", bs[0].URI(), "-qos", strconv.Itoa(int(p.QoS)),
+					"-size", strconv.Itoa(p.Size), "-n", strconv.Itoa(p.N), "-window", strconv.Itoa(p.Window), "-topic", p.Topic}
+			}})
+			continue
+		}
 		if exists(prog(pc.bin)) {
-			b := pc.bin
-			peers = append(peers, cimpl{pc.name, func(bs []*brokertest.Broker, p tpParams) []string { return tp(b, bs[0].URI(), p) }})
-		} else {
+			b, v5 := pc.bin, pc.v5
+			peers = append(peers, cimpl{pc.name, v5, false, func(bs []*brokertest.Broker, p tpParams) []string { return tp(b, bs[0].URI(), v5, p) }})
+		} else if !pc.v5 {
 			missing = append(missing, pc.name+": "+prog(pc.bin)+" not built")
 		}
 	}
-	peers = append(peers, cimpl{"paho.mqtt.golang", func(bs []*brokertest.Broker, p tpParams) []string {
-		return []string{self, "client", "-impl", "paho", "-uri", bs[0].URI(), "-qos", strconv.Itoa(int(p.QoS)),
-			"-size", strconv.Itoa(p.Size), "-n", strconv.Itoa(p.N), "-window", strconv.Itoa(p.Window), "-topic", p.Topic}
-	}})
 	sec.Missing = missing
 	all := append(append([]cimpl{}, impls...), peers...)
 	goImpls := make([]impl, len(all))
@@ -145,11 +162,12 @@ func cSuite(out, bin, self, lib string, smoke bool, reps, window int) error {
 	}
 	for _, c := range cCells(smoke) {
 		n := cMsgCount(c, smoke)
-		// The 3-endpoint C client runs in the QoS 0 cells only (the Go section covers the rest).
+		// The 3-endpoint C client runs in the QoS 0 cells only (the Go section covers the rest),
+		// the MQTT 5 programs in the QoS 0 and 1 cells.
 		var cellImpls []impl
 		var cellAll []cimpl
 		for i, im := range goImpls {
-			if c.QoS != 0 && strings.Contains(im.name, "3 endpoints") {
+			if (c.QoS != 0 && all[i].multi) || (c.QoS > 1 && all[i].v5) {
 				continue
 			}
 			cellImpls = append(cellImpls, im)
@@ -164,25 +182,34 @@ func cSuite(out, bin, self, lib string, smoke bool, reps, window int) error {
 			line = append(line, fmt.Sprintf("%s [%s]", im.name, fmtRates(rates[i])))
 		}
 		logf("c %v: %s", c, strings.Join(line, "; "))
-		nh := len(cellAll) - len(peers) // hamqtt programs in this cell
-		for i := 0; i < nh; i++ {
-			for j := nh; j < len(cellAll); j++ {
-				if i > 0 && cellAll[j].name != "libmosquitto" {
-					continue // the 3-endpoint client is compared with libmosquitto only
+		nh := 0 // hamqtt programs in this cell (they come first)
+		for nh < len(cellAll) && strings.HasPrefix(cellAll[nh].name, "hamqtt") {
+			nh++
+		}
+		// 3.1.1 rows first (as before MQTT 5), then the MQTT 5 rows.
+		for _, v5 := range []bool{false, true} {
+			for i := 0; i < nh; i++ {
+				if cellAll[i].v5 != v5 {
+					continue
 				}
-				r := Row{Section: "c", Metric: fmt.Sprintf("%v (%d msgs)", c, n), Impl: cellAll[i].name, Peer: cellAll[j].name, Unit: "msg/s",
-					Value: median(rates[i]), PeerValue: median(rates[j]), Reps: rates[i], PeerReps: rates[j], Lost: lost[i], PeerLost: lost[j]}
-				if c.QoS == 0 && i == 0 {
-					switch cellAll[j].name {
-					case "paho.mqtt.golang":
-						r.Target = ">= 0.95x"
-						r.Met = boolp(r.Ratio() >= 0.95)
-					case "libmosquitto":
-						r.Target = ">= 0.9x"
-						r.Met = boolp(r.Ratio() >= 0.9)
+				for j := nh; j < len(cellAll); j++ {
+					if cellAll[j].v5 != v5 || (cellAll[i].multi && cellAll[j].name != "libmosquitto") {
+						continue // the 3-endpoint client is compared with libmosquitto only
 					}
+					r := Row{Section: "c", Metric: fmt.Sprintf("%v (%d msgs)", c, n), Impl: cellAll[i].name, Peer: cellAll[j].name, Unit: "msg/s",
+						Value: median(rates[i]), PeerValue: median(rates[j]), Reps: rates[i], PeerReps: rates[j], Lost: lost[i], PeerLost: lost[j]}
+					if c.QoS == 0 && !cellAll[i].multi && !v5 {
+						switch cellAll[j].name {
+						case "paho.mqtt.golang":
+							r.Target = ">= 0.95x"
+							r.Met = boolp(r.Ratio() >= 0.95)
+						case "libmosquitto":
+							r.Target = ">= 0.9x"
+							r.Met = boolp(r.Ratio() >= 0.9)
+						}
+					}
+					sec.Rows = append(sec.Rows, r)
 				}
-				sec.Rows = append(sec.Rows, r)
 			}
 		}
 		if nh == 0 { // still show the peers' figures

@@ -140,7 +140,7 @@ func goSuite(out string, smoke bool, reps, window int, cpuprofile string) error 
 	sec.Settings = []string{
 		fmt.Sprintf("publisher window %d (FIFO of tokens: paho Token / core PublishAsync Token; QoS 0 completes on write, QoS 1/2 on ack)", window),
 		"one publisher client and one subscriber client of the same library per run; subscriber QoS = publish QoS",
-		"core MQTT 5: the same as core 1 endpoint with both clients speaking MQTT 5 (the engine's own session; the peer stays paho.mqtt.golang's 3.1.1)",
+		"core MQTT 5: the same as core 1 endpoint with both clients speaking MQTT 5 (the engine's own session); its peer stays raw paho.mqtt.golang speaking 3.1.1: there is no MQTT 5 Go peer here, because paho.golang (the Go MQTT 5 client) is not a dependency of the main module (bench/mqtt5codec compares the MQTT 5 codec with paho.golang's packets in a module of its own); the C, Python and Node sections compare hamqtt's MQTT 5 with peers speaking MQTT 5",
 		"core 3 endpoints: both clients are 3-endpoint STICKY clusters; the subscriber is subscribed on all three, the publisher sticks to one",
 		"3 fresh Mosquitto brokers per cell (max_queued_messages 0, so a slow subscriber is measured instead of losing messages; max_inflight_messages 64 = the window: with the default 20, Mosquitto 2.0.11 acknowledges QoS 2 publishes beyond 20 in flight and drops them); paho and core-1 use the first",
 		fmt.Sprintf("%d repetitions per cell, alternating libraries, after one unmeasured warm-up run each; figures are medians", reps),

@@ -7,7 +7,8 @@
 //	gobench footprint [flags]   idle RSS with 3 brokers, load+init time, library size
 //	gobench outbox    [flags]   the disk outbox vs Paho C's file persistence: durable QoS 1
 //	                            throughput per sync policy, flush after an outage
-//	gobench script    [flags]   drives a binding's bench script (Python, Node) run by run
+//	gobench script    [flags]   drives a binding's bench script (Python, Node) run by run,
+//	                            MQTT 3.1.1 and 5
 //	gobench client    [flags]   one throughput run of one Go client (used by the C section)
 //	gobench outbox-client ARGS  the outbox section's program with the Go API (used when the C
 //	                            API's outbox program is not built)
@@ -79,17 +80,23 @@ func main() {
 		target := fs.Float64("target", 0, "QoS 0 ratio hamqtt/peer the issue asks for (0: none)")
 		dir := fs.String("dir", ".", "working directory of the runs")
 		n := fs.Int("n", 40000, "messages per run")
+		qos1N := fs.Int("qos1-n", 0, "messages per run of the QoS 1 cell at the first size (0: no QoS 1 cell)")
 		sizesFlag := fs.String("sizes", "64", "payload sizes, comma-separated")
 		var impls []scriptImpl
 		var env []string
-		fs.Func("impl", "NAME=COMMAND ARGS (repeat: hamqtt first, then the peer); {host} {port} {uri} {n} {size} are replaced", func(v string) error {
-			k, cmd, ok := strings.Cut(v, "=")
-			if !ok || strings.TrimSpace(cmd) == "" {
-				return fmt.Errorf("want NAME=COMMAND, got %q", v)
+		var impls5 []scriptImpl
+		implFlag := func(list *[]scriptImpl, v5 bool) func(string) error {
+			return func(v string) error {
+				k, cmd, ok := strings.Cut(v, "=")
+				if !ok || strings.TrimSpace(cmd) == "" {
+					return fmt.Errorf("want NAME=COMMAND, got %q", v)
+				}
+				*list = append(*list, scriptImpl{name: k, argv: strings.Fields(cmd), v5: v5})
+				return nil
 			}
-			impls = append(impls, scriptImpl{name: k, argv: strings.Fields(cmd)})
-			return nil
-		})
+		}
+		fs.Func("impl", "NAME=COMMAND ARGS, MQTT 3.1.1 (repeat: hamqtt first, then the peer); {host} {port} {uri} {n} {size} {qos} are replaced", implFlag(&impls, false))
+		fs.Func("impl5", "NAME=COMMAND ARGS, MQTT 5 (repeat: hamqtt first, then the peer; optional)", implFlag(&impls5, true))
 		fs.Func("env", "KEY=VALUE for the runs (repeatable)", func(v string) error { env = append(env, v); return nil })
 		fs.Parse(args)
 		var sizes []int
@@ -101,11 +108,11 @@ func main() {
 			}
 			sizes = append(sizes, v)
 		}
-		if *name == "" || len(impls) != 2 {
-			fmt.Fprintln(os.Stderr, "usage: gobench script -name python -impl 'hamqtt=CMD...' -impl 'paho-mqtt=CMD...' [flags]")
+		if *name == "" || len(impls) != 2 || (len(impls5) != 0 && len(impls5) != 2) {
+			fmt.Fprintln(os.Stderr, "usage: gobench script -name python -impl 'hamqtt=CMD...' -impl 'paho-mqtt=CMD...' [-impl5 'hamqtt v5=CMD...' -impl5 'paho-mqtt v5=CMD...'] [flags]")
 			os.Exit(2)
 		}
-		err = scriptSuite(*out, *name, *title, *dir, impls, env, sizes, *n, smokeReps(*smoke, *reps), *smoke, *target)
+		err = scriptSuite(*out, *name, *title, *dir, append(impls, impls5...), env, sizes, *n, *qos1N, smokeReps(*smoke, *reps), *smoke, *target)
 	case "client":
 		impl := fs.String("impl", "paho", "paho | core")
 		uri := fs.String("uri", "", "broker URI(s), comma-separated (core)")
