@@ -58,7 +58,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--topic", required=True)
     p.add_argument("--count", type=int, default=1000)
     p.add_argument("--rate", type=float, default=100.0, help="messages per second")
-    p.add_argument("--config", choices=["default", "noloss", "roundrobin", "outbox"], default="default")
+    p.add_argument("--config", default="default",
+                   help="default, noloss, roundrobin or outbox; NAME-v5 is the same over MQTT 5")
     p.add_argument("--outbox", help="the disk outbox's directory (config outbox)")
     p.add_argument("--start", type=int, default=0, help="the first sequence number to publish")
     p.add_argument("--impl", choices=["hamqtt", "paho"], default="hamqtt")
@@ -70,6 +71,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
+    args.v5 = args.config.endswith("-v5")
+    if args.v5:
+        args.config = args.config[:-3]
+    if args.config not in ("default", "noloss", "roundrobin", "outbox"):
+        log(f"unknown --config {args.config}")
+        return 2
     if args.impl == "paho":
         import paho.mqtt.client as mqtt
     else:
@@ -100,6 +107,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.deadline is None:
         args.deadline = float("inf") if args.config == "outbox" else 60.0
 
+    if args.v5:
+        kwargs["protocol"] = mqtt.MQTTv5
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, **kwargs)
     client.enable_logger()  # paho's log lines go to stderr through logging
     if args.config == "outbox" and args.role == "pub" and args.impl == "hamqtt":

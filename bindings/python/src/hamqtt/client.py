@@ -1765,10 +1765,9 @@ class Client:
             o.protocol_version = 5
             for k, v in self._connect_opts.items():
                 setattr(o, k, v)
-            if o.message_ids is None:
-                # As paho: messages carry the properties the program gave them, nothing more
-                # (ha_options={"message_ids": "auto"} stamps them for exact dedup).
-                o.message_ids = "never"
+            # message_ids left unset is the engine's "auto": only an ALL publisher or a disk
+            # outbox (outbox_set) stamps messages for exact dedup; the default memory outbox
+            # sends them with the properties the program gave, nothing more, as paho does.
         if self._username is not None:
             o.username = self._username
             o.password = self._password
