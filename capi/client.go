@@ -136,11 +136,8 @@ type client struct {
 	logs        *logSink
 	dispatchers sync.WaitGroup // push dispatchers and the log goroutine
 
-	// MQTT 5: the CONNACK of each endpoint whose up event reached the application
-	// (hamqtt_connack_props), and whether the client id is one the engine generated (the
-	// application gave none), which hamqtt_connack_props reports as assigned.
-	connackMu   sync.Mutex
-	connacks    map[string]*core.Connack
+	// MQTT 5: whether the client id is one the engine generated (the application gave
+	// none), which hamqtt_connack_props reports as assigned.
 	generatedID bool
 
 	// eventSize is sizeof(hamqtt_event) in the header the application was built with, as far
@@ -558,7 +555,6 @@ func (cl *client) deliver(d *dispatchState, e *core.Event) {
 			return
 		}
 	}
-	cl.noteEvent(e)
 	cbs := cl.cbs.Load()
 	id := C.hamqtt_client(cl.id)
 	b := &d.buf

@@ -360,7 +360,6 @@ func (cl *client) pollEvents(out []C.hamqtt_event, timeout time.Duration) (int, 
 		if m := e.Message; m != nil {
 			need += uintptr(len(m.Topic)+1+len(m.Endpoint)+1) + uintptr(len(m.Payload)) + propsSize(m.Properties)
 		}
-		cl.noteEvent(e)
 		if d := e.Delivery; d != nil {
 			joined[i] = strings.Join(d.Endpoints, ",")
 			need += uintptr(len(d.Topic) + 1 + len(joined[i]) + 1)

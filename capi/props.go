@@ -566,33 +566,6 @@ func reasonOf(err error) int {
 // ---------------------------------------------------------------------------------------------
 // CONNACKs
 
-// recordConnack remembers what an endpoint's broker said in its CONNACK (an up event passing
-// on to the application), or forgets it (ca nil: the endpoint went down).
-func (cl *client) recordConnack(endpoint string, ca *core.Connack) {
-	cl.connackMu.Lock()
-	defer cl.connackMu.Unlock()
-	if ca == nil {
-		delete(cl.connacks, endpoint)
-		return
-	}
-	if cl.connacks == nil {
-		cl.connacks = map[string]*core.Connack{}
-	}
-	cl.connacks[endpoint] = ca
-}
-
-// noteEvent records the CONNACK an up event carries, and forgets it on a down event.
-func (cl *client) noteEvent(e *core.Event) {
-	switch e.Kind {
-	case core.EventEndpointUp:
-		if e.Connack != nil {
-			cl.recordConnack(e.Endpoint, e.Connack)
-		}
-	case core.EventEndpointDown:
-		cl.recordConnack(e.Endpoint, nil)
-	}
-}
-
 //export hamqtt_connack_props
 func hamqtt_connack_props(h C.hamqtt_client, endpoint *C.hqcapi_cchar, out **C.hamqtt_props) (rc C.int) {
 	defer guard(&rc)
@@ -620,22 +593,17 @@ func hamqtt_connack_props(h C.hamqtt_client, endpoint *C.hqcapi_cchar, out **C.h
 		live = inst.c.LiveEndpoints()
 	}
 	var ca *core.Connack
-	cl.connackMu.Lock()
 	for _, ep := range live {
 		if name == "" || ep == name {
-			if ca = cl.connacks[ep]; ca != nil {
+			if ca = inst.c.Connack(ep); ca != nil {
 				break
 			}
 		}
 	}
-	cl.connackMu.Unlock()
 	if ca == nil {
 		what := "no live endpoint"
 		if name != "" {
 			what = fmt.Sprintf("endpoint %q is not live", name)
-		}
-		if len(live) > 0 {
-			what += " whose up event was delivered yet (poll it, or let the callbacks have it, first)"
 		}
 		return fail(errNotFound, newErr(errNotFound, "hamqtt_connack_props: %s: %s", cl, what))
 	}

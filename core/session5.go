@@ -81,6 +81,21 @@ type Connack struct {
 	User             []UserProperty
 }
 
+// Connack returns what the named endpoint's broker said in the CONNACK of its current
+// connection (MQTT 5), or nil when the endpoint is unknown, not live, or speaks MQTT 3.1.1.
+func (c *Cluster) Connack(endpoint string) *Connack {
+	c.mu.Lock()
+	ep := c.byName[endpoint]
+	c.mu.Unlock()
+	if ep == nil {
+		return nil
+	}
+	if cn := ep.active.Load(); cn != nil {
+		return cn.link.connack
+	}
+	return nil
+}
+
 // op5 is one of our packets awaiting the broker's answer; it is the ackToken of a publish.
 type op5 struct {
 	kind     mqtt5.PacketType // PUBLISH, SUBSCRIBE or UNSUBSCRIBE

@@ -1210,11 +1210,11 @@ int hamqtt_remove_endpoint(hamqtt_client client, const char *name);
  * NULL), so that every broker knows the client by the same name and none
  * assigns one: when the application gave none, HAMQTT_PROP_ASSIGNED_CLIENT_ID
  * holds the generated id, as a broker that assigned it would have said.
- * The CONNACK of an endpoint is known once its HAMQTT_EVENT_ENDPOINT_UP was
- * delivered (polled, or passed to the callbacks in push mode). Returns
- * HAMQTT_OK, HAMQTT_ERR_HANDLE, HAMQTT_ERR_INVALID (out NULL),
- * HAMQTT_ERR_NOT_FOUND (no such live endpoint, its up event not delivered yet,
- * or the client speaks MQTT 3.1.1; *out is NULL) (0.5). */
+ * It is the CONNACK of the endpoint's current connection: readable as soon as
+ * the endpoint is live (hamqtt_connect() returned, or its
+ * HAMQTT_EVENT_ENDPOINT_UP), from any thread. Returns HAMQTT_OK,
+ * HAMQTT_ERR_HANDLE, HAMQTT_ERR_INVALID (out NULL), HAMQTT_ERR_NOT_FOUND (no
+ * such live endpoint, or the client speaks MQTT 3.1.1; *out is NULL) (0.5). */
 int hamqtt_connack_props(hamqtt_client client, const char *endpoint, hamqtt_props **out);
 
 #ifdef __cplusplus
