@@ -632,6 +632,9 @@ func hamqtt_connack_props(h C.hamqtt_client, endpoint *C.hqcapi_cchar, out **C.h
 		if ca.ServerKeepAlive > 0 {
 			put(propServerKeepAlive, uint32(ca.ServerKeepAlive.Seconds()))
 		}
+		if ca.SessionExpiry != nil {
+			put(propSessionExpiry, *ca.SessionExpiry)
+		}
 		putS(propResponseInfo, ca.ResponseInfo)
 		putS(propServerReference, ca.ServerReference)
 		putS(propReasonString, ca.ReasonString)

@@ -72,6 +72,9 @@ type Connack struct {
 	MaximumPacket    uint32 // 0: no limit beyond MQTT's
 	TopicAliasMax    uint16
 	ServerKeepAlive  time.Duration // 0: the client's own applies
+	// SessionExpiry is the broker's Session Expiry Interval in seconds when it replaced the
+	// client's; nil: the client's applies.
+	SessionExpiry *uint32
 	ResponseInfo     string
 	ServerReference  string
 	ReasonString     string
@@ -251,6 +254,10 @@ func (s *session5) applyConnack(ca *mqtt5.Connack, noAliases bool) *Connack {
 	}
 	if p.Present.Has(mqtt5.PropTopicAliasMaximum) {
 		info.TopicAliasMax = p.TopicAliasMaximum
+	}
+	if p.Present.Has(mqtt5.PropSessionExpiry) {
+		v := p.SessionExpiry
+		info.SessionExpiry = &v
 	}
 	if p.Present.Has(mqtt5.PropServerKeepAlive) {
 		info.ServerKeepAlive = time.Duration(p.ServerKeepAlive) * time.Second

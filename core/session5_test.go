@@ -216,3 +216,27 @@ func TestMQTT5BusyBrokerIsBackedOffNotQuarantined(t *testing.T) {
 		t.Fatalf("a busy broker was quarantined: %s", st.LastError)
 	}
 }
+
+// What a broker's CONNACK says is the cluster's to read: its limits and the session expiry it
+// chose instead of ours.
+func TestMQTT5ConnackIsReadable(t *testing.T) {
+	ca := &mqtt5.Connack{}
+	p := &ca.Properties
+	p.Present.Add(mqtt5.PropSessionExpiry, mqtt5.PropServerKeepAlive, mqtt5.PropReceiveMaximum, mqtt5.PropMaximumQoS, mqtt5.PropAssignedClientID)
+	p.SessionExpiry, p.ServerKeepAlive, p.ReceiveMaximum, p.MaximumQoS, p.AssignedClientID = 30, 5, 3, 1, "given-by-broker"
+	hb := startHostileBroker5(t, ca, func() []byte { return nil })
+	c := startCluster(t, v5Config("connack", hb.addr))
+	got := c.Connack("connack-1")
+	if got == nil || got.SessionExpiry == nil || *got.SessionExpiry != 30 || got.ServerKeepAlive != 5*time.Second ||
+		got.ReceiveMaximum != 3 || got.MaximumQoS != 1 || got.AssignedClientID != "given-by-broker" {
+		t.Fatalf("Connack: %+v", got)
+	}
+	if c.Connack("nosuch") != nil {
+		t.Fatal("a CONNACK for an unknown endpoint")
+	}
+	// QoS 2 above the broker's Maximum QoS fails that message only.
+	var r *ReasonError
+	if err := c.Publish(ctxT(t, 5*time.Second), "c/q2", 2, false, nil); !errors.As(err, &r) || r.Code != ReasonQoSNotSupported {
+		t.Fatalf("QoS 2 above the broker's maximum: %v", err)
+	}
+}
