@@ -74,14 +74,14 @@ type Connack struct {
 	ServerKeepAlive  time.Duration // 0: the client's own applies
 	// SessionExpiry is the broker's Session Expiry Interval in seconds when it replaced the
 	// client's; nil: the client's applies.
-	SessionExpiry *uint32
-	ResponseInfo     string
-	ServerReference  string
-	ReasonString     string
-	WildcardSubs     bool
-	SubscriptionIDs  bool
-	SharedSubs       bool
-	User             []UserProperty
+	SessionExpiry   *uint32
+	ResponseInfo    string
+	ServerReference string
+	ReasonString    string
+	WildcardSubs    bool
+	SubscriptionIDs bool
+	SharedSubs      bool
+	User            []UserProperty
 }
 
 // Connack returns what the named endpoint's broker said in the CONNACK of its current
