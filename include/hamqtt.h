@@ -96,9 +96,9 @@ extern "C" {
 #endif
 
 #define HAMQTT_VERSION_MAJOR 0
-#define HAMQTT_VERSION_MINOR 4
+#define HAMQTT_VERSION_MINOR 5
 #define HAMQTT_VERSION_PATCH 0
-#define HAMQTT_VERSION_STRING "0.4.0"
+#define HAMQTT_VERSION_STRING "0.5.0"
 
 /* ------------------------------------------------------------------------ */
 /* Status codes                                                              */

@@ -7,4 +7,4 @@
 package version
 
 // Version is the release, MAJOR.MINOR.PATCH.
-const Version = "0.4.0"
+const Version = "0.5.0"

@@ -30,7 +30,7 @@ from ._native import EndpointStats, OutboxStats
 from .ha import HaClusters, HaMqttClient, Message
 from .options import ClusterOptions, OverflowPolicy, PublisherType, SyncPolicy, Will
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"
 
 __all__ = [
     "HaClusters", "HaMqttClient", "Message", "EndpointStats", "OutboxStats", "ClusterOptions",
