@@ -24,11 +24,16 @@ type hostileBroker5 struct {
 	mu   sync.Mutex
 	got  []mqtt5.Packet
 	addr string
+	// puback, when set, is the reason code a QoS 1 PUBLISH is answered with.
+	puback func(*mqtt5.Publish) mqtt5.ReasonCode
 }
 
-func startHostileBroker5(t *testing.T, connack *mqtt5.Connack, after func() []byte) *hostileBroker5 {
+func startHostileBroker5(t *testing.T, connack *mqtt5.Connack, after func() []byte, opts ...func(*hostileBroker5)) *hostileBroker5 {
 	t.Helper()
 	hb := &hostileBroker5{}
+	for _, o := range opts {
+		o(hb)
+	}
 	hb.addr = serveLoopback(t, func(conn net.Conn) {
 		defer conn.Close()
 		r := bufio.NewReader(conn)
@@ -49,6 +54,10 @@ func startHostileBroker5(t *testing.T, connack *mqtt5.Connack, after func() []by
 				out = append(out, after()...)
 			case *mqtt5.Pingreq:
 				out, _ = (&mqtt5.Pingresp{}).Append(nil)
+			case *mqtt5.Publish:
+				if p.QoS == 1 && hb.puback != nil {
+					out, _ = (&mqtt5.Ack{Kind: mqtt5.PUBACK, PacketID: p.PacketID, Reason: hb.puback(p)}).Append(nil)
+				}
 			}
 			if _, err := conn.Write(out); err != nil {
 				return
@@ -238,5 +247,41 @@ func TestMQTT5ConnackIsReadable(t *testing.T) {
 	var r *ReasonError
 	if err := c.Publish(ctxT(t, 5*time.Second), "c/q2", 2, false, nil); !errors.As(err, &r) || r.Code != ReasonQoSNotSupported {
 		t.Fatalf("QoS 2 above the broker's maximum: %v", err)
+	}
+}
+
+// A broker over its quota refuses messages with 0x97: each such message fails with the code, is
+// not sent to the cluster's other broker, and the broker stays live for the next message.
+func TestMQTT5QuotaRefusalIsNotADeadBroker(t *testing.T) {
+	quota := func(hb *hostileBroker5) {
+		hb.puback = func(p *mqtt5.Publish) mqtt5.ReasonCode {
+			if string(p.Payload) == "over" {
+				return mqtt5.ReasonQuotaExceeded
+			}
+			return mqtt5.ReasonSuccess
+		}
+	}
+	a := startHostileBroker5(t, &mqtt5.Connack{}, func() []byte { return nil }, quota)
+	b := startHostileBroker5(t, &mqtt5.Connack{}, func() []byte { return nil }, quota)
+	c := startCluster(t, v5Config("quota", a.addr, b.addr))
+	waitLive(t, c, 2)
+	for i := range 5 {
+		var r *ReasonError
+		if err := c.Publish(ctxT(t, 5*time.Second), "q/t", 1, false, []byte("over")); !errors.As(err, &r) || r.Code != ReasonQuotaExceeded {
+			t.Fatalf("publish %d over the quota: %v", i, err)
+		}
+		if err := c.Publish(ctxT(t, 5*time.Second), "q/t", 1, false, []byte("fine")); err != nil {
+			t.Fatalf("publish %d within the quota: %v", i, err)
+		}
+	}
+	var sent uint64
+	for _, st := range c.Stats() {
+		sent += st.Published
+		if st.State != StateLive {
+			t.Errorf("%s is %v after quota refusals: %s", st.Name, st.State, st.LastError)
+		}
+	}
+	if sent != 10 {
+		t.Errorf("%d copies sent for 10 publishes: a refused message went to the other broker", sent)
 	}
 }
