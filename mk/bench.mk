@@ -1,7 +1,7 @@
 # Benchmarks side by side with the peers (issue 8), included by the root Makefile.
 #
 #   bench        builds what it needs, runs every section against fresh Mosquitto brokers,
-#                writes bench/RESULTS.md and prints it (about 13 minutes on 2 cores)
+#                writes bench/RESULTS.md and prints it (about 12 minutes on 2 cores)
 #   bench-smoke  the same with tiny counts and one repetition (seconds): checks that every
 #                benchmark still works (MQTT 3.1.1 and 5, QoS 0 and 1); no timing is asserted. Part of `make test`. Its
 #                report goes to $(BENCH_SMOKE_OUT)/RESULTS.md, never to bench/RESULTS.md.
