@@ -376,3 +376,19 @@ def test_poison_topics_are_refused_before_anything_is_sent(broker: Broker) -> No
                 h.subscribe(t)
     finally:
         h.close()
+
+
+def test_every_code_point_is_judged_as_the_rule_says() -> None:
+    # The check of every publish's topic takes fast paths (ASCII, one regular expression); they
+    # must agree with the rule itself for every code point, alone and inside a string.
+    from hamqtt.options import mqtt_string_problem
+
+    def forbidden(o: int) -> bool:
+        return (o < 0x20 or 0x7F <= o <= 0x9F or 0xFDD0 <= o <= 0xFDEF or (o & 0xFFFE) == 0xFFFE
+                or 0xD800 <= o <= 0xDFFF)
+
+    for o in range(0x110000):
+        if o < 0x3000 or forbidden(o) or o % 97 == 0:
+            ch = chr(o)
+            assert (mqtt_string_problem(ch) is not None) == forbidden(o), hex(o)
+            assert (mqtt_string_problem("a/" + ch + "/b") is not None) == forbidden(o), hex(o)
