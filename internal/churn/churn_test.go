@@ -323,11 +323,13 @@ func TestChurn(t *testing.T) {
 			outage: 20 * time.Second, limits: Limits{MaxLost: 0, MaxDup: -1, CheckOrder: true}},
 		// The publisher SIGKILLed during the outage: the next one recovers the outbox and
 		// sends it first, so the stream keeps its order. What the dead one had sent without
-		// seeing the acknowledgement is sent again; over MQTT 5 the copy carries the stored
-		// message id and the de-duplicating subscriber removes it (over MQTT 3.1.1 a copy
-		// through the same broker is delivered twice: the soak's outbox crash trials count it).
+		// seeing the acknowledgement is sent again; over MQTT 5 that copy carries the stored
+		// message id and the de-duplicating subscriber removes it. Duplicates are still counted,
+		// not limited: a message the dead publisher stored but had not reported yet is published
+		// again by its successor (the harness resumes after the last one reported), a second
+		// publish with an id of its own, which is delivered twice as it should be.
 		churnTrial{config: "outbox-v5", schedule: ScheduleCrash, seed: seed, count: 3000, rate: 300,
-			outage: 10 * time.Second, limits: Limits{MaxLost: 0, MaxDup: 0, CheckOrder: true}},
+			outage: 10 * time.Second, limits: Limits{MaxLost: 0, MaxDup: -1, CheckOrder: true}},
 	)
 	// Two brokers down at once is outside the one-at-a-time promise: make soak measures it.
 
