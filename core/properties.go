@@ -47,9 +47,9 @@ type Properties struct {
 	// SubscriptionIDs are, on a received message, the identifiers of the subscriptions that
 	// matched it (SubscribeOptions.ID). Ignored on a publish.
 	SubscriptionIDs []int
-	// User are the user properties, in order. Names starting with "hamqtt-" are the engine's
-	// own (the message id stamp): they are removed from received messages and refused on a
-	// publish.
+	// User are the user properties, in order. Names starting with "hamqtt-" are reserved for
+	// the engine and refused on a publish; its message id ("hamqtt-id") is removed from
+	// received messages, any other such name is delivered as it came.
 	User []UserProperty
 }
 
