@@ -55,12 +55,10 @@ type asyncReg struct {
 	cb   C.hamqtt_delivery_cb
 	user unsafe.Pointer
 	// With an outbox every asynchronous publish is registered: tok and topic give the outcome
-	// hamqtt_close reports for a message still unresolved, detached marks
-	// hamqtt_publish_detached's (a failure becomes an error event, a success nothing), and
-	// suppress a publish whose call returned its failure (its delivery event is not reported).
+	// hamqtt_close reports for a message still unresolved, and suppress marks a publish whose
+	// call returned its failure (its delivery event is not reported).
 	tok      *core.Token
 	topic    string
-	detached bool
 	suppress bool
 }
 
@@ -662,24 +660,14 @@ func (cl *client) deliverOutcome(d *dispatchState, cbs *callbacks, dl *core.Deli
 }
 
 // routeDelivery takes the registration of a delivery event and says what reaches the
-// application: nothing for a publish whose call returned its failure, nor for a detached
-// publish's success or closing; an error event for a detached publish's failure (the engine
-// reports a stored message that was dropped or expired as a delivery even when nobody waits
-// for it); the delivery, with its registration (nil: none), otherwise.
+// application: nothing for a publish whose call returned its failure; the delivery, with its
+// registration (nil: none), otherwise. (hamqtt_publish_detached registers nothing: the engine
+// reports its failures as error events.)
 func (cl *client) routeDelivery(e *core.Event) (*asyncReg, bool) {
 	dl := e.Delivery
 	reg := cl.takeReg(dl.ID)
-	switch {
-	case reg == nil:
-		return nil, true
-	case reg.suppress:
+	if reg != nil && reg.suppress {
 		return nil, false
-	case reg.detached:
-		if dl.Err == nil || errors.Is(dl.Err, core.ErrClosed) {
-			return nil, false
-		}
-		*e = core.Event{Kind: core.EventError, Time: e.Time, Err: fmt.Errorf("publish %q (detached): %w", dl.Topic, dl.Err)}
-		return nil, true
 	}
 	return reg, true
 }
@@ -696,7 +684,7 @@ func (cl *client) reportUnresolved() {
 	var regs []left
 	cl.pending.Range(func(k, v any) bool {
 		cl.pending.Delete(k)
-		if reg := v.(*asyncReg); reg.tok != nil && !reg.detached && !reg.suppress {
+		if reg := v.(*asyncReg); reg.tok != nil && !reg.suppress {
 			regs = append(regs, left{k.(uint64), reg})
 		}
 		return true
@@ -766,7 +754,7 @@ func (cl *client) publishAsync(c *core.Cluster, topic string, qos byte, retain b
 			}
 		default: // a QoS the outbox does not store
 		}
-		if reg.cb == nil && reg.user == nil && !reg.detached {
+		if reg.cb == nil && reg.user == nil {
 			return id, nil
 		}
 	}

@@ -814,16 +814,10 @@ func publishDetachedCall(fn string, h C.hamqtt_client, topic *C.hqcapi_cchar, pa
 	if rc != statusOK {
 		return rc
 	}
-	if pc.cl.ob != nil {
-		// Through PublishAsync: a message the outbox refused is the call's failure alone, and
-		// a stored one's failure (dropped, expired, ...) an error event (see routeDelivery).
-		if _, err := pc.cl.publishAsync(pc.inst.c, pc.topic, pc.qos, retain != 0, pc.payload, pc.props, &asyncReg{detached: true}); err != nil {
-			return fail(errIO, fmt.Errorf("%s: %w", fn, err))
-		}
-		return statusOK
-	}
+	// The engine reports each failure once: a refusal (closed, outbox full) as this call's
+	// error, a loss after it was accepted as an error event.
 	if err := pc.inst.c.PublishDetachedWith(pc.topic, pc.qos, retain != 0, pc.payload, pc.props); err != nil {
-		return fail(errClosed, fmt.Errorf("%s: %w", fn, err))
+		return fail(errIO, fmt.Errorf("%s: %w", fn, err))
 	}
 	return statusOK
 }

@@ -239,6 +239,46 @@ func TestOutboxOverflowPolicies(t *testing.T) {
 			t.Fatalf("after drops: %+v", st)
 		}
 	})
+	// A detached publish reports each failure once: a refusal is the call's error alone, a
+	// stored message dropped later an error event (never a delivery event nobody asked for).
+	t.Run("detached", func(t *testing.T) {
+		c, _ := setup(t, OverflowRefuse)
+		for i := 0; i < 5; i++ {
+			if err := c.PublishDetached("f", 1, false, []byte{byte(i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := c.PublishDetached("f", 1, false, []byte("one too many")); !errors.Is(err, ErrOutboxFull) {
+			t.Fatalf("sixth detached publish: %v, want ErrOutboxFull", err)
+		}
+		c2, _ := setup(t, OverflowDropOldest)
+		for i := 0; i < 8; i++ {
+			if err := c2.PublishDetached("f", 1, false, []byte{byte(i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, cl := range []*Cluster{c, c2} {
+			evs := make([]Event, 16)
+			deadline := time.Now().Add(time.Second)
+			errs := 0
+			for time.Now().Before(deadline) {
+				k, _ := cl.Poll(evs, 50*time.Millisecond)
+				for _, e := range evs[:k] {
+					switch {
+					case e.Kind == EventDelivery:
+						t.Fatalf("%s: a detached publish reported a delivery event: %+v", cl.cfg.Name, e.Delivery)
+					case e.Kind == EventError && errors.Is(e.Err, ErrOutboxFull):
+						t.Fatalf("%s: the refusal the call returned came again as an event: %v", cl.cfg.Name, e.Err)
+					case e.Kind == EventError && errors.Is(e.Err, ErrDropped):
+						errs++
+					}
+				}
+			}
+			if want := map[*Cluster]int{c: 0, c2: 3}[cl]; errs < want {
+				t.Fatalf("%d dropped detached publishes reported as errors, want %d", errs, want)
+			}
+		}
+	})
 	t.Run("block", func(t *testing.T) {
 		c, _ := setup(t, OverflowBlock)
 		for i := 0; i < 5; i++ {

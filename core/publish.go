@@ -166,7 +166,10 @@ type Token struct {
 	once      sync.Once
 	err       error
 	endpoints []string
-	detached  bool // PublishDetached: no EventDelivery
+	detached  bool // PublishDetached or a blocking Publish through the outbox: no EventDelivery
+	// lossIsError (PublishDetached): any failure, a dropped or expired stored message too, is
+	// an EventError, since the caller has no id to match a delivery event with.
+	lossIsError bool
 
 	// With an outbox: the stored message, and the cluster whose pipeline carries it now
 	// (nil between clusters), both guarded by the outbox's lock.
@@ -241,11 +244,12 @@ func (c *Cluster) PublishAsyncWith(topic string, qos byte, retained bool, payloa
 }
 
 // PublishDetached starts a publish like PublishAsync (same delivery rules, same order) and
-// reports only its failure: no Token, no EventDelivery whatever DeliveryEvents says, and an
-// EventError if no endpoint took it within TimeToWait (not when Close ended it). The error
-// returned is only an invalid request or ErrClosed. Flush waits for detached publishes too.
-// It serves callers that would throw a success away, such as MQTT.js's publish without a
-// callback.
+// reports only its failure, once: no Token, no EventDelivery whatever DeliveryEvents says.
+// A request refused at once (invalid, ErrClosed, or ErrOutboxFull from an outbox with the
+// refuse policy) is the returned error and nothing else; a publish accepted and then lost (no
+// endpoint took it within TimeToWait, or an outbox dropped or expired it) is an EventError,
+// not when Close ended it. Flush waits for detached publishes too. It serves callers that
+// would throw a success away, such as MQTT.js's publish without a callback.
 func (c *Cluster) PublishDetached(topic string, qos byte, retained bool, payload []byte) error {
 	return c.PublishDetachedWith(topic, qos, retained, payload, nil)
 }
@@ -253,9 +257,10 @@ func (c *Cluster) PublishDetached(topic string, qos byte, retained bool, payload
 // PublishDetachedWith is PublishDetached with MQTT 5 properties (see PublishWith).
 func (c *Cluster) PublishDetachedWith(topic string, qos byte, retained bool, payload []byte, props *Properties) error {
 	t := c.newToken(true)
+	t.lossIsError = true
 	err := c.enqueue(t, topic, qos, retained, payload, props)
 	if err != nil {
-		c.complete(t, topic, nil, err)
+		c.abandon(t, err) // the returned error is the report: no event repeats it
 	}
 	return err
 }
@@ -653,19 +658,20 @@ func (c *Cluster) complete(t *Token, topic string, eps []string, err error) {
 		c.releaseOutstanding()
 		return
 	}
+	lost := err != nil && !errors.Is(err, ErrClosed) // closing was the caller's wish
+	storedLoss := errors.Is(err, ErrDropped) || errors.Is(err, ErrExpired)
 	switch {
-	case errors.Is(err, ErrDropped) || errors.Is(err, ErrExpired):
-		// The outbox gave up on a stored message: always reported, whoever waits.
+	case t.detached && lost && (t.lossIsError || !storedLoss):
+		// Nobody waits for the outcome, but a loss must not go unseen.
+		c.log.Warn("detached publish failed", "topic", topic, "err", err)
+		c.events.push(Event{Kind: EventError, Time: time.Now(), Err: fmt.Errorf("publish %q (detached): %w", topic, err)})
+	case t.detached && !storedLoss, t.lossIsError:
+	case storedLoss:
+		// The outbox gave up on a stored message: always reported, whoever waits (a blocking
+		// Publish that returned ErrStored left it to this report).
 		c.log.Warn("stored message not delivered", "topic", topic, "err", err)
 		c.events.push(Event{Kind: EventDelivery, Time: time.Now(), Err: err,
 			Delivery: &Delivery{ID: t.id, Topic: topic, Err: err}})
-	case t.detached:
-		// Nobody waits for the outcome, but a loss must not go unseen: it becomes an error
-		// event, unless the cluster is closing (which the caller asked for).
-		if err != nil && !errors.Is(err, ErrClosed) {
-			c.log.Warn("detached publish failed", "topic", topic, "err", err)
-			c.events.push(Event{Kind: EventError, Time: time.Now(), Err: fmt.Errorf("publish %q (detached): %w", topic, err)})
-		}
 	case c.cfg.DeliveryEvents:
 		c.events.push(Event{Kind: EventDelivery, Time: time.Now(), Err: err,
 			Delivery: &Delivery{ID: t.id, Topic: topic, Endpoints: eps, Err: err}})
