@@ -206,15 +206,17 @@ void hqcapi_mark_defined(const void *p, size_t n);
 hamqtt_client hqcapi_callback_client(void);
 
 /* Trampolines: Go cannot call C function pointers, so it calls these. Each marks the thread as
- * running a callback of `c` for the duration of the call. */
+ * running a callback of `c` for the duration of the call; those with a reason_code make it what
+ * hamqtt_last_reason_code() gives in the callback. */
 void hqcapi_call_message(hamqtt_message_cb cb, void *user, hamqtt_client c, const char *topic, size_t topic_len,
                          const void *payload, size_t payload_len, int qos, int retained, int dup,
                          const char *endpoint, const hamqtt_props *props);
 void hqcapi_call_endpoint(hamqtt_endpoint_cb cb, void *user, hamqtt_client c, const char *endpoint,
-                          const char *reason);
+                          const char *reason, int reason_code);
 void hqcapi_call_delivery(hamqtt_delivery_cb cb, void *user, hamqtt_client c, uint64_t id, const char *topic,
                           int status, const char *error, const char *endpoints, void *duser, int reason_code);
-void hqcapi_call_error(hamqtt_error_cb cb, void *user, hamqtt_client c, int status, const char *error);
+void hqcapi_call_error(hamqtt_error_cb cb, void *user, hamqtt_client c, int status, const char *error,
+                       int reason_code);
 void hqcapi_call_log(hamqtt_log_cb cb, void *user, hamqtt_client c, int level, const char *line);
 
 #endif

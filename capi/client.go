@@ -344,7 +344,7 @@ func registerSubscription(c *core.Cluster, filter string, qos byte, opts core.Su
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	var err error
-	if opts == (core.SubscribeOptions{}) {
+	if opts.IsZero() {
 		err = c.Subscribe(ctx, filter, qos, nil)
 	} else {
 		_, err = c.SubscribeWith(ctx, []core.Subscription{{Filter: filter, QoS: qos, Options: opts}}, nil)
@@ -595,7 +595,7 @@ func (cl *client) deliver(d *dispatchState, e *core.Event) {
 	case core.EventEndpointUp:
 		if cbs != nil && cbs.onUp != nil {
 			b.reset(uintptr(len(e.Endpoint) + 1))
-			C.hqcapi_call_endpoint(cbs.onUp, cbs.user, id, b.str(e.Endpoint), nil)
+			C.hqcapi_call_endpoint(cbs.onUp, cbs.user, id, b.str(e.Endpoint), nil, 0)
 		}
 	case core.EventEndpointDown:
 		if cbs != nil && cbs.onDown != nil {
@@ -604,7 +604,7 @@ func (cl *client) deliver(d *dispatchState, e *core.Event) {
 				reason = e.Err.Error()
 			}
 			b.reset(uintptr(len(e.Endpoint) + len(reason) + 2))
-			C.hqcapi_call_endpoint(cbs.onDown, cbs.user, id, b.str(e.Endpoint), b.str(reason))
+			C.hqcapi_call_endpoint(cbs.onDown, cbs.user, id, b.str(e.Endpoint), b.str(reason), C.int(reasonOf(e.Err)))
 		}
 	case core.EventDelivery:
 		if e.Delivery != nil {
@@ -617,7 +617,7 @@ func (cl *client) deliver(d *dispatchState, e *core.Event) {
 				msg = e.Err.Error()
 			}
 			b.reset(uintptr(len(msg) + 1))
-			C.hqcapi_call_error(cbs.onError, cbs.user, id, C.int(classify(e.Err, errInternal)), b.str(msg))
+			C.hqcapi_call_error(cbs.onError, cbs.user, id, C.int(classify(e.Err, errInternal)), b.str(msg), C.int(reasonOf(e.Err)))
 		}
 	}
 }
@@ -641,7 +641,7 @@ func (cl *client) deliverOutcome(d *dispatchState, cbs *callbacks, dl *core.Deli
 		if reg == nil && cbs != nil && cbs.onError != nil && (errors.Is(dl.Err, core.ErrDropped) || errors.Is(dl.Err, core.ErrExpired)) {
 			msg := dl.Err.Error()
 			b.reset(uintptr(len(msg) + 1))
-			C.hqcapi_call_error(cbs.onError, cbs.user, id, C.int(classify(dl.Err, errInternal)), b.str(msg))
+			C.hqcapi_call_error(cbs.onError, cbs.user, id, C.int(classify(dl.Err, errInternal)), b.str(msg), C.int(reasonOf(dl.Err)))
 		}
 		return
 	}

@@ -372,7 +372,7 @@ func convertV5Options(o *C.hqcapi_coptions, cfg *core.Config) error {
 	default:
 		return newErr(errConfig, "hamqtt_options.message_ids is %d: use 0 (auto), 1 (always) or -1 (never)", o.message_ids)
 	}
-	user, err := userProps("hamqtt_options.connect_props", o.connect_props)
+	user, err := userProps("hamqtt_options.connect_props", errConfig, o.connect_props)
 	if err != nil {
 		return err
 	}
@@ -531,12 +531,36 @@ func hamqtt_connect_async(h C.hamqtt_client) (rc C.int) {
 //export hamqtt_disconnect
 func hamqtt_disconnect(h C.hamqtt_client) (rc C.int) {
 	defer guard(&rc)
+	return disconnectCall("hamqtt_disconnect", h, nil)
+}
+
+//export hamqtt_disconnect_props
+func hamqtt_disconnect_props(h C.hamqtt_client, reasonCode C.int, props *C.hqcapi_cprops) (rc C.int) {
+	defer guard(&rc)
+	if reasonCode < 0 || reasonCode > 0xFF {
+		return fail(errInvalid, newErr(errInvalid, "hamqtt_disconnect_props: reason code %d is not a byte: use 0x00 (normal), 0x04 (publish the will) or a failure code a client may send", reasonCode))
+	}
+	d, err := disconnectProps(props)
+	if err != nil {
+		return fail(errInvalid, err)
+	}
+	d.Reason = core.ReasonCode(reasonCode)
+	return disconnectCall("hamqtt_disconnect_props", h, &d)
+}
+
+// disconnectCall is hamqtt_disconnect, with the DISCONNECT bye for MQTT 5 brokers when not nil.
+func disconnectCall(fn string, h C.hamqtt_client, bye *core.DisconnectOptions) C.int {
 	cl, err := clientOf(h)
 	if err != nil {
 		return fail(errHandle, err)
 	}
 	if cl.inCallback() {
-		return fail(errBusy, newErr(errBusy, "hamqtt_disconnect: called from a callback of %s, which it would wait for; return from the callback first (e.g. signal another thread)", cl))
+		return fail(errBusy, newErr(errBusy, "%s: called from a callback of %s, which it would wait for; return from the callback first (e.g. signal another thread)", fn, cl))
+	}
+	if inst, _ := cl.current(); bye != nil && inst != nil {
+		if err := inst.c.SetDisconnect(*bye); err != nil {
+			return fail(errInvalid, newErr(errInvalid, "%s: %v", fn, err))
+		}
 	}
 	if inAnyCallback() {
 		// That client's own callback may be running, blocked on the caller's client: waiting
@@ -978,8 +1002,12 @@ func hamqtt_subscribe_opts(h C.hamqtt_client, filter *C.hqcapi_cchar, qos C.int,
 		if opts.subscription_id < 0 || opts.subscription_id > maxSubscriptionID {
 			return fail(errInvalid, newErr(errInvalid, "hamqtt_subscribe_opts: subscription_id %d out of range 1..268435455 (0: none)", opts.subscription_id))
 		}
+		user, err := userProps("hamqtt_subscribe_opts: props", errInvalid, opts.props)
+		if err != nil {
+			return fail(errInvalid, err)
+		}
 		o = core.SubscribeOptions{NoLocal: opts.no_local != 0, RetainAsPublished: opts.retain_as_published != 0,
-			RetainHandling: byte(opts.retain_handling), ID: int(opts.subscription_id)}
+			RetainHandling: byte(opts.retain_handling), ID: int(opts.subscription_id), User: user}
 	}
 	g, rc := subscribeCall("hamqtt_subscribe_opts", h, filter, qos, o, nil, nil)
 	if reasonCode != nil && (rc == statusOK || rc == errRefused) {
@@ -1001,7 +1029,7 @@ func subscribeCall(fn string, h C.hamqtt_client, filter *C.hqcapi_cchar, qos C.i
 	if err := core.ValidateQoS(int(qos)); err != nil {
 		return 0, fail(errQoS, fmt.Errorf("%s %q: %w", fn, f, err))
 	}
-	if opts != (core.SubscribeOptions{}) {
+	if !opts.IsZero() {
 		if cl.cfg.Connection.ProtocolVersion != core.MQTT5 {
 			return 0x80, fail(errInvalid, newErr(errInvalid, "%s %q: %s speaks MQTT 3.1.1, which has no subscription options (hamqtt_options.protocol_version 5 does)", fn, f, cl))
 		}

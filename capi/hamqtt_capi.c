@@ -83,10 +83,11 @@ void hqcapi_call_message(hamqtt_message_cb cb, void *user, hamqtt_client c, cons
 }
 
 void hqcapi_call_endpoint(hamqtt_endpoint_cb cb, void *user, hamqtt_client c, const char *endpoint,
-                          const char *reason) {
+                          const char *reason, int reason_code) {
     hamqtt_client prev = cb_client;
     mark_str(endpoint);
     mark_str(reason);
+    last_reason = reason_code;
     cb_client = c;
     cb(user, c, endpoint, reason);
     cb_client = prev;
@@ -111,9 +112,11 @@ void hqcapi_call_delivery(hamqtt_delivery_cb cb, void *user, hamqtt_client c, ui
     cb_client = prev;
 }
 
-void hqcapi_call_error(hamqtt_error_cb cb, void *user, hamqtt_client c, int status, const char *error) {
+void hqcapi_call_error(hamqtt_error_cb cb, void *user, hamqtt_client c, int status, const char *error,
+                       int reason_code) {
     hamqtt_client prev = cb_client;
     mark_str(error);
+    last_reason = reason_code;
     cb_client = c;
     cb(user, c, status, error);
     cb_client = prev;

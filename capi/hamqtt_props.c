@@ -163,6 +163,7 @@ static int settable(const char *fn, hamqtt_props *p, int id, int kind) {
     switch (id) {
     case HAMQTT_PROP_PAYLOAD_FORMAT: case HAMQTT_PROP_MESSAGE_EXPIRY: case HAMQTT_PROP_SUBSCRIPTION_ID:
     case HAMQTT_PROP_CONTENT_TYPE: case HAMQTT_PROP_RESPONSE_TOPIC: case HAMQTT_PROP_CORRELATION_DATA:
+    case HAMQTT_PROP_SESSION_EXPIRY: case HAMQTT_PROP_REASON_STRING: /* a DISCONNECT's */
         return HAMQTT_OK;
     }
     snprintf(msg, sizeof msg, "%s: property 0x%02X is read only (a CONNACK's)", fn, (unsigned)id);

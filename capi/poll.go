@@ -402,6 +402,7 @@ func (cl *client) pollEvents(out []C.hamqtt_event, timeout time.Duration) (int, 
 		if e.Err != nil {
 			ev.error = putStr(e.Err.Error())
 			ev.status = C.int(classify(e.Err, errNoEndpoint))
+			ev.reason_code = C.int(reasonOf(e.Err))
 		}
 		if e.Kind == core.EventEndpointUp && e.SessionPresent {
 			ev.status = C.HAMQTT_UP_SESSION_PRESENT

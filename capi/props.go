@@ -142,7 +142,7 @@ func messageProps(fn string, p *C.hqcapi_cprops) (*core.Properties, error) {
 		case propCorrelationData:
 			out.CorrelationData = v.bytes(id)
 		default:
-			return nil, newErr(errInvalid, "%s: property 0x%02X is a CONNACK's: a message cannot carry it", fn, id)
+			return nil, newErr(errInvalid, "%s: property 0x%02X is a CONNACK's or a DISCONNECT's: a message cannot carry it", fn, id)
 		}
 	}
 	for _, u := range v.users() {
@@ -152,14 +152,15 @@ func messageProps(fn string, p *C.hqcapi_cprops) (*core.Properties, error) {
 	return out, nil
 }
 
-// userProps converts a list that may hold user properties only (hamqtt_options.connect_props).
-func userProps(what string, p *C.hqcapi_cprops) ([]core.UserProperty, error) {
+// userProps converts a list that may hold user properties only (hamqtt_options.connect_props,
+// hamqtt_sub_options.props); anything else is the error code.
+func userProps(what string, code int, p *C.hqcapi_cprops) ([]core.UserProperty, error) {
 	v := cProps{(*C.hamqtt_props)(unsafe.Pointer(p))}
 	if v.p == nil {
 		return nil, nil
 	}
 	if v.p.present != 0 || v.p.nsubids != 0 {
-		return nil, newErr(errConfig, "%s: only user properties (HAMQTT_PROP_USER) are allowed", what)
+		return nil, newErr(code, "%s: only user properties (HAMQTT_PROP_USER) are allowed", what)
 	}
 	var out []core.UserProperty
 	for _, u := range v.users() {
@@ -167,6 +168,35 @@ func userProps(what string, p *C.hqcapi_cprops) ([]core.UserProperty, error) {
 		out = append(out, core.UserProperty{Key: k, Value: val})
 	}
 	return out, nil
+}
+
+// disconnectProps converts the list of hamqtt_disconnect_props: a session expiry, a reason
+// string and user properties.
+func disconnectProps(p *C.hqcapi_cprops) (core.DisconnectOptions, error) {
+	var d core.DisconnectOptions
+	v := cProps{(*C.hamqtt_props)(unsafe.Pointer(p))}
+	if v.empty() {
+		return d, nil
+	}
+	for id := 1; id <= propMaxID; id++ {
+		if !v.has(id) {
+			continue
+		}
+		switch id {
+		case propSessionExpiry:
+			e := v.int(id)
+			d.SessionExpiry = &e
+		case propReasonString:
+			d.ReasonString = string(v.bytes(id))
+		default:
+			return d, newErr(errInvalid, "hamqtt_disconnect_props: property 0x%02X cannot travel in a DISCONNECT: use HAMQTT_PROP_SESSION_EXPIRY, HAMQTT_PROP_REASON_STRING and user properties", id)
+		}
+	}
+	for _, u := range v.users() {
+		k, val := pairStrings(u)
+		d.User = append(d.User, core.UserProperty{Key: k, Value: val})
+	}
+	return d, nil
 }
 
 // propsSize is what fillProps takes of an allocator for p, alignment included.

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/hamqtt/hamqtt/internal/mqtt5"
 )
 
 // Cluster is a virtual cluster: a set of independent brokers that the client keeps
@@ -20,6 +22,8 @@ import (
 type Cluster struct {
 	cfg Config
 	log *slog.Logger
+
+	farewell atomic.Pointer[mqtt5.Disconnect] // what Close tells MQTT 5 brokers (SetDisconnect)
 
 	mu           sync.Mutex
 	endpoints    []*endpoint
@@ -679,6 +683,9 @@ func (c *Cluster) Close() error {
 	c.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, cn := range conns {
+		if bye := c.farewell.Load(); bye != nil && !cn.link.shared {
+			cn.link.farewell.Store(bye)
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

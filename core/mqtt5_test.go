@@ -1,15 +1,19 @@
 package core
 
 import (
+	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/hamqtt/hamqtt/internal/brokertest"
+	"github.com/hamqtt/hamqtt/internal/mqtt5"
 )
 
 // v5Config is fastConfig speaking MQTT 5.
@@ -395,5 +399,117 @@ func TestMixedVersionsWhenAsked(t *testing.T) {
 	bad.Endpoints[0].ProtocolVersion = 3
 	if _, err := New(bad); err == nil {
 		t.Fatal("endpoint protocol version 3 accepted")
+	}
+}
+
+// CloseWith tells each MQTT 5 broker why the cluster leaves: with 0x04 every broker publishes
+// the will, after a normal close none does; what a client may not send is refused and leaves
+// the cluster open.
+func TestMQTT5CloseWithWill(t *testing.T) {
+	bs := brokertest.StartN(t, 2)
+	counters := []*counter{newCounter(t, bs[0].URI(), "v5/will/#"), newCounter(t, bs[1].URI(), "v5/will/#")}
+	for _, name := range []string{"normal", "will"} {
+		cfg := v5Config("close-"+name, uris(bs)...)
+		cfg.Connection.Will = &Will{Topic: "v5/will/" + name, Payload: []byte(name), QoS: 1}
+		c := startCluster(t, cfg)
+		waitLive(t, c, 2)
+		if err := c.CloseWith(DisconnectOptions{Reason: 0x8E}); err == nil || !strings.Contains(err.Error(), "not one a client may send") {
+			t.Fatalf("a server-only reason code: %v", err)
+		}
+		if err := c.CloseWith(DisconnectOptions{SessionExpiry: ptr(uint32(60))}); err == nil || !strings.Contains(err.Error(), "protocol error") {
+			t.Fatalf("a session expiry after connecting with none: %v", err)
+		}
+		if err := c.PublishWith(ctxT(t, 5*time.Second), "v5/will/open", 1, false, []byte("open"), nil); err != nil {
+			t.Fatalf("the cluster was closed by a refused CloseWith: %v", err)
+		}
+		d := DisconnectOptions{ReasonString: "leaving", User: []UserProperty{{"why", name}}}
+		if name == "will" {
+			d.Reason = ReasonDisconnectWithWill
+		}
+		if err := c.CloseWith(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, k := range counters {
+		waitFor(t, 5*time.Second, fmt.Sprintf("the will on broker %d", i), func() bool {
+			k.mu.Lock()
+			defer k.mu.Unlock()
+			return k.seen["will"] == 1
+		})
+		k.mu.Lock()
+		if k.seen["normal"] != 0 {
+			t.Errorf("broker %d published the will of a normal close", i)
+		}
+		k.mu.Unlock()
+	}
+}
+
+// What the brokers receive: SUBSCRIBE user properties (one packet per identifier and set of
+// user properties), and the DISCONNECT of CloseWith with its reason and properties.
+func TestMQTT5SubscribeAndDisconnectPropertiesOnTheWire(t *testing.T) {
+	b := brokertest.Start(t)
+	p := brokertest.StartProxy(t, b.Addr())
+	p.Record()
+	c, err := New(v5Config("wire", p.URI()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Connect(ctxT(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	tagged := SubscribeOptions{ID: 7, User: []UserProperty{{"team", "ops"}, {"team", "qa"}}}
+	subs := []Subscription{{Filter: "w/a", QoS: 1, Options: tagged}, {Filter: "w/b", QoS: 0}, {Filter: "w/c", QoS: 2, Options: tagged}}
+	if codes, err := c.SubscribeWith(ctxT(t, 5*time.Second), subs, func(Message) {}); err != nil || !slices.Equal(codes, []ReasonCode{1, 0, 2}) {
+		t.Fatalf("SubscribeWith: %v %v", codes, err)
+	}
+	if err := c.CloseWith(DisconnectOptions{Reason: 0x80, ReasonString: "maintenance", User: []UserProperty{{"k", "v"}}}); err != nil {
+		t.Fatal(err)
+	}
+	var got []mqtt5.Packet
+	waitFor(t, 5*time.Second, "the DISCONNECT on the wire", func() bool {
+		got = nil
+		for _, stream := range p.Sent() {
+			r := bufio.NewReader(bytes.NewReader(stream))
+			for {
+				pkt, err := readPacket5(r, 1<<20)
+				if err != nil {
+					break
+				}
+				got = append(got, pkt)
+			}
+		}
+		return len(got) > 0 && got[len(got)-1].Type() == mqtt5.DISCONNECT
+	})
+	var subPkts []*mqtt5.Subscribe
+	for _, pkt := range got {
+		if s, ok := pkt.(*mqtt5.Subscribe); ok {
+			subPkts = append(subPkts, s)
+		}
+	}
+	if len(subPkts) != 2 {
+		t.Fatalf("%d SUBSCRIBE packets, want 2 (one per identifier and user properties)", len(subPkts))
+	}
+	for _, s := range subPkts {
+		var filters []string
+		for _, f := range s.Subscriptions {
+			filters = append(filters, f.Filter)
+		}
+		tags := s.Properties.User
+		switch {
+		case slices.Equal(filters, []string{"w/a", "w/c"}):
+			if !slices.Equal(s.Properties.SubscriptionIDs, []uint32{7}) || len(tags) != 2 || tags[0] != (mqtt5.UserProperty{Key: "team", Value: "ops"}) || tags[1] != (mqtt5.UserProperty{Key: "team", Value: "qa"}) {
+				t.Errorf("tagged SUBSCRIBE: ids %v, user properties %v", s.Properties.SubscriptionIDs, tags)
+			}
+		case slices.Equal(filters, []string{"w/b"}):
+			if len(tags) != 0 || len(s.Properties.SubscriptionIDs) != 0 {
+				t.Errorf("plain SUBSCRIBE carries %v %v", s.Properties.SubscriptionIDs, tags)
+			}
+		default:
+			t.Errorf("SUBSCRIBE of %v", filters)
+		}
+	}
+	d := got[len(got)-1].(*mqtt5.Disconnect)
+	if d.Reason != 0x80 || d.Properties.ReasonString != "maintenance" || len(d.Properties.User) != 1 || d.Properties.User[0].Value != "v" {
+		t.Errorf("DISCONNECT: reason 0x%02X, properties %+v", byte(d.Reason), d.Properties)
 	}
 }

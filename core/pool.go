@@ -10,6 +10,8 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/hamqtt/hamqtt/internal/mqtt5"
 )
 
 // Connections, and sharing them between clusters (Config.ShareConnections, padogrid's
@@ -40,6 +42,8 @@ type link struct {
 	qos2Slots      chan struct{}
 	sessionPresent bool     // the broker's CONNACK flag
 	connack        *Connack // what an MQTT 5 broker's CONNACK said; nil under MQTT 3.1.1
+	// farewell is the DISCONNECT to end it with (nil: a normal one); MQTT 5 only.
+	farewell atomic.Pointer[mqtt5.Disconnect]
 	// transport is the connection under paho, for QoS 0 publishes written directly.
 	transport atomic.Pointer[coalescingConn]
 
@@ -311,7 +315,7 @@ func (cn *connection) release(reason error, quiesce uint) {
 	if last {
 		sharedLinks.forget(l)
 		l.markLost(reason)
-		l.sess.disconnect(quiesce)
+		l.sess.disconnect(quiesce, l.farewell.Load())
 		return
 	}
 	if len(drop) > 0 && !l.isLost() {

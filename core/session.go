@@ -5,6 +5,8 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/hamqtt/hamqtt/internal/mqtt5"
 )
 
 // A session is the MQTT protocol spoken over one link: paho.mqtt.golang for MQTT 3.1.1
@@ -19,8 +21,9 @@ type session interface {
 	subscribe(cn *connection, subs []subscription, deadline time.Time) ([]byte, error)
 	// unsubscribe drops filters on the broker. With cn nil it does not wait for the answer.
 	unsubscribe(cn *connection, filters []string, deadline time.Time) error
-	// disconnect ends the session, waiting up to quiesce ms for work in progress.
-	disconnect(quiesce uint)
+	// disconnect ends the session, waiting up to quiesce ms for work in progress; bye is the
+	// DISCONNECT to send (nil: a normal one; MQTT 3.1.1 has no other).
+	disconnect(quiesce uint, bye *mqtt5.Disconnect)
 }
 
 // ackToken is the outcome of one operation on a session. paho's tokens are ackTokens.
@@ -90,7 +93,7 @@ func (s *pahoSession) unsubscribe(cn *connection, filters []string, deadline tim
 	return waitToken(cn, tok, deadline)
 }
 
-func (s *pahoSession) disconnect(quiesce uint) { s.client.Disconnect(quiesce) }
+func (s *pahoSession) disconnect(quiesce uint, _ *mqtt5.Disconnect) { s.client.Disconnect(quiesce) }
 
 // route hands a message paho received to the link's receive path.
 func (l *link) routePaho(m mqtt.Message) {

@@ -120,6 +120,19 @@ func (o *op5) Error() error {
 }
 
 // handshake5 sends the MQTT 5 CONNECT over tc and waits for the CONNACK (ConnectTimeout).
+// connectSessionExpiry is the Session Expiry Interval (seconds) a CONNECT carries: the
+// configured one, else none for a clean session and no expiry for a persistent one (MQTT
+// 3.1.1's behaviour).
+func connectSessionExpiry(cfg ConnectionConfig) uint32 {
+	switch {
+	case cfg.MQTT5.SessionExpiry > 0:
+		return uint32(min(cfg.MQTT5.SessionExpiry/time.Second, math.MaxUint32))
+	case cfg.PersistentSession:
+		return math.MaxUint32
+	}
+	return 0
+}
+
 func (c *Cluster) handshake5(ep *endpoint, l *link, tc *coalescingConn) (*link, error) {
 	cfg := c.cfg.Connection
 	m5 := cfg.MQTT5
@@ -128,13 +141,8 @@ func (c *Cluster) handshake5(ep *endpoint, l *link, tc *coalescingConn) (*link, 
 		pkt.KeepAlive = uint16(min(cfg.KeepAlive/time.Second, 65535))
 	}
 	p := &pkt.Properties
-	switch {
-	case m5.SessionExpiry > 0:
+	if p.SessionExpiry = connectSessionExpiry(cfg); p.SessionExpiry > 0 {
 		p.Present.Add(mqtt5.PropSessionExpiry)
-		p.SessionExpiry = uint32(min(m5.SessionExpiry/time.Second, math.MaxUint32))
-	case cfg.PersistentSession:
-		p.Present.Add(mqtt5.PropSessionExpiry)
-		p.SessionExpiry = math.MaxUint32
 	}
 	if m5.ReceiveMaximum > 0 {
 		p.Present.Add(mqtt5.PropReceiveMaximum)
@@ -429,26 +437,30 @@ func (s *session5) finish(id uint16, kind mqtt5.PacketType, err error, codes []m
 
 func (s *session5) subscribe(cn *connection, subs []subscription, deadline time.Time) ([]byte, error) {
 	codes := make([]byte, len(subs))
-	// A Subscription Identifier is one per SUBSCRIBE: one packet per identifier.
-	ids := []int{}
+	// The Subscription Identifier and the user properties are per SUBSCRIBE: one packet per
+	// set of them.
+	var groups []SubscribeOptions
 	for _, sub := range subs {
-		if !slices.Contains(ids, sub.opts.ID) {
-			ids = append(ids, sub.opts.ID)
+		if !slices.ContainsFunc(groups, sub.opts.samePacket) {
+			groups = append(groups, sub.opts)
 		}
 	}
-	for _, id := range ids {
+	for _, g := range groups {
 		pkt := &mqtt5.Subscribe{}
 		var at []int
 		for i, sub := range subs {
-			if sub.opts.ID != id {
+			if !sub.opts.samePacket(g) {
 				continue
 			}
 			at = append(at, i)
 			pkt.Subscriptions = append(pkt.Subscriptions, mqtt5.Subscription{Filter: sub.filter, QoS: sub.qos,
 				NoLocal: sub.opts.NoLocal, RetainAsPublished: sub.opts.RetainAsPublished, RetainHandling: sub.opts.RetainHandling})
 		}
-		if id > 0 {
-			pkt.Properties.SubscriptionIDs = []uint32{uint32(id)}
+		if g.ID > 0 {
+			pkt.Properties.SubscriptionIDs = []uint32{uint32(g.ID)}
+		}
+		for _, u := range g.User {
+			pkt.Properties.User = append(pkt.Properties.User, mqtt5.UserProperty{Key: u.Key, Value: u.Value})
 		}
 		op := &op5{kind: mqtt5.SUBSCRIBE, done: make(chan struct{})}
 		pid, err := s.register(op)
@@ -498,9 +510,9 @@ func (s *session5) unsubscribe(cn *connection, filters []string, deadline time.T
 	return nil
 }
 
-// disconnect waits up to quiesce ms for the broker's outstanding answers, then sends a normal
-// DISCONNECT (the will is not published) and closes the connection.
-func (s *session5) disconnect(quiesce uint) {
+// disconnect waits up to quiesce ms for the broker's outstanding answers, then sends bye, or a
+// normal DISCONNECT (the will is not published), and closes the connection.
+func (s *session5) disconnect(quiesce uint, bye *mqtt5.Disconnect) {
 	if !s.closing.CompareAndSwap(false, true) {
 		return
 	}
@@ -523,7 +535,10 @@ func (s *session5) disconnect(quiesce uint) {
 		}
 		t.Stop()
 	}
-	_ = s.write(&mqtt5.Disconnect{})
+	if bye == nil {
+		bye = &mqtt5.Disconnect{}
+	}
+	_ = s.write(bye)
 	s.end(errors.New("disconnected"))
 }
 

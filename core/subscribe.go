@@ -85,6 +85,21 @@ type SubscribeOptions struct {
 	// ID is the Subscription Identifier (1-268435455; 0: none), given back on every message
 	// the subscription matched (Properties.SubscriptionIDs).
 	ID int
+	// User are user properties for the brokers, sent in the SUBSCRIBE (and again whenever
+	// the subscription is made on a broker that comes back). Filters with the same ID and
+	// user properties share one SUBSCRIBE.
+	User []UserProperty
+}
+
+// IsZero reports whether o asks for nothing beyond MQTT 3.1.1's subscribe.
+func (o SubscribeOptions) IsZero() bool {
+	return !o.NoLocal && !o.RetainAsPublished && o.RetainHandling == 0 && o.ID == 0 && len(o.User) == 0
+}
+
+// samePacket reports whether filters with options o and p can share one SUBSCRIBE, whose
+// properties (identifier, user properties) are per packet.
+func (o SubscribeOptions) samePacket(p SubscribeOptions) bool {
+	return o.ID == p.ID && slices.Equal(o.User, p.User)
 }
 
 // Subscription is one filter of SubscribeWith.
@@ -119,7 +134,7 @@ func (c *Cluster) SubscribeWith(ctx context.Context, subs []Subscription, handle
 func (c *Cluster) checkOptions(s Subscription) error {
 	o := s.Options
 	switch {
-	case o == SubscribeOptions{}:
+	case o.IsZero():
 		return nil
 	case c.cfg.Connection.ProtocolVersion != MQTT5:
 		return fmt.Errorf("subscribe %q: subscription options need MQTT 5 (the cluster speaks MQTT 3.1.1)", s.Filter)
@@ -129,6 +144,11 @@ func (c *Cluster) checkOptions(s Subscription) error {
 		return fmt.Errorf("subscribe %q: subscription identifier %d out of range 1..268435455", s.Filter, o.ID)
 	case o.NoLocal && strings.HasPrefix(s.Filter, "$share/"):
 		return fmt.Errorf("subscribe %q: no-local is not allowed on a shared subscription", s.Filter)
+	}
+	for _, u := range o.User {
+		if len(u.Key) > maxStringField || len(u.Value) > maxStringField {
+			return fmt.Errorf("subscribe %q: user property %q longer than MQTT's %d bytes", s.Filter, u.Key, maxStringField)
+		}
 	}
 	return nil
 }

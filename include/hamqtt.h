@@ -204,9 +204,10 @@ enum hamqtt_event_kind {
  * functions; see "MQTT 5 properties" below. */
 typedef struct hamqtt_props hamqtt_props;
 
-/* Property identifiers (the MQTT 5 numbers). The message properties can be set; the CONNACK
- * ones are read only (hamqtt_connack_props(), hamqtt_props_decode()). The Topic Alias (0x23) is
- * not here: the engine assigns aliases per connection itself. */
+/* Property identifiers (the MQTT 5 numbers). The message properties can be set, and the two a
+ * client's DISCONNECT carries (hamqtt_disconnect_props()); the other CONNACK ones are read only
+ * (hamqtt_connack_props(), hamqtt_props_decode()). The Topic Alias (0x23) is not here: the
+ * engine assigns aliases per connection itself. */
 enum hamqtt_prop {
     HAMQTT_PROP_PAYLOAD_FORMAT = 0x01,     /* int 0 (bytes) or 1 (UTF-8 text)              */
     HAMQTT_PROP_MESSAGE_EXPIRY = 0x02,     /* int: lifetime in seconds                     */
@@ -217,12 +218,12 @@ enum hamqtt_prop {
                                               message the ids of the subscriptions it matched
                                               (hamqtt_props_subscription_id_at()); ignored on
                                               a publish                                    */
-    HAMQTT_PROP_SESSION_EXPIRY = 0x11,     /* CONNACK, read only: int, seconds             */
+    HAMQTT_PROP_SESSION_EXPIRY = 0x11,     /* CONNACK; DISCONNECT: int, seconds            */
     HAMQTT_PROP_ASSIGNED_CLIENT_ID = 0x12, /* CONNACK, read only: string                   */
     HAMQTT_PROP_SERVER_KEEP_ALIVE = 0x13,  /* CONNACK, read only: int, seconds             */
     HAMQTT_PROP_RESPONSE_INFO = 0x1A,      /* CONNACK, read only: string                   */
     HAMQTT_PROP_SERVER_REFERENCE = 0x1C,   /* CONNACK, read only: string                   */
-    HAMQTT_PROP_REASON_STRING = 0x1F,      /* CONNACK, read only: string                   */
+    HAMQTT_PROP_REASON_STRING = 0x1F,      /* CONNACK; DISCONNECT: string                  */
     HAMQTT_PROP_RECEIVE_MAXIMUM = 0x21,    /* CONNACK, read only: int                      */
     HAMQTT_PROP_TOPIC_ALIAS_MAXIMUM = 0x22, /* CONNACK, read only: int                     */
     HAMQTT_PROP_MAXIMUM_QOS = 0x24,        /* CONNACK, read only: int 0 or 1               */
@@ -425,7 +426,7 @@ typedef struct hamqtt_delivery {
 
 /* One event drained by hamqtt_poll(). Pointers stay valid until the next
  * hamqtt_poll(), hamqtt_disconnect() or hamqtt_close() on the client.
- * 0.5 made it larger (message.props, delivery.reason_code); the library
+ * 0.5 made it larger (message.props, delivery.reason_code, reason_code); the library
  * writes the 0.4 layout for programs built with the 0.4 header (see
  * hamqtt_poll()). */
 typedef struct hamqtt_event {
@@ -438,6 +439,12 @@ typedef struct hamqtt_event {
     int64_t time_unix_ns;     /* when it happened                             */
     hamqtt_message message;   /* kind MESSAGE; zeroed otherwise               */
     hamqtt_delivery delivery; /* kind DELIVERY; zeroed otherwise              */
+    int reason_code;          /* MQTT 5: the broker's reason code behind the event, else 0:
+                                 ENDPOINT_DOWN, the code of the DISCONNECT the broker
+                                 closed the connection with (e.g. 0x8E session taken
+                                 over, 0x89 server busy; the error text has its reason
+                                 string); DELIVERY, as delivery.reason_code; ERROR, the
+                                 code of the answer that caused it (0.5) */
 } hamqtt_event;
 
 /* A snapshot of one endpoint, from hamqtt_stats(). */
@@ -487,7 +494,9 @@ struct hamqtt_outbox_stats {
  * its own client return HAMQTT_ERR_BUSY. A callback should return promptly:
  * the client's events wait meanwhile (nothing is lost; they queue). */
 typedef void (*hamqtt_message_cb)(void *user, hamqtt_client client, const hamqtt_message *msg);
-/* reason is NULL for an endpoint coming up, the cause for one going down. */
+/* reason is NULL for an endpoint coming up, the cause for one going down; in on_endpoint_down
+ * and on_error, hamqtt_last_reason_code() gives the event's MQTT 5 reason code (as
+ * hamqtt_event.reason_code; read it before any other hamqtt call). */
 typedef void (*hamqtt_endpoint_cb)(void *user, hamqtt_client client, const char *endpoint, const char *reason);
 typedef void (*hamqtt_delivery_cb)(void *user, hamqtt_client client, const hamqtt_delivery *delivery);
 typedef void (*hamqtt_error_cb)(void *user, hamqtt_client client, int status, const char *error);
@@ -795,6 +804,20 @@ int hamqtt_connect_async(hamqtt_client client);
  * HAMQTT_ERR_BUSY (called from one of this client's callbacks). */
 int hamqtt_disconnect(hamqtt_client client);
 
+/* hamqtt_disconnect() that tells each MQTT 5 broker why, in its DISCONNECT:
+ * `reason_code` 0x00 (normal: the will is not published), 0x04 (disconnect
+ * with will message: each broker publishes the will, as if the connection had
+ * been lost) or a failure code a client may send (0x80-0x83, 0x90, 0x93-0x97,
+ * 0x99). `props` (may be NULL; copied, the caller keeps ownership) may hold
+ * HAMQTT_PROP_SESSION_EXPIRY (a new session expiry interval; not allowed to
+ * become non-zero when the client connected with none),
+ * HAMQTT_PROP_REASON_STRING and user properties. Brokers spoken to over MQTT
+ * 3.1.1 get their plain DISCONNECT. Same threads, waits and returns as
+ * hamqtt_disconnect(), and HAMQTT_ERR_INVALID (a reason code a client may not
+ * send, another property, a session expiry MQTT forbids) with the client left
+ * as it was (0.5). */
+int hamqtt_disconnect_props(hamqtt_client client, int reason_code, const hamqtt_props *props);
+
 /* Disconnects (as above) and releases the client. When it returns, none of
  * the client's callbacks is running or will run again, and the handle is
  * invalid (HAMQTT_ERR_HANDLE from then on, including a second close). It
@@ -1031,9 +1054,12 @@ typedef struct hamqtt_sub_options {
     int subscription_id;     /* 1..268435455, given back with every message this
                                 subscription matched (hamqtt_props_subscription_id_at());
                                 0: none                                              */
+    const hamqtt_props *props; /* user properties (HAMQTT_PROP_USER only) sent with the
+                                SUBSCRIBE, and again wherever the subscription is made
+                                later; NULL: none. Copied: the caller keeps ownership */
 } hamqtt_sub_options;
 
-#define HAMQTT_SUB_OPTIONS_INIT { (uint32_t)sizeof(hamqtt_sub_options), 0, 0, 0, 0 }
+#define HAMQTT_SUB_OPTIONS_INIT { (uint32_t)sizeof(hamqtt_sub_options), 0, 0, 0, 0, NULL }
 
 /* hamqtt_subscribe() with MQTT 5 subscription options (`opts` NULL: none, as
  * hamqtt_subscribe()) and without a callback: the messages go to on_message
@@ -1045,8 +1071,9 @@ typedef struct hamqtt_sub_options {
  * hamqtt_last_reason_code() gives too; before hamqtt_connect() it is `qos`;
  * after any other failure 0x80. Returns the codes of hamqtt_subscribe(), and
  * HAMQTT_ERR_INVALID (opts->struct_size too small, retain_handling not 0-2,
- * subscription_id out of range, no_local on a shared subscription, any option
- * on a client speaking MQTT 3.1.1) (0.5). */
+ * subscription_id out of range, no_local on a shared subscription, props
+ * with anything but user properties, any option on a client speaking MQTT
+ * 3.1.1) (0.5). */
 int hamqtt_subscribe_opts(hamqtt_client client, const char *filter, int qos, const hamqtt_sub_options *opts,
                           int *reason_code);
 

@@ -1662,6 +1662,7 @@ static const struct test_case cases[] = {
     {"mqtt5_props", test_mqtt5_props, 1},
     {"mqtt5_messages", test_mqtt5_messages, 1},
     {"mqtt5_refused", test_mqtt5_refused, 1},
+    {"mqtt5_disconnect", test_mqtt5_disconnect, 1},
     {"compat04_poll", test_compat04_poll, 1},
     {"layout_poll", test_layout_poll, 1},
 };

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <spawn.h>
@@ -567,4 +568,174 @@ void test_mqtt5_refused(void) {
     CHECK_OK(hamqtt_close(c));
     hamqtt_props_free(p);
     acl_broker_stop(&ab);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* reasons both ways: the broker's DISCONNECT in events, the client's in hamqtt_disconnect_props */
+
+/* A stand-in for a broker that ends every session with a DISCONNECT carrying a reason code
+ * (0x89 server busy and a reason string): Mosquitto 2.0 closes connections without one on
+ * session takeover and shutdown, so the real broker cannot show this path. It answers each
+ * CONNECT with a CONNACK, then sends the DISCONNECT and closes. */
+struct busy_broker {
+    int listen_fd, port;
+    pthread_t thread;
+    atomic_int sessions;
+};
+
+static void *busy_broker_run(void *arg) {
+    struct busy_broker *bb = (struct busy_broker *)arg;
+    static const unsigned char connack[] = {0x20, 0x03, 0x00, 0x00, 0x00};
+    static const unsigned char bye[] = {0xE0, 0x09, 0x89, 0x07, 0x1F, 0x00, 0x04, 'b', 'u', 's', 'y'};
+    for (;;) {
+        unsigned char buf[512];
+        int fd = accept(bb->listen_fd, NULL, NULL);
+        if (fd < 0) return NULL; /* the listener was shut down */
+        if (read(fd, buf, sizeof buf) > 0 && write(fd, connack, sizeof connack) == (ssize_t)sizeof connack &&
+            write(fd, bye, sizeof bye) == (ssize_t)sizeof bye)
+            atomic_fetch_add(&bb->sessions, 1);
+        close(fd);
+    }
+}
+
+static void busy_broker_start(struct busy_broker *bb) {
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bb->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (bb->listen_fd < 0 || bind(bb->listen_fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(bb->listen_fd, 8) != 0 ||
+        getsockname(bb->listen_fd, (struct sockaddr *)&a, &len) != 0)
+        FAILF("busy broker: %s", strerror(errno));
+    bb->port = ntohs(a.sin_port);
+    atomic_store(&bb->sessions, 0);
+    CHECK(pthread_create(&bb->thread, NULL, busy_broker_run, bb) == 0);
+}
+
+static void busy_broker_stop(struct busy_broker *bb) {
+    shutdown(bb->listen_fd, SHUT_RDWR);
+    pthread_join(bb->thread, NULL);
+    close(bb->listen_fd);
+}
+
+struct reasons_seen {
+    int down_code, will_seen, normal_will_seen;
+};
+
+static void on_down_event(const hamqtt_event *e, void *arg) {
+    struct reasons_seen *t = (struct reasons_seen *)arg;
+    if (e->kind == HAMQTT_EVENT_ENDPOINT_DOWN && t->down_code == 0) {
+        t->down_code = e->reason_code;
+        CHECK(e->error != NULL && strstr(e->error, "busy") != NULL);
+    }
+}
+
+static int down_seen(void *arg) { return ((struct reasons_seen *)arg)->down_code != 0; }
+
+static atomic_int push_down_code;
+
+static void on_push_down(void *user, hamqtt_client c, const char *endpoint, const char *reason) {
+    (void)user, (void)c, (void)endpoint, (void)reason;
+    if (atomic_load(&push_down_code) == 0) atomic_store(&push_down_code, hamqtt_last_reason_code());
+}
+
+static void on_will_event(const hamqtt_event *e, void *arg) {
+    struct reasons_seen *t = (struct reasons_seen *)arg;
+    if (e->kind != HAMQTT_EVENT_MESSAGE) return;
+    if (strcmp(e->message.topic, "v5/will/with") == 0) t->will_seen++;
+    if (strcmp(e->message.topic, "v5/will/normal") == 0) t->normal_will_seen++;
+}
+
+static int will_seen(void *arg) { return ((struct reasons_seen *)arg)->will_seen > 0; }
+
+static hamqtt_client will_client(const char *uris, const char *name, const char *topic) {
+    hamqtt_options o;
+    hamqtt_client c = 0;
+    test_options(&o, name);
+    o.protocol_version = 5;
+    o.will_topic = topic;
+    o.will_payload = "gone";
+    o.will_payload_len = 4;
+    o.will_qos = 1;
+    CHECK_OK(hamqtt_client_new(uris, &o, &c));
+    return c;
+}
+
+void test_mqtt5_disconnect(void) {
+    brokers b;
+    struct busy_broker bb;
+    hamqtt_client a, watcher, normal, with;
+    hamqtt_callbacks cbs = HAMQTT_CALLBACKS_INIT;
+    hamqtt_sub_options so = HAMQTT_SUB_OPTIONS_INIT;
+    hamqtt_props *tags = hamqtt_props_new(), *bad = hamqtt_props_new(), *bye = hamqtt_props_new();
+    struct reasons_seen t;
+    char uri[64];
+    int64_t deadline;
+
+    memset(&t, 0, sizeof t);
+    brokers_start(&b, 1);
+    busy_broker_start(&bb);
+    snprintf(uri, sizeof uri, "tcp://127.0.0.1:%d", bb.port);
+
+    /* the broker's DISCONNECT reason code in a pull-mode event ... */
+    a = v5_client(uri, "v5victim", NULL);
+    CHECK_OK(hamqtt_connect_async(a));
+    pump(a, on_down_event, down_seen, &t);
+    CHECK(t.down_code == 0x89);
+    CHECK_OK(hamqtt_close(a));
+
+    /* ... and, in push mode, from hamqtt_last_reason_code() inside on_endpoint_down */
+    atomic_store(&push_down_code, 0);
+    a = v5_client(uri, "v5victim2", NULL);
+    cbs.on_endpoint_down = on_push_down;
+    CHECK_OK(hamqtt_set_callbacks(a, &cbs));
+    CHECK_OK(hamqtt_connect_async(a));
+    deadline = now_ms() + 10000 * test_scale();
+    while (atomic_load(&push_down_code) == 0 && now_ms() < deadline) sleep_ms(5);
+    CHECK(atomic_load(&push_down_code) == 0x89);
+    CHECK_OK(hamqtt_close(a));
+    busy_broker_stop(&bb);
+
+    /* user properties in the SUBSCRIBE: accepted (the wire is checked by the Go tests), and
+     * only user properties */
+    watcher = v5_client(brokers_uris(&b, 1), "v5watch", NULL);
+    CHECK_OK(hamqtt_props_add_user(tags, "team", "ops"));
+    so.props = tags;
+    CHECK_OK(hamqtt_subscribe_opts(watcher, "v5/will/#", 1, &so, NULL));
+    CHECK_OK(hamqtt_props_set_string(bad, HAMQTT_PROP_CONTENT_TYPE, "text/plain"));
+    so.props = bad;
+    CHECK_ERR(hamqtt_subscribe_opts(watcher, "v5/x", 1, &so, NULL), HAMQTT_ERR_INVALID, "only user properties");
+    CHECK_OK(hamqtt_connect(watcher));
+
+    /* the client's DISCONNECT: 0x04 has the broker publish the will, a normal one does not */
+    normal = will_client(brokers_uris(&b, 1), "v5normal", "v5/will/normal");
+    with = will_client(brokers_uris(&b, 1), "v5with", "v5/will/with");
+    CHECK_OK(hamqtt_connect(normal));
+    CHECK_OK(hamqtt_connect(with));
+    CHECK_ERR(hamqtt_disconnect_props(with, 0x8E, NULL), HAMQTT_ERR_INVALID, "not one a client may send");
+    CHECK_ERR(hamqtt_disconnect_props(with, 256, NULL), HAMQTT_ERR_INVALID, "not a byte");
+    CHECK_ERR(hamqtt_disconnect_props(with, 0x04, bad), HAMQTT_ERR_INVALID, "cannot travel in a DISCONNECT");
+    CHECK_OK(hamqtt_props_set_int(bye, HAMQTT_PROP_SESSION_EXPIRY, 60));
+    CHECK_ERR(hamqtt_disconnect_props(with, 0x04, bye), HAMQTT_ERR_INVALID, "protocol error");
+    CHECK_OK(hamqtt_publish(with, "v5/still", "x", 1, 1, 0)); /* refusals left it connected */
+    hamqtt_props_free(bye);
+    bye = hamqtt_props_new();
+    CHECK_OK(hamqtt_props_set_string(bye, HAMQTT_PROP_REASON_STRING, "maintenance"));
+    CHECK_OK(hamqtt_props_add_user(bye, "k", "v"));
+    CHECK_OK(hamqtt_disconnect_props(normal, 0x00, bye));
+    CHECK_OK(hamqtt_disconnect_props(with, 0x04, bye));
+    pump(watcher, on_will_event, will_seen, &t);
+    CHECK(t.will_seen == 1 && t.normal_will_seen == 0);
+    /* the handle stays usable, as after hamqtt_disconnect() */
+    CHECK_OK(hamqtt_connect(with));
+    CHECK_OK(hamqtt_publish(with, "v5/still", "x", 1, 1, 0));
+
+    CHECK_OK(hamqtt_close(with));
+    CHECK_OK(hamqtt_close(normal));
+    CHECK_OK(hamqtt_close(watcher));
+    hamqtt_props_free(tags);
+    hamqtt_props_free(bad);
+    hamqtt_props_free(bye);
+    brokers_quit(&b);
 }

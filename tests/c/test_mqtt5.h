@@ -5,5 +5,6 @@
 void test_mqtt5_props(void);
 void test_mqtt5_messages(void);
 void test_mqtt5_refused(void);
+void test_mqtt5_disconnect(void);
 
 #endif

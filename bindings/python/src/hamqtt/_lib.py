@@ -383,6 +383,7 @@ class Event(Structure):
         ("time_unix_ns", c_int64),
         ("message", Message),
         ("delivery", Delivery),
+        ("reason_code", c_int),
     ]
 
 
