@@ -43,6 +43,9 @@ static inline size_t hqcapi_options_has_outbox(const hamqtt_options *o) {
 static inline size_t hqcapi_options_has_v5(const hamqtt_options *o) {
     return o->struct_size >= offsetof(hamqtt_options, will_delay_ms) + sizeof o->will_delay_ms;
 }
+static inline size_t hqcapi_options_has_max_packet(const hamqtt_options *o) {
+    return o->struct_size >= offsetof(hamqtt_options, max_packet_size) + sizeof o->max_packet_size;
+}
 
 /* The event layout of 0.4.0 and before (0.1 to 0.4 have the same one), exactly as its hamqtt.h
  * declared hamqtt_message, hamqtt_delivery and hamqtt_event. 0.5 appended props to

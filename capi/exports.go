@@ -305,6 +305,12 @@ func convertOptions(o *C.hqcapi_coptions) (core.Config, error) {
 			return cfg, err
 		}
 	}
+	if C.hqcapi_options_has_max_packet(o) != 0 {
+		if o.max_packet_size != 0 && (o.max_packet_size < 16 || o.max_packet_size > 268435460) {
+			return cfg, newErr(errConfig, "hamqtt_options.max_packet_size is %d: use 0 (64 MiB) or 16 up to 268435460 bytes", o.max_packet_size)
+		}
+		cfg.MaxIncomingPacket = int(o.max_packet_size)
+	}
 	for _, f := range []struct {
 		name string
 		v    string

@@ -384,10 +384,15 @@ typedef struct hamqtt_options {
     int64_t will_delay_ms;       /* brokers publish the will this long after the connection
                                     ended, and not at all if the session resumes first (whole
                                     seconds on the wire; needs will_topic)                  */
+    int max_packet_size;         /* the largest packet, in bytes, a broker may send this client
+                                    (0: 64 MiB; 16 up to 268435460). MQTT 5 announces it in
+                                    every CONNECT as the Maximum Packet Size, and a broker then
+                                    does not forward larger messages to this client; under MQTT
+                                    3.1.1 a larger packet closes the connection as malformed */
 } hamqtt_options;
 
 #define HAMQTT_OPTIONS_INIT { (uint32_t)sizeof(hamqtt_options), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0.0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, \
-                              0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+                              0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 /* A received message. All pointers are valid only during the callback (push)
  * or until the next hamqtt_poll() on the client (pull). */

@@ -620,7 +620,7 @@ static void busy_broker_stop(struct busy_broker *bb) {
 }
 
 struct reasons_seen {
-    int down_code, will_seen, normal_will_seen;
+    int down_code, will_seen, normal_will_seen, big_seen, small_seen;
 };
 
 static void on_down_event(const hamqtt_event *e, void *arg) {
@@ -645,7 +645,11 @@ static void on_will_event(const hamqtt_event *e, void *arg) {
     if (e->kind != HAMQTT_EVENT_MESSAGE) return;
     if (strcmp(e->message.topic, "v5/will/with") == 0) t->will_seen++;
     if (strcmp(e->message.topic, "v5/will/normal") == 0) t->normal_will_seen++;
+    if (strcmp(e->message.topic, "v5/will/big") == 0) t->big_seen++;
+    if (strcmp(e->message.topic, "v5/will/small") == 0) t->small_seen++;
 }
+
+static int small_seen(void *arg) { return ((struct reasons_seen *)arg)->small_seen > 0; }
 
 static int will_seen(void *arg) { return ((struct reasons_seen *)arg)->will_seen > 0; }
 
@@ -698,8 +702,16 @@ void test_mqtt5_disconnect(void) {
     busy_broker_stop(&bb);
 
     /* user properties in the SUBSCRIBE: accepted (the wire is checked by the Go tests), and
-     * only user properties */
-    watcher = v5_client(brokers_uris(&b, 1), "v5watch", NULL);
+     * only user properties; the watcher takes packets of up to 256 bytes */
+    {
+        hamqtt_options o;
+        test_options(&o, "v5watch");
+        o.protocol_version = 5;
+        o.max_packet_size = 8;
+        CHECK_ERR(hamqtt_client_new(brokers_uris(&b, 1), &o, &watcher), HAMQTT_ERR_CONFIG, "max_packet_size");
+        o.max_packet_size = 256;
+        CHECK_OK(hamqtt_client_new(brokers_uris(&b, 1), &o, &watcher));
+    }
     CHECK_OK(hamqtt_props_add_user(tags, "team", "ops"));
     so.props = tags;
     CHECK_OK(hamqtt_subscribe_opts(watcher, "v5/will/#", 1, &so, NULL));
@@ -727,9 +739,17 @@ void test_mqtt5_disconnect(void) {
     CHECK_OK(hamqtt_disconnect_props(with, 0x04, bye));
     pump(watcher, on_will_event, will_seen, &t);
     CHECK(t.will_seen == 1 && t.normal_will_seen == 0);
-    /* the handle stays usable, as after hamqtt_disconnect() */
+    /* the handle stays usable, as after hamqtt_disconnect(); a message larger than the
+     * watcher's Maximum Packet Size is not forwarded to it, the next one is */
     CHECK_OK(hamqtt_connect(with));
-    CHECK_OK(hamqtt_publish(with, "v5/still", "x", 1, 1, 0));
+    {
+        static char big[1000];
+        memset(big, 'b', sizeof big);
+        CHECK_OK(hamqtt_publish(with, "v5/will/big", big, sizeof big, 1, 0));
+        CHECK_OK(hamqtt_publish(with, "v5/will/small", "s", 1, 1, 0));
+        pump(watcher, on_will_event, small_seen, &t);
+        CHECK(t.big_seen == 0);
+    }
 
     CHECK_OK(hamqtt_close(with));
     CHECK_OK(hamqtt_close(normal));
