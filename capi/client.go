@@ -827,7 +827,7 @@ func (cl *client) subscribe(filter string, qos byte, opts core.SubscribeOptions,
 	return byte(codes[0]), err
 }
 
-func (cl *client) unsubscribe(filter string) error {
+func (cl *client) unsubscribe(filter string, user []core.UserProperty) error {
 	cl.mu.Lock()
 	idx := slices.IndexFunc(cl.subs, func(s *sub) bool { return s.filter == filter })
 	if idx < 0 {
@@ -855,7 +855,7 @@ func (cl *client) unsubscribe(filter string) error {
 		cancel()
 		ctx = c
 	}
-	err := inst.c.Unsubscribe(ctx, filter)
+	err := inst.c.UnsubscribeWith(ctx, []string{filter}, user)
 	if state == stateNew && errors.Is(err, core.ErrNoEndpoints) {
 		return nil
 	}

@@ -716,6 +716,23 @@ type publishCall struct {
 	props   *core.Properties
 }
 
+// publishProps converts and checks the properties of a publish of topic by cl.
+func publishProps(fn string, cl *client, topic string, cprops *C.hqcapi_cprops) (*core.Properties, error) {
+	props, err := messageProps(fn, cprops)
+	if err != nil || props == nil {
+		return nil, err
+	}
+	if cl.cfg.Connection.ProtocolVersion != core.MQTT5 {
+		return nil, newErr(errInvalid, "%s %q: %s speaks MQTT 3.1.1, which cannot carry properties (hamqtt_options.protocol_version 5 does)", fn, topic, cl)
+	}
+	for _, u := range props.User {
+		if strings.HasPrefix(u.Key, "hamqtt-") {
+			return nil, newErr(errInvalid, "%s %q: user property %q: keys starting with \"hamqtt-\" are the engine's own", fn, topic, u.Key)
+		}
+	}
+	return props, nil
+}
+
 // preparePublish checks the handle, the arguments and the client's state of a publish call;
 // a status other than statusOK is what the call returns.
 func preparePublish(fn string, h C.hamqtt_client, topic *C.hqcapi_cchar, payload *C.hqcapi_cvoid, n C.size_t, qos C.int, cprops *C.hqcapi_cprops) (publishCall, C.int) {
@@ -727,19 +744,9 @@ func preparePublish(fn string, h C.hamqtt_client, topic *C.hqcapi_cchar, payload
 	if err != nil {
 		return publishCall{}, fail(errInvalid, err)
 	}
-	props, err := messageProps(fn, cprops)
+	props, err := publishProps(fn, cl, t, cprops)
 	if err != nil {
 		return publishCall{}, fail(errInvalid, err)
-	}
-	if props != nil && cl.cfg.Connection.ProtocolVersion != core.MQTT5 {
-		return publishCall{}, fail(errInvalid, newErr(errInvalid, "%s %q: %s speaks MQTT 3.1.1, which cannot carry properties (hamqtt_options.protocol_version 5 does)", fn, t, cl))
-	}
-	if props != nil {
-		for _, u := range props.User {
-			if strings.HasPrefix(u.Key, "hamqtt-") {
-				return publishCall{}, fail(errInvalid, newErr(errInvalid, "%s %q: user property %q: keys starting with \"hamqtt-\" are the engine's own", fn, t, u.Key))
-			}
-		}
 	}
 	inst, running, err := cl.target(fn, q)
 	if err != nil {
@@ -892,23 +899,39 @@ func hamqtt_flush(h C.hamqtt_client, timeoutMs C.int) (rc C.int) {
 func hamqtt_publish_to(h C.hamqtt_client, endpoint *C.hqcapi_cchar, topic *C.hqcapi_cchar, payload *C.hqcapi_cvoid,
 	n C.size_t, qos C.int, retain C.int) (rc C.int) {
 	defer guard(&rc)
+	return publishToCall("hamqtt_publish_to", h, endpoint, topic, payload, n, qos, retain, nil)
+}
+
+//export hamqtt_publish_to_props
+func hamqtt_publish_to_props(h C.hamqtt_client, endpoint *C.hqcapi_cchar, topic *C.hqcapi_cchar, payload *C.hqcapi_cvoid,
+	n C.size_t, qos C.int, retain C.int, props *C.hqcapi_cprops) (rc C.int) {
+	defer guard(&rc)
+	return publishToCall("hamqtt_publish_to_props", h, endpoint, topic, payload, n, qos, retain, props)
+}
+
+func publishToCall(fn string, h C.hamqtt_client, endpoint *C.hqcapi_cchar, topic *C.hqcapi_cchar, payload *C.hqcapi_cvoid,
+	n C.size_t, qos C.int, retain C.int, cprops *C.hqcapi_cprops) C.int {
 	cl, err := clientOf(h)
 	if err != nil {
 		return fail(errHandle, err)
 	}
-	ep, err := gostr(endpoint, "hamqtt_publish_to: endpoint")
+	ep, err := gostr(endpoint, fn+": endpoint")
 	if err != nil {
 		return fail(errInvalid, err)
 	}
-	t, p, q, err := publishArgs("hamqtt_publish_to", topic, payload, n, qos)
+	t, p, q, err := publishArgs(fn, topic, payload, n, qos)
 	if err != nil {
 		return fail(errInvalid, err)
 	}
-	inst, err := cl.started("hamqtt_publish_to")
+	props, err := publishProps(fn, cl, t, cprops)
+	if err != nil {
+		return fail(errInvalid, err)
+	}
+	inst, err := cl.started(fn)
 	if err != nil {
 		return fail(errState, err)
 	}
-	if err := inst.c.PublishTo(context.Background(), ep, t, q, retain != 0, p); err != nil {
+	if err := inst.c.PublishToWith(context.Background(), ep, t, q, retain != 0, p, props); err != nil {
 		return fail(errNoEndpoint, err)
 	}
 	return statusOK
@@ -1057,15 +1080,32 @@ func subscribeCall(fn string, h C.hamqtt_client, filter *C.hqcapi_cchar, qos C.i
 //export hamqtt_unsubscribe
 func hamqtt_unsubscribe(h C.hamqtt_client, filter *C.hqcapi_cchar) (rc C.int) {
 	defer guard(&rc)
+	return unsubscribeCall("hamqtt_unsubscribe", h, filter, nil)
+}
+
+//export hamqtt_unsubscribe_props
+func hamqtt_unsubscribe_props(h C.hamqtt_client, filter *C.hqcapi_cchar, props *C.hqcapi_cprops) (rc C.int) {
+	defer guard(&rc)
+	return unsubscribeCall("hamqtt_unsubscribe_props", h, filter, props)
+}
+
+func unsubscribeCall(fn string, h C.hamqtt_client, filter *C.hqcapi_cchar, props *C.hqcapi_cprops) C.int {
 	cl, err := clientOf(h)
 	if err != nil {
 		return fail(errHandle, err)
 	}
-	f, err := filterArg("hamqtt_unsubscribe", filter)
+	f, err := filterArg(fn, filter)
 	if err != nil {
 		return fail(errInvalid, err)
 	}
-	if err := cl.unsubscribe(f); err != nil {
+	user, err := userProps(fn+": props", errInvalid, props)
+	if err != nil {
+		return fail(errInvalid, err)
+	}
+	if len(user) > 0 && cl.cfg.Connection.ProtocolVersion != core.MQTT5 {
+		return fail(errInvalid, newErr(errInvalid, "%s %q: %s speaks MQTT 3.1.1, which cannot carry properties (hamqtt_options.protocol_version 5 does)", fn, f, cl))
+	}
+	if err := cl.unsubscribe(f, user); err != nil {
 		return fail(errNoEndpoint, err)
 	}
 	return statusOK

@@ -445,7 +445,8 @@ func TestMQTT5CloseWithWill(t *testing.T) {
 }
 
 // What the brokers receive: SUBSCRIBE user properties (one packet per identifier and set of
-// user properties), and the DISCONNECT of CloseWith with its reason and properties.
+// user properties), UNSUBSCRIBE user properties, and the DISCONNECT of CloseWith with its
+// reason and properties.
 func TestMQTT5SubscribeAndDisconnectPropertiesOnTheWire(t *testing.T) {
 	b := brokertest.Start(t)
 	p := brokertest.StartProxy(t, b.Addr())
@@ -461,6 +462,9 @@ func TestMQTT5SubscribeAndDisconnectPropertiesOnTheWire(t *testing.T) {
 	subs := []Subscription{{Filter: "w/a", QoS: 1, Options: tagged}, {Filter: "w/b", QoS: 0}, {Filter: "w/c", QoS: 2, Options: tagged}}
 	if codes, err := c.SubscribeWith(ctxT(t, 5*time.Second), subs, func(Message) {}); err != nil || !slices.Equal(codes, []ReasonCode{1, 0, 2}) {
 		t.Fatalf("SubscribeWith: %v %v", codes, err)
+	}
+	if err := c.UnsubscribeWith(ctxT(t, 5*time.Second), []string{"w/b"}, []UserProperty{{"why", "done"}}); err != nil {
+		t.Fatal(err)
 	}
 	if err := c.CloseWith(DisconnectOptions{Reason: 0x80, ReasonString: "maintenance", User: []UserProperty{{"k", "v"}}}); err != nil {
 		t.Fatal(err)
@@ -481,10 +485,18 @@ func TestMQTT5SubscribeAndDisconnectPropertiesOnTheWire(t *testing.T) {
 		return len(got) > 0 && got[len(got)-1].Type() == mqtt5.DISCONNECT
 	})
 	var subPkts []*mqtt5.Subscribe
+	unsubscribed := false
 	for _, pkt := range got {
-		if s, ok := pkt.(*mqtt5.Subscribe); ok {
-			subPkts = append(subPkts, s)
+		switch p := pkt.(type) {
+		case *mqtt5.Subscribe:
+			subPkts = append(subPkts, p)
+		case *mqtt5.Unsubscribe:
+			unsubscribed = slices.Equal(p.Filters, []string{"w/b"}) && len(p.Properties.User) == 1 &&
+				p.Properties.User[0] == (mqtt5.UserProperty{Key: "why", Value: "done"})
 		}
+	}
+	if !unsubscribed {
+		t.Error("no UNSUBSCRIBE of w/b with its user property")
 	}
 	if len(subPkts) != 2 {
 		t.Fatalf("%d SUBSCRIBE packets, want 2 (one per identifier and user properties)", len(subPkts))

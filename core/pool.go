@@ -321,7 +321,7 @@ func (cn *connection) release(reason error, quiesce uint) {
 	if len(drop) > 0 && !l.isLost() {
 		// Not waited for: the other leases go on, and a broker that does not answer fails
 		// the link through their own operations.
-		_ = l.sess.unsubscribe(nil, drop, time.Time{})
+		_ = l.sess.unsubscribe(nil, drop, nil, time.Time{})
 	}
 }
 
@@ -409,8 +409,9 @@ func (l *link) grantedQoSLocked(filter string) byte {
 }
 
 // unsubscribe drops filters for this lease. Only the filters no other lease holds are
-// unsubscribed on the broker; with none left to send it returns at once.
-func (cn *connection) unsubscribe(filters []string, deadline time.Time) error {
+// unsubscribed on the broker (with the user properties, MQTT 5); with none left to send it
+// returns at once.
+func (cn *connection) unsubscribe(filters []string, user []UserProperty, deadline time.Time) error {
 	l := cn.link
 	l.mu.Lock()
 	kept := slices.DeleteFunc(slices.Clone(*cn.filters.Load()), func(f leaseFilter) bool { return slices.Contains(filters, f.filter) })
@@ -425,7 +426,7 @@ func (cn *connection) unsubscribe(filters []string, deadline time.Time) error {
 	if len(send) == 0 {
 		return nil
 	}
-	return l.sess.unsubscribe(cn, send, deadline)
+	return l.sess.unsubscribe(cn, send, user, deadline)
 }
 
 // route hands a received message to the leases it is for. It runs on the session's receive

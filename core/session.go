@@ -19,8 +19,9 @@ type session interface {
 	// subscribe makes subs on the broker and returns, per filter in order, the granted QoS or
 	// a failure code (0x80 and above); it waits until deadline or the loss of cn.
 	subscribe(cn *connection, subs []subscription, deadline time.Time) ([]byte, error)
-	// unsubscribe drops filters on the broker. With cn nil it does not wait for the answer.
-	unsubscribe(cn *connection, filters []string, deadline time.Time) error
+	// unsubscribe drops filters on the broker, with user properties (MQTT 5). With cn nil it
+	// does not wait for the answer.
+	unsubscribe(cn *connection, filters []string, user []UserProperty, deadline time.Time) error
 	// disconnect ends the session, waiting up to quiesce ms for work in progress; bye is the
 	// DISCONNECT to send (nil: a normal one; MQTT 3.1.1 has no other).
 	disconnect(quiesce uint, bye *mqtt5.Disconnect)
@@ -85,7 +86,7 @@ func (s *pahoSession) subscribe(cn *connection, subs []subscription, deadline ti
 	return codes, nil
 }
 
-func (s *pahoSession) unsubscribe(cn *connection, filters []string, deadline time.Time) error {
+func (s *pahoSession) unsubscribe(cn *connection, filters []string, _ []UserProperty, deadline time.Time) error {
 	tok := s.client.Unsubscribe(filters...)
 	if cn == nil {
 		return nil

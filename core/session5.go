@@ -486,13 +486,17 @@ func (s *session5) subscribe(cn *connection, subs []subscription, deadline time.
 	return codes, nil
 }
 
-func (s *session5) unsubscribe(cn *connection, filters []string, deadline time.Time) error {
+func (s *session5) unsubscribe(cn *connection, filters []string, user []UserProperty, deadline time.Time) error {
 	op := &op5{kind: mqtt5.UNSUBSCRIBE, done: make(chan struct{})}
 	pid, err := s.register(op)
 	if err != nil {
 		return err
 	}
-	if err := s.write(&mqtt5.Unsubscribe{PacketID: pid, Filters: filters}); err != nil {
+	pkt := &mqtt5.Unsubscribe{PacketID: pid, Filters: filters}
+	for _, u := range user {
+		pkt.Properties.User = append(pkt.Properties.User, mqtt5.UserProperty{Key: u.Key, Value: u.Value})
+	}
+	if err := s.write(pkt); err != nil {
 		s.finish(pid, mqtt5.UNSUBSCRIBE, err, nil)
 	}
 	if cn == nil {

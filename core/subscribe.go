@@ -230,8 +230,18 @@ func (c *Cluster) subscribe(ctx context.Context, subs []subscription) (map[strin
 
 // Unsubscribe removes the filters from the subscription set and from every subscriber endpoint.
 func (c *Cluster) Unsubscribe(ctx context.Context, filters ...string) error {
+	return c.UnsubscribeWith(ctx, filters, nil)
+}
+
+// UnsubscribeWith is Unsubscribe with user properties for the brokers in the UNSUBSCRIBE
+// (MQTT 5; a 3.1.1 cluster refuses them). Like Unsubscribe, it tells the live subscriber
+// endpoints; the others do not get the subscription back when they return.
+func (c *Cluster) UnsubscribeWith(ctx context.Context, filters []string, user []UserProperty) error {
 	if len(filters) == 0 {
 		return errors.New("unsubscribe: no filter given")
+	}
+	if len(user) > 0 && c.cfg.Connection.ProtocolVersion != MQTT5 {
+		return errors.New("unsubscribe: user properties need MQTT 5 (the cluster speaks MQTT 3.1.1)")
 	}
 	for _, f := range filters {
 		if err := ValidateFilter(f); err != nil {
@@ -249,7 +259,7 @@ func (c *Cluster) Unsubscribe(ctx context.Context, filters ...string) error {
 	c.refreshSubsLocked()
 	c.mu.Unlock()
 	return c.applyToSubscribers(ctx, func(cn *connection, deadline time.Time) error {
-		return cn.unsubscribe(filters, deadline)
+		return cn.unsubscribe(filters, user, deadline)
 	})
 }
 

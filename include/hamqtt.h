@@ -1012,6 +1012,11 @@ int hamqtt_publish_detached_props(hamqtt_client client, const char *topic, const
 int hamqtt_publish_to(hamqtt_client client, const char *endpoint, const char *topic, const void *payload,
                       size_t len, int qos, int retain);
 
+/* hamqtt_publish_to() with MQTT 5 properties (copied during the call), as
+ * hamqtt_publish_props() takes them; returns the codes of both (0.5). */
+int hamqtt_publish_to_props(hamqtt_client client, const char *endpoint, const char *topic, const void *payload,
+                            size_t len, int qos, int retain, const hamqtt_props *props);
+
 /* ------------------------------------------------------------------------ */
 /* Subscribing                                                               */
 /* ------------------------------------------------------------------------ */
@@ -1089,6 +1094,13 @@ int hamqtt_subscribe_opts(hamqtt_client client, const char *filter, int qos, con
  * HAMQTT_ERR_NOT_FOUND (not subscribed), HAMQTT_ERR_NO_ENDPOINT,
  * HAMQTT_ERR_CLOSED. */
 int hamqtt_unsubscribe(hamqtt_client client, const char *filter);
+
+/* hamqtt_unsubscribe() with user properties (HAMQTT_PROP_USER only; `props`
+ * may be NULL, copied during the call) in the UNSUBSCRIBE each live
+ * subscriber endpoint gets (MQTT 5). Returns the codes of
+ * hamqtt_unsubscribe(), and HAMQTT_ERR_INVALID for other properties or any on
+ * a client speaking MQTT 3.1.1 (0.5). */
+int hamqtt_unsubscribe_props(hamqtt_client client, const char *filter, const hamqtt_props *props);
 
 /* ------------------------------------------------------------------------ */
 /* Events                                                                    */

@@ -620,7 +620,7 @@ static void busy_broker_stop(struct busy_broker *bb) {
 }
 
 struct reasons_seen {
-    int down_code, will_seen, normal_will_seen, big_seen, small_seen;
+    int down_code, will_seen, normal_will_seen, big_seen, small_seen, to_seen;
 };
 
 static void on_down_event(const hamqtt_event *e, void *arg) {
@@ -647,7 +647,16 @@ static void on_will_event(const hamqtt_event *e, void *arg) {
     if (strcmp(e->message.topic, "v5/will/normal") == 0) t->normal_will_seen++;
     if (strcmp(e->message.topic, "v5/will/big") == 0) t->big_seen++;
     if (strcmp(e->message.topic, "v5/will/small") == 0) t->small_seen++;
+    if (strcmp(e->message.topic, "v5/will/to") == 0) {
+        const char *k, *v;
+        CHECK(e->message.props != NULL && hamqtt_props_user_count(e->message.props) == 1);
+        CHECK_OK(hamqtt_props_user_at(e->message.props, 0, &k, &v));
+        CHECK(strcmp(k, "via") == 0 && strcmp(v, "v5with-1") == 0);
+        t->to_seen++;
+    }
 }
+
+static int to_seen(void *arg) { return ((struct reasons_seen *)arg)->to_seen > 0; }
 
 static int small_seen(void *arg) { return ((struct reasons_seen *)arg)->small_seen > 0; }
 
@@ -750,6 +759,22 @@ void test_mqtt5_disconnect(void) {
         pump(watcher, on_will_event, small_seen, &t);
         CHECK(t.big_seen == 0);
     }
+    /* properties through hamqtt_publish_to_props */
+    hamqtt_props_free(bye);
+    bye = hamqtt_props_new();
+    CHECK_OK(hamqtt_props_add_user(bye, "via", "v5with-1"));
+    CHECK_OK(hamqtt_publish_to_props(with, "v5with-1", "v5/will/to", "t", 1, 1, 0, bye));
+    {
+        hamqtt_props *own = hamqtt_props_new();
+        CHECK_OK(hamqtt_props_add_user(own, "hamqtt-id", "forged"));
+        CHECK_ERR(hamqtt_publish_to_props(with, "v5with-1", "v5/will/to", "t", 1, 1, 0, own), HAMQTT_ERR_INVALID, "engine's own");
+        hamqtt_props_free(own);
+    }
+    pump(watcher, on_will_event, to_seen, &t);
+    /* user properties in the UNSUBSCRIBE, and only those */
+    CHECK_ERR(hamqtt_unsubscribe_props(watcher, "v5/will/#", bad), HAMQTT_ERR_INVALID, "only user properties");
+    CHECK_OK(hamqtt_unsubscribe_props(watcher, "v5/will/#", tags));
+    CHECK_RC(hamqtt_unsubscribe_props(watcher, "v5/will/#", tags), HAMQTT_ERR_NOT_FOUND);
 
     CHECK_OK(hamqtt_close(with));
     CHECK_OK(hamqtt_close(normal));
