@@ -134,6 +134,8 @@ void test_options(hamqtt_options *o, const char *name) {
     o->connect_rate = -1;
     o->warm_up_ms = -1;
     o->flap_limit = -1;
+    /* HAMQTT_TEST_PROTOCOL=5 runs a case over MQTT 5, where its behaviour must be the same */
+    if (getenv("HAMQTT_TEST_PROTOCOL") && strcmp(getenv("HAMQTT_TEST_PROTOCOL"), "5") == 0) o->protocol_version = 5;
 }
 
 hamqtt_client test_client(const char *endpoints, const char *name, int publisher_type, int dedup) {
