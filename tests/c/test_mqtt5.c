@@ -275,16 +275,21 @@ static void on_pub_event(const hamqtt_event *e, void *arg) {
     }
 }
 
+/* The options of the MQTT 5 clients of these tests. */
+static void v5_options(hamqtt_options *o, const char *name, const char *client_id) {
+    test_options(o, name);
+    o->protocol_version = 5;
+    o->client_id = client_id;
+    o->message_ids = HAMQTT_MESSAGE_IDS_ALWAYS; /* the stamp must never reach the application */
+    o->receive_maximum = 100;
+    o->topic_alias_maximum = 10;
+    o->session_expiry_ms = 0;
+}
+
 static hamqtt_client v5_client(const char *uris, const char *name, const char *client_id) {
     hamqtt_options o;
     hamqtt_client c = 0;
-    test_options(&o, name);
-    o.protocol_version = 5;
-    o.client_id = client_id;
-    o.message_ids = HAMQTT_MESSAGE_IDS_ALWAYS; /* the stamp must never reach the application */
-    o.receive_maximum = 100;
-    o.topic_alias_maximum = 10;
-    o.session_expiry_ms = 0;
+    v5_options(&o, name, client_id);
     CHECK_OK(hamqtt_client_new(uris, &o, &c));
     return c;
 }
@@ -665,8 +670,7 @@ static int will_seen(void *arg) { return ((struct reasons_seen *)arg)->will_seen
 static hamqtt_client will_client(const char *uris, const char *name, const char *topic) {
     hamqtt_options o;
     hamqtt_client c = 0;
-    test_options(&o, name);
-    o.protocol_version = 5;
+    v5_options(&o, name, NULL);
     o.will_topic = topic;
     o.will_payload = "gone";
     o.will_payload_len = 4;
@@ -714,8 +718,7 @@ void test_mqtt5_disconnect(void) {
      * only user properties; the watcher takes packets of up to 256 bytes */
     {
         hamqtt_options o;
-        test_options(&o, "v5watch");
-        o.protocol_version = 5;
+        v5_options(&o, "v5watch", NULL);
         o.max_packet_size = 8;
         CHECK_ERR(hamqtt_client_new(brokers_uris(&b, 1), &o, &watcher), HAMQTT_ERR_CONFIG, "max_packet_size");
         o.max_packet_size = 256;
