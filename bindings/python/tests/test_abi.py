@@ -69,11 +69,12 @@ def test_event_unpack_format_matches_struct() -> None:
     ev.message.qos, ev.message.payload_len = 2, 9
     ev.message.props = 0x1234
     ev.delivery.id, ev.delivery.status, ev.delivery.reason_code = 77, -8, 0x87
+    ev.reason_code = 0x8E
     import struct
 
     t = struct.unpack(_lib.EVENT_FORMAT, bytes(ev))
     assert t[0] == 4 and t[1] == -7 and t[4] == 123 and t[8] == 9 and t[9] == 2 and t[13] == 0x1234
-    assert t[14] == 77 and t[16] == -8 and t[20] == 0x87
+    assert t[14] == 77 and t[16] == -8 and t[20] == 0x87 and t[21] == 0x8E
 
 
 def test_installed_package_is_complete() -> None:

@@ -339,6 +339,7 @@ class Options(Structure):
         ("connect_props", c_void_p),
         ("will_props", c_void_p),
         ("will_delay_ms", c_int64),
+        ("max_packet_size", c_int),  # 0: the library's default (not set from Python yet)
     ]
 
 
@@ -427,8 +428,9 @@ class OutboxStatsStruct(Structure):
 # hamqtt_event unpacked in one struct call per event (much faster than ctypes attribute access):
 # kind, status, endpoint, error, time | topic, topic_len, payload, payload_len, qos, retained,
 # duplicate, (pad), endpoint, props | id, topic, status, (pad), error, endpoints, user,
-# reason_code, (pad)
-EVENT_FORMAT = "=iiQQqQQQQiii4xQQQQi4xQQQi4x"
+# reason_code, (pad) | reason_code, (pad). Its size must be the size of Event, which the
+# library is told it writes: otherwise every event after the first is read at the wrong place.
+EVENT_FORMAT = "=iiQQqQQQQiii4xQQQQi4xQQQi4xi4x"
 EVENT_SIZE = struct.calcsize(EVENT_FORMAT)
 
 class SubOptions(Structure):
@@ -440,6 +442,7 @@ class SubOptions(Structure):
         ("retain_as_published", c_int),
         ("retain_handling", c_int),
         ("subscription_id", c_int),
+        ("props", c_void_p),  # NULL: no user properties (not set from Python yet)
     ]
 
 

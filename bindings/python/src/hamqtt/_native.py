@@ -367,7 +367,7 @@ class NativeClient:
         append = out.append
         sa = _string_at
         for (kind, status, ep, err, tns, mtopic, mtlen, mpay, mplen, qos, ret, dup, _mep, mprops,
-             did, _dtopic, _dstatus, derr, deps, _duser, dreason) in _unpack_events.iter_unpack(raw):
+             did, _dtopic, _dstatus, derr, deps, _duser, dreason, _reason) in _unpack_events.iter_unpack(raw):
             if kind == 1:  # EVENT_MESSAGE
                 append((
                     kind, 0, sa(ep).decode("utf-8", "replace") if ep else None, None, tns,
