@@ -28,6 +28,42 @@ _registry_lock = threading.Lock()
 _cluster_clients: "dict[int, weakref.ref[NativeClient]]" = {}
 _string_at = ctypes.string_at
 
+
+def _unchecked_function(name: str) -> Any:
+    """A second entry point to ``name`` returning ``int``, without ``argtypes``: for the calls
+    made once per message. ctypes converts each argument of a declared function through its
+    type's ``from_param`` (a new object per argument: about 1 µs of the 2 a call of
+    ``hamqtt_publish_async`` took); undeclared, it passes ``bytes`` as a pointer, ``int`` as
+    ``int``, ``None`` as NULL and ctypes objects as they are. The caller must therefore give
+    exactly those: a ``c_uint64`` handle, a ``c_size_t`` size, a ``c_void_p`` for an address
+    held as ``int``."""
+    L = _lib.lib()
+    fn = L._FuncPtr((name, L))
+    fn.restype = c_int
+    return fn
+
+
+def _cstring_at(address: int) -> bytes:
+    """The NUL-terminated bytes at ``address`` (a third of ``ctypes.string_at``'s cost, whose
+    declared argument types are converted on every call)."""
+    return ctypes.c_char_p(address).value or b""
+
+
+# (c_char * n).from_address for the sizes met so far: the array type is the costly part.
+_char_array_readers: "dict[int, Callable[[int], Any]]" = {}
+_MAX_CHAR_ARRAY_READERS = 256
+
+
+def _bytes_at(address: int, size: int) -> bytes:
+    """The ``size`` bytes at ``address`` (as ``ctypes.string_at(address, size)``, in half the
+    time for the sizes that repeat, as topics' and payloads' do)."""
+    reader = _char_array_readers.get(size)
+    if reader is None:
+        if len(_char_array_readers) >= _MAX_CHAR_ARRAY_READERS or size <= 0:
+            return _string_at(address, size) if size > 0 else b""
+        reader = _char_array_readers[size] = (ctypes.c_char * size).from_address
+    return reader(address).raw  # type: ignore[no-any-return]
+
 # A drained event, as a tuple (fast to build, cheap to dispatch):
 # (kind, status, endpoint, error, time_ns, topic, payload, qos, retained, duplicate,
 #  delivery_id, delivery_endpoints, message_props, delivery_reason_code)
@@ -163,15 +199,28 @@ class NativeClient:
         self._closed = False
         self._events = (_lib.Event * 512)()
         self._events_addr = ctypes.addressof(self._events)
+        self._events_bytes = memoryview(self._events).cast("B")
         self._count = c_size_t(0)
         self._log_cb: Any = None
         self._efd = -1  # our dup of the event descriptor (one for the life of the client)
         self._owner: Optional["weakref.ref[Any]"] = None
         self._has_outbox: Optional[bool] = None
-        self._pub_id = c_uint64(0)
-        self._pub_id_ref = byref(self._pub_id)
-        self._publish_async_fn = _lib.lib().hamqtt_publish_async
+        # The per-message calls go through entry points without argtypes (see
+        # _unchecked_function), so their arguments are made here once where they can be.
+        self._handle_arg = c_uint64(handle)
+        self._publish_async_fn = _unchecked_function("hamqtt_publish_async")
+        self._publish_async_props_fn = _unchecked_function("hamqtt_publish_async_props")
+        # Buffers for the id hamqtt_publish_async writes, one per publish in progress: a
+        # cluster's handle is shared by its Client objects, which publish under locks of
+        # their own, so one buffer per handle could hand a publish another one's id.
+        self._id_buffers: List[Tuple[c_uint64, Any]] = []
         self._poll_fn = _poll_function()
+        self._poll_sized_fn = (_unchecked_function("hamqtt_poll_sized")
+                               if hasattr(_lib.lib(), "hamqtt_poll_sized") else None)
+        self._poll_events_arg = c_void_p(self._events_addr)
+        self._poll_event_size_arg = c_size_t(ctypes.sizeof(_lib.Event))
+        self._poll_max_arg = c_size_t(512)
+        self._count_ref = byref(self._count)
         _lib.register_closer(self)
 
     # -- construction ---------------------------------------------------------------------
@@ -290,9 +339,23 @@ class NativeClient:
         """``hamqtt_publish_async`` in pull mode: returns (status, id)."""
         if _lib._forked:
             raise RuntimeError(_lib.FORK_MESSAGE)
-        out = self._pub_id
-        rc = self._publish_async_fn(self._h, topic, payload, len(payload), qos, retain, None, None, self._pub_id_ref)
-        return rc, out.value
+        if topic.__class__ is not bytes or payload.__class__ is not bytes or qos.__class__ is not int:
+            # Anything else takes the declared entry point, which converts (or refuses) it.
+            out = c_uint64(0)
+            rc = _lib.lib().hamqtt_publish_async(self._h, topic, payload, len(payload), qos, int(retain), None, None,
+                                                 byref(out))
+            return rc, out.value
+        buffers = self._id_buffers
+        try:
+            buf = buffers.pop()
+        except IndexError:
+            out = c_uint64(0)
+            buf = (out, byref(out))
+        rc = self._publish_async_fn(self._handle_arg, topic, payload, c_size_t(len(payload)), qos,
+                                    1 if retain else 0, None, None, buf[1])
+        pid = buf[0].value
+        buffers.append(buf)
+        return rc, pid
 
     def publish_detached(self, topic: bytes, payload: bytes, qos: int, retain: bool) -> None:
         """``hamqtt_publish_detached``: queued; only a failure is reported (as an error event)."""
@@ -303,9 +366,14 @@ class NativeClient:
         """``hamqtt_publish_async_props`` in pull mode: returns (status, id)."""
         _lib.check_fork()
         out = c_uint64(0)
-        rc = _lib.lib().hamqtt_publish_async_props(
-            self._h, topic, payload, len(payload), qos, int(retain), props.ptr if props is not None else None,
-            None, byref(out))
+        if topic.__class__ is not bytes or payload.__class__ is not bytes or qos.__class__ is not int:
+            rc = _lib.lib().hamqtt_publish_async_props(
+                self._h, topic, payload, len(payload), qos, int(retain), props.ptr if props is not None else None,
+                None, byref(out))
+            return rc, out.value
+        rc = self._publish_async_props_fn(
+            self._handle_arg, topic, payload, c_size_t(len(payload)), qos, 1 if retain else 0,
+            c_void_p(props.ptr) if props is not None else None, None, byref(out))
         return rc, out.value
 
     def subscribe_opts(self, filt: bytes, qos: int, no_local: bool, retain_as_published: bool,
@@ -358,21 +426,29 @@ class NativeClient:
     def poll(self, timeout_ms: int, max_events: int = 512) -> Tuple[int, List[RawEvent]]:
         """``hamqtt_poll``: returns (status, events). Only one thread may poll at a time."""
         n = self._count
-        rc = self._poll_fn(self._h, self._events_addr, min(max_events, 512), timeout_ms, byref(n))
+        sized = self._poll_sized_fn
+        if sized is not None and timeout_ms.__class__ is int:
+            rc = sized(self._handle_arg, self._poll_events_arg, self._poll_event_size_arg,
+                       self._poll_max_arg if max_events >= 512 else c_size_t(max(max_events, 0)), timeout_ms,
+                       self._count_ref)
+        else:
+            rc = self._poll_fn(self._h, self._events_addr, min(max_events, 512), timeout_ms, byref(n))
         if rc != _lib.OK or n.value == 0:
             return rc, []
         count = n.value
-        raw = _string_at(self._events_addr, count * _lib.EVENT_SIZE)
+        # Unpacked in place: the block is ours and nothing else writes it until the next poll.
+        raw = self._events_bytes[: count * _lib.EVENT_SIZE]
         out: List[RawEvent] = []
         append = out.append
-        sa = _string_at
+        sa = _cstring_at
+        ba = _bytes_at
         for (kind, status, ep, err, tns, mtopic, mtlen, mpay, mplen, qos, ret, dup, _mep, mprops,
              did, _dtopic, _dstatus, derr, deps, _duser, dreason, _reason) in _unpack_events.iter_unpack(raw):
             if kind == 1:  # EVENT_MESSAGE
                 append((
                     kind, 0, sa(ep).decode("utf-8", "replace") if ep else None, None, tns,
-                    sa(mtopic, mtlen).decode("utf-8", "replace"),
-                    sa(mpay, mplen) if mplen else b"", qos, bool(ret), bool(dup), 0, "",
+                    ba(mtopic, mtlen).decode("utf-8", "replace"),
+                    ba(mpay, mplen) if mplen else b"", qos, bool(ret), bool(dup), 0, "",
                     props_to_bytes(mprops) if mprops else None, 0,
                 ))
             else:

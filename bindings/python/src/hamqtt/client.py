@@ -311,6 +311,34 @@ def _check_topic_text(topic: str, what: str) -> None:
         raise ValueError(f"Invalid topic: {what} {topic!r} {problem}")
 
 
+# Publish topics already checked, as the bytes they are sent as: a program publishes to a few
+# topics many times, and checking one again cost more than a tenth of publish() (bounded:
+# cleared when full).
+_checked_publish_topics: Dict[str, bytes] = {}
+_MAX_CHECKED_PUBLISH_TOPICS = 4096
+
+
+def _check_publish_topic(topic: Any) -> bytes:
+    """A publish topic as the bytes sent, or paho's ValueError / TypeError for it."""
+    if topic is None or (isinstance(topic, (str, bytes)) and len(topic) == 0):
+        raise ValueError("Invalid topic.")
+    if isinstance(topic, bytes):
+        topic = _decode_topic(topic, "publish topic")
+    if not isinstance(topic, str):
+        raise TypeError(f"topic must be a str, not {type(topic).__name__}")
+    if "+" in topic or "#" in topic:
+        raise ValueError("Publish topic cannot contain wildcards.")
+    _check_topic_text(topic, "publish topic")
+    tb = topic.encode("utf-8")
+    if len(tb) > 65535:
+        raise ValueError("Publish topic is too long.")
+    if topic.__class__ is str:  # a subclass may compare equal to a different text
+        if len(_checked_publish_topics) >= _MAX_CHECKED_PUBLISH_TOPICS:
+            _checked_publish_topics.clear()
+        _checked_publish_topics[topic] = tb
+    return tb
+
+
 def _validate_filter(sub: Any, what: str = "topic filter") -> str:
     if isinstance(sub, bytes):
         sub = _decode_topic(sub, what)
@@ -504,10 +532,10 @@ class MQTTMessageInfo:
     __slots__ = ("_client", "_done", "_event", "_iterpos", "_published", "_stored", "_error", "mid", "rc",
                  "reason_code")
 
-    def __init__(self, mid: int) -> None:
+    def __init__(self, mid: int, client: Optional["weakref.ref[Client]"] = None) -> None:
         self.mid = mid
         """The message id."""
-        self.rc: MQTTErrorCode = MQTTErrorCode.MQTT_ERR_SUCCESS
+        self.rc: MQTTErrorCode = MQTT_ERR_SUCCESS
         """The status; may change until the message is published."""
         self._published = False
         self._stored = False
@@ -515,7 +543,7 @@ class MQTTMessageInfo:
         self._event: Optional[threading.Event] = None  # made only when someone waits
         self._iterpos = 0
         self._error = ""
-        self._client: Optional["weakref.ref[Client]"] = None
+        self._client = client
         self.reason_code: Optional[ReasonCode] = None
         """hamqtt extension (MQTT 5): the failure reason code a broker refused the message with
         (the one ``on_publish`` got), else None. ``rc`` is then ``MQTT_ERR_ACL_DENIED`` for
@@ -2113,18 +2141,9 @@ class Client:
             wildcards).
         :raises TypeError: topic, payload or qos of the wrong type.
         """
-        if topic is None or (isinstance(topic, (str, bytes)) and len(topic) == 0):
-            raise ValueError("Invalid topic.")
-        if isinstance(topic, bytes):
-            topic = _decode_topic(topic, "publish topic")
-        if not isinstance(topic, str):
-            raise TypeError(f"topic must be a str, not {type(topic).__name__}")
-        if "+" in topic or "#" in topic:
-            raise ValueError("Publish topic cannot contain wildcards.")
-        _check_topic_text(topic, "publish topic")
-        tb = topic.encode("utf-8")
-        if len(tb) > 65535:
-            raise ValueError("Publish topic is too long.")
+        tb = _checked_publish_topics.get(topic) if topic.__class__ is str else None
+        if tb is None:
+            tb = _check_publish_topic(topic)
         if qos.__class__ is not int:
             qos = _validate_qos(qos)
         elif qos < 0 or qos > 2:
@@ -2140,8 +2159,7 @@ class Client:
                 require_no_properties(properties, "publish() on an MQTT 3.1.1 client")
         retain = bool(retain)
         with self._lock:
-            info = MQTTMessageInfo(self._mid_generate())
-            info._client = self._selfref()
+            info = MQTTMessageInfo(self._mid_generate(), self._selfref())
             nc = self._native
             if nc is None and self._cluster is not None and not self._early:
                 # A configured cluster needs no connect() to exist: its outbox (if the file
@@ -2150,7 +2168,7 @@ class Client:
                     nc = self._ensure_native()
                 except (_lib.HamqttError, RuntimeError):
                     nc = None  # connect() raises it
-            if self._early or nc is None or nc.closed:
+            if self._early or nc is None or nc._closed:
                 # No cluster yet (connect() names the brokers), or older messages still wait
                 # for it: this one goes behind them.
                 self._publish_early(tb, data, qos, retain, info, props)
@@ -2163,9 +2181,10 @@ class Client:
                 rc, pid = nc.publish_async(tb, data, qos, retain)
             else:
                 rc, pid = nc.publish_async_props(tb, data, qos, retain, props)
-            if rc == _lib.OK:
+            if rc == 0:  # _lib.OK
                 self._pending[pid] = (info, qos)
-                info._stored = stores
+                if stores:
+                    info._stored = True
             elif rc == _lib.ERR_STATE and qos > 0:
                 # Not connected and no outbox takes it: kept, as paho keeps it, and handed
                 # over once connected.
@@ -2619,7 +2638,12 @@ class Client:
                 # As paho: on_publish runs before the message counts as published.
                 self._backlog.append((self._fire_publish, (info.mid, info)))
             else:
-                info._set_as_published()
+                # info._set_as_published(), inline: once per message on the loop's thread.
+                info._published = True
+                info._done = True
+                ev = info._event
+                if ev is not None:
+                    ev.set()
                 if self.on_publish is not None:
                     self._backlog.append((self._fire_publish, (info.mid,)))
             return
