@@ -1072,6 +1072,19 @@ static char *get_string(napi_env env, napi_value v, const char *what) {
     return s;
 }
 
+/* The UTF-8 of a JavaScript string into buf when it certainly fits: one call, no allocation
+ * (the publish path; get_string measures first and allocates). Node writes whole characters
+ * into at most size - 1 bytes, so with 4 of them (the longest character) left over nothing
+ * was cut. 1: done, *len set; 0: not a string, or it may not have fit (nothing thrown). */
+static int string_into(napi_env env, napi_value v, char *buf, size_t size, size_t *len) {
+    size_t n = 0;
+    if (napi_get_value_string_utf8(env, v, buf, size, &n) != napi_ok || n + 4 > size - 1) {
+        return 0;
+    }
+    *len = n;
+    return 1;
+}
+
 /* Optional string: undefined/null give NULL without an exception. */
 static int get_opt_string(napi_env env, napi_value v, const char *what, char **out) {
     napi_valuetype t;
@@ -1729,20 +1742,31 @@ static napi_value m_publish(napi_env env, napi_callback_info info) {
         napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "hamqtt: publish(topic, payload, qos, retain, report)");
         return NULL;
     }
-    char *topic = get_string(env, argv[0], "topic");
-    if (topic == NULL) {
-        return NULL;
+    /* Topics and string payloads of the usual sizes are copied onto the stack (one call into
+     * Node each, no malloc); longer ones, and a topic with a NUL (get_string's error), take the
+     * general path. topic_heap and copy are what to free. */
+    char topic_buf[256];
+    char payload_buf[1024];
+    char *topic_heap = NULL;
+    const char *topic = topic_buf;
+    size_t topic_len;
+    if (!string_into(env, argv[0], topic_buf, sizeof topic_buf, &topic_len) || strlen(topic_buf) != topic_len) {
+        topic = topic_heap = get_string(env, argv[0], "topic");
+        if (topic == NULL) {
+            return NULL;
+        }
     }
-    const void *data;
+    const void *data = payload_buf;
     size_t len;
-    char *copy;
-    if (get_payload(env, argv[1], &data, &len, &copy) != 0) {
-        free(topic);
+    char *copy = NULL;
+    if (!string_into(env, argv[1], payload_buf, sizeof payload_buf, &len) &&
+        get_payload(env, argv[1], &data, &len, &copy) != 0) {
+        free(topic_heap);
         return NULL;
     }
     int qos;
     if (get_int(env, argv[2], "qos", &qos) != 0) {
-        free(topic);
+        free(topic_heap);
         free(copy);
         return NULL;
     }
@@ -1765,7 +1789,7 @@ static napi_value m_publish(napi_env env, napi_callback_info info) {
                 c->flat->used = 0;
             }
             if (!isarr || read_flat_props(env, argv[5], c->flat) != 0) {
-                free(topic);
+                free(topic_heap);
                 free(copy);
                 return NULL;
             }
@@ -1792,7 +1816,7 @@ static napi_value m_publish(napi_env env, napi_callback_info info) {
         rc = report ? hamqtt_publish_async(c->h, topic, data, len, qos, retain, NULL, (void *)1, &id)
                     : hamqtt_publish_detached(c->h, topic, data, len, qos, retain);
     }
-    free(topic);
+    free(topic_heap);
     free(copy);
     if (rc != HAMQTT_OK && rc != HAMQTT_STORED) {
         throw_status(env, rc, NULL);
