@@ -27,6 +27,9 @@ const ECONNREFUSED_ERRNO = -os.constants.errno.ECONNREFUSED
 
 function noop () {}
 
+// The options of a publish given none.
+const NO_OPTIONS = Object.freeze({})
+
 // What end() gives the callbacks of publishes without an outcome, as MQTT.js's end() does.
 function closedError () {
   const e = new Error('Connection closed')
@@ -500,41 +503,48 @@ class MqttClient extends NativeOwner {
       throw opt.typeError(`publish callback must be a function, got ${opt.describe(callback)}`)
     }
     if (callback === null) callback = undefined
-    if (opts === undefined || opts === null) opts = {}
-    if (typeof opts !== 'object') throw opt.typeError(`publish options must be an object, got ${opt.describe(opts)}`)
-    opt.validatePublishTopic(topic)
+    if (opts !== undefined && opts !== null && typeof opts !== 'object') throw opt.typeError(`publish options must be an object, got ${opt.describe(opts)}`)
+    // The common topic (printable ASCII, no wildcard) is checked once here; any other goes
+    // through both checks, with the errors they always gave.
+    const plainTopic = opt.isPlainPublishTopic(topic)
+    if (!plainTopic) opt.validatePublishTopic(topic)
     message = opt.validatePayload(message)
-    const qos = opt.validateQos(opts.qos)
-    for (const k of Object.keys(opts)) {
-      if (opts[k] === undefined) continue
-      switch (k) {
-        case 'qos': case 'retain': case 'cbStorePut': break
-        case 'dup':
-          if (opts.dup) throw opt.unsupported('publish option dup: true', 'the engine sets the DUP flag itself when it re-sends')
-          break
-        case 'properties':
-          if (!this._v5) throw opt.typeError('publish option properties needs protocolVersion: 5 (MQTT 5)')
-          break
-        case 'messageId': throw opt.unsupported('publish option messageId', 'the engine assigns message ids')
-        default: throw opt.typeError(`unknown publish option ${k}`)
+    let qos = 0
+    let retain = false
+    let props = null // MQTT 5 properties as a flat list the addon hands to the library's setters
+    if (opts === undefined || opts === null) {
+      opts = NO_OPTIONS // publish(topic, message[, callback]): nothing more to read or check
+    } else {
+      qos = opt.validateQos(opts.qos)
+      for (const k of Object.keys(opts)) {
+        if (opts[k] === undefined) continue
+        switch (k) {
+          case 'qos': case 'retain': case 'cbStorePut': break
+          case 'dup':
+            if (opts.dup) throw opt.unsupported('publish option dup: true', 'the engine sets the DUP flag itself when it re-sends')
+            break
+          case 'properties':
+            if (!this._v5) throw opt.typeError('publish option properties needs protocolVersion: 5 (MQTT 5)')
+            break
+          case 'messageId': throw opt.unsupported('publish option messageId', 'the engine assigns message ids')
+          default: throw opt.typeError(`unknown publish option ${k}`)
+        }
       }
+      if (opts.retain !== undefined && typeof opts.retain !== 'boolean') throw opt.typeError(`publish option retain must be a boolean, got ${opt.describe(opts.retain)}`)
+      if (opts.cbStorePut !== undefined && typeof opts.cbStorePut !== 'function') throw opt.typeError('publish option cbStorePut must be a function')
+      retain = opts.retain === true
+      if (this._v5) props = P.encodeMessage(opts.properties, undefined, true)
     }
-    if (opts.retain !== undefined && typeof opts.retain !== 'boolean') throw opt.typeError(`publish option retain must be a boolean, got ${opt.describe(opts.retain)}`)
-    if (opts.cbStorePut !== undefined && typeof opts.cbStorePut !== 'function') throw opt.typeError('publish option cbStorePut must be a function')
-    const retain = opts.retain === true
-    // MQTT 5 properties as a flat list the addon hands to the library's setters (null: none).
-    const props = this._v5 ? P.encodeMessage(opts.properties, undefined, true) : null
-    if (invalidTopic(this, [topic], callback)) return this
-    if (this._checkDisconnecting(callback)) return this
-    if (qos === 0 && !this.options.queueQoSZero && !this.connected) {
+    if (!plainTopic && invalidTopic(this, [topic], callback)) return this
+    if (this.disconnecting && this._checkDisconnecting(callback)) return this
+    if (qos === 0 && !this.connected && !this.options.queueQoSZero) {
       // queueQoSZero: false: a QoS 0 message is not kept while offline, as in MQTT.js.
       if (callback) callback(new Error('No connection to broker'))
       return this
     }
-    // What the outbox keeps (a configured cluster's file decides about QoS 0: not counted).
-    const stored = this._hasOutbox && (qos > 0 || (this.options.queueQoSZero && this._memoryOutbox !== null))
     // Outcomes are reported for a callback, and for a QoS 1/2 puback 'packetreceive' listeners
-    // see; the other publishes go detached (no event on success; a failure is an 'error').
+    // see; the other publishes go detached (no event on success; a failure is an 'error'),
+    // with or without an outbox: the engine reports a detached message's failure once.
     const report = callback !== undefined || (qos > 0 && this.listenerCount('packetreceive') > 0)
     let id
     try {
@@ -559,7 +569,7 @@ class MqttClient extends NativeOwner {
       this._reports.set(id, {
         qos,
         cb: callback,
-        stored,
+        stored: this._stores(qos),
         packet: callback !== undefined && qos > 0
           ? this._publishPacket(topic, message, qos, retain, id, opts.properties)
           : undefined
@@ -569,8 +579,14 @@ class MqttClient extends NativeOwner {
       this.emit('packetsend', this._publishPacket(topic, message, qos, retain, qos > 0 ? id : 0, opts.properties))
     }
     // As MQTT.js: once a QoS 1/2 message is in the outgoing store (here: the outbox).
-    if (opts.cbStorePut && qos > 0 && stored) opts.cbStorePut()
+    if (opts.cbStorePut && qos > 0 && this._stores(qos)) opts.cbStorePut()
     return this
+  }
+
+  // Whether the outbox keeps a message of this QoS (a configured cluster's file decides about
+  // QoS 0: not counted).
+  _stores (qos) {
+    return this._hasOutbox && (qos > 0 || (this.options.queueQoSZero && this._memoryOutbox !== null))
   }
 
   // The publish packet as MQTT.js hands it back (MQTT 5: with the properties given).
