@@ -70,8 +70,10 @@ type OutboxConfig struct {
 	SyncInterval time.Duration
 	// SegmentBytes is the size at which a disk outbox starts a new segment file (default 16 MiB).
 	SegmentBytes int64
-	// QoS0 stores QoS 0 messages too. Without it a QoS 0 message that finds no live broker
-	// within TimeToWait fails, as QoS 0 promises no delivery.
+	// QoS0 stores QoS 0 messages too, those that would have to wait: while a broker is live
+	// and nothing stored waits ahead of them they are sent without being stored. Without it a
+	// QoS 0 message that finds no live broker within TimeToWait fails, as QoS 0 promises no
+	// delivery.
 	QoS0 bool
 	// Expiry drops a message that waited this long without being delivered (0: never); its
 	// publish fails with ErrExpired and is reported as an EventDelivery.
@@ -311,6 +313,13 @@ func (o *Outbox) Close() error {
 
 // takes reports whether o stores a message of this QoS.
 func (o *Outbox) takes(qos byte) bool { return qos > 0 || o.cfg.QoS0 }
+
+// empty reports whether the outbox holds no unresolved message.
+func (o *Outbox) empty() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.count == 0
+}
 
 // attach makes c the outbox's user and returns what it holds, oldest first, for c's queue.
 func (o *Outbox) attach(c *Cluster) ([]*outboxEntry, error) {

@@ -671,3 +671,46 @@ func TestPublishBetweenClustersWaitsForTheNext(t *testing.T) {
 	c2.Close()
 	ob.Close()
 }
+
+// TestOutboxQoS0StoredOnlyWhenItWouldWait: with OutboxConfig.QoS0 a QoS 0 message is stored
+// when no broker is live (and delivered after the outage), and goes straight to the broker
+// while one is live and nothing stored waits ahead of it.
+func TestOutboxQoS0StoredOnlyWhenItWouldWait(t *testing.T) {
+	b := brokertest.Start(t)
+	sub := startCluster(t, fastConfig("q0sub", b.URI()))
+	var got collector
+	if err := sub.Subscribe(ctxT(t, 5*time.Second), "q0/#", 0, got.add); err != nil {
+		t.Fatal(err)
+	}
+	ob := openOutbox(t, OutboxConfig{QoS0: true})
+	cfg := fastConfig("q0pub", b.URI())
+	cfg.Outbox = ob
+	pub := startCluster(t, cfg)
+	waitLive(t, pub, 1)
+	for i := 0; i < 100; i++ {
+		if tok := pub.PublishAsync("q0/live", 0, false, []byte(fmt.Sprint(i))); tok.Stored() {
+			t.Fatalf("QoS 0 publish %d was stored while the broker was live", i)
+		}
+	}
+	if err := pub.Flush(ctxT(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "100 live QoS 0 messages", func() bool { return got.count() >= 100 })
+	if st := ob.Stats(); st.Stored != 0 {
+		t.Fatalf("outbox stored %d QoS 0 messages sent while a broker was live", st.Stored)
+	}
+	killAndWaitDead(t, b, pub)
+	var toks []*Token
+	for i := 0; i < 50; i++ {
+		toks = append(toks, pub.PublishAsync("q0/outage", 0, false, []byte(fmt.Sprint(i))))
+	}
+	for i, tok := range toks {
+		if !tok.Stored() {
+			t.Fatalf("QoS 0 publish %d during the outage was not stored: %v", i, tok.Err())
+		}
+	}
+	if err := b.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "the 50 QoS 0 messages stored during the outage", func() bool { return got.count() >= 150 })
+}

@@ -309,7 +309,7 @@ func (c *Cluster) enqueueBy(t *Token, topic string, qos byte, retained bool, pay
 	if err != nil {
 		return err
 	}
-	if c.outbox != nil && c.outbox.takes(req.qos) && !req.dropped {
+	if c.outbox != nil && c.outbox.takes(req.qos) && !req.dropped && !c.qos0PassesOutbox(req.qos) {
 		t.c = c
 		queued := false
 		err := c.outbox.store(req, t, waitBy, func(e *outboxEntry) {
@@ -328,6 +328,14 @@ func (c *Cluster) enqueueBy(t *Token, topic string, qos byte, retained bool, pay
 		return ErrClosed
 	}
 	return nil
+}
+
+// qos0PassesOutbox reports whether a QoS 0 message goes to the sender without being stored:
+// while a broker is live and nothing stored waits ahead of it. The outbox keeps QoS 0
+// messages (OutboxConfig.QoS0) for outages; storing one that is sent at once would cost every
+// message and promise nothing more, as QoS 0 is at most once.
+func (c *Cluster) qos0PassesOutbox(qos byte) bool {
+	return qos == 0 && len(*c.live.Load()) > 0 && c.outbox.empty()
 }
 
 // pushPipeline queues p for the sender; false once the cluster is closing.
