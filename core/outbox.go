@@ -118,7 +118,7 @@ type Outbox struct {
 	mu        sync.Mutex
 	entries   []*outboxEntry // stored, unresolved, oldest first (resolved ones are trimmed lazily)
 	head      int            // entries[:head] are resolved
-	count     int
+	count     atomic.Int64 // changed under mu; read without it by empty
 	bytes     int64
 	nextSeq   atomic.Uint64
 	owner     *Cluster
@@ -207,7 +207,7 @@ func OpenOutbox(cfg OutboxConfig) (*Outbox, error) {
 			e.req.expires = m.storedAt.Add(time.Duration(*m.props.MessageExpiry) * time.Second)
 		}
 		o.entries = append(o.entries, e)
-		o.count++
+		o.count.Add(1)
 		o.bytes += e.size
 		next = max(next, m.seq+1)
 	}
@@ -250,7 +250,7 @@ func (s OutboxStats) OldestAge() time.Duration {
 func (o *Outbox) Stats() OutboxStats {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	s := OutboxStats{Dir: o.cfg.Dir, Messages: o.count, Bytes: o.bytes,
+	s := OutboxStats{Dir: o.cfg.Dir, Messages: int(o.count.Load()), Bytes: o.bytes,
 		Stored: o.stored.Load(), Delivered: o.delivered.Load(), Dropped: o.dropped.Load(), Expired: o.expired.Load()}
 	if e := o.oldestLocked(); e != nil {
 		s.Oldest = e.storedAt
@@ -316,9 +316,7 @@ func (o *Outbox) takes(qos byte) bool { return qos > 0 || o.cfg.QoS0 }
 
 // empty reports whether the outbox holds no unresolved message.
 func (o *Outbox) empty() bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.count == 0
+	return o.count.Load() == 0
 }
 
 // attach makes c the outbox's user and returns what it holds, oldest first, for c's queue.
@@ -399,7 +397,7 @@ func (o *Outbox) store(req publishReq, t *Token, roomBy time.Time, enqueue func(
 		o.mu.Unlock()
 		o.finishDropped(dropped)
 		return fmt.Errorf("publish %q: %w (%d messages, %d bytes held; limits %d messages, %d bytes, overflow policy %s): nothing was stored",
-			req.topic, ErrOutboxFull, o.count, o.bytes, o.cfg.MaxMessages, o.cfg.MaxBytes, o.cfg.Overflow)
+			req.topic, ErrOutboxFull, o.count.Load(), o.bytes, o.cfg.MaxMessages, o.cfg.MaxBytes, o.cfg.Overflow)
 	}
 	now := time.Now()
 	e := &outboxEntry{seq: t.id, req: req, t: t, storedAt: now, size: size}
@@ -423,7 +421,7 @@ func (o *Outbox) store(req publishReq, t *Token, roomBy time.Time, enqueue func(
 	}
 	t.entry = e
 	o.entries = append(o.entries, e)
-	o.count++
+	o.count.Add(1)
 	o.bytes += size
 	o.stored.Add(1)
 	enqueue(e)
@@ -438,10 +436,10 @@ func (o *Outbox) store(req publishReq, t *Token, roomBy time.Time, enqueue func(
 }
 
 func (o *Outbox) hasRoomLocked(size int64) bool {
-	if o.cfg.MaxMessages > 0 && o.count+1 > o.cfg.MaxMessages {
+	if o.cfg.MaxMessages > 0 && int(o.count.Load())+1 > o.cfg.MaxMessages {
 		return false
 	}
-	if o.cfg.MaxBytes > 0 && o.bytes+size > o.cfg.MaxBytes && o.count > 0 {
+	if o.cfg.MaxBytes > 0 && o.bytes+size > o.cfg.MaxBytes && o.count.Load() > 0 {
 		return false
 	}
 	return true
@@ -519,7 +517,7 @@ func (o *Outbox) resolveLocked(e *outboxEntry) bool {
 
 // freeLocked records e's resolution and frees its room.
 func (o *Outbox) freeLocked(e *outboxEntry) {
-	o.count--
+	o.count.Add(-1)
 	o.bytes -= e.size
 	if o.log != nil && e.seg != nil {
 		if err := o.log.resolve(e.seq, e.seg); err != nil && !errors.Is(err, ErrClosed) {

@@ -583,7 +583,7 @@ func TestOutboxLetsGoOfDeliveredMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	ob.mu.Lock()
-	held, count := len(ob.entries), ob.count
+	held, count := len(ob.entries), ob.count.Load()
 	ob.mu.Unlock()
 	if count != 0 || held > 2048 {
 		t.Fatalf("after delivering 5000 messages the outbox keeps %d entries (%d unresolved)", held, count)

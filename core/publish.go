@@ -69,7 +69,7 @@ func (c *Cluster) PublishWith(ctx context.Context, topic string, qos byte, retai
 // publishStored is Publish through the outbox: it waits for the broker's acknowledgement as
 // long as Publish would, and otherwise leaves the message to the outbox.
 func (c *Cluster) publishStored(ctx context.Context, topic string, qos byte, retained bool, payload []byte, props *Properties) error {
-	t := c.newToken(true)
+	t := c.newToken(tokenStored)
 	if err := c.enqueueBy(t, topic, qos, retained, payload, props, c.deadline(ctx)); err != nil {
 		c.abandon(t, err)
 		return err
@@ -182,7 +182,9 @@ func (t *Token) finish(eps []string, err error) bool {
 	first := false
 	t.once.Do(func() {
 		t.endpoints, t.err = eps, err
-		close(t.done)
+		if t.done != nil {
+			close(t.done)
+		}
 		first = true
 	})
 	return first
@@ -236,7 +238,7 @@ func (c *Cluster) PublishAsync(topic string, qos byte, retained bool, payload []
 
 // PublishAsyncWith is PublishAsync with MQTT 5 properties (see PublishWith).
 func (c *Cluster) PublishAsyncWith(topic string, qos byte, retained bool, payload []byte, props *Properties) *Token {
-	t := c.newToken(false)
+	t := c.newToken(tokenAsync)
 	if err := c.enqueue(t, topic, qos, retained, payload, props); err != nil {
 		c.complete(t, topic, nil, err)
 	}
@@ -256,8 +258,7 @@ func (c *Cluster) PublishDetached(topic string, qos byte, retained bool, payload
 
 // PublishDetachedWith is PublishDetached with MQTT 5 properties (see PublishWith).
 func (c *Cluster) PublishDetachedWith(topic string, qos byte, retained bool, payload []byte, props *Properties) error {
-	t := c.newToken(true)
-	t.lossIsError = true
+	t := c.newToken(tokenDetached)
 	err := c.enqueue(t, topic, qos, retained, payload, props)
 	if err != nil {
 		c.abandon(t, err) // the returned error is the report: no event repeats it
@@ -285,7 +286,14 @@ func (c *Cluster) Flush(ctx context.Context) error {
 	}
 }
 
-func (c *Cluster) newToken(detached bool) *Token {
+// The kinds of token: what reports a publish's outcome.
+const (
+	tokenAsync    = iota // PublishAsync: the Token, and an EventDelivery if asked
+	tokenStored          // a blocking Publish through the outbox: it waits on the Token
+	tokenDetached        // PublishDetached: an EventError on failure, nothing else
+)
+
+func (c *Cluster) newToken(kind int) *Token {
 	c.outstanding.Add(1)
 	id := uint64(0)
 	if c.outbox != nil {
@@ -294,7 +302,11 @@ func (c *Cluster) newToken(detached bool) *Token {
 	} else {
 		id = c.nextPublishID.Add(1)
 	}
-	return &Token{id: id, done: make(chan struct{}), detached: detached}
+	t := &Token{id: id, detached: kind != tokenAsync, lossIsError: kind == tokenDetached}
+	if kind != tokenDetached { // nobody holds a detached publish's Token to wait on
+		t.done = make(chan struct{})
+	}
+	return t
 }
 
 // enqueue validates the request and queues it for the sender.
