@@ -367,24 +367,18 @@ def test_refusals_name_what_is_not_carried(broker: Broker) -> None:
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     with pytest.raises(ValueError, match="Clean session is not used"):
         mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5, clean_session=True)
-    for name, value in (("MaximumPacketSize", 1000), ("AuthenticationMethod", "SCRAM")):
-        cp = P(T.CONNECT)
-        setattr(cp, name, value)
-        with pytest.raises(NotImplementedError, match=name):
-            c.connect("127.0.0.1", broker.port, properties=cp)
+    cp = P(T.CONNECT)
+    cp.AuthenticationMethod = "SCRAM"
+    with pytest.raises(NotImplementedError, match="AuthenticationMethod"):
+        c.connect("127.0.0.1", broker.port, properties=cp)
     with pytest.raises(ValueError, match="Properties"):
         c.connect("127.0.0.1", broker.port, properties=P(T.PUBLISH))
     c.connect("127.0.0.1", broker.port)
     try:
         up = P(T.UNSUBSCRIBE)
         assert c.unsubscribe("x", properties=up)[0] == 0  # accepted without user properties
-        up.UserProperty = ("k", "v")
-        with pytest.raises(NotImplementedError, match="UserProperty"):
-            c.unsubscribe("x", properties=up)
-        sp = P(T.SUBSCRIBE)
-        sp.UserProperty = ("k", "v")
-        with pytest.raises(NotImplementedError, match="UserProperty"):
-            c.subscribe("x", properties=sp)
+        with pytest.raises(ValueError, match="Properties"):
+            c.unsubscribe("x", properties=P(T.SUBSCRIBE))
         with pytest.raises(ValueError, match="cannot be combined"):
             c.subscribe("x", qos=1, options=HAMQTT.SubscribeOptions(qos=1))
     finally:

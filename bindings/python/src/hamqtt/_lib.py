@@ -339,7 +339,7 @@ class Options(Structure):
         ("connect_props", c_void_p),
         ("will_props", c_void_p),
         ("will_delay_ms", c_int64),
-        ("max_packet_size", c_int),  # 0: the library's default (not set from Python yet)
+        ("max_packet_size", c_int),  # 0: the library's default (64 MiB)
     ]
 
 
@@ -442,7 +442,7 @@ class SubOptions(Structure):
         ("retain_as_published", c_int),
         ("retain_handling", c_int),
         ("subscription_id", c_int),
-        ("props", c_void_p),  # NULL: no user properties (not set from Python yet)
+        ("props", c_void_p),  # the SUBSCRIBE's user properties; NULL: none
     ]
 
 
@@ -587,6 +587,9 @@ def _declare(h: ctypes.CDLL) -> None:
         ),
         "hamqtt_publish_detached_props": (c_int, [u64, c_char_p, c_char_p, c_size_t, c_int, c_int, c_void_p]),
         "hamqtt_subscribe_opts": (c_int, [u64, c_char_p, c_int, POINTER(SubOptions), POINTER(c_int)]),
+        "hamqtt_unsubscribe_props": (c_int, [u64, c_char_p, c_void_p]),
+        "hamqtt_disconnect_props": (c_int, [u64, c_int, c_void_p]),
+        "hamqtt_publish_to_props": (c_int, [u64, c_char_p, c_char_p, c_char_p, c_size_t, c_int, c_int, c_void_p]),
         "hamqtt_last_reason_code": (c_int, []),
         "hamqtt_connack_props": (c_int, [u64, c_char_p, POINTER(c_void_p)]),
     }

@@ -66,9 +66,10 @@ def _bytes_at(address: int, size: int) -> bytes:
 
 # A drained event, as a tuple (fast to build, cheap to dispatch):
 # (kind, status, endpoint, error, time_ns, topic, payload, qos, retained, duplicate,
-#  delivery_id, delivery_endpoints, message_props, delivery_reason_code)
+#  delivery_id, delivery_endpoints, message_props, reason_code)
 # message_props is the MQTT 5 wire form of the message's properties (as paho-mqtt's
-# Properties.pack() gives it), or None when it has none.
+# Properties.pack() gives it), or None when it has none; reason_code is the event's MQTT 5
+# reason code (a delivery's refusal, the DISCONNECT a broker closed an endpoint with), else 0.
 RawEvent = Tuple[
     int, int, Optional[str], Optional[str], int, Optional[str], bytes, int, bool, bool, int, str,
     Optional[bytes], int,
@@ -294,6 +295,13 @@ class NativeClient:
             return
         _lib.check(_lib.lib().hamqtt_disconnect(self._h))
 
+    def disconnect_props(self, reason_code: int, props: Optional["NativeProps"]) -> None:
+        """``hamqtt_disconnect_props``: the MQTT 5 DISCONNECT with a reason code and properties
+        (session expiry, reason string, user properties)."""
+        if self._closed or _lib.forked():
+            return
+        _lib.check(_lib.lib().hamqtt_disconnect_props(self._h, reason_code, props.ptr if props is not None else None))
+
     def close(self) -> None:
         """``hamqtt_close``; idempotent; a no-op in a fork() child."""
         if self._closed:
@@ -329,11 +337,17 @@ class NativeClient:
         _lib.check(rc)
         return True
 
-    def publish_to(self, endpoint: bytes, topic: bytes, payload: bytes, qos: int, retain: bool) -> None:
-        """``hamqtt_publish_to`` (blocking, one endpoint, no failover)."""
-        _lib.check(
-            _lib.lib().hamqtt_publish_to(self._h, endpoint, topic, payload, len(payload), qos, int(retain))
-        )
+    def publish_to(self, endpoint: bytes, topic: bytes, payload: bytes, qos: int, retain: bool,
+                   props: Optional["NativeProps"] = None) -> None:
+        """``hamqtt_publish_to`` (blocking, one endpoint, no failover); with MQTT 5 properties,
+        ``hamqtt_publish_to_props``."""
+        if props is None:
+            _lib.check(
+                _lib.lib().hamqtt_publish_to(self._h, endpoint, topic, payload, len(payload), qos, int(retain))
+            )
+            return
+        _lib.check(_lib.lib().hamqtt_publish_to_props(self._h, endpoint, topic, payload, len(payload), qos,
+                                                      int(retain), props.ptr))
 
     def publish_async(self, topic: bytes, payload: bytes, qos: int, retain: bool) -> Tuple[int, int]:
         """``hamqtt_publish_async`` in pull mode: returns (status, id)."""
@@ -361,6 +375,20 @@ class NativeClient:
         """``hamqtt_publish_detached``: queued; only a failure is reported (as an error event)."""
         _lib.check(_lib.lib().hamqtt_publish_detached(self._h, topic, payload, len(payload), qos, int(retain)))
 
+    def publish_props(self, topic: bytes, payload: bytes, qos: int, retain: bool, props: "NativeProps") -> bool:
+        """``hamqtt_publish_props``: :meth:`publish` with MQTT 5 properties."""
+        rc = _lib.lib().hamqtt_publish_props(self._h, topic, payload, len(payload), qos, int(retain), props.ptr)
+        if rc == _lib.STORED:
+            return False
+        _lib.check(rc)
+        return True
+
+    def publish_detached_props(self, topic: bytes, payload: bytes, qos: int, retain: bool,
+                               props: "NativeProps") -> None:
+        """``hamqtt_publish_detached_props``: :meth:`publish_detached` with MQTT 5 properties."""
+        _lib.check(_lib.lib().hamqtt_publish_detached_props(self._h, topic, payload, len(payload), qos, int(retain),
+                                                            props.ptr))
+
     def publish_async_props(self, topic: bytes, payload: bytes, qos: int, retain: bool,
                             props: Optional[NativeProps]) -> Tuple[int, int]:
         """``hamqtt_publish_async_props`` in pull mode: returns (status, id)."""
@@ -377,7 +405,7 @@ class NativeClient:
         return rc, out.value
 
     def subscribe_opts(self, filt: bytes, qos: int, no_local: bool, retain_as_published: bool,
-                       retain_handling: int, subscription_id: int) -> int:
+                       retain_handling: int, subscription_id: int, props: Optional["NativeProps"] = None) -> int:
         """``hamqtt_subscribe_opts``: returns the granted QoS, or the brokers' failure reason
         code (0x80 and above). Raises the library's error otherwise (its ``reason_code`` set
         when a broker refused)."""
@@ -387,6 +415,7 @@ class NativeClient:
         o.retain_as_published = int(bool(retain_as_published))
         o.retain_handling = int(retain_handling)
         o.subscription_id = int(subscription_id)
+        o.props = props.ptr if props is not None else None
         code = ctypes.c_int(0x80)
         rc = _lib.lib().hamqtt_subscribe_opts(self._h, filt, qos, byref(o), byref(code))
         if rc != _lib.OK:
@@ -417,9 +446,12 @@ class NativeClient:
         _lib.check(_lib.lib().hamqtt_subscribe_granted(self._h, filt, qos, None, None, ctypes.byref(granted)))
         return granted.value
 
-    def unsubscribe(self, filt: bytes) -> None:
-        """``hamqtt_unsubscribe``."""
-        _lib.check(_lib.lib().hamqtt_unsubscribe(self._h, filt))
+    def unsubscribe(self, filt: bytes, props: Optional["NativeProps"] = None) -> None:
+        """``hamqtt_unsubscribe``; with MQTT 5 user properties, ``hamqtt_unsubscribe_props``."""
+        if props is None:
+            _lib.check(_lib.lib().hamqtt_unsubscribe(self._h, filt))
+        else:
+            _lib.check(_lib.lib().hamqtt_unsubscribe_props(self._h, filt, props.ptr))
 
     # -- events ---------------------------------------------------------------------------
 
@@ -443,7 +475,7 @@ class NativeClient:
         sa = _cstring_at
         ba = _bytes_at
         for (kind, status, ep, err, tns, mtopic, mtlen, mpay, mplen, qos, ret, dup, _mep, mprops,
-             did, _dtopic, _dstatus, derr, deps, _duser, dreason, _reason) in _unpack_events.iter_unpack(raw):
+             did, _dtopic, _dstatus, derr, deps, _duser, _dreason, reason) in _unpack_events.iter_unpack(raw):
             if kind == 1:  # EVENT_MESSAGE
                 append((
                     kind, 0, sa(ep).decode("utf-8", "replace") if ep else None, None, tns,
@@ -457,7 +489,7 @@ class NativeClient:
                     sa(ep).decode("utf-8", "replace") if ep else None,
                     sa(err).decode("utf-8", "replace") if err else None,
                     tns, None, b"", 0, False, False, did,
-                    sa(deps).decode("utf-8", "replace") if deps else "", None, dreason,
+                    sa(deps).decode("utf-8", "replace") if deps else "", None, reason,
                 ))
         return rc, out
 

@@ -449,10 +449,11 @@ def _connect_options(properties: Optional[Properties]) -> Dict[str, Any]:
         elif name == "UserProperty":
             out["user_properties"] = list(v)
         elif name == "MaximumPacketSize":
-            raise _unsupported(
-                "connect(properties=...) with MaximumPacketSize",
-                "the engine announces its own limit to every broker: maxIncomingPacket in the cluster's entry "
-                "of the configuration file (Client(cluster=...)), 64 MiB by default")
+            size = int(v)
+            if not 16 <= size <= 268435460:
+                # 0 is a protocol error, and the engine cannot take a packet smaller than 16 bytes.
+                raise ValueError(f"MaximumPacketSize must be 16..268435460, not {size}")
+            out["max_packet_size"] = size
         elif name in ("AuthenticationMethod", "AuthenticationData"):
             raise _unsupported(f"connect(properties=...) with {name} (MQTT 5 enhanced authentication)",
                                "authenticate with username_pw_set() or a TLS client certificate")
@@ -481,6 +482,46 @@ def _publish_props(properties: Any) -> Optional[NativeProps]:
         packed = props.pack()
     except (MQTTException, TypeError, ValueError, struct.error) as exc:
         raise ValueError(f"publish(properties=...): {exc}") from None
+    return NativeProps(packed)
+
+
+def _disconnect_code(code: int) -> ReasonCode:
+    """The ReasonCode of a broker's DISCONNECT."""
+    try:
+        return ReasonCode(PacketTypes.DISCONNECT, identifier=code)
+    except (KeyError, ValueError):
+        return ReasonCode(PacketTypes.DISCONNECT, "Unspecified error")
+
+
+# The engine's text of a broker's DISCONNECT: "DISCONNECT from <endpoint>: <reason> (0xNN)", then
+# ": <reason string>" when the broker gave one, then "; the broker names <server reference>".
+_BROKER_REASON_STRING = re.compile(r"DISCONNECT from .*? \(0x[0-9A-Fa-f]{2}\): (.*?)(?:; the broker names .*)?$", re.S)
+
+
+def _broker_reason_string(error: Optional[str]) -> Optional[str]:
+    """The reason string of a broker's DISCONNECT, from the engine's text of it (None: none)."""
+    if not error:
+        return None
+    m = _BROKER_REASON_STRING.search(error)
+    return m.group(1) if m else None
+
+
+# The reason codes a client's DISCONNECT may carry (MQTT 5, 3.14.2.1).
+_CLIENT_DISCONNECT_CODES = frozenset((0x00, 0x04, 0x80, 0x81, 0x82, 0x83, 0x90, 0x93, 0x94, 0x95, 0x96, 0x97, 0x99))
+
+
+def _user_props(packet_type: int, props: Properties, call: str) -> Optional[NativeProps]:
+    """The engine's copy of the user properties of a SUBSCRIBE or UNSUBSCRIBE (the only
+    properties the engine takes there; a SUBSCRIBE's identifier travels on its own)."""
+    user = Properties(packet_type)
+    pairs = getattr(props, "UserProperty", None)
+    if not pairs:
+        return None
+    try:
+        user.UserProperty = pairs
+        packed = user.pack()
+    except (MQTTException, TypeError, ValueError, struct.error) as exc:
+        raise ValueError(f"{call}(properties=...): {exc}") from None
     return NativeProps(packed)
 
 
@@ -2007,12 +2048,22 @@ class Client:
             return ConnectionRefusedError(errno.ECONNREFUSED, f"Connection refused: {what}")
         return ConnectionRefusedError(what)
 
-    def _stop_engine(self) -> None:
-        """Disconnect the engine (lock held); pending outcomes are drained later."""
+    def _stop_engine(self, reason: int = 0, props: Optional[NativeProps] = None) -> None:
+        """Disconnect the engine (lock held); pending outcomes are drained later. ``reason`` and
+        ``props`` go in each MQTT 5 broker's DISCONNECT."""
         nc = self._native
         self._engine_started = False
         self._live = set()
         if nc is not None and not nc.closed:
+            if reason or props is not None:
+                try:
+                    nc.disconnect_props(reason, props)
+                    return
+                except _lib.HamqttError as exc:
+                    # Checked by disconnect() already; what only the engine knows (a cluster of
+                    # the configuration file connected without a session expiry) ends the
+                    # connections with a plain DISCONNECT rather than leaving them open.
+                    _log.error("DISCONNECT with reason code 0x%02x refused by the engine: %s", reason, exc)
             try:
                 nc.disconnect()
             except _lib.HamqttError:
@@ -2027,12 +2078,20 @@ class Client:
         ``on_disconnect`` follows, then ``on_socket_close``, as in paho: from the loop thread
         when ``loop_start()``/``loop_forever()`` runs, from the next ``loop_read()`` of an
         external event loop that set ``on_socket_register_write`` (the socket stays readable
-        until the last events were read), and otherwise before this call returns."""
-        if reasoncode is not None and int(reasoncode) != 0:
-            raise _unsupported("disconnect(reasoncode=...)",
-                               "the engine's DISCONNECT carries no reason code" if self._v5
-                               else "MQTT 3.1.1 DISCONNECT carries no reason code")
-        require_no_properties(properties, "disconnect()")
+        until the last events were read), and otherwise before this call returns.
+
+        MQTT 5, as paho: ``reasoncode`` (a ``ReasonCode(PacketTypes.DISCONNECT, ...)``) and
+        ``properties`` (a ``Properties(PacketTypes.DISCONNECT)`` with SessionExpiryInterval,
+        ReasonString, UserProperty) go in the DISCONNECT every broker gets; "Disconnect with
+        will message" (0x04) has each broker publish the will. Under MQTT 3.1.1 both are
+        ignored, as paho ignores them.
+
+        :raises ValueError: what MQTT forbids a client's DISCONNECT (and a broker would answer
+            with a protocol error): a reason code only a server sends, a ServerReference, a
+            SessionExpiryInterval other than 0 after connecting without a session expiry. The
+            client stays connected.
+        """
+        reason, native_props = self._disconnect_args(reasoncode, properties) if self._v5 else (0, None)
         with self._lock:
             if not self._engine_started:
                 self._state = _State.DISCONNECTED
@@ -2045,7 +2104,7 @@ class Client:
         with self._lock:
             self._drain_until_closed = True
             self._disconnect_returned = False
-            self._stop_engine()
+            self._stop_engine(reason, native_props)
             self._disconnect_returned = True
             if not self._persistent() and self._cluster is None:
                 self._forget_subscriptions()
@@ -2054,6 +2113,36 @@ class Client:
                 and self.on_socket_register_write is None):
             self._drain_after_disconnect()
         return MQTT_ERR_SUCCESS
+
+    def _disconnect_args(self, reasoncode: Optional[ReasonCode],
+                         properties: Optional[Properties]) -> Tuple[int, Optional[NativeProps]]:
+        """The reason code and the engine's copy of the properties of an MQTT 5 DISCONNECT,
+        checked as the engine checks them (before anything is sent, so that a refusal leaves
+        the client connected)."""
+        reason = 0 if reasoncode is None else int(reasoncode)
+        if reason not in _CLIENT_DISCONNECT_CODES:
+            raise ValueError(f"disconnect(reasoncode=...): a client's DISCONNECT may not carry reason code "
+                             f"0x{reason:02x} ({reasoncode}); use 0x00, 0x04 or 0x80-0x83, 0x90, 0x93-0x97, 0x99")
+        props = _check_properties(properties, PacketTypes.DISCONNECT)
+        if props is None:
+            return reason, None
+        if hasattr(props, "ServerReference"):
+            raise ValueError("disconnect(properties=...): ServerReference is sent by brokers, not by clients")
+        if getattr(props, "SessionExpiryInterval", 0) and not self._session_expiry_at_connect():
+            raise ValueError("disconnect(properties=...): SessionExpiryInterval cannot become non-zero when the "
+                             "client connected without one (MQTT 5, 3.14.2.2.2)")
+        try:
+            packed = props.pack()
+        except (MQTTException, TypeError, ValueError, struct.error) as exc:
+            raise ValueError(f"disconnect(properties=...): {exc}") from None
+        return reason, NativeProps(packed)
+
+    def _session_expiry_at_connect(self) -> bool:
+        """Whether the CONNECT carried a non-zero session expiry (a cluster of the
+        configuration file: assumed, the engine checks)."""
+        if self._cluster is not None:
+            return True
+        return bool(self._connect_opts.get("session_expiry", self._ha_options.session_expiry))
 
     def _forget_subscriptions(self) -> None:
         """A clean session forgets its subscriptions (lock held): so does the engine's
@@ -2329,20 +2418,21 @@ class Client:
         ("c/#", 1)])``; the options (no local, retain as published, retain handling) go to every
         broker. ``properties`` is a ``Properties(PacketTypes.SUBSCRIBE)`` whose
         SubscriptionIdentifier is given to each filter of the call (received messages carry it
-        in ``message.properties.SubscriptionIdentifier``); User Properties of a SUBSCRIBE are not
-        carried by the engine (NotSupportedError).
+        in ``message.properties.SubscriptionIdentifier``) and whose UserProperty pairs go in the
+        SUBSCRIBE each broker gets (again wherever the subscription is made later, on a broker
+        that comes up).
 
         :raises ValueError: bad filter, QoS or options, empty list.
         :raises TypeError: a topic of the wrong type.
         """
         subs: List[Tuple[str, int, Optional[SubscribeOptions]]] = []
         sub_id = 0
+        user_props: Optional[NativeProps] = None
         if self._v5:
             props = _check_properties(properties, PacketTypes.SUBSCRIBE)
             if props is not None:
                 if hasattr(props, "UserProperty"):
-                    raise _unsupported("subscribe(properties=...) with UserProperty",
-                                       "the engine does not carry the user properties of a SUBSCRIBE")
+                    user_props = _user_props(PacketTypes.SUBSCRIBE, props, "subscribe")
                 ids = getattr(props, "SubscriptionIdentifier", [])
                 if len(ids) > 1:
                     raise ValueError("a SUBSCRIBE carries at most one SubscriptionIdentifier")
@@ -2421,10 +2511,10 @@ class Client:
             try:
                 if self._v5:
                     if o is None:
-                        code = nc.subscribe_opts(t.encode("utf-8"), q, False, False, 0, sub_id)
+                        code = nc.subscribe_opts(t.encode("utf-8"), q, False, False, 0, sub_id, user_props)
                     else:
                         code = nc.subscribe_opts(t.encode("utf-8"), q, o.noLocal, o.retainAsPublished,
-                                                 o.retainHandling, sub_id)
+                                                 o.retainHandling, sub_id, user_props)
                 else:
                     code = nc.subscribe(t.encode("utf-8"), q)
                 if code >= 0x80:
@@ -2450,14 +2540,14 @@ class Client:
         follows from the loop (MQTT 5: with one reason code per filter, "No subscription
         existed" for a filter this client had not subscribed to).
 
-        MQTT 5: ``properties`` may be given as a ``Properties(PacketTypes.UNSUBSCRIBE)`` without
-        properties; its only property, UserProperty, is not carried by the engine
-        (NotSupportedError rather than dropped unseen).
+        MQTT 5: ``properties``, a ``Properties(PacketTypes.UNSUBSCRIBE)``, carries UserProperty
+        pairs in the UNSUBSCRIBE each live broker gets.
         """
+        user_props: Optional[NativeProps] = None
         if self._v5:
-            if _check_properties(properties, PacketTypes.UNSUBSCRIBE) is not None:
-                raise _unsupported("unsubscribe(properties=...) with UserProperty",
-                                   "the engine does not carry the user properties of an UNSUBSCRIBE")
+            props = _check_properties(properties, PacketTypes.UNSUBSCRIBE)
+            if props is not None:
+                user_props = _user_props(PacketTypes.UNSUBSCRIBE, props, "unsubscribe")
         else:
             require_no_properties(properties, "unsubscribe() on an MQTT 3.1.1 client")
         if topic is None:
@@ -2480,7 +2570,7 @@ class Client:
         for t in topics:
             self._subscriptions.pop(t, None)
             try:
-                nc.unsubscribe(t.encode("utf-8"))
+                nc.unsubscribe(t.encode("utf-8"), user_props)
                 codes.append(0)
             except _lib.NotFoundError:
                 codes.append(0x11)  # No subscription existed
@@ -2593,7 +2683,12 @@ class Client:
                     if was_live:
                         if not self._live and self._state == _State.CONNECTED and self._engine_started:
                             self._state = _State.CONNECTION_LOST
-                            backlog.append((self._fire_disconnect, (MQTT_ERR_CONN_LOST,)))
+                            if v5 and ev[13]:
+                                # The last broker closed with a DISCONNECT (MQTT 5): as paho,
+                                # on_disconnect gets its reason code and reason string.
+                                backlog.append((self._fire_disconnect, (MQTT_ERR_CONN_LOST, ev[13], ev[3])))
+                            else:
+                                backlog.append((self._fire_disconnect, (MQTT_ERR_CONN_LOST,)))
                             if not self._reconnect_on_failure:
                                 self._stop_engine()
                                 self._drain_until_closed = True
@@ -2758,9 +2853,23 @@ class Client:
         for fn, args in after:
             fn(*args)
 
-    def _fire_disconnect(self, rc: MQTTErrorCode) -> None:
+    def _fire_disconnect(self, rc: MQTTErrorCode, broker_reason: int = 0, error: Optional[str] = None) -> None:
+        """on_disconnect; ``broker_reason`` is the reason code of the DISCONNECT the last broker
+        closed the connection with (MQTT 5; 0: the connection ended otherwise), ``error`` the
+        engine's text of it, which ends with the broker's reason string."""
         cb = self.on_disconnect
         if cb is None:
+            return
+        if broker_reason:
+            reason = _disconnect_code(broker_reason)
+            props = Properties(PacketTypes.DISCONNECT)
+            reason_string = _broker_reason_string(error)
+            if reason_string:
+                props.ReasonString = reason_string
+            if self._callback_api_version == CallbackAPIVersion.VERSION1:
+                self._call("on_disconnect", cb, self, self._userdata, reason, props)
+            else:
+                self._call("on_disconnect", cb, self, self._userdata, DisconnectFlags(True), reason, props)
             return
         if self._callback_api_version == CallbackAPIVersion.VERSION1:
             if self._v5:

@@ -334,6 +334,11 @@ class ClusterOptions:
     ``"always"`` or ``"never"``."""
     user_properties: Optional[List[Tuple[str, str]]] = None
     """MQTT 5: the user properties of every CONNECT, as ``(name, value)`` pairs."""
+    max_packet_size: Optional[int] = None
+    """The largest packet, in bytes, a broker may send this client (16..268435460; None or 0:
+    64 MiB). MQTT 5 announces it in every CONNECT (Maximum Packet Size) and brokers then do not
+    forward larger messages to this client; under MQTT 3.1.1 a larger packet closes the
+    connection as malformed."""
 
     def __repr__(self) -> str:
         parts = []
@@ -481,6 +486,9 @@ class ClusterOptions:
         o.tls_key_file = s("tls_key_file")
         o.tls_insecure = int(bool(self.tls_insecure))
         o.tls_skip_hostname_check = int(bool(self.tls_skip_hostname_check))
+        mps = self.max_packet_size
+        if mps:
+            o.max_packet_size = _int("max_packet_size", mps, 16, 268435460)
         self._outbox_to_struct(o, keep)
         self._mqtt5_to_struct(o, keep)
         return _OptionsStruct(o, keep)
