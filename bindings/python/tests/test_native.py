@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import List
+from typing import Any, List
 
 import pytest
 
@@ -287,3 +287,45 @@ def test_ack_quorum_reaches_the_engine(brokers3: List[Broker]) -> None:
     finally:
         one.close()
         two.close()
+
+
+def test_mqtt5_properties_on_publish_and_messages(broker: Broker) -> None:
+    """HaMqttClient over MQTT 5 sends a message's properties (as padogrid's
+    publish(topic, MqttMessage)) on every publish path, and gives a received message's back;
+    a paho-mqtt subscriber sees the same properties."""
+    import paho.mqtt.client as paho
+
+    from hamqtt.packettypes import PacketTypes
+    from hamqtt.properties import Properties
+
+    seen_by_paho: List[Any] = []
+    watcher = paho.Client(paho.CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
+    subscribed = threading.Event()
+    watcher.on_subscribe = lambda *a: subscribed.set()
+    watcher.on_message = lambda cl, u, m: seen_by_paho.append((m.topic, m.properties.json()))
+    watcher.on_connect = lambda cl, u, f, rc, p: cl.subscribe("hp/#", 1)
+    watcher.connect("127.0.0.1", broker.port)
+    watcher.loop_start()
+    got: List[Any] = []
+    try:
+        assert subscribed.wait(10)
+        with hamqtt.HaMqttClient(broker.uri, name="props5", protocol_version=5) as c:
+            c.subscribe("hp/#", 1, callback=got.append)
+            props = Properties(PacketTypes.PUBLISH)
+            props.ContentType = "text/plain"
+            props.UserProperty = [("k", "v")]
+            assert c.publish("hp/sync", "s", 1, properties=props) is True
+            assert c.publish_async("hp/async", "a", 1, properties=props).result(10)
+            c.publish_detached("hp/detached", "d", 1, properties=props)
+            c.flush(10)
+            assert c.publish("hp/endpoint", "e", 1, endpoint=c.live_endpoints[0], properties=props) is True
+            c.publish("hp/none", "n", 1)
+            assert wait_for(lambda: len(got) == 5 and len(seen_by_paho) == 5, 10), (got, seen_by_paho)
+        expected = {"ContentType": "text/plain", "UserProperty": [("k", "v")]}
+        topics = ["hp/sync", "hp/async", "hp/detached", "hp/endpoint", "hp/none"]
+        want = sorted((t, {} if t == "hp/none" else expected) for t in topics)
+        assert sorted((m.topic, m.properties.json()) for m in got) == want
+        assert sorted(seen_by_paho) == want
+    finally:
+        watcher.loop_stop()
+        watcher.disconnect()

@@ -30,8 +30,10 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 from . import _lib
 from ._lib import HamqttError, StateError
 from ._native import EndpointStats, NativeClient, OutboxStats
-from .client import topic_matches_sub
+from .client import _publish_props, _unpack_props, topic_matches_sub
 from .options import ClusterOptions
+from .packettypes import PacketTypes
+from .properties import Properties
 
 __all__ = ["HaClusters", "HaMqttClient", "Message", "EndpointStats", "OutboxStats"]
 
@@ -53,6 +55,10 @@ class Message:
     """The name of the endpoint (broker) it came through."""
     timestamp_ns: int
     """When the engine received it (Unix time, nanoseconds)."""
+    properties: Optional[Properties] = None
+    """MQTT 5 (``protocol_version=5``): its properties, a ``Properties(PacketTypes.PUBLISH)``
+    (empty when it carried none; ``SubscriptionIdentifier`` lists the subscriptions it
+    matched); None under MQTT 3.1.1."""
 
 
 def _payload(payload: PayloadLike) -> bytes:
@@ -127,8 +133,10 @@ class HaMqttClient:
             raise TypeError(f"endpoints must be a str or a sequence of str, not {type(endpoints).__name__}")
         if not spec.strip():
             raise ValueError("endpoints names no broker: give at least one URI such as tcp://127.0.0.1:1883")
-        opts = ClusterOptions.from_any(options, **option_kwargs).to_struct()
+        cluster_options = ClusterOptions.from_any(options, **option_kwargs)
+        opts = cluster_options.to_struct()
         self._init(NativeClient.create(spec, opts.struct))
+        self._v5 = cluster_options.protocol_version == 5
 
     @classmethod
     def _from_native(cls, nc: NativeClient) -> "HaMqttClient":
@@ -138,6 +146,10 @@ class HaMqttClient:
 
     def _init(self, nc: NativeClient) -> None:
         self._nc = nc
+        # Whether received messages carry a Properties (MQTT 5). A cluster of the configuration
+        # file does not say which version it speaks: its messages have one when they carried
+        # properties.
+        self._v5: Optional[bool] = None
         self.on_message = None
         self.on_endpoint_up = None
         self.on_endpoint_down = None
@@ -246,11 +258,17 @@ class HaMqttClient:
     # -- publish / subscribe --------------------------------------------------------------
 
     def publish(self, topic: str, payload: PayloadLike = b"", qos: int = 0, retain: bool = False,
-                *, endpoint: Optional[str] = None) -> bool:
+                *, endpoint: Optional[str] = None, properties: Optional[Properties] = None) -> bool:
         """Publish and wait until delivered (acknowledged for QoS 1/2, written for QoS 0).
 
         A failing endpoint is moved to the dead list and the message goes to the next live one.
         With ``endpoint``, only that endpoint is used (no failover, no outbox).
+
+        ``properties`` (MQTT 5, ``protocol_version=5``): a ``Properties(PacketTypes.PUBLISH)``
+        (hamqtt.properties, as paho-mqtt's) sent with the message, as padogrid's
+        ``publish(topic, MqttMessage)`` sends the message's properties: payload format, message
+        expiry, content type, response topic, correlation data, user properties (a Topic Alias
+        is left out: the engine assigns aliases per connection).
 
         :returns: True when delivered. False when the client's outbox holds the message: no
             broker acknowledged it within time_to_wait, or the client is not connected (before
@@ -261,13 +279,17 @@ class HaMqttClient:
         :raises ValueError: bad topic, QoS or payload; :raises TypeError: wrong types.
         """
         t, p, q = _topic(topic), _payload(payload), _qos(qos)
+        props = _publish_props(properties) if properties is not None else None
         if endpoint is not None:
-            self._nc.publish_to(_topic(endpoint, "endpoint"), t, p, q, bool(retain))
+            self._nc.publish_to(_topic(endpoint, "endpoint"), t, p, q, bool(retain), props)
             return True
+        if props is not None:
+            return self._nc.publish_props(t, p, q, bool(retain), props)
         return self._nc.publish(t, p, q, bool(retain))
 
     def publish_async(self, topic: str, payload: PayloadLike = b"", qos: int = 0,
-                      retain: bool = False) -> "concurrent.futures.Future[List[str]]":
+                      retain: bool = False, *,
+                      properties: Optional[Properties] = None) -> "concurrent.futures.Future[List[str]]":
         """Start a publish; the future resolves to the endpoint names that took it, or to the
         error (resolved on the event thread, which :meth:`connect` starts).
 
@@ -276,26 +298,39 @@ class HaMqttClient:
         the outage; its error says why a stored message was not published after all
         (:class:`MessageDroppedError`, :class:`MessageExpiredError`, :class:`ClosedError`).
 
+        ``properties``: MQTT 5 message properties, as for :meth:`publish`.
+
         :raises OutboxFullError: the outbox is full: the message was not stored.
         """
         t, p, q = _topic(topic), _payload(payload), _qos(qos)
+        props = _publish_props(properties) if properties is not None else None
         fut: "concurrent.futures.Future[List[str]]" = concurrent.futures.Future()
         with self._lock:
-            rc, pid = self._nc.publish_async(t, p, q, bool(retain))
+            if props is not None:
+                rc, pid = self._nc.publish_async_props(t, p, q, bool(retain), props)
+            else:
+                rc, pid = self._nc.publish_async(t, p, q, bool(retain))
             if rc != _lib.OK:
                 raise _lib.error_for(rc)
             self._futures[pid] = fut
         return fut
 
     def publish_detached(self, topic: str, payload: PayloadLike = b"", qos: int = 0,
-                         retain: bool = False) -> None:
+                         retain: bool = False, *, properties: Optional[Properties] = None) -> None:
         """Start a publish that reports only its failure: no future; if no endpoint took it
         within time_to_wait, :attr:`on_error` receives the error. For telemetry that would throw
         a success away. :meth:`flush` waits for these publishes too.
 
+        ``properties``: MQTT 5 message properties, as for :meth:`publish`.
+
         :raises ValueError: bad topic, QoS or payload; :raises ClosedError: client closed.
         """
         t, p, q = _topic(topic), _payload(payload), _qos(qos)
+        if properties is not None:
+            props = _publish_props(properties)
+            if props is not None:
+                self._nc.publish_detached_props(t, p, q, bool(retain), props)
+                return
         self._nc.publish_detached(t, p, q, bool(retain))
 
     def flush(self, timeout: Optional[float] = None) -> None:
@@ -398,7 +433,9 @@ class HaMqttClient:
         kind = ev[0]
         try:
             if kind == _lib.EVENT_MESSAGE:
-                msg = Message(ev[5], ev[6], ev[7], ev[8], ev[9], ev[2] or "", ev[4])
+                msg = Message(ev[5], ev[6], ev[7], ev[8], ev[9], ev[2] or "", ev[4],
+                              _unpack_props(PacketTypes.PUBLISH, ev[12])
+                              if self._v5 or ev[12] is not None else None)
                 matched = False
                 for filt, cb in list(self._subs.items()):
                     if cb is not None and topic_matches_sub(filt, msg.topic):
