@@ -61,6 +61,12 @@ func (c *Cluster) disconnectPacket(d DisconnectOptions) (*mqtt5.Disconnect, erro
 		return nil, fmt.Errorf("disconnect: reason code 0x%02X (%s) is not one a client may send: use 0x00 (normal), 0x04 (publish the will) or one of 0x80-0x83, 0x90, 0x93-0x97, 0x99",
 			byte(d.Reason), d.Reason)
 	}
+	if err := validatePropertyString("reason string", d.ReasonString); err != nil {
+		return nil, fmt.Errorf("disconnect: %w", err)
+	}
+	if err := validateUserProperties(d.User); err != nil {
+		return nil, fmt.Errorf("disconnect: %w", err)
+	}
 	pkt := &mqtt5.Disconnect{Reason: mqtt5.ReasonCode(d.Reason)}
 	if d.SessionExpiry != nil {
 		if *d.SessionExpiry != 0 && connectSessionExpiry(c.cfg.Connection) == 0 {

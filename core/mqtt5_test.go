@@ -525,3 +525,34 @@ func TestMQTT5SubscribeAndDisconnectPropertiesOnTheWire(t *testing.T) {
 		t.Errorf("DISCONNECT: reason 0x%02X, properties %+v", byte(d.Reason), d.Properties)
 	}
 }
+
+// A string a broker closes the connection for (Mosquitto: "Malformed UTF-8" for a tab in a user
+// property) is refused before it is sent, in every packet that carries properties.
+func TestMQTT5PropertyStringsBrokersRefuse(t *testing.T) {
+	b := brokertest.Start(t)
+	c := startCluster(t, v5Config("strings", b.URI()))
+	waitLive(t, c, 1)
+	bad := []UserProperty{{"k", "a\tb"}}
+	if err := c.PublishWith(ctxT(t, 5*time.Second), "s/t", 1, false, nil, &Properties{User: bad}); err == nil || !strings.Contains(err.Error(), "control character") {
+		t.Errorf("publish: %v", err)
+	}
+	if err := c.PublishWith(ctxT(t, 5*time.Second), "s/t", 1, false, nil, &Properties{ContentType: "text\x00"}); err == nil || !strings.Contains(err.Error(), "NUL") {
+		t.Errorf("publish: %v", err)
+	}
+	if _, err := c.SubscribeWith(ctxT(t, 5*time.Second), []Subscription{{Filter: "s/#", Options: SubscribeOptions{User: bad}}}, nil); err == nil || !strings.Contains(err.Error(), "control character") {
+		t.Errorf("subscribe: %v", err)
+	}
+	if err := c.UnsubscribeWith(ctxT(t, 5*time.Second), []string{"s/#"}, bad); err == nil || !strings.Contains(err.Error(), "control character") {
+		t.Errorf("unsubscribe: %v", err)
+	}
+	if err := c.CloseWith(DisconnectOptions{ReasonString: "bye\x01"}); err == nil || !strings.Contains(err.Error(), "control character") {
+		t.Errorf("disconnect: %v", err)
+	}
+	// the connection survived all of it
+	if err := c.PublishWith(ctxT(t, 5*time.Second), "s/t", 1, false, nil, &Properties{User: []UserProperty{{"k", "ok"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if st := c.Stats(); st[0].Connects != 1 {
+		t.Errorf("%d connects: a refused string reached the broker", st[0].Connects)
+	}
+}

@@ -119,17 +119,37 @@ func (p *Properties) validate() error {
 	if len(p.CorrelationData) > maxStringField {
 		return fmt.Errorf("correlation data of %d bytes exceeds MQTT's limit of %d", len(p.CorrelationData), maxStringField)
 	}
+	// Checked field by field (not by encoding a packet, which the session does once when it
+	// sends), with the rules brokers drop the connection for, as topics are.
+	if err := validatePropertyString("content type", p.ContentType); err != nil {
+		return err
+	}
 	for _, u := range p.User {
 		if len(u.Key) >= len(stampPrefix) && u.Key[:len(stampPrefix)] == stampPrefix {
 			return fmt.Errorf("user property %q: names starting with %q are the engine's own", u.Key, stampPrefix)
 		}
 	}
-	var w mqtt5.Properties
-	p.toWire(&w, 0, "")
-	if _, err := (&mqtt5.Publish{Topic: "t", Properties: w}).Append(nil); err != nil {
-		return err
+	return validateUserProperties(p.User)
+}
+
+// validateUserProperties reports why a user property cannot travel, or nil.
+func validateUserProperties(user []UserProperty) error {
+	for _, u := range user {
+		if err := validatePropertyString("user property name", u.Key); err != nil {
+			return err
+		}
+		if err := validatePropertyString(fmt.Sprintf("user property %q", u.Key), u.Value); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+func validatePropertyString(what, s string) error {
+	if len(s) > maxStringField {
+		return fmt.Errorf("%s is %d bytes long: MQTT allows at most %d", what, len(s), maxStringField)
+	}
+	return ValidateMQTTString(what, s)
 }
 
 // toWire fills w from p for a PUBLISH. expiry, when not 0, replaces the Message Expiry with

@@ -145,10 +145,8 @@ func (c *Cluster) checkOptions(s Subscription) error {
 	case o.NoLocal && strings.HasPrefix(s.Filter, "$share/"):
 		return fmt.Errorf("subscribe %q: no-local is not allowed on a shared subscription", s.Filter)
 	}
-	for _, u := range o.User {
-		if len(u.Key) > maxStringField || len(u.Value) > maxStringField {
-			return fmt.Errorf("subscribe %q: user property %q longer than MQTT's %d bytes", s.Filter, u.Key, maxStringField)
-		}
+	if err := validateUserProperties(o.User); err != nil {
+		return fmt.Errorf("subscribe %q: %w", s.Filter, err)
 	}
 	return nil
 }
@@ -242,6 +240,9 @@ func (c *Cluster) UnsubscribeWith(ctx context.Context, filters []string, user []
 	}
 	if len(user) > 0 && c.cfg.Connection.ProtocolVersion != MQTT5 {
 		return errors.New("unsubscribe: user properties need MQTT 5 (the cluster speaks MQTT 3.1.1)")
+	}
+	if err := validateUserProperties(user); err != nil {
+		return fmt.Errorf("unsubscribe: %w", err)
 	}
 	for _, f := range filters {
 		if err := ValidateFilter(f); err != nil {
