@@ -44,6 +44,24 @@ function warnVerification (native) {
   }
 }
 
+// The asynchronous signals stay blocked on this thread from the first publish of a turn of
+// JavaScript to the end of that turn, so that a burst of publishes makes two rt_sigprocmask
+// calls instead of two each (src/addon.c, "Signals held for a turn of JavaScript"). The release
+// is a microtask: it runs when the turn's synchronous code is done, also when that code threw.
+let signalsHeld = false
+
+function releaseSignals () {
+  signalsHeld = false
+  binding.releaseSignals()
+}
+
+function holdSignalsForTurn () {
+  if (signalsHeld) return
+  signalsHeld = true
+  queueMicrotask(releaseSignals)
+  binding.holdSignals()
+}
+
 function makeError (status, message) {
   return binding.makeError(status, message)
 }
@@ -127,4 +145,5 @@ class NativeOwner extends EventEmitter {
   }
 }
 
-module.exports = { NativeOwner, makeError, binding, claimCluster, releaseCluster, clusterOwners }
+module.exports = {
+  holdSignalsForTurn, NativeOwner, makeError, binding, claimCluster, releaseCluster, clusterOwners }

@@ -17,7 +17,7 @@
 //   packetsend / packetreceive  the packets the client exchanges with the cluster as a whole
 //                               (see README)
 // plus hamqtt's own: endpointUp(name), endpointDown(name, reason).
-const { NativeOwner, makeError, binding } = require('./base')
+const { NativeOwner, makeError, binding, holdSignalsForTurn } = require('./base')
 const opt = require('./options')
 const P = require('./props')
 const util = require('node:util')
@@ -547,6 +547,7 @@ class MqttClient extends NativeOwner {
     // with or without an outbox: the engine reports a detached message's failure once.
     const report = callback !== undefined || (qos > 0 && this.listenerCount('packetreceive') > 0)
     let id
+    holdSignalsForTurn()
     try {
       id = props === null ? this._native.publish(topic, message, qos, retain, report) : this._native.publish(topic, message, qos, retain, report, props)
     } catch (err) {

@@ -2,7 +2,7 @@
 // The native HA API with JavaScript names: HaClusters (the configuration file and its clusters)
 // and HaMqttClient (one virtual cluster: publish, publishTo, subscribe, endpoints, stats).
 const fs = require('node:fs')
-const { NativeOwner, makeError, binding, clusterOwners } = require('./base')
+const { NativeOwner, makeError, binding, clusterOwners, holdSignalsForTurn } = require('./base')
 const opt = require('./options')
 
 /**
@@ -90,6 +90,7 @@ class HaMqttClient extends NativeOwner {
     opt.validatePublishTopic(topic)
     payload = opt.validatePayload(payload, 'payload')
     return new Promise((resolve, reject) => {
+      holdSignalsForTurn()
       const id = this._native.publish(topic, payload, qos, retain, true) // a refusal rejects
       this._pending.set(id, { resolve, reject })
     })

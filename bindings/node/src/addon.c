@@ -46,7 +46,8 @@
  * handlers without SA_ONSTACK (SIGCHLD once a child process is spawned, SIGINT, ...); if such
  * a signal lands on a thread while it runs library code, the handler runs on that goroutine
  * stack and can overflow it (include/hamqtt.h, "Signals"). So every call into the library
- * blocks the asynchronous signals for its duration (two cheap rt_sigprocmask calls), the
+ * runs with the asynchronous signals blocked: for its duration (two rt_sigprocmask calls), or
+ * for the rest of the turn of JavaScript that holds them (see GO below), the
  * addon's own threads block them for good, and lib/native.js loads the library with them
  * blocked so that the Go runtime's threads inherit that mask (see src/sigmask.c). The kernel
  * then delivers them to a thread of Node's that is not inside the library. */
@@ -105,20 +106,47 @@ static void ensure_onstack_all(void) {
     }
 }
 
+/* Signals held for a turn of JavaScript. Two rt_sigprocmask calls per call into the library
+ * were a sixth to a third of a publish(). So JavaScript holds the mask across a synchronous
+ * burst instead: the first publish of a turn calls holdSignals(), which blocks the asynchronous
+ * signals on this thread, and queues releaseSignals() as a microtask (lib/base.js,
+ * holdSignalsForTurn); every call into the library while they are held skips the two syscalls.
+ * The protection is the same (no library code runs on this thread with them unblocked); what
+ * the delay changes is said in src/sigmask.c. Per thread (each worker has its own loop and
+ * turns); a count, so that holds and releases pair up however they nest. The addon's own
+ * threads block the signals for good and count as held from their first instruction. */
+static __thread int signals_held;
+static __thread sigset_t signals_saved;
+
+/* Blocks the asynchronous signals unless they are held; *old gets what mask_leave restores. */
+static inline int mask_enter(sigset_t *old) {
+    if (signals_held) {
+        return 0;
+    }
+    pthread_sigmask(SIG_BLOCK, &async_signals, old);
+    return 1;
+}
+
+static inline void mask_leave(int entered, const sigset_t *old) {
+    if (entered) {
+        pthread_sigmask(SIG_SETMASK, old, NULL);
+    }
+}
+
 #define GO(expr)                                                                               \
     __extension__({                                                                            \
         sigset_t old_;                                                                         \
-        pthread_sigmask(SIG_BLOCK, &async_signals, &old_);                                     \
+        int entered_ = mask_enter(&old_);                                                      \
         __typeof__(expr) r_ = (expr);                                                          \
-        pthread_sigmask(SIG_SETMASK, &old_, NULL);                                             \
+        mask_leave(entered_, &old_);                                                           \
         r_;                                                                                    \
     })
 #define GOV(stmt)                                                                              \
     do {                                                                                       \
         sigset_t old_;                                                                         \
-        pthread_sigmask(SIG_BLOCK, &async_signals, &old_);                                     \
+        int entered_ = mask_enter(&old_);                                                      \
         stmt;                                                                                  \
-        pthread_sigmask(SIG_SETMASK, &old_, NULL);                                             \
+        mask_leave(entered_, &old_);                                                           \
     } while (0)
 
 /* Every library function, wrapped (a macro does not expand inside its own expansion). */
@@ -468,6 +496,7 @@ static void *op_thread(void *arg) {
     op *o = arg;
     int rc = HAMQTT_OK;
     pthread_sigmask(SIG_BLOCK, &async_signals, NULL); /* our thread: never a signal target */
+    signals_held = 1;                                 /* for good: no span needs its syscalls */
     switch (o->kind) {
     case OP_CONNECT: rc = hamqtt_connect(o->h); break;
     case OP_DISCONNECT: rc = hamqtt_disconnect(o->h); break;
@@ -733,7 +762,7 @@ static napi_value props_object(napi_env env, const hamqtt_props *p, int connack)
     napi_create_object(env, &obj);
     int n = 0;
     sigset_t old;
-    pthread_sigmask(SIG_BLOCK, &async_signals, &old);
+    int entered = mask_enter(&old);
     const prop_name *names = connack ? CONNACK_PROPS : MESSAGE_PROPS;
     size_t count = connack ? sizeof CONNACK_PROPS / sizeof CONNACK_PROPS[0] : sizeof MESSAGE_PROPS / sizeof MESSAGE_PROPS[0];
     for (size_t i = 0; i < count; i++) {
@@ -801,7 +830,7 @@ static napi_value props_object(napi_env env, const hamqtt_props *p, int connack)
         napi_set_named_property(env, obj, "userProperties", v);
         n++;
     }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    mask_leave(entered, &old);
     if (n == 0) {
         napi_get_undefined(env, &obj);
     }
@@ -1803,7 +1832,7 @@ static napi_value m_publish(napi_env env, napi_callback_info info) {
     if (has_props) {
         /* One signal-blocked span for the setters and the publish (see flat_prop). */
         sigset_t old;
-        pthread_sigmask(SIG_BLOCK, &async_signals, &old);
+        int entered = mask_enter(&old);
         hamqtt_props *props = NULL;
         rc = build_flat_props(c->flat, &props);
         if (rc == HAMQTT_OK) {
@@ -1811,7 +1840,7 @@ static napi_value m_publish(napi_env env, napi_callback_info info) {
                         : (hamqtt_publish_detached_props)(c->h, topic, data, len, qos, retain, props);
             (hamqtt_props_free)(props);
         }
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        mask_leave(entered, &old);
     } else {
         rc = report ? hamqtt_publish_async(c->h, topic, data, len, qos, retain, NULL, (void *)1, &id)
                     : hamqtt_publish_detached(c->h, topic, data, len, qos, retain);
@@ -2384,6 +2413,25 @@ static napi_value f_status_names(napi_env env, napi_callback_info info) {
 }
 
 /* makeError(status, message): the Error the addon would throw (for JS-made errors). */
+/* holdSignals() / releaseSignals(): see "Signals held for a turn of JavaScript". */
+static napi_value f_hold_signals(napi_env env, napi_callback_info info) {
+    (void)env;
+    (void)info;
+    if (signals_held++ == 0) {
+        pthread_sigmask(SIG_BLOCK, &async_signals, &signals_saved);
+    }
+    return NULL;
+}
+
+static napi_value f_release_signals(napi_env env, napi_callback_info info) {
+    (void)env;
+    (void)info;
+    if (signals_held > 0 && --signals_held == 0) {
+        pthread_sigmask(SIG_SETMASK, &signals_saved, NULL);
+    }
+    return NULL;
+}
+
 static napi_value f_make_error(napi_env env, napi_callback_info info) {
     size_t argc = 2;
     napi_value argv[2];
@@ -2592,6 +2640,8 @@ static napi_value init(napi_env env, napi_value exports) {
         {"shutdown", NULL, f_shutdown, NULL, NULL, NULL, napi_default, NULL},
         {"statusCodes", NULL, f_status_names, NULL, NULL, NULL, napi_default, NULL},
         {"makeError", NULL, f_make_error, NULL, NULL, NULL, napi_default, NULL},
+        {"holdSignals", NULL, f_hold_signals, NULL, NULL, NULL, napi_default, NULL},
+        {"releaseSignals", NULL, f_release_signals, NULL, NULL, NULL, napi_default, NULL},
     };
     NAPI_CALL(env, napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns));
     return exports;

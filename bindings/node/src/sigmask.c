@@ -11,6 +11,22 @@
  * signals blocked at load time, no Go thread ever receives them; the kernel delivers them to
  * Node's own threads instead. The addon does the same for its own threads and around every call
  * into the library on Node's threads.
+ *
+ * On Node's threads a publish does not block and unblock them around its own call: it blocks
+ * them for the rest of the turn of JavaScript it runs in (the first publish of a turn blocks
+ * them; a microtask queued by it unblocks them when the turn's synchronous code is done, also
+ * when that code threw), so that a burst of publishes costs two rt_sigprocmask calls instead of
+ * two each (src/addon.c, "Signals held for a turn of JavaScript"). What a JavaScript program can
+ * observe does not change: Node runs process.on('SIG...') listeners from its event loop only
+ * (libuv's handler writes to a pipe), never within a turn, and SIGCHLD is not blocked at all. What
+ * does change is the kernel's delivery to that thread, which waits for the end of the turn. A
+ * signal sent to the process goes to a thread that does not block it, and Node's other threads
+ * (its platform workers, libuv's pool) do not: so SIGINT or SIGTERM with no listener still ends
+ * the process at once during a burst (seen with Node 20). Were none of them to take it, such a
+ * default action (or SIGTSTP's stop) would wait for the turn to end: a turn that publishes and
+ * then computes for a second without returning to the loop would delay it by that second. A
+ * signal sent to the thread itself does wait: the SIGPROF ticks of a profiler sampling it (V8's
+ * --cpu-prof; perf samples without signals), so a CPU profile attributes a burst's samples to its end.
  */
 #define NAPI_VERSION 8
 #include <node_api.h>
