@@ -328,6 +328,9 @@ func (cc ConnectionConfig) validate() error {
 	if w := cc.Will; w != nil && len(w.Payload) > maxStringField {
 		return fmt.Errorf("will payload of %d bytes exceeds MQTT's limit of %d", len(w.Payload), maxStringField)
 	}
+	if err := validateUserProperties(cc.MQTT5.User); err != nil {
+		return fmt.Errorf("connect properties: %w", err)
+	}
 	return nil
 }
 

@@ -556,3 +556,11 @@ func TestMQTT5PropertyStringsBrokersRefuse(t *testing.T) {
 		t.Errorf("%d connects: a refused string reached the broker", st[0].Connects)
 	}
 }
+
+func TestMQTT5ConnectUserPropertiesBrokersRefuse(t *testing.T) {
+	cfg := v5Config("cstrings", "tcp://127.0.0.1:1")
+	cfg.Connection.MQTT5.User = []UserProperty{{"site", "a\nb"}}
+	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "connect properties") {
+		t.Fatalf("New with a control character in a CONNECT user property: %v", err)
+	}
+}
