@@ -656,7 +656,7 @@ func (cl *client) deliverOutcome(d *dispatchState, cbs *callbacks, dl *core.Deli
 	if dl.Err != nil {
 		errPtr = b.str(errText)
 	}
-	C.hqcapi_call_delivery(cb, user, id, C.uint64_t(dl.ID), b.str(dl.Topic), status, errPtr, b.str(eps), duser, C.int(reasonOf(dl.Err)))
+	C.hqcapi_call_delivery(cb, user, id, C.uint64_t(dl.ID), b.str(dl.Topic), status, errPtr, b.str(eps), duser, C.int(deliveryReason(dl)))
 }
 
 // routeDelivery takes the registration of a delivery event and says what reaches the

@@ -431,13 +431,14 @@ func (cl *client) pollEvents(out []C.hamqtt_event, timeout time.Duration) (int, 
 			ev.delivery.id = C.uint64_t(d.ID)
 			ev.delivery.topic = putStr(d.Topic)
 			ev.delivery.endpoints = putStr(joined[i])
+			ev.delivery.reason_code = C.int(deliveryReason(d))
 			if d.Err != nil {
 				ev.delivery.status = C.int(publishCode(d.Err, errNoEndpoint))
 				ev.delivery.error = putStr(d.Err.Error())
 				ev.status = ev.delivery.status
 				ev.error = ev.delivery.error
-				ev.delivery.reason_code = C.int(reasonOf(d.Err))
 			}
+			ev.reason_code = ev.delivery.reason_code
 			ev.delivery.user = users[i]
 		}
 	}

@@ -584,6 +584,15 @@ func hamqtt_last_reason_code() C.int {
 	return C.hqcapi_get_reason()
 }
 
+// deliveryReason is a publish outcome's MQTT 5 reason code: the broker's failure code, or its
+// success code (0x10 no matching subscribers), 0 when it gave none.
+func deliveryReason(d *core.Delivery) int {
+	if d.Err != nil {
+		return reasonOf(d.Err)
+	}
+	return int(d.ReasonCode)
+}
+
 // reasonOf is the MQTT 5 reason code an error carries, 0 when none.
 func reasonOf(err error) int {
 	var re *core.ReasonError

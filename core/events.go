@@ -66,6 +66,9 @@ type Delivery struct {
 	Endpoints []string
 	// Err is nil when the message was delivered.
 	Err error
+	// ReasonCode is, for a delivered message, the MQTT 5 broker's success reason code
+	// (ReasonNoMatchingSubscribers, 0x10, when no subscription matched; see Token.ReasonCode).
+	ReasonCode ReasonCode
 }
 
 // Event is one thing that happened in a cluster, as drained by Cluster.Poll.

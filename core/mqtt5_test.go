@@ -564,3 +564,33 @@ func TestMQTT5ConnectUserPropertiesBrokersRefuse(t *testing.T) {
 		t.Fatalf("New with a control character in a CONNECT user property: %v", err)
 	}
 }
+
+// A broker's success reason code reaches the publisher: Mosquitto answers a QoS 1 publish with
+// 0x10 "No matching subscribers" when nobody subscribed (its PUBREC at QoS 2 says plain success),
+// and with plain success once someone has.
+func TestMQTT5NoMatchingSubscribers(t *testing.T) {
+	b := brokertest.Start(t)
+	cfg := v5Config("nomatch", b.URI())
+	cfg.DeliveryEvents = true
+	c := startCluster(t, cfg)
+	waitLive(t, c, 1)
+	for _, qos := range []byte{1} {
+		tok := c.PublishAsync("nobody/listens", qos, false, []byte("x"))
+		if err := tok.Wait(ctxT(t, 5*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if rc := tok.ReasonCode(); rc != ReasonNoMatchingSubscribers {
+			t.Errorf("QoS %d to a topic nobody subscribed: reason code 0x%02X, want 0x10", qos, byte(rc))
+		}
+		pollFor(t, c, 5*time.Second, "the delivery event with its reason code", func(e Event) bool {
+			return e.Kind == EventDelivery && e.Delivery.ID == tok.ID() && e.Delivery.ReasonCode == ReasonNoMatchingSubscribers
+		})
+	}
+	if err := c.Subscribe(ctxT(t, 5*time.Second), "nobody/#", 1, func(Message) {}); err != nil {
+		t.Fatal(err)
+	}
+	tok := c.PublishAsync("nobody/listens", 1, false, []byte("x"))
+	if err := tok.Wait(ctxT(t, 5*time.Second)); err != nil || tok.ReasonCode() != 0 {
+		t.Errorf("with a subscriber: %v, reason code 0x%02X", err, byte(tok.ReasonCode()))
+	}
+}

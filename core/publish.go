@@ -170,6 +170,7 @@ type Token struct {
 	// lossIsError (PublishDetached): any failure, a dropped or expired stored message too, is
 	// an EventError, since the caller has no id to match a delivery event with.
 	lossIsError bool
+	success     ReasonCode // set before done is closed (see ReasonCode)
 
 	// With an outbox: the stored message, and the cluster whose pipeline carries it now
 	// (nil between clusters), both guarded by the outbox's lock.
@@ -178,10 +179,13 @@ type Token struct {
 }
 
 // finish ends the publish with its outcome; false if it had ended already.
-func (t *Token) finish(eps []string, err error) bool {
+func (t *Token) finish(eps []string, err error) bool { return t.finishWith(eps, err, 0) }
+
+// finishWith is finish with the broker's success reason code.
+func (t *Token) finishWith(eps []string, err error, success ReasonCode) bool {
 	first := false
 	t.once.Do(func() {
-		t.endpoints, t.err = eps, err
+		t.endpoints, t.err, t.success = eps, err, success
 		if t.done != nil {
 			close(t.done)
 		}
@@ -205,6 +209,15 @@ func (t *Token) Done() <-chan struct{} { return t.done }
 func (t *Token) Err() error {
 	<-t.done
 	return t.err
+}
+
+// ReasonCode is, once Done is closed and the publish succeeded, the success reason code an
+// MQTT 5 broker acknowledged it with: ReasonNoMatchingSubscribers (0x10) when no subscription
+// matched, else 0 (also under MQTT 3.1.1). A message that had to be sent again after a failover
+// reports 0.
+func (t *Token) ReasonCode() ReasonCode {
+	<-t.done
+	return t.success
 }
 
 // Endpoints lists, once Done is closed, the endpoints that took the message.
@@ -396,6 +409,7 @@ type asyncPub struct {
 	req      publishReq
 	fs       []*inflight // one per endpoint it was handed to (several with All)
 	deadline time.Time
+	success  ReasonCode // the first success reason code of the copies acknowledged
 }
 
 // sendQueue is the FIFO between PublishAsync and the sender goroutine.
@@ -584,7 +598,7 @@ func (c *Cluster) confirmer(sent <-chan *asyncPub) {
 		if err == nil {
 			c.afterPublish(p.req, eps, nil)
 		}
-		c.complete(p.t, p.req.topic, eps, err)
+		c.completeWith(p.t, p.req.topic, eps, err, p.success)
 		if c.pipeInflight.Add(-1) == 0 {
 			select {
 			case c.pipeDrained <- struct{}{}:
@@ -626,6 +640,9 @@ func (c *Cluster) settleOnce(p *asyncPub) ([]string, error) {
 	for _, f := range p.fs {
 		if err := c.confirm(f, p.deadline); err == nil {
 			took = append(took, f.ep.name)
+			if p.success == 0 {
+				p.success = ackReason(f.tok)
+			}
 		} else {
 			lastErr = err
 		}
@@ -665,6 +682,12 @@ func (c *Cluster) redeliver(p *asyncPub, took []string, lastErr error) ([]string
 }
 
 func (c *Cluster) complete(t *Token, topic string, eps []string, err error) {
+	c.completeWith(t, topic, eps, err, 0)
+}
+
+// completeWith ends t's publish with its outcome (success: the broker's success reason code)
+// and reports it as its kind of token asks.
+func (c *Cluster) completeWith(t *Token, topic string, eps []string, err error, success ReasonCode) {
 	if t.entry != nil && c.outbox != nil {
 		if errors.Is(err, ErrClosed) && c.isClosed() {
 			// Not an outcome: the message stays in the outbox for the next cluster.
@@ -674,7 +697,7 @@ func (c *Cluster) complete(t *Token, topic string, eps []string, err error) {
 		}
 		c.outbox.resolve(t.entry, err)
 	}
-	if !t.finish(eps, err) {
+	if !t.finishWith(eps, err, success) {
 		c.releaseOutstanding()
 		return
 	}
@@ -694,7 +717,7 @@ func (c *Cluster) complete(t *Token, topic string, eps []string, err error) {
 			Delivery: &Delivery{ID: t.id, Topic: topic, Err: err}})
 	case c.cfg.DeliveryEvents:
 		c.events.push(Event{Kind: EventDelivery, Time: time.Now(), Err: err,
-			Delivery: &Delivery{ID: t.id, Topic: topic, Endpoints: eps, Err: err}})
+			Delivery: &Delivery{ID: t.id, Topic: topic, Endpoints: eps, Err: err, ReasonCode: t.success}})
 	}
 	c.releaseOutstanding()
 }

@@ -107,6 +107,18 @@ type op5 struct {
 	done     chan struct{}
 	err      error
 	codes    []mqtt5.ReasonCode // SUBACK, UNSUBACK
+	// success is a publish's success reason code from its PUBACK or PUBREC (0x10: no matching
+	// subscribers), written before done is closed.
+	success mqtt5.ReasonCode
+}
+
+// ackReason is the success reason code an MQTT 5 broker acknowledged a publish with (0 under
+// MQTT 3.1.1, or when it said plain success).
+func ackReason(tok ackToken) ReasonCode {
+	if o, ok := tok.(*op5); ok && o.err == nil {
+		return ReasonCode(o.success)
+	}
+	return 0
 }
 
 func (o *op5) Done() <-chan struct{} { return o.done }
@@ -435,6 +447,15 @@ func (s *session5) finish(id uint16, kind mqtt5.PacketType, err error, codes []m
 	return true
 }
 
+// noteSuccess keeps the success reason code of the publish awaiting id.
+func (s *session5) noteSuccess(id uint16, rc mqtt5.ReasonCode) {
+	s.mu.Lock()
+	if op := s.pending[id]; op != nil && op.kind == mqtt5.PUBLISH {
+		op.success = rc
+	}
+	s.mu.Unlock()
+}
+
 func (s *session5) subscribe(cn *connection, subs []subscription, deadline time.Time) ([]byte, error) {
 	codes := make([]byte, len(subs))
 	// The Subscription Identifier and the user properties are per SUBSCRIBE: one packet per
@@ -665,6 +686,9 @@ func (s *session5) handle(p mqtt5.Packet) error {
 	case *mqtt5.Ack:
 		switch p.Kind {
 		case mqtt5.PUBACK, mqtt5.PUBCOMP:
+			if p.Kind == mqtt5.PUBACK && !p.Reason.IsError() {
+				s.noteSuccess(p.PacketID, p.Reason)
+			}
 			s.finish(p.PacketID, mqtt5.PUBLISH, s.reasonErr(p.Kind, p.Reason, &p.Properties), nil)
 		case mqtt5.PUBREC:
 			if p.Reason.IsError() {
@@ -674,10 +698,12 @@ func (s *session5) handle(p mqtt5.Packet) error {
 			rel := &mqtt5.Ack{Kind: mqtt5.PUBREL, PacketID: p.PacketID}
 			s.mu.Lock()
 			op := s.pending[p.PacketID]
-			s.mu.Unlock()
-			if op == nil || op.kind != mqtt5.PUBLISH || op.qos != 2 {
+			if op != nil && op.kind == mqtt5.PUBLISH && op.qos == 2 {
+				op.success = p.Reason
+			} else {
 				rel.Reason = mqtt5.ReasonPacketIdentifierNotFound
 			}
+			s.mu.Unlock()
 			return s.write(rel)
 		case mqtt5.PUBREL:
 			comp := &mqtt5.Ack{Kind: mqtt5.PUBCOMP, PacketID: p.PacketID}

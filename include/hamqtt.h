@@ -422,7 +422,9 @@ typedef struct hamqtt_delivery {
     void *user;             /* the user pointer given to hamqtt_publish_async() */
     int reason_code;        /* MQTT 5: the broker's failure reason code (0x80 and above, e.g.
                                0x87 not authorized) when it refused the message (status
-                               HAMQTT_ERR_REFUSED), else 0 (0.5) */
+                               HAMQTT_ERR_REFUSED); on success its success code, 0x10 when no
+                               subscription matched (a message resent after a failover
+                               reports 0); else 0 (0.5) */
 } hamqtt_delivery;
 
 /* hamqtt_event.status of an ENDPOINT_UP event: the broker's CONNACK said it still had a

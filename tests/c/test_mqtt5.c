@@ -626,7 +626,19 @@ static void busy_broker_stop(struct busy_broker *bb) {
 
 struct reasons_seen {
     int down_code, will_seen, normal_will_seen, big_seen, small_seen, to_seen;
+    uint64_t nobody_id;
+    int nobody_code; /* -1 until its delivery came */
 };
+
+static void on_nobody_event(const hamqtt_event *e, void *arg) {
+    struct reasons_seen *t = (struct reasons_seen *)arg;
+    if (e->kind == HAMQTT_EVENT_DELIVERY && e->delivery.id == t->nobody_id) {
+        CHECK(e->delivery.status == HAMQTT_OK && e->reason_code == e->delivery.reason_code);
+        t->nobody_code = e->delivery.reason_code;
+    }
+}
+
+static int nobody_done(void *arg) { return ((struct reasons_seen *)arg)->nobody_code >= 0; }
 
 static void on_down_event(const hamqtt_event *e, void *arg) {
     struct reasons_seen *t = (struct reasons_seen *)arg;
@@ -774,6 +786,11 @@ void test_mqtt5_disconnect(void) {
         hamqtt_props_free(own);
     }
     pump(watcher, on_will_event, to_seen, &t);
+    /* a broker's success reason code: 0x10, nobody subscribed to the topic */
+    t.nobody_code = -1;
+    CHECK_OK(hamqtt_publish_async(with, "v5/nobody/listens", "n", 1, 1, 0, NULL, NULL, &t.nobody_id));
+    pump(with, on_nobody_event, nobody_done, &t);
+    CHECK(t.nobody_code == 0x10);
     /* user properties in the UNSUBSCRIBE, and only those */
     CHECK_ERR(hamqtt_unsubscribe_props(watcher, "v5/will/#", bad), HAMQTT_ERR_INVALID, "only user properties");
     CHECK_OK(hamqtt_unsubscribe_props(watcher, "v5/will/#", tags));
