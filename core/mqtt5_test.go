@@ -408,9 +408,15 @@ func TestMixedVersionsWhenAsked(t *testing.T) {
 func TestMQTT5CloseWithWill(t *testing.T) {
 	bs := brokertest.StartN(t, 2)
 	counters := []*counter{newCounter(t, bs[0].URI(), "v5/will/#"), newCounter(t, bs[1].URI(), "v5/will/#")}
+	watcher := startCluster(t, v5Config("close-watch", bs[0].URI()))
+	var got collector
+	if err := watcher.Subscribe(ctxT(t, 5*time.Second), "v5/will/#", 1, got.add); err != nil {
+		t.Fatal(err)
+	}
 	for _, name := range []string{"normal", "will"} {
 		cfg := v5Config("close-"+name, uris(bs)...)
-		cfg.Connection.Will = &Will{Topic: "v5/will/" + name, Payload: []byte(name), QoS: 1}
+		cfg.Connection.Will = &Will{Topic: "v5/will/" + name, Payload: []byte(name), QoS: 1,
+			Properties: &Properties{ContentType: "text/plain", User: []UserProperty{{"gateway", name}}}}
 		c := startCluster(t, cfg)
 		waitLive(t, c, 2)
 		if err := c.CloseWith(DisconnectOptions{Reason: 0x8E}); err == nil || !strings.Contains(err.Error(), "not one a client may send") {
@@ -441,6 +447,14 @@ func TestMQTT5CloseWithWill(t *testing.T) {
 			t.Errorf("broker %d published the will of a normal close", i)
 		}
 		k.mu.Unlock()
+	}
+	// the will's properties reached the broker and come with it
+	waitFor(t, 5*time.Second, "the will at an MQTT 5 subscriber", func() bool { return got.count() >= 1 })
+	for _, m := range got.all() {
+		if m.Topic == "v5/will/will" && (m.Properties == nil || m.Properties.ContentType != "text/plain" ||
+			!slices.Equal(m.Properties.User, []UserProperty{{"gateway", "will"}})) {
+			t.Errorf("the will arrived with properties %+v", m.Properties)
+		}
 	}
 }
 
