@@ -3,7 +3,8 @@
 #   py-install  create the venv $(PY_VENV) and install into it: pytest, pytest-timeout,
 #               paho-mqtt (for the benchmark and side-by-side tests) and the hamqtt package
 #               itself from ./bindings/python (its build compiles libhamqtt.so with go build)
-#   py-test     py-install, then the pytest suite against real Mosquitto brokers
+#   py-test     py-install, then the pytest suite against real Mosquitto brokers, and its
+#               version-independent part again over MQTT 5
 #   py-bench    the QoS 0 benchmark: paho-mqtt and hamqtt.client side by side
 #   py-clean    remove the venv and the package's build directories
 PYTHON     ?= python3
@@ -31,8 +32,15 @@ $(PY_INSTALL_STAMP): $(PY_INSTALL_INPUTS)
 	  $(PY_BIN)/python -m pip install -q --disable-pip-version-check --force-reinstall --no-deps ./bindings/python'
 	@touch $@
 
+# The tests whose behaviour must not depend on the MQTT version run once more over MQTT 5
+# (HAMQTT_TEST_PROTOCOL=5, read by tests/protocol.py; about 20 s).
+PY_TESTS_BOTH_PROTOCOLS := tests/test_client.py tests/test_failover.py tests/test_order.py \
+  tests/test_event_loop.py tests/test_native.py
+
 py-test: py-install
 	cd bindings/python && $(abspath $(PY_BIN))/python -m pytest $(PY_PYTEST_FLAGS) tests
+	cd bindings/python && HAMQTT_TEST_PROTOCOL=5 $(abspath $(PY_BIN))/python -m pytest $(PY_PYTEST_FLAGS) \
+	  $(PY_TESTS_BOTH_PROTOCOLS)
 
 py-bench: py-install
 	$(PY_BIN)/python bindings/python/bench/bench_qos0.py

@@ -11,10 +11,11 @@ import pytest
 
 import hamqtt.client as mqtt
 from brokers import Broker, free_port, wait_for
+from protocol import V5, client_kwargs, mqtt311_only
 
 
 def v2(**kw) -> mqtt.Client:
-    return mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, **kw)
+    return mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, **{**client_kwargs(), **kw})
 
 
 # -- module surface ---------------------------------------------------------------------------
@@ -61,6 +62,7 @@ def test_message_info_unpacks_like_a_tuple() -> None:
 # -- arguments --------------------------------------------------------------------------------
 
 
+@mqtt311_only
 def test_constructor_arguments() -> None:
     with pytest.raises(TypeError, match="callback_api_version"):
         mqtt.Client("my-client-id")  # type: ignore[arg-type]
@@ -85,6 +87,7 @@ def test_constructor_arguments() -> None:
         mqtt.Client(mqtt.CallbackAPIVersion.VERSION1)
 
 
+@mqtt311_only
 def test_bad_publish_and_subscribe_arguments(broker: Broker) -> None:
     c = v2()
     c.connect("127.0.0.1", broker.port)
@@ -236,9 +239,10 @@ def test_exception_in_callback_is_logged_and_loop_goes_on(broker: Broker, caplog
     c.loop_stop()
 
 
+@mqtt311_only
 def test_loop_on_callers_thread_and_callbacks(broker: Broker) -> None:
     events: List[str] = []
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="loop-thread", userdata="ud")
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, **client_kwargs(), client_id="loop-thread", userdata="ud")
 
     @c.connect_callback()
     def on_connect(client, userdata, flags, reason_code, properties):
@@ -426,11 +430,11 @@ def test_loop_forever_returns_on_loss_without_reconnect_on_failure(broker: Broke
 
 def test_keepalive_zero_turns_keep_alive_off(broker: Broker) -> None:
     # paho-mqtt's keepalive=0 means no keep-alive; Mosquitto logs what the client asked for.
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="py-ka-off")
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, **client_kwargs(), client_id="py-ka-off")
     c.connect("127.0.0.1", broker.port, keepalive=0)
     c.loop_start()
     try:
-        assert wait_for(lambda: "as py-ka-off (p2, c1, k0)" in broker.log())
+        assert wait_for(lambda: f"as py-ka-off (p{5 if V5 else 2}, c1, k0)" in broker.log())
     finally:
         c.disconnect()
         c.loop_stop()
@@ -441,7 +445,7 @@ def test_on_subscribe_reports_the_qos_the_broker_granted() -> None:
     b = Broker(extra_config="max_qos 1\n").start()
     try:
         got: List[int] = []
-        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, **client_kwargs())
         c.on_subscribe = lambda cl, u, mid, codes, props: got.extend(rc.value for rc in codes)
         c.connect("127.0.0.1", b.port)
         c.loop_start()

@@ -20,6 +20,7 @@ import pytest
 
 import hamqtt.client as mqtt
 from brokers import Broker, wait_for
+from protocol import client_kwargs
 from conftest import have_paho, run_example
 
 
@@ -62,7 +63,7 @@ def test_the_socket(broker: Broker) -> None:
     disconnect(), a new one after reconnect(); loop_write() is harmless at any time; its
     bridge thread exists only while a socket is open and asked for."""
     events: List[str] = []
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, **client_kwargs())
     assert c.socket() is None and not c.want_write()
     assert c.loop_read() == mqtt.MQTT_ERR_NO_CONN
     assert c.loop_write() == mqtt.MQTT_ERR_NO_CONN
@@ -93,7 +94,7 @@ def test_the_socket(broker: Broker) -> None:
     assert wait_for(lambda: not any(t.name.startswith("hamqtt-socket-") for t in threading.enumerate()), 5)
 
     # a client that never asks for the socket has no bridge thread
-    d = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="no-socket-asked")
+    d = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, **client_kwargs(), client_id="no-socket-asked")
     d.connect("127.0.0.1", broker.port)
     d.loop_start()
     try:
@@ -109,7 +110,7 @@ def test_subscribe_acknowledged_through_write_interest(broker: Broker) -> None:
     and runs it from loop_write(), then drops the interest (what paho does for the SUBSCRIBE
     packet); want_write() says the same to a loop without the callbacks."""
     calls: List[str] = []
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, **client_kwargs())
     c.on_socket_register_write = lambda cl, u, s: calls.append("register")
     c.on_socket_unregister_write = lambda cl, u, s: calls.append("unregister")
     c.on_subscribe = lambda cl, u, mid, rcs, p: calls.append(f"suback {mid}")
@@ -221,7 +222,7 @@ def test_socket_survives_a_total_outage(broker: Broker) -> None:
     import select
 
     events: List[str] = []
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, ha_options={"probe_delay": 0.2, "max_probe_delay": 0.5})
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, **client_kwargs(), ha_options={"probe_delay": 0.2, "max_probe_delay": 0.5})
     c.on_connect = lambda *a: events.append("connect")
     c.on_disconnect = lambda cl, u, f, rc, p: events.append(f"disconnect failure={rc.is_failure}")
     c.on_socket_close = lambda *a: events.append("socket closed")

@@ -15,6 +15,7 @@ from typing import List
 
 import hamqtt.client as mqtt
 from brokers import Broker
+from protocol import client_kwargs
 
 N = 1500
 
@@ -38,7 +39,7 @@ def test_broker_killed_during_qos1_stream_loses_nothing(brokers3: List[Broker]) 
         with lock:
             received.append(msg.payload)
 
-    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="fo-sub", ha_options={"dedup": True})
+    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, **client_kwargs(), client_id="fo-sub", ha_options={"dedup": True})
     sub.on_connect = on_connect
     sub.on_subscribe = on_subscribe
     sub.on_message = on_message
@@ -51,7 +52,7 @@ def test_broker_killed_during_qos1_stream_loses_nothing(brokers3: List[Broker]) 
         time.sleep(0.05)
     assert len(sub.live_endpoints) == 3
 
-    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="fo-pub",
+    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, **client_kwargs(), client_id="fo-pub",
                       ha_options={"publisher_type": "ALL", "warm_up": -1})
     published: List[int] = []
     pub.on_publish = lambda c, u, mid, rc, props: published.append(mid)
@@ -96,7 +97,7 @@ def test_broker_killed_during_qos1_stream_loses_nothing(brokers3: List[Broker]) 
 def test_qos1_kept_while_every_broker_is_down(broker: Broker) -> None:
     """QoS 1 messages published while no broker is up are kept and sent once one is back."""
     got: List[bytes] = []
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, ha_options={"time_to_wait": 1, "probe_delay": 0.2,
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, **client_kwargs(), ha_options={"time_to_wait": 1, "probe_delay": 0.2,
                                                                    "max_probe_delay": 0.5})
     c.on_message = lambda cl, u, m: got.append(m.payload)
     c.connect("127.0.0.1", broker.port)

@@ -11,6 +11,7 @@ import pytest
 import hamqtt
 import hamqtt.client as mqtt
 from brokers import Broker
+from protocol import ha_kwargs, mqtt311_only
 
 
 def wait_for(cond, timeout: float = 10.0) -> bool:
@@ -28,7 +29,7 @@ def test_publish_subscribe_endpoints_and_stats(brokers3: List[Broker]) -> None:
     got: List[hamqtt.Message] = []
     other: List[hamqtt.Message] = []
     uris = [b.uri for b in brokers3]
-    client = hamqtt.HaMqttClient(uris, name="native", probe_delay=0.2, max_probe_delay=0.5, warm_up=-1)
+    client = hamqtt.HaMqttClient(uris, **ha_kwargs(), name="native", probe_delay=0.2, max_probe_delay=0.5, warm_up=-1)
     client.on_endpoint_up = ups.append
     client.on_endpoint_down = lambda name, reason: downs.append(name)
     client.on_message = other.append
@@ -174,22 +175,23 @@ def test_clusters_from_yaml_and_client_binding(brokers3: List[Broker], tmp_path)
 
 
 def test_context_manager_and_delivery_future_on_close(broker: Broker) -> None:
-    with hamqtt.HaMqttClient(broker.uri, client_id="ctx") as c:
+    with hamqtt.HaMqttClient(broker.uri, **ha_kwargs(), client_id="ctx") as c:
         assert c.is_connected
         f = c.publish_async("ctx/a", b"1", qos=1)
         assert f.result(10) == [c.live_endpoints[0]]
     assert not c.is_connected
 
 
+@mqtt311_only  # shared connections are offered for MQTT 3.1.1 clusters only
 def test_clusters_share_one_connection(broker: Broker) -> None:
     # Both clusters use one client id: two connections would take the session from each
     # other (the broker drops the older), so both stay up only if they share one.
     opts = dict(share_connections=True, client_id="py-shared", probe_delay=0.2, max_probe_delay=0.5)
     got = {"sa": [], "sb": []}  # type: dict
     downs: List[str] = []
-    a = hamqtt.HaMqttClient([broker.uri], name="sa", **opts)
-    b = hamqtt.HaMqttClient([broker.uri], name="sb", **opts)
-    pub = hamqtt.HaMqttClient([broker.uri], name="spub")
+    a = hamqtt.HaMqttClient([broker.uri], **ha_kwargs(), name="sa", **opts)
+    b = hamqtt.HaMqttClient([broker.uri], **ha_kwargs(), name="sb", **opts)
+    pub = hamqtt.HaMqttClient([broker.uri], **ha_kwargs(), name="spub")
     for c in (a, b):
         c.on_endpoint_down = lambda name, reason: downs.append(name)
         c.on_message = got[c.name].append
@@ -211,7 +213,7 @@ def test_clusters_share_one_connection(broker: Broker) -> None:
 def test_publish_detached_and_flush(broker: Broker) -> None:
     got: List[hamqtt.Message] = []
     errors: List[hamqtt.HamqttError] = []
-    with hamqtt.HaMqttClient([broker.uri], name="det", time_to_wait=0.5, ack_timeout=0.2) as c:
+    with hamqtt.HaMqttClient([broker.uri], **ha_kwargs(), name="det", time_to_wait=0.5, ack_timeout=0.2) as c:
         c.on_error = errors.append
         c.subscribe("det/#", 1, callback=got.append)
         for i in range(100):
@@ -263,8 +265,8 @@ def test_ack_quorum_reaches_the_engine(brokers3: List[Broker]) -> None:
 
     a, b = brokers3[0], brokers3[1]
     uris = f"{a.uri},{b.uri}"
-    one = hamqtt.HaMqttClient(uris, publisher_type="ALL", ack_quorum=1, ack_timeout=1.5, warm_up=-1)
-    two = hamqtt.HaMqttClient(uris, publisher_type="ALL", ack_quorum=2, ack_timeout=1.5, warm_up=-1)
+    one = hamqtt.HaMqttClient(uris, **ha_kwargs(), publisher_type="ALL", ack_quorum=1, ack_timeout=1.5, warm_up=-1)
+    two = hamqtt.HaMqttClient(uris, **ha_kwargs(), publisher_type="ALL", ack_quorum=2, ack_timeout=1.5, warm_up=-1)
     one.connect()
     two.connect()
     try:

@@ -18,6 +18,7 @@ import pytest
 import hamqtt.client as mqtt
 from hamqtt import _lib
 from brokers import Broker, wait_for
+from protocol import client_kwargs
 
 
 class Subscriber:
@@ -55,7 +56,7 @@ class Subscriber:
 def _publisher(**ha) -> mqtt.Client:
     opts = {"probe_delay": 0.1, "max_probe_delay": 0.3}
     opts.update(ha)
-    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, ha_options=opts)
+    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, **client_kwargs(), ha_options=opts)
     pub.max_inflight_messages_set(20)
     return pub
 
@@ -150,7 +151,7 @@ def test_in_flight_messages_keep_publish_order_across_a_total_outage(brokers3: L
 
 def _outcome(status: int, qos: int = 1) -> mqtt.MQTTMessageInfo:
     """A message the (pretend) engine stored under id 7, then reported with ``status``."""
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, **client_kwargs())
     info = mqtt.MQTTMessageInfo(1)
     info._stored = True
     with c._lock:
@@ -190,7 +191,7 @@ def test_other_outcomes_are_reported(status: int, rc: int) -> None:
 def test_outcome_of_a_message_this_client_never_published_is_ignored() -> None:
     # A disk outbox resumes what an earlier client stored: their outcomes carry ids this one
     # never returned; a failure among them is logged, nothing else changes.
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, **client_kwargs())
     lines: List[str] = []
     c.on_log = lambda cl, u, level, buf: lines.append(buf)
     with c._lock:

@@ -165,41 +165,6 @@ def test_disconnect_refusals(broker: Broker) -> None:
         watcher.close()
 
 
-def test_session_expiry_on_disconnect_keeps_the_session(broker: Broker) -> None:
-    """A SessionExpiryInterval in the DISCONNECT (after connecting with one) is the broker's
-    to keep: the session, and its subscription, outlive the connection."""
-    results = {}
-    for lib in LIBS:
-        P, T = lib.Properties, lib.PacketTypes
-        c = _client(lib, f"se-{lib.name}")
-        cp = P(T.CONNECT)
-        cp.SessionExpiryInterval = 1
-        _connected(c, broker.port, cp)
-        c.subscribe("kept/x", 1)
-        dp = P(T.DISCONNECT)
-        dp.SessionExpiryInterval = 300
-        assert c.disconnect(properties=dp) == 0
-        c.loop_stop()
-        # Published while the client is away: kept by the broker for the session.
-        pub = Peer(PAHO, broker.port)
-        pub.publish("kept/x", "while away", 1)
-        pub.close()
-        c2 = _client(lib, f"se-{lib.name}")
-        got: List[Any] = []
-        c2.on_message = lambda cl, u, m: got.append((m.topic, m.payload))
-        present = threading.Event()
-        flags_seen: List[bool] = []
-        c2.on_connect = lambda cl, u, flags, rc, props: (flags_seen.append(flags.session_present), present.set())
-        c2.connect(HOST, broker.port, 30, clean_start=False, properties=cp)
-        c2.loop_start()
-        assert present.wait(10)
-        assert wait_for(lambda: got, 10)
-        results[lib.name] = (flags_seen[0], got[0])
-        c2.disconnect()
-        c2.loop_stop()
-    assert results["hamqtt"] == results["paho"] == (True, ("kept/x", b"while away"))
-
-
 # -- SUBSCRIBE / UNSUBSCRIBE user properties -------------------------------------------------
 
 
@@ -281,8 +246,9 @@ def test_maximum_packet_size_out_of_range() -> None:
 
 class BusyBroker:
     """A stand-in broker (the one place the tests use one: Mosquitto 2.0 sends no DISCONNECT of
-    its own): it answers each CONNECT with a CONNACK, then sends DISCONNECT 0x89 "Server busy"
-    with the reason string "busy" and closes."""
+    its own): it answers each CONNECT with a CONNACK, then, once :attr:`release` is set, sends
+    DISCONNECT 0x89 "Server busy" with the reason string "busy" and closes. The test sets it
+    when connect() returned: hamqtt's connect() waits for a live broker, paho's does not."""
 
     CONNACK = bytes([0x20, 0x03, 0x00, 0x00, 0x00])
     BYE = bytes([0xE0, 0x09, 0x89, 0x07, 0x1F, 0x00, 0x04]) + b"busy"
@@ -292,6 +258,7 @@ class BusyBroker:
         self.sock.bind((HOST, 0))  # refuses connections until listen()
         self.port = self.sock.getsockname()[1]
         self.sessions = 0
+        self.release = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
         if listen:
             self.listen()
@@ -310,7 +277,9 @@ class BusyBroker:
                 try:
                     conn.settimeout(5)
                     if conn.recv(512):
-                        conn.sendall(self.CONNACK + self.BYE)
+                        conn.sendall(self.CONNACK)
+                        self.release.wait(10)
+                        conn.sendall(self.BYE)
                         self.sessions += 1
                 except OSError:
                     pass
@@ -321,6 +290,7 @@ class BusyBroker:
         except OSError:
             pass
         self.sock.close()
+        self.release.set()
         if self.thread.is_alive():
             self.thread.join(5)
 
@@ -332,7 +302,7 @@ def busy() -> Iterator[BusyBroker]:
     b.close()
 
 
-def _broker_disconnect(lib: SimpleNamespace, port: int, version1: bool) -> Tuple[Any, ...]:
+def _broker_disconnect(lib: SimpleNamespace, busy: "BusyBroker", version1: bool) -> Tuple[Any, ...]:
     mqtt = lib.mqtt
     api = mqtt.CallbackAPIVersion.VERSION1 if version1 else mqtt.CallbackAPIVersion.VERSION2
     c = _client(lib, f"busy-{lib.name}", api)
@@ -345,7 +315,9 @@ def _broker_disconnect(lib: SimpleNamespace, port: int, version1: bool) -> Tuple
         c.on_disconnect = lambda cl, u, flags, rc, props: (
             seen.append((flags.is_disconnect_packet_from_server, str(rc), rc.value, props.json())), down.set())
     c.reconnect_delay_set(5, 5)  # one session is enough
-    c.connect(HOST, port, 30)
+    busy.release.clear()
+    c.connect(HOST, busy.port, 30)
+    busy.release.set()
     c.loop_start()
     try:
         assert down.wait(10), f"{lib.name}: no on_disconnect"
@@ -357,7 +329,7 @@ def _broker_disconnect(lib: SimpleNamespace, port: int, version1: bool) -> Tuple
 @pytest.mark.parametrize("version1", [False, True], ids=["VERSION2", "VERSION1"])
 def test_broker_disconnect_reason_side_by_side(busy: BusyBroker, version1: bool) -> None:
     """on_disconnect gets the broker's reason code and reason string, as paho gives them."""
-    out = {lib.name: _broker_disconnect(lib, busy.port, version1) for lib in LIBS}
+    out = {lib.name: _broker_disconnect(lib, busy, version1) for lib in LIBS}
     assert out["hamqtt"] == out["paho"]
     if version1:
         assert out["hamqtt"] == ("ReasonCode", "Server busy", {"ReasonString": "busy"})
@@ -381,6 +353,7 @@ def test_one_broker_of_several_disconnecting_is_no_disconnect(broker: Broker) ->
     c.loop_start()
     try:
         assert up.wait(10)
+        busy.release.set()
         busy.listen()
         assert wait_for(lambda: busy.sessions >= 3, 15), busy.sessions
         assert downs == [] and c.is_connected()
