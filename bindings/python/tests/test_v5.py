@@ -263,6 +263,23 @@ def test_refused_publish_side_by_side() -> None:
         info.wait_for_publish(1)
 
 
+def test_no_matching_subscribers_side_by_side(broker: Broker) -> None:
+    """A QoS 1 publish nobody subscribed to: the broker's PUBACK says "No matching subscribers"
+    (0x10), a success, and on_publish gets that code in both libraries; with a subscriber,
+    "Success"."""
+    out: Dict[str, Any] = {}
+    for lib in (PAHO, HAMQTT):
+        p = Peer(lib, broker.port)
+        try:
+            info = p.publish(f"nobody/{lib.name}", "x", 1)
+            p.subscribe(f"somebody/{lib.name}", qos=1)
+            p.publish(f"somebody/{lib.name}", "y", 1)
+            out[lib.name] = [e[2:] for e in p.of("publish")] + [info.is_published()]
+        finally:
+            p.close()
+    assert out["hamqtt"] == out["paho"] == [(0x10, "No matching subscribers"), (0, "Success"), True]
+
+
 def _connack(lib: SimpleNamespace, port: int) -> List[Any]:
     """on_connect's flags, reason code and CONNACK properties, an assigned client id, and a
     session kept by SessionExpiryInterval across a clean_start=False connection."""

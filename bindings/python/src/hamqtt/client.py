@@ -2730,8 +2730,9 @@ class Client:
                 self._backlog.append((self._easy_log, (MQTT_LOG_DEBUG, "Received %s (Mid: %d)",
                                                        "PUBACK" if qos == 1 else "PUBCOMP", info.mid)))
             if self.on_publish is not None and not self._in_callback():
-                # As paho: on_publish runs before the message counts as published.
-                self._backlog.append((self._fire_publish, (info.mid, info)))
+                # As paho: on_publish runs before the message counts as published, with the
+                # broker's success code (MQTT 5: 0x10, no matching subscribers).
+                self._backlog.append((self._fire_publish, (info.mid, info, reason, qos)))
             else:
                 # info._set_as_published(), inline: once per message on the loop's thread.
                 info._published = True
@@ -2740,7 +2741,7 @@ class Client:
                 if ev is not None:
                     ev.set()
                 if self.on_publish is not None:
-                    self._backlog.append((self._fire_publish, (info.mid,)))
+                    self._backlog.append((self._fire_publish, (info.mid, None, reason, qos)))
             return
         detail = error or _lib.STATUS_NAMES.get(status, f"status {status}")
         if reason >= 0x80 and self._v5:
@@ -2888,7 +2889,8 @@ class Client:
             if self._callback_api_version == CallbackAPIVersion.VERSION1:
                 self._call("on_publish", cb, self, self._userdata, mid)
             elif reason:
-                # The broker's failure code, in the packet it came in (PUBACK or PUBREC).
+                # The broker's reason code (a failure, or 0x10 "No matching subscribers"), in
+                # the packet it came in (PUBACK or PUBREC).
                 code = _pub_code(reason, qos)
                 self._call("on_publish", cb, self, self._userdata, mid, code, Properties(code.packetType))
             else:
