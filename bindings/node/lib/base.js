@@ -126,7 +126,7 @@ class NativeOwner extends EventEmitter {
       case K_DOWN:
         this._live.delete(a)
         this._session.delete(a)
-        return this._onDown(a, b, c)
+        return this._onDown(a, b, c, d)
       case K_DELIVERY: return this._onDelivery(a, b, c, d, e)
       case K_ERROR: return this._onEngineError(makeError(a, b || 'error'))
       case K_CLOSED: return undefined

@@ -169,6 +169,7 @@ class MqttClient extends NativeOwner {
     // engine at once, connected or not: its outbox keeps it until a broker acknowledged it and
     // sends the stream in publish order, as MQTT.js's offline queue and outgoing store do.
     this._reports = new Map()
+    this._heldDisconnects = [] // MQTT 5: brokers' DISCONNECTs during an attempt, emitted after its 'connect'
     this._subs = new Map() // filter -> { qos, options } (to rebuild after end + reconnect)
     this._v5 = this.options.protocolVersion === 5
     this._waiters = [] // { resolve, reject } waiting for connected
@@ -234,8 +235,13 @@ class MqttClient extends NativeOwner {
       if (!n.isClosed()) n.drain()
       if (n !== this._native || this._state !== 'connecting') return
       this._up()
+      // A broker that closed the connection right after its CONNACK: as MQTT.js, 'connect',
+      // then its 'disconnect', then the loss.
+      this._emitHeldDisconnects()
+      if (n === this._native && this._state === 'up' && this._live.size === 0) this._lost(null)
       return
     }
+    this._emitHeldDisconnects()
     if (err.code === 'HAMQTT_ERR_CLOSED') return
     if (this._live.size > 0) { // an endpoint came up just after the wait ended
       this._up()
@@ -379,9 +385,26 @@ class MqttClient extends NativeOwner {
     }
   }
 
-  _onDown (name, reason, status) {
+  _onDown (name, reason, status, reasonCode) {
+    // MQTT 5: a broker closed the connection with a DISCONNECT: MQTT.js's 'disconnect' with the
+    // packet, for each broker of the cluster that does it (packet.endpoint says which), also
+    // while others stay live; 'close' and 'offline' still mean that no broker is left.
+    if (this._v5 && (reasonCode > 0 || /\bDISCONNECT from /.test(reason || ''))) {
+      const packet = P.disconnectPacket(reasonCode, reason)
+      packet.endpoint = name
+      // During an attempt it follows the attempt's 'connect' (the CONNACK came first).
+      if (this._state === 'connecting') this._heldDisconnects.push(packet)
+      else this.emit('disconnect', packet)
+    }
     this.emit('endpointDown', name, reason)
     if (this.connected && this._live.size === 0 && this._state === 'up') this._lost(null)
+  }
+
+  _emitHeldDisconnects () {
+    const held = this._heldDisconnects
+    if (held.length === 0) return
+    this._heldDisconnects = []
+    for (const p of held) this.emit('disconnect', p)
   }
 
   _whenConnected () {
@@ -640,11 +663,13 @@ class MqttClient extends NativeOwner {
     // subscriptions match. As MQTT.js, those of the options apply to every filter of the call.
     const properties = opts.properties === null ? undefined : opts.properties
     let subscriptionId = 0
+    let subscriptionUser = null // the user properties as the addon's flat list
     if (properties !== undefined) {
       if (!v5) throw opt.typeError('subscribe option properties needs protocolVersion: 5 (MQTT 5)')
-      P.checkKeys(properties, ['subscriptionIdentifier'], 'subscribe option properties', {
-        userProperties: (k) => opt.unsupported(`subscribe option properties.${k}`, 'user properties of a SUBSCRIBE (the engine makes each subscription on every broker by itself, again after each reconnection)')
-      })
+      P.checkKeys(properties, ['subscriptionIdentifier', 'userProperties'], 'subscribe option properties')
+      // Sent with the SUBSCRIBE to every broker, and again wherever the engine makes the
+      // subscription later (a broker that comes up or back).
+      subscriptionUser = P.encodeUserFlat(properties.userProperties, 'subscribe option properties.userProperties')
       if (properties.subscriptionIdentifier !== undefined) {
         subscriptionId = P.checkUint(properties.subscriptionIdentifier, 268435455, 'subscribe option properties.subscriptionIdentifier')
         if (subscriptionId === 0) throw opt.rangeError('subscribe option properties.subscriptionIdentifier must be from 1 to 268435455, got 0')
@@ -686,8 +711,8 @@ class MqttClient extends NativeOwner {
     if (invalidTopic(this, subs.map((s) => s.topic), callback)) return this
     if (this._checkDisconnecting(callback)) return this
     // The engine's subscription options (null: none, as MQTT 3.1.1 subscribes).
-    const nativeOpts = (s) => (v5 && (s.nl || s.rap || s.rh || subscriptionId)
-      ? { noLocal: !!s.nl, retainAsPublished: !!s.rap, retainHandling: s.rh || 0, subscriptionId }
+    const nativeOpts = (s) => (v5 && (s.nl || s.rap || s.rh || subscriptionId || subscriptionUser)
+      ? { noLocal: !!s.nl, retainAsPublished: !!s.rap, retainHandling: s.rh || 0, subscriptionId, props: subscriptionUser }
       : null)
     for (const s of subs) {
       if (s.nl && s.topic.startsWith('$share/')) throw opt.typeError(`subscribe option nl: no-local is not allowed on a shared subscription (${JSON.stringify(s.topic)})`)
@@ -761,12 +786,19 @@ class MqttClient extends NativeOwner {
       throw opt.typeError(`unsubscribe callback must be a function, got ${opt.describe(callback)}`)
     }
     callback = callback || noop
+    let properties
+    let user = null // MQTT 5: the UNSUBSCRIBE's user properties as the addon's flat list
     if (opts !== undefined && opts !== null) {
       if (typeof opts !== 'object') throw opt.typeError(`unsubscribe options must be an object, got ${opt.describe(opts)}`)
       for (const k of Object.keys(opts)) {
         if (opts[k] === undefined) continue
-        if (k === 'properties') throw opt.unsupported('unsubscribe option properties', 'user properties of an UNSUBSCRIBE (the engine unsubscribes on every broker by itself)')
-        throw opt.typeError(`unknown unsubscribe option ${k}`)
+        if (k !== 'properties') throw opt.typeError(`unknown unsubscribe option ${k}`)
+      }
+      if (opts.properties !== undefined && opts.properties !== null) {
+        if (!this._v5) throw opt.typeError('unsubscribe option properties needs protocolVersion: 5 (MQTT 5)')
+        properties = opts.properties
+        P.checkKeys(properties, ['userProperties'], 'unsubscribe option properties')
+        user = P.encodeUserFlat(properties.userProperties, 'unsubscribe option properties.userProperties')
       }
     }
     const topics = typeof topic === 'string' ? [topic] : topic
@@ -779,10 +811,14 @@ class MqttClient extends NativeOwner {
     for (const t of topics) this._subs.delete(t)
     const messageId = this._nextPacketId()
     this._serial(async () => {
-      if (this.listenerCount('packetsend') > 0) this.emit('packetsend', { cmd: 'unsubscribe', messageId, unsubscriptions: topics.slice() })
+      if (this.listenerCount('packetsend') > 0) {
+        const packet = { cmd: 'unsubscribe', messageId, unsubscriptions: topics.slice() }
+        if (properties !== undefined) packet.properties = properties
+        this.emit('packetsend', packet)
+      }
       for (const t of topics) {
         try {
-          await this._call('unsubscribe', t)
+          await (user === null ? this._call('unsubscribe', t) : this._call('unsubscribe', t, user))
         } catch (err) {
           // Not subscribed, or no endpoint live (then it is gone from the registry and never
           // made again): both leave the filter unsubscribed, which is what was asked.
@@ -817,12 +853,16 @@ class MqttClient extends NativeOwner {
       cb = cb || opts
       opts = null
     }
+    // MQTT 5: the DISCONNECT each broker gets, with a reason code (4: the brokers publish the
+    // will) and properties; MQTT 3.1.1 has none, and they are left out as MQTT.js does.
+    let disconnectWith = null
     if (opts) {
       for (const k of Object.keys(opts)) {
         if (opts[k] === undefined) continue
-        if (k === 'reasonCode' && opts[k] === 0) continue
-        throw opt.unsupported(`end option ${k}`, 'MQTT 5 DISCONNECT fields (the engine ends every broker connection with a normal DISCONNECT)')
+        if (k !== 'reasonCode' && k !== 'properties') throw opt.typeError(`unknown end option ${k}`)
       }
+      // (a configured cluster's session expiry is its file's: the library checks it)
+      if (this._v5) disconnectWith = P.encodeDisconnect(opts, this._spec.cluster !== null || this._spec.native.sessionExpiryMs > 0)
     }
     if (cb !== undefined && cb !== null && typeof cb !== 'function') throw opt.typeError(`end callback must be a function, got ${opt.describe(cb)}`)
     if (this.disconnecting) {
@@ -848,9 +888,20 @@ class MqttClient extends NativeOwner {
 
     const finish = () => {
       const n = this._native
-      if (!force && closeBeforeEnd && this.listenerCount('packetsend') > 0) this.emit('packetsend', { cmd: 'disconnect' })
+      if (!force && closeBeforeEnd && this.listenerCount('packetsend') > 0) {
+        const packet = { cmd: 'disconnect' }
+        if (this._v5 && opts) {
+          if (opts.reasonCode !== undefined) packet.reasonCode = opts.reasonCode
+          if (opts.properties !== undefined) packet.properties = opts.properties
+        }
+        this.emit('packetsend', packet)
+      }
       const dropped = this._droppedWithoutCallback()
-      n.close(() => {
+      // The DISCONNECT with a reason first (the close after it finds the brokers disconnected).
+      const close = (fn) => (disconnectWith === null || n.isClosed()
+        ? n.close(fn)
+        : n.disconnect(disconnectWith.reasonCode, disconnectWith.props, () => n.close(fn)))
+      close(() => {
         this._releaseCluster()
         const reports = this._reports
         this._reports = new Map()

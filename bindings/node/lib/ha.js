@@ -28,7 +28,14 @@ class HaMqttClient extends NativeOwner {
       if (typeof endpoints !== 'string' || endpoints.trim() === '') {
         throw opt.typeError(`HaMqttClient: endpoints must be a non-empty string of broker URIs, got ${opt.describe(endpoints)}`)
       }
-      const native = opt.haOptions(options)
+      // protocolVersion 5: MQTT 5 to every broker (message properties in publish and publishTo)
+      const plain = options !== null && typeof options === 'object' && !Array.isArray(options)
+      const { protocolVersion, ...ha } = plain ? options : {}
+      if (protocolVersion !== undefined && protocolVersion !== 4 && protocolVersion !== 5) {
+        throw opt.rangeError(`HaMqttClient: option protocolVersion must be 4 (MQTT 3.1.1) or 5 (MQTT 5), got ${opt.describe(protocolVersion)}`)
+      }
+      const native = opt.haOptions(plain ? ha : options)
+      if (protocolVersion === 5) native.protocolVersion = 5
       this._outboxDir = native.outboxDir
       this._createNative({ endpoints, native })
     }
@@ -86,12 +93,14 @@ class HaMqttClient extends NativeOwner {
    */
   publish (topic, payload, options = {}) {
     this._ensureOpen()
-    const { qos, retain } = publishOptions(options)
+    const { qos, retain, props } = publishOptions(options)
     opt.validatePublishTopic(topic)
     payload = opt.validatePayload(payload, 'payload')
     return new Promise((resolve, reject) => {
       holdSignalsForTurn()
-      const id = this._native.publish(topic, payload, qos, retain, true) // a refusal rejects
+      const id = props === null // a refusal rejects
+        ? this._native.publish(topic, payload, qos, retain, true)
+        : this._native.publish(topic, payload, qos, retain, true, props)
       this._pending.set(id, { resolve, reject })
     })
   }
@@ -100,10 +109,12 @@ class HaMqttClient extends NativeOwner {
   publishTo (endpoint, topic, payload, options = {}) {
     this._ensureOpen()
     if (typeof endpoint !== 'string' || endpoint === '') throw opt.typeError(`publishTo: endpoint must be an endpoint name, got ${opt.describe(endpoint)}`)
-    const { qos, retain } = publishOptions(options)
+    const { qos, retain, props } = publishOptions(options)
     opt.validatePublishTopic(topic)
     payload = opt.validatePayload(payload, 'payload')
-    return this._call('publishWait', endpoint, topic, payload, qos, retain)
+    return props === null
+      ? this._call('publishWait', endpoint, topic, payload, qos, retain)
+      : this._call('publishWait', endpoint, topic, payload, qos, retain, props)
   }
 
   /**
@@ -192,13 +203,17 @@ class HaMqttClient extends NativeOwner {
   }
 }
 
+// { qos, retain, properties }: properties are MQTT 5's message properties in MQTT.js's shape
+// (padogrid's MqttMessage carries them as MqttProperties), as the addon's flat list (null: none).
+// A cluster speaking MQTT 3.1.1 refuses them (HAMQTT_ERR_INVALID).
 function publishOptions (options) {
   if (options === null || typeof options !== 'object') throw opt.typeError(`publish options must be an object, got ${opt.describe(options)}`)
   for (const k of Object.keys(options)) {
-    if (options[k] !== undefined && k !== 'qos' && k !== 'retain') throw opt.typeError(`unknown publish option ${k}`)
+    if (options[k] !== undefined && k !== 'qos' && k !== 'retain' && k !== 'properties') throw opt.typeError(`unknown publish option ${k}`)
   }
   if (options.retain !== undefined && typeof options.retain !== 'boolean') throw opt.typeError(`publish option retain must be a boolean, got ${opt.describe(options.retain)}`)
-  return { qos: opt.validateQos(options.qos), retain: options.retain === true }
+  const props = require('./props').encodeMessage(options.properties, 'publish option properties', true)
+  return { qos: opt.validateQos(options.qos), retain: options.retain === true, props }
 }
 
 let initialized = null // the path or '<yaml>' of the loaded configuration

@@ -779,10 +779,9 @@ function connectProperties (props, native) {
   const P = require('./props')
   const what = 'option properties'
   P.checkKeys(props, ['sessionExpiryInterval', 'receiveMaximum', 'topicAliasMaximum', 'requestResponseInformation',
-    'requestProblemInformation', 'userProperties'], what, {
+    'requestProblemInformation', 'userProperties', 'maximumPacketSize'], what, {
     authenticationMethod: (k) => unsupported(`${what}.${k}`, 'MQTT 5 enhanced authentication'),
-    authenticationData: (k) => unsupported(`${what}.${k}`, 'MQTT 5 enhanced authentication'),
-    maximumPacketSize: (k) => unsupported(`${what}.${k}`, 'the engine announces its own limit for the packets brokers send (64 MiB)')
+    authenticationData: (k) => unsupported(`${what}.${k}`, 'MQTT 5 enhanced authentication')
   })
   if (props.sessionExpiryInterval !== undefined) {
     // seconds; 0xFFFFFFFF: never expires
@@ -791,6 +790,14 @@ function connectProperties (props, native) {
   if (props.receiveMaximum !== undefined) {
     native.receiveMaximum = P.checkUint(props.receiveMaximum, 65535, `${what}.receiveMaximum`)
     if (native.receiveMaximum === 0) throw rangeError(`${what}.receiveMaximum must be from 1 to 65535, got 0`)
+  }
+  if (props.maximumPacketSize !== undefined) {
+    // The largest packet brokers may send this client (without it, the engine announces 64
+    // MiB). Every packet fits in 268435460 bytes, so a larger limit is that one; below 16 bytes
+    // not even a small message would fit, which the engine refuses.
+    const max = P.checkUint(props.maximumPacketSize, 0xffffffff, `${what}.maximumPacketSize`)
+    if (max < 16) throw rangeError(`${what}.maximumPacketSize must be at least 16 (bytes), got ${max}`)
+    native.maxPacketSize = Math.min(max, 268435460)
   }
   if (props.topicAliasMaximum !== undefined) native.topicAliasMaximum = P.checkUint(props.topicAliasMaximum, 65535, `${what}.topicAliasMaximum`)
   if (props.requestResponseInformation !== undefined) native.requestResponseInfo = P.checkBool(props.requestResponseInformation, `${what}.requestResponseInformation`) === 1

@@ -280,6 +280,64 @@ function encodeMessage (props, what = 'publish option properties', flat = false)
   return w.finish()
 }
 
+// The user properties of a SUBSCRIBE or UNSUBSCRIBE as the addon's flat list (null: none).
+function encodeUserFlat (user, what) {
+  if (user === undefined || user === null) return null
+  const w = new FlatWriter()
+  writeUser(w, user, what)
+  return w.finish()
+}
+
+// Reason codes a client may send in its DISCONNECT (MQTT 5, 3.14.2.1).
+const CLIENT_DISCONNECT_CODES = new Set([0x00, 0x04, 0x80, 0x81, 0x82, 0x83, 0x90, 0x93, 0x94, 0x95, 0x96, 0x97, 0x99])
+
+// The DISCONNECT of end(force, { reasonCode, properties }): { reasonCode, props } (props the
+// flat list or null), or null for a plain DISCONNECT. `sessionExpiry`: whether the client
+// connected with a session expiry interval (MQTT 5 forbids setting one at the DISCONNECT when it
+// connected with none).
+function encodeDisconnect (opts, sessionExpiry) {
+  const what = 'end option'
+  let reasonCode = 0
+  if (opts.reasonCode !== undefined) {
+    reasonCode = checkUint(opts.reasonCode, 255, `${what} reasonCode`)
+    if (!CLIENT_DISCONNECT_CODES.has(reasonCode)) {
+      throw rangeError(`${what} reasonCode 0x${reasonCode.toString(16)} is not one a client sends in DISCONNECT (0x00, 0x04, 0x80-0x83, 0x90, 0x93-0x97, 0x99)`)
+    }
+  }
+  let props = null
+  const p = opts.properties
+  if (p !== undefined && p !== null) {
+    checkKeys(p, ['sessionExpiryInterval', 'reasonString', 'userProperties'], `${what} properties`, {
+      serverReference: (k) => typeError(`${what} properties.${k}: only a broker sends a Server Reference`)
+    })
+    const w = new FlatWriter()
+    if (p.sessionExpiryInterval !== undefined) {
+      const v = checkUint(p.sessionExpiryInterval, U32_MAX, `${what} properties.sessionExpiryInterval`)
+      if (v !== 0 && !sessionExpiry) throw rangeError(`${what} properties.sessionExpiryInterval: MQTT 5 forbids a non-zero session expiry at DISCONNECT when the client connected with none (connect option properties.sessionExpiryInterval)`)
+      w.u32(ID.sessionExpiryInterval, v)
+    }
+    if (p.reasonString !== undefined) w.str(ID.reasonString, checkText(p.reasonString, () => `${what} properties.reasonString`))
+    if (p.userProperties !== undefined) writeUser(w, p.userProperties, `${what} properties.userProperties`)
+    props = w.finish()
+  }
+  if (reasonCode === 0 && props === null) return null
+  return { reasonCode, props }
+}
+
+// A broker's DISCONNECT as MQTT.js emits it ('disconnect'), from the engine's down event: its
+// reason code and the error text, which ends with the reason string and the server reference
+// ("DISCONNECT from <endpoint>: <name> (0x89): <reason string>; the broker names <server>").
+function disconnectPacket (reasonCode, error) {
+  const packet = { cmd: 'disconnect', retain: false, qos: 0, dup: false, reasonCode }
+  const m = /DISCONNECT from .*? \(0x[0-9A-F]{2}\)(?:: ([\s\S]*?))?(?:; the broker names (\S+))?$/.exec(error || '')
+  if (m && (m[1] !== undefined || m[2] !== undefined)) {
+    packet.properties = {}
+    if (m[1] !== undefined) packet.properties.reasonString = m[1]
+    if (m[2] !== undefined) packet.properties.serverReference = m[2]
+  }
+  return packet
+}
+
 // The user properties of CONNECT in the wire form (null: none).
 function encodeUser (user, what) {
   if (user === undefined || user === null) return null
@@ -318,6 +376,9 @@ module.exports = {
   ErrorWithSubackPacket,
   encodeMessage,
   encodeUser,
+  encodeUserFlat,
+  encodeDisconnect,
+  disconnectPacket,
   checkKeys,
   checkUint,
   checkBool,

@@ -162,6 +162,7 @@ static inline void mask_leave(int entered, const sigset_t *old) {
 #define hamqtt_client_new(...) GO(hamqtt_client_new(__VA_ARGS__))
 #define hamqtt_connect(...) GO(hamqtt_connect(__VA_ARGS__))
 #define hamqtt_disconnect(...) GO(hamqtt_disconnect(__VA_ARGS__))
+#define hamqtt_disconnect_props(...) GO(hamqtt_disconnect_props(__VA_ARGS__))
 #define hamqtt_close(...) GO(hamqtt_close(__VA_ARGS__))
 #define hamqtt_client_name(...) GO(hamqtt_client_name(__VA_ARGS__))
 #define hamqtt_publish(...) GO(hamqtt_publish(__VA_ARGS__))
@@ -169,8 +170,10 @@ static inline void mask_leave(int entered, const sigset_t *old) {
 #define hamqtt_publish_detached(...) GO(hamqtt_publish_detached(__VA_ARGS__))
 #define hamqtt_outbox_stats(...) GO(hamqtt_outbox_stats(__VA_ARGS__))
 #define hamqtt_publish_to(...) GO(hamqtt_publish_to(__VA_ARGS__))
+#define hamqtt_publish_to_props(...) GO(hamqtt_publish_to_props(__VA_ARGS__))
 #define hamqtt_subscribe(...) GO(hamqtt_subscribe(__VA_ARGS__))
 #define hamqtt_unsubscribe(...) GO(hamqtt_unsubscribe(__VA_ARGS__))
+#define hamqtt_unsubscribe_props(...) GO(hamqtt_unsubscribe_props(__VA_ARGS__))
 #define hamqtt_poll_sized(...) GO(hamqtt_poll_sized(__VA_ARGS__)) /* hamqtt_poll is the header's macro over it */
 #define hamqtt_event_fd(...) GO(hamqtt_event_fd(__VA_ARGS__))
 #define hamqtt_live_endpoints(...) GO(hamqtt_live_endpoints(__VA_ARGS__))
@@ -477,6 +480,9 @@ struct op {
     size_t nmany;
     hamqtt_sub_options sub; /* OP_SUBSCRIBE with MQTT 5 options (has_sub) */
     int has_sub;
+    hamqtt_props *props;    /* MQTT 5 properties of a SUBSCRIBE (in sub.props), UNSUBSCRIBE or
+                               DISCONNECT; owned */
+    int disconnect_reason;  /* OP_DISCONNECT: -1 plain, else the reason code to send */
     int reason;             /* the MQTT 5 reason code of a failure (0: none) */
     int rc;
     char *err;
@@ -489,6 +495,9 @@ static void op_free(op *o) {
     free(o->data);
     free(o->many);
     free(o->err);
+    if (o->props != NULL) {
+        hamqtt_props_free(o->props);
+    }
     free(o);
 }
 
@@ -499,16 +508,28 @@ static void *op_thread(void *arg) {
     signals_held = 1;                                 /* for good: no span needs its syscalls */
     switch (o->kind) {
     case OP_CONNECT: rc = hamqtt_connect(o->h); break;
-    case OP_DISCONNECT: rc = hamqtt_disconnect(o->h); break;
+    case OP_DISCONNECT:
+        rc = o->disconnect_reason < 0 ? hamqtt_disconnect(o->h)
+                                      : hamqtt_disconnect_props(o->h, o->disconnect_reason, o->props);
+        break;
     case OP_CLOSE: rc = hamqtt_close(o->h); break;
     case OP_SUBSCRIBE:
         /* o->qos: the QoS granted, or the broker's failure code (0x80 and above) */
         rc = o->has_sub ? hamqtt_subscribe_opts(o->h, o->s1, o->qos, &o->sub, &o->qos)
                         : hamqtt_subscribe_granted(o->h, o->s1, o->qos, NULL, NULL, &o->qos);
         break;
-    case OP_UNSUBSCRIBE: rc = hamqtt_unsubscribe(o->h, o->s1); break;
-    case OP_PUBLISH: rc = hamqtt_publish(o->h, o->s1, o->data, o->len, o->qos, o->retain); break;
-    case OP_PUBLISH_TO: rc = hamqtt_publish_to(o->h, o->s2, o->s1, o->data, o->len, o->qos, o->retain); break;
+    case OP_UNSUBSCRIBE:
+        rc = o->props != NULL ? hamqtt_unsubscribe_props(o->h, o->s1, o->props) : hamqtt_unsubscribe(o->h, o->s1);
+        break;
+    case OP_PUBLISH:
+        rc = o->props != NULL ? hamqtt_publish_props(o->h, o->s1, o->data, o->len, o->qos, o->retain, o->props)
+                              : hamqtt_publish(o->h, o->s1, o->data, o->len, o->qos, o->retain);
+        break;
+    case OP_PUBLISH_TO:
+        rc = o->props != NULL
+                 ? hamqtt_publish_to_props(o->h, o->s2, o->s1, o->data, o->len, o->qos, o->retain, o->props)
+                 : hamqtt_publish_to(o->h, o->s2, o->s1, o->data, o->len, o->qos, o->retain);
+        break;
     case OP_REMOVE_ENDPOINT: rc = hamqtt_remove_endpoint(o->h, o->s1); break;
     case OP_SHUTDOWN: rc = hamqtt_shutdown(); break;
     case OP_FLUSH: rc = hamqtt_flush(o->h, -1); break;
@@ -945,6 +966,7 @@ static int drain(napi_env env, nclient *c, int batches) {
                 a[1] = endpoint_value(env, c, e->endpoint ? e->endpoint : "");
                 a[2] = str_or_null(env, e->error);
                 napi_create_int32(env, e->status, &a[3]);
+                napi_create_int32(env, e->reason_code, &a[4]); /* MQTT 5: the broker's DISCONNECT */
                 m++;
                 break;
             case HAMQTT_EVENT_DELIVERY: {
@@ -1245,6 +1267,7 @@ static op *op_new(env_state *st, op_kind kind, hamqtt_client h) {
         o->st = st;
         o->kind = kind;
         o->h = h;
+        o->disconnect_reason = -1;
     }
     return o;
 }
@@ -1377,7 +1400,8 @@ static int fill_options(napi_env env, napi_value obj, hamqtt_options *o, strings
         opt_bool(env, obj, "requestResponseInfo", &o->request_response_info) ||
         opt_bool(env, obj, "noProblemInfo", &o->no_problem_info) ||
         opt_int(env, obj, "messageIds", &o->message_ids) ||
-        opt_int64(env, obj, "willDelayMs", &o->will_delay_ms)) {
+        opt_int64(env, obj, "willDelayMs", &o->will_delay_ms) ||
+        opt_int(env, obj, "maxPacketSize", &o->max_packet_size)) {
         return -1;
     }
     napi_value v;
@@ -1759,6 +1783,43 @@ static int build_flat_props(const flat_props *fp, hamqtt_props **out) {
     return HAMQTT_OK;
 }
 
+/* A hamqtt_props from a flat list (see flat_prop) for a SUBSCRIBE, UNSUBSCRIBE or DISCONNECT;
+ * NULL for null/undefined. Returns -1 with an exception thrown. */
+static int props_from_flat(napi_env env, napi_value arr, hamqtt_props **out) {
+    *out = NULL;
+    napi_valuetype t;
+    napi_typeof(env, arr, &t);
+    if (t == napi_undefined || t == napi_null) {
+        return 0;
+    }
+    bool isarr = false;
+    napi_is_array(env, arr, &isarr);
+    if (!isarr) {
+        napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "hamqtt: properties must be a flat list");
+        return -1;
+    }
+    flat_props *fp = calloc(1, sizeof *fp);
+    if (fp == NULL) {
+        napi_throw_error(env, NULL, "hamqtt: out of memory");
+        return -1;
+    }
+    if (read_flat_props(env, arr, fp) != 0) {
+        flat_props_free(fp);
+        return -1;
+    }
+    sigset_t old;
+    int entered = mask_enter(&old);
+    int rc = build_flat_props(fp, out);
+    mask_leave(entered, &old);
+    flat_props_free(fp);
+    if (rc != HAMQTT_OK) {
+        *out = NULL;
+        napi_throw(env, make_error(env, rc, "hamqtt: invalid properties"));
+        return -1;
+    }
+    return 0;
+}
+
 /* publish(topic, payload, qos, retain, report, [props]) -> id; props: the flat list above. */
 static napi_value m_publish(napi_env env, napi_callback_info info) {
     size_t argc = 6;
@@ -1896,19 +1957,34 @@ static napi_value m_flush(napi_env env, napi_callback_info info) {
     return client_op_with_callback(env, info, OP_FLUSH);
 }
 
+/* disconnect(callback) or disconnect(reasonCode, props, callback): MQTT 5's DISCONNECT with a
+ * reason code and properties (the flat list; null: none). */
 static napi_value m_disconnect(napi_env env, napi_callback_info info) {
-    size_t argc = 1;
-    napi_value argv[1];
+    size_t argc = 3;
+    napi_value argv[3];
     nclient *c = unwrap(env, info, &argc, argv, 1);
     if (c == NULL) {
         return NULL;
     }
-    unwatch(c); /* the library closes the fd */
+    int reason = -1;
+    hamqtt_props *props = NULL;
+    napi_value cb = argc ? argv[0] : NULL;
+    if (argc >= 3) {
+        if (get_int(env, argv[0], "reasonCode", &reason) != 0 || props_from_flat(env, argv[1], &props) != 0) {
+            return NULL;
+        }
+        cb = argv[2];
+    }
     op *o = op_new(c->st, OP_DISCONNECT, c->h);
     if (o) {
         c->disconnecting = 1;
+        o->disconnect_reason = reason;
+        o->props = props;
+    } else if (props != NULL) {
+        hamqtt_props_free(props);
     }
-    napi_value r = start_client_op(env, c, o, argc ? argv[0] : NULL);
+    unwatch(c); /* the library closes the fd */
+    napi_value r = start_client_op(env, c, o, cb);
     if (r == NULL) {
         c->disconnecting = 0;
     }
@@ -1947,6 +2023,7 @@ static napi_value m_subscribe(napi_env env, napi_callback_info info) {
         return NULL;
     }
     hamqtt_sub_options sub = HAMQTT_SUB_OPTIONS_INIT;
+    hamqtt_props *sub_props = NULL; /* user properties, in sub.props */
     int has_sub = 0;
     napi_value cb = argv[2];
     if (argc >= 4) {
@@ -1961,24 +2038,33 @@ static napi_value m_subscribe(napi_env env, napi_callback_info info) {
                 opt_int(env, argv[2], "subscriptionId", &sub.subscription_id)) {
                 return NULL;
             }
+            napi_value pv;
+            if (opt_lookup(env, argv[2], "props", &pv) && props_from_flat(env, pv, &sub_props) != 0) {
+                return NULL;
+            }
         }
     }
     char *filter = get_string(env, argv[0], "topic filter");
-    if (filter == NULL) {
-        return NULL;
-    }
     int qos;
-    if (get_int(env, argv[1], "qos", &qos) != 0) {
+    if (filter == NULL || get_int(env, argv[1], "qos", &qos) != 0) {
         free(filter);
+        if (sub_props != NULL) {
+            hamqtt_props_free(sub_props);
+        }
         return NULL;
     }
     op *o = op_new(c->st, OP_SUBSCRIBE, c->h);
     if (o == NULL) {
         free(filter);
+        if (sub_props != NULL) {
+            hamqtt_props_free(sub_props);
+        }
     } else {
         o->s1 = filter;
         o->qos = qos;
         o->sub = sub;
+        o->props = sub_props;
+        o->sub.props = sub_props;
         o->has_sub = has_sub;
     }
     return start_client_op(env, c, o, cb);
@@ -2010,23 +2096,51 @@ static napi_value string_op(napi_env env, napi_callback_info info, op_kind kind,
     return start_client_op(env, c, o, argv[1]);
 }
 
+/* unsubscribe(filter, callback) or unsubscribe(filter, props, callback): props the flat list of
+ * the UNSUBSCRIBE's user properties (MQTT 5). */
 static napi_value m_unsubscribe(napi_env env, napi_callback_info info) {
-    return string_op(env, info, OP_UNSUBSCRIBE, "hamqtt: unsubscribe(filter, callback)", "topic filter");
+    size_t argc = 3;
+    napi_value argv[3];
+    nclient *c = unwrap(env, info, &argc, argv, 1);
+    if (c == NULL) {
+        return NULL;
+    }
+    if (argc < 2) {
+        napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "hamqtt: unsubscribe(filter, [props], callback)");
+        return NULL;
+    }
+    hamqtt_props *props = NULL;
+    if (argc >= 3 && props_from_flat(env, argv[1], &props) != 0) {
+        return NULL;
+    }
+    char *filter = get_string(env, argv[0], "topic filter");
+    op *o = filter != NULL ? op_new(c->st, OP_UNSUBSCRIBE, c->h) : NULL;
+    if (o == NULL) {
+        free(filter);
+        if (props != NULL) {
+            hamqtt_props_free(props);
+        }
+        return filter == NULL ? NULL : start_client_op(env, c, NULL, argv[argc - 1]);
+    }
+    o->s1 = filter;
+    o->props = props;
+    return start_client_op(env, c, o, argv[argc - 1]);
 }
 
-/* publishWait(endpoint|null, topic, payload, qos, retain, callback): a
+/* publishWait(endpoint|null, topic, payload, qos, retain, [props], callback): a
  * blocking publish (to the named endpoint without failover, or with the
- * cluster's policy), completed on a thread. */
+ * cluster's policy), completed on a thread; props: MQTT 5 properties as the
+ * flat list of flat_prop (null: none). */
 static napi_value m_publish_wait(napi_env env, napi_callback_info info) {
-    size_t argc = 6;
-    napi_value argv[6];
+    size_t argc = 7;
+    napi_value argv[7];
     nclient *c = unwrap(env, info, &argc, argv, 1);
     if (c == NULL) {
         return NULL;
     }
     if (argc < 6) {
         napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE",
-                              "hamqtt: publishWait(endpoint, topic, payload, qos, retain, callback)");
+                              "hamqtt: publishWait(endpoint, topic, payload, qos, retain, [props], callback)");
         return NULL;
     }
     char *endpoint = NULL;
@@ -2059,12 +2173,22 @@ static napi_value m_publish_wait(napi_env env, napi_callback_info info) {
             memcpy(copy, data, len);
         }
     }
+    hamqtt_props *props = NULL;
+    if (argc == 7 && props_from_flat(env, argv[5], &props) != 0) {
+        free(endpoint);
+        free(topic);
+        free(copy);
+        return NULL;
+    }
     op *o = op_new(c->st, endpoint ? OP_PUBLISH_TO : OP_PUBLISH, c->h);
     if (o == NULL || (copy == NULL && len > 0)) {
         free(endpoint);
         free(topic);
         free(copy);
         free(o);
+        if (props != NULL) {
+            hamqtt_props_free(props);
+        }
         napi_throw_error(env, NULL, "hamqtt: out of memory");
         return NULL;
     }
@@ -2074,7 +2198,8 @@ static napi_value m_publish_wait(napi_env env, napi_callback_info info) {
     o->len = len;
     o->qos = qos;
     o->retain = get_bool(env, argv[4]);
-    return start_client_op(env, c, o, argv[5]);
+    o->props = props;
+    return start_client_op(env, c, o, argv[argc - 1]);
 }
 
 static napi_value m_remove_endpoint(napi_env env, napi_callback_info info) {

@@ -48,7 +48,6 @@ test('connect: what cannot be offered is named', () => {
     [{ protocolVersion: 3 }, /protocolVersion 3 is not supported/],
     [{ protocolId: 'MQIsdp' }, /protocolId "MQIsdp" is not supported/],
     [{ protocolVersion: 5, properties: { authenticationMethod: 'SCRAM-SHA-1' } }, /option properties\.authenticationMethod is not supported: MQTT 5 enhanced authentication/],
-    [{ protocolVersion: 5, properties: { maximumPacketSize: 1024 } }, /option properties\.maximumPacketSize is not supported/],
     [{ protocolVersion: 5, customHandleAcks: () => {} }, /option customHandleAcks/],
     [{ incomingStore: {} }, /option incomingStore \(custom message stores/],
     [{ transformWsUrl: () => '' }, /option transformWsUrl/],
@@ -92,7 +91,8 @@ test('client methods: bad arguments throw, unsupported features are named', asyn
     assert.throws(() => c.subscribe('a', { qos: -1 }), ERR(RangeError, /subscribe option qos must be 0, 1 or 2, got -1/))
     assert.throws(() => c.subscribe('a', { nl: true }), ERR(TypeError, /subscribe option nl needs protocolVersion: 5/))
     assert.throws(() => c.unsubscribe(3), ERR(TypeError, /unsubscribe: topic must be a string or a non-empty array/))
-    assert.throws(() => c.unsubscribe('a', { properties: {} }), /unsubscribe option properties is not supported/)
+    assert.throws(() => c.unsubscribe('a', { properties: {} }), ERR(TypeError, /unsubscribe option properties needs protocolVersion: 5/))
+    assert.throws(() => c.end(false, { reason: 4 }), ERR(TypeError, /unknown end option reason/))
     assert.throws(() => c.end(true, 'x', 5), ERR(TypeError, /end callback must be a function/))
     assert.throws(() => c.getLastMessageId(), /getLastMessageId\(\) is not supported/)
     assert.throws(() => c.removeOutgoingMessage(1), /removeOutgoingMessage\(\) is not supported/)

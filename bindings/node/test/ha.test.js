@@ -202,3 +202,35 @@ test('shareConnections: two clusters on one connection each receive only their o
   assert.deepEqual(got.sy, ['sy/t', 'sy/t', 'sy/t', 'end'])
   assert.deepEqual(downs, [])
 })
+
+test('MQTT 5 (protocolVersion: 5): publish and publishTo carry message properties; a cluster on MQTT 3.1.1 refuses them', async () => {
+  const [a] = brokers
+  const uri = `tcp://127.0.0.1:${a.port}`
+  const sub = client(uri, { protocolVersion: 5 })
+  const pub = client(uri, { protocolVersion: 5 })
+  await sub.connect()
+  await pub.connect()
+  await sub.subscribe('ha5/#', { qos: 1 })
+  const got = []
+  sub.on('message', (topic, payload, m) => got.push({ topic, properties: m.properties }))
+  const props = { contentType: 'text/plain', correlationData: Buffer.from('c1'), userProperties: { via: 'ha', many: ['1', '2'] } }
+  await pub.publish('ha5/policy', 'x', { qos: 1, properties: props })
+  const [endpoint] = pub.liveEndpoints()
+  await pub.publishTo(endpoint, 'ha5/to', 'y', { qos: 1, properties: { ...props, responseTopic: 'ha5/reply' } })
+  for (let i = 0; i < 200 && got.length < 2; i++) await sleep(10)
+  got.sort((x, y) => x.topic.localeCompare(y.topic))
+  assert.deepEqual(got.map((g) => g.topic), ['ha5/policy', 'ha5/to'])
+  for (const g of got) {
+    assert.equal(g.properties.contentType, 'text/plain')
+    assert.deepEqual(g.properties.correlationData, Buffer.from('c1'))
+    assert.deepEqual({ ...g.properties.userProperties }, { via: 'ha', many: ['1', '2'] })
+  }
+  assert.equal(got[1].properties.responseTopic, 'ha5/reply')
+
+  assert.throws(() => pub.publish('ha5/x', 'x', { properties: { subscriptionIdentifier: 1 } }), /never sends a Subscription Identifier/)
+  assert.throws(() => client(uri, { protocolVersion: 3 }), RangeError)
+  const v3 = client(uri)
+  await v3.connect()
+  await assert.rejects(v3.publish('ha5/x', 'x', { properties: { contentType: 'a' } }), (e) => e.code === 'HAMQTT_ERR_INVALID')
+  await assert.rejects(v3.publishTo(v3.liveEndpoints()[0], 'ha5/x', 'x', { properties: { contentType: 'a' } }), (e) => e.code === 'HAMQTT_ERR_INVALID')
+})
