@@ -5,7 +5,8 @@
 #                 node-gyp against the Node headers installed here (--nodedir, nothing downloaded);
 #                 npm also fetches the devDependency MQTT.js (for the comparison tests and the
 #                 benchmark). No lockfile is written (bindings/node/.npmrc).
-#   node-test     node-install, then the node --test suite against real Mosquitto brokers
+#   node-test     node-install, then the node --test suite against real Mosquitto brokers, and
+#                 the files listed in NODE_TEST_V5 again over MQTT 5
 #   node-bench    QoS 0 publish-to-receive throughput, hamqtt against MQTT.js in the same run
 #   node-pack     the same as npm-pack (mk/npm.mk): a tarball with the addon and library prebuilt
 #   node-clean    remove the addon build, the library copy and node_modules
@@ -28,8 +29,13 @@ $(NODE_INSTALL_STAMP): $(NODE_INSTALL_INPUTS)
 	@scripts/quietly.sh node-install sh -c 'cd $(NODE_PKG) && $(NPM) install --no-audit --no-fund'
 	@mkdir -p $(dir $@) && touch $@
 
+# The files whose cases must behave the same under both MQTT versions run a second time over MQTT
+# 5 (HAMQTT_TEST_PROTOCOL=5, read by test/helpers/protocol.js).
+NODE_TEST_V5 ?= test/client.test.js test/publish.test.js test/order.test.js test/failover.test.js test/outbox.test.js
+
 node-test: node-install
 	cd $(NODE_PKG) && $(NODE) --test $(NODE_TESTFLAGS) test/*.test.js
+	cd $(NODE_PKG) && HAMQTT_TEST_PROTOCOL=5 $(NODE) --test $(NODE_TESTFLAGS) $(NODE_TEST_V5)
 
 node-bench: node-install
 	cd $(NODE_PKG) && $(NODE) bench/bench_qos0.js

@@ -8,7 +8,7 @@
 // The killed broker is restarted on the same port and the stream goes on through it as well.
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const mqtt = require('..')
+const { mqtt } = require('./helpers/protocol') // HAMQTT_TEST_PROTOCOL=5: over MQTT 5
 const { startBrokers, sleep } = require('./helpers/mosquitto')
 
 test('a broker SIGKILLed during a QoS 1 stream: every message arrives', { timeout: 90000 }, async (t) => {

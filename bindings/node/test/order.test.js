@@ -6,7 +6,7 @@
 // older ones wait goes behind them.
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const mqtt = require('..')
+const { mqtt } = require('./helpers/protocol') // HAMQTT_TEST_PROTOCOL=5: over MQTT 5
 const { startBrokers, freePort, Broker, tmpDir, sleep } = require('./helpers/mosquitto')
 
 const fast = { reconnectPeriod: 100, ha: { maxProbeDelay: 300 } }

@@ -9,7 +9,7 @@
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const path = require('node:path')
-const mqtt = require('..')
+const { mqtt } = require('./helpers/protocol') // HAMQTT_TEST_PROTOCOL=5: over MQTT 5
 const { startBroker, freePort, sleep, tmpDir } = require('./helpers/mosquitto')
 const { hasMqttJs, spawnNode, PKG } = require('./helpers/proc')
 

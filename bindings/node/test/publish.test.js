@@ -6,7 +6,7 @@
 // characters of every UTF-8 length across it; and the errors of topics off the fast path.
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const mqtt = require('..')
+const { mqtt } = require('./helpers/protocol') // HAMQTT_TEST_PROTOCOL=5: over MQTT 5
 const opt = require('../lib/options')
 const { startBroker } = require('./helpers/mosquitto')
 
