@@ -153,8 +153,9 @@ export interface IConnectProperties {
   userProperties?: UserProperties
   /** not supported (MQTT 5 enhanced authentication): throws */
   authenticationMethod?: never
-  /** not supported (the engine announces its own limit): throws */
-  maximumPacketSize?: never
+  /** the largest packet, in bytes, brokers may send this client (16 or more; without it 64 MiB):
+   * a broker forwards no larger message to it */
+  maximumPacketSize?: number
 }
 
 /** MQTT 5 properties of a message: publish options, will, and (with subscriptionIdentifier) received messages. */
@@ -207,6 +208,8 @@ export interface IConnackProperties {
 
 /** HaMqttClient's options: those of `ha`, with an outbox only when asked. */
 export interface HaClientOptions extends Omit<HaOptions, 'outbox'> {
+  /** 5: MQTT 5 to every broker (message properties in publish and publishTo); 4 (default): MQTT 3.1.1 */
+  protocolVersion?: 4 | 5
   /** true: a memory outbox with the defaults; an object: configured; absent or false: none */
   outbox?: boolean | (OutboxOptions & {
     /** store QoS 0 messages too (false: a QoS 0 publish no broker took within timeToWait fails) */
@@ -289,8 +292,27 @@ export interface IClientSubscribeOptions {
   rap?: boolean
   /** MQTT 5 retain handling: 0 send retained messages, 1 only for a new subscription, 2 never */
   rh?: 0 | 1 | 2
-  /** MQTT 5: subscriptionIdentifier (1-268435455) for every filter of the call; userProperties are not supported */
-  properties?: { subscriptionIdentifier?: number }
+  /** MQTT 5: for every filter of the call: subscriptionIdentifier (1-268435455), and user
+   * properties sent with the SUBSCRIBE (again wherever the engine makes the subscription later) */
+  properties?: { subscriptionIdentifier?: number, userProperties?: UserProperties }
+}
+
+/** MQTT 5: user properties sent with the UNSUBSCRIBE */
+export interface IClientUnsubscribeOptions {
+  properties?: { userProperties?: UserProperties }
+}
+
+/** end()'s MQTT 5 DISCONNECT (MQTT 3.1.1: left out, as MQTT.js does) */
+export interface IClientEndOptions {
+  /** 0 normal (the will is not published), 4 disconnect with will message (every broker
+   * publishes it), or a failure code a client may send (0x80-0x83, 0x90, 0x93-0x97, 0x99) */
+  reasonCode?: number
+  properties?: {
+    /** a new session expiry; not allowed to become non-zero when the client connected with none */
+    sessionExpiryInterval?: number
+    reasonString?: string
+    userProperties?: UserProperties
+  }
 }
 
 /** What subscribe's callback gets per filter: the request, with the QoS the brokers granted. */
@@ -302,7 +324,7 @@ export interface ISubscriptionGrant {
   nl?: boolean
   rap?: boolean
   rh?: number
-  properties?: { subscriptionIdentifier?: number }
+  properties?: { subscriptionIdentifier?: number, userProperties?: UserProperties }
 }
 
 export interface ISubscriptionMap {
@@ -382,10 +404,17 @@ export interface IUnsubscribePacket {
   cmd: 'unsubscribe'
   unsubscriptions: string[]
   messageId: number
+  properties?: { userProperties?: UserProperties }
 }
 
+/** packetsend: the client's DISCONNECT (MQTT 5: with end()'s reasonCode and properties);
+ * 'disconnect': a broker's (MQTT 5), with its reason code, reason string and server reference */
 export interface IDisconnectPacket {
   cmd: 'disconnect'
+  reasonCode?: number
+  properties?: { reasonString?: string, serverReference?: string, sessionExpiryInterval?: number, userProperties?: UserProperties }
+  /** 'disconnect': the endpoint (broker) of the cluster that sent it */
+  endpoint?: string
 }
 
 /** The packets of 'packetsend' / 'packetreceive': what the client exchanges with the cluster as a whole. */
@@ -486,7 +515,8 @@ export interface MqttClientEventCallbacks {
   packetsend: (packet: Packet) => void
   /** what the cluster answered: connack, publish (before 'message'), puback, pubcomp, suback, unsuback */
   packetreceive: (packet: Packet) => void
-  /** never emitted: a broker's DISCONNECT ends that broker's connection only (see endpointDown) */
+  /** MQTT 5: a broker closed its connection with a DISCONNECT (packet.endpoint names it), also
+   * while other brokers of the cluster stay live; 'offline' and 'close' follow only when none is */
   disconnect: (packet: IDisconnectPacket) => void
   error: (error: ConnectionRefusedError | HamqttError | (Error & { code?: string })) => void
   close: () => void
@@ -530,13 +560,13 @@ export declare class MqttClient extends EventEmitter {
   subscribe (topic: string | string[] | ISubscriptionMap, callback?: ClientSubscribeCallback): this
   subscribeAsync (topic: string | string[] | ISubscriptionMap, opts?: IClientSubscribeOptions): Promise<ISubscriptionGrant[]>
   unsubscribe (topic: string | string[], callback?: UnsubscribeCallback): this
-  unsubscribe (topic: string | string[], opts?: object, callback?: UnsubscribeCallback): this
-  unsubscribeAsync (topic: string | string[], opts?: object): Promise<IUnsubackPacket>
+  unsubscribe (topic: string | string[], opts?: IClientUnsubscribeOptions, callback?: UnsubscribeCallback): this
+  unsubscribeAsync (topic: string | string[], opts?: IClientUnsubscribeOptions): Promise<IUnsubackPacket>
   /** an end() while (or after) the client ends calls back at once, as MQTT.js */
   end (cb?: DoneCallback): this
   end (force?: boolean, cb?: DoneCallback): this
-  end (force?: boolean, opts?: object, cb?: DoneCallback): this
-  endAsync (force?: boolean, opts?: object): Promise<void>
+  end (force?: boolean, opts?: IClientEndOptions, cb?: DoneCallback): this
+  endAsync (force?: boolean, opts?: IClientEndOptions): Promise<void>
   /** drops every connection and connects again ('reconnect', 'close', 'end', 'connect' when connected) */
   reconnect (): this
   /** not supported: throws */
@@ -580,6 +610,14 @@ export interface HaMessage {
 }
 
 /** A client of one virtual cluster (the native HA API). */
+/** HaMqttClient.publish/publishTo options; properties: MQTT 5 (protocolVersion 5, or a configured
+ * cluster speaking it; padogrid's MqttMessage properties), refused with HAMQTT_ERR_INVALID over MQTT 3.1.1 */
+export interface HaPublishOptions {
+  qos?: QoS
+  retain?: boolean
+  properties?: IPublishProperties
+}
+
 export declare class HaMqttClient extends EventEmitter {
   /** @param endpoints broker URIs with lists and ranges: "tcp://10.0.0.5-7:1883-1885,ssl://b:8883" */
   constructor (endpoints: string, options?: HaClientOptions)
@@ -598,8 +636,8 @@ export declare class HaMqttClient extends EventEmitter {
    * (also before connect()) and waits out any outage; rejects with HAMQTT_ERR_FULL when it was
    * not stored, later HAMQTT_ERR_DROPPED, HAMQTT_ERR_EXPIRED, HAMQTT_ERR_CLOSED (close())
    */
-  publish (topic: string, payload: string | Buffer | Uint8Array, options?: { qos?: QoS, retain?: boolean }): Promise<{ endpoints: string[] }>
-  publishTo (endpoint: string, topic: string, payload: string | Buffer | Uint8Array, options?: { qos?: QoS, retain?: boolean }): Promise<void>
+  publish (topic: string, payload: string | Buffer | Uint8Array, options?: HaPublishOptions): Promise<{ endpoints: string[] }>
+  publishTo (endpoint: string, topic: string, payload: string | Buffer | Uint8Array, options?: HaPublishOptions): Promise<void>
   subscribe (filter: string, options?: { qos?: QoS }): Promise<void>
   unsubscribe (filter: string): Promise<void>
   liveEndpoints (): string[]
