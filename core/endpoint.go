@@ -114,6 +114,10 @@ func (c *Cluster) openLink(ep *endpoint, key linkKey, shared bool) (*link, error
 		return c.handshake5(ep, l, tc)
 	}
 	l.qos2Slots = make(chan struct{}, c.cfg.MaxInflightQoS2)
+	if g, ok := tc.in.(*inboundGuard); ok {
+		g.qos0 = l.route // set before paho reads anything
+		l.guard = g
+	}
 	o := mqtt.NewClientOptions().
 		AddBroker(ep.uri.pahoURI()).
 		SetClientID(cfg.ClientID).

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"unicode/utf8"
 )
 
@@ -35,6 +36,16 @@ type inboundGuard struct {
 	pending int    // bytes of the current, checked packet still to hand over from r
 	staged  []byte // the rest of a large packet, read whole before its header was handed over
 	err     error
+
+	// qos0 takes a QoS 0 PUBLISH straight to the receive path while paho has no PUBLISH of
+	// its own in the works (nil: everything goes to paho). Paho needs nothing from a QoS 0
+	// message (no acknowledgement, no state), and its pipeline (reader, comms and router
+	// goroutines, channels between them) costs more than the message; order is kept because
+	// a QoS 0 message takes the short way only when every PUBLISH handed to paho before it was
+	// routed.
+	qos0 func(incoming)
+	// toPaho and fromPaho count the PUBLISH packets handed to paho and those it routed.
+	toPaho, fromPaho atomic.Uint64
 }
 
 func (g *inboundGuard) Read(p []byte) (int, error) {
@@ -66,49 +77,85 @@ func (g *inboundGuard) Read(p []byte) (int, error) {
 // next reads and checks the next packet's fixed header, and its body too: in place when it
 // fits the read buffer, staged otherwise.
 func (g *inboundGuard) next() error {
+	for {
+		diverted, err := g.nextPacket()
+		if !diverted || err != nil {
+			return err
+		}
+	}
+}
+
+// nextPacket is next for one packet; diverted says it was a QoS 0 PUBLISH that went to the
+// receive path itself and is gone from r.
+func (g *inboundGuard) nextPacket() (diverted bool, err error) {
 	first, err := g.r.Peek(2)
 	if err != nil {
-		return err
+		return false, err
 	}
 	header := 2
 	length := int(first[1] & 0x7f)
 	for mult := 128; first[header-1]&0x80 != 0; mult *= 128 {
 		if header == 5 {
-			return violation("a remaining length longer than 4 bytes")
+			return false, violation("a remaining length longer than 4 bytes")
 		}
 		header++
 		if first, err = g.r.Peek(header); err != nil {
-			return err
+			return false, err
 		}
 		length += int(first[header-1]&0x7f) * mult
 	}
 	if length > g.max {
-		return fmt.Errorf("%w: a packet of %d bytes announced, above the limit of %d (MaxIncomingPacket)", ErrProtocolViolation, length, g.max)
+		return false, fmt.Errorf("%w: a packet of %d bytes announced, above the limit of %d (MaxIncomingPacket)", ErrProtocolViolation, length, g.max)
 	}
 	total := header + length
 	if total <= g.r.Size() {
 		pkt, err := g.r.Peek(total)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if err := checkInbound(pkt[0], pkt[header:]); err != nil {
-			return err
+			return false, err
 		}
+		if g.divertQoS0(pkt[0], pkt[header:]) {
+			_, _ = g.r.Discard(total)
+			return true, nil
+		}
+		g.countForPaho(pkt[0])
 		g.pending = total
-		return nil
+		return false, nil
 	}
 	// Larger than the buffer: read it whole first, the buffer growing as bytes arrive.
 	var buf bytes.Buffer
 	buf.Grow(min(total, 64<<10))
 	if _, err := io.CopyN(&buf, g.r, int64(total)); err != nil {
-		return err
+		return false, err
 	}
 	pkt := buf.Bytes()
 	if err := checkInbound(pkt[0], pkt[header:]); err != nil {
-		return err
+		return false, err
 	}
+	g.countForPaho(pkt[0])
 	g.staged = pkt
-	return nil
+	return false, nil
+}
+
+// divertQoS0 hands a checked QoS 0 PUBLISH to the receive path when paho has routed every
+// PUBLISH it was given (see qos0); false leaves the packet to paho.
+func (g *inboundGuard) divertQoS0(typeAndFlags byte, body []byte) bool {
+	if g.qos0 == nil || typeAndFlags>>4 != 3 || typeAndFlags&0x06 != 0 || g.toPaho.Load() != g.fromPaho.Load() {
+		return false
+	}
+	n := int(body[0])<<8 | int(body[1])
+	g.qos0(incoming{topic: string(body[2 : 2+n]), payload: bytes.Clone(body[2+n:]),
+		retained: typeAndFlags&0x01 != 0, duplicate: typeAndFlags&0x08 != 0})
+	return true
+}
+
+// countForPaho counts a PUBLISH handed to paho.
+func (g *inboundGuard) countForPaho(typeAndFlags byte) {
+	if g.qos0 != nil && typeAndFlags>>4 == 3 {
+		g.toPaho.Add(1)
+	}
 }
 
 func violation(format string, a ...any) error {

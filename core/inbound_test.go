@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"runtime"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/hamqtt/hamqtt/internal/brokertest"
@@ -328,5 +332,63 @@ func TestTotalOutageIsNotARefusal(t *testing.T) {
 	}
 	if !errors.Is(err, ErrNoEndpoints) {
 		t.Fatalf("with every broker dead: %v, want ErrNoEndpoints", err)
+	}
+}
+
+// QoS 0 messages take the short way past paho's pipeline (inboundGuard.qos0) only when paho has
+// routed every PUBLISH it was given. Interleaved QoS 0 and QoS 1 streams arrive whole, each in
+// publish order. (Across QoS levels the broker itself reorders: Mosquitto holds QoS 1 messages
+// beyond its in-flight window and sends QoS 0 ones meanwhile.)
+func TestReceivedQoS0AndQoS1StreamsKeepOrder(t *testing.T) {
+	b := brokertest.Start(t)
+	sub := startCluster(t, fastConfig("mixsub", b.URI()))
+	var mu sync.Mutex
+	got := map[string][]int{}
+	if err := sub.Subscribe(ctxT(t, 5*time.Second), "mix/#", 1, func(m Message) {
+		n, _ := strconv.Atoi(string(m.Payload))
+		mu.Lock()
+		got[m.Topic] = append(got[m.Topic], n)
+		mu.Unlock()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// The publisher is a raw paho client: one pipeline, so the broker gets the streams in order.
+	o := mqtt.NewClientOptions().AddBroker(b.URI()).SetAutoReconnect(false).SetOrderMatters(true)
+	pub := mqtt.NewClient(o)
+	if tok := pub.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("publisher connect: %v", tok.Error())
+	}
+	defer pub.Disconnect(0)
+	const n = 3000
+	sent := map[string]int{}
+	var last mqtt.Token
+	for i := 0; i < n; i++ {
+		qos := byte(i % 2)
+		if i%500 >= 400 {
+			qos = 0 // runs of QoS 0 alone too
+		}
+		topic := fmt.Sprintf("mix/q%d", qos)
+		last = pub.Publish(topic, qos, false, []byte(strconv.Itoa(sent[topic])))
+		sent[topic]++
+	}
+	if !last.WaitTimeout(20 * time.Second) {
+		t.Fatal("the last publish was not sent")
+	}
+	waitFor(t, 20*time.Second, "every message", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got["mix/q0"]) >= sent["mix/q0"] && len(got["mix/q1"]) >= sent["mix/q1"]
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for topic, seq := range got {
+		for i, v := range seq {
+			if v != i {
+				t.Fatalf("%s: message %d is %d: out of order or missing", topic, i, v)
+			}
+		}
+		if len(seq) != sent[topic] {
+			t.Fatalf("%s: %d messages, want %d", topic, len(seq), sent[topic])
+		}
 	}
 }

@@ -118,7 +118,7 @@ type Outbox struct {
 	mu        sync.Mutex
 	entries   []*outboxEntry // stored, unresolved, oldest first (resolved ones are trimmed lazily)
 	head      int            // entries[:head] are resolved
-	count     atomic.Int64 // changed under mu; read without it by empty
+	count     atomic.Int64   // changed under mu; read without it by empty
 	bytes     int64
 	nextSeq   atomic.Uint64
 	owner     *Cluster

@@ -46,6 +46,9 @@ type link struct {
 	farewell atomic.Pointer[mqtt5.Disconnect]
 	// transport is the connection under paho, for QoS 0 publishes written directly.
 	transport atomic.Pointer[coalescingConn]
+	// guard is the transport's reading half under paho, which takes QoS 0 messages to route
+	// past paho (inboundGuard.qos0); nil under MQTT 5.
+	guard *inboundGuard
 
 	lossSignal // the connection is gone, for whatever reason
 

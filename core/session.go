@@ -99,6 +99,9 @@ func (s *pahoSession) disconnect(quiesce uint, _ *mqtt5.Disconnect) { s.client.D
 // route hands a message paho received to the link's receive path.
 func (l *link) routePaho(m mqtt.Message) {
 	l.route(incoming{topic: m.Topic(), payload: m.Payload(), qos: m.Qos(), retained: m.Retained(), duplicate: m.Duplicate()})
+	if l.guard != nil {
+		l.guard.fromPaho.Add(1) // after the route: a QoS 0 message read next may overtake nothing
+	}
 }
 
 // waitToken waits for a token, the loss of its connection, or the deadline.
