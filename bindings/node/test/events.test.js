@@ -16,6 +16,7 @@ const path = require('node:path')
 const mqtt = require('..')
 const { startBroker, freePort } = require('./helpers/mosquitto')
 const { PKG, hasMqttJs, spawnNode } = require('./helpers/proc')
+const { trackedClients } = require('./helpers/clients')
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'event-sequence.js')
 const MODULES = { hamqtt: PKG, mqtt: path.join(PKG, 'node_modules', 'mqtt') }
@@ -103,11 +104,7 @@ let broker
 test.before(async () => { broker = await startBroker() })
 test.after(async () => { await broker.stop() })
 
-const open = new Set()
-test.afterEach(async () => {
-  for (const c of open) await c.endAsync(true)
-  open.clear()
-})
+const open = trackedClients(test)
 const track = (c) => { open.add(c); return c }
 
 const once = (emitter, event, ms = 10000) => new Promise((resolve, reject) => {

@@ -13,6 +13,7 @@ const { startBroker, tmpDir } = require('./helpers/mosquitto')
 const { PKG, hasMqttJs } = require('./helpers/proc')
 
 const mqttjs = hasMqttJs() ? require(path.join(PKG, 'node_modules', 'mqtt')) : null
+const { trackedClients, within } = require('./helpers/clients')
 const needsMqttJs = { skip: mqttjs ? false : 'MQTT.js (the devDependency) is not installed' }
 
 let broker
@@ -26,13 +27,8 @@ test.before(async () => {
 })
 test.after(async () => { await broker.stop() })
 
-const open = new Set()
-test.afterEach(async () => {
-  for (const c of open) await c.endAsync(true)
-  open.clear()
-})
+const open = trackedClients(test)
 
-const within = (p, ms, what) => Promise.race([p, new Promise((resolve, reject) => setTimeout(() => reject(new Error(`no ${what} within ${ms} ms`)), ms).unref())])
 
 // The next `n` messages of a client, as (topic, payload, packet).
 function messages (client, n, ms = 10000) {

@@ -14,19 +14,15 @@ const { startBroker } = require('./helpers/mosquitto')
 const { PKG, hasMqttJs } = require('./helpers/proc')
 
 const mqttjs = hasMqttJs() ? require(path.join(PKG, 'node_modules', 'mqtt')) : null
+const { trackedClients, within } = require('./helpers/clients')
 const needsMqttJs = { skip: mqttjs ? false : 'MQTT.js (the devDependency) is not installed' }
 
 let broker
 test.before(async () => { broker = await startBroker() })
 test.after(async () => { await broker.stop() })
 
-const open = new Set()
-test.afterEach(async () => {
-  for (const c of open) await c.endAsync(true)
-  open.clear()
-})
+const open = trackedClients(test)
 
-const within = (p, ms, what) => Promise.race([p, new Promise((resolve, reject) => setTimeout(() => reject(new Error(`no ${what} within ${ms} ms`)), ms).unref())])
 
 async function connected (mqtt, options, url = broker.url) {
   const c = mqtt.connect(url, { protocolVersion: 5, ...options })
