@@ -79,9 +79,7 @@ func (c *Cluster) disconnectPacket(d DisconnectOptions) (*mqtt5.Disconnect, erro
 		pkt.Properties.ReasonString = d.ReasonString
 		pkt.Properties.Present.Add(mqtt5.PropReasonString)
 	}
-	for _, u := range d.User {
-		pkt.Properties.User = append(pkt.Properties.User, mqtt5.UserProperty{Key: u.Key, Value: u.Value})
-	}
+	pkt.Properties.User = appendWireUser(pkt.Properties.User, d.User)
 	if _, err := pkt.Append(nil); err != nil {
 		return nil, fmt.Errorf("disconnect: %w", err)
 	}

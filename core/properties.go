@@ -176,9 +176,7 @@ func (p *Properties) toWire(w *mqtt5.Properties, expiry uint32, stamp string) {
 			w.Present.Add(mqtt5.PropCorrelationData)
 			w.CorrelationData = p.CorrelationData
 		}
-		for _, u := range p.User {
-			w.User = append(w.User, mqtt5.UserProperty{Key: u.Key, Value: u.Value})
-		}
+		w.User = appendWireUser(w.User, p.User)
 	}
 	if expiry != 0 {
 		w.Present.Add(mqtt5.PropMessageExpiry)
@@ -187,6 +185,14 @@ func (p *Properties) toWire(w *mqtt5.Properties, expiry uint32, stamp string) {
 	if stamp != "" {
 		w.User = append(w.User, mqtt5.UserProperty{Key: stampKey, Value: stamp})
 	}
+}
+
+// appendWireUser appends user properties in the codec's form to dst.
+func appendWireUser(dst []mqtt5.UserProperty, user []UserProperty) []mqtt5.UserProperty {
+	for _, u := range user {
+		dst = append(dst, mqtt5.UserProperty(u))
+	}
+	return dst
 }
 
 // propertiesFromWire gives the application's view of a received PUBLISH's properties (nil

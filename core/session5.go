@@ -176,9 +176,7 @@ func (c *Cluster) handshake5(ep *endpoint, l *link, tc *coalescingConn) (*link, 
 		p.Present.Add(mqtt5.PropRequestProblemInfo)
 		p.RequestProblemInfo = 0
 	}
-	for _, u := range m5.User {
-		p.User = append(p.User, mqtt5.UserProperty{Key: u.Key, Value: u.Value})
-	}
+	p.User = appendWireUser(p.User, m5.User)
 	if cfg.Username != "" {
 		pkt.HasUsername, pkt.Username = true, cfg.Username
 	}
@@ -480,9 +478,7 @@ func (s *session5) subscribe(cn *connection, subs []subscription, deadline time.
 		if g.ID > 0 {
 			pkt.Properties.SubscriptionIDs = []uint32{uint32(g.ID)}
 		}
-		for _, u := range g.User {
-			pkt.Properties.User = append(pkt.Properties.User, mqtt5.UserProperty{Key: u.Key, Value: u.Value})
-		}
+		pkt.Properties.User = appendWireUser(pkt.Properties.User, g.User)
 		op := &op5{kind: mqtt5.SUBSCRIBE, done: make(chan struct{})}
 		pid, err := s.register(op)
 		if err != nil {
@@ -514,9 +510,7 @@ func (s *session5) unsubscribe(cn *connection, filters []string, user []UserProp
 		return err
 	}
 	pkt := &mqtt5.Unsubscribe{PacketID: pid, Filters: filters}
-	for _, u := range user {
-		pkt.Properties.User = append(pkt.Properties.User, mqtt5.UserProperty{Key: u.Key, Value: u.Value})
-	}
+	pkt.Properties.User = appendWireUser(pkt.Properties.User, user)
 	if err := s.write(pkt); err != nil {
 		s.finish(pid, mqtt5.UNSUBSCRIBE, err, nil)
 	}
