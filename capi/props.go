@@ -145,11 +145,18 @@ func messageProps(fn string, p *C.hqcapi_cprops) (*core.Properties, error) {
 			return nil, newErr(errInvalid, "%s: property 0x%02X is a CONNACK's or a DISCONNECT's: a message cannot carry it", fn, id)
 		}
 	}
+	out.User = v.userProperties()
+	return out, nil
+}
+
+// userProperties copies the list's user properties, in order (nil when none).
+func (v cProps) userProperties() []core.UserProperty {
+	var out []core.UserProperty
 	for _, u := range v.users() {
 		k, val := pairStrings(u)
-		out.User = append(out.User, core.UserProperty{Key: k, Value: val})
+		out = append(out, core.UserProperty{Key: k, Value: val})
 	}
-	return out, nil
+	return out
 }
 
 // userProps converts a list that may hold user properties only (hamqtt_options.connect_props,
@@ -162,12 +169,7 @@ func userProps(what string, code int, p *C.hqcapi_cprops) ([]core.UserProperty, 
 	if v.p.present != 0 || v.p.nsubids != 0 {
 		return nil, newErr(code, "%s: only user properties (HAMQTT_PROP_USER) are allowed", what)
 	}
-	var out []core.UserProperty
-	for _, u := range v.users() {
-		k, val := pairStrings(u)
-		out = append(out, core.UserProperty{Key: k, Value: val})
-	}
-	return out, nil
+	return v.userProperties(), nil
 }
 
 // disconnectProps converts the list of hamqtt_disconnect_props: a session expiry, a reason
@@ -192,10 +194,7 @@ func disconnectProps(p *C.hqcapi_cprops) (core.DisconnectOptions, error) {
 			return d, newErr(errInvalid, "hamqtt_disconnect_props: property 0x%02X cannot travel in a DISCONNECT: use HAMQTT_PROP_SESSION_EXPIRY, HAMQTT_PROP_REASON_STRING and user properties", id)
 		}
 	}
-	for _, u := range v.users() {
-		k, val := pairStrings(u)
-		d.User = append(d.User, core.UserProperty{Key: k, Value: val})
-	}
+	d.User = v.userProperties()
 	return d, nil
 }
 
