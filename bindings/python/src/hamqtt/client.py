@@ -75,7 +75,9 @@ from .enums import (
 )
 from .options import (
     MAX_KEEPALIVE,
+    MAX_PACKET_SIZE,
     MAX_STRING_FIELD,
+    MIN_PACKET_SIZE,
     ClusterOptions,
     OverflowPolicy,
     SyncPolicy,
@@ -450,9 +452,8 @@ def _connect_options(properties: Optional[Properties]) -> Dict[str, Any]:
             out["user_properties"] = list(v)
         elif name == "MaximumPacketSize":
             size = int(v)
-            if not 16 <= size <= 268435460:
-                # 0 is a protocol error, and the engine cannot take a packet smaller than 16 bytes.
-                raise ValueError(f"MaximumPacketSize must be 16..268435460, not {size}")
+            if not MIN_PACKET_SIZE <= size <= MAX_PACKET_SIZE:
+                raise ValueError(f"MaximumPacketSize must be {MIN_PACKET_SIZE}..{MAX_PACKET_SIZE}, not {size}")
             out["max_packet_size"] = size
         elif name in ("AuthenticationMethod", "AuthenticationData"):
             raise _unsupported(f"connect(properties=...) with {name} (MQTT 5 enhanced authentication)",
@@ -1865,6 +1866,10 @@ class Client:
             return False
         if cs is False:
             return True
+        return self._asked_session_expiry()
+
+    def _asked_session_expiry(self) -> bool:
+        """Whether connect() (or the cluster options) asked for a non-zero session expiry."""
         return bool(self._connect_opts.get("session_expiry", self._ha_options.session_expiry))
 
     def _outbox_options(self, o: ClusterOptions) -> None:
@@ -2142,7 +2147,7 @@ class Client:
         configuration file: assumed, the engine checks)."""
         if self._cluster is not None:
             return True
-        return bool(self._connect_opts.get("session_expiry", self._ha_options.session_expiry))
+        return self._asked_session_expiry()
 
     def _forget_subscriptions(self) -> None:
         """A clean session forgets its subscriptions (lock held): so does the engine's
@@ -2734,7 +2739,8 @@ class Client:
                 # broker's success code (MQTT 5: 0x10, no matching subscribers).
                 self._backlog.append((self._fire_publish, (info.mid, info, reason, qos)))
             else:
-                # info._set_as_published(), inline: once per message on the loop's thread.
+                # info._set_as_published(), inline: once per message on the loop's thread
+                # (keep in step with MQTTMessageInfo._set_as_published and _finish).
                 info._published = True
                 info._done = True
                 ev = info._event

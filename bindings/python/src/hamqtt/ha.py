@@ -58,7 +58,8 @@ class Message:
     properties: Optional[Properties] = None
     """MQTT 5 (``protocol_version=5``): its properties, a ``Properties(PacketTypes.PUBLISH)``
     (empty when it carried none; ``SubscriptionIdentifier`` lists the subscriptions it
-    matched); None under MQTT 3.1.1."""
+    matched); None under MQTT 3.1.1, and None when it carried none on a client of a
+    configuration file's cluster (the binding does not know that cluster's version)."""
 
 
 def _payload(payload: PayloadLike) -> bytes:

@@ -23,6 +23,9 @@ __all__ = ["PublisherType", "OverflowPolicy", "SyncPolicy", "Will", "ClusterOpti
 MAX_STRING_FIELD = 65535
 #: The longest keep-alive MQTT can carry: a 16-bit number of seconds.
 MAX_KEEPALIVE = 65535
+#: The range of a Maximum Packet Size the engine takes: MQTT 5 forbids 0, the engine needs room
+#: for a packet's header, and no packet is longer than MQTT's largest remaining length plus it.
+MIN_PACKET_SIZE, MAX_PACKET_SIZE = 16, 268435460
 
 
 # What mqtt_string_problem looks for, as one character class: the search runs in C, so a good
@@ -488,7 +491,7 @@ class ClusterOptions:
         o.tls_skip_hostname_check = int(bool(self.tls_skip_hostname_check))
         mps = self.max_packet_size
         if mps:
-            o.max_packet_size = _int("max_packet_size", mps, 16, 268435460)
+            o.max_packet_size = _int("max_packet_size", mps, MIN_PACKET_SIZE, MAX_PACKET_SIZE)
         self._outbox_to_struct(o, keep)
         self._mqtt5_to_struct(o, keep)
         return _OptionsStruct(o, keep)

@@ -21,7 +21,7 @@ for m in sorted(got, key=lambda m: m.topic):
 def on_message_print(client, userdata, message):
     print("callback: %s %s %s" % (userdata, message.topic, message.payload))
     userdata.append(message.topic)
-    if len(userdata) == 4:  # the three retained messages: a count that does not race their arrival
+    if len(userdata) == 4:  # "u" and the three retained messages: a count that does not race their arrival
         client.disconnect()
 
 
