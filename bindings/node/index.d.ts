@@ -609,7 +609,6 @@ export interface HaMessage {
   properties?: IReceivedPublishProperties
 }
 
-/** A client of one virtual cluster (the native HA API). */
 /** HaMqttClient.publish/publishTo options; properties: MQTT 5 (protocolVersion 5, or a configured
  * cluster speaking it; padogrid's MqttMessage properties), refused with HAMQTT_ERR_INVALID over MQTT 3.1.1 */
 export interface HaPublishOptions {
@@ -618,6 +617,7 @@ export interface HaPublishOptions {
   properties?: IPublishProperties
 }
 
+/** A client of one virtual cluster (the native HA API). */
 export declare class HaMqttClient extends EventEmitter {
   /** @param endpoints broker URIs with lists and ranges: "tcp://10.0.0.5-7:1883-1885,ssl://b:8883" */
   constructor (endpoints: string, options?: HaClientOptions)

@@ -589,11 +589,12 @@ class MqttClient extends NativeOwner {
       else this._onError(e)
       return this
     }
+    const stored = this._stores(qos)
     if (report) {
       this._reports.set(id, {
         qos,
         cb: callback,
-        stored: this._stores(qos),
+        stored,
         packet: callback !== undefined && qos > 0
           ? this._publishPacket(topic, message, qos, retain, id, opts.properties)
           : undefined
@@ -603,7 +604,7 @@ class MqttClient extends NativeOwner {
       this.emit('packetsend', this._publishPacket(topic, message, qos, retain, qos > 0 ? id : 0, opts.properties))
     }
     // As MQTT.js: once a QoS 1/2 message is in the outgoing store (here: the outbox).
-    if (opts.cbStorePut && qos > 0 && this._stores(qos)) opts.cbStorePut()
+    if (opts.cbStorePut && qos > 0 && stored) opts.cbStorePut()
     return this
   }
 

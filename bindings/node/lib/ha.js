@@ -4,6 +4,7 @@
 const fs = require('node:fs')
 const { NativeOwner, makeError, binding, clusterOwners, holdSignalsForTurn } = require('./base')
 const opt = require('./options')
+const P = require('./props')
 
 /**
  * A client of one virtual cluster. Events:
@@ -182,7 +183,7 @@ class HaMqttClient extends NativeOwner {
   _onMessage (topic, payload, flags, endpoint, props) {
     const m = { topic, payload, qos: flags & 3, retain: (flags & 4) !== 0, dup: (flags & 8) !== 0, endpoint }
     // MQTT 5 (a configured cluster with protocol version 5): MQTT.js-shaped properties
-    if (props !== undefined) m.properties = require('./props').fromNative(props)
+    if (props !== undefined) m.properties = P.fromNative(props)
     this.emit('message', topic, payload, m)
   }
 
@@ -212,7 +213,7 @@ function publishOptions (options) {
     if (options[k] !== undefined && k !== 'qos' && k !== 'retain' && k !== 'properties') throw opt.typeError(`unknown publish option ${k}`)
   }
   if (options.retain !== undefined && typeof options.retain !== 'boolean') throw opt.typeError(`publish option retain must be a boolean, got ${opt.describe(options.retain)}`)
-  const props = require('./props').encodeMessage(options.properties, 'publish option properties', true)
+  const props = P.encodeMessage(options.properties, 'publish option properties', true)
   return { qos: opt.validateQos(options.qos), retain: options.retain === true, props }
 }
 

@@ -1849,6 +1849,9 @@ static napi_value m_publish(napi_env env, napi_callback_info info) {
     const void *data = payload_buf;
     size_t len;
     char *copy = NULL;
+    /* A string payload over the stack buffer (over 1019 bytes of UTF-8), like a topic over 251
+     * bytes above, is encoded twice: as far as the buffer holds by the attempt, then in full by
+     * the general path. A cost of the long-string path only; Buffers are not encoded here. */
     if (!string_into(env, argv[1], payload_buf, sizeof payload_buf, &len) &&
         get_payload(env, argv[1], &data, &len, &copy) != 0) {
         free(topic_heap);
@@ -2537,7 +2540,6 @@ static napi_value f_status_names(napi_env env, napi_callback_info info) {
     return obj;
 }
 
-/* makeError(status, message): the Error the addon would throw (for JS-made errors). */
 /* holdSignals() / releaseSignals(): see "Signals held for a turn of JavaScript". */
 static napi_value f_hold_signals(napi_env env, napi_callback_info info) {
     (void)env;
@@ -2557,6 +2559,7 @@ static napi_value f_release_signals(napi_env env, napi_callback_info info) {
     return NULL;
 }
 
+/* makeError(status, message): the Error the addon would throw (for JS-made errors). */
 static napi_value f_make_error(napi_env env, napi_callback_info info) {
     size_t argc = 2;
     napi_value argv[2];

@@ -20,11 +20,14 @@
  * observe does not change: Node runs process.on('SIG...') listeners from its event loop only
  * (libuv's handler writes to a pipe), never within a turn, and SIGCHLD is not blocked at all. What
  * does change is the kernel's delivery to that thread, which waits for the end of the turn. A
- * signal sent to the process goes to a thread that does not block it, and Node's other threads
- * (its platform workers, libuv's pool) do not: so SIGINT or SIGTERM with no listener still ends
- * the process at once during a burst (seen with Node 20). Were none of them to take it, such a
- * default action (or SIGTSTP's stop) would wait for the turn to end: a turn that publishes and
- * then computes for a second without returning to the loop would delay it by that second. A
+ * thread created during a held turn inherits the blocked mask, and keeps it for good: libuv's
+ * pool when an fs or crypto call right after a publish in the same turn starts it (it starts
+ * lazily), or a Worker created in that turn. A signal sent to the process goes to a thread that
+ * does not block it, and Node's other threads (its platform workers, started with the process)
+ * do not: so SIGINT or SIGTERM with no listener still ends the process at once during a burst
+ * (seen with Node 20). Were none of them to take it, such a default action (or SIGTSTP's stop)
+ * would wait for the turn to end: a turn that publishes and then computes for a second without
+ * returning to the loop would delay it by that second. A
  * signal sent to the thread itself does wait: the SIGPROF ticks of a profiler sampling it (V8's
  * --cpu-prof; perf samples without signals), so a CPU profile attributes a burst's samples to its end.
  */
