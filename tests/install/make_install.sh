@@ -28,11 +28,11 @@ export PKG_CONFIG_PATH="$libdir/pkgconfig"
 
 cmake -S examples/c -B "$tmp/gw-cmake" -DCMAKE_PREFIX_PATH="$prefix" >"$tmp/cmake.log" 2>&1 || { cat "$tmp/cmake.log"; fail "find_package configure"; }
 cmake --build "$tmp/gw-cmake" >>"$tmp/cmake.log" 2>&1 || { cat "$tmp/cmake.log"; fail "find_package build"; }
-ldd "$tmp/gw-cmake/gateway" | grep -q "$prefix" || fail "the find_package build does not load the installed library"
+ldd "$tmp/gw-cmake/gateway" | grep "$prefix" >/dev/null || fail "the find_package build does not load the installed library"
 
 # shellcheck disable=SC2046
 cc -std=c99 -Wall -Wextra -Werror -o "$tmp/gateway-pc" examples/c/gateway.c \
   $(pkg-config --cflags --libs hamqtt) -lm -Wl,-rpath,"$(pkg-config --variable=libdir hamqtt)" || fail "pkg-config build"
-ldd "$tmp/gateway-pc" | grep -q "$prefix" || fail "the pkg-config build does not load the installed library"
+ldd "$tmp/gateway-pc" | grep "$prefix" >/dev/null || fail "the pkg-config build does not load the installed library"
 
 echo "make-install-test: ok (hamqtt $want: library, header, CMake package, pkg-config, CLI; examples/c built both ways)"
