@@ -279,7 +279,9 @@ func TestRefusedMessageFailsAlone(t *testing.T) {
 			t.Fatalf("a good message after the refused one: %v", err)
 		}
 	}
-	waitLive(t, c, 2)
+	// Each endpoint lost its connection three times and backs off (default probeDelay 1 s,
+	// doubling) before its warm-up: about 9 s, so the wait for both allows more than that.
+	waitFor(t, 30*time.Second, "both endpoints live again", func() bool { return c.LiveCount() == 2 })
 	for _, s := range c.Stats() {
 		if s.State == StateQuarantined {
 			t.Errorf("%s quarantined for a message it refused: %s", s.Name, s.LastError)
